@@ -1,0 +1,76 @@
+#include "core/activity.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/time_format.h"
+
+namespace mufl {
+
+const char* to_string(ActivityState s) {
+  switch (s) {
+    case ActivityState::kQueued: return "queued";
+    case ActivityState::kConsolidating: return "consolidating";
+    case ActivityState::kSplitting: return "splitting";
+    case ActivityState::kTraining: return "training";
+    case ActivityState::kSucceeded: return "succeeded";
+    case ActivityState::kFailed: return "failed";
+    case ActivityState::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+std::optional<ActivityState> parse_activity_state(std::string_view s) {
+  for (ActivityState st : kAllActivityStates)
+    if (s == to_string(st)) return st;
+  return std::nullopt;
+}
+
+bool is_terminal(ActivityState s) {
+  return s == ActivityState::kSucceeded || s == ActivityState::kFailed || s == ActivityState::kCancelled;
+}
+
+nlohmann::json spec_to_json(const ActivitySpec& s) {
+  nlohmann::json partition = {{"kind", s.partition.kind}};
+  if (s.partition.kind == "dirichlet") partition["alpha"] = s.partition.alpha;
+  return {
+      {"name", s.name},
+      {"dataset", s.dataset},
+      {"task", s.task},
+      {"rounds", s.rounds},
+      {"clients", s.clients},
+      {"clients_per_round", s.clients_per_round},
+      {"local_epochs", s.local_epochs},
+      {"batch_size", s.batch_size},
+      {"learning_rate", s.learning_rate},
+      {"aggregator", s.aggregator},
+      {"partition", partition},
+      {"seed", s.seed},
+      {"merge", s.merge},
+      {"priority", s.priority},
+      {"deadline", s.deadline_unix_ms ? nlohmann::json(format_rfc3339(*s.deadline_unix_ms)) : nlohmann::json()},
+  };
+}
+
+ActivitySpec spec_from_json(const nlohmann::json& j) {
+  ActivitySpec s;
+  s.name = j.at("name").get<std::string>();
+  s.dataset = j.at("dataset").get<std::string>();
+  s.task = j.at("task").get<std::string>();
+  s.rounds = j.at("rounds").get<int64_t>();
+  s.clients = j.at("clients").get<int64_t>();
+  s.clients_per_round = j.at("clients_per_round").get<int64_t>();
+  s.local_epochs = j.at("local_epochs").get<int64_t>();
+  s.batch_size = j.at("batch_size").get<int64_t>();
+  s.learning_rate = j.at("learning_rate").get<double>();
+  s.aggregator = j.at("aggregator").get<std::string>();
+  s.partition.kind = j.at("partition").at("kind").get<std::string>();
+  if (j.at("partition").contains("alpha")) s.partition.alpha = j["partition"]["alpha"].get<double>();
+  s.seed = j.at("seed").get<int64_t>();
+  s.merge = j.at("merge").get<bool>();
+  s.priority = j.at("priority").get<int64_t>();
+  if (j.contains("deadline") && j["deadline"].is_string())
+    s.deadline_unix_ms = parse_rfc3339(j["deadline"].get<std::string>());
+  return s;
+}
+
+}  // namespace mufl

@@ -1,0 +1,69 @@
+#pragma once
+// Activity: one FL training job a tenant submitted, and the settings it runs with.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace mufl {
+
+// Lifecycle (docs/openapi.yaml lists the same names):
+//   queued → consolidating → splitting → training → succeeded | failed | cancelled
+// The names are stored in SQLite: never rename one.
+enum class ActivityState { kQueued, kConsolidating, kSplitting, kTraining, kSucceeded, kFailed, kCancelled };
+
+inline constexpr ActivityState kAllActivityStates[] = {
+    ActivityState::kQueued,    ActivityState::kConsolidating, ActivityState::kSplitting, ActivityState::kTraining,
+    ActivityState::kSucceeded, ActivityState::kFailed,        ActivityState::kCancelled};
+
+const char* to_string(ActivityState s);
+std::optional<ActivityState> parse_activity_state(std::string_view s);
+// Succeeded, failed and cancelled are terminal: nothing changes an activity after them.
+bool is_terminal(ActivityState s);
+
+struct Partition {
+  std::string kind = "iid";  // "iid" | "dirichlet"
+  double alpha = 0.5;        // Dirichlet concentration; used only when kind == "dirichlet"
+  bool operator==(const Partition&) const = default;
+};
+
+// What the tenant asked for, with every default filled in. Defaults are documented in
+// docs/openapi.yaml (ActivityRequest) and enforced by tenants/activity_spec.h.
+struct ActivitySpec {
+  std::string name;
+  std::string dataset;
+  std::string task;
+  int64_t rounds = 0;
+  int64_t clients = 32;
+  int64_t clients_per_round = 5;
+  int64_t local_epochs = 1;
+  int64_t batch_size = 32;
+  double learning_rate = 0.05;
+  std::string aggregator = "fedavg";
+  Partition partition;
+  int64_t seed = 0;
+  bool merge = true;
+  int64_t priority = 0;
+  std::optional<int64_t> deadline_unix_ms;
+  bool operator==(const ActivitySpec&) const = default;
+};
+
+struct Activity {
+  std::string id;         // "act_…"
+  std::string tenant_id;  // owner
+  int64_t seq = 0;        // creation order, increasing; the basis of pagination
+  ActivitySpec spec;
+  ActivityState state = ActivityState::kQueued;
+  std::string state_reason;  // why it is in this state, when that is not obvious
+  int64_t created_unix_ms = 0;
+  int64_t updated_unix_ms = 0;
+};
+
+// The stored form of a spec (JSON object with every field). spec_from_json accepts only what
+// spec_to_json wrote; the strict parser for requests is tenants/activity_spec.h.
+nlohmann::json spec_to_json(const ActivitySpec& spec);
+ActivitySpec spec_from_json(const nlohmann::json& j);
+
+}  // namespace mufl

@@ -1,0 +1,33 @@
+#pragma once
+// Tenant: a team that submits activities with its own bearer token.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace mufl {
+
+struct Quotas {
+  // How many activities may be active (not succeeded, failed or cancelled) at once.
+  int64_t max_active_activities = 100;
+  bool operator==(const Quotas&) const = default;
+};
+
+struct Tenant {
+  std::string id;    // "ten_…"
+  std::string name;  // unique among live tenants, 1–64 of [A-Za-z0-9._-]
+  Quotas quotas;
+  int64_t created_unix_ms = 0;
+  int64_t updated_unix_ms = 0;
+};
+
+// Who is calling: the operator (admin token) or one tenant. Never both.
+struct Principal {
+  enum class Kind { kAdmin, kTenant };
+  Kind kind = Kind::kTenant;
+  std::string tenant_id;  // empty for the admin
+  bool is_admin() const { return kind == Kind::kAdmin; }
+  static Principal admin() { return Principal{Kind::kAdmin, {}}; }
+  static Principal tenant(std::string id) { return Principal{Kind::kTenant, std::move(id)}; }
+};
+
+}  // namespace mufl

@@ -1,0 +1,95 @@
+#include <nlohmann/json.hpp>
+
+#include "service/json_response.h"
+#include "service/problem.h"
+#include "service/routes.h"
+#include "tenants/json_fields.h"
+
+namespace mufl::service {
+namespace {
+
+constexpr int kDefaultPageSize = 50;
+constexpr int kMaxPageSize = 1000;
+
+// Reads ?state=&limit=&cursor= strictly: unknown parameters and bad values are 400s.
+Result<storage::ActivityQuery> parse_list_query(const HttpRequest& req) {
+  storage::ActivityQuery q;
+  q.limit = kDefaultPageSize;
+  std::vector<FieldError> errors;
+  for (const auto& [key, value] : req.query) {
+    if (key == "state") {
+      auto s = parse_activity_state(value);
+      if (s)
+        q.state = s;
+      else
+        errors.push_back({"state", "unknown state '" + value +
+                                       "'; one of queued, consolidating, splitting, training, succeeded, "
+                                       "failed, cancelled"});
+    } else if (key == "limit") {
+      bool digits = !value.empty() && value.size() <= 4 && value.find_first_not_of("0123456789") == std::string::npos;
+      int n = digits ? std::stoi(value) : 0;
+      if (n < 1 || n > kMaxPageSize)
+        errors.push_back({"limit", "must be an integer from 1 to " + std::to_string(kMaxPageSize)});
+      else
+        q.limit = n;
+    } else if (key == "cursor") {
+      bool digits = !value.empty() && value.size() <= 18 && value.find_first_not_of("0123456789") == std::string::npos;
+      if (digits)
+        q.before_seq = std::stoll(value);
+      else
+        errors.push_back({"cursor", "is not a cursor this server returned (use next_cursor from a previous page)"});
+    } else {
+      errors.push_back({key, "unknown query parameter; this route takes state, limit and cursor"});
+    }
+  }
+  if (!errors.empty()) return Status::invalid_argument("the query has invalid parameters", std::move(errors));
+  return q;
+}
+
+}  // namespace
+
+void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog) {
+  router.add("GET", "/v1/catalog", Access::kAnyone,
+             [json = catalog.to_json().dump()](const RequestContext&) {
+               HttpResponse r;
+               r.body = json;
+               return r;
+             });
+
+  router.add("POST", "/v1/activities", Access::kAnyone, [&activities](const RequestContext& ctx) {
+    auto body = tenants::parse_json_object(ctx.request.body);
+    if (!body.ok()) return problem_from_status(body.status());
+    std::optional<std::string> key;
+    if (auto h = ctx.request.header("idempotency-key")) key = std::string(*h);
+    auto submitted = activities.submit(ctx.principal, *body, key);
+    if (!submitted.ok()) return problem_from_status(submitted.status());
+    HttpResponse r = json_response(201, tenants::activity_to_json(submitted->activity));
+    r.headers.emplace_back("Location", "/v1/activities/" + submitted->activity.id);
+    if (submitted->replayed) r.headers.emplace_back("Idempotent-Replayed", "true");
+    return r;
+  });
+
+  router.add("GET", "/v1/activities", Access::kAnyone, [&activities](const RequestContext& ctx) {
+    auto query = parse_list_query(ctx.request);
+    if (!query.ok()) return problem_from_status(query.status());
+    auto page = activities.list(ctx.principal, *query);
+    if (!page.ok()) return problem_from_status(page.status());
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& a : page->items) items.push_back(tenants::activity_to_json(a));
+    nlohmann::json next = page->next_before_seq ? nlohmann::json(std::to_string(*page->next_before_seq))
+                                                : nlohmann::json();
+    return json_response(200, {{"items", items}, {"next_cursor", next}});
+  });
+
+  router.add("GET", "/v1/activities/{id}", Access::kAnyone, [&activities](const RequestContext& ctx) {
+    auto a = activities.get(ctx.principal, ctx.param("id"));
+    return a.ok() ? json_response(200, tenants::activity_to_json(*a)) : problem_from_status(a.status());
+  });
+
+  router.add("DELETE", "/v1/activities/{id}", Access::kAnyone, [&activities](const RequestContext& ctx) {
+    auto a = activities.cancel(ctx.principal, ctx.param("id"));
+    return a.ok() ? json_response(200, tenants::activity_to_json(*a)) : problem_from_status(a.status());
+  });
+}
+
+}  // namespace mufl::service

@@ -1,0 +1,34 @@
+#include "service/app.h"
+
+#include <spdlog/spdlog.h>
+
+#include "service/routes.h"
+#include "service/version.h"
+
+namespace mufl::service {
+
+App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash)
+    : clock_(clock),
+      metrics_(kVersion, clock.now_unix_ms()),
+      registry_(store, clock, rng, admin_token_hash),
+      activities_(store, Catalog::builtin(), clock, rng),
+      router_([this](std::string_view token) { return registry_.authenticate(token); }) {
+  add_system_routes(router_, store, metrics_);
+  add_tenant_routes(router_, registry_);
+  add_activity_routes(router_, activities_, Catalog::builtin());
+}
+
+HttpResponse App::handle(HttpRequest&& request) {
+  const int64_t start = clock_.monotonic_ns();
+  Router::Outcome out = router_.handle(request);
+  const double seconds = static_cast<double>(clock_.monotonic_ns() - start) / 1e9;
+  metrics_.observe_request(out.route, request.method, out.response.status, seconds);
+  if (out.response.status >= 500)
+    spdlog::error("{} {} -> {} in {:.1f} ms: {}", request.method, request.path, out.response.status, seconds * 1e3,
+                  out.response.body);
+  else
+    spdlog::debug("{} {} -> {} in {:.1f} ms", request.method, request.path, out.response.status, seconds * 1e3);
+  return std::move(out.response);
+}
+
+}  // namespace mufl::service

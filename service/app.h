@@ -1,0 +1,40 @@
+#pragma once
+// App: the service wired together — tenants, activities, metrics and the router over one
+// Store. handle() is the whole request path minus sockets: route, authenticate, run the handler,
+// record metrics and log. mufld's main puts an HttpServer in front of it; tests call it directly.
+//
+// Thread safety: handle() may run on many threads at once.
+#include <memory>
+#include <string>
+
+#include "core/catalog.h"
+#include "core/clock.h"
+#include "core/random.h"
+#include "service/http_types.h"
+#include "service/metrics.h"
+#include "service/router.h"
+#include "storage/store.h"
+#include "tenants/activity_service.h"
+#include "tenants/tenant_registry.h"
+
+namespace mufl::service {
+
+class App {
+ public:
+  // The references must outlive the App. `admin_token_hash` is tenants::sha256_hex(token).
+  App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash);
+
+  HttpResponse handle(HttpRequest&& request);
+
+  const Router& router() const { return router_; }
+  Metrics& metrics() { return metrics_; }
+
+ private:
+  const Clock& clock_;
+  Metrics metrics_;
+  tenants::TenantRegistry registry_;
+  tenants::ActivityService activities_;
+  Router router_;
+};
+
+}  // namespace mufl::service

@@ -1,0 +1,118 @@
+#include "service/config.h"
+
+#include <boost/program_options.hpp>
+
+#include <sstream>
+#include <thread>
+
+#include "service/version.h"
+
+namespace mufl::service {
+namespace po = boost::program_options;
+
+namespace {
+
+// "MUFL_DATA_DIR" → "data-dir"; other variables → "" (ignored).
+std::string env_to_option(const std::string& var, const po::options_description& desc) {
+  if (var.rfind("MUFL_", 0) != 0 || var == "MUFL_ADMIN_TOKEN") return "";
+  std::string name = var.substr(5);
+  for (char& c : name) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return desc.find_nothrow(name, false) ? name : "";
+}
+
+Status parse_listen(const std::string& text, Config& c) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return Status::invalid_argument("--listen must be HOST:PORT, e.g. 127.0.0.1:8080");
+  std::string host = text.substr(0, colon), port = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535)
+    return Status::invalid_argument("--listen port must be a number from 0 to 65535");
+  c.listen_host = host;
+  c.listen_port = static_cast<uint16_t>(std::stoi(port));
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* const* env) {
+  ParsedArgs out;
+  Config& c = out.config;
+  std::string listen = "127.0.0.1:8080";
+  po::options_description desc(
+      "mufld: multi-tenant federated-learning job service.\n"
+      "Every flag can also be set as an environment variable MUFL_<FLAG> (e.g. MUFL_DATA_DIR);\n"
+      "a flag on the command line wins.\n\nOptions");
+  desc.add_options()
+      ("help,h", "print this help and exit")
+      ("version", "print the version and exit")
+      ("listen", po::value<std::string>(&listen)->default_value(listen),
+       "HOST:PORT to serve HTTP on; port 0 picks a free one")
+      ("data-dir", po::value<std::string>(&c.data_dir)->default_value(c.data_dir),
+       "directory for the database and admin.token (created when missing)")
+      ("db", po::value<std::string>(&c.db_path), "SQLite database file (default <data-dir>/mufl.db)")
+      ("db-sync", po::value<std::string>(&c.db_sync)->default_value(c.db_sync),
+       "full: every acknowledged change is on disk before the reply (survives power loss);\n"
+       "normal: survives a crash of mufld, may lose the last changes on power loss")
+      ("threads", po::value<int>(&c.threads)->default_value(0),
+       "threads for network I/O, and as many for request handlers (0: one per core)")
+      ("log-level", po::value<std::string>(&c.log_level)->default_value(c.log_level),
+       "trace, debug, info, warn or error");
+
+  std::ostringstream help;
+  help << desc << "\nAdmin token: MUFL_ADMIN_TOKEN if set; otherwise generated at the first start and\n"
+       << "kept in <data-dir>/admin.token (mode 0600).\n";
+
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    // parse_environment reads `environ`; we pass our own list so tests control it.
+    po::parsed_options from_env(&desc);
+    for (const char* const* e = env; e && *e; ++e) {
+      std::string kv(*e);
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos) continue;
+      std::string name = env_to_option(kv.substr(0, eq), desc);
+      if (name.empty()) continue;
+      po::option opt;
+      opt.string_key = name;
+      opt.value.push_back(kv.substr(eq + 1));
+      opt.original_tokens = {kv.substr(0, eq), kv.substr(eq + 1)};
+      from_env.options.push_back(opt);
+    }
+    po::store(from_env, vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return Status::invalid_argument(std::string(e.what()) + " (see mufld --help)");
+  }
+  for (const char* const* e = env; e && *e; ++e) {
+    std::string kv(*e);
+    if (kv.rfind("MUFL_ADMIN_TOKEN=", 0) == 0) c.admin_token = kv.substr(17);
+  }
+
+  if (vm.count("help")) {
+    out.exit_now = true;
+    out.output = help.str();
+    return out;
+  }
+  if (vm.count("version")) {
+    out.exit_now = true;
+    out.output = std::string("mufld ") + kVersion + "\n";
+    return out;
+  }
+  if (Status s = parse_listen(listen, c); !s.is_ok()) return s;
+  if (c.db_sync != "full" && c.db_sync != "normal")
+    return Status::invalid_argument("--db-sync must be full or normal");
+  if (c.threads < 0 || c.threads > 256) return Status::invalid_argument("--threads must be from 0 to 256");
+  if (c.threads == 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
+  bool level_ok = false;
+  for (const char* l : kLevels) level_ok |= c.log_level == l;
+  if (!level_ok) return Status::invalid_argument("--log-level must be trace, debug, info, warn or error");
+  if (c.data_dir.empty()) return Status::invalid_argument("--data-dir must not be empty");
+  if (c.db_path.empty()) c.db_path = c.data_dir + "/mufl.db";
+  return out;
+}
+
+}  // namespace mufl::service

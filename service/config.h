@@ -1,0 +1,41 @@
+#pragma once
+// mufld's configuration: command-line flags, each also settable as an environment variable
+// MUFL_<FLAG> (--data-dir ↔ MUFL_DATA_DIR). A flag wins over its variable. `mufld --help`
+// prints the same table.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace mufl::service {
+
+struct Config {
+  // --listen HOST:PORT. Default 127.0.0.1:8080. Port 0 picks a free port (mufld prints it).
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8080;
+  // --data-dir DIR. Default ./var. Holds the database and admin.token; created when missing.
+  std::string data_dir = "var";
+  // --db FILE. Default <data-dir>/mufl.db.
+  std::string db_path;
+  // --db-sync full|normal. Default full: an acknowledged change is on disk (see StoreOptions).
+  std::string db_sync = "full";
+  // --threads N. Default: the machine's cores. Threads for sockets and as many for handlers.
+  int threads = 0;
+  // --log-level trace|debug|info|warn|error. Default info.
+  std::string log_level = "info";
+  // MUFL_ADMIN_TOKEN only (a secret does not belong on a command line, where ps shows it).
+  std::string admin_token;
+};
+
+struct ParsedArgs {
+  Config config;
+  bool exit_now = false;  // --help or --version: print `output` and exit 0
+  std::string output;
+};
+
+// Parses argv and the environment (`env` as from `environ`). kInvalidArgument with a message
+// for people on an unknown flag or a bad value.
+Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* const* env);
+
+}  // namespace mufl::service

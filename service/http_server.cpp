@@ -1,0 +1,303 @@
+#include "service/http_server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cctype>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "service/problem.h"
+
+namespace mufl::service {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr size_t kHeaderLimit = 16 * 1024;
+constexpr size_t kLingerLimit = 8 << 20;           // bytes we read and drop after an error reply
+constexpr std::chrono::seconds kLingerTimeout{2};  // and for how long at most
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  Impl(HttpServerOptions options, RequestHandler handler)
+      : options_(std::move(options)),
+        handler_(std::move(handler)),
+        ioc_(std::max(1, options_.io_threads)),
+        acceptor_(asio::make_strand(ioc_)),
+        signals_(ioc_),
+        control_(asio::make_strand(ioc_)),
+        drain_timer_(control_),
+        pool_(static_cast<size_t>(std::max(1, options_.handler_threads))) {}
+
+  ~Impl() { pool_.join(); }
+
+  Status listen();
+  uint16_t port() const { return port_; }
+  void run();
+  void shutdown();
+
+  class Session;
+
+ private:
+  friend class Session;
+  void do_accept();
+  void session_started(Session* s, const std::shared_ptr<Session>& p);
+  void session_ended(Session* s);
+
+  HttpServerOptions options_;
+  RequestHandler handler_;
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  asio::signal_set signals_;
+  asio::strand<asio::io_context::executor_type> control_;  // serialises the drain timer
+  asio::steady_timer drain_timer_;
+  asio::thread_pool pool_;
+  uint16_t port_ = 0;
+  std::atomic<bool> draining_{false};
+
+  std::mutex sessions_mu_;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
+};
+
+// One connection: read a request, run the handler on the pool, write the response, repeat.
+class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Impl& server, tcp::socket&& socket) : server_(server), stream_(std::move(socket)) {}
+  ~Session() { server_.session_ended(this); }
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+  }
+
+  // Called on shutdown: an idle connection closes now, a busy one after its response.
+  void drain() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) self->close();
+    });
+  }
+
+ private:
+  void do_read() {
+    if (server_.draining_) return close();
+    parser_.emplace();
+    parser_->body_limit(server_.options_.body_limit);
+    parser_->header_limit(kHeaderLimit);
+    stream_.expires_after(server_.options_.read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout ||
+        ec == asio::error::connection_reset || ec == asio::error::eof || ec == asio::error::bad_descriptor)
+      return close();
+    if (ec == http::error::body_limit)
+      return reply_and_close(problem(413, "about:blank",
+                                     "the request body exceeds the limit of " +
+                                         std::to_string(server_.options_.body_limit) + " bytes"));
+    if (ec == http::error::header_limit)
+      return reply_and_close(problem(431, "about:blank", "the request header block is too large"));
+    if (ec) return reply_and_close(problem(400, "about:blank", "malformed HTTP request: " + ec.message()));
+
+    auto beast_req = parser_->release();
+    version_ = beast_req.version();
+    keep_alive_ = beast_req.keep_alive();
+    head_ = beast_req.method() == http::verb::head;
+
+    HttpRequest req;
+    req.method = std::string(beast_req.method_string());
+    if (!split_target(beast_req.target(), req.path, req.query))
+      return reply_and_close(problem(400, "about:blank", "malformed request target"));
+    for (const auto& field : beast_req) {
+      std::string name(field.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    req.body = std::move(beast_req.body());
+
+    busy_ = true;
+    stream_.expires_never();
+    // Keeps run() alive while the handler works off the I/O threads.
+    auto guard = asio::make_work_guard(server_.ioc_);
+    asio::post(server_.pool_, [self = shared_from_this(), req = std::move(req), guard = std::move(guard)]() mutable {
+      HttpResponse res = self->server_.handler_(std::move(req));
+      asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+        self->write(std::move(res), self->keep_alive_ && !self->server_.draining_);
+      });
+    });
+  }
+
+  void write(HttpResponse res, bool keep_alive) {
+    auto out = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(res.status), version_);
+    out->set(http::field::server, server_.options_.server_name);
+    out->set(http::field::content_type, res.content_type);
+    for (auto& [name, value] : res.headers) out->insert(name, value);
+    out->keep_alive(keep_alive);
+    if (head_) {
+      out->content_length(res.body.size());
+    } else {
+      out->body() = std::move(res.body);
+      out->prepare_payload();
+    }
+    stream_.expires_after(server_.options_.read_timeout);
+    http::async_write(stream_, *out, [self = shared_from_this(), out, keep_alive](beast::error_code ec, size_t) {
+      self->busy_ = false;
+      if (ec || !keep_alive) return self->linger_close();
+      self->do_read();
+    });
+  }
+
+  void reply_and_close(HttpResponse res) {
+    if (version_ == 0) version_ = 11;
+    head_ = false;
+    write(std::move(res), false);
+  }
+
+  // Half-closes, then reads and drops what the client still sends (up to a limit), so that the
+  // client reads our error reply instead of a connection reset (nginx's lingering close).
+  void linger_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    stream_.expires_after(kLingerTimeout);
+    linger_buf_.resize(64 * 1024);
+    do_linger();
+  }
+
+  void do_linger() {
+    stream_.async_read_some(asio::buffer(linger_buf_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->lingered_ += n;
+      if (ec || self->lingered_ > kLingerLimit) return self->close();
+      self->do_linger();
+    });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  Impl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::vector<char> linger_buf_;
+  size_t lingered_ = 0;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool head_ = false;
+  bool busy_ = false;
+};
+
+Status HttpServer::Impl::listen() {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(options_.host, ec);
+  if (ec) return Status::invalid_argument("listen address '" + options_.host + "' is not an IP address");
+  tcp::endpoint endpoint(address, options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return Status::unavailable("cannot listen on " + options_.host + ":" + std::to_string(options_.port) + ": " +
+                               ec.message());
+  port_ = acceptor_.local_endpoint().port();
+  return Status::ok();
+}
+
+void HttpServer::Impl::do_accept() {
+  acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec != asio::error::operation_aborted && !draining_) {
+        spdlog::warn("accept failed: {}", ec.message());
+        do_accept();
+      }
+      return;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    auto session = std::make_shared<Session>(*this, std::move(socket));
+    session_started(session.get(), session);
+    session->start();
+    if (!draining_) do_accept();
+  });
+}
+
+void HttpServer::Impl::session_started(Session* s, const std::shared_ptr<Session>& p) {
+  std::lock_guard lock(sessions_mu_);
+  sessions_[s] = p;
+}
+
+void HttpServer::Impl::session_ended(Session* s) {
+  std::lock_guard lock(sessions_mu_);
+  sessions_.erase(s);
+  if (draining_ && sessions_.empty()) asio::post(control_, [this] { drain_timer_.cancel(); });
+}
+
+void HttpServer::Impl::run() {
+  if (options_.handle_signals) {
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    signals_.async_wait([this](beast::error_code ec, int sig) {
+      if (ec) return;
+      spdlog::info("signal {} received: finishing requests in flight, then stopping", sig);
+      shutdown();
+    });
+  }
+  do_accept();
+  std::vector<std::thread> threads;
+  for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { ioc_.run(); });
+  ioc_.run();
+  for (auto& t : threads) t.join();
+  pool_.join();
+}
+
+void HttpServer::Impl::shutdown() {
+  if (draining_.exchange(true)) return;
+  asio::post(acceptor_.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  });
+  asio::post(signals_.get_executor(), [this] {
+    beast::error_code ec;
+    signals_.cancel(ec);
+  });
+  asio::post(control_, [this] {
+    // Arm the deadline first: sessions that end from here on cancel it (on this strand).
+    drain_timer_.expires_after(options_.drain_timeout);
+    drain_timer_.async_wait([this](beast::error_code ec) {
+      if (ec) return;  // cancelled: every session ended in time
+      spdlog::warn("shutdown: requests still in flight after the drain timeout; stopping anyway");
+      ioc_.stop();
+    });
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard lock(sessions_mu_);
+      for (auto& [_, weak] : sessions_)
+        if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+    if (live.empty()) drain_timer_.cancel();
+    for (auto& s : live) s->drain();
+  });
+}
+
+HttpServer::HttpServer(HttpServerOptions options, RequestHandler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
+HttpServer::~HttpServer() = default;
+Status HttpServer::listen() { return impl_->listen(); }
+uint16_t HttpServer::port() const { return impl_->port(); }
+void HttpServer::run() { impl_->run(); }
+void HttpServer::shutdown() { impl_->shutdown(); }
+
+}  // namespace mufl::service

@@ -1,0 +1,63 @@
+#pragma once
+// HttpServer: HTTP/1.1 over Boost.Beast, shaped like Beast's "advanced server" example. A
+// listener accepts connections; each connection is a session that owns its socket, runs on its
+// own strand, reads one request at a time with a body limit and timeouts, and hands the parsed
+// request to the RequestHandler on a separate handler pool (handlers may block on SQLite; I/O
+// threads never do). Beast stays inside http_server.cpp.
+//
+// Errors at the edge: a body over the limit → 413, header block too large → 431, unparsable
+// HTTP → 400, each as problem+json and followed by closing the connection.
+//
+// Shutdown: shutdown() (or SIGTERM/SIGINT when handle_signals is set) stops accepting, lets
+// requests in flight finish and be answered with "Connection: close", closes idle connections,
+// and makes run() return — at the latest after drain_timeout.
+//
+// Thread safety: listen() and run() from one thread; shutdown() from any thread.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "service/http_types.h"
+
+namespace mufl::service {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";  // address to bind; "0.0.0.0" or "::" for all interfaces
+  uint16_t port = 8080;            // 0 picks a free port; port() tells which
+  int io_threads = 2;              // threads running sockets (default: the machine's cores)
+  int handler_threads = 2;         // threads running handlers
+  size_t body_limit = 1 << 20;     // request bodies above this many bytes get 413 (1 MiB)
+  std::chrono::seconds read_timeout{30};   // idle keep-alive connections close after this
+  std::chrono::seconds drain_timeout{10};  // longest wait for in-flight requests at shutdown
+  bool handle_signals = true;      // SIGTERM and SIGINT start shutdown()
+  std::string server_name = "mufld";
+};
+
+using RequestHandler = std::function<HttpResponse(HttpRequest&&)>;
+
+class HttpServer {
+ public:
+  HttpServer(HttpServerOptions options, RequestHandler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Resolves the host and binds. kInvalidArgument for a host that is not an address;
+  // kUnavailable when the address is in use or cannot be bound.
+  Status listen();
+  // The bound port (after listen()).
+  uint16_t port() const;
+  // Accepts and serves until shutdown completes. Blocks.
+  void run();
+  // Starts a graceful shutdown. Idempotent.
+  void shutdown();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mufl::service

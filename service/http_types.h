@@ -1,0 +1,39 @@
+#pragma once
+// Plain request and response values that handlers see. Only service/http_server.cpp knows
+// Beast; handlers and their tests work on these, with no socket.
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace mufl::service {
+
+struct HttpRequest {
+  std::string method;                              // "GET", upper case as sent
+  std::string path;                                // "/v1/activities", no query, not decoded
+  std::map<std::string, std::string> query;        // decoded query parameters (last one wins)
+  std::vector<std::pair<std::string, std::string>> headers;  // names in lower case
+  std::string body;
+
+  // The first header named `name` (lower case), or nullopt.
+  std::optional<std::string_view> header(std::string_view name) const {
+    for (const auto& [k, v] : headers)
+      if (k == name) return std::string_view(v);
+    return std::nullopt;
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Location, Allow…)
+  std::string body;
+};
+
+// Splits "/a/b?x=1&y=%20" into path and decoded query. Returns false when the target is not
+// origin-form ("/…") or has a bad percent escape.
+bool split_target(std::string_view target, std::string& path, std::map<std::string, std::string>& query);
+
+}  // namespace mufl::service

@@ -1,0 +1,82 @@
+#include "service/problem.h"
+
+#include <nlohmann/json.hpp>
+
+namespace mufl::service {
+
+int http_status_for(Status::Code code) {
+  switch (code) {
+    case Status::Code::kOk: return 200;
+    case Status::Code::kInvalidArgument: return 400;
+    case Status::Code::kUnauthenticated: return 401;
+    case Status::Code::kPermissionDenied: return 403;
+    case Status::Code::kNotFound: return 404;
+    case Status::Code::kAlreadyExists: return 409;
+    case Status::Code::kConflict: return 409;
+    case Status::Code::kFailedPrecondition: return 409;
+    case Status::Code::kResourceExhausted: return 429;
+    case Status::Code::kUnavailable: return 503;
+    case Status::Code::kInternal: return 500;
+  }
+  return 500;
+}
+
+namespace {
+const char* problem_type_for(Status::Code code) {
+  switch (code) {
+    case Status::Code::kInvalidArgument: return "/problems/invalid-request";
+    case Status::Code::kAlreadyExists: return "/problems/already-exists";
+    case Status::Code::kConflict: return "/problems/conflict";
+    case Status::Code::kFailedPrecondition: return "/problems/wrong-state";
+    case Status::Code::kResourceExhausted: return "/problems/quota-exceeded";
+    default: return "about:blank";
+  }
+}
+}  // namespace
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+
+HttpResponse problem(int status, const std::string& type, const std::string& detail,
+                     const std::vector<FieldError>& errors) {
+  nlohmann::json j = {{"type", type}, {"title", reason_phrase(status)}, {"status", status}, {"detail", detail}};
+  if (!errors.empty()) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& e : errors) list.push_back({{"field", e.field}, {"detail", e.detail}});
+    j["errors"] = list;
+  }
+  HttpResponse r;
+  r.status = status;
+  r.content_type = "application/problem+json";
+  r.body = j.dump();
+  return r;
+}
+
+HttpResponse problem_from_status(const Status& status) {
+  HttpResponse r = problem(http_status_for(status.code()), problem_type_for(status.code()), status.message(),
+                           status.field_errors());
+  if (status.code() == Status::Code::kUnauthenticated)
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"mufl\"");
+  return r;
+}
+
+}  // namespace mufl::service

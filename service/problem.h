@@ -1,0 +1,28 @@
+#pragma once
+// Problem details (RFC 9457): every error mufl returns is application/problem+json with
+// type, title, status, detail and, for invalid input, "errors": [{"field", "detail"}].
+// This file is the one table that maps a Status code to an HTTP status.
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "service/http_types.h"
+
+namespace mufl::service {
+
+// The HTTP status for a Status code (kInvalidArgument → 400, kNotFound → 404, …).
+int http_status_for(Status::Code code);
+
+// A problem+json response. `type` is a URI reference naming the kind of problem; mufl uses
+// "about:blank" for plain HTTP statuses and "/problems/<name>" for its own kinds
+// (documented in docs/openapi.yaml).
+HttpResponse problem(int status, const std::string& type, const std::string& detail,
+                     const std::vector<FieldError>& errors = {});
+
+// The problem+json response for a failed Status.
+HttpResponse problem_from_status(const Status& status);
+
+// The standard reason phrase for an HTTP status ("Not Found").
+const char* reason_phrase(int status);
+
+}  // namespace mufl::service

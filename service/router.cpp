@@ -1,0 +1,118 @@
+#include "service/router.h"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+#include "service/problem.h"
+
+namespace mufl::service {
+namespace {
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t start = 1;  // skip the leading '/'
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    out.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return out;
+}
+
+bool is_param(std::string_view seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
+
+}  // namespace
+
+std::string bearer_token(const HttpRequest& request) {
+  auto h = request.header("authorization");
+  if (!h) return {};
+  std::string_view v = *h;
+  if (v.size() < 7 || !(v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) return {};
+  v.remove_prefix(7);
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  return std::string(v);
+}
+
+void Router::add(std::string method, std::string path_template, Access access, Handler handler) {
+  Route r;
+  for (auto seg : split_path(path_template)) r.segments.emplace_back(seg);
+  r.info = RouteInfo{std::move(method), std::move(path_template), access};
+  r.handler = std::move(handler);
+  routes_.push_back(std::move(r));
+}
+
+bool Router::match(const Route& r, const std::vector<std::string_view>& path,
+                   std::map<std::string, std::string>* params) {
+  if (r.segments.size() != path.size()) return false;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (is_param(r.segments[i])) {
+      if (path[i].empty()) return false;
+      if (params) (*params)[r.segments[i].substr(1, r.segments[i].size() - 2)] = std::string(path[i]);
+    } else if (r.segments[i] != path[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Router::Outcome Router::handle(const HttpRequest& request) const {
+  auto path = split_path(request.path);
+  const std::string& method = request.method == "HEAD" ? std::string("GET") : request.method;
+  const Route* found = nullptr;
+  std::vector<std::string> allowed;
+  for (const auto& r : routes_) {
+    if (!match(r, path, nullptr)) continue;
+    allowed.push_back(r.info.method);
+    if (r.info.method == "GET") allowed.emplace_back("HEAD");
+    if (r.info.method == method && !found) found = &r;
+  }
+  if (!found && allowed.empty())
+    return {problem(404, "about:blank", "no route for " + request.path), "unmatched"};
+  if (!found) {
+    std::string allow;
+    for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
+    HttpResponse r = problem(405, "about:blank", "method " + request.method + " is not allowed here; use " + allow);
+    r.headers.emplace_back("Allow", allow);
+    // The template of any route on this path: a bounded label.
+    for (const auto& route : routes_)
+      if (match(route, path, nullptr)) return {std::move(r), route.info.path_template};
+  }
+
+  RequestContext ctx{request, {}, Principal::admin()};
+  match(*found, path, &ctx.params);
+  const std::string& label = found->info.path_template;
+
+  if (found->info.access != Access::kPublic) {
+    std::string token = bearer_token(request);
+    auto who = authenticate_(token);
+    if (!who.ok()) {
+      HttpResponse r = problem_from_status(who.status());
+      if (who.status().code() == Status::Code::kUnauthenticated && !token.empty()) {
+        r.headers.clear();
+        r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"mufl\", error=\"invalid_token\"");
+      }
+      return {std::move(r), label};
+    }
+    if (found->info.access == Access::kAdmin && !who->is_admin())
+      return {problem(403, "about:blank", "this route needs the admin token"), label};
+    ctx.principal = std::move(*who);
+  }
+
+  try {
+    return {found->handler(ctx), label};
+  } catch (const std::exception& e) {
+    spdlog::error("handler {} {} threw: {}", request.method, label, e.what());
+    return {problem(500, "about:blank", "internal error; see the server log"), label};
+  }
+}
+
+std::vector<RouteInfo> Router::routes() const {
+  std::vector<RouteInfo> out;
+  for (const auto& r : routes_) out.push_back(r.info);
+  return out;
+}
+
+}  // namespace mufl::service

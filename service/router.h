@@ -1,0 +1,78 @@
+#pragma once
+// Router: maps (method, path) to a handler through route templates ("/v1/activities/{id}"),
+// authenticates the caller for the route's access level, and turns every failure into a
+// problem+json response. A handler is a plain function from request to response: it never sees a
+// socket, so tests call Router::handle directly.
+//
+// Order of checks: unknown path → 404; known path, other method → 405 with Allow; then the
+// bearer token: missing or wrong → 401 with WWW-Authenticate; a tenant token on an admin route
+// → 403. A handler that throws yields 500 and is logged.
+//
+// Thread safety: add() before the first handle(); handle() may then run on many threads.
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "core/tenant.h"
+#include "service/http_types.h"
+
+namespace mufl::service {
+
+enum class Access {
+  kPublic,  // no token needed
+  kAnyone,  // any valid token: a tenant or the admin
+  kAdmin,   // the admin token only
+};
+
+struct RequestContext {
+  const HttpRequest& request;
+  std::map<std::string, std::string> params;  // values of {name} segments
+  Principal principal;                         // meaningless on kPublic routes
+  const std::string& param(const std::string& name) const { return params.at(name); }
+};
+
+using Handler = std::function<HttpResponse(const RequestContext&)>;
+using Authenticator = std::function<Result<Principal>(std::string_view bearer_token)>;
+
+struct RouteInfo {
+  std::string method;
+  std::string path_template;
+  Access access;
+};
+
+class Router {
+ public:
+  explicit Router(Authenticator authenticate) : authenticate_(std::move(authenticate)) {}
+
+  // Registers a route. GET routes answer HEAD too.
+  void add(std::string method, std::string path_template, Access access, Handler handler);
+
+  struct Outcome {
+    HttpResponse response;
+    std::string route;  // the matched template, or "unmatched": a bounded label for metrics
+  };
+  Outcome handle(const HttpRequest& request) const;
+
+  // Every registered route, in registration order (for docs/openapi.yaml's test).
+  std::vector<RouteInfo> routes() const;
+
+ private:
+  struct Route {
+    RouteInfo info;
+    std::vector<std::string> segments;  // template split on '/', "{id}" kept as is
+    Handler handler;
+  };
+  static bool match(const Route& r, const std::vector<std::string_view>& path,
+                    std::map<std::string, std::string>* params);
+
+  Authenticator authenticate_;
+  std::vector<Route> routes_;
+};
+
+// "Bearer abc" → "abc"; empty when the header is missing or not a Bearer credential.
+std::string bearer_token(const HttpRequest& request);
+
+}  // namespace mufl::service

@@ -1,0 +1,57 @@
+#include <nlohmann/json.hpp>
+
+#include "service/json_response.h"
+#include "service/problem.h"
+#include "service/routes.h"
+#include "service/version.h"
+#include "web/assets.h"
+
+namespace mufl::service {
+namespace {
+
+HttpResponse asset_response(const web::Asset& a) {
+  HttpResponse r;
+  r.content_type = std::string(a.content_type);
+  r.body = std::string(a.data);
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  // The page loads only its own files and talks only to this server.
+  r.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'");
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  return r;
+}
+
+}  // namespace
+
+void add_system_routes(Router& router, storage::Store& store, Metrics& metrics) {
+  router.add("GET", "/healthz", Access::kPublic, [](const RequestContext&) {
+    return json_response(200, {{"status", "ok"}, {"version", kVersion}});
+  });
+
+  router.add("GET", "/readyz", Access::kPublic, [&store](const RequestContext&) {
+    Status s = store.check_ready();
+    if (!s.is_ok()) return problem(503, "about:blank", "not ready: " + s.message());
+    return json_response(200, {{"status", "ready"}});
+  });
+
+  router.add("GET", "/metrics", Access::kPublic, [&store, &metrics](const RequestContext&) {
+    if (auto counts = store.count_activities_by_state(); counts.ok()) metrics.set_activity_counts(*counts);
+    if (auto tenants = store.list_tenants(); tenants.ok()) metrics.set_tenant_count(static_cast<int64_t>(tenants->size()));
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics.serialize();
+    return r;
+  });
+
+  router.add("GET", "/", Access::kPublic, [](const RequestContext&) {
+    return asset_response(*web::find_asset("index.html"));
+  });
+
+  router.add("GET", "/assets/{name}", Access::kPublic, [](const RequestContext& ctx) {
+    const web::Asset* a = web::find_asset(ctx.param("name"));
+    if (!a) return problem(404, "about:blank", "no asset " + ctx.param("name"));
+    return asset_response(*a);
+  });
+}
+
+}  // namespace mufl::service

@@ -1,0 +1,88 @@
+#include "storage/migrations.h"
+
+#include "storage/sqlite_db.h"
+
+namespace mufl::storage {
+
+const std::vector<Migration>& all_migrations() {
+  static const std::vector<Migration> migrations = {
+      {1, "tenants and activities", R"sql(
+CREATE TABLE tenants (
+  id                    TEXT PRIMARY KEY,
+  name                  TEXT NOT NULL,
+  token_hash            TEXT NOT NULL UNIQUE,   -- hex SHA-256 of the bearer token
+  max_active_activities INTEGER NOT NULL,
+  created_ms            INTEGER NOT NULL,
+  updated_ms            INTEGER NOT NULL,
+  deleted_ms            INTEGER                 -- set when deleted; the row stays for history
+);
+CREATE UNIQUE INDEX tenants_live_name ON tenants(name) WHERE deleted_ms IS NULL;
+
+CREATE TABLE activities (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation order; pagination cursor
+  id           TEXT NOT NULL UNIQUE,
+  tenant_id    TEXT NOT NULL REFERENCES tenants(id),
+  name         TEXT NOT NULL,
+  state        TEXT NOT NULL CHECK (state IN ('queued','consolidating','splitting','training',
+                                              'succeeded','failed','cancelled')),
+  state_reason TEXT NOT NULL DEFAULT '',
+  spec         TEXT NOT NULL,                      -- JSON, every field filled in
+  created_ms   INTEGER NOT NULL,
+  updated_ms   INTEGER NOT NULL
+);
+CREATE INDEX activities_tenant_seq ON activities(tenant_id, seq);
+CREATE INDEX activities_state_seq ON activities(state, seq);
+CREATE INDEX activities_tenant_state ON activities(tenant_id, state);
+
+CREATE TABLE idempotency_keys (
+  tenant_id    TEXT NOT NULL REFERENCES tenants(id),
+  key          TEXT NOT NULL,
+  request_hash TEXT NOT NULL,                      -- hex SHA-256 of the canonical request body
+  activity_id  TEXT NOT NULL REFERENCES activities(id),
+  created_ms   INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, key)
+);
+)sql"},
+  };
+  return migrations;
+}
+
+int latest_schema_version() { return all_migrations().back().version; }
+
+int current_schema_version(Connection& conn) {
+  auto stmt = conn.prepare(
+      "SELECT coalesce(max(version), 0) FROM schema_migrations");
+  if (!stmt.ok()) return 0;  // table missing: nothing applied yet
+  auto row = (*stmt)->step();
+  return row.ok() && *row ? static_cast<int>((*stmt)->column_int64(0)) : 0;
+}
+
+Status migrate(Connection& conn, int64_t now_unix_ms) {
+  if (Status s = conn.exec(
+          "CREATE TABLE IF NOT EXISTS schema_migrations ("
+          " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)");
+      !s.is_ok())
+    return s;
+  int current = current_schema_version(conn);
+  if (current > latest_schema_version())
+    return Status::failed_precondition("database schema version " + std::to_string(current) +
+                                       " is newer than this mufld (" + std::to_string(latest_schema_version()) +
+                                       "); upgrade mufld");
+  for (const Migration& m : all_migrations()) {
+    if (m.version <= current) continue;
+    if (Status s = conn.exec("BEGIN IMMEDIATE"); !s.is_ok()) return s;
+    Status s = conn.exec(m.sql);
+    if (s.is_ok()) {
+      auto ins = conn.prepare("INSERT INTO schema_migrations(version, name, applied_ms) VALUES(?,?,?)");
+      s = ins.ok() ? (*ins)->bind(1, int64_t{m.version}).bind(2, m.name).bind(3, now_unix_ms).run() : ins.status();
+    }
+    if (!s.is_ok()) {
+      conn.exec("ROLLBACK");
+      return Status::internal("migration " + std::to_string(m.version) + " (" + m.name + "): " + s.message());
+    }
+    if (Status c = conn.exec("COMMIT"); !c.is_ok()) return c;
+  }
+  return Status::ok();
+}
+
+}  // namespace mufl::storage

@@ -1,0 +1,74 @@
+#pragma once
+// SqliteStore: the Store on one SQLite file in WAL mode, with foreign keys on, a busy timeout,
+// numbered migrations applied at open, and every mutation in one BEGIN IMMEDIATE transaction.
+//
+// Concurrency: one writer connection (mutations are serialised by a mutex, as SQLite serialises
+// writers anyway) and a small pool of reader connections, which WAL lets run beside the writer.
+// Thread safety: as Store — all methods may be called from any thread.
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "storage/store.h"
+
+namespace mufl::storage {
+
+class Connection;
+
+struct StoreOptions {
+  // Database file; ":memory:" gives a private in-memory database (tests), served by one connection.
+  std::string path = "var/mufl.db";
+  // PRAGMA synchronous. "FULL" (default): a commit is on disk before it is acknowledged, so it
+  // survives power loss too. "NORMAL": a commit survives a crash of mufld (kill -9) but the last
+  // commits may be lost on power loss; faster where fsync is slow.
+  std::string synchronous = "FULL";
+  // How long a statement waits for a lock held by another connection before kUnavailable.
+  int busy_timeout_ms = 5000;
+  // Reader connections for concurrent reads. Default 4.
+  int readers = 4;
+};
+
+class SqliteStore final : public Store {
+ public:
+  // Opens the database, applies missing migrations and opens the reader pool.
+  // kFailedPrecondition when the file was migrated by a newer mufld; kInternal/kUnavailable on
+  // SQLite errors (unwritable directory, corrupt file).
+  static Result<std::unique_ptr<SqliteStore>> open(const StoreOptions& options, const Clock& clock);
+  ~SqliteStore() override;
+
+  Status check_ready() override;
+  Result<Tenant> create_tenant(const Tenant& tenant, const std::string& token_hash) override;
+  Result<Tenant> get_tenant(const std::string& id) override;
+  Result<Tenant> find_tenant_by_token_hash(const std::string& token_hash) override;
+  Result<std::vector<Tenant>> list_tenants() override;
+  Result<Tenant> update_tenant_quotas(const std::string& id, const Quotas& quotas, int64_t now_ms) override;
+  Status delete_tenant(const std::string& id, int64_t now_ms) override;
+  Result<SubmitResult> submit_activity(const Activity& activity, int64_t max_active,
+                                       const std::optional<IdempotencyKey>& idem) override;
+  Result<Activity> get_activity(const std::string& id, const Scope& scope) override;
+  Result<ActivityPage> list_activities(const ActivityQuery& query) override;
+  Result<Activity> cancel_activity(const std::string& id, const Scope& scope, const std::string& reason,
+                                   int64_t now_ms) override;
+  Result<std::vector<std::pair<ActivityState, int64_t>>> count_activities_by_state() override;
+
+ private:
+  class ReaderLease;
+  SqliteStore() = default;
+
+  // Runs `body` inside BEGIN IMMEDIATE … COMMIT on the writer; rolls back when it fails.
+  template <typename Fn>
+  auto write_transaction(Fn&& body) -> decltype(body(std::declval<Connection&>()));
+
+  std::mutex writer_mu_;
+  std::unique_ptr<Connection> writer_;
+
+  std::mutex readers_mu_;
+  std::condition_variable readers_cv_;
+  std::vector<std::unique_ptr<Connection>> idle_readers_;
+  bool use_writer_for_reads_ = false;  // ":memory:" has no second connection
+};
+
+}  // namespace mufl::storage

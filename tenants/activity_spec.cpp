@@ -1,0 +1,110 @@
+#include "tenants/activity_spec.h"
+
+#include <algorithm>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+#include "core/time_format.h"
+#include "tenants/json_fields.h"
+
+namespace mufl::tenants {
+namespace {
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catalog& catalog, int64_t now_ms) {
+  std::vector<FieldError> errors;
+  FieldReader r(body, "", errors);
+  ActivitySpec spec;
+
+  auto name = r.string("name", true, 1, kMaxNameLength);
+  auto dataset = r.string("dataset", true, 1, 64);
+  auto task = r.string("task", true, 1, 64);
+  auto rounds = r.integer("rounds", true, 1, kMaxRounds);
+  auto clients = r.integer("clients", false, 1, kMaxClients);
+  auto per_round = r.integer("clients_per_round", false, 1, kMaxClients);
+  auto epochs = r.integer("local_epochs", false, 1, kMaxLocalEpochs);
+  auto batch = r.integer("batch_size", false, 1, kMaxBatchSize);
+  auto lr = r.number("learning_rate", false, 0.0, true, kMaxLearningRate);
+  auto aggregator = r.string("aggregator", false, 1, 32);
+  const nlohmann::json* partition = r.object("partition", false);
+  auto seed = r.integer("seed", false, 0, std::numeric_limits<int64_t>::max());
+  auto merge = r.boolean("merge", false);
+  auto priority = r.integer("priority", false, kMinPriority, kMaxPriority);
+  auto deadline = r.string("deadline", false, 1, 64);
+  r.finish();
+
+  if (name) spec.name = *name;
+  if (dataset) {
+    if (catalog.dataset(*dataset)) {
+      spec.dataset = *dataset;
+    } else {
+      std::vector<std::string> names;
+      for (const auto& d : catalog.datasets()) names.push_back(d.name);
+      r.fail("dataset", "unknown data set '" + *dataset + "'; the catalog has " + join_names(names));
+    }
+  }
+  if (task) {
+    if (!catalog.task(*task)) {
+      std::vector<std::string> names;
+      for (const auto& t : catalog.tasks()) names.push_back(t.name);
+      r.fail("task", "unknown task '" + *task + "'; the catalog has " + join_names(names));
+    } else if (!spec.dataset.empty() && !catalog.supports(spec.dataset, *task)) {
+      r.fail("task", "task '" + *task + "' is not offered on data set '" + spec.dataset + "'");
+    } else {
+      spec.task = *task;
+    }
+  }
+  if (rounds) spec.rounds = *rounds;
+  if (clients) spec.clients = *clients;
+  spec.clients_per_round = per_round.value_or(std::min(kDefaultClientsPerRound, spec.clients));
+  if (per_round && *per_round > spec.clients)
+    r.fail("clients_per_round", "must not exceed clients (" + std::to_string(spec.clients) +
+                                    (clients ? ")" : ", the default)"));
+  if (epochs) spec.local_epochs = *epochs;
+  if (batch) spec.batch_size = *batch;
+  if (lr) spec.learning_rate = *lr;
+  if (aggregator) {
+    if (std::find_if(std::begin(kAggregators), std::end(kAggregators),
+                     [&](const char* a) { return *aggregator == a; }) == std::end(kAggregators))
+      r.fail("aggregator", "unknown aggregator '" + *aggregator + "'; one of fedavg, fedavgm, fedadam, fedyogi, fedadagrad");
+    else
+      spec.aggregator = *aggregator;
+  }
+  if (partition) {
+    FieldReader p(*partition, "partition.", errors);
+    auto kind = p.string("kind", true, 1, 32);
+    auto alpha = p.number("alpha", false, 0.0, true, kMaxDirichletAlpha);
+    p.finish();
+    if (kind && *kind != "iid" && *kind != "dirichlet")
+      p.fail("kind", "must be \"iid\" or \"dirichlet\"");
+    else if (kind)
+      spec.partition.kind = *kind;
+    if (alpha && kind && *kind == "iid") p.fail("alpha", "applies only to kind \"dirichlet\"");
+    if (alpha) spec.partition.alpha = *alpha;
+  }
+  if (seed) spec.seed = *seed;
+  if (merge) spec.merge = *merge;
+  if (priority) spec.priority = *priority;
+  if (deadline) {
+    auto when = parse_rfc3339(*deadline);
+    if (!when)
+      r.fail("deadline", "must be an RFC 3339 timestamp such as 2026-12-31T18:00:00Z");
+    else if (*when <= now_ms)
+      r.fail("deadline", "must lie in the future (now is " + format_rfc3339(now_ms) + ")");
+    else
+      spec.deadline_unix_ms = *when;
+  }
+
+  if (!errors.empty()) return Status::invalid_argument("the activity request has invalid fields", std::move(errors));
+  return spec;
+}
+
+}  // namespace mufl::tenants

@@ -1,0 +1,38 @@
+#pragma once
+// The rules for a submitted activity: which fields exist, their types, ranges and defaults.
+// docs/openapi.yaml (ActivityRequest) documents the same table; keep them in step.
+#include <cstdint>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/activity.h"
+#include "core/catalog.h"
+#include "core/result.h"
+
+namespace mufl::tenants {
+
+// Limits a request must stay within.
+inline constexpr int64_t kMaxRounds = 10'000;
+inline constexpr int64_t kMaxClients = 10'000;
+inline constexpr int64_t kMaxLocalEpochs = 100;
+inline constexpr int64_t kMaxBatchSize = 4'096;
+inline constexpr double kMaxLearningRate = 10.0;
+inline constexpr double kMaxDirichletAlpha = 1'000.0;
+inline constexpr int64_t kMinPriority = -1'000;
+inline constexpr int64_t kMaxPriority = 1'000;
+inline constexpr size_t kMaxNameLength = 128;
+
+// Defaults for fields a request leaves out (ActivitySpec holds the same values).
+inline constexpr int64_t kDefaultClients = 32;
+inline constexpr int64_t kDefaultClientsPerRound = 5;  // capped at `clients`
+
+// The aggregators the runtime offers (Reddi et al., "Adaptive Federated Optimization").
+inline constexpr const char* kAggregators[] = {"fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad"};
+
+// Parses and validates the body of POST /v1/activities against `catalog`, filling in defaults.
+// `now_ms` is the current time, against which `deadline` must lie in the future.
+// Returns kInvalidArgument listing every bad field (unknown, missing, wrong type, out of range,
+// unknown data set or task) in one Status.
+Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catalog& catalog, int64_t now_ms);
+
+}  // namespace mufl::tenants

@@ -1,0 +1,92 @@
+#include "tenants/tenant_registry.h"
+
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include "core/ids.h"
+#include "core/time_format.h"
+#include "tenants/json_fields.h"
+#include "tenants/token.h"
+
+namespace mufl::tenants {
+namespace {
+
+bool valid_tenant_name(const std::string& s) {
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
+  return true;
+}
+
+// Reads {"max_active_activities": N} into `q`, keeping the fields the object leaves out.
+void read_quotas(const nlohmann::json& obj, Quotas& q, std::vector<FieldError>& errors) {
+  FieldReader r(obj, "quotas.", errors);
+  if (auto n = r.integer("max_active_activities", false, 0, kMaxQuotaActivities)) q.max_active_activities = *n;
+  r.finish();
+}
+
+}  // namespace
+
+TenantRegistry::TenantRegistry(storage::Store& store, const Clock& clock, RandomSource& rng,
+                               std::string admin_token_hash)
+    : store_(store), clock_(clock), rng_(rng), admin_token_hash_(std::move(admin_token_hash)) {}
+
+Result<Principal> TenantRegistry::authenticate(std::string_view token) const {
+  if (token.empty()) return Status::unauthenticated("a bearer token is required");
+  std::string hash = sha256_hex(token);
+  if (constant_time_equal(hash, admin_token_hash_)) return Principal::admin();
+  auto tenant = store_.find_tenant_by_token_hash(hash);
+  if (tenant.ok()) return Principal::tenant(tenant->id);
+  if (tenant.status().is_not_found()) return Status::unauthenticated("the bearer token is not valid");
+  return tenant.status();
+}
+
+Result<CreatedTenant> TenantRegistry::create(const nlohmann::json& body) {
+  std::vector<FieldError> errors;
+  FieldReader r(body, "", errors);
+  Tenant t;
+  auto name = r.string("name", true, 1, 64);
+  if (name && !valid_tenant_name(*name)) {
+    r.fail("name", "may hold only letters, digits, '.', '_' and '-'");
+    name.reset();
+  }
+  if (const auto* quotas = r.object("quotas", false)) read_quotas(*quotas, t.quotas, errors);
+  r.finish();
+  if (!errors.empty()) return Status::invalid_argument("the tenant request has invalid fields", std::move(errors));
+
+  t.id = new_id("ten", rng_);
+  t.name = *name;
+  t.created_unix_ms = t.updated_unix_ms = clock_.now_unix_ms();
+  std::string token = generate_token(rng_);
+  auto stored = store_.create_tenant(t, sha256_hex(token));
+  if (!stored.ok()) return stored.status();
+  return CreatedTenant{std::move(*stored), std::move(token)};
+}
+
+Result<std::vector<Tenant>> TenantRegistry::list() const { return store_.list_tenants(); }
+
+Result<Tenant> TenantRegistry::get(const std::string& id) const { return store_.get_tenant(id); }
+
+Result<Tenant> TenantRegistry::update(const std::string& id, const nlohmann::json& body) {
+  auto current = store_.get_tenant(id);
+  if (!current.ok()) return current.status();
+  std::vector<FieldError> errors;
+  FieldReader r(body, "", errors);
+  Quotas quotas = current->quotas;
+  if (const auto* q = r.object("quotas", true)) read_quotas(*q, quotas, errors);
+  r.finish();
+  if (!errors.empty()) return Status::invalid_argument("the tenant update has invalid fields", std::move(errors));
+  return store_.update_tenant_quotas(id, quotas, clock_.now_unix_ms());
+}
+
+Status TenantRegistry::remove(const std::string& id) { return store_.delete_tenant(id, clock_.now_unix_ms()); }
+
+nlohmann::json tenant_to_json(const Tenant& t) {
+  return {{"id", t.id},
+          {"name", t.name},
+          {"quotas", {{"max_active_activities", t.quotas.max_active_activities}}},
+          {"created_at", format_rfc3339(t.created_unix_ms)},
+          {"updated_at", format_rfc3339(t.updated_unix_ms)}};
+}
+
+}  // namespace mufl::tenants

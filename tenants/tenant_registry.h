@@ -1,0 +1,57 @@
+#pragma once
+// TenantRegistry: who may call mufl. Creates tenants with their tokens, changes their quotas,
+// deletes them, and turns a bearer token into a Principal.
+//
+// Thread safety: all methods may be called from any thread. Blocking: calls the Store.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/clock.h"
+#include "core/random.h"
+#include "core/result.h"
+#include "core/tenant.h"
+#include "storage/store.h"
+
+namespace mufl::tenants {
+
+inline constexpr int64_t kMaxQuotaActivities = 1'000'000;
+
+struct CreatedTenant {
+  Tenant tenant;
+  std::string token;  // the only time the clear token exists outside its owner
+};
+
+class TenantRegistry {
+ public:
+  // `admin_token_hash`: sha256_hex of the operator's token.
+  TenantRegistry(storage::Store& store, const Clock& clock, RandomSource& rng, std::string admin_token_hash);
+
+  // The principal a bearer token stands for. kUnauthenticated when the token is empty, unknown
+  // or belongs to a deleted tenant; kUnavailable when the store cannot answer.
+  Result<Principal> authenticate(std::string_view token) const;
+
+  // POST /v1/tenants body {"name", "quotas": {"max_active_activities"}}: kInvalidArgument naming
+  // each bad field; kAlreadyExists when a live tenant has the name.
+  Result<CreatedTenant> create(const nlohmann::json& body);
+  Result<std::vector<Tenant>> list() const;
+  // kNotFound when there is no such live tenant.
+  Result<Tenant> get(const std::string& id) const;
+  // PATCH body {"quotas": {...}}: replaces the quota fields given. kInvalidArgument, kNotFound.
+  Result<Tenant> update(const std::string& id, const nlohmann::json& body);
+  // Revokes the token and cancels the tenant's active activities. kNotFound.
+  Status remove(const std::string& id);
+
+ private:
+  storage::Store& store_;
+  const Clock& clock_;
+  RandomSource& rng_;
+  std::string admin_token_hash_;
+};
+
+// {"id", "name", "quotas": {...}, "created_at", "updated_at"}
+nlohmann::json tenant_to_json(const Tenant& t);
+
+}  // namespace mufl::tenants
