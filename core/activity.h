@@ -30,7 +30,7 @@ struct Partition {
 };
 
 // What the tenant asked for, with every default filled in. Defaults are documented in
-// docs/openapi.yaml (ActivityRequest) and enforced by tenants/activity_spec.h.
+// docs/openapi.yaml (ActivitySpec) and enforced by tenants/activity_spec.h.
 struct ActivitySpec {
   std::string name;
   std::string dataset;

@@ -80,10 +80,12 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
   }
 
-  // Called on shutdown: an idle connection closes now, a busy one after its response.
+  // Called on shutdown: an idle connection closes now; one with a request in flight (being
+  // read, handled or written) closes after its response.
   void drain() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      if (!self->busy_) self->close();
+      bool reading_request = self->buffer_.size() > 0 || (self->parser_ && self->parser_->got_some());
+      if (!self->busy_ && !reading_request) self->close();
     });
   }
 

@@ -1,6 +1,6 @@
 #pragma once
 // The rules for a submitted activity: which fields exist, their types, ranges and defaults.
-// docs/openapi.yaml (ActivityRequest) documents the same table; keep them in step.
+// docs/openapi.yaml (ActivitySpec) documents the same table; keep them in step.
 #include <cstdint>
 
 #include <nlohmann/json_fwd.hpp>

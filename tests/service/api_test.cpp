@@ -1,0 +1,331 @@
+// The REST API end to end in one process: App over an in-memory store, no sockets. Every kind
+// of bad input gets its status and problem+json, and none of them changes any state.
+#include "service/app.h"
+
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "storage/sqlite_store.h"
+#include "tenants/token.h"
+
+using namespace mufl;
+using namespace mufl::service;
+using nlohmann::json;
+
+namespace {
+
+const std::string kAdmin = "admin-token-for-tests";
+
+struct Api {
+  ManualClock clock;
+  SeededRandom rng{11};
+  std::unique_ptr<storage::SqliteStore> store;
+  std::unique_ptr<App> app;
+
+  Api() {
+    storage::StoreOptions o;
+    o.path = ":memory:";
+    auto s = storage::SqliteStore::open(o, clock);
+    REQUIRE(s.ok());
+    store = std::move(*s);
+    app = std::make_unique<App>(*store, clock, rng, tenants::sha256_hex(kAdmin));
+  }
+
+  HttpResponse call(const std::string& method, const std::string& target, const std::string& body = "",
+                    const std::string& token = "", std::vector<std::pair<std::string, std::string>> headers = {}) {
+    HttpRequest r;
+    r.method = method;
+    REQUIRE(split_target(target, r.path, r.query));
+    r.body = body;
+    r.headers = std::move(headers);
+    if (!token.empty()) r.headers.emplace_back("authorization", "Bearer " + token);
+    return app->handle(std::move(r));
+  }
+
+  // Creates a tenant and returns {id, token}.
+  std::pair<std::string, std::string> tenant(const std::string& name, int max_active = 100) {
+    auto r = call("POST", "/v1/tenants", json{{"name", name}, {"quotas", {{"max_active_activities", max_active}}}}.dump(),
+                  kAdmin);
+    REQUIRE(r.status == 201);
+    json j = json::parse(r.body);
+    return {j["id"], j["token"]};
+  }
+
+  // Everything the store holds, as one comparable value.
+  json snapshot() {
+    json s;
+    s["tenants"] = json::parse(call("GET", "/v1/tenants", "", kAdmin).body);
+    s["activities"] = json::parse(call("GET", "/v1/activities?limit=1000", "", kAdmin).body);
+    return s;
+  }
+};
+
+std::string header(const HttpResponse& r, const std::string& name) {
+  for (const auto& [k, v] : r.headers)
+    if (k == name) return v;
+  return "";
+}
+
+json submit_body(const std::string& name = "digits") {
+  return {{"name", name}, {"dataset", "synthetic"}, {"task", "class"}, {"rounds", 5}};
+}
+
+// The problem+json body of an error response, checked for its shape.
+json problem(const HttpResponse& r, int status) {
+  CHECK(r.status == status);
+  CHECK(r.content_type == "application/problem+json");
+  json j = json::parse(r.body);
+  CHECK(j["status"] == status);
+  CHECK(j["title"].is_string());
+  CHECK(j["detail"].is_string());
+  return j;
+}
+
+std::vector<std::string> error_fields(const json& problem) {
+  std::vector<std::string> out;
+  for (const auto& e : problem.value("errors", json::array())) out.push_back(e["field"]);
+  return out;
+}
+
+bool has(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+}  // namespace
+
+TEST_CASE("api: a tenant submits, reads, lists and cancels an activity") {
+  Api api;
+  auto [tenant_id, token] = api.tenant("vision");
+
+  auto me = api.call("GET", "/v1/me", "", token);
+  REQUIRE(me.status == 200);
+  CHECK(json::parse(me.body)["tenant"]["id"] == tenant_id);
+  CHECK(json::parse(api.call("GET", "/v1/me", "", kAdmin).body)["kind"] == "admin");
+
+  auto created = api.call("POST", "/v1/activities", submit_body().dump(), token);
+  REQUIRE(created.status == 201);
+  json act = json::parse(created.body);
+  CHECK(act["state"] == "queued");
+  CHECK(act["tenant_id"] == tenant_id);
+  CHECK(act["clients"] == 32);
+  CHECK(header(created, "Location") == "/v1/activities/" + act["id"].get<std::string>());
+
+  auto got = api.call("GET", "/v1/activities/" + act["id"].get<std::string>(), "", token);
+  REQUIRE(got.status == 200);
+  CHECK(json::parse(got.body) == act);
+
+  auto list = api.call("GET", "/v1/activities?state=queued", "", token);
+  REQUIRE(list.status == 200);
+  CHECK(json::parse(list.body)["items"].size() == 1);
+
+  auto cancelled = api.call("DELETE", "/v1/activities/" + act["id"].get<std::string>(), "", token);
+  REQUIRE(cancelled.status == 200);
+  CHECK(json::parse(cancelled.body)["state"] == "cancelled");
+  auto again = api.call("DELETE", "/v1/activities/" + act["id"].get<std::string>(), "", token);
+  CHECK(again.status == 200);
+  CHECK(json::parse(again.body) == json::parse(cancelled.body));
+  CHECK(json::parse(api.call("GET", "/v1/activities?state=queued", "", token).body)["items"].empty());
+
+  auto catalog = api.call("GET", "/v1/catalog", "", token);
+  REQUIRE(catalog.status == 200);
+  CHECK(json::parse(catalog.body).contains("datasets"));
+}
+
+TEST_CASE("api: pagination walks every activity once, newest first") {
+  Api api;
+  auto [id, token] = api.tenant("pager");
+  for (int i = 0; i < 7; ++i)
+    REQUIRE(api.call("POST", "/v1/activities", submit_body("a" + std::to_string(i)).dump(), token).status == 201);
+  std::vector<std::string> names;
+  std::string target = "/v1/activities?limit=3";
+  for (int pages = 0; pages < 10; ++pages) {
+    json page = json::parse(api.call("GET", target, "", token).body);
+    for (const auto& a : page["items"]) names.push_back(a["name"]);
+    if (page["next_cursor"].is_null()) break;
+    target = "/v1/activities?limit=3&cursor=" + page["next_cursor"].get<std::string>();
+  }
+  CHECK(names == std::vector<std::string>{"a6", "a5", "a4", "a3", "a2", "a1", "a0"});
+}
+
+TEST_CASE("api: bad activity requests name each field and change nothing") {
+  Api api;
+  auto [id, token] = api.tenant("strict");
+  REQUIRE(api.call("POST", "/v1/activities", submit_body("keep").dump(), token).status == 201);
+  const json before = api.snapshot();
+
+  SECTION("malformed JSON") {
+    json p = problem(api.call("POST", "/v1/activities", "{\"name\": ", token), 400);
+    CHECK(p["detail"].get<std::string>().find("JSON") != std::string::npos);
+  }
+  SECTION("not an object") { problem(api.call("POST", "/v1/activities", "[1,2]", token), 400); }
+  SECTION("empty body") { problem(api.call("POST", "/v1/activities", "", token), 400); }
+  SECTION("wrong types") {
+    json b = submit_body();
+    b["rounds"] = "5";
+    b["merge"] = "yes";
+    auto f = error_fields(problem(api.call("POST", "/v1/activities", b.dump(), token), 400));
+    CHECK(has(f, "rounds"));
+    CHECK(has(f, "merge"));
+  }
+  SECTION("unknown fields") {
+    json b = submit_body();
+    b["gpu_count"] = 8;
+    CHECK(error_fields(problem(api.call("POST", "/v1/activities", b.dump(), token), 400)) ==
+          std::vector<std::string>{"gpu_count"});
+  }
+  SECTION("missing required fields") {
+    auto f = error_fields(problem(api.call("POST", "/v1/activities", R"({"name":"x"})", token), 400));
+    CHECK(f == std::vector<std::string>{"dataset", "task", "rounds"});
+  }
+  SECTION("out of range numbers") {
+    json b = submit_body();
+    b["rounds"] = 0;
+    b["clients"] = 4;
+    b["clients_per_round"] = 9;
+    auto f = error_fields(problem(api.call("POST", "/v1/activities", b.dump(), token), 400));
+    CHECK(has(f, "rounds"));
+    CHECK(has(f, "clients_per_round"));
+    b["rounds"] = 10001;
+    CHECK(has(error_fields(problem(api.call("POST", "/v1/activities", b.dump(), token), 400)), "rounds"));
+  }
+  SECTION("unknown data set and task") {
+    json b = submit_body();
+    b["dataset"] = "imagenet-22k";
+    b["task"] = "haiku";
+    auto f = error_fields(problem(api.call("POST", "/v1/activities", b.dump(), token), 400));
+    CHECK(has(f, "dataset"));
+    CHECK(has(f, "task"));
+  }
+  SECTION("bad list parameters") {
+    auto f = error_fields(problem(api.call("GET", "/v1/activities?state=done&limit=0&cursor=abc&sort=x", "", token), 400));
+    CHECK(f.size() == 4);
+    for (const char* k : {"state", "limit", "cursor", "sort"}) CHECK(has(f, k));
+  }
+  SECTION("bad Idempotency-Key") {
+    auto r = api.call("POST", "/v1/activities", submit_body().dump(), token, {{"idempotency-key", std::string(300, 'k')}});
+    CHECK(has(error_fields(problem(r, 400)), "Idempotency-Key"));
+  }
+  SECTION("bad tenant bodies") {
+    auto f = error_fields(problem(api.call("POST", "/v1/tenants", R"({"name":"a b","quotas":{"max_active_activities":"x"}})", kAdmin), 400));
+    CHECK(f == std::vector<std::string>{"name", "quotas.max_active_activities"});
+    problem(api.call("PATCH", "/v1/tenants/" + id, R"({"quotas":{"max_active_activities":-5}})", kAdmin), 400);
+    problem(api.call("POST", "/v1/tenants", "nope", kAdmin), 400);
+    problem(api.call("POST", "/v1/tenants", R"({"name":"strict"})", kAdmin), 409);
+  }
+  CHECK(api.snapshot() == before);
+}
+
+TEST_CASE("api: tokens, admin routes, other tenants, unknown routes and methods") {
+  Api api;
+  auto [a_id, a_token] = api.tenant("a");
+  auto [b_id, b_token] = api.tenant("b");
+  json act = json::parse(api.call("POST", "/v1/activities", submit_body().dump(), a_token).body);
+  const std::string act_path = "/v1/activities/" + act["id"].get<std::string>();
+  const json before = api.snapshot();
+
+  auto no_token = api.call("POST", "/v1/activities", submit_body().dump());
+  problem(no_token, 401);
+  CHECK(header(no_token, "WWW-Authenticate").rfind("Bearer", 0) == 0);
+  auto wrong = api.call("DELETE", act_path, "", "mufl_wrong");
+  problem(wrong, 401);
+  CHECK(header(wrong, "WWW-Authenticate").rfind("Bearer", 0) == 0);
+
+  problem(api.call("POST", "/v1/tenants", R"({"name":"evil"})", a_token), 403);
+  problem(api.call("GET", "/v1/tenants", "", a_token), 403);
+  problem(api.call("DELETE", "/v1/tenants/" + b_id, "", a_token), 403);
+  problem(api.call("POST", "/v1/activities", submit_body().dump(), kAdmin), 403);
+
+  problem(api.call("GET", act_path, "", b_token), 404);
+  problem(api.call("DELETE", act_path, "", b_token), 404);
+  problem(api.call("GET", "/v1/activities/act_00000000000000000000", "", a_token), 404);
+  problem(api.call("GET", "/v1/tenants/ten_00000000000000000000", "", kAdmin), 404);
+  problem(api.call("GET", "/v1/nothing", "", a_token), 404);
+
+  auto put = api.call("PUT", act_path, "{}", a_token);
+  problem(put, 405);
+  CHECK(header(put, "Allow") == "GET, HEAD, DELETE");
+  auto del = api.call("DELETE", "/v1/activities", "", a_token);
+  problem(del, 405);
+  CHECK(header(del, "Allow") == "POST, GET, HEAD");
+
+  CHECK(json::parse(api.call("GET", "/v1/activities", "", b_token).body)["items"].empty());
+  CHECK(api.snapshot() == before);
+}
+
+TEST_CASE("api: Idempotency-Key replays the first activity, another body is 409") {
+  Api api;
+  auto [id, token] = api.tenant("idem");
+  auto first = api.call("POST", "/v1/activities", submit_body("x").dump(), token, {{"idempotency-key", "k-1"}});
+  REQUIRE(first.status == 201);
+  CHECK(header(first, "Idempotent-Replayed").empty());
+  auto replay = api.call("POST", "/v1/activities", submit_body("x").dump(), token, {{"idempotency-key", "k-1"}});
+  REQUIRE(replay.status == 201);
+  CHECK(header(replay, "Idempotent-Replayed") == "true");
+  CHECK(json::parse(replay.body) == json::parse(first.body));
+  const json before = api.snapshot();
+  problem(api.call("POST", "/v1/activities", submit_body("y").dump(), token, {{"idempotency-key", "k-1"}}), 409);
+  CHECK(api.snapshot() == before);
+  CHECK(json::parse(api.call("GET", "/v1/activities", "", token).body)["items"].size() == 1);
+}
+
+TEST_CASE("api: the quota gives 429 with a clear detail, and raising it lets the next one in") {
+  Api api;
+  auto [id, token] = api.tenant("small", 2);
+  REQUIRE(api.call("POST", "/v1/activities", submit_body("1").dump(), token).status == 201);
+  REQUIRE(api.call("POST", "/v1/activities", submit_body("2").dump(), token).status == 201);
+  const json before = api.snapshot();
+  json p = problem(api.call("POST", "/v1/activities", submit_body("3").dump(), token), 429);
+  CHECK(p["detail"].get<std::string>().find("max_active_activities") != std::string::npos);
+  CHECK(api.snapshot() == before);
+
+  auto patched = api.call("PATCH", "/v1/tenants/" + id, R"({"quotas":{"max_active_activities":3}})", kAdmin);
+  REQUIRE(patched.status == 200);
+  CHECK(json::parse(patched.body)["quotas"]["max_active_activities"] == 3);
+  CHECK(api.call("POST", "/v1/activities", submit_body("3").dump(), token).status == 201);
+}
+
+TEST_CASE("api: deleting a tenant revokes its token and cancels its activities") {
+  Api api;
+  auto [id, token] = api.tenant("gone");
+  json act = json::parse(api.call("POST", "/v1/activities", submit_body().dump(), token).body);
+  REQUIRE(api.call("DELETE", "/v1/tenants/" + id, "", kAdmin).status == 204);
+  problem(api.call("GET", "/v1/me", "", token), 401);
+  auto seen = api.call("GET", "/v1/activities/" + act["id"].get<std::string>(), "", kAdmin);
+  REQUIRE(seen.status == 200);
+  CHECK(json::parse(seen.body)["state"] == "cancelled");
+  problem(api.call("DELETE", "/v1/tenants/" + id, "", kAdmin), 404);
+}
+
+TEST_CASE("api: health, readiness and metrics are public, and metrics count requests by route") {
+  Api api;
+  CHECK(api.call("GET", "/healthz").status == 200);
+  CHECK(api.call("GET", "/readyz").status == 200);
+  auto [id, token] = api.tenant("m");
+  api.call("POST", "/v1/activities", submit_body().dump(), token);
+  api.call("GET", "/v1/activities/act_00000000000000000000", "", token);
+  auto m = api.call("GET", "/metrics");
+  REQUIRE(m.status == 200);
+  CHECK(m.content_type.rfind("text/plain; version=0.0.4", 0) == 0);
+  for (const char* line : {
+           R"(mufl_http_requests_total{code="201",method="POST",route="/v1/activities"} 1)",
+           R"(mufl_http_requests_total{code="404",method="GET",route="/v1/activities/{id}"} 1)",
+           R"(mufl_activities{state="queued"} 1)",
+           R"(mufl_activities{state="cancelled"} 0)",
+           R"(mufl_tenants 1)",
+           "mufl_http_request_duration_seconds_bucket{",
+           "mufl_build_info{"}) {
+    INFO(line);
+    CHECK(m.body.find(line) != std::string::npos);
+  }
+}
+
+TEST_CASE("api: the dashboard page and its assets are served with a CSP") {
+  Api api;
+  auto page = api.call("GET", "/");
+  REQUIRE(page.status == 200);
+  CHECK(page.content_type.rfind("text/html", 0) == 0);
+  CHECK(header(page, "Content-Security-Policy").find("default-src 'self'") != std::string::npos);
+  CHECK(api.call("GET", "/assets/app.js").status == 200);
+  CHECK(api.call("GET", "/assets/style.css").status == 200);
+  problem(api.call("GET", "/assets/../mufl.db"), 404);
+  problem(api.call("GET", "/assets/nope.js"), 404);
+}

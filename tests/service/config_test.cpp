@@ -1,0 +1,71 @@
+#include "service/config.h"
+
+#include <catch2/catch.hpp>
+
+using namespace mufl;
+using namespace mufl::service;
+
+namespace {
+
+Result<ParsedArgs> parse(std::vector<const char*> args, std::vector<const char*> env = {}) {
+  args.insert(args.begin(), "mufld");
+  env.push_back(nullptr);
+  return parse_args(static_cast<int>(args.size()), args.data(), env.data());
+}
+
+}  // namespace
+
+TEST_CASE("config: defaults") {
+  auto r = parse({});
+  REQUIRE(r.ok());
+  const Config& c = r->config;
+  CHECK(c.listen_host == "127.0.0.1");
+  CHECK(c.listen_port == 8080);
+  CHECK(c.data_dir == "var");
+  CHECK(c.db_path == "var/mufl.db");
+  CHECK(c.db_sync == "full");
+  CHECK(c.threads >= 1);
+  CHECK(c.log_level == "info");
+  CHECK(c.admin_token.empty());
+}
+
+TEST_CASE("config: flags, environment variables, and flags winning over variables") {
+  auto r = parse({"--listen", "0.0.0.0:9000", "--threads", "3"},
+                 {"MUFL_DATA_DIR=/srv/mufl", "MUFL_THREADS=7", "MUFL_LOG_LEVEL=debug", "MUFL_ADMIN_TOKEN=s3cret",
+                  "PATH=/usr/bin"});
+  REQUIRE(r.ok());
+  CHECK(r->config.listen_host == "0.0.0.0");
+  CHECK(r->config.listen_port == 9000);
+  CHECK(r->config.threads == 3);
+  CHECK(r->config.data_dir == "/srv/mufl");
+  CHECK(r->config.db_path == "/srv/mufl/mufl.db");
+  CHECK(r->config.log_level == "debug");
+  CHECK(r->config.admin_token == "s3cret");
+}
+
+TEST_CASE("config: --help documents every flag and the variables") {
+  auto r = parse({"--help"});
+  REQUIRE(r.ok());
+  CHECK(r->exit_now);
+  for (const char* s : {"--listen", "--data-dir", "--db", "--db-sync", "--threads", "--log-level", "MUFL_ADMIN_TOKEN",
+                        "admin.token", "MUFL_"})
+    CHECK(r->output.find(s) != std::string::npos);
+}
+
+TEST_CASE("config: bad values are refused with a message") {
+  for (auto args : std::vector<std::vector<const char*>>{{"--listen", "nowhere"},
+                                                         {"--listen", "127.0.0.1:70000"},
+                                                         {"--listen", "127.0.0.1:"},
+                                                         {"--threads", "-1"},
+                                                         {"--threads", "many"},
+                                                         {"--log-level", "loud"},
+                                                         {"--db-sync", "sometimes"},
+                                                         {"--no-such-flag"}}) {
+    auto r = parse(args);
+    INFO(args[0] << " " << (args.size() > 1 ? args[1] : ""));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().is_invalid_argument());
+    CHECK_FALSE(r.status().message().empty());
+  }
+  CHECK_FALSE(parse({}, {"MUFL_THREADS=lots"}).ok());
+}

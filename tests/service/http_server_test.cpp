@@ -1,0 +1,120 @@
+// HttpServer over real loopback sockets, in process: graceful shutdown and the errors at the edge.
+#include "service/http_server.h"
+
+#include <catch2/catch.hpp>
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "tests/support/http_client.h"
+
+using namespace mufl;
+using namespace mufl::service;
+using mufl::testing::HttpClient;
+using mufl::testing::raw_exchange;
+
+namespace {
+
+// A one-shot flag threads can wait on (std::latch without its count).
+class Gate {
+ public:
+  void open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+HttpServerOptions test_options() {
+  HttpServerOptions o;
+  o.port = 0;
+  o.handle_signals = false;
+  o.io_threads = 1;
+  o.handler_threads = 2;
+  o.body_limit = 1024;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("http server: shutdown lets the request in flight finish, then run() returns") {
+  Gate entered, release;
+  HttpServer server(test_options(), [&](HttpRequest&& req) {
+    if (req.path == "/slow") {
+      entered.open();
+      release.wait();
+    }
+    return HttpResponse{200, "text/plain", {}, "done " + req.path};
+  });
+  REQUIRE(server.listen().is_ok());
+  const uint16_t port = server.port();
+  REQUIRE(port != 0);
+  std::thread runner([&] { server.run(); });
+
+  HttpClient idle("127.0.0.1", port);  // a keep-alive connection that sits idle at shutdown
+  REQUIRE(idle.get("/fast").status == 200);
+
+  auto slow = std::async(std::launch::async, [&] { return HttpClient("127.0.0.1", port).get("/slow"); });
+  entered.wait();
+  server.shutdown();
+  release.open();
+  auto res = slow.get();
+  CHECK(res.status == 200);
+  CHECK(res.body == "done /slow");
+  CHECK(res.header("connection") == "close");
+  runner.join();  // returns: the idle connection did not keep it alive
+  CHECK_THROWS(HttpClient("127.0.0.1", port).get("/fast"));
+}
+
+TEST_CASE("http server: oversized bodies get 413, garbage gets 400, both close the connection") {
+  HttpServer server(test_options(), [](HttpRequest&& req) { return HttpResponse{200, "text/plain", {}, req.body}; });
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+
+  HttpClient client("127.0.0.1", server.port());
+  auto ok = client.post("/echo", std::string(1024, 'a'));
+  CHECK(ok.status == 200);
+  CHECK(ok.body.size() == 1024);
+  auto big = client.post("/echo", std::string(1025, 'a'));
+  CHECK(big.status == 413);
+  CHECK(big.header("content-type") == "application/problem+json");
+  CHECK(big.header("connection") == "close");
+
+  std::string garbage = raw_exchange("127.0.0.1", server.port(), "NOT HTTP AT ALL\r\n\r\n");
+  CHECK(garbage.rfind("HTTP/1.1 400", 0) == 0);
+  std::string huge_header = raw_exchange("127.0.0.1", server.port(),
+                                         "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 * 1024, 'h') + "\r\n\r\n");
+  CHECK(huge_header.rfind("HTTP/1.1 431", 0) == 0);
+  // Declared length over the limit is refused before the body arrives.
+  std::string declared = raw_exchange("127.0.0.1", server.port(),
+                                      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n");
+  CHECK(declared.rfind("HTTP/1.1 413", 0) == 0);
+
+  server.shutdown();
+  runner.join();
+}
+
+TEST_CASE("http server: listen refuses a bad host and a port in use") {
+  HttpServerOptions o = test_options();
+  o.host = "not-an-address";
+  HttpServer bad(o, [](HttpRequest&&) { return HttpResponse{}; });
+  CHECK(bad.listen().code() == Status::Code::kInvalidArgument);
+
+  HttpServer first(test_options(), [](HttpRequest&&) { return HttpResponse{}; });
+  REQUIRE(first.listen().is_ok());
+  HttpServerOptions same = test_options();
+  same.port = first.port();
+  HttpServer second(same, [](HttpRequest&&) { return HttpResponse{}; });
+  CHECK(second.listen().code() == Status::Code::kUnavailable);
+}

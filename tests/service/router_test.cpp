@@ -1,0 +1,103 @@
+#include "service/router.h"
+
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+using namespace mufl;
+using namespace mufl::service;
+
+namespace {
+
+HttpRequest req(std::string method, std::string path, std::string token = "") {
+  HttpRequest r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  if (!token.empty()) r.headers.emplace_back("authorization", "Bearer " + token);
+  return r;
+}
+
+std::string header(const HttpResponse& r, const std::string& name) {
+  for (const auto& [k, v] : r.headers)
+    if (k == name) return v;
+  return "";
+}
+
+Router make_router() {
+  Router router([](std::string_view token) -> Result<Principal> {
+    if (token == "admin") return Principal::admin();
+    if (token == "tenant") return Principal::tenant("ten_1");
+    return Status::unauthenticated("bad token");
+  });
+  router.add("GET", "/public", Access::kPublic, [](const RequestContext&) { return HttpResponse{200, "text/plain", {}, "pub"}; });
+  router.add("GET", "/items/{id}", Access::kAnyone, [](const RequestContext& ctx) {
+    return HttpResponse{200, "text/plain", {}, ctx.param("id") + "/" + ctx.principal.tenant_id};
+  });
+  router.add("DELETE", "/items/{id}", Access::kAnyone, [](const RequestContext&) { return HttpResponse{204, "", {}, ""}; });
+  router.add("POST", "/admin", Access::kAdmin, [](const RequestContext&) { return HttpResponse{201, "", {}, ""}; });
+  router.add("GET", "/boom", Access::kPublic, [](const RequestContext&) -> HttpResponse { throw std::runtime_error("x"); });
+  return router;
+}
+
+}  // namespace
+
+TEST_CASE("router: templates bind parameters and report the template as the route") {
+  Router r = make_router();
+  auto out = r.handle(req("GET", "/items/abc", "tenant"));
+  CHECK(out.response.status == 200);
+  CHECK(out.response.body == "abc/ten_1");
+  CHECK(out.route == "/items/{id}");
+  CHECK(r.handle(req("GET", "/items/abc/more", "tenant")).response.status == 404);
+  CHECK(r.handle(req("GET", "/items/", "tenant")).response.status == 404);
+}
+
+TEST_CASE("router: 404, then 405 with Allow, then 401, then 403") {
+  Router r = make_router();
+  auto unknown = r.handle(req("GET", "/nowhere"));
+  CHECK(unknown.response.status == 404);
+  CHECK(unknown.response.content_type == "application/problem+json");
+  CHECK(unknown.route == "unmatched");
+
+  auto wrong_method = r.handle(req("PUT", "/items/x", "tenant"));
+  CHECK(wrong_method.response.status == 405);
+  CHECK(header(wrong_method.response, "Allow") == "GET, HEAD, DELETE");
+
+  auto no_token = r.handle(req("GET", "/items/x"));
+  CHECK(no_token.response.status == 401);
+  CHECK(header(no_token.response, "WWW-Authenticate").rfind("Bearer", 0) == 0);
+  auto bad_token = r.handle(req("GET", "/items/x", "wrong"));
+  CHECK(bad_token.response.status == 401);
+
+  CHECK(r.handle(req("POST", "/admin", "tenant")).response.status == 403);
+  CHECK(r.handle(req("POST", "/admin", "admin")).response.status == 201);
+  CHECK(r.handle(req("GET", "/public")).response.status == 200);
+}
+
+TEST_CASE("router: HEAD answers GET routes, and a throwing handler gives 500 problem+json") {
+  Router r = make_router();
+  CHECK(r.handle(req("HEAD", "/public")).response.status == 200);
+  auto boom = r.handle(req("GET", "/boom"));
+  CHECK(boom.response.status == 500);
+  auto j = nlohmann::json::parse(boom.response.body);
+  CHECK(j["status"] == 500);
+  CHECK(j.contains("title"));
+}
+
+TEST_CASE("router: bearer_token reads only Bearer credentials") {
+  HttpRequest r;
+  CHECK(bearer_token(r).empty());
+  r.headers.emplace_back("authorization", "Basic dXNlcjpwYXNz");
+  CHECK(bearer_token(r).empty());
+  HttpRequest r2;
+  r2.headers.emplace_back("authorization", "Bearer abc");
+  CHECK(bearer_token(r2) == "abc");
+}
+
+TEST_CASE("router: routes() lists every registration in order") {
+  Router r = make_router();
+  auto routes = r.routes();
+  REQUIRE(routes.size() == 5);
+  CHECK(routes[0].path_template == "/public");
+  CHECK(routes[2].method == "DELETE");
+  CHECK(routes[3].access == Access::kAdmin);
+}

@@ -1,0 +1,147 @@
+#include "tenants/activity_spec.h"
+
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "core/catalog.h"
+
+using namespace mufl;
+using namespace mufl::tenants;
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kNow = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
+
+json minimal() { return {{"name", "digits"}, {"dataset", "mnist"}, {"task", "class"}, {"rounds", 10}}; }
+
+// The fields named in a failed parse, in order.
+std::vector<std::string> bad_fields(const json& body) {
+  auto r = parse_activity_spec(body, Catalog::builtin(), kNow);
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(r.status().is_invalid_argument());
+  std::vector<std::string> out;
+  const Status st = r.status();
+  for (const auto& e : st.field_errors()) {
+    CHECK_FALSE(e.detail.empty());
+    out.push_back(e.field);
+  }
+  return out;
+}
+
+bool names(const json& body, const std::string& field) {
+  auto f = bad_fields(body);
+  return std::find(f.begin(), f.end(), field) != f.end();
+}
+
+}  // namespace
+
+TEST_CASE("activity spec: the four required fields suffice and defaults are filled in") {
+  auto r = parse_activity_spec(minimal(), Catalog::builtin(), kNow);
+  REQUIRE(r.ok());
+  CHECK(r->name == "digits");
+  CHECK(r->rounds == 10);
+  CHECK(r->clients == kDefaultClients);
+  CHECK(r->clients_per_round == kDefaultClientsPerRound);
+  CHECK(r->local_epochs == 1);
+  CHECK(r->batch_size == 32);
+  CHECK(r->learning_rate == Approx(0.05));
+  CHECK(r->aggregator == "fedavg");
+  CHECK(r->partition.kind == "iid");
+  CHECK(r->merge);
+  CHECK(r->priority == 0);
+  CHECK_FALSE(r->deadline_unix_ms);
+}
+
+TEST_CASE("activity spec: every field given is kept") {
+  json b = minimal();
+  b.update({{"clients", 100}, {"clients_per_round", 10}, {"local_epochs", 2}, {"batch_size", 64},
+            {"learning_rate", 0.1}, {"aggregator", "fedadam"}, {"partition", {{"kind", "dirichlet"}, {"alpha", 0.3}}},
+            {"seed", 7}, {"merge", false}, {"priority", 5}, {"deadline", "2026-06-01T12:00:00Z"}});
+  auto r = parse_activity_spec(b, Catalog::builtin(), kNow);
+  REQUIRE(r.ok());
+  CHECK(r->clients == 100);
+  CHECK(r->clients_per_round == 10);
+  CHECK(r->aggregator == "fedadam");
+  CHECK(r->partition == Partition{"dirichlet", 0.3});
+  CHECK(r->seed == 7);
+  CHECK_FALSE(r->merge);
+  CHECK(r->priority == 5);
+  REQUIRE(r->deadline_unix_ms);
+  CHECK(*r->deadline_unix_ms > kNow);
+}
+
+TEST_CASE("activity spec: clients_per_round defaults to at most clients") {
+  json b = minimal();
+  b["clients"] = 3;
+  auto r = parse_activity_spec(b, Catalog::builtin(), kNow);
+  REQUIRE(r.ok());
+  CHECK(r->clients_per_round == 3);
+}
+
+TEST_CASE("activity spec: missing required fields are all named at once") {
+  auto f = bad_fields(json::object());
+  CHECK(f == std::vector<std::string>{"name", "dataset", "task", "rounds"});
+}
+
+TEST_CASE("activity spec: wrong types are named") {
+  json b = minimal();
+  b["rounds"] = "ten";
+  b["merge"] = 1;
+  b["learning_rate"] = "fast";
+  b["partition"] = "iid";
+  auto f = bad_fields(b);
+  for (const char* field : {"rounds", "merge", "learning_rate", "partition"})
+    CHECK(std::find(f.begin(), f.end(), field) != f.end());
+  CHECK(f.size() == 4);
+}
+
+TEST_CASE("activity spec: out-of-range numbers are named") {
+  auto with = [](const char* key, json v) {
+    json b = minimal();
+    b[key] = std::move(v);
+    return b;
+  };
+  CHECK(names(with("rounds", 0), "rounds"));
+  CHECK(names(with("rounds", kMaxRounds + 1), "rounds"));
+  CHECK(names(with("rounds", 2.5), "rounds"));
+  CHECK(names(with("clients", 0), "clients"));
+  CHECK(names(with("local_epochs", kMaxLocalEpochs + 1), "local_epochs"));
+  CHECK(names(with("batch_size", 0), "batch_size"));
+  CHECK(names(with("learning_rate", 0), "learning_rate"));
+  CHECK(names(with("learning_rate", 11), "learning_rate"));
+  CHECK(names(with("priority", kMaxPriority + 1), "priority"));
+  CHECK(names(with("seed", -1), "seed"));
+  json b = minimal();
+  b["clients"] = 4;
+  b["clients_per_round"] = 5;
+  CHECK(names(b, "clients_per_round"));
+  CHECK(names(with("clients_per_round", kDefaultClients + 1), "clients_per_round"));
+}
+
+TEST_CASE("activity spec: unknown data set, task, aggregator, partition and fields are named") {
+  auto with = [](const char* key, json v) {
+    json b = minimal();
+    b[key] = std::move(v);
+    return b;
+  };
+  CHECK(names(with("dataset", "cifar-1000"), "dataset"));
+  CHECK(names(with("task", "poetry"), "task"));
+  CHECK(names(with("aggregator", "fedmagic"), "aggregator"));
+  CHECK(names(with("colour", "blue"), "colour"));
+  CHECK(names(with("partition", json{{"kind", "skewed"}}), "partition.kind"));
+  CHECK(names(with("partition", json{{"kind", "dirichlet"}, {"alpha", -1}}), "partition.alpha"));
+  CHECK(names(with("partition", json{{"kind", "iid"}, {"alpha", 1}}), "partition.alpha"));
+  CHECK(names(with("partition", json{{"kind", "iid"}, {"beta", 1}}), "partition.beta"));
+  CHECK(names(with("name", ""), "name"));
+  CHECK(names(with("name", std::string(kMaxNameLength + 1, 'x')), "name"));
+}
+
+TEST_CASE("activity spec: deadlines must be RFC 3339 and in the future") {
+  json b = minimal();
+  b["deadline"] = "tomorrow";
+  CHECK(names(b, "deadline"));
+  b["deadline"] = "2025-01-01T00:00:00Z";
+  CHECK(names(b, "deadline"));
+}
