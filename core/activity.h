@@ -50,6 +50,18 @@ struct ActivitySpec {
   bool operator==(const ActivitySpec&) const = default;
 };
 
+// How far training got. Written by the executor after every round, in the same transaction as
+// the round's record and checkpoint.
+struct ActivityProgress {
+  int64_t rounds_done = 0;
+  std::string device;            // the slot training it ("cpu:0"); empty when not running
+  int64_t started_unix_ms = 0;   // first time it started training; 0 when it never did
+  int64_t finished_unix_ms = 0;  // when it reached a terminal state after training; 0 otherwise
+  std::string last_round_json;   // the latest round's report (JSON object); empty before round 1
+  bool has_model = false;        // a final model can be downloaded
+  bool operator==(const ActivityProgress&) const = default;
+};
+
 struct Activity {
   std::string id;         // "act_…"
   std::string tenant_id;  // owner
@@ -59,6 +71,7 @@ struct Activity {
   std::string state_reason;  // why it is in this state, when that is not obvious
   int64_t created_unix_ms = 0;
   int64_t updated_unix_ms = 0;
+  ActivityProgress progress;
 };
 
 // The stored form of a spec (JSON object with every field). spec_from_json accepts only what

@@ -4,6 +4,7 @@
 #include "service/problem.h"
 #include "service/routes.h"
 #include "tenants/json_fields.h"
+#include "core/file_io.h"
 
 namespace mufl::service {
 namespace {
@@ -46,9 +47,18 @@ Result<storage::ActivityQuery> parse_list_query(const HttpRequest& req) {
   return q;
 }
 
+// The file's bytes, after checking them against the SHA-256 recorded with it.
+Result<std::string> read_verified_file(const storage::StoredFile& f) {
+  auto bytes = read_file(f.path);
+  if (!bytes.ok()) return Status::internal("the model file " + f.path + " cannot be read: " + bytes.status().message());
+  if (sha256_hex(*bytes) != f.sha256) return Status::internal("the model file " + f.path + " is corrupt");
+  return bytes;
+}
+
 }  // namespace
 
-void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog) {
+void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog,
+                         const Clock& clock) {
   router.add("GET", "/v1/catalog", Access::kAnyone,
              [json = catalog.to_json().dump()](const RequestContext&) {
                HttpResponse r;
@@ -56,39 +66,63 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, c
                return r;
              });
 
-  router.add("POST", "/v1/activities", Access::kAnyone, [&activities](const RequestContext& ctx) {
+  router.add("POST", "/v1/activities", Access::kAnyone, [&activities, &clock](const RequestContext& ctx) {
     auto body = tenants::parse_json_object(ctx.request.body);
     if (!body.ok()) return problem_from_status(body.status());
     std::optional<std::string> key;
     if (auto h = ctx.request.header("idempotency-key")) key = std::string(*h);
     auto submitted = activities.submit(ctx.principal, *body, key);
     if (!submitted.ok()) return problem_from_status(submitted.status());
-    HttpResponse r = json_response(201, tenants::activity_to_json(submitted->activity));
+    HttpResponse r = json_response(201, tenants::activity_to_json(submitted->activity, clock.now_unix_ms()));
     r.headers.emplace_back("Location", "/v1/activities/" + submitted->activity.id);
     if (submitted->replayed) r.headers.emplace_back("Idempotent-Replayed", "true");
     return r;
   });
 
-  router.add("GET", "/v1/activities", Access::kAnyone, [&activities](const RequestContext& ctx) {
+  router.add("GET", "/v1/activities", Access::kAnyone, [&activities, &clock](const RequestContext& ctx) {
     auto query = parse_list_query(ctx.request);
     if (!query.ok()) return problem_from_status(query.status());
     auto page = activities.list(ctx.principal, *query);
     if (!page.ok()) return problem_from_status(page.status());
     nlohmann::json items = nlohmann::json::array();
-    for (const auto& a : page->items) items.push_back(tenants::activity_to_json(a));
+    for (const auto& a : page->items) items.push_back(tenants::activity_to_json(a, clock.now_unix_ms()));
     nlohmann::json next = page->next_before_seq ? nlohmann::json(std::to_string(*page->next_before_seq))
                                                 : nlohmann::json();
     return json_response(200, {{"items", items}, {"next_cursor", next}});
   });
 
-  router.add("GET", "/v1/activities/{id}", Access::kAnyone, [&activities](const RequestContext& ctx) {
+  router.add("GET", "/v1/activities/{id}", Access::kAnyone, [&activities, &clock](const RequestContext& ctx) {
     auto a = activities.get(ctx.principal, ctx.param("id"));
-    return a.ok() ? json_response(200, tenants::activity_to_json(*a)) : problem_from_status(a.status());
+    return a.ok() ? json_response(200, tenants::activity_to_json(*a, clock.now_unix_ms())) : problem_from_status(a.status());
   });
 
-  router.add("DELETE", "/v1/activities/{id}", Access::kAnyone, [&activities](const RequestContext& ctx) {
+  router.add("DELETE", "/v1/activities/{id}", Access::kAnyone, [&activities, &clock](const RequestContext& ctx) {
     auto a = activities.cancel(ctx.principal, ctx.param("id"));
-    return a.ok() ? json_response(200, tenants::activity_to_json(*a)) : problem_from_status(a.status());
+    return a.ok() ? json_response(200, tenants::activity_to_json(*a, clock.now_unix_ms())) : problem_from_status(a.status());
+  });
+
+  router.add("GET", "/v1/activities/{id}/rounds", Access::kAnyone, [&activities](const RequestContext& ctx) {
+    auto rounds = activities.rounds(ctx.principal, ctx.param("id"));
+    if (!rounds.ok()) return problem_from_status(rounds.status());
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& r : *rounds) {
+      auto report = nlohmann::json::parse(r.report_json, nullptr, /*allow_exceptions=*/false);
+      items.push_back(report.is_discarded() ? nlohmann::json{{"round", r.round}} : report);
+    }
+    return json_response(200, {{"items", items}});
+  });
+
+  router.add("GET", "/v1/activities/{id}/model", Access::kAnyone, [&activities](const RequestContext& ctx) {
+    auto file = activities.model(ctx.principal, ctx.param("id"));
+    if (!file.ok()) return problem_from_status(file.status());
+    auto bytes = read_verified_file(*file);
+    if (!bytes.ok()) return problem_from_status(bytes.status());
+    HttpResponse r;
+    r.content_type = "application/octet-stream";
+    r.body = std::move(*bytes);
+    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + ctx.param("id") + ".pt\"");
+    r.headers.emplace_back("X-Content-SHA256", file->sha256);
+    return r;
   });
 }
 

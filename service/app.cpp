@@ -7,15 +7,16 @@
 
 namespace mufl::service {
 
-App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash)
+App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash,
+         tenants::ActivityHooks hooks)
     : clock_(clock),
       metrics_(kVersion, clock.now_unix_ms()),
       registry_(store, clock, rng, admin_token_hash),
-      activities_(store, Catalog::builtin(), clock, rng),
+      activities_(store, Catalog::builtin(), clock, rng, std::move(hooks)),
       router_([this](std::string_view token) { return registry_.authenticate(token); }) {
   add_system_routes(router_, store, metrics_);
   add_tenant_routes(router_, registry_);
-  add_activity_routes(router_, activities_, Catalog::builtin());
+  add_activity_routes(router_, activities_, Catalog::builtin(), clock);
 }
 
 HttpResponse App::handle(HttpRequest&& request) {

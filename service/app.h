@@ -22,7 +22,9 @@ namespace mufl::service {
 class App {
  public:
   // The references must outlive the App. `admin_token_hash` is tenants::sha256_hex(token).
-  App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash);
+  // `hooks` connect activity changes to the executor and check data sets at submission.
+  App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash,
+      tenants::ActivityHooks hooks = {});
 
   HttpResponse handle(HttpRequest&& request);
 

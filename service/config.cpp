@@ -58,7 +58,14 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
       ("threads", po::value<int>(&c.threads)->default_value(0),
        "threads for network I/O, and as many for request handlers (0: one per core)")
       ("log-level", po::value<std::string>(&c.log_level)->default_value(c.log_level),
-       "trace, debug, info, warn or error");
+       "trace, debug, info, warn or error")
+      ("devices", po::value<std::string>(&c.devices)->default_value(c.devices),
+       "where training runs: cpu:N (N CPU slots), cuda (every GPU), cuda:I, a comma list,\n"
+       "or auto (every GPU, else one CPU slot)")
+      ("torch-threads", po::value<int>(&c.torch_threads)->default_value(c.torch_threads),
+       "LibTorch threads per training step (0: cores / CPU slots)")
+      ("client-failure-rate", po::value<double>(&c.client_failure_rate)->default_value(c.client_failure_rate),
+       "chance that a sampled FL client drops out of a round (simulated; 0 to <1)");
 
   std::ostringstream help;
   help << desc << "\nAdmin token: MUFL_ADMIN_TOKEN if set; otherwise generated at the first start and\n"
@@ -111,6 +118,10 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
   for (const char* l : kLevels) level_ok |= c.log_level == l;
   if (!level_ok) return Status::invalid_argument("--log-level must be trace, debug, info, warn or error");
   if (c.data_dir.empty()) return Status::invalid_argument("--data-dir must not be empty");
+  if (c.torch_threads < 0 || c.torch_threads > 256) return Status::invalid_argument("--torch-threads must be from 0 to 256");
+  if (!(c.client_failure_rate >= 0 && c.client_failure_rate < 1))
+    return Status::invalid_argument("--client-failure-rate must be at least 0 and below 1");
+  if (c.devices.empty()) return Status::invalid_argument("--devices must not be empty");
   if (c.db_path.empty()) c.db_path = c.data_dir + "/mufl.db";
   return out;
 }

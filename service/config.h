@@ -24,6 +24,12 @@ struct Config {
   int threads = 0;
   // --log-level trace|debug|info|warn|error. Default info.
   std::string log_level = "info";
+  // --devices: where training runs ("auto", "cpu:2", "cuda", "cuda:0,cpu:1"; see scheduler/devices.h).
+  std::string devices = "auto";
+  // --torch-threads N: LibTorch intra-op threads. Default 0: the cores divided by the CPU slots.
+  int torch_threads = 0;
+  // --client-failure-rate P: simulated client dropouts per round. Default 0.
+  double client_failure_rate = 0.0;
   // MUFL_ADMIN_TOKEN only (a secret does not belong on a command line, where ps shows it).
   std::string admin_token;
 };

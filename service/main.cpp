@@ -2,12 +2,18 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <thread>
 
 #include "core/clock.h"
 #include "core/random.h"
+#include "fl/fl_job.h"
+#include "scheduler/devices.h"
+#include "scheduler/executor.h"
 #include "service/admin_token.h"
 #include "service/app.h"
 #include "service/config.h"
@@ -58,7 +64,32 @@ int main(int argc, char** argv) {
   auto store = storage::SqliteStore::open(store_options, SystemClock::instance());
   if (!store.ok()) return fail("database " + cfg.db_path + ": " + store.status().message());
 
-  service::App app(**store, SystemClock::instance(), SecureRandom::instance(), tenants::sha256_hex(admin->token));
+  auto devices = scheduler::parse_devices(cfg.devices, fl::cuda_device_count());
+  if (!devices.ok()) return fail(devices.status().message());
+  int cpu_slots = 0;
+  for (const auto& d : *devices) cpu_slots += d.torch_device == "cpu";
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int torch_threads = cfg.torch_threads > 0 ? cfg.torch_threads : std::max(1, cores / std::max(1, cpu_slots));
+  fl::set_torch_threads(torch_threads);
+
+  // The executor exists after the App (it reports to the App's metrics); the hooks reach it
+  // through this pointer, set before the server accepts the first request.
+  std::unique_ptr<scheduler::Executor> executor;
+  tenants::ActivityHooks hooks;
+  hooks.check_dataset = [&cfg](const std::string& dataset) { return fl::check_dataset_available(cfg.data_dir, dataset); };
+  hooks.on_submitted = [&executor](const Activity&) { executor->submitted(); };
+  hooks.on_cancelled = [&executor](const Activity& a) { executor->cancelled(a.id); };
+  service::App app(**store, SystemClock::instance(), SecureRandom::instance(), tenants::sha256_hex(admin->token),
+                   hooks);
+
+  scheduler::ExecutorOptions exec_options;
+  exec_options.devices = *devices;
+  exec_options.data_dir = cfg.data_dir;
+  exec_options.client_failure_rate = cfg.client_failure_rate;
+  executor = std::make_unique<scheduler::Executor>(**store, SystemClock::instance(), exec_options, &app.metrics());
+  if (Status s = executor->start(); !s.is_ok()) return fail("executor: " + s.message());
+  std::string device_names;
+  for (const auto& d : *devices) device_names += (device_names.empty() ? "" : ", ") + d.name;
 
   service::HttpServerOptions http;
   http.host = cfg.listen_host;
@@ -71,6 +102,7 @@ int main(int argc, char** argv) {
 
   spdlog::info("mufld {} serving http://{}:{} (data dir {}, database {}, {} threads)", service::kVersion,
                cfg.listen_host, server.port(), cfg.data_dir, cfg.db_path, cfg.threads);
+  spdlog::info("training on {} ({} LibTorch threads each)", device_names, torch_threads);
   spdlog::info("admin token: {}", admin->source == "MUFL_ADMIN_TOKEN" ? "from MUFL_ADMIN_TOKEN"
                                                                       : "in " + admin->source);
   // One machine-readable line on stdout, for scripts and tests that start mufld on port 0.
@@ -78,6 +110,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   server.run();
+  executor->stop();  // training in progress stays recorded and resumes at the next start
   spdlog::info("mufld stopped cleanly");
   return 0;
 }

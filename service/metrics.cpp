@@ -1,5 +1,7 @@
 #include "service/metrics.h"
 
+#include <algorithm>
+
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -51,9 +53,63 @@ Metrics::Metrics(const std::string& version, int64_t start_unix_ms)
       .Register(*registry_)
       .Add({})
       .Set(static_cast<double>(start_unix_ms) / 1000.0);
+  rounds_ = &prometheus::BuildCounter()
+                 .Name("mufl_fl_rounds_total")
+                 .Help("Federated rounds aggregated, by device.")
+                 .Register(*registry_);
+  round_seconds_ = &prometheus::BuildHistogram()
+                        .Name("mufl_fl_round_duration_seconds")
+                        .Help("Wall time of a federated round (client training, aggregation, evaluation), in seconds.")
+                        .Register(*registry_);
+  client_updates_ = &prometheus::BuildCounter()
+                         .Name("mufl_fl_client_updates_total")
+                         .Help("Client updates aggregated into a global model.")
+                         .Register(*registry_)
+                         .Add({});
+  client_dropouts_ = &prometheus::BuildCounter()
+                          .Name("mufl_fl_client_dropouts_total")
+                          .Help("Sampled clients that did not report their update.")
+                          .Register(*registry_)
+                          .Add({});
+  samples_ = &prometheus::BuildCounter()
+                  .Name("mufl_fl_samples_trained_total")
+                  .Help("Training samples processed by clients, counting every local epoch.")
+                  .Register(*registry_)
+                  .Add({});
+  activity_rounds_ = &prometheus::BuildGauge()
+                          .Name("mufl_activity_rounds_completed")
+                          .Help("Rounds completed by each activity that is training now.")
+                          .Register(*registry_);
+  activity_progress_ = &prometheus::BuildGauge()
+                            .Name("mufl_activity_progress_ratio")
+                            .Help("Rounds completed / rounds requested, for each activity that is training now.")
+                            .Register(*registry_);
 }
 
 Metrics::~Metrics() = default;
+
+void Metrics::activity_started(const Activity& a, const std::string&) {
+  activity_rounds_->Add({{"activity_id", a.id}}).Set(static_cast<double>(a.progress.rounds_done));
+  activity_progress_->Add({{"activity_id", a.id}})
+      .Set(static_cast<double>(a.progress.rounds_done) / static_cast<double>(std::max<int64_t>(1, a.spec.rounds)));
+}
+
+void Metrics::round_finished(const Activity& a, const std::string& device, const fl::RoundReport& r) {
+  rounds_->Add({{"device", device}}).Increment();
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 60, 120, 300};
+  round_seconds_->Add({{"device", device}}, kBuckets).Observe(r.seconds);
+  client_updates_->Increment(static_cast<double>(r.clients_reported));
+  client_dropouts_->Increment(static_cast<double>(r.clients_dropped));
+  samples_->Increment(static_cast<double>(r.samples));
+  activity_rounds_->Add({{"activity_id", a.id}}).Set(static_cast<double>(r.round));
+  activity_progress_->Add({{"activity_id", a.id}})
+      .Set(static_cast<double>(r.round) / static_cast<double>(std::max<int64_t>(1, a.spec.rounds)));
+}
+
+void Metrics::activity_ended(const Activity& a, ActivityState) {
+  activity_rounds_->Remove(&activity_rounds_->Add({{"activity_id", a.id}}));
+  activity_progress_->Remove(&activity_progress_->Add({{"activity_id", a.id}}));
+}
 
 void Metrics::observe_request(const std::string& route, const std::string& method, int status, double seconds) {
   const std::string& m = bounded_method(method);

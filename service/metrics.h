@@ -8,6 +8,13 @@
 //   mufl_tenants                                       gauge, read from the store at scrape
 //   mufl_build_info{version}                           gauge, always 1
 //   mufl_process_start_time_seconds                    gauge
+//   mufl_fl_rounds_total{device}                       counter, rounds aggregated
+//   mufl_fl_round_duration_seconds{device}             histogram
+//   mufl_fl_client_updates_total                       counter, client updates aggregated
+//   mufl_fl_client_dropouts_total                      counter, sampled clients that did not report
+//   mufl_fl_samples_trained_total                      counter, client training samples (all epochs)
+//   mufl_activity_rounds_completed{activity_id}        gauge, while the activity trains
+//   mufl_activity_progress_ratio{activity_id}          gauge, rounds done / rounds, while it trains
 // Label values are bounded: route is a template, method one of a fixed set, state an enum.
 //
 // Thread safety: all methods may be called from any thread.
@@ -18,6 +25,7 @@
 #include <vector>
 
 #include "core/activity.h"
+#include "scheduler/executor.h"
 
 namespace prometheus {
 class Registry;
@@ -30,7 +38,7 @@ class Family;
 
 namespace mufl::service {
 
-class Metrics {
+class Metrics : public scheduler::ExecutorObserver {
  public:
   Metrics(const std::string& version, int64_t start_unix_ms);
   ~Metrics();
@@ -48,12 +56,25 @@ class Metrics {
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
+  // ExecutorObserver: training progress. Per-activity series exist only while it trains, so
+  // their number is bounded by the number of devices.
+  void activity_started(const Activity& a, const std::string& device) override;
+  void round_finished(const Activity& a, const std::string& device, const fl::RoundReport& r) override;
+  void activity_ended(const Activity& a, ActivityState final_state) override;
+
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* durations_;
   prometheus::Family<prometheus::Gauge>* activities_;
   prometheus::Gauge* tenants_;
+  prometheus::Family<prometheus::Counter>* rounds_;
+  prometheus::Family<prometheus::Histogram>* round_seconds_;
+  prometheus::Counter* client_updates_;
+  prometheus::Counter* client_dropouts_;
+  prometheus::Counter* samples_;
+  prometheus::Family<prometheus::Gauge>* activity_rounds_;
+  prometheus::Family<prometheus::Gauge>* activity_progress_;
 };
 
 }  // namespace mufl::service

@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "core/catalog.h"
+#include "core/clock.h"
 #include "service/metrics.h"
 #include "service/router.h"
 #include "storage/store.h"
@@ -14,8 +15,9 @@ namespace mufl::service {
 
 // /v1/tenants… (admin) and /v1/me.
 void add_tenant_routes(Router& router, tenants::TenantRegistry& registry);
-// /v1/activities… and /v1/catalog.
-void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog);
+// /v1/activities… (with rounds and model download) and /v1/catalog.
+void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog,
+                         const Clock& clock);
 // /healthz, /readyz, /metrics, and the web dashboard (/ and /assets/{name}).
 void add_system_routes(Router& router, storage::Store& store, Metrics& metrics);
 

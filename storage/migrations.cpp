@@ -43,6 +43,35 @@ CREATE TABLE idempotency_keys (
   PRIMARY KEY (tenant_id, key)
 );
 )sql"},
+      {2, "training progress, rounds, checkpoints and models", R"sql(
+ALTER TABLE activities ADD COLUMN rounds_done INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE activities ADD COLUMN device      TEXT NOT NULL DEFAULT '';
+ALTER TABLE activities ADD COLUMN started_ms  INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE activities ADD COLUMN finished_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE activities ADD COLUMN last_round  TEXT NOT NULL DEFAULT '';   -- JSON of the latest round
+
+-- One row per finished round: the history GET /v1/activities/{id}/rounds serves.
+CREATE TABLE activity_rounds (
+  activity_id TEXT NOT NULL REFERENCES activities(id),
+  round       INTEGER NOT NULL,                 -- 1-based
+  report      TEXT NOT NULL,                    -- JSON
+  created_ms  INTEGER NOT NULL,
+  PRIMARY KEY (activity_id, round)
+);
+
+-- Files that belong to an activity: its latest checkpoint and its final model. The file is
+-- written (temp file, fsync, rename) before its row, so a row always names a complete file.
+CREATE TABLE activity_files (
+  activity_id TEXT NOT NULL REFERENCES activities(id),
+  kind        TEXT NOT NULL CHECK (kind IN ('checkpoint', 'model')),
+  round       INTEGER NOT NULL,                 -- rounds done when it was written
+  path        TEXT NOT NULL,
+  sha256      TEXT NOT NULL,                    -- hex, checked before the file is used
+  bytes       INTEGER NOT NULL,
+  created_ms  INTEGER NOT NULL,
+  PRIMARY KEY (activity_id, kind)
+);
+)sql"},
   };
   return migrations;
 }

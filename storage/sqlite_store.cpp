@@ -10,7 +10,9 @@ namespace {
 
 constexpr const char* kTenantColumns = "id, name, max_active_activities, created_ms, updated_ms";
 constexpr const char* kActivityColumns =
-    "seq, id, tenant_id, state, state_reason, spec, created_ms, updated_ms";
+    "seq, id, tenant_id, state, state_reason, spec, created_ms, updated_ms, rounds_done, device, started_ms, "
+    "finished_ms, last_round, EXISTS(SELECT 1 FROM activity_files f WHERE f.activity_id = activities.id AND "
+    "f.kind = 'model')";
 constexpr const char* kActiveFilter = "state NOT IN ('succeeded','failed','cancelled')";
 
 Tenant read_tenant(const Statement& st) {
@@ -41,6 +43,12 @@ Result<Activity> read_activity(const Statement& st) {
   }
   a.created_unix_ms = st.column_int64(6);
   a.updated_unix_ms = st.column_int64(7);
+  a.progress.rounds_done = st.column_int64(8);
+  a.progress.device = st.column_text(9);
+  a.progress.started_unix_ms = st.column_int64(10);
+  a.progress.finished_unix_ms = st.column_int64(11);
+  a.progress.last_round_json = st.column_text(12);
+  a.progress.has_model = st.column_int64(13) != 0;
   return a;
 }
 
@@ -332,14 +340,136 @@ Result<Activity> SqliteStore::cancel_activity(const std::string& id, const Scope
   return write_transaction([&](Connection& c) -> Result<Activity> {
     auto a = select_activity(c, id, scope);
     if (!a.ok() || is_terminal(a->state)) return a;
-    auto up = c.prepare("UPDATE activities SET state = 'cancelled', state_reason = ?, updated_ms = ? WHERE id = ?");
+    auto up = c.prepare(
+        "UPDATE activities SET state = 'cancelled', state_reason = ?, updated_ms = ?, device = '', "
+        "finished_ms = CASE WHEN started_ms > 0 THEN ?2 ELSE 0 END WHERE id = ?");
     if (!up.ok()) return up.status();
     if (Status s = (*up)->bind(1, reason).bind(2, now_ms).bind(3, id).run(); !s.is_ok()) return s;
     a->state = ActivityState::kCancelled;
     a->state_reason = reason;
     a->updated_unix_ms = now_ms;
+    a->progress.device.clear();
+    if (a->progress.started_unix_ms > 0) a->progress.finished_unix_ms = now_ms;
     return a;
   });
+}
+
+Result<std::optional<Activity>> SqliteStore::claim_next_queued(const std::string& device, int64_t now_ms) {
+  return write_transaction([&](Connection& c) -> Result<std::optional<Activity>> {
+    auto next = c.prepare(
+        "SELECT id FROM activities WHERE state = 'queued' "
+        "ORDER BY json_extract(spec, '$.priority') DESC, seq ASC LIMIT 1");
+    if (!next.ok()) return next.status();
+    auto row = (*next)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return std::optional<Activity>();
+    const std::string id = (*next)->column_text(0);
+    auto up = c.prepare(
+        "UPDATE activities SET state = 'training', state_reason = '', device = ?, updated_ms = ?2, "
+        "started_ms = CASE WHEN started_ms = 0 THEN ?2 ELSE started_ms END WHERE id = ?");
+    if (!up.ok()) return up.status();
+    if (Status s = (*up)->bind(1, device).bind(2, now_ms).bind(3, id).run(); !s.is_ok()) return s;
+    auto a = select_activity(c, id, Scope::all());
+    if (!a.ok()) return a.status();
+    return std::optional<Activity>(std::move(*a));
+  });
+}
+
+namespace {
+
+// kFailedPrecondition unless activity `id` is training: a cancel that won the race stops the writer.
+Status require_training(Connection& c, const std::string& id) {
+  auto st = c.prepare("SELECT state FROM activities WHERE id = ?");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, id);
+  auto row = (*st)->step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::not_found("no activity " + id);
+  const std::string state = (*st)->column_text(0);
+  if (state != "training") return Status::failed_precondition("activity " + id + " is " + state + ", not training");
+  return Status::ok();
+}
+
+Status upsert_file(Connection& c, const std::string& id, const char* kind, const StoredFile& f, int64_t now_ms) {
+  auto st = c.prepare(
+      "INSERT INTO activity_files(activity_id, kind, round, path, sha256, bytes, created_ms) VALUES(?,?,?,?,?,?,?) "
+      "ON CONFLICT(activity_id, kind) DO UPDATE SET round = excluded.round, path = excluded.path, "
+      "sha256 = excluded.sha256, bytes = excluded.bytes, created_ms = excluded.created_ms");
+  if (!st.ok()) return st.status();
+  return (*st)->bind(1, id).bind(2, kind).bind(3, f.round).bind(4, f.path).bind(5, f.sha256).bind(6, f.bytes)
+      .bind(7, now_ms).run();
+}
+
+}  // namespace
+
+Status SqliteStore::record_round(const std::string& id, const RoundRecord& round, const StoredFile& checkpoint,
+                                 int64_t now_ms) {
+  return write_transaction([&](Connection& c) -> Status {
+    if (Status s = require_training(c, id); !s.is_ok()) return s;
+    // INSERT OR REPLACE: a round redone after a crash between its checkpoint and this row.
+    auto ins = c.prepare("INSERT OR REPLACE INTO activity_rounds(activity_id, round, report, created_ms) VALUES(?,?,?,?)");
+    if (!ins.ok()) return ins.status();
+    if (Status s = (*ins)->bind(1, id).bind(2, round.round).bind(3, round.report_json).bind(4, now_ms).run(); !s.is_ok())
+      return s;
+    auto up = c.prepare("UPDATE activities SET rounds_done = ?, last_round = ?, updated_ms = ? WHERE id = ?");
+    if (!up.ok()) return up.status();
+    if (Status s = (*up)->bind(1, round.round).bind(2, round.report_json).bind(3, now_ms).bind(4, id).run(); !s.is_ok())
+      return s;
+    return upsert_file(c, id, "checkpoint", checkpoint, now_ms);
+  });
+}
+
+Status SqliteStore::finish_training(const std::string& id, ActivityState final_state, const std::string& reason,
+                                    const std::optional<StoredFile>& model, int64_t now_ms) {
+  return write_transaction([&](Connection& c) -> Status {
+    if (Status s = require_training(c, id); !s.is_ok()) return s;
+    if (model)
+      if (Status s = upsert_file(c, id, "model", *model, now_ms); !s.is_ok()) return s;
+    auto up = c.prepare(
+        "UPDATE activities SET state = ?, state_reason = ?, device = '', finished_ms = ?, updated_ms = ? WHERE id = ?");
+    if (!up.ok()) return up.status();
+    return (*up)->bind(1, to_string(final_state)).bind(2, reason).bind(3, now_ms).bind(4, now_ms).bind(5, id).run();
+  });
+}
+
+Result<int64_t> SqliteStore::requeue_interrupted(int64_t now_ms) {
+  return write_transaction([&](Connection& c) -> Result<int64_t> {
+    auto up = c.prepare(
+        "UPDATE activities SET state = 'queued', state_reason = 'resumes from its last checkpoint after a restart', "
+        "device = '', updated_ms = ? WHERE state IN ('training', 'consolidating', 'splitting')");
+    if (!up.ok()) return up.status();
+    if (Status s = (*up)->bind(1, now_ms).run(); !s.is_ok()) return s;
+    return c.changes();
+  });
+}
+
+Result<std::vector<RoundRecord>> SqliteStore::list_rounds(const std::string& id, const Scope& scope) {
+  ReaderLease conn(*this);
+  auto a = select_activity(*conn, id, scope);
+  if (!a.ok()) return a.status();
+  auto st = (*conn).prepare("SELECT round, report, created_ms FROM activity_rounds WHERE activity_id = ? ORDER BY round");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, id);
+  std::vector<RoundRecord> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({(*st)->column_int64(0), (*st)->column_text(1), (*st)->column_int64(2)});
+  }
+  return out;
+}
+
+Result<std::optional<StoredFile>> SqliteStore::get_file(const std::string& id, const std::string& kind) {
+  ReaderLease conn(*this);
+  auto st = (*conn).prepare("SELECT round, path, sha256, bytes FROM activity_files WHERE activity_id = ? AND kind = ?");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, id).bind(2, kind);
+  auto row = (*st)->step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<StoredFile>();
+  return std::optional<StoredFile>(
+      StoredFile{(*st)->column_int64(0), (*st)->column_text(1), (*st)->column_text(2), (*st)->column_int64(3)});
 }
 
 Result<std::vector<std::pair<ActivityState, int64_t>>> SqliteStore::count_activities_by_state() {

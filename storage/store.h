@@ -47,6 +47,21 @@ struct SubmitResult {
   bool replayed = false;  // true: the key was seen with this body; `activity` is the earlier one
 };
 
+// A file an activity owns (checkpoint or model), as recorded after the file was made durable.
+struct StoredFile {
+  int64_t round = 0;  // rounds done when written
+  std::string path;
+  std::string sha256;  // hex
+  int64_t bytes = 0;
+};
+
+// One finished round of an activity.
+struct RoundRecord {
+  int64_t round = 0;        // 1-based
+  std::string report_json;  // the round's report (JSON object)
+  int64_t created_unix_ms = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -86,6 +101,27 @@ class Store {
   // kNotFound as get_activity.
   virtual Result<Activity> cancel_activity(const std::string& id, const Scope& scope, const std::string& reason,
                                            int64_t now_ms) = 0;
+  // --- training (the executor) ------------------------------------------------------------------
+  // Moves the next queued activity to training on `device`, in one
+  // transaction: highest spec priority first, then oldest. nullopt when none is waiting.
+  virtual Result<std::optional<Activity>> claim_next_queued(const std::string& device, int64_t now_ms) = 0;
+  // Records finished round `round.round` of a training activity with its checkpoint, and its
+  // progress, in one transaction. kFailedPrecondition when the activity is no longer training
+  // (it was cancelled meanwhile): the caller stops.
+  virtual Status record_round(const std::string& id, const RoundRecord& round, const StoredFile& checkpoint,
+                              int64_t now_ms) = 0;
+  // Ends training: `final_state` is succeeded (with `model`) or failed (with `reason`).
+  // kFailedPrecondition when the activity is no longer training.
+  virtual Status finish_training(const std::string& id, ActivityState final_state, const std::string& reason,
+                                 const std::optional<StoredFile>& model, int64_t now_ms) = 0;
+  // Puts activities left in training by a previous process back in the queue (at start-up).
+  // Returns how many.
+  virtual Result<int64_t> requeue_interrupted(int64_t now_ms) = 0;
+  // The rounds of an activity the scope may see, oldest first; kNotFound as get_activity.
+  virtual Result<std::vector<RoundRecord>> list_rounds(const std::string& id, const Scope& scope) = 0;
+  // The activity's checkpoint or model file; nullopt when there is none.
+  virtual Result<std::optional<StoredFile>> get_file(const std::string& id, const std::string& kind) = 0;
+
   // How many activities are in each state (every state present, zero included).
   virtual Result<std::vector<std::pair<ActivityState, int64_t>>> count_activities_by_state() = 0;
 };

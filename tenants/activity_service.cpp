@@ -26,8 +26,8 @@ bool valid_idempotency_key(const std::string& key) {
 }  // namespace
 
 ActivityService::ActivityService(storage::Store& store, const Catalog& catalog, const Clock& clock,
-                                 RandomSource& rng)
-    : store_(store), catalog_(catalog), clock_(clock), rng_(rng) {}
+                                 RandomSource& rng, ActivityHooks hooks)
+    : store_(store), catalog_(catalog), clock_(clock), rng_(rng), hooks_(std::move(hooks)) {}
 
 Result<storage::SubmitResult> ActivityService::submit(const Principal& who, const nlohmann::json& body,
                                                       const std::optional<std::string>& idempotency_key) {
@@ -46,6 +46,10 @@ Result<storage::SubmitResult> ActivityService::submit(const Principal& who, cons
     idem = storage::IdempotencyKey{*idempotency_key, sha256_hex(body.dump())};
   }
   if (!spec.ok()) return spec.status();
+  if (hooks_.check_dataset)
+    if (Status s = hooks_.check_dataset(spec->dataset); !s.is_ok())
+      return Status::failed_precondition("data set '" + spec->dataset + "' is not available on this server: " +
+                                         s.message());
 
   auto tenant = store_.get_tenant(who.tenant_id);
   if (!tenant.ok()) return tenant.status();
@@ -56,7 +60,9 @@ Result<storage::SubmitResult> ActivityService::submit(const Principal& who, cons
   a.spec = std::move(*spec);
   a.state = ActivityState::kQueued;
   a.created_unix_ms = a.updated_unix_ms = now;
-  return store_.submit_activity(a, tenant->quotas.max_active_activities, idem);
+  auto submitted = store_.submit_activity(a, tenant->quotas.max_active_activities, idem);
+  if (submitted.ok() && !submitted->replayed && hooks_.on_submitted) hooks_.on_submitted(submitted->activity);
+  return submitted;
 }
 
 Result<Activity> ActivityService::get(const Principal& who, const std::string& id) {
@@ -71,11 +77,30 @@ Result<storage::ActivityPage> ActivityService::list(const Principal& who, storag
 
 Result<Activity> ActivityService::cancel(const Principal& who, const std::string& id) {
   if (!looks_like_id(id, "act")) return Status::not_found("no activity " + id);
-  return store_.cancel_activity(id, scope_of(who), who.is_admin() ? "cancelled by the operator" : "cancelled by the tenant",
-                                clock_.now_unix_ms());
+  auto a = store_.cancel_activity(id, scope_of(who),
+                                  who.is_admin() ? "cancelled by the operator" : "cancelled by the tenant",
+                                  clock_.now_unix_ms());
+  if (a.ok() && a->state == ActivityState::kCancelled && hooks_.on_cancelled) hooks_.on_cancelled(*a);
+  return a;
 }
 
-nlohmann::json activity_to_json(const Activity& a) {
+Result<std::vector<storage::RoundRecord>> ActivityService::rounds(const Principal& who, const std::string& id) {
+  if (!looks_like_id(id, "act")) return Status::not_found("no activity " + id);
+  return store_.list_rounds(id, scope_of(who));
+}
+
+Result<storage::StoredFile> ActivityService::model(const Principal& who, const std::string& id) {
+  auto a = get(who, id);
+  if (!a.ok()) return a.status();
+  auto f = store_.get_file(id, "model");
+  if (!f.ok()) return f.status();
+  if (!*f)
+    return Status::failed_precondition("activity " + id + " is " + to_string(a->state) +
+                                       "; a model exists once it has succeeded");
+  return **f;
+}
+
+nlohmann::json activity_to_json(const Activity& a, int64_t now_ms) {
   nlohmann::json j = spec_to_json(a.spec);
   j["id"] = a.id;
   j["tenant_id"] = a.tenant_id;
@@ -83,6 +108,17 @@ nlohmann::json activity_to_json(const Activity& a) {
   j["state_reason"] = a.state_reason;
   j["created_at"] = format_rfc3339(a.created_unix_ms);
   j["updated_at"] = format_rfc3339(a.updated_unix_ms);
+  const ActivityProgress& p = a.progress;
+  nlohmann::json progress = {{"round", p.rounds_done}, {"rounds", a.spec.rounds}};
+  progress["device"] = p.device.empty() ? nlohmann::json() : nlohmann::json(p.device);
+  progress["started_at"] = p.started_unix_ms ? nlohmann::json(format_rfc3339(p.started_unix_ms)) : nlohmann::json();
+  progress["finished_at"] = p.finished_unix_ms ? nlohmann::json(format_rfc3339(p.finished_unix_ms)) : nlohmann::json();
+  const int64_t end = p.finished_unix_ms ? p.finished_unix_ms : now_ms;
+  progress["elapsed_seconds"] = p.started_unix_ms ? static_cast<double>(end - p.started_unix_ms) / 1000.0 : 0.0;
+  auto latest = nlohmann::json::parse(p.last_round_json, nullptr, /*allow_exceptions=*/false);
+  progress["latest"] = latest.is_discarded() ? nlohmann::json() : latest;
+  progress["model_url"] = p.has_model ? nlohmann::json("/v1/activities/" + a.id + "/model") : nlohmann::json();
+  j["progress"] = std::move(progress);
   return j;
 }
 

@@ -6,6 +6,7 @@
 // Tenant isolation: a tenant only ever sees its own activities; another tenant's id reads as
 // kNotFound, exactly like an id that does not exist. The admin sees all.
 // Thread safety: all methods may be called from any thread. Blocking: calls the Store.
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -20,9 +21,21 @@
 
 namespace mufl::tenants {
 
+// What the rest of mufl learns about activities from this service, and what it checks for it.
+// The executor implements these; tests may leave them empty.
+struct ActivityHooks {
+  // OK when the data set's files are present; a failure (kFailedPrecondition, say) refuses the
+  // submission with its message, so a missing data set fails at once, not later in training.
+  std::function<Status(const std::string& dataset)> check_dataset;
+  // Called after a submission committed (not for a replay), and after a cancel committed.
+  std::function<void(const Activity&)> on_submitted;
+  std::function<void(const Activity&)> on_cancelled;
+};
+
 class ActivityService {
  public:
-  ActivityService(storage::Store& store, const Catalog& catalog, const Clock& clock, RandomSource& rng);
+  ActivityService(storage::Store& store, const Catalog& catalog, const Clock& clock, RandomSource& rng,
+                  ActivityHooks hooks = {});
 
   // Validates `body` (see activity_spec.h) and stores a new queued activity.
   // With `idempotency_key`: the same key and body return the first activity (replayed = true);
@@ -36,16 +49,22 @@ class ActivityService {
   Result<storage::ActivityPage> list(const Principal& who, storage::ActivityQuery query);
   // Cancels; cancelling a finished activity returns it unchanged. kNotFound as get.
   Result<Activity> cancel(const Principal& who, const std::string& id);
+  // The round history, oldest first. kNotFound as get.
+  Result<std::vector<storage::RoundRecord>> rounds(const Principal& who, const std::string& id);
+  // The final model file. kNotFound as get; kFailedPrecondition while there is none yet.
+  Result<storage::StoredFile> model(const Principal& who, const std::string& id);
 
  private:
   storage::Store& store_;
   const Catalog& catalog_;
   const Clock& clock_;
   RandomSource& rng_;
+  ActivityHooks hooks_;
 };
 
 // The API form of an activity: its spec fields, plus id, tenant_id, state, state_reason,
-// created_at and updated_at.
-nlohmann::json activity_to_json(const Activity& a);
+// created_at, updated_at, and "progress" {round, rounds, device, started_at, finished_at,
+// elapsed_seconds, latest (the last round's report), model_url}. `now_ms` dates elapsed_seconds.
+nlohmann::json activity_to_json(const Activity& a, int64_t now_ms);
 
 }  // namespace mufl::tenants

@@ -3,6 +3,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/file_io.h"
+
 #include "core/random.h"
 
 namespace mufl::tenants {
@@ -10,8 +12,8 @@ namespace mufl::tenants {
 // A new token "mufl_<43 base64url characters>" holding 32 bytes from `rng`.
 std::string generate_token(RandomSource& rng);
 
-// Lower-case hex SHA-256 of `data` (OpenSSL EVP).
-std::string sha256_hex(std::string_view data);
+// Lower-case hex SHA-256 (OpenSSL EVP); lives in core/ because files are hashed too.
+using mufl::sha256_hex;
 
 // Compares two strings in time that depends only on their lengths (CRYPTO_memcmp), so that a
 // caller cannot learn a secret's prefix from response times.

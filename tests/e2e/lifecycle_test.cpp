@@ -31,7 +31,7 @@ TEST_CASE("e2e: a tenant submits, lists and cancels, then SIGTERM exits 0") {
   REQUIRE(t.status == 201);
   const std::string token = json::parse(t.body)["token"];
 
-  auto a = c.post("/v1/activities", R"({"name":"digits","dataset":"mnist","task":"class","rounds":20})", token);
+  auto a = c.post("/v1/activities", R"({"name":"digits","dataset":"synthetic","task":"class","rounds":1000})", token);
   REQUIRE(a.status == 201);
   const std::string id = json::parse(a.body)["id"];
   CHECK(a.header("location") == "/v1/activities/" + id);

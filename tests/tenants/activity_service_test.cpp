@@ -67,7 +67,7 @@ TEST_CASE("activities: submit, get, list and cancel, isolated per tenant") {
   CHECK(again->state == ActivityState::kCancelled);
   CHECK(again->updated_unix_ms == c->updated_unix_ms);
 
-  json j = activity_to_json(*c);
+  json j = activity_to_json(*c, 0);
   for (const char* k : {"id", "tenant_id", "state", "created_at", "updated_at", "name", "rounds", "partition"})
     CHECK(j.contains(k));
   CHECK(j["state"] == "cancelled");

@@ -1,0 +1,358 @@
+#include "fl/fl_job.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "fl/datasets.h"
+#include "fl/model.h"
+#include "fl/partition.h"
+#include "fl/strategy.h"
+#include "fl/tasks.h"
+#include "fl/training.h"
+
+namespace mufl::fl {
+namespace {
+
+// SplitMix64 finaliser: turns structured inputs into well-spread seeds.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// What a random draw is for, so that draws for different purposes never share a stream.
+enum class Purpose : uint64_t { kInit = 1, kSample, kDropout, kTrain, kPartition };
+
+uint64_t seed_for(uint64_t seed, Purpose purpose, int64_t round = 0, int attempt = 0, int64_t client = 0) {
+  uint64_t h = mix(seed);
+  for (uint64_t v : {static_cast<uint64_t>(purpose), static_cast<uint64_t>(round), static_cast<uint64_t>(attempt),
+                     static_cast<uint64_t>(client)})
+    h = mix(h ^ v);
+  return h;
+}
+
+// Data sets and task targets are shared by every job that uses them: MNIST's training images
+// alone take 188 MB as floats. Entries live as long as some job holds them.
+class DataCache {
+ public:
+  static DataCache& instance() {
+    static DataCache* cache = new DataCache();
+    return *cache;
+  }
+
+  Result<std::shared_ptr<const DatasetSplits>> splits(const std::string& data_dir, const std::string& name) {
+    std::lock_guard lock(mu_);
+    const std::string key = data_dir + "\n" + name;
+    if (auto hit = splits_[key].lock()) return hit;
+    auto loaded = load_dataset(data_dir, name);
+    if (!loaded.ok()) return loaded.status();
+    auto shared = std::make_shared<const DatasetSplits>(std::move(*loaded));
+    splits_[key] = shared;
+    return shared;
+  }
+
+  // The targets of `task` on `set`, keyed by the set's storage so that each is computed once.
+  std::shared_ptr<const torch::Tensor> targets(const TaskDef& task, const ImageSet& set) {
+    std::lock_guard lock(mu_);
+    const std::string key = task.name + "\n" + std::to_string(reinterpret_cast<uintptr_t>(set.images.data_ptr()));
+    if (auto hit = targets_[key].lock()) return hit;
+    auto t = std::make_shared<const torch::Tensor>(make_targets(task, set.images, set.labels).contiguous());
+    targets_[key] = t;
+    return t;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::weak_ptr<const DatasetSplits>> splits_;
+  std::map<std::string, std::weak_ptr<const torch::Tensor>> targets_;
+};
+
+// torch::manual_seed is process-wide: hold this while seeding and initialising a model.
+std::mutex& init_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+}  // namespace
+
+JobConfig JobConfig::from_spec(const ActivitySpec& spec) {
+  JobConfig c;
+  c.dataset = spec.dataset;
+  c.tasks = {spec.task};
+  c.rounds = spec.rounds;
+  c.clients = spec.clients;
+  c.clients_per_round = spec.clients_per_round;
+  c.local_epochs = spec.local_epochs;
+  c.batch_size = spec.batch_size;
+  c.learning_rate = spec.learning_rate;
+  c.aggregator = spec.aggregator;
+  c.partition = spec.partition.kind;
+  c.dirichlet_alpha = spec.partition.alpha;
+  c.seed = static_cast<uint64_t>(spec.seed);
+  return c;
+}
+
+struct FlJob::State {
+  JobConfig config;
+  std::vector<TaskDef> tasks;
+  std::shared_ptr<const DatasetSplits> data;
+  std::vector<std::shared_ptr<const torch::Tensor>> target_refs;  // keep cached targets alive
+  TaskData train, test;
+  Partition partition;
+  torch::Device device{torch::kCPU};
+  MultiTaskNet global{nullptr};
+  MultiTaskNet worker{nullptr};  // the model a client trains; reset to the global weights each time
+  std::unique_ptr<Strategy> strategy;
+  int64_t rounds_done = 0;
+};
+
+FlJob::FlJob(std::unique_ptr<State> state) : s_(std::move(state)) {}
+FlJob::~FlJob() = default;
+const JobConfig& FlJob::config() const { return s_->config; }
+int64_t FlJob::rounds_done() const { return s_->rounds_done; }
+
+Result<std::unique_ptr<FlJob>> FlJob::create(const JobConfig& config, const RuntimeOptions& options) {
+  std::vector<FieldError> errors;
+  if (config.tasks.empty()) errors.push_back({"tasks", "at least one task"});
+  if (config.clients < 1) errors.push_back({"clients", "at least 1"});
+  if (config.clients_per_round < 1 || config.clients_per_round > config.clients)
+    errors.push_back({"clients_per_round", "from 1 to clients"});
+  if (config.min_clients < 1 || config.min_clients > config.clients_per_round)
+    errors.push_back({"min_clients", "from 1 to clients_per_round"});
+  if (config.client_failure_rate < 0 || config.client_failure_rate >= 1)
+    errors.push_back({"client_failure_rate", "in [0, 1)"});
+  if (config.max_round_attempts < 1) errors.push_back({"max_round_attempts", "at least 1"});
+  if (config.rounds < 1 || config.local_epochs < 1 || config.batch_size < 1 || config.learning_rate <= 0)
+    errors.push_back({"rounds", "rounds, local_epochs, batch_size and learning_rate must be positive"});
+  if (!errors.empty()) return Status::invalid_argument("bad job configuration", std::move(errors));
+
+  auto state = std::make_unique<State>();
+  state->config = config;
+  try {
+    state->device = torch::Device(options.device);
+  } catch (const std::exception&) {
+    return Status::invalid_argument("unknown LibTorch device '" + options.device + "'");
+  }
+  if (state->device.is_cuda() && state->device.index() >= cuda_device_count())
+    return Status::invalid_argument("CUDA device " + options.device + " is not available");
+  for (const auto& name : config.tasks) {
+    auto t = find_task(name);
+    if (!t.ok()) return t.status();
+    state->tasks.push_back(*t);
+  }
+  auto strategy = make_strategy(config.aggregator);
+  if (!strategy.ok()) return strategy.status();
+  state->strategy = std::move(*strategy);
+
+  auto data = DataCache::instance().splits(options.data_dir, config.dataset);
+  if (!data.ok()) return data.status();
+  state->data = *data;
+  // On a GPU each job keeps its own copy of the data on the device; on the CPU .to() is a no-op.
+  state->train.images = state->data->train.images.to(state->device);
+  state->test.images = state->data->test.images.to(state->device);
+  for (const auto& t : state->tasks) {
+    auto train_t = DataCache::instance().targets(t, state->data->train);
+    auto test_t = DataCache::instance().targets(t, state->data->test);
+    state->train.targets.push_back(train_t->to(state->device));
+    state->test.targets.push_back(test_t->to(state->device));
+    state->target_refs.push_back(train_t);
+    state->target_refs.push_back(test_t);
+  }
+
+  const uint64_t part_seed = seed_for(config.seed, Purpose::kPartition);
+  const int clients = static_cast<int>(config.clients);
+  if (config.partition == "iid") {
+    state->partition = partition_iid(state->data->train.size(), clients, part_seed);
+  } else if (config.partition == "dirichlet") {
+    const auto labels_t = state->data->train.labels.contiguous();
+    std::vector<int64_t> labels(labels_t.data_ptr<int64_t>(), labels_t.data_ptr<int64_t>() + labels_t.numel());
+    auto p = partition_dirichlet(labels, 10, clients, config.dirichlet_alpha, part_seed);
+    if (!p.ok()) return p.status();
+    state->partition = std::move(*p);
+  } else {
+    return Status::invalid_argument("unknown partition '" + config.partition + "'");
+  }
+  for (const auto& c : state->partition)
+    if (c.empty())
+      return Status::invalid_argument("a client holds no samples: " + std::to_string(config.clients) +
+                                      " clients are too many for " + config.dataset);
+
+  {
+    std::lock_guard lock(init_mutex());
+    torch::manual_seed(seed_for(config.seed, Purpose::kInit));
+    state->global = MultiTaskNet(state->tasks);
+    state->worker = MultiTaskNet(state->tasks);
+  }
+  state->global->to(state->device);
+  state->worker->to(state->device);
+  return std::unique_ptr<FlJob>(new FlJob(std::move(state)));
+}
+
+Result<RoundReport> FlJob::run_round(const std::function<bool()>& should_stop) {
+  State& s = *s_;
+  const JobConfig& c = s.config;
+  if (s.rounds_done >= c.rounds) return Status::failed_precondition("the job has run all its rounds");
+  const auto started = std::chrono::steady_clock::now();
+  const int64_t round = s.rounds_done;  // 0-based inside, 1-based in reports
+  RoundReport report;
+  report.round = round + 1;
+  report.learning_rate = c.learning_rate * std::pow(c.lr_decay, static_cast<double>(round));
+  const Weights global = get_weights(s.global);
+
+  LocalTrainOptions local;
+  local.epochs = static_cast<int>(c.local_epochs);
+  local.batch_size = static_cast<int>(c.batch_size);
+  local.learning_rate = report.learning_rate;
+  local.prox_mu = c.prox_mu;
+
+  std::vector<ClientUpdate> updates;
+  double loss_weighted = 0;
+  for (int attempt = 0; attempt < c.max_round_attempts; ++attempt) {
+    ++report.attempts;
+    updates.clear();
+    loss_weighted = 0;
+    report.samples = 0;
+    // Sample without replacement: a partial Fisher-Yates shuffle of the client ids.
+    std::vector<int64_t> ids(static_cast<size_t>(c.clients));
+    std::iota(ids.begin(), ids.end(), 0);
+    std::mt19937_64 pick(seed_for(c.seed, Purpose::kSample, round, attempt));
+    for (int64_t i = 0; i < c.clients_per_round; ++i) {
+      std::uniform_int_distribution<int64_t> d(i, c.clients - 1);
+      std::swap(ids[static_cast<size_t>(i)], ids[static_cast<size_t>(d(pick))]);
+    }
+    ids.resize(static_cast<size_t>(c.clients_per_round));
+    std::sort(ids.begin(), ids.end());  // train in id order: the result must not depend on the draw order
+    report.clients_sampled += c.clients_per_round;
+
+    for (int64_t client : ids) {
+      std::mt19937_64 fate(seed_for(c.seed, Purpose::kDropout, round, attempt, client));
+      if (std::uniform_real_distribution<double>(0, 1)(fate) < c.client_failure_rate) {
+        ++report.clients_dropped;
+        continue;
+      }
+      set_weights(s.worker, global);
+      auto r = train_local(s.worker, s.train, s.partition[static_cast<size_t>(client)], local,
+                           seed_for(c.seed, Purpose::kTrain, round, attempt, client), &global, should_stop);
+      if (r.stopped) {
+        report.stopped = true;
+        report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        return report;
+      }
+      updates.push_back({get_weights(s.worker), static_cast<int64_t>(s.partition[static_cast<size_t>(client)].size())});
+      loss_weighted += r.mean_loss * static_cast<double>(updates.back().num_samples);
+      report.samples += r.samples;
+    }
+    if (static_cast<int64_t>(updates.size()) >= c.min_clients) break;
+  }
+  report.clients_reported = static_cast<int64_t>(updates.size());
+  if (report.clients_reported < c.min_clients)
+    return Status::failed_precondition("round " + std::to_string(round + 1) + ": fewer than " +
+                                       std::to_string(c.min_clients) + " clients reported in each of " +
+                                       std::to_string(c.max_round_attempts) + " attempts");
+
+  set_weights(s.global, s.strategy->aggregate(global, updates));
+  int64_t weight = 0;
+  for (const auto& u : updates) weight += u.num_samples;
+  report.train_loss = weight > 0 ? loss_weighted / static_cast<double>(weight) : 0;
+  s.rounds_done = round + 1;
+  report.eval = evaluate();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
+std::vector<TaskMetrics> FlJob::evaluate() const {
+  auto scores = fl::evaluate(s_->global, s_->test);
+  std::vector<TaskMetrics> out;
+  for (size_t i = 0; i < scores.size(); ++i)
+    out.push_back({s_->tasks[i].name, scores[i].loss, s_->tasks[i].metric, scores[i].metric});
+  return out;
+}
+
+Result<std::string> FlJob::checkpoint() const {
+  try {
+    torch::serialize::OutputArchive archive;
+    archive.write("rounds_done", torch::tensor(s_->rounds_done, torch::kInt64));
+    const Weights w = get_weights(s_->global);
+    archive.write("weights.count", torch::tensor(static_cast<int64_t>(w.size()), torch::kInt64));
+    // Checkpoints hold CPU tensors, so that a job may resume on another device.
+    for (size_t i = 0; i < w.size(); ++i) archive.write("weights." + std::to_string(i), w[i].cpu());
+    const auto st = s_->strategy->state();
+    archive.write("strategy.count", torch::tensor(static_cast<int64_t>(st.size()), torch::kInt64));
+    for (size_t i = 0; i < st.size(); ++i) archive.write("strategy." + std::to_string(i), st[i].cpu());
+    std::ostringstream out;
+    archive.save_to(out);
+    return out.str();
+  } catch (const std::exception& e) {
+    return Status::internal(std::string("cannot write checkpoint: ") + e.what());
+  }
+}
+
+Status FlJob::restore(const std::string& bytes) {
+  try {
+    torch::serialize::InputArchive archive;
+    std::istringstream in(bytes);
+    archive.load_from(in);
+    torch::Tensor t;
+    archive.read("rounds_done", t);
+    const int64_t rounds = t.item<int64_t>();
+    archive.read("weights.count", t);
+    Weights w(static_cast<size_t>(t.item<int64_t>()));
+    for (size_t i = 0; i < w.size(); ++i) {
+      archive.read("weights." + std::to_string(i), w[i]);
+      w[i] = w[i].to(s_->device);
+    }
+    archive.read("strategy.count", t);
+    std::vector<torch::Tensor> st(static_cast<size_t>(t.item<int64_t>()));
+    for (size_t i = 0; i < st.size(); ++i) {
+      archive.read("strategy." + std::to_string(i), st[i]);
+      st[i] = st[i].to(s_->device);
+    }
+
+    const auto params = s_->global->parameters();
+    if (w.size() != params.size()) return Status::invalid_argument("checkpoint is for another model");
+    for (size_t i = 0; i < w.size(); ++i)
+      if (!w[i].sizes().equals(params[i].sizes())) return Status::invalid_argument("checkpoint is for another model");
+    if (rounds < 0 || rounds > s_->config.rounds) return Status::invalid_argument("checkpoint round out of range");
+    // Strategy state is per parameter (FedAvgM: v; adaptive: m then v): check it fits this model.
+    for (size_t i = 0; i < st.size(); ++i)
+      if (!st[i].sizes().equals(params[i % params.size()].sizes()))
+        return Status::invalid_argument("checkpoint strategy state is for another model");
+    if (Status s = s_->strategy->load_state(st); !s.is_ok()) return s;
+    set_weights(s_->global, w);
+    s_->rounds_done = rounds;
+    return Status::ok();
+  } catch (const std::exception& e) {
+    return Status::invalid_argument(std::string("unreadable checkpoint: ") + e.what());
+  }
+}
+
+Result<std::string> FlJob::export_model() const {
+  try {
+    // Exported from a CPU copy, so that the file loads on machines without a GPU.
+    MultiTaskNet cpu(s_->tasks);
+    set_weights(cpu, get_weights(s_->global));  // copy_ moves device → CPU
+    std::ostringstream out;
+    torch::save(cpu, out);
+    return out.str();
+  } catch (const std::exception& e) {
+    return Status::internal(std::string("cannot export the model: ") + e.what());
+  }
+}
+
+void set_torch_threads(int threads) {
+  if (threads > 0) torch::set_num_threads(threads);
+}
+
+int cuda_device_count() { return torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0; }
+
+Status check_dataset_available(const std::string& data_dir, const std::string& dataset) {
+  return check_dataset_files(data_dir, dataset);
+}
+
+}  // namespace mufl::fl

@@ -1,0 +1,117 @@
+#pragma once
+// FlJob: one federated training job — a model with a head per task, its clients' partitions of
+// a data set, an aggregation strategy — advanced one round at a time by whoever owns it (the
+// executor). Torch-free: the rest of mufl includes this header, never torch.
+//
+// A round: sample `clients_per_round` clients; each may drop out with `client_failure_rate`;
+// when at least `min_clients` report, aggregate their updates and evaluate on the test set;
+// otherwise draw again, and fail after `max_round_attempts` draws.
+//
+// Determinism: every random choice comes from (seed, round, attempt, client), so the same job
+// gives the same weights, run straight through or resumed from a checkpoint after any round.
+// Thread safety: one thread at a time per job; distinct jobs may run on distinct threads.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/activity.h"
+#include "core/result.h"
+
+namespace mufl::fl {
+
+struct JobConfig {
+  std::string dataset;             // catalog name
+  std::vector<std::string> tasks;  // one head each; one task for an unmerged activity
+  int64_t rounds = 1;
+  int64_t clients = 32;
+  int64_t clients_per_round = 5;
+  int64_t local_epochs = 1;
+  int64_t batch_size = 32;
+  double learning_rate = 0.05;
+  // Client learning rate in round r (0-based) is learning_rate · lr_decay^r.
+  double lr_decay = 0.99;
+  std::string aggregator = "fedavg";
+  std::string partition = "iid";  // "iid" | "dirichlet"
+  double dirichlet_alpha = 0.5;
+  uint64_t seed = 0;
+  double prox_mu = 0.0;             // FedProx; 0 is off
+  double client_failure_rate = 0.0; // chance that a sampled client does not report
+  int64_t min_clients = 1;          // reports needed to aggregate a round
+  int max_round_attempts = 3;       // draws of a round before the job fails
+
+  // The job an activity asks for (one task), with the service's defaults for the rest.
+  static JobConfig from_spec(const ActivitySpec& spec);
+};
+
+struct RuntimeOptions {
+  std::string data_dir = "var";  // data sets live in <data_dir>/datasets/<name>/
+  std::string device = "cpu";    // LibTorch device: "cpu" or "cuda:N"
+};
+
+struct TaskMetrics {
+  std::string task;
+  double loss = 0;
+  std::string metric;  // "accuracy", "iou" or "mse"
+  double value = 0;
+};
+
+struct RoundReport {
+  int64_t round = 0;            // 1-based: the round just finished
+  int attempts = 0;             // draws it took
+  int64_t clients_sampled = 0;  // over all attempts
+  int64_t clients_reported = 0; // in the aggregated attempt
+  int64_t clients_dropped = 0;  // over all attempts
+  int64_t samples = 0;          // samples trained in the aggregated attempt (all epochs)
+  double train_loss = 0;        // mean client loss, weighted by samples
+  double learning_rate = 0;     // client learning rate used
+  std::vector<TaskMetrics> eval;
+  double seconds = 0;
+  bool stopped = false;         // should_stop fired: nothing was aggregated, the round is undone
+};
+
+class FlJob {
+ public:
+  // Loads the data set and builds the model and partitions. kInvalidArgument for a bad config,
+  // kNotFound when the data set's files are missing.
+  static Result<std::unique_ptr<FlJob>> create(const JobConfig& config, const RuntimeOptions& options);
+  ~FlJob();
+
+  const JobConfig& config() const;
+  int64_t rounds_done() const;
+  bool finished() const { return rounds_done() >= config().rounds; }
+
+  // Runs the next round. `should_stop` is asked before every batch; when it says stop, the
+  // round is abandoned (report.stopped) and the job is as before it. kAborted-like failures
+  // (too few clients after every attempt) come back as kFailedPrecondition with the reason.
+  Result<RoundReport> run_round(const std::function<bool()>& should_stop = {});
+
+  // The whole job state after rounds_done() rounds (weights, strategy state, round), as bytes;
+  // restore() makes a fresh job with the same config continue exactly from there.
+  Result<std::string> checkpoint() const;
+  Status restore(const std::string& bytes);
+
+  // The model alone, as written by torch::save(MultiTaskNet): load it with torch::load into a
+  // MultiTaskNet built with the same tasks (see docs/model-format.md).
+  Result<std::string> export_model() const;
+
+  // Loss and metric of the current global model on the test set.
+  std::vector<TaskMetrics> evaluate() const;
+
+ private:
+  struct State;
+  explicit FlJob(std::unique_ptr<State> state);
+  std::unique_ptr<State> s_;
+};
+
+// Sets LibTorch's intra-op thread count (process-wide).
+void set_torch_threads(int threads);
+
+// CUDA devices LibTorch can use: 0 on a CPU build or a machine without a GPU.
+int cuda_device_count();
+
+// OK when the data set's files are in place under `data_dir` (for checks at submission).
+Status check_dataset_available(const std::string& data_dir, const std::string& dataset);
+
+}  // namespace mufl::fl

@@ -1,0 +1,276 @@
+#include "fl/strategy.h"
+
+#include <cmath>
+#include <utility>
+
+namespace mufl::fl {
+namespace {
+
+// All server arithmetic is float64: sums over many clients and second moments that fall
+// towards τ² (1e-6) keep their precision, and the result is rounded once, at the end.
+constexpr auto kAcc = torch::kFloat64;
+
+// A float64 copy that never shares storage with `t` (to() alone returns `t` when it is float64).
+torch::Tensor acc_copy(const torch::Tensor& t) { return t.detach().to(kAcc, /*non_blocking=*/false, /*copy=*/true); }
+
+std::string shape_str(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? "," : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+// Σ n_k w_k / Σ n_k per tensor, in float64, updates taken in order (deterministic).
+Weights average_acc(const std::vector<ClientUpdate>& updates) {
+  TORCH_CHECK(!updates.empty(), "aggregate: no client updates");
+  const auto& first = updates.front().weights;
+  int64_t total = 0;
+  for (size_t k = 0; k < updates.size(); ++k) {
+    const auto& u = updates[k];
+    TORCH_CHECK(u.num_samples > 0, "aggregate: update ", k, " has num_samples ", u.num_samples);
+    TORCH_CHECK(u.weights.size() == first.size(), "aggregate: update ", k, " has ", u.weights.size(),
+                " tensors, update 0 has ", first.size());
+    for (size_t i = 0; i < first.size(); ++i) {
+      TORCH_CHECK(u.weights[i].defined() && u.weights[i].is_floating_point(), "aggregate: update ", k,
+                  " tensor ", i, " is not a floating-point tensor");
+      TORCH_CHECK(u.weights[i].sizes() == first[i].sizes(), "aggregate: update ", k, " tensor ", i, " has shape ",
+                  shape_str(u.weights[i]), ", update 0 has ", shape_str(first[i]));
+    }
+    total += u.num_samples;
+  }
+  Weights avg;
+  avg.reserve(first.size());
+  for (size_t i = 0; i < first.size(); ++i) {
+    auto acc = torch::zeros(first[i].sizes(), first[i].options().dtype(kAcc));
+    // n_k · w_k is exact in float64 for float32 weights; one division at the end.
+    for (const auto& u : updates) acc.add_(u.weights[i].detach().to(kAcc), static_cast<double>(u.num_samples));
+    avg.push_back(acc.div_(static_cast<double>(total)));
+  }
+  return avg;
+}
+
+void check_global(const Weights& global, const Weights& avg) {
+  TORCH_CHECK(global.size() == avg.size(), "aggregate: global has ", global.size(), " tensors, updates have ",
+              avg.size());
+  for (size_t i = 0; i < global.size(); ++i) {
+    TORCH_CHECK(global[i].defined() && global[i].is_floating_point(), "aggregate: global tensor ", i,
+                " is not a floating-point tensor");
+    TORCH_CHECK(global[i].sizes() == avg[i].sizes(), "aggregate: global tensor ", i, " has shape ",
+                shape_str(global[i]), ", updates have ", shape_str(avg[i]));
+  }
+}
+
+// A (loaded) server state must fit the model it is applied to.
+void check_state_fits(const Weights& state, const Weights& avg, const char* what) {
+  TORCH_CHECK(state.size() == avg.size(), "aggregate: ", what, " has ", state.size(), " tensors, the model ",
+              avg.size());
+  for (size_t i = 0; i < state.size(); ++i)
+    TORCH_CHECK(state[i].sizes() == avg[i].sizes(), "aggregate: ", what, " tensor ", i, " has shape ",
+                shape_str(state[i]), ", the model ", shape_str(avg[i]));
+}
+
+// load_state's checks on one tensor: defined, floating point, and (when held) the held shape.
+Status check_state_tensor(const std::vector<torch::Tensor>& state, size_t i, const torch::Tensor* held) {
+  const auto& t = state[i];
+  const std::string where = "load_state: tensor " + std::to_string(i);
+  if (!t.defined() || !t.is_floating_point()) return Status::invalid_argument(where + " is not a floating-point tensor");
+  if (held && t.sizes() != held->sizes())
+    return Status::invalid_argument(where + " has shape " + shape_str(t) + ", the strategy holds " + shape_str(*held));
+  return Status::ok();
+}
+
+Weights clone_all(const Weights& w) {
+  Weights out;
+  out.reserve(w.size());
+  for (const auto& t : w) out.push_back(acc_copy(t));
+  return out;
+}
+
+class FedAvg final : public Strategy {
+ public:
+  std::string name() const override { return "fedavg"; }
+
+  Weights aggregate(const Weights& global, const std::vector<ClientUpdate>& updates) override {
+    torch::NoGradGuard no_grad;
+    auto avg = average_acc(updates);
+    check_global(global, avg);
+    for (size_t i = 0; i < avg.size(); ++i) avg[i] = avg[i].to(global[i].scalar_type());
+    return avg;
+  }
+
+  std::vector<torch::Tensor> state() const override { return {}; }
+
+  Status load_state(const std::vector<torch::Tensor>& state) override {
+    if (!state.empty()) return Status::invalid_argument("load_state: fedavg has no state, got " +
+                                                        std::to_string(state.size()) + " tensors");
+    return Status::ok();
+  }
+};
+
+// Hsu et al. 2019: server SGD with momentum on the pseudo-gradient −Δ.
+class FedAvgM final : public Strategy {
+ public:
+  explicit FedAvgM(const StrategyOptions& o) : lr_(o.server_learning_rate), beta_(o.server_momentum) {}
+
+  std::string name() const override { return "fedavgm"; }
+
+  Weights aggregate(const Weights& global, const std::vector<ClientUpdate>& updates) override {
+    torch::NoGradGuard no_grad;
+    const auto avg = average_acc(updates);
+    check_global(global, avg);
+    if (!v_.empty()) check_state_fits(v_, avg, "momentum");
+    // Build the new state aside and commit it last, so a throw leaves the old one.
+    Weights v, out;
+    for (size_t i = 0; i < avg.size(); ++i) {
+      const auto g = global[i].detach().to(kAcc);
+      auto delta = avg[i] - g;
+      v.push_back(v_.empty() ? delta : v_[i].to(delta.device()).mul(beta_).add_(delta));  // v_0 = 0: v_1 = Δ
+      out.push_back(g.add(v.back(), lr_).to(global[i].scalar_type()));
+    }
+    v_ = std::move(v);
+    return out;
+  }
+
+  std::vector<torch::Tensor> state() const override { return clone_all(v_); }
+
+  Status load_state(const std::vector<torch::Tensor>& state) override {
+    if (!state.empty() && !v_.empty() && state.size() != v_.size())
+      return Status::invalid_argument("load_state: fedavgm holds " + std::to_string(v_.size()) + " tensors, got " +
+                                      std::to_string(state.size()));
+    for (size_t i = 0; i < state.size(); ++i)
+      if (auto s = check_state_tensor(state, i, v_.empty() ? nullptr : &v_[i]); !s.is_ok()) return s;
+    v_ = clone_all(state);
+    return Status::ok();
+  }
+
+ private:
+  double lr_;
+  double beta_;
+  Weights v_;  // momentum, float64; empty before the first round
+};
+
+enum class Adaptive { kAdagrad, kAdam, kYogi };
+
+// Reddi et al. 2021, Algorithm 2, the server half.
+class FedOpt final : public Strategy {
+ public:
+  FedOpt(Adaptive kind, const StrategyOptions& o)
+      : kind_(kind), eta_(o.adaptive_learning_rate), beta1_(o.beta1), beta2_(o.beta2), tau_(o.tau) {}
+
+  std::string name() const override {
+    switch (kind_) {
+      case Adaptive::kAdagrad: return "fedadagrad";
+      case Adaptive::kAdam: return "fedadam";
+      case Adaptive::kYogi: return "fedyogi";
+    }
+    return "";
+  }
+
+  Weights aggregate(const Weights& global, const std::vector<ClientUpdate>& updates) override {
+    torch::NoGradGuard no_grad;
+    const auto avg = average_acc(updates);
+    check_global(global, avg);
+    if (!m_.empty()) {
+      check_state_fits(m_, avg, "first moment");
+      check_state_fits(v_, avg, "second moment");
+    }
+    Weights m, v, out;
+    for (size_t i = 0; i < avg.size(); ++i) {
+      const auto g = global[i].detach().to(kAcc);
+      const auto delta = avg[i] - g;  // = Σ n_k (w_k − x) / Σ n_k, the paper's Δ_t
+      const auto delta2 = delta * delta;
+      const auto m_prev = m_.empty() ? torch::zeros_like(delta) : m_[i].to(delta.device());
+      const auto v_prev = v_.empty() ? torch::full_like(delta, tau_ * tau_) : v_[i].to(delta.device());  // v_{-1} = τ²
+      m.push_back(m_prev.mul(beta1_).add_(delta, 1.0 - beta1_));
+      switch (kind_) {
+        case Adaptive::kAdagrad: v.push_back(v_prev + delta2); break;
+        case Adaptive::kAdam: v.push_back(v_prev.mul(beta2_).add_(delta2, 1.0 - beta2_)); break;
+        case Adaptive::kYogi:
+          // v grows by at most (1−β2)Δ² and shrinks by (1−β2)Δ², never by a fraction of itself.
+          v.push_back(v_prev - (1.0 - beta2_) * delta2 * torch::sign(v_prev - delta2));
+          break;
+      }
+      out.push_back(g.add(m.back() / (v.back().sqrt() + tau_), eta_).to(global[i].scalar_type()));
+    }
+    m_ = std::move(m);
+    v_ = std::move(v);
+    return out;
+  }
+
+  std::vector<torch::Tensor> state() const override {
+    auto s = clone_all(m_);
+    for (const auto& t : v_) s.push_back(acc_copy(t));
+    return s;
+  }
+
+  Status load_state(const std::vector<torch::Tensor>& state) override {
+    if (state.size() % 2 != 0)
+      return Status::invalid_argument("load_state: " + name() + " expects m and v tensors (an even count), got " +
+                                      std::to_string(state.size()));
+    const size_t n = state.size() / 2;
+    if (n > 0 && !m_.empty() && n != m_.size())
+      return Status::invalid_argument("load_state: " + name() + " holds " + std::to_string(2 * m_.size()) +
+                                      " tensors, got " + std::to_string(state.size()));
+    for (size_t i = 0; i < state.size(); ++i) {
+      const Weights& held = i < n ? m_ : v_;
+      if (auto s = check_state_tensor(state, i, held.empty() ? nullptr : &held[i % n]); !s.is_ok()) return s;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (state[i].sizes() != state[n + i].sizes())
+        return Status::invalid_argument("load_state: m_" + std::to_string(i) + " has shape " + shape_str(state[i]) +
+                                        ", v_" + std::to_string(i) + " " + shape_str(state[n + i]));
+      // √v of a negative (or NaN) v would poison every later round.
+      if (!state[n + i].ge(0).all().item<bool>())
+        return Status::invalid_argument("load_state: v_" + std::to_string(i) + " has negative or NaN entries");
+    }
+    m_ = clone_all(Weights(state.begin(), state.begin() + static_cast<std::ptrdiff_t>(n)));
+    v_ = clone_all(Weights(state.begin() + static_cast<std::ptrdiff_t>(n), state.end()));
+    return Status::ok();
+  }
+
+ private:
+  Adaptive kind_;
+  double eta_, beta1_, beta2_, tau_;
+  Weights m_, v_;  // float64; both empty before the first round
+};
+
+// Range checks for the options a strategy uses; the field names are StrategyOptions'.
+void check_positive(std::vector<FieldError>& errors, const char* field, double x) {
+  if (!std::isfinite(x) || x <= 0) errors.push_back({field, "must be a finite number > 0"});
+}
+void check_decay(std::vector<FieldError>& errors, const char* field, double x) {
+  if (!std::isfinite(x) || x < 0 || x >= 1) errors.push_back({field, "must be in [0, 1)"});
+}
+
+}  // namespace
+
+Weights weighted_average(const std::vector<ClientUpdate>& updates) {
+  torch::NoGradGuard no_grad;
+  auto avg = average_acc(updates);
+  for (size_t i = 0; i < avg.size(); ++i) avg[i] = avg[i].to(updates.front().weights[i].scalar_type());
+  return avg;
+}
+
+Result<std::unique_ptr<Strategy>> make_strategy(const std::string& name, const StrategyOptions& options) {
+  std::vector<FieldError> errors;
+  std::unique_ptr<Strategy> s;
+  if (name == "fedavg") {
+    s = std::make_unique<FedAvg>();
+  } else if (name == "fedavgm") {
+    check_positive(errors, "server_learning_rate", options.server_learning_rate);
+    check_decay(errors, "server_momentum", options.server_momentum);
+    s = std::make_unique<FedAvgM>(options);
+  } else if (name == "fedadam" || name == "fedyogi" || name == "fedadagrad") {
+    check_positive(errors, "adaptive_learning_rate", options.adaptive_learning_rate);
+    check_decay(errors, "beta1", options.beta1);
+    if (name != "fedadagrad") check_decay(errors, "beta2", options.beta2);
+    check_positive(errors, "tau", options.tau);
+    const auto kind = name == "fedadam" ? Adaptive::kAdam : name == "fedyogi" ? Adaptive::kYogi : Adaptive::kAdagrad;
+    s = std::make_unique<FedOpt>(kind, options);
+  } else {
+    return Status::invalid_argument("unknown strategy '" + name + "': expected fedavg, fedavgm, fedadam, fedyogi or fedadagrad");
+  }
+  if (!errors.empty()) return Status::invalid_argument("invalid options for strategy " + name, std::move(errors));
+  return s;
+}
+
+}  // namespace mufl::fl

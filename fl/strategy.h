@@ -1,0 +1,77 @@
+#pragma once
+// Strategy: how the server turns the clients' updates of one round into the next global model,
+// in the spirit of Flower's `Strategy`. FedAvg (McMahan et al.) averages weighted by samples;
+// FedAvgM adds server momentum (Hsu et al.); FedAdam, FedYogi and FedAdagrad apply an adaptive
+// server optimiser to the averaged update (Reddi et al., "Adaptive Federated Optimization", 2021).
+//
+// A strategy may keep server state (momentum, second moments); state()/load_state() let a
+// checkpoint carry it so that a resumed job continues exactly.
+//
+// Where Flower (flwr/server/strategy/fedopt.py and subclasses) departs from Algorithm 2 we follow
+// the paper: v starts at τ² (Flower: 0), FedAdagrad keeps the β1 momentum (Flower: β1 = 0), and
+// there is no bias correction.
+// Thread safety: one strategy belongs to one job; not shared between threads.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "fl/weights.h"
+
+namespace mufl::fl {
+
+struct StrategyOptions {
+  // FedAvgM (Hsu et al.): x ← x + server_learning_rate · v with v ← server_momentum · v + Δ.
+  // β = 0.9 with η_s = 1 is within Hsu et al.'s sweep; the effective step is ≈ η_s / (1 − β)
+  // times Δ. (Flower's FedAvgM defaults to β = 0, which is FedAvg.)
+  double server_learning_rate = 1.0;
+  double server_momentum = 0.9;
+  // FedAdam, FedYogi, FedAdagrad (Reddi et al. 2021, Algorithm 2): the server step η. Kept apart
+  // from server_learning_rate because the scales differ: with v ≈ Δ² the adaptive step moves
+  // every coordinate by about η per round, whatever |Δ| is, so η must be of the order of one
+  // round's client change (≈1e-2 for small CNNs trained with client SGD at lr ≈ 0.05), whereas
+  // FedAvgM's η_s multiplies Δ itself. 1e-2 is Flower's FedYogi default and inside Reddi's
+  // tuned range for vision tasks (≈1e-2..1e-1 at τ = 1e-3). FedAdagrad, whose v only grows,
+  // moves only (1 − β1)·η in round one and less later; it may want η ≈ 1e-1.
+  double adaptive_learning_rate = 0.01;
+  double beta1 = 0.9;   // adaptive: first moment decay (all three, as Algorithm 2)
+  double beta2 = 0.99;  // FedAdam/FedYogi: second moment decay (FedAdagrad ignores it)
+  double tau = 1e-3;    // adaptive: degree of adaptivity, added to √v; v starts at τ²
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  virtual std::string name() const = 0;
+  // The next global weights, as fresh tensors of `global`'s dtypes (never aliasing an input).
+  // REQUIRES: `updates` is not empty; every update has the shapes of `global`, floating-point
+  // tensors and num_samples > 0; a state loaded before the first round has `global`'s shapes.
+  // A broken REQUIRES throws (c10::Error) and leaves the server state as it was.
+  // Does not modify its inputs. Arithmetic is float64, updates taken in the given order, so the
+  // same inputs and state give bit-identical outputs.
+  virtual Weights aggregate(const Weights& global, const std::vector<ClientUpdate>& updates) = 0;
+
+  // Server state for checkpoints, as float64 clones; empty before the first aggregate (and
+  // always for FedAvg). Layout, with n = number of weight tensors:
+  //   fedavgm:                        [v_0 … v_{n-1}]                  (momentum, starts at 0)
+  //   fedadam, fedyogi, fedadagrad:   [m_0 … m_{n-1}, v_0 … v_{n-1}]   (m starts at 0, v at τ²)
+  virtual std::vector<torch::Tensor> state() const = 0;
+  // Restores state() (cloned, converted to float64). Empty: back to the initial state. Otherwise
+  // kInvalidArgument, leaving the state unchanged, when a tensor is undefined or not floating
+  // point, the count does not fit the layout, m_i and v_i differ in shape, some v is negative
+  // or NaN, or — once the strategy holds state — the count or a shape differs from it. Shapes
+  // of a state loaded before the first round are checked against `global` by aggregate().
+  virtual Status load_state(const std::vector<torch::Tensor>& state) = 0;
+};
+
+// The sample-weighted mean of the updates' weights (FedAvg's aggregate, the base of the
+// others): Σ n_k w_k / Σ n_k in float64, returned in the dtypes of the first update.
+// REQUIRES as for Strategy::aggregate (without `global`).
+Weights weighted_average(const std::vector<ClientUpdate>& updates);
+
+// "fedavg" | "fedavgm" | "fedadam" | "fedyogi" | "fedadagrad" (exact, lower case); otherwise
+// kInvalidArgument. Also kInvalidArgument, naming the field, for an option the strategy uses
+// that is out of range: learning rates > 0, momenta and betas in [0, 1), tau > 0, all finite.
+Result<std::unique_ptr<Strategy>> make_strategy(const std::string& name, const StrategyOptions& options = {});
+
+}  // namespace mufl::fl

@@ -1,0 +1,56 @@
+#pragma once
+// The training side of each catalog task (core/catalog.h): how its target is derived from an
+// image and its label, its loss, and its test metric. docs/tasks.md documents the same table.
+// Internal to fl/ (torch types).
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace mufl::fl {
+
+enum class TaskKind {
+  kLabel,  // one value per image: logits [N, outputs] against int64 targets [N]
+  kDense,  // one value per pixel: maps [N, 1, 28, 28] against float targets of the same shape
+};
+
+struct TaskDef {
+  std::string name;     // catalog name: "class", "segment", …
+  TaskKind kind = TaskKind::kLabel;
+  int outputs = 0;      // classes of a label task; channels (1) of a dense task
+  std::string metric;   // "accuracy", "iou" or "mse"
+  bool higher_is_better = true;
+};
+
+// The definition of a catalog task; kInvalidArgument for an unknown name.
+Result<TaskDef> find_task(const std::string& name);
+
+// Targets for every sample. images: float [N,1,28,28] in [0,1]; labels: int64 [N].
+//   class: label · parity: label % 2 · magnitude: label >= 5            (int64 [N])
+//   reconstruct: the image · segment: image > 0.5 (as 0/1)
+//   edges: Sobel gradient magnitude / (4·√2), the largest it can be for [0,1] images
+//   distance: Euclidean distance to the nearest foreground pixel / (28·√2); 1 with no foreground
+torch::Tensor make_targets(const TaskDef& task, const torch::Tensor& images, const torch::Tensor& labels);
+
+// The mean training loss of a batch: cross-entropy (label tasks), binary cross-entropy on
+// logits (segment), mean squared error of sigmoid(output) (other dense tasks).
+torch::Tensor task_loss(const TaskDef& task, const torch::Tensor& output, const torch::Tensor& target);
+
+// Running sums over a test set, so that metrics are exact over the whole set, not batch means.
+struct EvalSums {
+  double loss_sum = 0;      // loss × samples
+  double numerator = 0;     // correct predictions · intersection · squared error
+  double denominator = 0;   // samples · union · elements
+  int64_t samples = 0;
+};
+void accumulate(const TaskDef& task, const torch::Tensor& output, const torch::Tensor& target, EvalSums& sums);
+
+struct TaskScore {
+  double loss = 0;
+  double metric = 0;  // accuracy in [0,1], IoU in [0,1], or MSE
+};
+TaskScore finish(const EvalSums& sums);
+
+}  // namespace mufl::fl

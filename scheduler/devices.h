@@ -1,0 +1,21 @@
+#pragma once
+// Devices that run training: CPU slots (each a share of the machine's threads) and CUDA GPUs.
+// `--devices` names them: "cpu:2" (two CPU slots), "cuda" (every CUDA GPU LibTorch sees),
+// "cuda:0,cpu:1" (a list), or "auto" (every GPU, else one CPU slot).
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace mufl::scheduler {
+
+struct Device {
+  std::string name;         // "cpu:0", "cuda:1": shown in progress and metrics
+  std::string torch_device; // what LibTorch calls it: "cpu", "cuda:1"
+};
+
+// `cuda_count`: how many CUDA devices LibTorch reports (0 on a CPU build).
+// kInvalidArgument for a bad spec or a CUDA device that is not there.
+Result<std::vector<Device>> parse_devices(const std::string& spec, int cuda_count);
+
+}  // namespace mufl::scheduler

@@ -1,0 +1,133 @@
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+#include "fl/fl_job.h"
+#include "fl/model.h"
+#include "fl/training.h"
+
+using namespace mufl;
+using namespace mufl::fl;
+
+namespace {
+
+JobConfig small_job(const std::string& task = "class") {
+  JobConfig c;
+  c.dataset = "synthetic";
+  c.tasks = {task};
+  c.rounds = 3;
+  c.clients = 8;
+  c.clients_per_round = 2;
+  c.batch_size = 32;
+  c.learning_rate = 0.05;
+  c.seed = 7;
+  return c;
+}
+
+std::unique_ptr<FlJob> make(const JobConfig& c) {
+  auto job = FlJob::create(c, RuntimeOptions{});
+  REQUIRE(job.ok());
+  return std::move(*job);
+}
+
+}  // namespace
+
+TEST_CASE("fl job: rounds train, evaluate and report", "[fl_job]") {
+  auto job = make(small_job());
+  const double before = job->evaluate()[0].value;
+  std::vector<RoundReport> reports;
+  while (!job->finished()) {
+    auto r = job->run_round();
+    REQUIRE(r.ok());
+    reports.push_back(*r);
+  }
+  REQUIRE(reports.size() == 3);
+  CHECK(reports[0].round == 1);
+  CHECK(reports[2].round == 3);
+  CHECK(reports[0].clients_reported == 2);
+  CHECK(reports[0].samples == 1000);  // 4000 samples over 8 clients, 2 clients, 1 epoch
+  CHECK(reports[1].learning_rate == Approx(0.05 * 0.99));
+  REQUIRE(reports[2].eval.size() == 1);
+  CHECK(reports[2].eval[0].metric == "accuracy");
+  CHECK(reports[2].eval[0].value > before);
+  CHECK(reports[2].eval[0].value > 0.5);  // ten classes: chance is 0.1
+  CHECK(job->run_round().status().code() == Status::Code::kFailedPrecondition);
+}
+
+TEST_CASE("fl job: the same submission gives the same result, and a checkpoint resumes it exactly", "[fl_job]") {
+  JobConfig c = small_job("segment");
+  c.aggregator = "fedadam";
+  c.partition = "dirichlet";
+  c.dirichlet_alpha = 0.5;
+  c.client_failure_rate = 0.3;
+  auto straight = make(c);
+  std::string after_one;
+  RoundReport last;
+  while (!straight->finished()) {
+    auto r = straight->run_round();
+    REQUIRE(r.ok());
+    last = *r;
+    if (straight->rounds_done() == 1) after_one = *straight->checkpoint();
+  }
+
+  auto resumed = make(c);
+  REQUIRE(resumed->restore(after_one).is_ok());
+  CHECK(resumed->rounds_done() == 1);
+  RoundReport last2;
+  while (!resumed->finished()) last2 = *resumed->run_round();
+  CHECK(last2.eval[0].value == last.eval[0].value);
+  CHECK(last2.eval[0].loss == last.eval[0].loss);
+  CHECK(*resumed->export_model() == *straight->export_model());
+
+  CHECK(resumed->restore("not a checkpoint").is_invalid_argument());
+  auto other = make(small_job("class"));
+  CHECK_FALSE(other->restore(after_one).is_ok());  // another model's shapes
+}
+
+TEST_CASE("fl job: too few clients fails the round after the attempts, stop undoes it", "[fl_job]") {
+  JobConfig c = small_job();
+  c.client_failure_rate = 0.95;
+  c.min_clients = 2;
+  c.max_round_attempts = 2;
+  auto job = make(c);
+  auto r = job->run_round();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Status::Code::kFailedPrecondition);
+  CHECK(r.status().message().find("2 attempts") != std::string::npos);
+  CHECK(job->rounds_done() == 0);
+
+  auto ok = make(small_job());
+  int batches = 0;
+  auto stopped = ok->run_round([&] { return ++batches > 3; });
+  REQUIRE(stopped.ok());
+  CHECK(stopped->stopped);
+  CHECK(ok->rounds_done() == 0);
+}
+
+TEST_CASE("fl job: the exported model loads back with LibTorch and scores the same", "[fl_job]") {
+  auto job = make(small_job());
+  REQUIRE(job->run_round().ok());
+  const double accuracy = job->evaluate()[0].value;
+  auto bytes = job->export_model();
+  REQUIRE(bytes.ok());
+
+  MultiTaskNet loaded(std::vector<TaskDef>{*find_task("class")});
+  std::istringstream in(*bytes);
+  torch::load(loaded, in);
+  auto data = load_dataset("var", "synthetic");
+  REQUIRE(data.ok());
+  auto test = make_task_data(data->test, loaded->tasks());
+  CHECK(evaluate(loaded, test)[0].metric == accuracy);
+}
+
+TEST_CASE("fl job: bad configurations and missing data sets are refused", "[fl_job]") {
+  JobConfig c = small_job();
+  c.clients_per_round = 9;
+  CHECK(FlJob::create(c, {}).status().is_invalid_argument());
+  c = small_job();
+  c.aggregator = "fedmagic";
+  CHECK(FlJob::create(c, {}).status().is_invalid_argument());
+  c = small_job();
+  c.dataset = "mnist";
+  CHECK(FlJob::create(c, RuntimeOptions{"/nonexistent"}).status().is_not_found());
+}
