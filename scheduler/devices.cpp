@@ -17,6 +17,8 @@ Result<std::vector<Device>> parse_devices(const std::string& spec, int cuda_coun
   std::vector<Device> out;
   int cpu_slots = 0;
   auto add_cuda = [&](int i) { out.push_back({"cuda:" + std::to_string(i), "cuda:" + std::to_string(i)}); };
+  if (spec.empty() || spec.back() == ',' || spec.front() == ',')
+    return Status::invalid_argument("--devices: '" + spec + "' is not a list of cpu[:N], cuda[:I] or auto");
   std::stringstream items(spec);
   std::string item;
   while (std::getline(items, item, ',')) {
@@ -24,6 +26,7 @@ Result<std::vector<Device>> parse_devices(const std::string& spec, int cuda_coun
     const std::string kind = item.substr(0, colon);
     const std::string arg = colon == std::string::npos ? "" : item.substr(colon + 1);
     int n = 0;
+    if (item.empty()) return Status::invalid_argument("--devices: '" + spec + "' has an empty item");
     if (kind == "auto" && arg.empty()) {
       for (int i = 0; i < cuda_count; ++i) add_cuda(i);
       if (cuda_count == 0) cpu_slots += 1;

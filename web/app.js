@@ -84,6 +84,14 @@ function cell(text, className) {
 
 const formatTime = (iso) => (Number.isNaN(Date.parse(iso)) ? String(iso || '') : new Date(iso).toLocaleString());
 
+// "accuracy 0.975" from the last round's report, or '' before the first round.
+function latestMetric(latest, task) {
+  const m = latest && latest.metrics && latest.metrics[task];
+  if (!m) return '';
+  const name = Object.keys(m).find((k) => k !== 'loss');
+  return name ? `${name} ${Number(m[name]).toFixed(3)}` : `loss ${Number(m.loss).toFixed(3)}`;
+}
+
 function renderRow(a) {
   const tr = document.createElement('tr');
   tr.dataset.id = a.id;
@@ -101,7 +109,9 @@ function renderRow(a) {
     why.textContent = a.state_reason;
     stateTd.append(why);
   }
-  tr.append(stateTd, cell(a.rounds, 'num'));
+  // Progress: "round r / R", and the latest test metric once a round has finished.
+  const p = a.progress || {};
+  tr.append(stateTd, cell(`${p.round ?? 0} / ${a.rounds}`, 'num'), cell(latestMetric(p.latest, a.task), 'num'));
 
   const created = document.createElement('td');
   const time = document.createElement('time');
