@@ -39,9 +39,11 @@ nlohmann::json spec_to_json(const ActivitySpec& s) {
       {"rounds", s.rounds},
       {"clients", s.clients},
       {"clients_per_round", s.clients_per_round},
+      {"min_clients", s.min_clients},
       {"local_epochs", s.local_epochs},
       {"batch_size", s.batch_size},
       {"learning_rate", s.learning_rate},
+      {"prox_mu", s.prox_mu},
       {"aggregator", s.aggregator},
       {"partition", partition},
       {"seed", s.seed},
@@ -63,6 +65,9 @@ ActivitySpec spec_from_json(const nlohmann::json& j) {
   s.batch_size = j.at("batch_size").get<int64_t>();
   s.learning_rate = j.at("learning_rate").get<double>();
   s.aggregator = j.at("aggregator").get<std::string>();
+  // Fields added after schema 1: rows written before them take the defaults.
+  s.min_clients = j.value("min_clients", int64_t{1});
+  s.prox_mu = j.value("prox_mu", 0.0);
   s.partition.kind = j.at("partition").at("kind").get<std::string>();
   if (j.at("partition").contains("alpha")) s.partition.alpha = j["partition"]["alpha"].get<double>();
   s.seed = j.at("seed").get<int64_t>();

@@ -38,9 +38,11 @@ struct ActivitySpec {
   int64_t rounds = 0;
   int64_t clients = 32;
   int64_t clients_per_round = 5;
+  int64_t min_clients = 1;  // reports a round needs to aggregate (the others dropped out)
   int64_t local_epochs = 1;
   int64_t batch_size = 32;
   double learning_rate = 0.05;
+  double prox_mu = 0.0;     // FedProx proximal term; 0 is plain local SGD
   std::string aggregator = "fedavg";
   Partition partition;
   int64_t seed = 0;

@@ -88,6 +88,8 @@ JobConfig JobConfig::from_spec(const ActivitySpec& spec) {
   c.rounds = spec.rounds;
   c.clients = spec.clients;
   c.clients_per_round = spec.clients_per_round;
+  c.min_clients = spec.min_clients;
+  c.prox_mu = spec.prox_mu;
   c.local_epochs = spec.local_epochs;
   c.batch_size = spec.batch_size;
   c.learning_rate = spec.learning_rate;

@@ -30,9 +30,11 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
   auto rounds = r.integer("rounds", true, 1, kMaxRounds);
   auto clients = r.integer("clients", false, 1, kMaxClients);
   auto per_round = r.integer("clients_per_round", false, 1, kMaxClients);
+  auto min_clients = r.integer("min_clients", false, 1, kMaxClients);
   auto epochs = r.integer("local_epochs", false, 1, kMaxLocalEpochs);
   auto batch = r.integer("batch_size", false, 1, kMaxBatchSize);
   auto lr = r.number("learning_rate", false, 0.0, true, kMaxLearningRate);
+  auto prox_mu = r.number("prox_mu", false, 0.0, false, kMaxProxMu);
   auto aggregator = r.string("aggregator", false, 1, 32);
   const nlohmann::json* partition = r.object("partition", false);
   auto seed = r.integer("seed", false, 0, std::numeric_limits<int64_t>::max());
@@ -68,6 +70,12 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
   if (per_round && *per_round > spec.clients)
     r.fail("clients_per_round", "must not exceed clients (" + std::to_string(spec.clients) +
                                     (clients ? ")" : ", the default)"));
+  if (min_clients) {
+    spec.min_clients = *min_clients;
+    if (*min_clients > spec.clients_per_round)
+      r.fail("min_clients", "must not exceed clients_per_round (" + std::to_string(spec.clients_per_round) + ")");
+  }
+  if (prox_mu) spec.prox_mu = *prox_mu;
   if (epochs) spec.local_epochs = *epochs;
   if (batch) spec.batch_size = *batch;
   if (lr) spec.learning_rate = *lr;

@@ -18,6 +18,7 @@ inline constexpr int64_t kMaxLocalEpochs = 100;
 inline constexpr int64_t kMaxBatchSize = 4'096;
 inline constexpr double kMaxLearningRate = 10.0;
 inline constexpr double kMaxDirichletAlpha = 1'000.0;
+inline constexpr double kMaxProxMu = 10.0;
 inline constexpr int64_t kMinPriority = -1'000;
 inline constexpr int64_t kMaxPriority = 1'000;
 inline constexpr size_t kMaxNameLength = 128;

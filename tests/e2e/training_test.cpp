@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -157,4 +158,30 @@ TEST_CASE("e2e training: DELETE stops a training activity, and it stays stopped"
   CHECK(again["state"] == "cancelled");
   CHECK(again["progress"]["round"] == rounds_after);
   CHECK(again["progress"]["device"].is_null());
+}
+
+TEST_CASE("e2e training: two CPU slots train two activities at the same time") {
+  TempDir dir;
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, {"--devices", "cpu:2", "--torch-threads", "1"});
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string token = make_tenant(c);
+  const std::string body =
+      R"({"name":"long","dataset":"synthetic","task":"parity","rounds":10000,"clients":4,"clients_per_round":1})";
+  const std::string a = json::parse(c.post("/v1/activities", body, token).body)["id"];
+  const std::string b = json::parse(c.post("/v1/activities", body, token).body)["id"];
+  // Both are training on distinct devices in one listing: they run side by side.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::set<std::string> devices;
+  while (devices.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    devices.clear();
+    // Keep the parsed page alive: iterating a member of a temporary would dangle.
+    const json page = json::parse(c.get("/v1/activities?state=training", token).body);
+    for (const auto& act : page["items"])
+      if (act["progress"]["device"].is_string()) devices.insert(act["progress"]["device"].get<std::string>());
+    if (devices.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(devices == std::set<std::string>{"cpu:0", "cpu:1"});
+  CHECK(c.del("/v1/activities/" + a, token).status == 200);
+  CHECK(c.del("/v1/activities/" + b, token).status == 200);
+  CHECK(mufld.stop(SIGTERM) == 0);
 }

@@ -51,6 +51,8 @@ TEST_CASE("activity spec: the four required fields suffice and defaults are fill
   CHECK(r->partition.kind == "iid");
   CHECK(r->merge);
   CHECK(r->priority == 0);
+  CHECK(r->min_clients == 1);
+  CHECK(r->prox_mu == 0.0);
   CHECK_FALSE(r->deadline_unix_ms);
 }
 
@@ -58,7 +60,8 @@ TEST_CASE("activity spec: every field given is kept") {
   json b = minimal();
   b.update({{"clients", 100}, {"clients_per_round", 10}, {"local_epochs", 2}, {"batch_size", 64},
             {"learning_rate", 0.1}, {"aggregator", "fedadam"}, {"partition", {{"kind", "dirichlet"}, {"alpha", 0.3}}},
-            {"seed", 7}, {"merge", false}, {"priority", 5}, {"deadline", "2026-06-01T12:00:00Z"}});
+            {"seed", 7}, {"merge", false}, {"priority", 5}, {"deadline", "2026-06-01T12:00:00Z"},
+            {"min_clients", 8}, {"prox_mu", 0.01}});
   auto r = parse_activity_spec(b, Catalog::builtin(), kNow);
   REQUIRE(r.ok());
   CHECK(r->clients == 100);
@@ -68,6 +71,8 @@ TEST_CASE("activity spec: every field given is kept") {
   CHECK(r->seed == 7);
   CHECK_FALSE(r->merge);
   CHECK(r->priority == 5);
+  CHECK(r->min_clients == 8);
+  CHECK(r->prox_mu == Approx(0.01));
   REQUIRE(r->deadline_unix_ms);
   CHECK(*r->deadline_unix_ms > kNow);
 }
@@ -118,6 +123,10 @@ TEST_CASE("activity spec: out-of-range numbers are named") {
   b["clients_per_round"] = 5;
   CHECK(names(b, "clients_per_round"));
   CHECK(names(with("clients_per_round", kDefaultClients + 1), "clients_per_round"));
+  CHECK(names(with("min_clients", kDefaultClientsPerRound + 1), "min_clients"));
+  CHECK(names(with("min_clients", 0), "min_clients"));
+  CHECK(names(with("prox_mu", -0.1), "prox_mu"));
+  CHECK(names(with("prox_mu", kMaxProxMu + 1), "prox_mu"));
 }
 
 TEST_CASE("activity spec: unknown data set, task, aggregator, partition and fields are named") {
