@@ -1,7 +1,9 @@
 #include "fl/fl_job.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -28,6 +30,13 @@ uint64_t mix(uint64_t x) {
 
 // What a random draw is for, so that draws for different purposes never share a stream.
 enum class Purpose : uint64_t { kInit = 1, kSample, kDropout, kTrain, kPartition };
+
+// FNV-1a: a hash of a head key that is the same on every build and platform.
+uint64_t stable_hash(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
 
 uint64_t seed_for(uint64_t seed, Purpose purpose, int64_t round = 0, int attempt = 0, int64_t client = 0) {
   uint64_t h = mix(seed);
@@ -101,7 +110,7 @@ JobConfig JobConfig::from_spec(const ActivitySpec& spec) {
 }
 
 struct FlJob::State {
-  JobConfig config;
+  JobConfig config;  // heads filled in
   std::vector<TaskDef> tasks;
   std::shared_ptr<const DatasetSplits> data;
   std::vector<std::shared_ptr<const torch::Tensor>> target_refs;  // keep cached targets alive
@@ -132,10 +141,24 @@ Result<std::unique_ptr<FlJob>> FlJob::create(const JobConfig& config, const Runt
   if (config.max_round_attempts < 1) errors.push_back({"max_round_attempts", "at least 1"});
   if (config.rounds < 1 || config.local_epochs < 1 || config.batch_size < 1 || config.learning_rate <= 0)
     errors.push_back({"rounds", "rounds, local_epochs, batch_size and learning_rate must be positive"});
+  if (config.round_offset < 0) errors.push_back({"round_offset", "at least 0"});
+  if (config.affinity_every < 0) errors.push_back({"affinity_every", "at least 0"});
+  std::vector<std::string> heads = config.heads.empty() ? config.tasks : config.heads;
+  if (heads.size() != config.tasks.size()) errors.push_back({"heads", "one key per task"});
+  for (size_t i = 0; i < heads.size(); ++i) {
+    const bool charset = !heads[i].empty() && std::all_of(heads[i].begin(), heads[i].end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '_';
+    });
+    if (!charset) errors.push_back({"heads", "keys are non-empty and use [A-Za-z0-9_]: '" + heads[i] + "'"});
+    if (std::find(heads.begin(), heads.begin() + static_cast<std::ptrdiff_t>(i), heads[i]) !=
+        heads.begin() + static_cast<std::ptrdiff_t>(i))
+      errors.push_back({"heads", "duplicate head key '" + heads[i] + "'"});
+  }
   if (!errors.empty()) return Status::invalid_argument("bad job configuration", std::move(errors));
 
   auto state = std::make_unique<State>();
   state->config = config;
+  state->config.heads = heads;
   try {
     state->device = torch::Device(options.device);
   } catch (const std::exception&) {
@@ -186,10 +209,17 @@ Result<std::unique_ptr<FlJob>> FlJob::create(const JobConfig& config, const Runt
                                       " clients are too many for " + config.dataset);
 
   {
+    // The encoder's initialisation depends on the seed alone and each head's on the seed and
+    // its key, so a head starts the same whichever group it is created in.
     std::lock_guard lock(init_mutex());
     torch::manual_seed(seed_for(config.seed, Purpose::kInit));
-    state->global = MultiTaskNet(state->tasks);
-    state->worker = MultiTaskNet(state->tasks);
+    state->global = MultiTaskNet(state->tasks, heads);
+    for (size_t i = 0; i < heads.size(); ++i) {
+      torch::manual_seed(seed_for(config.seed, Purpose::kInit, 0, 0, static_cast<int64_t>(stable_hash(heads[i]))));
+      MultiTaskNet one(std::vector<TaskDef>{state->tasks[i]}, std::vector<std::string>{heads[i]});
+      copy_weights(one, state->global, {{heads[i], heads[i]}}, /*encoder=*/false);
+    }
+    state->worker = MultiTaskNet(state->tasks, heads);
   }
   state->global->to(state->device);
   state->worker->to(state->device);
@@ -201,7 +231,9 @@ Result<RoundReport> FlJob::run_round(const std::function<bool()>& should_stop) {
   const JobConfig& c = s.config;
   if (s.rounds_done >= c.rounds) return Status::failed_precondition("the job has run all its rounds");
   const auto started = std::chrono::steady_clock::now();
-  const int64_t round = s.rounds_done;  // 0-based inside, 1-based in reports
+  // 0-based inside and counted over the lineage (randomness and learning rate go on from the
+  // parent group's rounds); 1-based in reports.
+  const int64_t round = c.round_offset + s.rounds_done;
   RoundReport report;
   report.round = round + 1;
   report.learning_rate = c.learning_rate * std::pow(c.lr_decay, static_cast<double>(round));
@@ -212,12 +244,15 @@ Result<RoundReport> FlJob::run_round(const std::function<bool()>& should_stop) {
   local.batch_size = static_cast<int>(c.batch_size);
   local.learning_rate = report.learning_rate;
   local.prox_mu = c.prox_mu;
+  local.affinity_every = c.affinity_every;
 
   std::vector<ClientUpdate> updates;
+  std::vector<LocalResult> results;  // parallel to updates
   double loss_weighted = 0;
   for (int attempt = 0; attempt < c.max_round_attempts; ++attempt) {
     ++report.attempts;
     updates.clear();
+    results.clear();
     loss_weighted = 0;
     report.samples = 0;
     // Sample without replacement: a partial Fisher-Yates shuffle of the client ids.
@@ -249,6 +284,7 @@ Result<RoundReport> FlJob::run_round(const std::function<bool()>& should_stop) {
       updates.push_back({get_weights(s.worker), static_cast<int64_t>(s.partition[static_cast<size_t>(client)].size())});
       loss_weighted += r.mean_loss * static_cast<double>(updates.back().num_samples);
       report.samples += r.samples;
+      results.push_back(std::move(r));
     }
     if (static_cast<int64_t>(updates.size()) >= c.min_clients) break;
   }
@@ -262,7 +298,18 @@ Result<RoundReport> FlJob::run_round(const std::function<bool()>& should_stop) {
   int64_t weight = 0;
   for (const auto& u : updates) weight += u.num_samples;
   report.train_loss = weight > 0 ? loss_weighted / static_cast<double>(weight) : 0;
-  s.rounds_done = round + 1;
+  // Affinity: the clients' matrices averaged, weighted by their samples (DESIGN.md).
+  for (size_t u = 0; u < results.size(); ++u) {
+    const auto& z = results[u].affinity;
+    report.lookaheads += results[u].lookaheads;
+    report.affinity_seconds += results[u].affinity_seconds;
+    if (z.empty()) continue;
+    if (report.affinity.empty()) report.affinity.assign(z.size(), std::vector<double>(z.size(), 0.0));
+    const double share = static_cast<double>(updates[u].num_samples) / static_cast<double>(weight);
+    for (size_t i = 0; i < z.size(); ++i)
+      for (size_t j = 0; j < z.size(); ++j) report.affinity[i][j] += share * z[i][j];
+  }
+  s.rounds_done += 1;
   report.eval = evaluate();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
@@ -272,7 +319,7 @@ std::vector<TaskMetrics> FlJob::evaluate() const {
   auto scores = fl::evaluate(s_->global, s_->test);
   std::vector<TaskMetrics> out;
   for (size_t i = 0; i < scores.size(); ++i)
-    out.push_back({s_->tasks[i].name, scores[i].loss, s_->tasks[i].metric, scores[i].metric});
+    out.push_back({s_->config.heads[i], s_->tasks[i].name, scores[i].loss, s_->tasks[i].metric, scores[i].metric});
   return out;
 }
 
@@ -334,10 +381,56 @@ Status FlJob::restore(const std::string& bytes) {
   }
 }
 
+Result<std::unique_ptr<FlJob>> FlJob::derive(const FlJob& source, const JobConfig& config,
+                                             const RuntimeOptions& options) {
+  if (config.dataset != source.config().dataset)
+    return Status::invalid_argument("derive: data set " + config.dataset + " differs from the source's " +
+                                    source.config().dataset);
+  auto job = create(config, options);
+  if (!job.ok()) return job.status();
+  State& to = *(*job)->s_;
+  const State& from = *source.s_;
+  std::vector<std::pair<std::string, std::string>> kept;
+  for (size_t i = 0; i < to.config.heads.size(); ++i) {
+    const auto& key = to.config.heads[i];
+    const auto it = std::find(from.config.heads.begin(), from.config.heads.end(), key);
+    if (it == from.config.heads.end()) continue;  // a new head: keeps its seeded start
+    if (from.tasks[static_cast<size_t>(it - from.config.heads.begin())].name != to.tasks[i].name)
+      return Status::invalid_argument("derive: head " + key + " changes its task");
+    kept.emplace_back(key, key);
+  }
+  try {
+    MultiTaskNet source_net = from.global;  // a handle; copy_weights only reads it
+    copy_weights(source_net, to.global, kept);
+  } catch (const std::exception& e) {
+    return Status::invalid_argument(std::string("derive: ") + e.what());
+  }
+  return job;
+}
+
+const std::vector<std::string>& FlJob::heads() const { return s_->config.heads; }
+
+Result<std::string> FlJob::export_model(const std::string& head_key) const {
+  const auto& heads = s_->config.heads;
+  const auto it = std::find(heads.begin(), heads.end(), head_key);
+  if (it == heads.end()) return Status::not_found("no head " + head_key + " in this job");
+  const TaskDef& task = s_->tasks[static_cast<size_t>(it - heads.begin())];
+  try {
+    MultiTaskNet cpu(std::vector<TaskDef>{task});
+    MultiTaskNet source = s_->global;
+    copy_weights(source, cpu, {{head_key, task.name}});  // copy_ moves device → CPU
+    std::ostringstream out;
+    torch::save(cpu, out);
+    return out.str();
+  } catch (const std::exception& e) {
+    return Status::internal(std::string("cannot export the model: ") + e.what());
+  }
+}
+
 Result<std::string> FlJob::export_model() const {
   try {
     // Exported from a CPU copy, so that the file loads on machines without a GPU.
-    MultiTaskNet cpu(s_->tasks);
+    MultiTaskNet cpu(s_->tasks, s_->config.heads);
     set_weights(cpu, get_weights(s_->global));  // copy_ moves device → CPU
     std::ostringstream out;
     torch::save(cpu, out);

@@ -24,7 +24,16 @@ namespace mufl::fl {
 struct JobConfig {
   std::string dataset;             // catalog name
   std::vector<std::string> tasks;  // one head each; one task for an unmerged activity
-  int64_t rounds = 1;
+  // The heads' keys, parallel to `tasks` (unique, [A-Za-z0-9_]); empty means the task names.
+  // A merged group keys heads by activity id, since two activities may train the same task.
+  std::vector<std::string> heads;
+  int64_t rounds = 1;              // rounds this job runs
+  // The job's first round is round round_offset + 1 of its lineage: a group split from another
+  // carries on the parent's round count, so its randomness and learning rate go on from there.
+  int64_t round_offset = 0;
+  // Task affinity lookahead every `affinity_every` batches on every client (0: off; needs two or
+  // more heads). See LocalTrainOptions in fl/training.h.
+  int affinity_every = 0;
   int64_t clients = 32;
   int64_t clients_per_round = 5;
   int64_t local_epochs = 1;
@@ -51,6 +60,7 @@ struct RuntimeOptions {
 };
 
 struct TaskMetrics {
+  std::string head;    // the head's key
   std::string task;
   double loss = 0;
   std::string metric;  // "accuracy", "iou" or "mse"
@@ -58,7 +68,7 @@ struct TaskMetrics {
 };
 
 struct RoundReport {
-  int64_t round = 0;            // 1-based: the round just finished
+  int64_t round = 0;            // 1-based, counted from the lineage's start (round_offset + n)
   int attempts = 0;             // draws it took
   int64_t clients_sampled = 0;  // over all attempts
   int64_t clients_reported = 0; // in the aggregated attempt
@@ -66,7 +76,12 @@ struct RoundReport {
   int64_t samples = 0;          // samples trained in the aggregated attempt (all epochs)
   double train_loss = 0;        // mean client loss, weighted by samples
   double learning_rate = 0;     // client learning rate used
-  std::vector<TaskMetrics> eval;
+  std::vector<TaskMetrics> eval;  // one per head, in the config's order
+  // Affinity lookahead, when on: affinity[i][j] is head i's effect on head j (see training.h),
+  // averaged over the reporting clients weighted by their samples; empty when off.
+  std::vector<std::vector<double>> affinity;
+  int64_t lookaheads = 0;         // lookahead batches over all reporting clients
+  double affinity_seconds = 0;    // time they took, included in `seconds`
   double seconds = 0;
   bool stopped = false;         // should_stop fired: nothing was aggregated, the round is undone
 };
@@ -76,6 +91,12 @@ class FlJob {
   // Loads the data set and builds the model and partitions. kInvalidArgument for a bad config,
   // kNotFound when the data set's files are missing.
   static Result<std::unique_ptr<FlJob>> create(const JobConfig& config, const RuntimeOptions& options);
+  // A new job (rounds_done 0, fresh server optimiser state) that starts from `source`'s
+  // encoder and from the heads of `source` that `config` keeps (same key and task); heads new
+  // in `config` start from their seeded initialisation. This is how a group takes in a
+  // late-arriving activity, lets a finished one go, or splits. The data set must be the same.
+  static Result<std::unique_ptr<FlJob>> derive(const FlJob& source, const JobConfig& config,
+                                               const RuntimeOptions& options);
   ~FlJob();
 
   const JobConfig& config() const;
@@ -95,6 +116,10 @@ class FlJob {
   // The model alone, as written by torch::save(MultiTaskNet): load it with torch::load into a
   // MultiTaskNet built with the same tasks (see docs/model-format.md).
   Result<std::string> export_model() const;
+  // One head's model: the encoder and head `head_key`, saved as a single-task MultiTaskNet whose
+  // head is named after its task, so it loads like the model of an activity that trained alone.
+  Result<std::string> export_model(const std::string& head_key) const;
+  const std::vector<std::string>& heads() const;
 
   // Loss and metric of the current global model on the test set.
   std::vector<TaskMetrics> evaluate() const;

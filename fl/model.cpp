@@ -1,23 +1,61 @@
 #include "fl/model.h"
 
+#include <map>
+
 namespace mufl::fl {
 namespace nn = torch::nn;
 
-MultiTaskNetImpl::MultiTaskNetImpl(const std::vector<TaskDef>& tasks) : tasks_(tasks) {
+namespace {
+// Groups of 4 channels: works for 8, 16 and 32 channels alike.
+nn::GroupNorm group_norm(int64_t channels) { return nn::GroupNorm(nn::GroupNormOptions(channels / 4, channels)); }
+nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride = 1) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+}
+}  // namespace
+
+ResidualBlockImpl::ResidualBlockImpl(int64_t in, int64_t out, int64_t stride) {
+  conv1_ = register_module("conv1", conv3x3(in, out, stride));
+  norm1_ = register_module("norm1", group_norm(out));
+  conv2_ = register_module("conv2", conv3x3(out, out));
+  norm2_ = register_module("norm2", group_norm(out));
+  shortcut_ = nn::Sequential();
+  if (in != out || stride != 1) {
+    shortcut_->push_back(nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)));
+    shortcut_->push_back(group_norm(out));
+  }
+  register_module("shortcut", shortcut_);
+}
+
+torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
+  auto y = torch::relu(norm1_(conv1_(x)));
+  y = norm2_(conv2_(y));
+  return torch::relu(y + (shortcut_->is_empty() ? x : shortcut_->forward(x)));
+}
+
+MultiTaskNetImpl::MultiTaskNetImpl(const std::vector<TaskDef>& tasks, const std::vector<std::string>& keys)
+    : tasks_(tasks), keys_(keys) {
+  if (keys_.empty())
+    for (const auto& t : tasks_) keys_.push_back(t.name);
+  TORCH_CHECK(keys_.size() == tasks_.size(), "MultiTaskNet: ", keys_.size(), " keys for ", tasks_.size(), " tasks");
   encoder_ = register_module(
-      "encoder", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(1, 16, 3).padding(1)), nn::ReLU(), nn::MaxPool2d(2),
-                                nn::Conv2d(nn::Conv2dOptions(16, 32, 3).padding(1)), nn::ReLU(), nn::MaxPool2d(2)));
-  // Heads are registered as "head_<task>" so weight names say which task they serve. (Not plain
-  // "<task>": torch::save goes through TorchScript, where "class" is a reserved word.)
-  for (const auto& t : tasks_) {
+      "encoder", nn::Sequential(conv3x3(1, 16), group_norm(16), nn::ReLU(), nn::MaxPool2d(2), ResidualBlock(16, 16, 1),
+                                ResidualBlock(16, 32, 2)));
+  // Heads are registered as "head_<key>" (not plain "<task>": torch::save goes through
+  // TorchScript, where "class" is a reserved word).
+  for (size_t i = 0; i < tasks_.size(); ++i) {
+    const TaskDef& t = tasks_[i];
     nn::Sequential h{nullptr};
     if (t.kind == TaskKind::kLabel) {
-      h = nn::Sequential(nn::Flatten(), nn::Linear(32 * 7 * 7, 64), nn::ReLU(), nn::Linear(64, t.outputs));
+      h = nn::Sequential(nn::Flatten(), nn::Linear(32 * 7 * 7, t.outputs));
     } else {
-      h = nn::Sequential(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(32, 16, 2).stride(2)), nn::ReLU(),
-                         nn::ConvTranspose2d(nn::ConvTranspose2dOptions(16, t.outputs, 2).stride(2)));
+      h = nn::Sequential(nn::Conv2d(nn::Conv2dOptions(32, 8, 1)), nn::ReLU(),
+                         nn::Upsample(nn::UpsampleOptions()
+                                          .scale_factor(std::vector<double>{4, 4})
+                                          .mode(torch::kBilinear)
+                                          .align_corners(false)),
+                         nn::Conv2d(nn::Conv2dOptions(8, t.outputs, 3).padding(1)));
     }
-    register_module("head_" + t.name, h.ptr());
+    register_module("head_" + keys_[i], h.ptr());
     heads_.push_back(h);
   }
 }
@@ -53,6 +91,29 @@ std::vector<std::string> weight_names(MultiTaskNet& model) {
   std::vector<std::string> names;
   for (const auto& item : model->named_parameters()) names.push_back(item.key());
   return names;
+}
+
+size_t copy_weights(MultiTaskNet& from, MultiTaskNet& to, const std::vector<std::pair<std::string, std::string>>& heads,
+                    bool encoder) {
+  torch::NoGradGuard no_grad;
+  std::map<std::string, std::string> rename;  // prefix in `to` → prefix in `from`
+  if (encoder) rename["encoder."] = "encoder.";
+  for (const auto& [from_key, to_key] : heads) rename["head_" + to_key + "."] = "head_" + from_key + ".";
+  const auto source = from->named_parameters();
+  size_t copied = 0;
+  for (auto& item : to->named_parameters()) {
+    const std::string& name = item.key();
+    for (const auto& [to_prefix, from_prefix] : rename) {
+      if (name.rfind(to_prefix, 0) != 0) continue;
+      const auto* src = source.find(from_prefix + name.substr(to_prefix.size()));
+      TORCH_CHECK(src != nullptr, "copy_weights: no ", from_prefix, name.substr(to_prefix.size()), " in the source");
+      TORCH_CHECK(src->sizes().equals(item.value().sizes()), "copy_weights: shapes of ", name, " differ");
+      item.value().copy_(*src);
+      ++copied;
+      break;
+    }
+  }
+  return copied;
 }
 
 }  // namespace mufl::fl

@@ -1,12 +1,20 @@
 #pragma once
 // MultiTaskNet: one shared convolutional encoder and one head per task. This is the shape
 // MuFL needs: merged activities train one encoder with all their heads; a split copies the
-// encoder and takes the heads of its group. With one task it is an ordinary single-task net.
+// encoder and takes the heads of its group. With one head it is an ordinary single-task net.
 //
-//   encoder: conv 1→16 3×3, ReLU, max-pool 2 → conv 16→32 3×3, ReLU, max-pool 2 → [32, 7, 7]
-//   label head: flatten → linear 1568→64 → ReLU → linear 64→outputs
-//   dense head: transposed conv 32→16 ×2 → ReLU → transposed conv 16→1 ×2 → [1, 28, 28]
-// No batch norm: its running statistics do not average well across clients.
+// The encoder carries almost all of the compute, so that one pass through it serves every task
+// of a merged group (DESIGN.md: merging saves nothing when heads cost as much as the encoder):
+//   stem:   conv 1→16 3×3, GroupNorm, ReLU, max-pool 2                     → [16, 14, 14]
+//   block1: residual block 16→16 (two conv 3×3 + GroupNorm)                → [16, 14, 14]
+//   block2: residual block 16→32, stride 2 (1×1 conv + GroupNorm shortcut) → [32, 7, 7]
+//   label head: global average pool → linear 32→outputs
+//   dense head: conv 1×1 32→8, ReLU, bilinear upsampling ×4, conv 3×3 8→outputs → [outputs, 28, 28]
+// GroupNorm, not BatchNorm: it has no running statistics, so a model is its parameters alone,
+// FedAvg averages all of it, and train and eval modes compute the same function (GroupNorm is
+// also the usual choice for non-IID FL: Hsieh et al., ICML 2020).
+// Heads are named by a key ("head_<key>"): the task name for a single-task model, the
+// activity id in a merged group, where two activities may train the same task.
 // Internal to fl/ (torch types).
 #include <torch/torch.h>
 
@@ -18,9 +26,22 @@
 
 namespace mufl::fl {
 
+class ResidualBlockImpl : public torch::nn::Module {
+ public:
+  ResidualBlockImpl(int64_t in, int64_t out, int64_t stride);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  torch::nn::GroupNorm norm1_{nullptr}, norm2_{nullptr};
+  torch::nn::Sequential shortcut_{nullptr};  // empty when shapes already match
+};
+TORCH_MODULE(ResidualBlock);
+
 class MultiTaskNetImpl : public torch::nn::Module {
  public:
-  explicit MultiTaskNetImpl(const std::vector<TaskDef>& tasks);
+  // `keys` name the heads (unique, [A-Za-z0-9_] only); empty means the task names.
+  explicit MultiTaskNetImpl(const std::vector<TaskDef>& tasks, const std::vector<std::string>& keys = {});
 
   torch::Tensor encode(const torch::Tensor& images);
   // The output of head `i` (in the order of the constructor's tasks) on encoded features.
@@ -29,9 +50,13 @@ class MultiTaskNetImpl : public torch::nn::Module {
   std::vector<torch::Tensor> forward(const torch::Tensor& images);
 
   const std::vector<TaskDef>& tasks() const { return tasks_; }
+  const std::vector<std::string>& keys() const { return keys_; }
+  // The shared encoder's parameters (what the affinity lookahead steps).
+  std::vector<torch::Tensor> encoder_parameters() const { return encoder_->parameters(); }
 
  private:
   std::vector<TaskDef> tasks_;
+  std::vector<std::string> keys_;
   torch::nn::Sequential encoder_{nullptr};
   std::vector<torch::nn::Sequential> heads_;
 };
@@ -44,5 +69,11 @@ void set_weights(MultiTaskNet& model, const Weights& weights);
 // Parameter names in the same order ("encoder.0.weight", "head_class.1.bias", …), so that
 // merging and splitting can move the encoder and each head between models.
 std::vector<std::string> weight_names(MultiTaskNet& model);
+
+// Copies parameters of `from` into `to`: the encoder when `encoder` is true, and head
+// `from_key` of `from` into head `to_key` of `to` for each pair in `heads`. Shapes must match
+// (same task); throws c10::Error otherwise. Returns the number of tensors copied.
+size_t copy_weights(MultiTaskNet& from, MultiTaskNet& to, const std::vector<std::pair<std::string, std::string>>& heads,
+                    bool encoder = true);
 
 }  // namespace mufl::fl

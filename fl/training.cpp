@@ -1,6 +1,7 @@
 #include "fl/training.h"
 
 #include <algorithm>
+#include <chrono>
 #include <numeric>
 #include <random>
 
@@ -23,14 +24,20 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
                                                        .momentum(options.momentum)
                                                        .weight_decay(options.weight_decay));
   const auto params = model->parameters();
+  const auto encoder_params = model->encoder_parameters();
   const auto& tasks = model->tasks();
+  const size_t k = tasks.size();
+  const bool lookahead = options.affinity_every > 0 && k > 1;
+  if (lookahead) result.affinity.assign(k, std::vector<double>(k, 0.0));
   std::vector<int64_t> order(indices);
   std::mt19937_64 rng(seed);
   double loss_sum = 0;
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
     std::shuffle(order.begin(), order.end(), rng);
     const auto index = torch::from_blob(order.data(), {static_cast<int64_t>(order.size())}, torch::kInt64);
-    for (int64_t start = 0; start < index.size(0); start += options.batch_size) {
+    std::vector<std::vector<double>> epoch_z(lookahead ? k : 0, std::vector<double>(k, 0.0));
+    int64_t epoch_lookaheads = 0, batch_no = 0;
+    for (int64_t start = 0; start < index.size(0); start += options.batch_size, ++batch_no) {
       if (should_stop && should_stop()) {
         result.stopped = true;
         break;
@@ -38,26 +45,79 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
       const auto batch = index.slice(0, start, std::min<int64_t>(start + options.batch_size, index.size(0)));
       const auto x = data.images.index_select(0, batch);
       const auto features = model->encode(x);
-      torch::Tensor loss = torch::zeros({});
-      for (size_t t = 0; t < tasks.size(); ++t)
-        loss = loss + task_loss(tasks[t], model->head(t, features), data.targets[t].index_select(0, batch));
+      std::vector<torch::Tensor> targets, losses;
+      torch::Tensor loss = torch::zeros({}, x.options());
+      for (size_t t = 0; t < k; ++t) {
+        targets.push_back(data.targets[t].index_select(0, batch));
+        losses.push_back(task_loss(tasks[t], model->head(t, features), targets.back()));
+        loss = loss + losses.back();
+      }
       const double task_loss_value = loss.item<double>();
+      // The lookahead needs each task's encoder gradient from this graph, before backward frees it.
+      const bool measure = lookahead && batch_no % options.affinity_every == 0;
+      const auto lookahead_start = std::chrono::steady_clock::now();
+      std::vector<std::vector<torch::Tensor>> grads;
+      std::vector<double> base;
+      if (measure) {
+        for (size_t t = 0; t < k; ++t) {
+          grads.push_back(torch::autograd::grad({losses[t]}, encoder_params, {}, /*retain_graph=*/true,
+                                                /*create_graph=*/false, /*allow_unused=*/true));
+          base.push_back(losses[t].item<double>());
+        }
+      }
+      double lookahead_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - lookahead_start).count();
       if (options.prox_mu > 0 && global) {
-        torch::Tensor prox = torch::zeros({});
+        torch::Tensor prox = torch::zeros({}, x.options());
         for (size_t i = 0; i < params.size(); ++i) prox = prox + (params[i] - (*global)[i]).pow(2).sum();
         loss = loss + 0.5 * options.prox_mu * prox;
       }
       optimizer.zero_grad();
       loss.backward();
+      // After backward (the graph holds the encoder weights the lookahead moves) and before the
+      // step (the lookahead must see θs, not the stepped weights).
+      if (measure) {
+        const auto t0 = std::chrono::steady_clock::now();
+        affinity_lookahead(model, x, targets, grads, base, options.learning_rate, epoch_z);
+        ++epoch_lookaheads;
+        lookahead_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        result.affinity_seconds += lookahead_seconds;
+      }
       optimizer.step();
       loss_sum += task_loss_value;
       result.samples += batch.size(0);
       ++result.steps;
     }
+    // Average per epoch, sum over epochs (DESIGN.md).
+    if (epoch_lookaheads > 0) {
+      for (size_t i = 0; i < k; ++i)
+        for (size_t j = 0; j < k; ++j) result.affinity[i][j] += epoch_z[i][j] / static_cast<double>(epoch_lookaheads);
+      result.lookaheads += epoch_lookaheads;
+    }
     if (result.stopped) break;
   }
   result.mean_loss = result.steps > 0 ? loss_sum / static_cast<double>(result.steps) : 0.0;
   return result;
+}
+
+void affinity_lookahead(MultiTaskNet& model, const torch::Tensor& images, const std::vector<torch::Tensor>& targets,
+                        const std::vector<std::vector<torch::Tensor>>& grads, const std::vector<double>& base,
+                        double lr, std::vector<std::vector<double>>& z) {
+  torch::NoGradGuard no_grad;
+  auto encoder = model->encoder_parameters();
+  const auto& tasks = model->tasks();
+  std::vector<torch::Tensor> saved;
+  for (const auto& p : encoder) saved.push_back(p.detach().clone());
+  for (size_t i = 0; i < grads.size(); ++i) {
+    for (size_t p = 0; p < encoder.size(); ++p)
+      if (grads[i][p].defined()) encoder[p].sub_(grads[i][p], lr);
+    const auto features = model->encode(images);
+    for (size_t j = 0; j < tasks.size(); ++j) {
+      if (!(base[j] > 0)) continue;  // a zero loss cannot get better: no signal
+      const double after = task_loss(tasks[j], model->head(j, features), targets[j]).item<double>();
+      z[i][j] += (1.0 - after / base[j]) / lr;
+    }
+    for (size_t p = 0; p < encoder.size(); ++p) encoder[p].copy_(saved[p]);
+  }
 }
 
 std::vector<TaskScore> evaluate(MultiTaskNet& model, const TaskData& data, int batch_size) {

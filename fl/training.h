@@ -31,6 +31,10 @@ struct LocalTrainOptions {
   double weight_decay = 5e-4;
   // FedProx (Li et al. 2020): adds mu/2 · ||w − w_global||² to the loss; 0 turns it off.
   double prox_mu = 0.0;
+  // Task affinity lookahead (TAG, Fifty et al. 2021) every `affinity_every` batches; 0 is off.
+  // Needs two or more heads. It does not change training: the weights after train_local are
+  // bit-identical with and without it.
+  int affinity_every = 0;
 };
 
 struct LocalResult {
@@ -38,7 +42,21 @@ struct LocalResult {
   int64_t steps = 0;     // optimiser steps
   double mean_loss = 0;  // mean batch loss over the steps
   bool stopped = false;  // should_stop said so before the end
+  // Z[i][j] = affinity of head i's update on head j's loss (K×K, diagonal included), averaged
+  // over the lookaheads of each epoch and summed over epochs; empty when the lookahead is off.
+  std::vector<std::vector<double>> affinity;
+  int64_t lookaheads = 0;         // lookahead batches measured
+  double affinity_seconds = 0;    // wall time spent on them (the lookahead's cost)
 };
+
+// The lookahead on one batch, at the model's current weights (θs, θ_j), with step size `lr`:
+// for each head i, a virtual SGD step of the encoder alone along ∇θs L_i gives θs|i, and
+//   Z[i][j] = (1 − L_j(θs|i, θ_j) / L_j(θs, θ_j)) / lr.
+// `grads[i]` are ∇θs L_i in encoder_parameters() order and `base[j]` = L_j(θs, θ_j). The
+// encoder's weights are restored bit for bit before it returns. Adds into `z` (K×K).
+void affinity_lookahead(MultiTaskNet& model, const torch::Tensor& images, const std::vector<torch::Tensor>& targets,
+                        const std::vector<std::vector<torch::Tensor>>& grads, const std::vector<double>& base,
+                        double lr, std::vector<std::vector<double>>& z);
 
 // Trains `model` in place, starting from whatever weights it holds (the global model), with SGD
 // on the samples `indices` of `data`. The order of batches comes from `seed` alone, so a client

@@ -16,12 +16,14 @@ std::vector<TaskDef> defs(std::vector<std::string> names) {
   return out;
 }
 
-// Bright images are odd labels, dark ones even: learnable in a few steps.
+// Odd labels light the top half of the image, even labels the bottom half: learnable in a few
+// steps. (Not plain bright vs dark images: GroupNorm removes a per-image brightness.)
 ImageSet bright_dark(int64_t n) {
   ImageSet s;
   s.labels = torch::arange(n, torch::kInt64).remainder(10);
-  auto level = s.labels.remainder(2).to(torch::kFloat32).mul(0.8).add(0.1);
-  s.images = level.view({n, 1, 1, 1}).expand({n, 1, 28, 28}).contiguous();
+  auto odd = s.labels.remainder(2).to(torch::kFloat32).view({n, 1, 1, 1});
+  auto top = torch::cat({torch::ones({1, 1, 14, 28}), torch::zeros({1, 1, 14, 28})}, 2);
+  s.images = (odd * top + (1 - odd) * (1 - top)).mul(0.8).add(0.1).contiguous();
   return s;
 }
 
@@ -41,7 +43,7 @@ TEST_CASE("model: one shared encoder and a head per task, with named weights", "
 
   auto names = weight_names(net);
   CHECK(names.front().rfind("encoder.", 0) == 0);
-  CHECK(std::count_if(names.begin(), names.end(), [](auto& n) { return n.rfind("head_class.", 0) == 0; }) == 4);
+  CHECK(std::count_if(names.begin(), names.end(), [](auto& n) { return n.rfind("head_class.", 0) == 0; }) == 2);
   CHECK(std::count_if(names.begin(), names.end(), [](auto& n) { return n.rfind("head_segment.", 0) == 0; }) == 4);
 
   auto w = get_weights(net);
