@@ -209,13 +209,18 @@ Result<std::unique_ptr<FlJob>> FlJob::create(const JobConfig& config, const Runt
                                       " clients are too many for " + config.dataset);
 
   {
-    // The encoder's initialisation depends on the seed alone and each head's on the seed and
-    // its key, so a head starts the same whichever group it is created in.
+    // The encoder's initialisation depends on the seed alone, and each head's on the seed, its
+    // task and how many heads of the same task come before it: the first `class` head starts
+    // the same in any job with that seed (so the same submission trains the same, whatever id
+    // it got), and a second `class` head in a merged group starts elsewhere.
     std::lock_guard lock(init_mutex());
     torch::manual_seed(seed_for(config.seed, Purpose::kInit));
     state->global = MultiTaskNet(state->tasks, heads);
     for (size_t i = 0; i < heads.size(); ++i) {
-      torch::manual_seed(seed_for(config.seed, Purpose::kInit, 0, 0, static_cast<int64_t>(stable_hash(heads[i]))));
+      const auto same_before = std::count(config.tasks.begin(), config.tasks.begin() + static_cast<std::ptrdiff_t>(i),
+                                          config.tasks[i]);
+      const std::string init_key = config.tasks[i] + "#" + std::to_string(same_before);
+      torch::manual_seed(seed_for(config.seed, Purpose::kInit, 0, 0, static_cast<int64_t>(stable_hash(init_key))));
       MultiTaskNet one(std::vector<TaskDef>{state->tasks[i]}, std::vector<std::string>{heads[i]});
       copy_weights(one, state->global, {{heads[i], heads[i]}}, /*encoder=*/false);
     }
@@ -409,6 +414,8 @@ Result<std::unique_ptr<FlJob>> FlJob::derive(const FlJob& source, const JobConfi
 }
 
 const std::vector<std::string>& FlJob::heads() const { return s_->config.heads; }
+
+void FlJob::set_affinity_every(int n) { s_->config.affinity_every = std::max(0, n); }
 
 Result<std::string> FlJob::export_model(const std::string& head_key) const {
   const auto& heads = s_->config.heads;

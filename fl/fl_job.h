@@ -93,7 +93,8 @@ class FlJob {
   static Result<std::unique_ptr<FlJob>> create(const JobConfig& config, const RuntimeOptions& options);
   // A new job (rounds_done 0, fresh server optimiser state) that starts from `source`'s
   // encoder and from the heads of `source` that `config` keeps (same key and task); heads new
-  // in `config` start from their seeded initialisation. This is how a group takes in a
+  // in `config` start from their seeded initialisation (seed, task, and the number of heads of
+  // the same task before it in `config`). This is how a group takes in a
   // late-arriving activity, lets a finished one go, or splits. The data set must be the same.
   static Result<std::unique_ptr<FlJob>> derive(const FlJob& source, const JobConfig& config,
                                                const RuntimeOptions& options);
@@ -120,6 +121,9 @@ class FlJob {
   // head is named after its task, so it loads like the model of an activity that trained alone.
   Result<std::string> export_model(const std::string& head_key) const;
   const std::vector<std::string>& heads() const;
+  // Turns the affinity lookahead on (every n batches) or off (0) from the next round on; it
+  // never changes the weights (a group that stops consolidating turns it off).
+  void set_affinity_every(int n);
 
   // Loss and metric of the current global model on the test set.
   std::vector<TaskMetrics> evaluate() const;

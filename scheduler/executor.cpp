@@ -2,11 +2,76 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "core/file_io.h"
+#include "core/ids.h"
 
 namespace mufl::scheduler {
+namespace {
+
+// Large enough never to end a job: the executor decides when a group is done.
+constexpr int64_t kJobRounds = 1'000'000;
+
+fl::JobConfig job_config(const Group& g, const ExecutorOptions& o, const std::vector<GroupHead>& heads,
+                         int64_t round_offset) {
+  const auto j = nlohmann::json::parse(g.config_json);
+  fl::JobConfig c;
+  c.dataset = j.at("dataset");
+  for (const auto& h : heads) {
+    c.tasks.push_back(h.task);
+    c.heads.push_back(h.key);
+  }
+  c.rounds = kJobRounds;
+  c.round_offset = round_offset;
+  c.clients = j.at("clients");
+  c.clients_per_round = j.at("clients_per_round");
+  c.min_clients = j.at("min_clients");
+  c.local_epochs = j.at("local_epochs");
+  c.batch_size = j.at("batch_size");
+  c.learning_rate = j.at("learning_rate");
+  c.prox_mu = j.at("prox_mu");
+  c.aggregator = j.at("aggregator");
+  c.partition = j.at("partition").at("kind");
+  c.dirichlet_alpha = j.at("partition").value("alpha", 0.5);
+  c.seed = static_cast<uint64_t>(j.at("seed").get<int64_t>());
+  c.client_failure_rate = o.client_failure_rate;
+  c.max_round_attempts = o.max_round_attempts;
+  c.affinity_every = g.phase == GroupPhase::kConsolidating && heads.size() > 1 ? o.affinity_every : 0;
+  return c;
+}
+
+std::vector<GroupHead> live_heads(const Group& g) {
+  std::vector<GroupHead> out;
+  for (const auto& m : g.members)
+    if (!m.left_round) out.push_back({m.activity_id, m.task});
+  return out;
+}
+
+// One member's view of a group round, as stored in its activity's round history.
+nlohmann::json member_report(const fl::RoundReport& r, const std::string& head, int64_t round, int64_t rounds,
+                             const Group& g, const std::string& device) {
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const auto& m : r.eval)
+    if (m.head == head) metrics[m.task] = {{"loss", m.loss}, {m.metric, m.value}};
+  return {{"round", round},
+          {"rounds", rounds},
+          {"group_id", g.id},
+          {"group_round", r.round},
+          {"device", device},
+          {"attempts", r.attempts},
+          {"clients_sampled", r.clients_sampled},
+          {"clients_reported", r.clients_reported},
+          {"clients_dropped", r.clients_dropped},
+          {"samples", r.samples},
+          {"train_loss", r.train_loss},
+          {"learning_rate", r.learning_rate},
+          {"seconds", r.seconds},
+          {"metrics", metrics}};
+}
+
+}  // namespace
 
 Executor::Executor(storage::Store& store, const Clock& clock, ExecutorOptions options, ExecutorObserver* observer)
     : store_(store), clock_(clock), options_(std::move(options)), observer_(observer ? observer : &no_observer_) {}
@@ -28,14 +93,14 @@ void Executor::stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
-    for (auto& [id, flag] : running_) flag->store(true);
+    for (auto& [id, run] : running_) run->stop.store(true);
     workers.swap(workers_);
   }
   wake_.notify_all();
   for (auto& t : workers) t.join();
 }
 
-void Executor::submitted() {
+void Executor::wake_all() {
   {
     std::lock_guard lock(mu_);
     ++submissions_;
@@ -43,16 +108,69 @@ void Executor::submitted() {
   wake_.notify_all();
 }
 
+void Executor::submitted() { wake_all(); }
+
 void Executor::cancelled(const std::string& activity_id) {
+  observer_->activity_ended(activity_id, ActivityState::kCancelled);
   std::lock_guard lock(mu_);
-  if (auto it = running_.find(activity_id); it != running_.end()) it->second->store(true);
+  for (auto& [id, run] : running_) {
+    if (!run->live.count(activity_id)) continue;
+    run->cancelled.insert(activity_id);
+    // The last live member went: nothing left worth finishing the round for.
+    if (std::includes(run->cancelled.begin(), run->cancelled.end(), run->live.begin(), run->live.end()))
+      run->stop.store(true);
+  }
 }
 
 std::string Executor::activity_dir(const std::string& activity_id) const {
   return options_.data_dir + "/activities/" + activity_id;
 }
 
+std::string Executor::group_dir(const std::string& group_id) const { return options_.data_dir + "/groups/" + group_id; }
+
+std::optional<int64_t> Executor::plan() {
+  std::lock_guard lock(plan_mu_);
+  auto ungrouped = store_.list_ungrouped_queued();
+  if (!ungrouped.ok()) {
+    spdlog::error("planner: {}", ungrouped.status().to_string());
+    return std::nullopt;
+  }
+  if (ungrouped->empty()) return std::nullopt;
+  std::vector<Group> live;
+  for (GroupPhase phase : {GroupPhase::kConsolidating, GroupPhase::kTraining}) {
+    storage::GroupQuery q;
+    q.phase = phase;
+    q.limit = 1000;
+    auto page = store_.list_groups(q);
+    if (!page.ok()) {
+      spdlog::error("planner: {}", page.status().to_string());
+      return std::nullopt;
+    }
+    live.insert(live.end(), page->items.begin(), page->items.end());
+  }
+  auto decision = plan_groups(*ungrouped, live, options_.grouping, clock_.now_unix_ms(),
+                              [this] { return new_id("grp", rng_); });
+  if (!decision.plan.new_groups.empty() || !decision.plan.joins.empty()) {
+    auto applied = store_.apply_group_plan(decision.plan, clock_.now_unix_ms());
+    if (!applied.ok()) {
+      spdlog::error("planner: cannot apply the plan: {}", applied.status().to_string());
+    } else {
+      int64_t merged = 0;
+      for (const auto& g : decision.plan.new_groups) {
+        if (g.members.size() > 1) ++merged;
+        spdlog::info("group {} ({}, {}) forms with {} activities", g.id, g.policy, to_string(g.phase),
+                     g.members.size());
+      }
+      for (const auto& [gid, m] : decision.plan.joins) spdlog::info("activity {} joins group {}", m.activity_id, gid);
+      observer_->groups_formed(merged, static_cast<int64_t>(decision.plan.joins.size()));
+      wake_all();
+    }
+  }
+  return decision.replan_at_unix_ms;
+}
+
 void Executor::worker(const Device& device) {
+  const bool exclusive = options_.grouping.policy == GroupingPolicy::kSequential;
   while (true) {
     uint64_t seen;
     {
@@ -60,115 +178,247 @@ void Executor::worker(const Device& device) {
       if (stopping_) return;
       seen = submissions_;
     }
-    auto claimed = store_.claim_next_queued(device.name, clock_.now_unix_ms());
+    const auto replan_at = plan();
+    auto claimed = store_.claim_next_group(device.name, exclusive, clock_.now_unix_ms());
     if (!claimed.ok()) {
       spdlog::error("executor {}: cannot claim work: {}", device.name, claimed.status().to_string());
     } else if (*claimed) {
-      train(**claimed, device);
+      train(std::move(**claimed), device);
+      wake_all();  // a device is free again (sequential), or a split made children
       continue;
     }
-    // Nothing to do (or the store failed): sleep until a submission or stop. A submission between
-    // the claim and here bumped `submissions_`, so it is not missed.
+    // Nothing to do: sleep until an event, a merge window ends, or stop. An event between the
+    // claim and here bumped `submissions_`, so it is not missed.
+    auto wait = std::chrono::milliseconds(claimed.ok() ? 60'000 : 1'000);
+    if (replan_at)
+      wait = std::min(wait, std::chrono::milliseconds(std::max<int64_t>(1, *replan_at - clock_.now_unix_ms())));
     std::unique_lock lock(mu_);
-    wake_.wait_for(lock, std::chrono::seconds(claimed.ok() ? 60 : 1),
-                   [&] { return stopping_ || submissions_ != seen; });
+    wake_.wait_for(lock, wait, [&] { return stopping_ || submissions_ != seen; });
   }
 }
 
-std::string Executor::report_json(const fl::RoundReport& r, int64_t rounds, const std::string& device) {
-  nlohmann::json metrics = nlohmann::json::object();
-  for (const auto& m : r.eval) metrics[m.task] = {{"loss", m.loss}, {m.metric, m.value}};
-  return nlohmann::json{{"round", r.round},
-                        {"rounds", rounds},
-                        {"device", device},
-                        {"attempts", r.attempts},
-                        {"clients_sampled", r.clients_sampled},
-                        {"clients_reported", r.clients_reported},
-                        {"clients_dropped", r.clients_dropped},
-                        {"samples", r.samples},
-                        {"train_loss", r.train_loss},
-                        {"learning_rate", r.learning_rate},
-                        {"seconds", r.seconds},
-                        {"metrics", metrics}}
-      .dump();
-}
-
-void Executor::train(const Activity& activity, const Device& device) {
-  const std::string& id = activity.id;
-  auto stop_flag = std::make_shared<std::atomic<bool>>(false);
+void Executor::train(Group group, const Device& device) {
+  auto run = std::make_shared<Running>();
   {
     std::lock_guard lock(mu_);
-    running_[id] = stop_flag;
-    if (stopping_) stop_flag->store(true);
+    running_[group.id] = run;
+    if (stopping_) run->stop.store(true);
   }
-  // A cancel that committed between the claim and the registration above found no flag to set.
-  if (auto now = store_.get_activity(id, storage::Scope::all()); now.ok() && now->state != ActivityState::kTraining)
-    stop_flag->store(true);
-  observer_->activity_started(activity, device.name);
-  ActivityState final_state = ActivityState::kTraining;  // still training: interrupted, resumes later
+  const auto now = [this] { return clock_.now_unix_ms(); };
   auto fail = [&](const std::string& reason) {
-    spdlog::warn("activity {} failed: {}", id, reason);
-    Status s = store_.finish_training(id, ActivityState::kFailed, reason, std::nullopt, clock_.now_unix_ms());
-    if (s.is_ok()) final_state = ActivityState::kFailed;
+    spdlog::warn("group {} failed: {}", group.id, reason);
+    for (const auto& h : live_heads(group)) observer_->activity_ended(h.key, ActivityState::kFailed);
+    if (Status s = store_.finish_group(group.id, GroupPhase::kFailed, reason, now()); !s.is_ok())
+      spdlog::error("group {}: cannot record its failure: {}", group.id, s.to_string());
   };
+  const fl::RuntimeOptions runtime{options_.data_dir, device.torch_device};
 
   [&] {
-    fl::JobConfig config = fl::JobConfig::from_spec(activity.spec);
-    config.client_failure_rate = options_.client_failure_rate;
-    config.max_round_attempts = options_.max_round_attempts;
-    auto job = fl::FlJob::create(config, fl::RuntimeOptions{options_.data_dir, device.torch_device});
-    if (!job.ok()) return fail("cannot start training: " + job.status().message());
-
-    // Resume from the last checkpoint when there is one (after a restart).
-    auto ckpt = store_.get_file(id, "checkpoint");
-    if (ckpt.ok() && *ckpt) {
-      auto bytes = read_file((*ckpt)->path);
-      if (!bytes.ok() || sha256_hex(*bytes) != (*ckpt)->sha256)
-        return fail("its checkpoint " + (*ckpt)->path + " is missing or corrupt");
-      if (Status s = (*job)->restore(*bytes); !s.is_ok()) return fail("cannot resume: " + s.message());
-      spdlog::info("activity {} resumes after round {} on {}", id, (*job)->rounds_done(), device.name);
+    std::unique_ptr<fl::FlJob> job;
+    if (!group.heads.empty()) {  // resume from the checkpoint
+      auto created = fl::FlJob::create(job_config(group, options_, group.heads, group.job_round_offset), runtime);
+      if (!created.ok()) return fail("cannot start training: " + created.status().message());
+      auto bytes = read_file(group.checkpoint_path);
+      if (!bytes.ok() || sha256_hex(*bytes) != group.checkpoint_sha256)
+        return fail("its checkpoint " + group.checkpoint_path + " is missing or corrupt");
+      if (Status s = (*created)->restore(*bytes); !s.is_ok()) return fail("cannot resume: " + s.message());
+      if ((*created)->rounds_done() + group.job_round_offset != group.round)
+        return fail("its checkpoint is not of round " + std::to_string(group.round));
+      job = std::move(*created);
+      spdlog::info("group {} resumes after round {} on {}", group.id, group.round, device.name);
     } else {
-      spdlog::info("activity {} starts on {}", id, device.name);
+      spdlog::info("group {} starts on {}", group.id, device.name);
     }
 
-    const auto should_stop = [&] { return stop_flag->load(std::memory_order_relaxed); };
-    while (!(*job)->finished()) {
-      if (should_stop()) return;
-      auto report = (*job)->run_round(should_stop);
+    while (!run->stop.load()) {
+      // Membership as the store has it now: joins and cancels since the last round.
+      auto fresh = store_.get_group(group.id, storage::Scope::all());
+      if (!fresh.ok()) return fail("cannot read the group: " + fresh.status().message());
+      group.members = fresh->members;
+      const auto heads = live_heads(group);
+      {
+        std::lock_guard lock(mu_);
+        run->live.clear();
+        for (const auto& h : heads) run->live.insert(h.key);
+      }
+      if (heads.empty()) {
+        spdlog::info("group {} is done after round {}", group.id, group.round);
+        if (Status s = store_.finish_group(group.id, GroupPhase::kDone, "", now()); !s.is_ok())
+          spdlog::error("group {}: {}", group.id, s.to_string());
+        return;
+      }
+      std::vector<std::string> keys;
+      for (const auto& h : heads) keys.push_back(h.key);
+      if (!job || job->heads() != keys) {
+        const auto config = job_config(group, options_, heads, group.round);
+        auto next = job ? fl::FlJob::derive(*job, config, runtime) : fl::FlJob::create(config, runtime);
+        if (!next.ok()) return fail("cannot build the model: " + next.status().message());
+        job = std::move(*next);
+      }
+
+      const auto should_stop = [&] { return run->stop.load(std::memory_order_relaxed); };
+      auto report = job->run_round(should_stop);
       if (!report.ok()) return fail(report.status().message());
-      if (report->stopped) return;
-      auto bytes = (*job)->checkpoint();
-      if (!bytes.ok()) return fail(bytes.status().message());
-      const std::string path = activity_dir(id) + "/checkpoint.pt";
-      if (Status s = write_file_durably(path, *bytes); !s.is_ok()) return fail(s.message());
-      storage::StoredFile file{(*job)->rounds_done(), path, sha256_hex(*bytes), static_cast<int64_t>(bytes->size())};
-      storage::RoundRecord record{report->round, report_json(*report, activity.spec.rounds, device.name), 0};
-      Status recorded = store_.record_round(id, record, file, clock_.now_unix_ms());
-      if (recorded.code() == Status::Code::kFailedPrecondition) return;  // cancelled meanwhile
-      if (!recorded.is_ok()) return fail("cannot record round: " + recorded.message());
-      observer_->round_finished(activity, device.name, *report);
-    }
+      if (report->stopped) continue;  // shutdown, or every member cancelled: the loop decides
 
-    auto model = (*job)->export_model();
-    if (!model.ok()) return fail(model.status().message());
-    const std::string path = activity_dir(id) + "/model.pt";
-    if (Status s = write_file_durably(path, *model); !s.is_ok()) return fail(s.message());
-    storage::StoredFile file{(*job)->rounds_done(), path, sha256_hex(*model), static_cast<int64_t>(model->size())};
-    Status done = store_.finish_training(id, ActivityState::kSucceeded, "", file, clock_.now_unix_ms());
-    if (done.is_ok()) {
-      final_state = ActivityState::kSucceeded;
-      spdlog::info("activity {} succeeded after {} rounds", id, (*job)->rounds_done());
+      // Durable files first, then one transaction that points at them.
+      auto bytes = job->checkpoint();
+      if (!bytes.ok()) return fail(bytes.status().message());
+      const std::string ckpt_path = group_dir(group.id) + "/checkpoint.pt";
+      if (Status s = write_file_durably(ckpt_path, *bytes); !s.is_ok()) return fail(s.message());
+      storage::GroupRoundRecord record;
+      record.group_id = group.id;
+      record.round = report->round;
+      record.heads = heads;
+      record.job_round_offset = report->round - job->rounds_done();
+      record.checkpoint = {report->round, ckpt_path, sha256_hex(*bytes), static_cast<int64_t>(bytes->size())};
+      std::vector<std::pair<std::string, int64_t>> progress;
+      for (const auto& h : heads) {
+        auto a = store_.get_activity(h.key, storage::Scope::all());
+        if (!a.ok() || is_terminal(a->state)) continue;  // cancelled meanwhile
+        const int64_t own_round = a->progress.rounds_done + 1;
+        record.reports.emplace_back(h.key,
+                                    member_report(*report, h.key, own_round, a->spec.rounds, group, device.name).dump());
+        progress.emplace_back(h.key, own_round);
+        if (own_round < a->spec.rounds) continue;
+        auto model = job->export_model(h.key);
+        if (!model.ok()) return fail(model.status().message());
+        const std::string path = activity_dir(h.key) + "/model.pt";
+        if (Status s = write_file_durably(path, *model); !s.is_ok()) return fail(s.message());
+        record.finished.emplace_back(
+            h.key, storage::StoredFile{own_round, path, sha256_hex(*model), static_cast<int64_t>(model->size())});
+      }
+      if (!report->affinity.empty()) {
+        record.affinity_json = nlohmann::json{{"heads", keys},
+                                              {"matrix", report->affinity},
+                                              {"lookaheads", report->lookaheads},
+                                              {"seconds", report->affinity_seconds}}
+                                   .dump();
+      }
+      Status recorded = store_.record_group_round(record, now());
+      if (recorded.code() == Status::Code::kFailedPrecondition) return;  // no longer live
+      if (!recorded.is_ok()) return fail("cannot record round: " + recorded.message());
+      group.round = report->round;
+      observer_->round_finished(group, device.name, *report);
+      for (const auto& [id, r] : progress) {
+        auto a = store_.get_activity(id, storage::Scope::all());
+        if (a.ok()) observer_->activity_progress(id, r, a->spec.rounds);
+      }
+      for (const auto& [id, file] : record.finished) {
+        spdlog::info("activity {} succeeded after {} rounds (group {})", id, file.round, group.id);
+        observer_->activity_ended(id, ActivityState::kSucceeded);
+      }
+
+      if (group.phase != GroupPhase::kConsolidating || group.round < group.consolidation_rounds) continue;
+
+      // End of consolidation: split the live members by their mean affinity.
+      auto after = store_.get_group(group.id, storage::Scope::all());
+      if (!after.ok()) return fail("cannot read the group: " + after.status().message());
+      group.members = after->members;
+      const auto staying = live_heads(group);
+      auto affinity = store_.list_affinity(group.id);
+      if (!affinity.ok()) return fail("cannot read affinity: " + affinity.status().message());
+      const size_t k = staying.size();
+      AffinityMatrix sum(k, std::vector<double>(k, 0.0)), count(k, std::vector<double>(k, 0.0));
+      for (const auto& rec : *affinity) {
+        const auto j = nlohmann::json::parse(rec.affinity_json);
+        const auto rec_heads = j.at("heads").get<std::vector<std::string>>();
+        const auto m = j.at("matrix").get<AffinityMatrix>();
+        auto index = [&](const std::string& key) -> std::optional<size_t> {
+          for (size_t i = 0; i < rec_heads.size(); ++i)
+            if (rec_heads[i] == key) return i;
+          return std::nullopt;
+        };
+        for (size_t a = 0; a < k; ++a)
+          for (size_t b = 0; b < k; ++b) {
+            const auto ia = index(staying[a].key), ib = index(staying[b].key);
+            if (!ia || !ib) continue;  // one of them had not joined yet
+            sum[a][b] += m[*ia][*ib];
+            count[a][b] += 1;
+          }
+      }
+      AffinityMatrix mean(k, std::vector<double>(k, 0.0));
+      for (size_t a = 0; a < k; ++a)
+        for (size_t b = 0; b < k; ++b) mean[a][b] = count[a][b] > 0 ? sum[a][b] / count[a][b] : 0.0;
+      std::vector<std::string> staying_keys;
+      for (const auto& h : staying) staying_keys.push_back(h.key);
+      nlohmann::json split = {{"tasks", staying_keys}, {"matrix", mean}, {"round", group.round}};
+      std::vector<std::vector<int>> parts;
+      if (k >= 2) {
+        auto plan = plan_split(mean, options_.split);
+        if (!plan.ok()) return fail("cannot plan the split: " + plan.status().message());
+        parts = plan->groups;
+        split["score"] = plan->score;
+        split["method"] = plan->method;
+        split["partitions_scored"] = plan->partitions_scored;
+      } else {
+        if (k == 1) parts = {{0}};
+        split["score"] = 0.0;
+        split["method"] = "single";
+      }
+      nlohmann::json named = nlohmann::json::array();
+      for (const auto& p : parts) {
+        nlohmann::json ids = nlohmann::json::array();
+        for (int i : p) ids.push_back(staying_keys[static_cast<size_t>(i)]);
+        named.push_back(ids);
+      }
+      split["groups"] = named;
+
+      if (parts.size() <= 1) {  // one group: it simply trains on, without measuring
+        if (Status s = store_.end_consolidation(group.id, split.dump(), now()); !s.is_ok())
+          return fail("cannot end consolidation: " + s.message());
+        group.phase = GroupPhase::kTraining;
+        job->set_affinity_every(0);
+        spdlog::info("group {} keeps its {} activities together after round {}", group.id, k, group.round);
+        continue;
+      }
+      std::vector<Group> children;
+      nlohmann::json child_ids = nlohmann::json::array();
+      for (const auto& p : parts) {
+        Group child;
+        child.id = new_id("grp", rng_);
+        child.parent_id = group.id;
+        child.phase = GroupPhase::kTraining;
+        child.policy = group.policy;
+        child.compat_key = group.compat_key;
+        child.config_json = group.config_json;
+        child.round = group.round;
+        child.job_round_offset = group.round;
+        for (int i : p) child.heads.push_back(staying[static_cast<size_t>(i)]);
+        auto derived = fl::FlJob::derive(*job, job_config(child, options_, child.heads, group.round), runtime);
+        if (!derived.ok()) return fail("cannot split the model: " + derived.status().message());
+        auto child_bytes = (*derived)->checkpoint();
+        if (!child_bytes.ok()) return fail(child_bytes.status().message());
+        child.checkpoint_path = group_dir(child.id) + "/checkpoint.pt";
+        if (Status s = write_file_durably(child.checkpoint_path, *child_bytes); !s.is_ok()) return fail(s.message());
+        child.checkpoint_sha256 = sha256_hex(*child_bytes);
+        for (const auto& h : child.heads)
+          for (const auto& m : group.members)
+            if (m.activity_id == h.key) child.members.push_back({m.activity_id, m.tenant_id, m.task, group.round, {}});
+        child_ids.push_back(child.id);
+        children.push_back(std::move(child));
+      }
+      split["child_groups"] = child_ids;
+      if (Status s = store_.split_group(group.id, split.dump(), children, now()); !s.is_ok())
+        return fail("cannot record the split: " + s.message());
+      spdlog::info("group {} splits after round {} into {} groups: {}", group.id, group.round, children.size(),
+                   named.dump());
+      observer_->group_split(group, children.size());
+      return;  // the children are new groups: any worker claims them
     }
+    // Stopped: a shutdown leaves the group to the next start; when every member was cancelled
+    // the group is done.
+    if (auto fresh = store_.get_group(group.id, storage::Scope::all()); fresh.ok() && live_heads(*fresh).empty()) {
+      if (Status s = store_.finish_group(group.id, GroupPhase::kDone, "", now()); !s.is_ok())
+        spdlog::error("group {}: {}", group.id, s.to_string());
+      return;
+    }
+    if (Status s = store_.release_group(group.id, now()); !s.is_ok())
+      spdlog::error("group {}: cannot release it: {}", group.id, s.to_string());
   }();
 
-  if (final_state == ActivityState::kTraining && stop_flag->load()) {
-    // Either a cancel (the store says cancelled) or a shutdown (still training, resumes later).
-    auto now = store_.get_activity(id, storage::Scope::all());
-    if (now.ok() && now->state == ActivityState::kCancelled) final_state = ActivityState::kCancelled;
-  }
-  if (final_state != ActivityState::kTraining) observer_->activity_ended(activity, final_state);
   std::lock_guard lock(mu_);
-  running_.erase(id);
+  running_.erase(group.id);
 }
 
 }  // namespace mufl::scheduler

@@ -1,47 +1,64 @@
 #pragma once
-// Executor: trains queued activities on the devices, one activity per device at a time.
-// Each device has a worker thread that claims the next queued activity (highest priority, then
-// oldest) in a transaction, trains it round by round through fl::FlJob, and after every round
-// writes a checkpoint file (temp, fsync, rename) and records the round with the file's SHA-256 in
-// one transaction. At the end it exports the model the same way and marks the activity
-// succeeded; a failure marks it failed with the reason.
+// Executor: trains groups of activities on the devices, one group per device at a time.
 //
-// Crash safety: at start(), activities a previous process left in training go back to the queue
-// and resume from their last checkpoint; per-round randomness makes the result the same as an
-// unbroken run. Cancel: cancelled() stops the activity's training within one batch.
+// Every device has a worker thread. A worker first lets the grouping planner
+// (scheduler/grouping.h) put ungrouped queued activities into groups, then claims the next
+// group in a transaction and trains it round by round through fl::FlJob: one model with a
+// shared encoder and a head per live member. At each round boundary it reconciles the model
+// with the membership in the store (a late joiner gets a fresh head, a finished or cancelled
+// member's head goes). After every round it writes the group's checkpoint (temp, fsync, rename)
+// and records the round, each member's report, the measured affinity and the models of members
+// that reached their rounds, in one transaction. A consolidating group that reaches its
+// consolidation rounds splits by its mean affinity (scheduler/split.h) into child groups, each
+// starting from the merged encoder and its members' heads.
+//
+// Crash safety: at start(), groups a previous process was training lose their device and are
+// claimed again; each resumes from its checkpoint, and per-round randomness makes the result the
+// same as an unbroken run. Cancel: cancelling the last live member of a group stops it within
+// one batch; another member's head leaves at the next round boundary.
 //
 // Thread safety: all public methods may be called from any thread.
 #include <atomic>
 #include <condition_variable>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/clock.h"
+#include "core/group.h"
+#include "core/random.h"
 #include "fl/fl_job.h"
 #include "scheduler/devices.h"
+#include "scheduler/grouping.h"
+#include "scheduler/split.h"
 #include "storage/store.h"
 
 namespace mufl::scheduler {
 
 struct ExecutorOptions {
   std::vector<Device> devices;
-  std::string data_dir = "var";  // data sets: <data_dir>/datasets/; files: <data_dir>/activities/<id>/
+  std::string data_dir = "var";  // data sets: <data_dir>/datasets/; files: <data_dir>/{activities,groups}/<id>/
   double client_failure_rate = 0.0;  // simulated client dropouts, for every job
-  int max_round_attempts = 3;        // draws of a round before the activity fails
+  int max_round_attempts = 3;        // draws of a round before the group fails
+  GroupingOptions grouping;
+  int affinity_every = 20;           // lookahead every n batches while consolidating
+  SplitOptions split;
 };
 
 // What the executor reports as it goes (metrics); every method has a no-op default.
 class ExecutorObserver {
  public:
   virtual ~ExecutorObserver() = default;
-  virtual void round_finished(const Activity&, const std::string& /*device*/, const fl::RoundReport&) {}
-  virtual void activity_started(const Activity&, const std::string& /*device*/) {}
-  virtual void activity_ended(const Activity&, ActivityState /*final state*/) {}
+  virtual void round_finished(const Group&, const std::string& /*device*/, const fl::RoundReport&) {}
+  virtual void activity_progress(const std::string& /*activity id*/, int64_t /*rounds done*/, int64_t /*rounds*/) {}
+  virtual void activity_ended(const std::string& /*activity id*/, ActivityState /*final state*/) {}
+  virtual void groups_formed(int64_t /*merged: groups of 2+*/, int64_t /*joins*/) {}
+  virtual void group_split(const Group& /*parent*/, size_t /*children*/) {}
 };
 
 class Executor {
@@ -49,37 +66,46 @@ class Executor {
   Executor(storage::Store& store, const Clock& clock, ExecutorOptions options, ExecutorObserver* observer = nullptr);
   ~Executor();  // stop()s
 
-  // Requeues interrupted activities and starts one worker per device.
+  // Releases groups a previous process left on devices and starts one worker per device.
   Status start();
-  // Stops the workers: training in progress stops within one batch and stays recorded as
-  // training, to be resumed by the next start(). Idempotent.
+  // Stops the workers: training in progress stops within one batch and stays recorded, to be
+  // resumed by the next start(). Idempotent.
   void stop();
 
-  // Wakes an idle worker (a new activity is queued).
+  // Wakes the workers (a new activity is queued).
   void submitted();
-  // Stops the activity's training if it runs (it was cancelled in the store already).
+  // The activity was cancelled in the store: stop its group now if it was the last live member.
   void cancelled(const std::string& activity_id);
 
-  // Where an activity's files live.
   std::string activity_dir(const std::string& activity_id) const;
+  std::string group_dir(const std::string& group_id) const;
 
  private:
+  struct Running {
+    std::atomic<bool> stop{false};            // shutdown or the whole group was cancelled
+    std::set<std::string> live;               // live members at the start of the round
+    std::set<std::string> cancelled;
+  };
+
   void worker(const Device& device);
-  void train(const Activity& activity, const Device& device);
-  // The JSON of a round report, as stored and served.
-  static std::string report_json(const fl::RoundReport& r, int64_t rounds, const std::string& device);
+  // Runs the planner and applies its plan; returns when to plan again without an event.
+  std::optional<int64_t> plan();
+  void train(Group group, const Device& device);
+  void wake_all();
 
   storage::Store& store_;
   const Clock& clock_;
   ExecutorOptions options_;
   ExecutorObserver* observer_;
   ExecutorObserver no_observer_;
+  SecureRandom& rng_ = SecureRandom::instance();
 
+  std::mutex plan_mu_;  // one planner at a time
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
-  uint64_t submissions_ = 0;  // bumped by submitted(): a worker that found nothing waits for a change
-  std::map<std::string, std::shared_ptr<std::atomic<bool>>> running_;  // activity id → its stop flag
+  uint64_t submissions_ = 0;  // bumped on every event a worker may wait for
+  std::map<std::string, std::shared_ptr<Running>> running_;  // group id → its state
   std::vector<std::thread> workers_;
 };
 

@@ -57,8 +57,8 @@ Result<std::string> read_verified_file(const storage::StoredFile& f) {
 
 }  // namespace
 
-void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog,
-                         const Clock& clock) {
+void add_activity_routes(Router& router, tenants::ActivityService& activities, storage::Store& store,
+                         const Catalog& catalog, const Clock& clock) {
   router.add("GET", "/v1/catalog", Access::kAnyone,
              [json = catalog.to_json().dump()](const RequestContext&) {
                HttpResponse r;
@@ -91,9 +91,15 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, c
     return json_response(200, {{"items", items}, {"next_cursor", next}});
   });
 
-  router.add("GET", "/v1/activities/{id}", Access::kAnyone, [&activities, &clock](const RequestContext& ctx) {
+  router.add("GET", "/v1/activities/{id}", Access::kAnyone, [&activities, &store, &clock](const RequestContext& ctx) {
     auto a = activities.get(ctx.principal, ctx.param("id"));
-    return a.ok() ? json_response(200, tenants::activity_to_json(*a, clock.now_unix_ms())) : problem_from_status(a.status());
+    if (!a.ok()) return problem_from_status(a.status());
+    auto json = tenants::activity_to_json(*a, clock.now_unix_ms());
+    // The groups it has trained in, oldest first (merge, then the group it was split into).
+    auto groups = store.activity_groups(a->id);
+    if (!groups.ok()) return problem_from_status(groups.status());
+    json["groups"] = *groups;
+    return json_response(200, json);
   });
 
   router.add("DELETE", "/v1/activities/{id}", Access::kAnyone, [&activities, &clock](const RequestContext& ctx) {

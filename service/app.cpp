@@ -16,7 +16,8 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
       router_([this](std::string_view token) { return registry_.authenticate(token); }) {
   add_system_routes(router_, store, metrics_);
   add_tenant_routes(router_, registry_);
-  add_activity_routes(router_, activities_, Catalog::builtin(), clock);
+  add_activity_routes(router_, activities_, store, Catalog::builtin(), clock);
+  add_group_routes(router_, store);
 }
 
 HttpResponse App::handle(HttpRequest&& request) {

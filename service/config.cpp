@@ -65,7 +65,20 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
       ("torch-threads", po::value<int>(&c.torch_threads)->default_value(c.torch_threads),
        "LibTorch threads per training step (0: cores / CPU slots)")
       ("client-failure-rate", po::value<double>(&c.client_failure_rate)->default_value(c.client_failure_rate),
-       "chance that a sampled FL client drops out of a round (simulated; 0 to <1)");
+       "chance that a sampled FL client drops out of a round (simulated; 0 to <1)")
+      ("grouping", po::value<std::string>(&c.grouping)->default_value(c.grouping),
+       "which activities train together: mufl (merge, measure affinity, split), all_in_one\n"
+       "(merge, never split), independent (each alone, in parallel) or sequential (one at a time)")
+      ("merge-window", po::value<double>(&c.merge_window_seconds)->default_value(c.merge_window_seconds),
+       "seconds a new group waits for more compatible activities before it starts")
+      ("consolidation-fraction", po::value<double>(&c.consolidation_fraction)->default_value(c.consolidation_fraction),
+       "share of its rounds a merged group trains together before it splits (0 to 1]")
+      ("max-groups", po::value<int>(&c.max_groups)->default_value(c.max_groups),
+       "most groups one split makes (1 to 16)")
+      ("affinity-every", po::value<int>(&c.affinity_every)->default_value(c.affinity_every),
+       "affinity lookahead every N batches while a group consolidates (1 to 10000)")
+      ("merge-across-tenants", po::value<bool>(&c.merge_across_tenants)->default_value(c.merge_across_tenants),
+       "whether activities of different tenants may share a group (true or false)");
 
   std::ostringstream help;
   help << desc << "\nAdmin token: MUFL_ADMIN_TOKEN if set; otherwise generated at the first start and\n"
@@ -122,6 +135,15 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
   if (!(c.client_failure_rate >= 0 && c.client_failure_rate < 1))
     return Status::invalid_argument("--client-failure-rate must be at least 0 and below 1");
   if (c.devices.empty()) return Status::invalid_argument("--devices must not be empty");
+  if (c.grouping != "mufl" && c.grouping != "all_in_one" && c.grouping != "independent" && c.grouping != "sequential")
+    return Status::invalid_argument("--grouping must be mufl, all_in_one, independent or sequential");
+  if (!(c.merge_window_seconds >= 0 && c.merge_window_seconds <= 86400))
+    return Status::invalid_argument("--merge-window must be from 0 to 86400 seconds");
+  if (!(c.consolidation_fraction > 0 && c.consolidation_fraction <= 1))
+    return Status::invalid_argument("--consolidation-fraction must be above 0 and at most 1");
+  if (c.max_groups < 1 || c.max_groups > 16) return Status::invalid_argument("--max-groups must be from 1 to 16");
+  if (c.affinity_every < 1 || c.affinity_every > 10000)
+    return Status::invalid_argument("--affinity-every must be from 1 to 10000");
   if (c.db_path.empty()) c.db_path = c.data_dir + "/mufl.db";
   return out;
 }

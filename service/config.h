@@ -30,6 +30,19 @@ struct Config {
   int torch_threads = 0;
   // --client-failure-rate P: simulated client dropouts per round. Default 0.
   double client_failure_rate = 0.0;
+  // --grouping mufl|all_in_one|independent|sequential: which activities train together
+  // (scheduler/grouping.h). Default mufl.
+  std::string grouping = "mufl";
+  // --merge-window S: seconds a group waits for compatible arrivals before it forms. Default 0.
+  double merge_window_seconds = 0;
+  // --consolidation-fraction F: share of the rounds a merged group trains before it splits.
+  double consolidation_fraction = 0.25;
+  // --max-groups N: at most this many groups out of one split. Default 3.
+  int max_groups = 3;
+  // --affinity-every N: affinity lookahead every N batches while consolidating. Default 20.
+  int affinity_every = 20;
+  // --merge-across-tenants true|false: activities of different tenants may share a group. Default true.
+  bool merge_across_tenants = true;
   // MUFL_ADMIN_TOKEN only (a secret does not belong on a command line, where ps shows it).
   std::string admin_token;
 };

@@ -86,6 +86,12 @@ int main(int argc, char** argv) {
   exec_options.devices = *devices;
   exec_options.data_dir = cfg.data_dir;
   exec_options.client_failure_rate = cfg.client_failure_rate;
+  exec_options.grouping.policy = *scheduler::parse_grouping_policy(cfg.grouping);  // validated by parse_args
+  exec_options.grouping.merge_window_seconds = cfg.merge_window_seconds;
+  exec_options.grouping.consolidation_fraction = cfg.consolidation_fraction;
+  exec_options.grouping.merge_across_tenants = cfg.merge_across_tenants;
+  exec_options.split.max_groups = cfg.max_groups;
+  exec_options.affinity_every = cfg.affinity_every;
   executor = std::make_unique<scheduler::Executor>(**store, SystemClock::instance(), exec_options, &app.metrics());
   if (Status s = executor->start(); !s.is_ok()) return fail("executor: " + s.message());
   std::string device_names;
@@ -102,7 +108,7 @@ int main(int argc, char** argv) {
 
   spdlog::info("mufld {} serving http://{}:{} (data dir {}, database {}, {} threads)", service::kVersion,
                cfg.listen_host, server.port(), cfg.data_dir, cfg.db_path, cfg.threads);
-  spdlog::info("training on {} ({} LibTorch threads each)", device_names, torch_threads);
+  spdlog::info("training on {} ({} LibTorch threads each), grouping {}", device_names, torch_threads, cfg.grouping);
   spdlog::info("admin token: {}", admin->source == "MUFL_ADMIN_TOKEN" ? "from MUFL_ADMIN_TOKEN"
                                                                       : "in " + admin->source);
   // One machine-readable line on stdout, for scripts and tests that start mufld on port 0.

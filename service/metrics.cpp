@@ -84,31 +84,57 @@ Metrics::Metrics(const std::string& version, int64_t start_unix_ms)
                             .Name("mufl_activity_progress_ratio")
                             .Help("Rounds completed / rounds requested, for each activity that is training now.")
                             .Register(*registry_);
+  groups_ = &prometheus::BuildGauge()
+                 .Name("mufl_groups")
+                 .Help("Training groups in each phase (consolidating, training, split, done, failed).")
+                 .Register(*registry_);
+  auto& group_events = prometheus::BuildCounter()
+                           .Name("mufl_group_events_total")
+                           .Help("Grouping events: merge (a group of two or more activities forms), join (an "
+                                 "activity joins a consolidating group), split (a group splits by affinity).")
+                           .Register(*registry_);
+  merges_ = &group_events.Add({{"event", "merge"}});
+  joins_ = &group_events.Add({{"event", "join"}});
+  splits_ = &group_events.Add({{"event", "split"}});
+  affinity_seconds_ = &prometheus::BuildCounter()
+                           .Name("mufl_affinity_computation_seconds_total")
+                           .Help("Time clients spent on the task affinity lookahead while consolidating.")
+                           .Register(*registry_)
+                           .Add({});
 }
 
 Metrics::~Metrics() = default;
 
-void Metrics::activity_started(const Activity& a, const std::string&) {
-  activity_rounds_->Add({{"activity_id", a.id}}).Set(static_cast<double>(a.progress.rounds_done));
-  activity_progress_->Add({{"activity_id", a.id}})
-      .Set(static_cast<double>(a.progress.rounds_done) / static_cast<double>(std::max<int64_t>(1, a.spec.rounds)));
-}
-
-void Metrics::round_finished(const Activity& a, const std::string& device, const fl::RoundReport& r) {
+void Metrics::round_finished(const Group&, const std::string& device, const fl::RoundReport& r) {
   rounds_->Add({{"device", device}}).Increment();
   static const prometheus::Histogram::BucketBoundaries kBuckets = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 60, 120, 300};
   round_seconds_->Add({{"device", device}}, kBuckets).Observe(r.seconds);
   client_updates_->Increment(static_cast<double>(r.clients_reported));
   client_dropouts_->Increment(static_cast<double>(r.clients_dropped));
   samples_->Increment(static_cast<double>(r.samples));
-  activity_rounds_->Add({{"activity_id", a.id}}).Set(static_cast<double>(r.round));
-  activity_progress_->Add({{"activity_id", a.id}})
-      .Set(static_cast<double>(r.round) / static_cast<double>(std::max<int64_t>(1, a.spec.rounds)));
+  affinity_seconds_->Increment(r.affinity_seconds);
 }
 
-void Metrics::activity_ended(const Activity& a, ActivityState) {
-  activity_rounds_->Remove(&activity_rounds_->Add({{"activity_id", a.id}}));
-  activity_progress_->Remove(&activity_progress_->Add({{"activity_id", a.id}}));
+void Metrics::activity_progress(const std::string& id, int64_t rounds_done, int64_t rounds) {
+  activity_rounds_->Add({{"activity_id", id}}).Set(static_cast<double>(rounds_done));
+  activity_progress_->Add({{"activity_id", id}})
+      .Set(static_cast<double>(rounds_done) / static_cast<double>(std::max<int64_t>(1, rounds)));
+}
+
+void Metrics::activity_ended(const std::string& id, ActivityState) {
+  activity_rounds_->Remove(&activity_rounds_->Add({{"activity_id", id}}));
+  activity_progress_->Remove(&activity_progress_->Add({{"activity_id", id}}));
+}
+
+void Metrics::groups_formed(int64_t merged, int64_t joins) {
+  merges_->Increment(static_cast<double>(merged));
+  joins_->Increment(static_cast<double>(joins));
+}
+
+void Metrics::group_split(const Group&, size_t) { splits_->Increment(); }
+
+void Metrics::set_group_counts(const std::vector<std::pair<GroupPhase, int64_t>>& counts) {
+  for (const auto& [phase, n] : counts) groups_->Add({{"phase", to_string(phase)}}).Set(static_cast<double>(n));
 }
 
 void Metrics::observe_request(const std::string& route, const std::string& method, int status, double seconds) {

@@ -58,9 +58,12 @@ class Metrics : public scheduler::ExecutorObserver {
 
   // ExecutorObserver: training progress. Per-activity series exist only while it trains, so
   // their number is bounded by the number of devices.
-  void activity_started(const Activity& a, const std::string& device) override;
-  void round_finished(const Activity& a, const std::string& device, const fl::RoundReport& r) override;
-  void activity_ended(const Activity& a, ActivityState final_state) override;
+  void round_finished(const Group& g, const std::string& device, const fl::RoundReport& r) override;
+  void activity_progress(const std::string& activity_id, int64_t rounds_done, int64_t rounds) override;
+  void activity_ended(const std::string& activity_id, ActivityState final_state) override;
+  void groups_formed(int64_t merged, int64_t joins) override;
+  void group_split(const Group& parent, size_t children) override;
+  void set_group_counts(const std::vector<std::pair<GroupPhase, int64_t>>& counts);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -75,6 +78,11 @@ class Metrics : public scheduler::ExecutorObserver {
   prometheus::Counter* samples_;
   prometheus::Family<prometheus::Gauge>* activity_rounds_;
   prometheus::Family<prometheus::Gauge>* activity_progress_;
+  prometheus::Family<prometheus::Gauge>* groups_;
+  prometheus::Counter* merges_;
+  prometheus::Counter* joins_;
+  prometheus::Counter* splits_;
+  prometheus::Counter* affinity_seconds_;
 };
 
 }  // namespace mufl::service

@@ -16,8 +16,10 @@ namespace mufl::service {
 // /v1/tenants… (admin) and /v1/me.
 void add_tenant_routes(Router& router, tenants::TenantRegistry& registry);
 // /v1/activities… (with rounds and model download) and /v1/catalog.
-void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog,
-                         const Clock& clock);
+void add_activity_routes(Router& router, tenants::ActivityService& activities, storage::Store& store,
+                         const Catalog& catalog, const Clock& clock);
+// /v1/groups and /v1/groups/{id}: merge-and-split groups, scoped to the caller.
+void add_group_routes(Router& router, storage::Store& store);
 // /healthz, /readyz, /metrics, and the web dashboard (/ and /assets/{name}).
 void add_system_routes(Router& router, storage::Store& store, Metrics& metrics);
 

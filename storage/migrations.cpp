@@ -72,6 +72,71 @@ CREATE TABLE activity_files (
   PRIMARY KEY (activity_id, kind)
 );
 )sql"},
+      {3, "groups: merged training, members, affinity", R"sql(
+-- A group trains one model for its member activities (core/group.h). seq is the creation
+-- order and the pagination cursor, as for activities.
+CREATE TABLE groups (
+  seq                  INTEGER PRIMARY KEY AUTOINCREMENT,
+  id                   TEXT NOT NULL UNIQUE,
+  parent_id            TEXT NOT NULL DEFAULT '',   -- the group it was split from; '' for a merge
+  phase                TEXT NOT NULL CHECK (phase IN ('consolidating','training','split','done','failed')),
+  policy               TEXT NOT NULL,
+  compat_key           TEXT NOT NULL,
+  config               TEXT NOT NULL,              -- JSON object: the shared training settings
+  consolidation_rounds INTEGER NOT NULL,
+  round                INTEGER NOT NULL DEFAULT 0, -- lineage rounds done
+  heads                TEXT NOT NULL DEFAULT '[]', -- JSON [{"key","task"}] of the checkpointed job
+  job_round_offset     INTEGER NOT NULL DEFAULT 0,
+  checkpoint_path      TEXT NOT NULL DEFAULT '',
+  checkpoint_sha256    TEXT NOT NULL DEFAULT '',   -- hex, checked before the file is used
+  device               TEXT NOT NULL DEFAULT '',   -- where it trains now; '' when it waits
+  split                TEXT NOT NULL DEFAULT '',   -- JSON object: the split decision; '' before it
+  reason               TEXT NOT NULL DEFAULT '',   -- why it failed
+  created_ms           INTEGER NOT NULL,
+  updated_ms           INTEGER NOT NULL
+);
+CREATE INDEX groups_phase_seq ON groups(phase, seq);
+
+-- Every member a group ever had; left_round is NULL while the member still trains in it.
+-- Join order is the rowid order.
+CREATE TABLE group_members (
+  group_id     TEXT NOT NULL REFERENCES groups(id),
+  activity_id  TEXT NOT NULL REFERENCES activities(id),
+  tenant_id    TEXT NOT NULL REFERENCES tenants(id),
+  task         TEXT NOT NULL,
+  joined_round INTEGER NOT NULL,
+  left_round   INTEGER,
+  PRIMARY KEY (group_id, activity_id)
+);
+CREATE INDEX group_members_activity ON group_members(activity_id);
+CREATE INDEX group_members_tenant ON group_members(tenant_id, group_id);
+
+-- Task affinity a consolidating group measured, per round.
+CREATE TABLE group_affinity (
+  group_id TEXT NOT NULL REFERENCES groups(id),
+  round    INTEGER NOT NULL,
+  affinity TEXT NOT NULL,                          -- JSON {"heads": [...], "matrix": [[...]], ...}
+  PRIMARY KEY (group_id, round)
+);
+
+-- The group that holds the activity, or last held it (it keeps the id after it leaves);
+-- '' until it joins one. Its whole history is in group_members.
+ALTER TABLE activities ADD COLUMN group_id TEXT NOT NULL DEFAULT '';
+
+-- Activities the old per-activity executor started (running, or queued again after an
+-- interruption) start over in the group executor: they go back to the queue and the planner
+-- groups them. Their per-activity checkpoints are abandoned (a group checkpoint holds a merged
+-- model, not one activity's), so their progress and round history restart from round 0; the
+-- abandoned checkpoint files stay on disk, unreferenced. Finished activities keep everything.
+DELETE FROM activity_rounds WHERE activity_id IN
+  (SELECT id FROM activities WHERE state IN ('queued','consolidating','splitting','training'));
+DELETE FROM activity_files WHERE kind = 'checkpoint' AND activity_id IN
+  (SELECT id FROM activities WHERE state IN ('queued','consolidating','splitting','training'));
+UPDATE activities
+   SET state = 'queued', device = '', rounds_done = 0, last_round = '',
+       state_reason = 'starts over in a group: its per-activity checkpoint was abandoned on upgrade'
+ WHERE group_id = '' AND (state IN ('consolidating','splitting','training') OR (state = 'queued' AND rounds_done > 0));
+)sql"},
   };
   return migrations;
 }

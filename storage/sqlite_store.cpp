@@ -1,5 +1,9 @@
 #include "storage/sqlite_store.h"
 
+#include <algorithm>
+#include <map>
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "storage/migrations.h"
@@ -79,6 +83,10 @@ Result<Activity> select_activity(Connection& c, const std::string& id, const Sco
   if (!*row) return Status::not_found("no activity " + id);
   return read_activity(**st);
 }
+
+// Group helpers used by the activity methods (defined with the group methods below).
+Status leave_groups(Connection& c, const std::string& where, const std::string& arg);
+Status close_emptied_groups(Connection& c, int64_t now_ms);
 
 Result<Tenant> select_live_tenant(Connection& c, const std::string& column, const std::string& value) {
   auto st = c.prepare(std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE " + column +
@@ -235,7 +243,10 @@ Status SqliteStore::delete_tenant(const std::string& id, int64_t now_ms) {
                                         "updated_ms = ? WHERE tenant_id = ? AND ") +
                             kActiveFilter);
     if (!cancel.ok()) return cancel.status();
-    return (*cancel)->bind(1, "tenant deleted").bind(2, now_ms).bind(3, id).run();
+    if (Status s = (*cancel)->bind(1, "tenant deleted").bind(2, now_ms).bind(3, id).run(); !s.is_ok()) return s;
+    // Its cancelled activities leave their groups.
+    if (Status s = leave_groups(c, "tenant_id = ?", id); !s.is_ok()) return s;
+    return close_emptied_groups(c, now_ms);
   });
 }
 
@@ -345,6 +356,9 @@ Result<Activity> SqliteStore::cancel_activity(const std::string& id, const Scope
         "finished_ms = CASE WHEN started_ms > 0 THEN ?2 ELSE 0 END WHERE id = ?");
     if (!up.ok()) return up.status();
     if (Status s = (*up)->bind(1, reason).bind(2, now_ms).bind(3, id).run(); !s.is_ok()) return s;
+    // It leaves its group at the group's round; a waiting group it leaves empty is done.
+    if (Status s = leave_groups(c, "activity_id = ?", id); !s.is_ok()) return s;
+    if (Status s = close_emptied_groups(c, now_ms); !s.is_ok()) return s;
     a->state = ActivityState::kCancelled;
     a->state_reason = reason;
     a->updated_unix_ms = now_ms;
@@ -434,12 +448,23 @@ Status SqliteStore::finish_training(const std::string& id, ActivityState final_s
 
 Result<int64_t> SqliteStore::requeue_interrupted(int64_t now_ms) {
   return write_transaction([&](Connection& c) -> Result<int64_t> {
+    // No group runs anywhere after a restart: every group waits to be claimed again and resumes
+    // from its last checkpoint; its member activities keep their states.
+    auto groups = c.prepare("UPDATE groups SET device = '', updated_ms = ? WHERE device != ''");
+    if (!groups.ok()) return groups.status();
+    if (Status s = (*groups)->bind(1, now_ms).run(); !s.is_ok()) return s;
+    auto devices = c.prepare("UPDATE activities SET device = '', updated_ms = ? WHERE device != ''");
+    if (!devices.ok()) return devices.status();
+    if (Status s = (*devices)->bind(1, now_ms).run(); !s.is_ok()) return s;
+    // Activities running outside any group go back to the queue.
     auto up = c.prepare(
         "UPDATE activities SET state = 'queued', state_reason = 'resumes from its last checkpoint after a restart', "
-        "device = '', updated_ms = ? WHERE state IN ('training', 'consolidating', 'splitting')");
+        "device = '', updated_ms = ? WHERE state IN ('training', 'consolidating', 'splitting') AND group_id = ''");
     if (!up.ok()) return up.status();
     if (Status s = (*up)->bind(1, now_ms).run(); !s.is_ok()) return s;
-    return c.changes();
+    const int64_t requeued = c.changes();
+    if (Status s = close_emptied_groups(c, now_ms); !s.is_ok()) return s;
+    return requeued;
   });
 }
 
@@ -485,6 +510,604 @@ Result<std::vector<std::pair<ActivityState, int64_t>>> SqliteStore::count_activi
     auto state = parse_activity_state((*st)->column_text(0));
     for (auto& [s, n] : out)
       if (state && s == *state) n = (*st)->column_int64(1);
+  }
+  return out;
+}
+
+// --- groups ----------------------------------------------------------------------------------
+
+namespace {
+
+constexpr const char* kGroupColumns =
+    "seq, id, parent_id, phase, policy, compat_key, config, consolidation_rounds, round, heads, job_round_offset, "
+    "checkpoint_path, checkpoint_sha256, device, split, reason, created_ms, updated_ms";
+constexpr const char* kLivePhases = "('consolidating','training')";
+// The scope filter on `groups`: a tenant sees a group that has (or had) one of its activities.
+constexpr const char* kGroupTenantFilter =
+    "EXISTS(SELECT 1 FROM group_members s WHERE s.group_id = groups.id AND s.tenant_id = ?)";
+
+std::string heads_to_json(const std::vector<GroupHead>& heads) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const GroupHead& h : heads) j.push_back({{"key", h.key}, {"task", h.task}});
+  return j.dump();
+}
+
+Result<std::vector<GroupHead>> heads_from_json(const std::string& text, const std::string& group_id) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_array()) return Status::internal("group " + group_id + " has corrupt heads");
+  std::vector<GroupHead> out;
+  try {
+    for (const auto& h : j) out.push_back({h.at("key").get<std::string>(), h.at("task").get<std::string>()});
+  } catch (const nlohmann::json::exception& e) {
+    return Status::internal("group " + group_id + " has corrupt heads: " + e.what());
+  }
+  return out;
+}
+
+// A group row as kGroupColumns selects it, without its members.
+Result<Group> read_group(const Statement& st) {
+  Group g;
+  g.seq = st.column_int64(0);
+  g.id = st.column_text(1);
+  g.parent_id = st.column_text(2);
+  auto phase = parse_group_phase(st.column_text(3));
+  if (!phase) return Status::internal("group " + g.id + " has unknown phase " + st.column_text(3));
+  g.phase = *phase;
+  g.policy = st.column_text(4);
+  g.compat_key = st.column_text(5);
+  g.config_json = st.column_text(6);
+  g.consolidation_rounds = st.column_int64(7);
+  g.round = st.column_int64(8);
+  auto heads = heads_from_json(st.column_text(9), g.id);
+  if (!heads.ok()) return heads.status();
+  g.heads = std::move(*heads);
+  g.job_round_offset = st.column_int64(10);
+  g.checkpoint_path = st.column_text(11);
+  g.checkpoint_sha256 = st.column_text(12);
+  g.device = st.column_text(13);
+  g.split_json = st.column_text(14);
+  g.reason = st.column_text(15);
+  g.created_unix_ms = st.column_int64(16);
+  g.updated_unix_ms = st.column_int64(17);
+  return g;
+}
+
+// Fills `g.members` (every member it ever had, in join order).
+Status load_members(Connection& c, Group& g) {
+  auto st = c.prepare(
+      "SELECT activity_id, tenant_id, task, joined_round, left_round FROM group_members WHERE group_id = ? "
+      "ORDER BY rowid");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, g.id);
+  g.members.clear();
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    GroupMember m;
+    m.activity_id = (*st)->column_text(0);
+    m.tenant_id = (*st)->column_text(1);
+    m.task = (*st)->column_text(2);
+    m.joined_round = (*st)->column_int64(3);
+    if (!(*st)->column_is_null(4)) m.left_round = (*st)->column_int64(4);
+    g.members.push_back(std::move(m));
+  }
+  return Status::ok();
+}
+
+// The group with its members if `scope` may see it; kNotFound otherwise.
+Result<Group> select_group(Connection& c, const std::string& id, const Scope& scope) {
+  Result<Group> g = Status::not_found("no group " + id);
+  {
+    std::string sql = std::string("SELECT ") + kGroupColumns + " FROM groups WHERE id = ?";
+    if (scope.tenant_id) sql += std::string(" AND ") + kGroupTenantFilter;
+    auto st = c.prepare(sql);
+    if (!st.ok()) return st.status();
+    (*st)->bind(1, id);
+    if (scope.tenant_id) (*st)->bind(2, *scope.tenant_id);
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::not_found("no group " + id);
+    g = read_group(**st);
+  }
+  if (!g.ok()) return g;
+  if (Status s = load_members(c, *g); !s.is_ok()) return s;
+  return g;
+}
+
+struct GroupState {
+  GroupPhase phase;
+  int64_t round;
+  int64_t consolidation_rounds;
+};
+
+// The phase and round of group `id`; nullopt when there is none.
+Result<std::optional<GroupState>> group_state(Connection& c, const std::string& id) {
+  auto st = c.prepare("SELECT phase, round, consolidation_rounds FROM groups WHERE id = ?");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, id);
+  auto row = (*st)->step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<GroupState>();
+  auto phase = parse_group_phase((*st)->column_text(0));
+  if (!phase) return Status::internal("group " + id + " has unknown phase " + (*st)->column_text(0));
+  return std::optional<GroupState>(GroupState{*phase, (*st)->column_int64(1), (*st)->column_int64(2)});
+}
+
+// Group `id` when it is live: kNotFound when there is none, kFailedPrecondition when it ended.
+Result<GroupState> require_live_group(Connection& c, const std::string& id) {
+  auto g = group_state(c, id);
+  if (!g.ok()) return g.status();
+  if (!*g) return Status::not_found("no group " + id);
+  if (!is_live((*g)->phase))
+    return Status::failed_precondition("group " + id + " is " + to_string((*g)->phase) + ", no longer live");
+  return **g;
+}
+
+// The live members' activity ids of group `id`, in join order.
+Result<std::vector<std::string>> live_member_ids(Connection& c, const std::string& id) {
+  auto st = c.prepare("SELECT activity_id FROM group_members WHERE group_id = ? AND left_round IS NULL ORDER BY rowid");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, id);
+  std::vector<std::string> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back((*st)->column_text(0));
+  }
+  return out;
+}
+
+// The tenant of activity `id` when it is queued and in no group; nullopt otherwise.
+Result<std::optional<std::string>> ungrouped_queued_tenant(Connection& c, const std::string& id) {
+  auto st = c.prepare("SELECT tenant_id FROM activities WHERE id = ? AND state = 'queued' AND group_id = ''");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, id);
+  auto row = (*st)->step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>((*st)->column_text(0));
+}
+
+// The rounds done of activity `id` when it is a live (consolidating or training) member of group
+// `group_id`; nullopt otherwise (it was cancelled, or finished, meanwhile).
+Result<std::optional<int64_t>> live_member_rounds(Connection& c, const std::string& id, const std::string& group_id) {
+  auto st = c.prepare(
+      "SELECT rounds_done FROM activities WHERE id = ? AND group_id = ? AND state IN ('consolidating','training')");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, id).bind(2, group_id);
+  auto row = (*st)->step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<int64_t>();
+  return std::optional<int64_t>((*st)->column_int64(0));
+}
+
+Status insert_member(Connection& c, const std::string& group_id, const std::string& activity_id,
+                     const std::string& tenant_id, const std::string& task, int64_t joined_round) {
+  auto st = c.prepare(
+      "INSERT INTO group_members(group_id, activity_id, tenant_id, task, joined_round) VALUES(?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  return (*st)->bind(1, group_id).bind(2, activity_id).bind(3, tenant_id).bind(4, task).bind(5, joined_round).run();
+}
+
+// Puts activity `id` into group `group_id` with `state` (consolidating or training), off any device.
+Status move_activity(Connection& c, const std::string& id, const std::string& group_id, const char* state,
+                     int64_t now_ms) {
+  auto st = c.prepare(
+      "UPDATE activities SET state = ?, state_reason = '', group_id = ?, device = '', updated_ms = ?3, "
+      "started_ms = CASE WHEN started_ms = 0 THEN ?3 ELSE started_ms END WHERE id = ?");
+  if (!st.ok()) return st.status();
+  return (*st)->bind(1, state).bind(2, group_id).bind(3, now_ms).bind(4, id).run();
+}
+
+// Sets `device` on group `id` and on its live members' activities.
+Status set_group_device(Connection& c, const std::string& id, const std::string& device, int64_t now_ms) {
+  auto g = c.prepare("UPDATE groups SET device = ?, updated_ms = ? WHERE id = ?");
+  if (!g.ok()) return g.status();
+  if (Status s = (*g)->bind(1, device).bind(2, now_ms).bind(3, id).run(); !s.is_ok()) return s;
+  auto a = c.prepare(
+      "UPDATE activities SET device = ?, updated_ms = ? WHERE id IN "
+      "(SELECT activity_id FROM group_members WHERE group_id = ? AND left_round IS NULL)");
+  if (!a.ok()) return a.status();
+  return (*a)->bind(1, device).bind(2, now_ms).bind(3, id).run();
+}
+
+// Marks `left_round` (the group's round) on the live membership of each activity `where`
+// selects; `where` is a condition on group_members with one text parameter.
+Status leave_groups(Connection& c, const std::string& where, const std::string& arg) {
+  auto st = c.prepare(
+      "UPDATE group_members SET left_round = (SELECT round FROM groups WHERE groups.id = group_members.group_id) "
+      "WHERE left_round IS NULL AND " + where);
+  if (!st.ok()) return st.status();
+  return (*st)->bind(1, arg).run();
+}
+
+// A live group that waits (no device) with no live member left would never be claimed again:
+// it is done. (A group on a device is ended by its executor.)
+Status close_emptied_groups(Connection& c, int64_t now_ms) {
+  auto st = c.prepare(
+      std::string("UPDATE groups SET phase = 'done', updated_ms = ? WHERE phase IN ") + kLivePhases +
+      " AND device = '' AND NOT EXISTS(SELECT 1 FROM group_members m WHERE m.group_id = groups.id AND "
+      "m.left_round IS NULL)");
+  if (!st.ok()) return st.status();
+  return (*st)->bind(1, now_ms).run();
+}
+
+Status insert_group(Connection& c, const Group& g, GroupPhase phase, int64_t round, int64_t now_ms) {
+  auto st = c.prepare(
+      "INSERT INTO groups(id, parent_id, phase, policy, compat_key, config, consolidation_rounds, round, heads, "
+      "job_round_offset, checkpoint_path, checkpoint_sha256, device, split, reason, created_ms, updated_ms) "
+      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,'','','',?,?)");
+  if (!st.ok()) return st.status();
+  return (*st)->bind(1, g.id).bind(2, g.parent_id).bind(3, to_string(phase)).bind(4, g.policy).bind(5, g.compat_key)
+      .bind(6, g.config_json).bind(7, g.consolidation_rounds).bind(8, round).bind(9, heads_to_json(g.heads))
+      .bind(10, g.job_round_offset).bind(11, g.checkpoint_path).bind(12, g.checkpoint_sha256).bind(13, now_ms)
+      .bind(14, now_ms).run();
+}
+
+const char* member_state(GroupPhase phase) {
+  return phase == GroupPhase::kConsolidating ? "consolidating" : "training";
+}
+
+}  // namespace
+
+Result<std::vector<Activity>> SqliteStore::list_ungrouped_queued() {
+  ReaderLease conn(*this);
+  auto st = (*conn).prepare(std::string("SELECT ") + kActivityColumns +
+                            " FROM activities WHERE state = 'queued' AND group_id = '' ORDER BY seq ASC");
+  if (!st.ok()) return st.status();
+  std::vector<Activity> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto a = read_activity(**st);
+    if (!a.ok()) return a.status();
+    out.push_back(std::move(*a));
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> SqliteStore::apply_group_plan(const GroupPlan& plan, int64_t now_ms) {
+  for (const Group& g : plan.new_groups)
+    if (!is_live(g.phase))
+      return Status::invalid_argument("new group " + g.id + " must start consolidating or training, not " +
+                                      to_string(g.phase));
+  return write_transaction([&](Connection& c) -> Result<std::vector<std::string>> {
+    std::vector<std::string> touched;
+    for (const Group& g : plan.new_groups) {
+      bool created = false;
+      for (const GroupMember& m : g.members) {
+        auto tenant = ungrouped_queued_tenant(c, m.activity_id);
+        if (!tenant.ok()) return tenant.status();
+        if (!*tenant) continue;  // cancelled, or taken by an earlier group of the plan
+        if (!created) {
+          Group fresh = g;
+          fresh.parent_id.clear();
+          fresh.heads.clear();
+          fresh.job_round_offset = 0;
+          fresh.checkpoint_path.clear();
+          fresh.checkpoint_sha256.clear();
+          if (Status s = insert_group(c, fresh, g.phase, 0, now_ms); !s.is_ok()) return s;
+          created = true;
+        }
+        if (Status s = insert_member(c, g.id, m.activity_id, **tenant, m.task, 0); !s.is_ok()) return s;
+        if (Status s = move_activity(c, m.activity_id, g.id, member_state(g.phase), now_ms); !s.is_ok()) return s;
+      }
+      if (created) touched.push_back(g.id);
+    }
+    for (const auto& [group_id, m] : plan.joins) {
+      auto g = group_state(c, group_id);
+      if (!g.ok()) return g.status();
+      if (!*g || !is_live((*g)->phase) || (*g)->round >= (*g)->consolidation_rounds) continue;
+      auto tenant = ungrouped_queued_tenant(c, m.activity_id);
+      if (!tenant.ok()) return tenant.status();
+      if (!*tenant) continue;
+      if (Status s = insert_member(c, group_id, m.activity_id, **tenant, m.task, (*g)->round); !s.is_ok()) return s;
+      if (Status s = move_activity(c, m.activity_id, group_id, member_state((*g)->phase), now_ms); !s.is_ok())
+        return s;
+      if (std::find(touched.begin(), touched.end(), group_id) == touched.end()) touched.push_back(group_id);
+    }
+    return touched;
+  });
+}
+
+Result<std::optional<Group>> SqliteStore::claim_next_group(const std::string& device, bool exclusive, int64_t now_ms) {
+  return write_transaction([&](Connection& c) -> Result<std::optional<Group>> {
+    if (exclusive) {
+      auto busy = c.prepare("SELECT 1 FROM groups WHERE device != '' LIMIT 1");
+      if (!busy.ok()) return busy.status();
+      auto row = (*busy)->step();
+      if (!row.ok()) return row.status();
+      if (*row) return std::optional<Group>();
+    }
+    std::string id;
+    {
+      auto next = c.prepare(
+          std::string("SELECT g.id FROM groups g JOIN group_members m ON m.group_id = g.id AND m.left_round IS NULL "
+                      "JOIN activities a ON a.id = m.activity_id WHERE g.phase IN ") +
+          kLivePhases +
+          " AND g.device = '' GROUP BY g.id "
+          "ORDER BY max(json_extract(a.spec, '$.priority')) DESC, g.seq ASC LIMIT 1");
+      if (!next.ok()) return next.status();
+      auto row = (*next)->step();
+      if (!row.ok()) return row.status();
+      if (!*row) return std::optional<Group>();
+      id = (*next)->column_text(0);
+    }
+    if (Status s = set_group_device(c, id, device, now_ms); !s.is_ok()) return s;
+    auto g = select_group(c, id, Scope::all());
+    if (!g.ok()) return g.status();
+    return std::optional<Group>(std::move(*g));
+  });
+}
+
+Status SqliteStore::release_group(const std::string& id, int64_t now_ms) {
+  return write_transaction([&](Connection& c) -> Status {
+    auto g = group_state(c, id);
+    if (!g.ok()) return g.status();
+    if (!*g) return Status::not_found("no group " + id);
+    return set_group_device(c, id, "", now_ms);
+  });
+}
+
+Status SqliteStore::record_group_round(const GroupRoundRecord& r, int64_t now_ms) {
+  return write_transaction([&](Connection& c) -> Status {
+    auto g = require_live_group(c, r.group_id);
+    if (!g.ok()) return g.status();
+    auto up = c.prepare(
+        "UPDATE groups SET round = ?, heads = ?, job_round_offset = ?, checkpoint_path = ?, checkpoint_sha256 = ?, "
+        "updated_ms = ? WHERE id = ?");
+    if (!up.ok()) return up.status();
+    if (Status s = (*up)->bind(1, r.round).bind(2, heads_to_json(r.heads)).bind(3, r.job_round_offset)
+                       .bind(4, r.checkpoint.path).bind(5, r.checkpoint.sha256).bind(6, now_ms).bind(7, r.group_id)
+                       .run();
+        !s.is_ok())
+      return s;
+    if (!r.affinity_json.empty()) {
+      // OR REPLACE: a round redone after a crash between its checkpoint and this transaction.
+      auto aff = c.prepare("INSERT OR REPLACE INTO group_affinity(group_id, round, affinity) VALUES(?,?,?)");
+      if (!aff.ok()) return aff.status();
+      if (Status s = (*aff)->bind(1, r.group_id).bind(2, r.round).bind(3, r.affinity_json).run(); !s.is_ok())
+        return s;
+    }
+    for (const auto& [activity_id, report] : r.reports) {
+      auto done = live_member_rounds(c, activity_id, r.group_id);
+      if (!done.ok()) return done.status();
+      if (!*done) continue;  // cancelled meanwhile
+      const int64_t n = **done + 1;
+      auto ins = c.prepare(
+          "INSERT OR REPLACE INTO activity_rounds(activity_id, round, report, created_ms) VALUES(?,?,?,?)");
+      if (!ins.ok()) return ins.status();
+      if (Status s = (*ins)->bind(1, activity_id).bind(2, n).bind(3, report).bind(4, now_ms).run(); !s.is_ok())
+        return s;
+      auto prog = c.prepare("UPDATE activities SET rounds_done = ?, last_round = ?, updated_ms = ? WHERE id = ?");
+      if (!prog.ok()) return prog.status();
+      if (Status s = (*prog)->bind(1, n).bind(2, report).bind(3, now_ms).bind(4, activity_id).run(); !s.is_ok())
+        return s;
+    }
+    for (const auto& [activity_id, model] : r.finished) {
+      auto live = live_member_rounds(c, activity_id, r.group_id);
+      if (!live.ok()) return live.status();
+      if (!*live) continue;
+      if (Status s = upsert_file(c, activity_id, "model", model, now_ms); !s.is_ok()) return s;
+      auto fin = c.prepare(
+          "UPDATE activities SET state = 'succeeded', state_reason = '', device = '', finished_ms = ?, "
+          "updated_ms = ? WHERE id = ?");
+      if (!fin.ok()) return fin.status();
+      if (Status s = (*fin)->bind(1, now_ms).bind(2, now_ms).bind(3, activity_id).run(); !s.is_ok()) return s;
+      auto leave = c.prepare(
+          "UPDATE group_members SET left_round = ? WHERE group_id = ? AND activity_id = ? AND left_round IS NULL");
+      if (!leave.ok()) return leave.status();
+      if (Status s = (*leave)->bind(1, r.round).bind(2, r.group_id).bind(3, activity_id).run(); !s.is_ok()) return s;
+    }
+    return Status::ok();
+  });
+}
+
+Status SqliteStore::split_group(const std::string& parent_id, const std::string& split_json,
+                                const std::vector<Group>& children, int64_t now_ms) {
+  return write_transaction([&](Connection& c) -> Status {
+    auto parent = select_group(c, parent_id, Scope::all());
+    if (!parent.ok()) return parent.status();
+    if (!is_live(parent->phase))
+      return Status::failed_precondition("group " + parent_id + " is " + to_string(parent->phase) +
+                                         ", no longer live");
+    // Validate the whole plan before writing anything.
+    std::map<std::string, const GroupMember*> live;  // activity id → its membership in the parent
+    std::set<std::string> former;                    // members that left it (cancelled meanwhile)
+    for (const GroupMember& m : parent->members)
+      if (!m.left_round) live.emplace(m.activity_id, &m);
+      else former.insert(m.activity_id);
+    if (children.empty()) return Status::invalid_argument("a split needs at least one child group");
+    std::set<std::string> child_ids, placed;
+    for (const Group& child : children) {
+      if (child.id.empty() || !child_ids.insert(child.id).second)
+        return Status::invalid_argument("child group ids must be distinct and non-empty");
+      auto exists = group_state(c, child.id);
+      if (!exists.ok()) return exists.status();
+      if (*exists) return Status::already_exists("group " + child.id + " exists");
+      if (child.members.empty()) return Status::invalid_argument("child group " + child.id + " has no member");
+      for (const GroupMember& m : child.members) {
+        if (!live.count(m.activity_id) && !former.count(m.activity_id))
+          return Status::invalid_argument("child group " + child.id + " names " + m.activity_id +
+                                          ", which is not a member of " + parent_id);
+        if (!placed.insert(m.activity_id).second)
+          return Status::invalid_argument(m.activity_id + " is in more than one child group");
+      }
+    }
+    for (const auto& [activity_id, m] : live)
+      if (!placed.count(activity_id))
+        return Status::invalid_argument("live member " + activity_id + " of " + parent_id + " is in no child group");
+
+    const int64_t round = parent->round;
+    auto up = c.prepare(
+        "UPDATE groups SET phase = 'split', split = ?, device = '', updated_ms = ? WHERE id = ?");
+    if (!up.ok()) return up.status();
+    if (Status s = (*up)->bind(1, split_json).bind(2, now_ms).bind(3, parent_id).run(); !s.is_ok()) return s;
+    if (Status s = leave_groups(c, "group_id = ?", parent_id); !s.is_ok()) return s;
+    for (const Group& child : children) {
+      // A member that left the parent since the caller read it (a cancel) is not moved; a child
+      // left with no member is not created.
+      if (std::none_of(child.members.begin(), child.members.end(),
+                       [&](const GroupMember& m) { return live.count(m.activity_id) > 0; }))
+        continue;
+      Group row = child;
+      row.parent_id = parent_id;
+      if (Status s = insert_group(c, row, GroupPhase::kTraining, round, now_ms); !s.is_ok()) return s;
+      for (const GroupMember& m : child.members) {
+        if (!live.count(m.activity_id)) continue;
+        const GroupMember& was = *live.at(m.activity_id);
+        if (Status s = insert_member(c, child.id, m.activity_id, was.tenant_id, was.task, round); !s.is_ok())
+          return s;
+        if (Status s = move_activity(c, m.activity_id, child.id, "training", now_ms); !s.is_ok()) return s;
+      }
+    }
+    return Status::ok();
+  });
+}
+
+Status SqliteStore::end_consolidation(const std::string& id, const std::string& split_json, int64_t now_ms) {
+  return write_transaction([&](Connection& c) -> Status {
+    auto g = require_live_group(c, id);
+    if (!g.ok()) return g.status();
+    if (g->phase != GroupPhase::kConsolidating)
+      return Status::failed_precondition("group " + id + " is " + to_string(g->phase) + ", not consolidating");
+    auto up = c.prepare("UPDATE groups SET phase = 'training', split = ?, updated_ms = ? WHERE id = ?");
+    if (!up.ok()) return up.status();
+    if (Status s = (*up)->bind(1, split_json).bind(2, now_ms).bind(3, id).run(); !s.is_ok()) return s;
+    auto acts = c.prepare(
+        "UPDATE activities SET state = 'training', updated_ms = ? WHERE state = 'consolidating' AND id IN "
+        "(SELECT activity_id FROM group_members WHERE group_id = ? AND left_round IS NULL)");
+    if (!acts.ok()) return acts.status();
+    return (*acts)->bind(1, now_ms).bind(2, id).run();
+  });
+}
+
+Status SqliteStore::finish_group(const std::string& id, GroupPhase phase, const std::string& reason, int64_t now_ms) {
+  if (phase != GroupPhase::kDone && phase != GroupPhase::kFailed)
+    return Status::invalid_argument(std::string("a group finishes done or failed, not ") + to_string(phase));
+  return write_transaction([&](Connection& c) -> Status {
+    auto g = require_live_group(c, id);
+    if (!g.ok()) return g.status();
+    auto members = live_member_ids(c, id);
+    if (!members.ok()) return members.status();
+    if (phase == GroupPhase::kDone && !members->empty())
+      return Status::failed_precondition("group " + id + " still has " + std::to_string(members->size()) +
+                                         " live members");
+    auto up = c.prepare("UPDATE groups SET phase = ?, reason = ?, device = '', updated_ms = ? WHERE id = ?");
+    if (!up.ok()) return up.status();
+    if (Status s = (*up)->bind(1, to_string(phase)).bind(2, phase == GroupPhase::kFailed ? reason : std::string())
+                       .bind(3, now_ms).bind(4, id).run();
+        !s.is_ok())
+      return s;
+    if (phase == GroupPhase::kDone) return Status::ok();
+    auto fail = c.prepare(std::string("UPDATE activities SET state = 'failed', state_reason = ?, device = '', "
+                                      "finished_ms = ?, updated_ms = ? WHERE id IN (SELECT activity_id FROM "
+                                      "group_members WHERE group_id = ? AND left_round IS NULL) AND ") +
+                          kActiveFilter);
+    if (!fail.ok()) return fail.status();
+    if (Status s = (*fail)->bind(1, reason).bind(2, now_ms).bind(3, now_ms).bind(4, id).run(); !s.is_ok()) return s;
+    return leave_groups(c, "group_id = ?", id);
+  });
+}
+
+Result<Group> SqliteStore::get_group(const std::string& id, const Scope& scope) {
+  ReaderLease conn(*this);
+  return select_group(*conn, id, scope);
+}
+
+Result<GroupPage> SqliteStore::list_groups(const GroupQuery& q) {
+  std::string sql = std::string("SELECT ") + kGroupColumns + " FROM groups WHERE 1";
+  if (q.scope.tenant_id)
+    sql += " AND EXISTS(SELECT 1 FROM group_members s WHERE s.group_id = groups.id AND s.tenant_id = ?1)";
+  if (q.phase) sql += " AND phase = ?2";
+  if (q.before_seq) sql += " AND seq < ?3";
+  sql += " ORDER BY seq DESC LIMIT ?4";
+  ReaderLease conn(*this);
+  GroupPage page;
+  {
+    auto st = (*conn).prepare(sql);
+    if (!st.ok()) return st.status();
+    if (q.scope.tenant_id) (*st)->bind(1, *q.scope.tenant_id);
+    if (q.phase) (*st)->bind(2, to_string(*q.phase));
+    if (q.before_seq) (*st)->bind(3, *q.before_seq);
+    (*st)->bind(4, int64_t{q.limit} + 1);  // one more tells whether a next page exists
+    for (;;) {
+      auto row = (*st)->step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      if (static_cast<int>(page.items.size()) == q.limit) {
+        page.next_before_seq = page.items.back().seq;
+        break;
+      }
+      auto g = read_group(**st);
+      if (!g.ok()) return g.status();
+      page.items.push_back(std::move(*g));
+    }
+  }
+  for (Group& g : page.items)
+    if (Status s = load_members(*conn, g); !s.is_ok()) return s;
+  return page;
+}
+
+Result<std::vector<AffinityRecord>> SqliteStore::list_affinity(const std::string& group_id) {
+  ReaderLease conn(*this);
+  auto g = group_state(*conn, group_id);
+  if (!g.ok()) return g.status();
+  if (!*g) return Status::not_found("no group " + group_id);
+  auto st = (*conn).prepare("SELECT round, affinity FROM group_affinity WHERE group_id = ? ORDER BY round");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, group_id);
+  std::vector<AffinityRecord> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({(*st)->column_int64(0), (*st)->column_text(1)});
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> SqliteStore::activity_groups(const std::string& activity_id) {
+  ReaderLease conn(*this);
+  {
+    auto exists = (*conn).prepare("SELECT 1 FROM activities WHERE id = ?");
+    if (!exists.ok()) return exists.status();
+    (*exists)->bind(1, activity_id);
+    auto row = (*exists)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::not_found("no activity " + activity_id);
+  }
+  auto st = (*conn).prepare(
+      "SELECT m.group_id FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.activity_id = ? "
+      "ORDER BY g.seq");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, activity_id);
+  std::vector<std::string> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back((*st)->column_text(0));
+  }
+  return out;
+}
+
+Result<std::vector<std::pair<GroupPhase, int64_t>>> SqliteStore::count_groups_by_phase() {
+  std::vector<std::pair<GroupPhase, int64_t>> out;
+  for (GroupPhase p : kAllGroupPhases) out.emplace_back(p, 0);
+  ReaderLease conn(*this);
+  auto st = (*conn).prepare("SELECT phase, count(*) FROM groups GROUP BY phase");
+  if (!st.ok()) return st.status();
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto phase = parse_group_phase((*st)->column_text(0));
+    for (auto& [p, n] : out)
+      if (phase && p == *phase) n = (*st)->column_int64(1);
   }
   return out;
 }

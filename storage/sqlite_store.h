@@ -61,6 +61,20 @@ class SqliteStore final : public Store {
   Result<std::vector<RoundRecord>> list_rounds(const std::string& id, const Scope& scope) override;
   Result<std::optional<StoredFile>> get_file(const std::string& id, const std::string& kind) override;
   Result<std::vector<std::pair<ActivityState, int64_t>>> count_activities_by_state() override;
+  Result<std::vector<Activity>> list_ungrouped_queued() override;
+  Result<std::vector<std::string>> apply_group_plan(const GroupPlan& plan, int64_t now_ms) override;
+  Result<std::optional<Group>> claim_next_group(const std::string& device, bool exclusive, int64_t now_ms) override;
+  Status release_group(const std::string& id, int64_t now_ms) override;
+  Status record_group_round(const GroupRoundRecord& record, int64_t now_ms) override;
+  Status split_group(const std::string& parent_id, const std::string& split_json, const std::vector<Group>& children,
+                     int64_t now_ms) override;
+  Status end_consolidation(const std::string& id, const std::string& split_json, int64_t now_ms) override;
+  Status finish_group(const std::string& id, GroupPhase phase, const std::string& reason, int64_t now_ms) override;
+  Result<Group> get_group(const std::string& id, const Scope& scope) override;
+  Result<GroupPage> list_groups(const GroupQuery& query) override;
+  Result<std::vector<AffinityRecord>> list_affinity(const std::string& group_id) override;
+  Result<std::vector<std::string>> activity_groups(const std::string& activity_id) override;
+  Result<std::vector<std::pair<GroupPhase, int64_t>>> count_groups_by_phase() override;
 
  private:
   class ReaderLease;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/activity.h"
+#include "core/group.h"
 #include "core/result.h"
 #include "core/tenant.h"
 
@@ -62,6 +63,49 @@ struct RoundRecord {
   int64_t created_unix_ms = 0;
 };
 
+// What the grouping planner decided (scheduler/grouping.h), applied in one transaction.
+struct GroupPlan {
+  // New groups (id, policy, phase, compat_key, config_json, consolidation_rounds, parent_id
+  // empty) with their first members (joined_round 0).
+  std::vector<Group> new_groups;
+  // Activities that join a live group at its current round: group id → member.
+  std::vector<std::pair<std::string, GroupMember>> joins;
+};
+
+// One finished round of a group, recorded with its checkpoint in one transaction.
+struct GroupRoundRecord {
+  std::string group_id;
+  int64_t round = 0;                  // lineage round just finished (1-based): the group's new `round`
+  std::vector<GroupHead> heads;       // heads of the checkpointed job
+  int64_t job_round_offset = 0;
+  StoredFile checkpoint;
+  // Per member head that trained this round: the activity's round report (its own round
+  // number inside it). Members no longer live (cancelled meanwhile) are skipped, not an error.
+  std::vector<std::pair<std::string, std::string>> reports;  // activity id → report JSON
+  // Members that reached their rounds this round: activity id → its exported model. They
+  // become succeeded and leave the group (left_round = round).
+  std::vector<std::pair<std::string, StoredFile>> finished;
+  // Affinity measured this round (consolidating groups): head keys and matrix JSON; empty: none.
+  std::string affinity_json;
+};
+
+struct AffinityRecord {
+  int64_t round = 0;
+  std::string affinity_json;  // {"heads": [...], "matrix": [[...]], ...}
+};
+
+struct GroupQuery {
+  Scope scope;                        // a tenant sees groups with one of its activities in them
+  std::optional<GroupPhase> phase;
+  std::optional<int64_t> before_seq;  // cursor
+  int limit = 50;                     // REQUIRES: 1 <= limit <= 1000
+};
+
+struct GroupPage {
+  std::vector<Group> items;  // newest first, with members
+  std::optional<int64_t> next_before_seq;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -81,7 +125,7 @@ class Store {
   // Replaces the quotas; kNotFound as get_tenant.
   virtual Result<Tenant> update_tenant_quotas(const std::string& id, const Quotas& quotas, int64_t now_ms) = 0;
   // Deletes the tenant: its token stops working and its active activities become cancelled with
-  // reason "tenant deleted". kNotFound as get_tenant.
+  // reason "tenant deleted" and leave their groups, as cancel_activity. kNotFound as get_tenant.
   virtual Status delete_tenant(const std::string& id, int64_t now_ms) = 0;
 
   // --- activities ------------------------------------------------------------------------------
@@ -98,7 +142,8 @@ class Store {
   // A page of activities, newest first.
   virtual Result<ActivityPage> list_activities(const ActivityQuery& query) = 0;
   // Moves a non-terminal activity to cancelled with `reason`; a terminal one is returned as it is.
-  // kNotFound as get_activity.
+  // A member of a live group leaves it (left_round = the group's round); a group left with no
+  // live member while it waits for a device becomes done. kNotFound as get_activity.
   virtual Result<Activity> cancel_activity(const std::string& id, const Scope& scope, const std::string& reason,
                                            int64_t now_ms) = 0;
   // --- training (the executor) ------------------------------------------------------------------
@@ -114,13 +159,73 @@ class Store {
   // kFailedPrecondition when the activity is no longer training.
   virtual Status finish_training(const std::string& id, ActivityState final_state, const std::string& reason,
                                  const std::optional<StoredFile>& model, int64_t now_ms) = 0;
-  // Puts activities left in training by a previous process back in the queue (at start-up).
-  // Returns how many.
+  // At start-up: no group or activity is on a device any more (groups wait to be claimed again
+  // and keep their phase; their activities keep their states); activities left training outside
+  // any group by a previous process go back to the queue. A waiting live group with no live
+  // member becomes done. Returns how many activities went back to the queue.
   virtual Result<int64_t> requeue_interrupted(int64_t now_ms) = 0;
   // The rounds of an activity the scope may see, oldest first; kNotFound as get_activity.
   virtual Result<std::vector<RoundRecord>> list_rounds(const std::string& id, const Scope& scope) = 0;
   // The activity's checkpoint or model file; nullopt when there is none.
   virtual Result<std::optional<StoredFile>> get_file(const std::string& id, const std::string& kind) = 0;
+
+  // --- groups (the executor and the grouping planner) --------------------------------------------
+  // Every group method fails with kNotFound when the group it names does not exist.
+  //
+  // Queued activities that no group holds yet, oldest first (the planner's input).
+  virtual Result<std::vector<Activity>> list_ungrouped_queued() = 0;
+  // Applies a plan: inserts the new groups and their members and adds the joins, moving each
+  // member activity from queued to consolidating (group consolidating) or training, with its
+  // group_id. A member whose activity is no longer queued is left out; a new group left with no
+  // member is not created; a join to a group that is no longer live, or whose round has passed
+  // its consolidation_rounds, is left out. Returns the ids of the groups created or joined.
+  // kInvalidArgument (nothing changes) when a new group's phase is not live.
+  virtual Result<std::vector<std::string>> apply_group_plan(const GroupPlan& plan, int64_t now_ms) = 0;
+  // Claims the next live group without a device for `device`: the group holding the live member
+  // with the highest spec priority first, then the oldest group. With `exclusive`, claims only
+  // when no group has a device (the sequential policy). nullopt when nothing is claimable. Only
+  // groups with a live member are claimed. The device is also set on the live members'
+  // activities (their progress.device); the group is returned with its members.
+  virtual Result<std::optional<Group>> claim_next_group(const std::string& device, bool exclusive, int64_t now_ms) = 0;
+  // Gives the group's device back (stop, or after a split), on the group and its live members'
+  // activities; the group stays as it is otherwise.
+  virtual Status release_group(const std::string& id, int64_t now_ms) = 0;
+  // Records a finished round (see GroupRoundRecord): the group's round, heads and checkpoint;
+  // each reporting live member's next round (its rounds_done + 1) and progress; the finished
+  // members' models. kFailedPrecondition when the group is no longer live.
+  virtual Status record_group_round(const GroupRoundRecord& record, int64_t now_ms) = 0;
+  // Splits live group `parent_id` at its current round: parent → split (device released) with
+  // `split_json`; each child (id, phase training, parent_id, policy, compat_key, config_json,
+  // round = parent's round, heads, job_round_offset, checkpoint, members with joined_round =
+  // that round) is inserted; each live member of the parent leaves it (left_round) and joins
+  // its child, its activity moving to training with the child's group_id. A live member of the
+  // parent named in no child is an error (kInvalidArgument, nothing changes), as are no children,
+  // a child without members, a member that was never in the parent or is in two children, and
+  // repeated child ids; kAlreadyExists when a child id is taken. A named member that has left
+  // the parent meanwhile (cancelled) is not moved, and a child left with no member is not
+  // created. Children are inserted in phase training whatever their `phase`.
+  // kFailedPrecondition when the parent is not live.
+  virtual Status split_group(const std::string& parent_id, const std::string& split_json,
+                             const std::vector<Group>& children, int64_t now_ms) = 0;
+  // Moves a live group to consolidating → training in place (a split into one group), storing
+  // `split_json`; its consolidating member activities become training. kFailedPrecondition when
+  // the group is not consolidating.
+  virtual Status end_consolidation(const std::string& id, const std::string& split_json, int64_t now_ms) = 0;
+  // Ends a live group: done (no live member left), or failed with `reason`, which also fails
+  // every live member activity with that reason (they leave it at its round). Releases its device.
+  // kInvalidArgument for another phase; kFailedPrecondition when the group is not live, or
+  // when `done` is asked while a member is still live.
+  virtual Status finish_group(const std::string& id, GroupPhase phase, const std::string& reason, int64_t now_ms) = 0;
+  // A group with its members if `scope` may see it; kNotFound otherwise.
+  virtual Result<Group> get_group(const std::string& id, const Scope& scope) = 0;
+  virtual Result<GroupPage> list_groups(const GroupQuery& query) = 0;
+  // The affinity the group measured, oldest round first. No scope: the caller checks get_group.
+  virtual Result<std::vector<AffinityRecord>> list_affinity(const std::string& group_id) = 0;
+  // The groups an activity has been in, oldest first (ids); kNotFound when there is no such
+  // activity. No scope: the caller checks get_activity.
+  virtual Result<std::vector<std::string>> activity_groups(const std::string& activity_id) = 0;
+  // How many groups are in each phase (every phase present, zero included).
+  virtual Result<std::vector<std::pair<GroupPhase, int64_t>>> count_groups_by_phase() = 0;
 
   // How many activities are in each state (every state present, zero included).
   virtual Result<std::vector<std::pair<ActivityState, int64_t>>> count_activities_by_state() = 0;

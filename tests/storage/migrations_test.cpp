@@ -47,3 +47,64 @@ TEST_CASE("migrations: a database from a newer mufld is refused, not touched") {
   REQUIRE_FALSE(store.ok());
   CHECK(store.status().code() == Status::Code::kFailedPrecondition);
 }
+
+TEST_CASE("migrations: from v2, an ungrouped training activity is queued again and its checkpoint dropped") {
+  testing::TempDir dir;
+  std::string path = dir.file("v2.db");
+  {
+    auto conn = Connection::open(path, false, "FULL", 1000);
+    REQUIRE(conn.ok());
+    Connection& c = **conn;
+    REQUIRE(c.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                   "applied_ms INTEGER NOT NULL)")
+                .is_ok());
+    for (const Migration& m : all_migrations()) {
+      if (m.version > 2) break;
+      REQUIRE(c.exec(m.sql).is_ok());
+      REQUIRE(c.exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", 'v', 0)").is_ok());
+    }
+    REQUIRE(current_schema_version(c) == 2);
+    const std::string spec =
+        R"({"name":"j","dataset":"synthetic","task":"class","rounds":5,"clients":32,"clients_per_round":5,)"
+        R"("min_clients":1,"local_epochs":1,"batch_size":32,"learning_rate":0.05,"prox_mu":0.0,)"
+        R"("aggregator":"fedavg","partition":{"kind":"iid"},"seed":0,"merge":true,"priority":0})";
+    REQUIRE(c.exec("INSERT INTO tenants VALUES ('ten_a', 'alpha', 'h', 10, 1, 1, NULL)").is_ok());
+    REQUIRE(c.exec("INSERT INTO activities(id, tenant_id, name, state, spec, created_ms, updated_ms, rounds_done, "
+                   "device, started_ms, last_round) VALUES "
+                   "('act_run', 'ten_a', 'j', 'training', '" + spec + "', 1, 1, 2, 'cpu:0', 5, '{\"round\":2}'), "
+                   "('act_done', 'ten_a', 'j', 'succeeded', '" + spec + "', 2, 2, 5, '', 5, '{\"round\":5}')")
+                .is_ok());
+    REQUIRE(c.exec("INSERT INTO activity_rounds VALUES ('act_run', 1, '{}', 3), ('act_run', 2, '{}', 4), "
+                   "('act_done', 1, '{}', 3)")
+                .is_ok());
+    REQUIRE(c.exec("INSERT INTO activity_files VALUES ('act_run', 'checkpoint', 2, '/c', 'sha', 1, 4), "
+                   "('act_done', 'model', 5, '/m', 'sha', 1, 4)")
+                .is_ok());
+  }
+  ManualClock clock;
+  StoreOptions o;
+  o.path = path;
+  auto store = SqliteStore::open(o, clock);
+  REQUIRE(store.ok());
+  REQUIRE((*store)->check_ready().is_ok());
+  auto run = (*store)->get_activity("act_run", Scope::all());
+  REQUIRE(run.ok());
+  CHECK(run->state == ActivityState::kQueued);
+  CHECK(run->progress.device.empty());
+  CHECK(run->progress.rounds_done == 0);
+  CHECK(run->progress.last_round_json.empty());
+  CHECK((*store)->list_rounds("act_run", Scope::all())->empty());
+  CHECK_FALSE((*store)->get_file("act_run", "checkpoint")->has_value());
+  auto queued = (*store)->list_ungrouped_queued();
+  REQUIRE(queued.ok());
+  REQUIRE(queued->size() == 1);
+  CHECK((*queued)[0].id == "act_run");
+  CHECK((*store)->activity_groups("act_run")->empty());
+  // A finished activity keeps everything.
+  auto done = (*store)->get_activity("act_done", Scope::all());
+  REQUIRE(done.ok());
+  CHECK(done->state == ActivityState::kSucceeded);
+  CHECK(done->progress.rounds_done == 5);
+  CHECK(done->progress.has_model);
+  CHECK((*store)->list_rounds("act_done", Scope::all())->size() == 1);
+}

@@ -1,0 +1,141 @@
+// Merge and split end to end against the real mufld: three compatible activities that arrive
+// within the merge window train as one group, the group measures their affinity, splits (or
+// keeps them together) after its consolidation rounds, and every activity ends with its own
+// model. Tenancy: another tenant sees neither the group nor the activities in it.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/support/http_client.h"
+#include "tests/support/mufld_process.h"
+#include "tests/support/temp_dir.h"
+
+using namespace mufl::testing;
+using nlohmann::json;
+
+namespace {
+
+const std::string kAdmin = "group-admin";
+
+std::string make_tenant(HttpClient& c, const std::string& name) {
+  auto t = c.post("/v1/tenants", R"({"name":")" + name + R"("})", kAdmin);
+  REQUIRE(t.status == 201);
+  return json::parse(t.body)["token"];
+}
+
+bool terminal(const json& a) { return a["state"] == "succeeded" || a["state"] == "failed" || a["state"] == "cancelled"; }
+
+json wait_terminal(HttpClient& c, const std::string& token, const std::string& id) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+  json a;
+  while (std::chrono::steady_clock::now() < deadline) {
+    a = json::parse(c.get("/v1/activities/" + id, token).body);
+    if (terminal(a)) return a;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  FAIL("activity " << id << " did not finish in 180 s: " << a.dump());
+  return a;
+}
+
+std::string spec(const std::string& task) {
+  return R"({"name":")" + task + R"(","dataset":"synthetic","task":")" + task +
+         R"(","rounds":6,"clients":4,"clients_per_round":1,"seed":3})";
+}
+
+}  // namespace
+
+TEST_CASE("e2e groups: compatible activities merge, measure affinity, split, and each gets its model") {
+  TempDir dir;
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin,
+                     {"--devices", "cpu:1", "--torch-threads", "1", "--merge-window", "1", "--affinity-every", "4",
+                      "--consolidation-fraction", "0.34"});
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string token = make_tenant(c, "merger");
+  std::vector<std::string> ids;
+  for (const char* task : {"class", "class", "segment"}) {
+    auto r = c.post("/v1/activities", spec(task), token);
+    REQUIRE(r.status == 201);
+    ids.push_back(json::parse(r.body)["id"]);
+  }
+  // A merge: false activity trains alone, in a group of its own.
+  auto alone = c.post("/v1/activities",
+                      R"({"name":"alone","dataset":"synthetic","task":"parity","rounds":2,"clients":4,"merge":false})",
+                      token);
+  REQUIRE(alone.status == 201);
+  const std::string alone_id = json::parse(alone.body)["id"];
+
+  std::vector<json> done;
+  for (const auto& id : ids) done.push_back(wait_terminal(c, token, id));
+  const json alone_done = wait_terminal(c, token, alone_id);
+  for (const auto& a : done) {
+    REQUIRE(a["state"] == "succeeded");
+    CHECK(a["progress"]["round"] == 6);
+    REQUIRE(a["groups"].is_array());
+    REQUIRE(a["groups"].size() >= 1);
+  }
+  // All three started in the same group.
+  const std::string root = done[0]["groups"][0];
+  for (const auto& a : done) CHECK(a["groups"][0] == root);
+  REQUIRE(alone_done["state"] == "succeeded");
+  CHECK(alone_done["groups"].size() == 1);
+  CHECK(alone_done["groups"][0] != root);
+
+  auto g = c.get("/v1/groups/" + root, token);
+  REQUIRE(g.status == 200);
+  const json group = json::parse(g.body);
+  CHECK(group["activities"].size() == 3);
+  CHECK(group["other_activities"] == 0);
+  CHECK(group["consolidation_rounds"] == 3);  // ceil(0.34 · 6)
+  CHECK(group["policy"] == "mufl");
+  REQUIRE(group["affinity"]["tasks"].size() == 3);
+  REQUIRE(group["affinity"]["matrix"].size() == 3);
+  CHECK(group["affinity"]["rounds_measured"] == 3);
+  for (const auto& row : group["affinity"]["matrix"]) CHECK(row.size() == 3);
+  // The two `class` activities help each other.
+  CHECK(group["affinity"]["matrix"][0][1].get<double>() > 0);
+  CHECK(group["affinity"]["matrix"][1][0].get<double>() > 0);
+  REQUIRE(group["split"].is_object());
+  CHECK(group["split"]["round"] == 3);
+  const size_t parts = group["split"]["groups"].size();
+  CHECK(parts >= 1);
+  CHECK(parts <= 3);
+  if (parts > 1) {
+    CHECK(group["phase"] == "split");
+    CHECK(group["split"]["child_groups"].size() == parts);
+    for (const auto& child : group["split"]["child_groups"]) {
+      auto cg = json::parse(c.get("/v1/groups/" + child.get<std::string>(), token).body);
+      CHECK(cg["parent"] == root);
+      CHECK(cg["phase"] == "done");
+      CHECK(cg["round"] == 6);
+    }
+    for (const auto& a : done) CHECK(a["groups"].size() == 2);
+  } else {
+    CHECK(group["phase"] == "done");
+  }
+  // Every activity has its rounds and its own model.
+  for (const auto& id : ids) {
+    auto rounds = json::parse(c.get("/v1/activities/" + id + "/rounds", token).body)["items"];
+    CHECK(rounds.size() == 6);
+    CHECK(c.get("/v1/activities/" + id + "/model", token).status == 200);
+  }
+
+  // The list shows the groups; another tenant sees none of them.
+  auto list = json::parse(c.get("/v1/groups", token).body)["items"];
+  CHECK(list.size() >= 2);
+  const std::string other = make_tenant(c, "outsider");
+  CHECK(c.get("/v1/groups/" + root, other).status == 404);
+  CHECK(json::parse(c.get("/v1/groups", other).body)["items"].empty());
+  CHECK(c.get("/v1/groups?phase=nope", token).status == 400);
+  // The admin sees every member with its tenant.
+  auto admin_view = json::parse(c.get("/v1/groups/" + root, kAdmin).body);
+  CHECK(admin_view["activities"][0].contains("tenant_id"));
+
+  auto metrics = c.get("/metrics").body;
+  CHECK(metrics.find("mufl_group_events_total{event=\"merge\"} 1") != std::string::npos);
+  CHECK(metrics.find("mufl_groups{phase=\"done\"}") != std::string::npos);
+  CHECK(mufld.stop(SIGTERM) == 0);
+}

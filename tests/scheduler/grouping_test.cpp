@@ -1,0 +1,149 @@
+#include <catch2/catch.hpp>
+
+#include "scheduler/grouping.h"
+
+using namespace mufl;
+using namespace mufl::scheduler;
+
+namespace {
+
+Activity act(const std::string& id, int64_t created_ms, const std::string& task = "class", bool merge = true,
+             const std::string& tenant = "ten_a") {
+  Activity a;
+  a.id = id;
+  a.tenant_id = tenant;
+  a.created_unix_ms = created_ms;
+  a.spec.name = id;
+  a.spec.dataset = "synthetic";
+  a.spec.task = task;
+  a.spec.rounds = 8;
+  a.spec.merge = merge;
+  return a;
+}
+
+std::function<std::string()> ids() {
+  auto n = std::make_shared<int>(0);
+  return [n] { return "grp_" + std::to_string(++*n); };
+}
+
+GroupingOptions with(GroupingPolicy p, double window = 0) {
+  GroupingOptions o;
+  o.policy = p;
+  o.merge_window_seconds = window;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("grouping: policy names round-trip", "[grouping]") {
+  for (auto p : {GroupingPolicy::kMufl, GroupingPolicy::kAllInOne, GroupingPolicy::kIndependent,
+                 GroupingPolicy::kSequential})
+    CHECK(parse_grouping_policy(to_string(p)) == p);
+  CHECK_FALSE(parse_grouping_policy("MUFL"));
+}
+
+TEST_CASE("grouping: mufl merges compatible activities and keeps others apart", "[grouping]") {
+  auto d = plan_groups({act("a", 0), act("b", 10, "segment"), act("c", 20, "class", false)}, {},
+                       with(GroupingPolicy::kMufl), 1000, ids());
+  REQUIRE(d.plan.new_groups.size() == 2);
+  // c (merge: false) is alone and trains to the end; a and b merge and consolidate.
+  const Group& alone = d.plan.new_groups[0];
+  CHECK(alone.members.size() == 1);
+  CHECK(alone.members[0].activity_id == "c");
+  CHECK(alone.phase == GroupPhase::kTraining);
+  const Group& merged = d.plan.new_groups[1];
+  REQUIRE(merged.members.size() == 2);
+  CHECK(merged.members[0].activity_id == "a");
+  CHECK(merged.members[1].task == "segment");
+  CHECK(merged.phase == GroupPhase::kConsolidating);
+  CHECK(merged.consolidation_rounds == 2);  // ceil(0.25 · 8)
+  CHECK(merged.policy == "mufl");
+
+  // Another data set, seed or local setting is another group.
+  auto other = act("d", 0);
+  other.spec.seed = 9;
+  auto e = act("e", 0);
+  e.spec.batch_size = 64;
+  auto d2 = plan_groups({act("a", 0), other, e}, {}, with(GroupingPolicy::kMufl), 1000, ids());
+  CHECK(d2.plan.new_groups.size() == 3);
+  // Rounds may differ: consolidation follows the longest.
+  auto longer = act("f", 0);
+  longer.spec.rounds = 20;
+  auto d3 = plan_groups({act("a", 0), longer}, {}, with(GroupingPolicy::kMufl), 1000, ids());
+  REQUIRE(d3.plan.new_groups.size() == 1);
+  CHECK(d3.plan.new_groups[0].consolidation_rounds == 5);
+}
+
+TEST_CASE("grouping: the merge window holds a group until its oldest member has waited", "[grouping]") {
+  auto o = with(GroupingPolicy::kMufl, 2.0);
+  auto early = plan_groups({act("a", 1000), act("b", 1500)}, {}, o, 2500, ids());
+  CHECK(early.plan.new_groups.empty());
+  REQUIRE(early.replan_at_unix_ms);
+  CHECK(*early.replan_at_unix_ms == 3000);
+  // At the end of a's window: every compatible activity waiting then forms the group.
+  auto later = plan_groups({act("a", 1000), act("b", 1500), act("c", 3500)}, {}, o, 3000, ids());
+  REQUIRE(later.plan.new_groups.size() == 1);
+  CHECK(later.plan.new_groups[0].members.size() == 3);
+  CHECK_FALSE(later.replan_at_unix_ms);
+  // An incompatible one keeps its own window.
+  auto other = act("d", 2500);
+  other.spec.seed = 5;
+  auto mixed = plan_groups({act("a", 1000), other}, {}, o, 3000, ids());
+  CHECK(mixed.plan.new_groups.size() == 1);
+  REQUIRE(mixed.replan_at_unix_ms);
+  CHECK(*mixed.replan_at_unix_ms == 4500);
+}
+
+TEST_CASE("grouping: a late arrival joins a compatible group still consolidating", "[grouping]") {
+  auto o = with(GroupingPolicy::kMufl);
+  Group live;
+  live.id = "grp_live";
+  live.seq = 1;
+  live.phase = GroupPhase::kConsolidating;
+  live.policy = "mufl";
+  live.compat_key = compat_key(act("x", 0), o);
+  live.consolidation_rounds = 4;
+  live.round = 2;
+  auto d = plan_groups({act("late", 5000, "edges")}, {live}, o, 6000, ids());
+  CHECK(d.plan.new_groups.empty());
+  REQUIRE(d.plan.joins.size() == 1);
+  CHECK(d.plan.joins[0].first == "grp_live");
+  CHECK(d.plan.joins[0].second.joined_round == 2);
+  CHECK(d.plan.joins[0].second.task == "edges");
+  // Past its consolidation: a new group instead.
+  live.round = 4;
+  auto d2 = plan_groups({act("late", 5000, "edges")}, {live}, o, 6000, ids());
+  CHECK(d2.plan.joins.empty());
+  CHECK(d2.plan.new_groups.size() == 1);
+}
+
+TEST_CASE("grouping: independent and sequential never merge, all_in_one never consolidates", "[grouping]") {
+  for (auto p : {GroupingPolicy::kIndependent, GroupingPolicy::kSequential}) {
+    auto d = plan_groups({act("a", 0), act("b", 0)}, {}, with(p), 1000, ids());
+    REQUIRE(d.plan.new_groups.size() == 2);
+    for (const auto& g : d.plan.new_groups) {
+      CHECK(g.members.size() == 1);
+      CHECK(g.phase == GroupPhase::kTraining);
+    }
+  }
+  auto d = plan_groups({act("a", 0), act("b", 0)}, {}, with(GroupingPolicy::kAllInOne), 1000, ids());
+  REQUIRE(d.plan.new_groups.size() == 1);
+  CHECK(d.plan.new_groups[0].members.size() == 2);
+  CHECK(d.plan.new_groups[0].phase == GroupPhase::kTraining);
+}
+
+TEST_CASE("grouping: tenants merge only when the deployment allows it", "[grouping]") {
+  auto o = with(GroupingPolicy::kMufl);
+  auto both = plan_groups({act("a", 0), act("b", 0, "class", true, "ten_b")}, {}, o, 1000, ids());
+  CHECK(both.plan.new_groups.size() == 1);
+  o.merge_across_tenants = false;
+  auto apart = plan_groups({act("a", 0), act("b", 0, "class", true, "ten_b")}, {}, o, 1000, ids());
+  CHECK(apart.plan.new_groups.size() == 2);
+}
+
+TEST_CASE("grouping: consolidation rounds", "[grouping]") {
+  CHECK(consolidation_rounds(20, 0.25) == 5);
+  CHECK(consolidation_rounds(6, 0.34) == 3);
+  CHECK(consolidation_rounds(1, 0.25) == 1);
+  CHECK(consolidation_rounds(10, 1.0) == 10);
+}
