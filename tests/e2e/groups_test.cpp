@@ -139,3 +139,134 @@ TEST_CASE("e2e groups: compatible activities merge, measure affinity, split, and
   CHECK(metrics.find("mufl_groups{phase=\"done\"}") != std::string::npos);
   CHECK(mufld.stop(SIGTERM) == 0);
 }
+
+namespace {
+
+// Submits the three-activity workload and returns the ids.
+std::vector<std::string> submit_workload(HttpClient& c, const std::string& token) {
+  std::vector<std::string> ids;
+  for (const char* task : {"class", "parity", "segment"}) {
+    auto r = c.post("/v1/activities", spec(task), token);
+    REQUIRE(r.status == 201);
+    ids.push_back(json::parse(r.body)["id"]);
+  }
+  return ids;
+}
+
+const std::vector<std::string> kGroupArgs = {"--devices", "cpu:1", "--torch-threads", "1", "--merge-window", "1",
+                                             "--affinity-every", "4", "--consolidation-fraction", "0.5"};
+
+}  // namespace
+
+TEST_CASE("e2e groups: kill -9 during consolidation, restart, same split and final metrics as an unbroken run") {
+  // The unbroken run.
+  std::vector<json> unbroken;
+  json unbroken_split;
+  {
+    TempDir dir;
+    MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, kGroupArgs);
+    HttpClient c("127.0.0.1", mufld.port());
+    const std::string token = make_tenant(c, "steady");
+    for (const auto& id : submit_workload(c, token)) unbroken.push_back(wait_terminal(c, token, id));
+    unbroken_split = json::parse(c.get("/v1/groups/" + unbroken[0]["groups"][0].get<std::string>(), token).body);
+    CHECK(mufld.stop(SIGTERM) == 0);
+  }
+  // The same workload, killed while its group consolidates.
+  TempDir dir;
+  std::string token;
+  std::vector<std::string> ids;
+  {
+    MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, kGroupArgs);
+    HttpClient c("127.0.0.1", mufld.port());
+    token = make_tenant(c, "crashy");
+    ids = submit_workload(c, token);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    json a;
+    do {
+      a = json::parse(c.get("/v1/activities/" + ids[0], token).body);
+      if (a["progress"]["round"].get<int>() >= 1) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    } while (std::chrono::steady_clock::now() < deadline);
+    REQUIRE(a["state"] == "consolidating");
+    CHECK(mufld.stop(SIGKILL) == 128 + SIGKILL);
+  }
+  MufldProcess again(MUFLD_PATH, dir.path(), kAdmin, kGroupArgs);
+  HttpClient c("127.0.0.1", again.port());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const json a = wait_terminal(c, token, ids[i]);
+    REQUIRE(a["state"] == "succeeded");
+    const std::string task = a["task"];
+    const json m = a["progress"]["latest"]["metrics"][task], u = unbroken[i]["progress"]["latest"]["metrics"][task];
+    CHECK(m["loss"].get<double>() == Approx(u["loss"].get<double>()).margin(1e-5));
+    CHECK(json::parse(c.get("/v1/activities/" + ids[i] + "/rounds", token).body)["items"].size() == 6);
+  }
+  const json resumed = json::parse(c.get("/v1/groups/" + json::parse(c.get("/v1/activities/" + ids[0], token).body)["groups"][0].get<std::string>(), token).body);
+  CHECK(resumed["split"]["score"].get<double>() == Approx(unbroken_split["split"]["score"].get<double>()).margin(1e-9));
+  CHECK(resumed["split"]["groups"].size() == unbroken_split["split"]["groups"].size());
+  CHECK(again.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("e2e groups: the four policies train the same workload, each activity reports its metric") {
+  for (const std::string policy : {"mufl", "all_in_one", "independent", "sequential"}) {
+    INFO("policy " << policy);
+    TempDir dir;
+    MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin,
+                       {"--devices", "cpu:2", "--torch-threads", "1", "--merge-window", "1", "--grouping", policy,
+                        "--affinity-every", "4", "--consolidation-fraction", "0.5"});
+    HttpClient c("127.0.0.1", mufld.port());
+    const std::string token = make_tenant(c, "policy");
+    std::vector<std::string> ids;
+    for (const char* task : {"class", "reconstruct"}) {
+      auto r = c.post("/v1/activities",
+                      R"({"name":"p","dataset":"synthetic","task":")" + std::string(task) +
+                          R"(","rounds":2,"clients":4,"clients_per_round":1,"seed":1})",
+                      token);
+      REQUIRE(r.status == 201);
+      ids.push_back(json::parse(r.body)["id"]);
+    }
+    std::vector<json> done;
+    for (const auto& id : ids) done.push_back(wait_terminal(c, token, id));
+    for (const auto& a : done) {
+      REQUIRE(a["state"] == "succeeded");
+      const std::string task = a["task"];
+      CHECK(a["progress"]["latest"]["metrics"][task]["loss"].is_number());
+      CHECK(c.get("/v1/activities/" + a["id"].get<std::string>() + "/model", token).status == 200);
+    }
+    const bool merged = done[0]["groups"][0] == done[1]["groups"][0];
+    CHECK(merged == (policy == "mufl" || policy == "all_in_one"));
+    const json root = json::parse(c.get("/v1/groups/" + done[0]["groups"][0].get<std::string>(), token).body);
+    CHECK(root["policy"] == policy);
+    if (policy == "all_in_one") {
+      CHECK(root["split"].is_null());
+      CHECK(done[0]["groups"].size() == 1);
+    }
+    if (policy == "mufl") CHECK(root["split"].is_object());
+    CHECK(mufld.stop(SIGTERM) == 0);
+  }
+}
+
+TEST_CASE("e2e groups: cancelling one member of a merged group leaves the others training") {
+  TempDir dir;
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, kGroupArgs);
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string token = make_tenant(c, "canceller");
+  const auto ids = submit_workload(c, token);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (json::parse(c.get("/v1/activities/" + ids[1], token).body)["progress"]["round"].get<int>() < 1 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto cancelled = c.del("/v1/activities/" + ids[1], token);
+  REQUIRE(cancelled.status == 200);
+  CHECK(json::parse(cancelled.body)["state"] == "cancelled");
+  CHECK(wait_terminal(c, token, ids[0])["state"] == "succeeded");
+  CHECK(wait_terminal(c, token, ids[2])["state"] == "succeeded");
+  const json gone = json::parse(c.get("/v1/activities/" + ids[1], token).body);
+  CHECK(gone["state"] == "cancelled");
+  CHECK(gone["progress"]["round"].get<int>() < 6);
+  const json root = json::parse(c.get("/v1/groups/" + gone["groups"][0].get<std::string>(), token).body);
+  bool left = false;
+  for (const auto& m : root["activities"])
+    if (m["id"] == ids[1]) left = m["left_round"].is_number();
+  CHECK(left);
+  CHECK(mufld.stop(SIGTERM) == 0);
+}
