@@ -17,6 +17,7 @@ Result<std::vector<Device>> parse_devices(const std::string& spec, int cuda_coun
   std::vector<Device> out;
   int cpu_slots = 0;
   auto add_cuda = [&](int i) { out.push_back({"cuda:" + std::to_string(i), "cuda:" + std::to_string(i)}); };
+  if (spec == "none") return out;  // serve the API only; nothing trains
   if (spec.empty() || spec.back() == ',' || spec.front() == ',')
     return Status::invalid_argument("--devices: '" + spec + "' is not a list of cpu[:N], cuda[:I] or auto");
   std::stringstream items(spec);

@@ -1,7 +1,8 @@
 #pragma once
 // Devices that run training: CPU slots (each a share of the machine's threads) and CUDA GPUs.
 // `--devices` names them: "cpu:2" (two CPU slots), "cuda" (every CUDA GPU LibTorch sees),
-// "cuda:0,cpu:1" (a list), or "auto" (every GPU, else one CPU slot).
+// "cuda:0,cpu:1" (a list), "auto" (every GPU, else one CPU slot), or "none" (no device: mufld
+// serves the API and queues work, but trains nothing; for API-only nodes and the API benchmark).
 #include <string>
 #include <vector>
 

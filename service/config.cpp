@@ -61,7 +61,7 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "trace, debug, info, warn or error")
       ("devices", po::value<std::string>(&c.devices)->default_value(c.devices),
        "where training runs: cpu:N (N CPU slots), cuda (every GPU), cuda:I, a comma list,\n"
-       "or auto (every GPU, else one CPU slot)")
+       "auto (every GPU, else one CPU slot), or none (API only: queue work, train nothing)")
       ("torch-threads", po::value<int>(&c.torch_threads)->default_value(c.torch_threads),
        "LibTorch threads per training step (0: cores / CPU slots)")
       ("client-failure-rate", po::value<double>(&c.client_failure_rate)->default_value(c.client_failure_rate),

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
   exec_options.affinity_every = cfg.affinity_every;
   executor = std::make_unique<scheduler::Executor>(**store, SystemClock::instance(), exec_options, &app.metrics());
   if (Status s = executor->start(); !s.is_ok()) return fail("executor: " + s.message());
-  std::string device_names;
+  std::string device_names = devices->empty() ? "no device (API only)" : "";
   for (const auto& d : *devices) device_names += (device_names.empty() ? "" : ", ") + d.name;
 
   service::HttpServerOptions http;

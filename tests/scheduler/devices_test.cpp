@@ -32,3 +32,10 @@ TEST_CASE("devices: bad specs are refused with a message") {
   }
   CHECK_FALSE(parse_devices("cuda:2", 2).ok());
 }
+
+TEST_CASE("devices: none means an API-only server", "[devices]") {
+  auto d = parse_devices("none", 2);
+  REQUIRE(d.ok());
+  CHECK(d->empty());
+  CHECK_FALSE(parse_devices("none,cpu:1", 0).ok());
+}
