@@ -270,3 +270,51 @@ TEST_CASE("e2e groups: cancelling one member of a merged group leaves the others
   CHECK(left);
   CHECK(mufld.stop(SIGTERM) == 0);
 }
+
+TEST_CASE("e2e groups: tenants share a group but see only their own activities in it") {
+  TempDir dir;
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, kGroupArgs);
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string alice = make_tenant(c, "alice"), bob = make_tenant(c, "bob");
+  const auto body = [](const char* task) {
+    return R"({"name":"t","dataset":"synthetic","task":")" + std::string(task) +
+           R"(","rounds":2,"clients":4,"clients_per_round":1,"seed":3})";
+  };
+  const std::string a = json::parse(c.post("/v1/activities", body("class"), alice).body)["id"];
+  const std::string b = json::parse(c.post("/v1/activities", body("parity"), bob).body)["id"];
+  const json da = wait_terminal(c, alice, a), db = wait_terminal(c, bob, b);
+  REQUIRE(da["state"] == "succeeded");
+  REQUIRE(db["state"] == "succeeded");
+  const std::string root = da["groups"][0];
+  CHECK(db["groups"][0] == root);  // merged across tenants (the default)
+
+  const json seen_by_alice = json::parse(c.get("/v1/groups/" + root, alice).body);
+  REQUIRE(seen_by_alice["activities"].size() == 1);
+  CHECK(seen_by_alice["activities"][0]["id"] == a);
+  CHECK_FALSE(seen_by_alice["activities"][0].contains("tenant_id"));
+  CHECK(seen_by_alice["other_activities"] == 1);
+  for (const auto& t : seen_by_alice["affinity"]["tasks"]) CHECK((t["activity_id"] == a || t["activity_id"] == "other"));
+  CHECK(seen_by_alice.dump().find(b) == std::string::npos);  // bob's id appears nowhere
+  // Alice cannot read bob's activity through the group either.
+  CHECK(c.get("/v1/activities/" + b, alice).status == 404);
+
+  const json seen_by_admin = json::parse(c.get("/v1/groups/" + root, kAdmin).body);
+  CHECK(seen_by_admin["activities"].size() == 2);
+  CHECK(seen_by_admin["other_activities"] == 0);
+  CHECK(mufld.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("e2e groups: with merging across tenants off, tenants train apart") {
+  TempDir dir;
+  auto args = kGroupArgs;
+  args.insert(args.end(), {"--merge-across-tenants", "false"});
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, args);
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string alice = make_tenant(c, "alice"), bob = make_tenant(c, "bob");
+  const std::string body = R"({"name":"t","dataset":"synthetic","task":"class","rounds":1,"clients":4,"clients_per_round":1})";
+  const std::string a = json::parse(c.post("/v1/activities", body, alice).body)["id"];
+  const std::string b = json::parse(c.post("/v1/activities", body, bob).body)["id"];
+  const json da = wait_terminal(c, alice, a), db = wait_terminal(c, bob, b);
+  CHECK(da["groups"][0] != db["groups"][0]);
+  CHECK(mufld.stop(SIGTERM) == 0);
+}
