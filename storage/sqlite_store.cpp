@@ -368,41 +368,7 @@ Result<Activity> SqliteStore::cancel_activity(const std::string& id, const Scope
   });
 }
 
-Result<std::optional<Activity>> SqliteStore::claim_next_queued(const std::string& device, int64_t now_ms) {
-  return write_transaction([&](Connection& c) -> Result<std::optional<Activity>> {
-    auto next = c.prepare(
-        "SELECT id FROM activities WHERE state = 'queued' "
-        "ORDER BY json_extract(spec, '$.priority') DESC, seq ASC LIMIT 1");
-    if (!next.ok()) return next.status();
-    auto row = (*next)->step();
-    if (!row.ok()) return row.status();
-    if (!*row) return std::optional<Activity>();
-    const std::string id = (*next)->column_text(0);
-    auto up = c.prepare(
-        "UPDATE activities SET state = 'training', state_reason = '', device = ?, updated_ms = ?2, "
-        "started_ms = CASE WHEN started_ms = 0 THEN ?2 ELSE started_ms END WHERE id = ?");
-    if (!up.ok()) return up.status();
-    if (Status s = (*up)->bind(1, device).bind(2, now_ms).bind(3, id).run(); !s.is_ok()) return s;
-    auto a = select_activity(c, id, Scope::all());
-    if (!a.ok()) return a.status();
-    return std::optional<Activity>(std::move(*a));
-  });
-}
-
 namespace {
-
-// kFailedPrecondition unless activity `id` is training: a cancel that won the race stops the writer.
-Status require_training(Connection& c, const std::string& id) {
-  auto st = c.prepare("SELECT state FROM activities WHERE id = ?");
-  if (!st.ok()) return st.status();
-  (*st)->bind(1, id);
-  auto row = (*st)->step();
-  if (!row.ok()) return row.status();
-  if (!*row) return Status::not_found("no activity " + id);
-  const std::string state = (*st)->column_text(0);
-  if (state != "training") return Status::failed_precondition("activity " + id + " is " + state + ", not training");
-  return Status::ok();
-}
 
 Status upsert_file(Connection& c, const std::string& id, const char* kind, const StoredFile& f, int64_t now_ms) {
   auto st = c.prepare(
@@ -415,36 +381,6 @@ Status upsert_file(Connection& c, const std::string& id, const char* kind, const
 }
 
 }  // namespace
-
-Status SqliteStore::record_round(const std::string& id, const RoundRecord& round, const StoredFile& checkpoint,
-                                 int64_t now_ms) {
-  return write_transaction([&](Connection& c) -> Status {
-    if (Status s = require_training(c, id); !s.is_ok()) return s;
-    // INSERT OR REPLACE: a round redone after a crash between its checkpoint and this row.
-    auto ins = c.prepare("INSERT OR REPLACE INTO activity_rounds(activity_id, round, report, created_ms) VALUES(?,?,?,?)");
-    if (!ins.ok()) return ins.status();
-    if (Status s = (*ins)->bind(1, id).bind(2, round.round).bind(3, round.report_json).bind(4, now_ms).run(); !s.is_ok())
-      return s;
-    auto up = c.prepare("UPDATE activities SET rounds_done = ?, last_round = ?, updated_ms = ? WHERE id = ?");
-    if (!up.ok()) return up.status();
-    if (Status s = (*up)->bind(1, round.round).bind(2, round.report_json).bind(3, now_ms).bind(4, id).run(); !s.is_ok())
-      return s;
-    return upsert_file(c, id, "checkpoint", checkpoint, now_ms);
-  });
-}
-
-Status SqliteStore::finish_training(const std::string& id, ActivityState final_state, const std::string& reason,
-                                    const std::optional<StoredFile>& model, int64_t now_ms) {
-  return write_transaction([&](Connection& c) -> Status {
-    if (Status s = require_training(c, id); !s.is_ok()) return s;
-    if (model)
-      if (Status s = upsert_file(c, id, "model", *model, now_ms); !s.is_ok()) return s;
-    auto up = c.prepare(
-        "UPDATE activities SET state = ?, state_reason = ?, device = '', finished_ms = ?, updated_ms = ? WHERE id = ?");
-    if (!up.ok()) return up.status();
-    return (*up)->bind(1, to_string(final_state)).bind(2, reason).bind(3, now_ms).bind(4, now_ms).bind(5, id).run();
-  });
-}
 
 Result<int64_t> SqliteStore::requeue_interrupted(int64_t now_ms) {
   return write_transaction([&](Connection& c) -> Result<int64_t> {

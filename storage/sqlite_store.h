@@ -52,11 +52,6 @@ class SqliteStore final : public Store {
   Result<ActivityPage> list_activities(const ActivityQuery& query) override;
   Result<Activity> cancel_activity(const std::string& id, const Scope& scope, const std::string& reason,
                                    int64_t now_ms) override;
-  Result<std::optional<Activity>> claim_next_queued(const std::string& device, int64_t now_ms) override;
-  Status record_round(const std::string& id, const RoundRecord& round, const StoredFile& checkpoint,
-                      int64_t now_ms) override;
-  Status finish_training(const std::string& id, ActivityState final_state, const std::string& reason,
-                         const std::optional<StoredFile>& model, int64_t now_ms) override;
   Result<int64_t> requeue_interrupted(int64_t now_ms) override;
   Result<std::vector<RoundRecord>> list_rounds(const std::string& id, const Scope& scope) override;
   Result<std::optional<StoredFile>> get_file(const std::string& id, const std::string& kind) override;

@@ -147,18 +147,6 @@ class Store {
   virtual Result<Activity> cancel_activity(const std::string& id, const Scope& scope, const std::string& reason,
                                            int64_t now_ms) = 0;
   // --- training (the executor) ------------------------------------------------------------------
-  // Moves the next queued activity to training on `device`, in one
-  // transaction: highest spec priority first, then oldest. nullopt when none is waiting.
-  virtual Result<std::optional<Activity>> claim_next_queued(const std::string& device, int64_t now_ms) = 0;
-  // Records finished round `round.round` of a training activity with its checkpoint, and its
-  // progress, in one transaction. kFailedPrecondition when the activity is no longer training
-  // (it was cancelled meanwhile): the caller stops.
-  virtual Status record_round(const std::string& id, const RoundRecord& round, const StoredFile& checkpoint,
-                              int64_t now_ms) = 0;
-  // Ends training: `final_state` is succeeded (with `model`) or failed (with `reason`).
-  // kFailedPrecondition when the activity is no longer training.
-  virtual Status finish_training(const std::string& id, ActivityState final_state, const std::string& reason,
-                                 const std::optional<StoredFile>& model, int64_t now_ms) = 0;
   // At start-up: no group or activity is on a device any more (groups wait to be claimed again
   // and keep their phase; their activities keep their states); activities left training outside
   // any group by a previous process go back to the queue. A waiting live group with no live
