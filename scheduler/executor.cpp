@@ -231,6 +231,9 @@ void Executor::train(Group group, const Device& device) {
     }
 
     while (!run->stop.load()) {
+      // Plan here too, not only in idle workers: with every device busy, a compatible arrival
+      // must still be able to join this group while it consolidates.
+      plan();
       // Membership as the store has it now: joins and cancels since the last round.
       auto fresh = store_.get_group(group.id, storage::Scope::all());
       if (!fresh.ok()) return fail("cannot read the group: " + fresh.status().message());

@@ -318,3 +318,36 @@ TEST_CASE("e2e groups: with merging across tenants off, tenants train apart") {
   CHECK(da["groups"][0] != db["groups"][0]);
   CHECK(mufld.stop(SIGTERM) == 0);
 }
+
+TEST_CASE("e2e groups: a late compatible arrival joins a consolidating group with a fresh head") {
+  TempDir dir;
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin,
+                     {"--devices", "cpu:1", "--torch-threads", "1", "--affinity-every", "4",
+                      "--consolidation-fraction", "0.5"});
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string token = make_tenant(c, "late");
+  const auto body = [](const char* task, int rounds) {
+    return R"({"name":"t","dataset":"synthetic","task":")" + std::string(task) + R"(","rounds":)" +
+           std::to_string(rounds) + R"(,"clients":4,"clients_per_round":1,"seed":3})";
+  };
+  const std::string first = json::parse(c.post("/v1/activities", body("class", 8), token).body)["id"];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (json::parse(c.get("/v1/activities/" + first, token).body)["progress"]["round"].get<int>() < 1 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // The only device is busy with the first activity's group: the late one joins it.
+  const std::string late = json::parse(c.post("/v1/activities", body("segment", 3), token).body)["id"];
+  const json a = wait_terminal(c, token, first), b = wait_terminal(c, token, late);
+  REQUIRE(a["state"] == "succeeded");
+  REQUIRE(b["state"] == "succeeded");
+  CHECK(b["groups"][0] == a["groups"][0]);
+  CHECK(b["progress"]["round"] == 3);
+  const json g = json::parse(c.get("/v1/groups/" + a["groups"][0].get<std::string>(), token).body);
+  REQUIRE(g["activities"].size() == 2);
+  CHECK(g["activities"][1]["id"] == late);
+  CHECK(g["activities"][1]["joined_round"].get<int>() >= 1);
+  CHECK(g["activities"][1]["joined_round"].get<int>() < 4);
+  CHECK(json::parse(c.get("/v1/groups", token).body)["items"].size() >= 1);
+  CHECK(c.get("/metrics").body.find("mufl_group_events_total{event=\"join\"} 1") != std::string::npos);
+  CHECK(mufld.stop(SIGTERM) == 0);
+}
