@@ -44,7 +44,11 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
       }
       const auto batch = index.slice(0, start, std::min<int64_t>(start + options.batch_size, index.size(0)));
       const auto x = data.images.index_select(0, batch);
-      const auto features = model->encode(x);
+      auto features = model->encode(x);
+      // The shared encoder gets the mean of the tasks' gradients, not their sum: its step must
+      // not grow with the number of heads (five summed losses made it five times the single-task
+      // step and the merged model diverged). Each head still gets its own task's full gradient.
+      if (k > 1) features.register_hook([k](torch::Tensor g) { return g / static_cast<double>(k); });
       std::vector<torch::Tensor> targets, losses;
       torch::Tensor loss = torch::zeros({}, x.options());
       for (size_t t = 0; t < k; ++t) {
@@ -62,6 +66,9 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
         for (size_t t = 0; t < k; ++t) {
           grads.push_back(torch::autograd::grad({losses[t]}, encoder_params, {}, /*retain_graph=*/true,
                                                 /*create_graph=*/false, /*allow_unused=*/true));
+          // Undo the 1/k of the hook above: the lookahead steps along task t's own gradient.
+          for (auto& g : grads.back())
+            if (g.defined()) g.mul_(static_cast<double>(k));
           base.push_back(losses[t].item<double>());
         }
       }

@@ -1,6 +1,8 @@
 #pragma once
 // Local training on one client's samples and evaluation on a test set, for a MultiTaskNet.
-// The loss of a multi-task model is the plain sum of its tasks' losses.
+// The loss of a multi-task model is the plain sum of its tasks' losses, except that the shared
+// encoder receives the mean of the tasks' gradients (scaled by 1/K), so its step does not grow
+// with the number of heads; each head gets its own task's full gradient.
 // Internal to fl/ (torch types).
 #include <torch/torch.h>
 
