@@ -207,9 +207,10 @@ void Executor::train(Group group, const Device& device) {
   const auto now = [this] { return clock_.now_unix_ms(); };
   auto fail = [&](const std::string& reason) {
     spdlog::warn("group {} failed: {}", group.id, reason);
-    for (const auto& h : live_heads(group)) observer_->activity_ended(h.key, ActivityState::kFailed);
+    // Recorded first, announced after: an observer that reads the store sees the failure.
     if (Status s = store_.finish_group(group.id, GroupPhase::kFailed, reason, now()); !s.is_ok())
       spdlog::error("group {}: cannot record its failure: {}", group.id, s.to_string());
+    for (const auto& h : live_heads(group)) observer_->activity_ended(h.key, ActivityState::kFailed);
   };
   const fl::RuntimeOptions runtime{options_.data_dir, device.torch_device};
 
