@@ -137,6 +137,33 @@ UPDATE activities
        state_reason = 'starts over in a group: its per-activity checkpoint was abandoned on upgrade'
  WHERE group_id = '' AND (state IN ('consolidating','splitting','training') OR (state = 'queued' AND rounds_done > 0));
 )sql"},
+      {4, "a running count of each tenant's active activities", R"sql(
+-- The quota check reads this count instead of counting the tenant's activities on every
+-- submission (with 10,000 queued activities that count cost about 2 ms per POST). Triggers
+-- keep it right whatever changes a state: submit, cancel, group training, tenant deletion.
+ALTER TABLE tenants ADD COLUMN active_activities INTEGER NOT NULL DEFAULT 0;
+UPDATE tenants SET active_activities =
+  (SELECT count(*) FROM activities a
+    WHERE a.tenant_id = tenants.id AND a.state NOT IN ('succeeded','failed','cancelled'));
+CREATE TRIGGER activities_active_on_insert AFTER INSERT ON activities
+  WHEN NEW.state NOT IN ('succeeded','failed','cancelled')
+BEGIN
+  UPDATE tenants SET active_activities = active_activities + 1 WHERE id = NEW.tenant_id;
+END;
+CREATE TRIGGER activities_active_on_update AFTER UPDATE OF state ON activities
+  WHEN (OLD.state NOT IN ('succeeded','failed','cancelled')) != (NEW.state NOT IN ('succeeded','failed','cancelled'))
+BEGIN
+  UPDATE tenants
+     SET active_activities = active_activities +
+         (CASE WHEN NEW.state NOT IN ('succeeded','failed','cancelled') THEN 1 ELSE -1 END)
+   WHERE id = NEW.tenant_id;
+END;
+CREATE TRIGGER activities_active_on_delete AFTER DELETE ON activities
+  WHEN OLD.state NOT IN ('succeeded','failed','cancelled')
+BEGIN
+  UPDATE tenants SET active_activities = active_activities - 1 WHERE id = OLD.tenant_id;
+END;
+)sql"},
   };
   return migrations;
 }

@@ -612,3 +612,38 @@ TEST_CASE("groups: requeue_interrupted clears every device and keeps grouped act
   REQUIRE(again.ok());
   CHECK(again->has_value());
 }
+
+TEST_CASE("groups: the quota counts active activities through every path that ends one") {
+  Fixture f;
+  auto submit = [&](const std::string& id, int64_t max_active) {
+    return f.store->submit_activity(make_activity(id, "ten_a"), max_active, std::nullopt);
+  };
+  for (const char* id : {"act_1", "act_2", "act_3"}) REQUIRE(submit(id, 3).ok());
+  CHECK(submit("act_4", 3).status().code() == Status::Code::kResourceExhausted);
+  // Cancel one: room for one more.
+  REQUIRE(f.store->cancel_activity("act_1", Scope::all(), "test", 3000).ok());
+  REQUIRE(submit("act_4", 3).ok());
+  CHECK(submit("act_5", 3).status().code() == Status::Code::kResourceExhausted);
+  // Training in a group keeps them active; finishing one with its model frees a place.
+  GroupPlan p;
+  p.new_groups = {new_group("grp_1", GroupPhase::kTraining, 0, {"act_2", "act_3"})};
+  REQUIRE(f.store->apply_group_plan(p, 4000).ok());
+  CHECK(submit("act_5", 3).status().code() == Status::Code::kResourceExhausted);
+  REQUIRE(f.store->claim_next_group("cpu:0", false, 4100)->has_value());
+  GroupRoundRecord r;
+  r.group_id = "grp_1";
+  r.round = 1;
+  r.heads = {{"act_2", "task_act_2"}, {"act_3", "task_act_3"}};
+  r.checkpoint = {1, "/tmp/ckpt", "00", 1};
+  r.reports = {{"act_2", "{}"}, {"act_3", "{}"}};
+  r.finished = {{"act_2", StoredFile{1, "/tmp/model", "00", 1}}};
+  REQUIRE(f.store->record_group_round(r, 4200).is_ok());
+  REQUIRE(submit("act_5", 3).ok());
+  // A failed group fails its live member: another place.
+  REQUIRE(f.store->finish_group("grp_1", GroupPhase::kFailed, "boom", 4300).is_ok());
+  CHECK(f.store->get_activity("act_3", Scope::all())->state == ActivityState::kFailed);
+  REQUIRE(submit("act_6", 3).ok());
+  CHECK(submit("act_7", 3).status().code() == Status::Code::kResourceExhausted);
+  // Deleting the tenant cancels the rest; its count does not go negative or stale.
+  REQUIRE(f.store->delete_tenant("ten_a", 5000).is_ok());
+}
