@@ -389,6 +389,7 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
     eo.grouping.consolidation_fraction = o.consolidation_fraction;
     eo.split.max_groups = o.max_groups;
     eo.affinity_every = o.affinity_every;
+    eo.torch_threads = o.threads;
     Watcher watcher(policy);
     {
       sch::Executor executor(*store, clock, eo, &watcher);

@@ -451,6 +451,8 @@ void set_torch_threads(int threads) {
   if (threads > 0) torch::set_num_threads(threads);
 }
 
+int torch_threads() { return torch::get_num_threads(); }
+
 int cuda_device_count() { return torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0; }
 
 Status check_dataset_available(const std::string& data_dir, const std::string& dataset) {

@@ -134,8 +134,11 @@ class FlJob {
   std::unique_ptr<State> s_;
 };
 
-// Sets LibTorch's intra-op thread count (process-wide).
+// Sets LibTorch's intra-op thread count for the calling thread (OpenMP keeps it per thread:
+// call it in each thread that trains).
 void set_torch_threads(int threads);
+// LibTorch's intra-op thread count as the calling thread sees it.
+int torch_threads();
 
 // CUDA devices LibTorch can use: 0 on a CPU build or a machine without a GPU.
 int cuda_device_count();

@@ -170,6 +170,8 @@ std::optional<int64_t> Executor::plan() {
 }
 
 void Executor::worker(const Device& device) {
+  if (options_.torch_threads > 0) fl::set_torch_threads(options_.torch_threads);
+  spdlog::info("worker {} trains with {} LibTorch threads", device.name, fl::torch_threads());
   const bool exclusive = options_.grouping.policy == GroupingPolicy::kSequential;
   while (true) {
     uint64_t seen;

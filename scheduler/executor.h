@@ -47,6 +47,10 @@ struct ExecutorOptions {
   int max_round_attempts = 3;        // draws of a round before the group fails
   GroupingOptions grouping;
   int affinity_every = 20;           // lookahead every n batches while consolidating
+  // LibTorch threads for each worker. Set in the worker thread itself: OpenMP keeps the thread
+  // count per thread, and a worker started later does not inherit the main thread's setting
+  // (measured: workers ran on 1 thread with --torch-threads 2). 0 leaves LibTorch's default.
+  int torch_threads = 0;
   SplitOptions split;
 };
 

@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
   exec_options.grouping.merge_across_tenants = cfg.merge_across_tenants;
   exec_options.split.max_groups = cfg.max_groups;
   exec_options.affinity_every = cfg.affinity_every;
+  exec_options.torch_threads = torch_threads;
   executor = std::make_unique<scheduler::Executor>(**store, SystemClock::instance(), exec_options, &app.metrics());
   if (Status s = executor->start(); !s.is_ok()) return fail("executor: " + s.message());
   std::string device_names = devices->empty() ? "no device (API only)" : "";

@@ -434,21 +434,34 @@ Result<std::optional<StoredFile>> SqliteStore::get_file(const std::string& id, c
       StoredFile{(*st)->column_int64(0), (*st)->column_text(1), (*st)->column_text(2), (*st)->column_int64(3)});
 }
 
-Result<std::vector<std::pair<ActivityState, int64_t>>> SqliteStore::count_activities_by_state() {
-  std::vector<std::pair<ActivityState, int64_t>> out;
-  for (ActivityState s : kAllActivityStates) out.emplace_back(s, 0);
-  ReaderLease conn(*this);
-  auto st = (*conn).prepare("SELECT state, count(*) FROM activities GROUP BY state");
+namespace {
+
+// Rows per value of an enum column (`sql` selects value, count), with every value of `all`
+// present, zero included; values the parser does not know are left out.
+template <typename Enum, size_t N, typename Parse>
+Result<std::vector<std::pair<Enum, int64_t>>> count_by(Connection& c, const char* sql, const Enum (&all)[N],
+                                                        Parse parse) {
+  std::vector<std::pair<Enum, int64_t>> out;
+  for (Enum e : all) out.emplace_back(e, 0);
+  auto st = c.prepare(sql);
   if (!st.ok()) return st.status();
   for (;;) {
     auto row = (*st)->step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    auto state = parse_activity_state((*st)->column_text(0));
-    for (auto& [s, n] : out)
-      if (state && s == *state) n = (*st)->column_int64(1);
+    const auto value = parse((*st)->column_text(0));
+    for (auto& [e, n] : out)
+      if (value && e == *value) n = (*st)->column_int64(1);
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<std::pair<ActivityState, int64_t>>> SqliteStore::count_activities_by_state() {
+  ReaderLease conn(*this);
+  return count_by(*conn, "SELECT state, count(*) FROM activities GROUP BY state", kAllActivityStates,
+                  [](const std::string& s) { return parse_activity_state(s); });
 }
 
 // --- groups ----------------------------------------------------------------------------------
@@ -1033,20 +1046,9 @@ Result<std::vector<std::string>> SqliteStore::activity_groups(const std::string&
 }
 
 Result<std::vector<std::pair<GroupPhase, int64_t>>> SqliteStore::count_groups_by_phase() {
-  std::vector<std::pair<GroupPhase, int64_t>> out;
-  for (GroupPhase p : kAllGroupPhases) out.emplace_back(p, 0);
   ReaderLease conn(*this);
-  auto st = (*conn).prepare("SELECT phase, count(*) FROM groups GROUP BY phase");
-  if (!st.ok()) return st.status();
-  for (;;) {
-    auto row = (*st)->step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    auto phase = parse_group_phase((*st)->column_text(0));
-    for (auto& [p, n] : out)
-      if (phase && p == *phase) n = (*st)->column_int64(1);
-  }
-  return out;
+  return count_by(*conn, "SELECT phase, count(*) FROM groups GROUP BY phase", kAllGroupPhases,
+                  [](const std::string& s) { return parse_group_phase(s); });
 }
 
 }  // namespace mufl::storage

@@ -35,8 +35,18 @@ Result<Principal> TenantRegistry::authenticate(std::string_view token) const {
   if (token.empty()) return Status::unauthenticated("a bearer token is required");
   std::string hash = sha256_hex(token);
   if (constant_time_equal(hash, admin_token_hash_)) return Principal::admin();
+  uint64_t generation;
+  {
+    std::shared_lock lock(cache_mu_);
+    if (auto it = token_cache_.find(hash); it != token_cache_.end()) return Principal::tenant(it->second);
+    generation = cache_generation_;
+  }
   auto tenant = store_.find_tenant_by_token_hash(hash);
-  if (tenant.ok()) return Principal::tenant(tenant->id);
+  if (tenant.ok()) {
+    std::unique_lock lock(cache_mu_);
+    if (cache_generation_ == generation) token_cache_[hash] = tenant->id;
+    return Principal::tenant(tenant->id);
+  }
   if (tenant.status().is_not_found()) return Status::unauthenticated("the bearer token is not valid");
   return tenant.status();
 }
@@ -79,7 +89,14 @@ Result<Tenant> TenantRegistry::update(const std::string& id, const nlohmann::jso
   return store_.update_tenant_quotas(id, quotas, clock_.now_unix_ms());
 }
 
-Status TenantRegistry::remove(const std::string& id) { return store_.delete_tenant(id, clock_.now_unix_ms()); }
+Status TenantRegistry::remove(const std::string& id) {
+  Status s = store_.delete_tenant(id, clock_.now_unix_ms());
+  // Also after a failure: the cache must never outlive what the store says.
+  std::unique_lock lock(cache_mu_);
+  ++cache_generation_;
+  std::erase_if(token_cache_, [&](const auto& entry) { return entry.second == id; });
+  return s;
+}
 
 nlohmann::json tenant_to_json(const Tenant& t) {
   return {{"id", t.id},

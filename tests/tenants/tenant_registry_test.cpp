@@ -50,6 +50,10 @@ TEST_CASE("registry: the admin token and a tenant's token authenticate, others d
   CHECK(f.registry->authenticate("admin-secreT").status().code() == Status::Code::kUnauthenticated);
   CHECK(f.registry->authenticate(created->token + "x").status().code() == Status::Code::kUnauthenticated);
 
+  // The second time the token comes from the cache; deleting the tenant must still revoke it.
+  auto again = f.registry->authenticate(created->token);
+  REQUIRE(again.ok());
+  CHECK(again->tenant_id == created->tenant.id);
   REQUIRE(f.registry->remove(created->tenant.id).is_ok());
   CHECK(f.registry->authenticate(created->token).status().code() == Status::Code::kUnauthenticated);
 }
