@@ -135,6 +135,11 @@ class Server {
     std::vector<std::string> args = {o.mufld, "--listen", "127.0.0.1:0", "--data-dir", data_dir_,
                                      "--threads", std::to_string(o.server_threads), "--log-level", "warn"};
     if (!o.db_sync.empty()) args.insert(args.end(), {"--db-sync", o.db_sync});
+    // The API alone: with a training device, mufld would start training the seeded activities
+    // and the benchmark would measure training's share of the two cores. `--mufld-arg
+    // --devices --mufld-arg cpu:1` measures the API beside training.
+    if (std::find(o.extra_args.begin(), o.extra_args.end(), "--devices") == o.extra_args.end())
+      args.insert(args.end(), {"--devices", "none"});
     args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
     // Drop the caller's MUFL_* variables: they would configure the server behind our back.
     std::vector<std::string> env = {"MUFL_ADMIN_TOKEN=" + admin_token};

@@ -54,6 +54,10 @@ namespace {
 
 bool merges(GroupingPolicy p) { return p == GroupingPolicy::kMufl || p == GroupingPolicy::kAllInOne; }
 
+int live_members(const Group& g) {
+  return static_cast<int>(std::count_if(g.members.begin(), g.members.end(), [](const GroupMember& m) { return !m.left_round; }));
+}
+
 GroupMember member_of(const Activity& a, int64_t joined_round) {
   return GroupMember{a.id, a.tenant_id, a.spec.task, joined_round, std::nullopt};
 }
@@ -85,6 +89,7 @@ GroupingDecision plan_groups(const std::vector<Activity>& ungrouped, const std::
   // Activities that will merge, by compatibility key, oldest first.
   std::map<std::string, std::vector<const Activity*>> pending;
   std::vector<std::string> key_order;
+  std::map<std::string, int> joins_to;  // joins planned in this call, per group
   for (const Activity& a : ungrouped) {
     if (!merges(options.policy) || !a.spec.merge) {
       // Alone. Its group trains to the end; it still measures nothing (one head).
@@ -96,10 +101,12 @@ GroupingDecision plan_groups(const std::vector<Activity>& ungrouped, const std::
     const Group* host = nullptr;
     for (const Group& g : live)
       if (g.compat_key == key && g.policy == to_string(options.policy) && is_live(g.phase) &&
-          g.round < g.consolidation_rounds && (!host || g.seq < host->seq))
+          g.round < g.consolidation_rounds && live_members(g) + joins_to[g.id] < options.max_members &&
+          (!host || g.seq < host->seq))
         host = &g;
     if (host) {
       out.plan.joins.emplace_back(host->id, member_of(a, host->round));
+      ++joins_to[host->id];
       continue;
     }
     if (!pending.count(key)) key_order.push_back(key);
@@ -120,8 +127,10 @@ GroupingDecision plan_groups(const std::vector<Activity>& ungrouped, const std::
       }
       // Everything compatible that is waiting now: what arrived after the window but before
       // this plan would join the new group at its round 0 anyway.
-      std::vector<const Activity*> members(acts.begin() + static_cast<std::ptrdiff_t>(i), acts.end());
-      i = acts.size();
+      const size_t take = std::min(acts.size() - i, static_cast<size_t>(std::max(1, options.max_members)));
+      std::vector<const Activity*> members(acts.begin() + static_cast<std::ptrdiff_t>(i),
+                                           acts.begin() + static_cast<std::ptrdiff_t>(i + take));
+      i += take;
       out.plan.new_groups.push_back(new_group(new_group_id(), members, merged_phase, options, key));
     }
   }

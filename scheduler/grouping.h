@@ -17,6 +17,7 @@
 // `merge_window_seconds`; it takes every ungrouped compatible activity waiting at that moment. A compatible activity that arrives while a group is still in its first
 // `consolidation_rounds` rounds joins it with a fresh head (mufl and all_in_one).
 // Consolidation: ceil(consolidation_fraction · the longest member's rounds), at least 1.
+// Size: at most `max_members` activities per group (joins included).
 //
 // Pure: no I/O, no clock, no threads; the executor applies the plan through the Store.
 #include <cstdint>
@@ -43,6 +44,9 @@ struct GroupingOptions {
   double merge_window_seconds = 0;
   double consolidation_fraction = 0.25;
   bool merge_across_tenants = true;
+  // Most activities one group trains (heads of one model). Each head adds its cost to every
+  // step, so an unbounded merge would make one huge, slow model; beyond this, a new group forms.
+  int max_members = 16;
 };
 
 // The settings every member of a group shares, as stored in Group::config_json.

@@ -73,6 +73,8 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "seconds a new group waits for more compatible activities before it starts")
       ("consolidation-fraction", po::value<double>(&c.consolidation_fraction)->default_value(c.consolidation_fraction),
        "share of its rounds a merged group trains together before it splits (0 to 1]")
+      ("max-group-size", po::value<int>(&c.max_group_size)->default_value(c.max_group_size),
+       "most activities one group trains as heads of one model (1 to 256)")
       ("max-groups", po::value<int>(&c.max_groups)->default_value(c.max_groups),
        "most groups one split makes (1 to 16)")
       ("affinity-every", po::value<int>(&c.affinity_every)->default_value(c.affinity_every),
@@ -142,6 +144,8 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
   if (!(c.consolidation_fraction > 0 && c.consolidation_fraction <= 1))
     return Status::invalid_argument("--consolidation-fraction must be above 0 and at most 1");
   if (c.max_groups < 1 || c.max_groups > 16) return Status::invalid_argument("--max-groups must be from 1 to 16");
+  if (c.max_group_size < 1 || c.max_group_size > 256)
+    return Status::invalid_argument("--max-group-size must be from 1 to 256");
   if (c.affinity_every < 1 || c.affinity_every > 10000)
     return Status::invalid_argument("--affinity-every must be from 1 to 10000");
   if (c.db_path.empty()) c.db_path = c.data_dir + "/mufl.db";

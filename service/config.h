@@ -37,6 +37,8 @@ struct Config {
   double merge_window_seconds = 0;
   // --consolidation-fraction F: share of the rounds a merged group trains before it splits.
   double consolidation_fraction = 0.25;
+  // --max-group-size N: at most this many activities train in one group. Default 16.
+  int max_group_size = 16;
   // --max-groups N: at most this many groups out of one split. Default 3.
   int max_groups = 3;
   // --affinity-every N: affinity lookahead every N batches while consolidating. Default 20.

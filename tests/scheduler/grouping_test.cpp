@@ -147,3 +147,26 @@ TEST_CASE("grouping: consolidation rounds", "[grouping]") {
   CHECK(consolidation_rounds(1, 0.25) == 1);
   CHECK(consolidation_rounds(10, 1.0) == 10);
 }
+
+TEST_CASE("grouping: a group holds at most max_members activities", "[grouping]") {
+  auto o = with(GroupingPolicy::kMufl);
+  o.max_members = 2;
+  auto d = plan_groups({act("a", 0), act("b", 0), act("c", 0), act("d", 0), act("e", 0)}, {}, o, 1000, ids());
+  REQUIRE(d.plan.new_groups.size() == 3);
+  CHECK(d.plan.new_groups[0].members.size() == 2);
+  CHECK(d.plan.new_groups[1].members.size() == 2);
+  CHECK(d.plan.new_groups[2].members.size() == 1);
+  // A full live group takes no join; one with room takes one, then is full.
+  Group live;
+  live.id = "grp_live";
+  live.phase = GroupPhase::kConsolidating;
+  live.policy = "mufl";
+  live.compat_key = compat_key(act("x", 0), o);
+  live.consolidation_rounds = 4;
+  live.members = {GroupMember{"x", "ten_a", "class", 0, std::nullopt}};
+  auto j = plan_groups({act("f", 0), act("g", 0)}, {live}, o, 1000, ids());
+  REQUIRE(j.plan.joins.size() == 1);
+  CHECK(j.plan.joins[0].second.activity_id == "f");
+  REQUIRE(j.plan.new_groups.size() == 1);
+  CHECK(j.plan.new_groups[0].members[0].activity_id == "g");
+}
