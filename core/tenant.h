@@ -9,6 +9,12 @@ namespace mufl {
 struct Quotas {
   // How many activities may be active (not succeeded, failed or cancelled) at once.
   int64_t max_active_activities = 100;
+  // Joules the tenant's work may use in all (its shares in the energy ledger). Once used up,
+  // its activities pause until the budget is raised. nullopt: unlimited.
+  std::optional<double> energy_budget_joules;
+  // How many devices the tenant's activities may occupy at once (a group on a device counts
+  // for every tenant with a live activity in it). nullopt: no limit.
+  std::optional<int64_t> max_devices;
   bool operator==(const Quotas&) const = default;
 };
 
@@ -16,6 +22,7 @@ struct Tenant {
   std::string id;    // "ten_…"
   std::string name;  // unique among live tenants, 1–64 of [A-Za-z0-9._-]
   Quotas quotas;
+  double energy_used_joules = 0;  // the tenant's shares of every work unit so far (energy ledger)
   int64_t created_unix_ms = 0;
   int64_t updated_unix_ms = 0;
 };

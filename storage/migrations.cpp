@@ -164,6 +164,53 @@ BEGIN
   UPDATE tenants SET active_activities = active_activities - 1 WHERE id = OLD.tenant_id;
 END;
 )sql"},
+      {5, "energy ledger, energy budgets and device shares, drained devices", R"sql(
+-- Energy budgets (NULL: unlimited) and device shares (NULL: no limit) per tenant, and the joules
+-- its shares of the ledger add up to, kept here so the budget check is O(1).
+ALTER TABLE tenants ADD COLUMN energy_budget_joules REAL;
+ALTER TABLE tenants ADD COLUMN max_devices INTEGER;
+ALTER TABLE tenants ADD COLUMN energy_used_joules REAL NOT NULL DEFAULT 0;
+
+-- One row per work unit: one group round on one device, as its meter measured it. Written in
+-- the transaction that records the round.
+CREATE TABLE energy_ledger (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  group_id         TEXT NOT NULL REFERENCES groups(id),
+  round            INTEGER NOT NULL,               -- lineage round
+  device           TEXT NOT NULL,
+  meter            TEXT NOT NULL,                  -- nvml, rapl, model
+  start_ms         INTEGER NOT NULL,
+  end_ms           INTEGER NOT NULL,
+  seconds          REAL NOT NULL,
+  joules           REAL NOT NULL,
+  carbon_g_per_kwh REAL NOT NULL,                  -- grid intensity over [start, end)
+  grams_co2e       REAL NOT NULL,
+  UNIQUE (group_id, round)
+);
+
+-- Each unit's shares: the activities that trained in it, with their tenants
+-- (docs/energy.md, "Ledger and attribution"). end_ms is the unit's, for per-day usage.
+CREATE TABLE energy_attribution (
+  unit_id        INTEGER NOT NULL REFERENCES energy_ledger(id),
+  activity_id    TEXT NOT NULL REFERENCES activities(id),
+  tenant_id      TEXT NOT NULL REFERENCES tenants(id),
+  share          REAL NOT NULL,
+  joules         REAL NOT NULL,
+  device_seconds REAL NOT NULL,
+  grams_co2e     REAL NOT NULL,
+  end_ms         INTEGER NOT NULL,
+  PRIMARY KEY (unit_id, activity_id)
+);
+CREATE INDEX energy_attribution_activity ON energy_attribution(activity_id);
+CREATE INDEX energy_attribution_tenant_end ON energy_attribution(tenant_id, end_ms);
+
+-- Devices the admin drained; a row with drained = 0 was resumed.
+CREATE TABLE devices (
+  name       TEXT PRIMARY KEY,
+  drained    INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+)sql"},
   };
   return migrations;
 }

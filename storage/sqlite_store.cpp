@@ -12,7 +12,8 @@
 namespace mufl::storage {
 namespace {
 
-constexpr const char* kTenantColumns = "id, name, max_active_activities, created_ms, updated_ms";
+constexpr const char* kTenantColumns =
+    "id, name, max_active_activities, created_ms, updated_ms, energy_budget_joules, max_devices, energy_used_joules";
 constexpr const char* kActivityColumns =
     "seq, id, tenant_id, state, state_reason, spec, created_ms, updated_ms, rounds_done, device, started_ms, "
     "finished_ms, last_round, EXISTS(SELECT 1 FROM activity_files f WHERE f.activity_id = activities.id AND "
@@ -26,6 +27,9 @@ Tenant read_tenant(const Statement& st) {
   t.quotas.max_active_activities = st.column_int64(2);
   t.created_unix_ms = st.column_int64(3);
   t.updated_unix_ms = st.column_int64(4);
+  if (!st.column_is_null(5)) t.quotas.energy_budget_joules = st.column_double(5);
+  if (!st.column_is_null(6)) t.quotas.max_devices = st.column_int64(6);
+  t.energy_used_joules = st.column_double(7);
   return t;
 }
 
@@ -54,6 +58,19 @@ Result<Activity> read_activity(const Statement& st) {
   a.progress.last_round_json = st.column_text(12);
   a.progress.has_model = st.column_int64(13) != 0;
   return a;
+}
+
+void bind_optional(Statement& st, int idx, const std::optional<double>& v) {
+  if (v)
+    st.bind(idx, *v);
+  else
+    st.bind_null(idx);
+}
+void bind_optional(Statement& st, int idx, const std::optional<int64_t>& v) {
+  if (v)
+    st.bind(idx, *v);
+  else
+    st.bind_null(idx);
 }
 
 inline Status status_of(const Status& s) { return s; }
@@ -184,13 +201,17 @@ Result<Tenant> SqliteStore::create_tenant(const Tenant& t, const std::string& to
     if (!row.ok()) return row.status();
     if (*row) return Status::already_exists("a tenant named '" + t.name + "' exists");
     auto ins = c.prepare(
-        "INSERT INTO tenants(id, name, token_hash, max_active_activities, created_ms, updated_ms) "
-        "VALUES(?,?,?,?,?,?)");
+        "INSERT INTO tenants(id, name, token_hash, max_active_activities, created_ms, updated_ms, "
+        "energy_budget_joules, max_devices) VALUES(?,?,?,?,?,?,?,?)");
     if (!ins.ok()) return ins.status();
-    Status s = (*ins)->bind(1, t.id).bind(2, t.name).bind(3, token_hash).bind(4, t.quotas.max_active_activities)
-                   .bind(5, t.created_unix_ms).bind(6, t.updated_unix_ms).run();
-    if (!s.is_ok()) return s;
-    return t;
+    (*ins)->bind(1, t.id).bind(2, t.name).bind(3, token_hash).bind(4, t.quotas.max_active_activities)
+        .bind(5, t.created_unix_ms).bind(6, t.updated_unix_ms);
+    bind_optional(**ins, 7, t.quotas.energy_budget_joules);
+    bind_optional(**ins, 8, t.quotas.max_devices);
+    if (Status s = (*ins)->run(); !s.is_ok()) return s;
+    Tenant out = t;
+    out.energy_used_joules = 0;
+    return out;
   });
 }
 
@@ -224,10 +245,13 @@ Result<std::vector<Tenant>> SqliteStore::list_tenants() {
 Result<Tenant> SqliteStore::update_tenant_quotas(const std::string& id, const Quotas& quotas, int64_t now_ms) {
   return write_transaction([&](Connection& c) -> Result<Tenant> {
     auto up = c.prepare(
-        "UPDATE tenants SET max_active_activities = ?, updated_ms = ? WHERE id = ? AND deleted_ms IS NULL");
+        "UPDATE tenants SET max_active_activities = ?, updated_ms = ?, energy_budget_joules = ?, max_devices = ? "
+        "WHERE id = ? AND deleted_ms IS NULL");
     if (!up.ok()) return up.status();
-    if (Status s = (*up)->bind(1, quotas.max_active_activities).bind(2, now_ms).bind(3, id).run(); !s.is_ok())
-      return s;
+    (*up)->bind(1, quotas.max_active_activities).bind(2, now_ms).bind(5, id);
+    bind_optional(**up, 3, quotas.energy_budget_joules);
+    bind_optional(**up, 4, quotas.max_devices);
+    if (Status s = (*up)->run(); !s.is_ok()) return s;
     if (c.changes() == 0) return Status::not_found("no tenant " + id);
     return select_live_tenant(c, "id", id);
   });
@@ -472,6 +496,9 @@ constexpr const char* kGroupColumns =
     "seq, id, parent_id, phase, policy, compat_key, config, consolidation_rounds, round, heads, job_round_offset, "
     "checkpoint_path, checkpoint_sha256, device, split, reason, created_ms, updated_ms";
 constexpr const char* kLivePhases = "('consolidating','training')";
+// Tenant `t` has energy budget left (or no budget).
+constexpr const char* kWithinBudget =
+    "(t.energy_budget_joules IS NULL OR t.energy_used_joules < t.energy_budget_joules)";
 // The scope filter on `groups`: a tenant sees a group that has (or had) one of its activities.
 constexpr const char* kGroupTenantFilter =
     "EXISTS(SELECT 1 FROM group_members s WHERE s.group_id = groups.id AND s.tenant_id = ?)";
@@ -696,6 +723,51 @@ Status insert_group(Connection& c, const Group& g, GroupPhase phase, int64_t rou
       .bind(14, now_ms).run();
 }
 
+// Writes a work unit and its shares, and adds each share to its tenant's energy_used_joules.
+// A unit already recorded for the group's round is kept as it is.
+Status insert_energy_unit(Connection& c, const EnergyUnit& u) {
+  auto ins = c.prepare(
+      "INSERT OR IGNORE INTO energy_ledger(group_id, round, device, meter, start_ms, end_ms, seconds, joules, "
+      "carbon_g_per_kwh, grams_co2e) VALUES(?,?,?,?,?,?,?,?,?,?)");
+  if (!ins.ok()) return ins.status();
+  if (Status s = (*ins)->bind(1, u.group_id).bind(2, u.round).bind(3, u.device).bind(4, u.meter)
+                     .bind(5, u.start_unix_ms).bind(6, u.end_unix_ms).bind(7, u.seconds).bind(8, u.joules)
+                     .bind(9, u.carbon_g_per_kwh).bind(10, u.grams_co2e).run();
+      !s.is_ok())
+    return s;
+  if (c.changes() == 0) return Status::ok();
+  int64_t unit_id = 0;
+  {
+    auto id = c.prepare("SELECT id FROM energy_ledger WHERE group_id = ? AND round = ?");
+    if (!id.ok()) return id.status();
+    (*id)->bind(1, u.group_id).bind(2, u.round);
+    auto row = (*id)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::internal("the energy unit just written is not there");
+    unit_id = (*id)->column_int64(0);
+  }
+  for (const EnergyShare& sh : u.shares) {
+    auto a = c.prepare(
+        "INSERT INTO energy_attribution(unit_id, activity_id, tenant_id, share, joules, device_seconds, grams_co2e, "
+        "end_ms) VALUES(?,?,?,?,?,?,?,?)");
+    if (!a.ok()) return a.status();
+    if (Status s = (*a)->bind(1, unit_id).bind(2, sh.activity_id).bind(3, sh.tenant_id).bind(4, sh.share)
+                       .bind(5, sh.joules).bind(6, sh.device_seconds).bind(7, sh.grams_co2e).bind(8, u.end_unix_ms)
+                       .run();
+        !s.is_ok())
+      return s;
+    auto t = c.prepare("UPDATE tenants SET energy_used_joules = energy_used_joules + ? WHERE id = ?");
+    if (!t.ok()) return t.status();
+    if (Status s = (*t)->bind(1, sh.joules).bind(2, sh.tenant_id).run(); !s.is_ok()) return s;
+  }
+  return Status::ok();
+}
+
+EnergyTotals read_totals(const Statement& st, int first) {
+  return {st.column_double(first), st.column_double(first + 1), st.column_double(first + 2),
+          st.column_int64(first + 3)};
+}
+
 const char* member_state(GroupPhase phase) {
   return phase == GroupPhase::kConsolidating ? "consolidating" : "training";
 }
@@ -774,12 +846,19 @@ Result<std::optional<Group>> SqliteStore::claim_next_group(const std::string& de
     }
     std::string id;
     {
+      // Members of tenants over their energy budget do not count (a group of such members
+      // only is not claimed); a tenant at its max_devices holds back every group it is in.
       auto next = c.prepare(
           std::string("SELECT g.id FROM groups g JOIN group_members m ON m.group_id = g.id AND m.left_round IS NULL "
-                      "JOIN activities a ON a.id = m.activity_id WHERE g.phase IN ") +
+                      "JOIN activities a ON a.id = m.activity_id JOIN tenants t ON t.id = m.tenant_id "
+                      "WHERE g.phase IN ") +
           kLivePhases +
-          " AND g.device = '' GROUP BY g.id "
-          "ORDER BY max(json_extract(a.spec, '$.priority')) DESC, g.seq ASC LIMIT 1");
+          " AND g.device = '' AND " + kWithinBudget +
+          " AND NOT EXISTS(SELECT 1 FROM group_members m2 JOIN tenants t2 ON t2.id = m2.tenant_id "
+          "  WHERE m2.group_id = g.id AND m2.left_round IS NULL AND t2.max_devices IS NOT NULL AND "
+          "  (SELECT count(DISTINCT g3.device) FROM groups g3 JOIN group_members m3 ON m3.group_id = g3.id "
+          "    AND m3.left_round IS NULL WHERE g3.device != '' AND m3.tenant_id = t2.id) >= t2.max_devices) "
+          "GROUP BY g.id ORDER BY max(json_extract(a.spec, '$.priority')) DESC, g.seq ASC LIMIT 1");
       if (!next.ok()) return next.status();
       auto row = (*next)->step();
       if (!row.ok()) return row.status();
@@ -836,6 +915,9 @@ Status SqliteStore::record_group_round(const GroupRoundRecord& r, int64_t now_ms
       if (!prog.ok()) return prog.status();
       if (Status s = (*prog)->bind(1, n).bind(2, report).bind(3, now_ms).bind(4, activity_id).run(); !s.is_ok())
         return s;
+    }
+    if (r.energy) {
+      if (Status s = insert_energy_unit(c, *r.energy); !s.is_ok()) return s;
     }
     for (const auto& [activity_id, model] : r.finished) {
       auto live = live_member_rounds(c, activity_id, r.group_id);
@@ -1049,6 +1131,136 @@ Result<std::vector<std::pair<GroupPhase, int64_t>>> SqliteStore::count_groups_by
   ReaderLease conn(*this);
   return count_by(*conn, "SELECT phase, count(*) FROM groups GROUP BY phase", kAllGroupPhases,
                   [](const std::string& s) { return parse_group_phase(s); });
+}
+
+Result<bool> SqliteStore::group_over_budget(const std::string& group_id) {
+  ReaderLease conn(*this);
+  auto g = group_state(*conn, group_id);
+  if (!g.ok()) return g.status();
+  if (!*g) return Status::not_found("no group " + group_id);
+  auto st = (*conn).prepare(std::string("SELECT count(*), coalesce(sum(NOT ") + kWithinBudget +
+                            "), 0) FROM group_members m JOIN tenants t ON t.id = m.tenant_id "
+                            "WHERE m.group_id = ? AND m.left_round IS NULL");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, group_id);
+  auto row = (*st)->step();
+  if (!row.ok()) return row.status();
+  const int64_t live = (*st)->column_int64(0), over = (*st)->column_int64(1);
+  return live > 0 && over == live;
+}
+
+Result<EnergyTotals> SqliteStore::activity_energy(const std::string& activity_id) {
+  ReaderLease conn(*this);
+  auto st = (*conn).prepare(
+      "SELECT coalesce(sum(joules), 0.0), coalesce(sum(device_seconds), 0.0), coalesce(sum(grams_co2e), 0.0), "
+      "count(*) FROM energy_attribution WHERE activity_id = ?");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, activity_id);
+  auto row = (*st)->step();
+  if (!row.ok()) return row.status();
+  return read_totals(**st, 0);
+}
+
+Result<std::vector<UsageDay>> SqliteStore::tenant_usage(const std::string& tenant_id, int64_t from_ms, int64_t to_ms) {
+  ReaderLease conn(*this);
+  auto st = (*conn).prepare(
+      "SELECT strftime('%Y-%m-%d', end_ms / 1000, 'unixepoch') AS day, sum(joules), sum(device_seconds), "
+      "sum(grams_co2e), count(*) FROM energy_attribution WHERE tenant_id = ? AND end_ms >= ? AND end_ms < ? "
+      "GROUP BY day ORDER BY day");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, tenant_id).bind(2, from_ms).bind(3, to_ms);
+  std::vector<UsageDay> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({(*st)->column_text(0), read_totals(**st, 1)});
+  }
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, EnergyTotals>>> SqliteStore::energy_by_tenant() {
+  ReaderLease conn(*this);
+  auto st = (*conn).prepare(
+      "SELECT tenant_id, sum(joules), sum(device_seconds), sum(grams_co2e), count(*) FROM energy_attribution "
+      "GROUP BY tenant_id ORDER BY tenant_id");
+  if (!st.ok()) return st.status();
+  std::vector<std::pair<std::string, EnergyTotals>> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.emplace_back((*st)->column_text(0), read_totals(**st, 1));
+  }
+  return out;
+}
+
+Result<std::vector<EnergyUnit>> SqliteStore::list_energy_units(const std::string& group_id) {
+  ReaderLease conn(*this);
+  std::vector<std::pair<int64_t, EnergyUnit>> units;
+  {
+    auto st = (*conn).prepare(
+        "SELECT id, group_id, round, device, meter, start_ms, end_ms, seconds, joules, carbon_g_per_kwh, grams_co2e "
+        "FROM energy_ledger WHERE group_id = ? ORDER BY round");
+    if (!st.ok()) return st.status();
+    (*st)->bind(1, group_id);
+    for (;;) {
+      auto row = (*st)->step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      EnergyUnit u;
+      u.group_id = (*st)->column_text(1);
+      u.round = (*st)->column_int64(2);
+      u.device = (*st)->column_text(3);
+      u.meter = (*st)->column_text(4);
+      u.start_unix_ms = (*st)->column_int64(5);
+      u.end_unix_ms = (*st)->column_int64(6);
+      u.seconds = (*st)->column_double(7);
+      u.joules = (*st)->column_double(8);
+      u.carbon_g_per_kwh = (*st)->column_double(9);
+      u.grams_co2e = (*st)->column_double(10);
+      units.emplace_back((*st)->column_int64(0), std::move(u));
+    }
+  }
+  std::vector<EnergyUnit> out;
+  for (auto& [id, u] : units) {
+    auto st = (*conn).prepare(
+        "SELECT activity_id, tenant_id, share, joules, device_seconds, grams_co2e FROM energy_attribution "
+        "WHERE unit_id = ? ORDER BY rowid");
+    if (!st.ok()) return st.status();
+    (*st)->bind(1, id);
+    for (;;) {
+      auto row = (*st)->step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      u.shares.push_back({(*st)->column_text(0), (*st)->column_text(1), (*st)->column_double(2),
+                          (*st)->column_double(3), (*st)->column_double(4), (*st)->column_double(5)});
+    }
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+Status SqliteStore::set_device_drained(const std::string& name, bool drained, int64_t now_ms) {
+  return write_transaction([&](Connection& c) -> Status {
+    auto st = c.prepare("INSERT OR REPLACE INTO devices(name, drained, updated_ms) VALUES(?,?,?)");
+    if (!st.ok()) return st.status();
+    return (*st)->bind(1, name).bind(2, int64_t{drained ? 1 : 0}).bind(3, now_ms).run();
+  });
+}
+
+Result<std::vector<std::string>> SqliteStore::list_drained_devices() {
+  ReaderLease conn(*this);
+  auto st = (*conn).prepare("SELECT name FROM devices WHERE drained = 1 ORDER BY name");
+  if (!st.ok()) return st.status();
+  std::vector<std::string> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back((*st)->column_text(0));
+  }
+  return out;
 }
 
 }  // namespace mufl::storage

@@ -70,6 +70,13 @@ class SqliteStore final : public Store {
   Result<std::vector<AffinityRecord>> list_affinity(const std::string& group_id) override;
   Result<std::vector<std::string>> activity_groups(const std::string& activity_id) override;
   Result<std::vector<std::pair<GroupPhase, int64_t>>> count_groups_by_phase() override;
+  Result<bool> group_over_budget(const std::string& group_id) override;
+  Result<EnergyTotals> activity_energy(const std::string& activity_id) override;
+  Result<std::vector<UsageDay>> tenant_usage(const std::string& tenant_id, int64_t from_ms, int64_t to_ms) override;
+  Result<std::vector<std::pair<std::string, EnergyTotals>>> energy_by_tenant() override;
+  Result<std::vector<EnergyUnit>> list_energy_units(const std::string& group_id) override;
+  Status set_device_drained(const std::string& name, bool drained, int64_t now_ms) override;
+  Result<std::vector<std::string>> list_drained_devices() override;
 
  private:
   class ReaderLease;

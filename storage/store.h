@@ -72,6 +72,44 @@ struct GroupPlan {
   std::vector<std::pair<std::string, GroupMember>> joins;
 };
 
+// One activity's part of a work unit (docs/energy.md, "Ledger and attribution").
+struct EnergyShare {
+  std::string activity_id;
+  std::string tenant_id;
+  double share = 0;           // fraction of the unit, in (0, 1]; a unit's shares add up to 1
+  double joules = 0;          // share × the unit's joules (likewise the next two)
+  double device_seconds = 0;
+  double grams_co2e = 0;
+};
+
+// A work unit: one group round on one device, as its meter measured it.
+struct EnergyUnit {
+  std::string group_id;
+  int64_t round = 0;  // lineage round
+  std::string device;
+  std::string meter;  // "nvml", "rapl", "model"
+  int64_t start_unix_ms = 0, end_unix_ms = 0;
+  double seconds = 0;
+  double joules = 0;
+  double carbon_g_per_kwh = 0;  // grid intensity charged over [start, end)
+  double grams_co2e = 0;        // kWh × carbon_g_per_kwh
+  std::vector<EnergyShare> shares;
+};
+
+// Energy totals of an activity, a tenant or a day.
+struct EnergyTotals {
+  double joules = 0;
+  double device_seconds = 0;
+  double grams_co2e = 0;
+  int64_t units = 0;  // work units with a share in the total
+};
+
+// A tenant's use on one UTC day (a unit counts on the day it ended).
+struct UsageDay {
+  std::string day;  // "2026-01-31"
+  EnergyTotals totals;
+};
+
 // One finished round of a group, recorded with its checkpoint in one transaction.
 struct GroupRoundRecord {
   std::string group_id;
@@ -87,6 +125,9 @@ struct GroupRoundRecord {
   std::vector<std::pair<std::string, StoredFile>> finished;
   // Affinity measured this round (consolidating groups): head keys and matrix JSON; empty: none.
   std::string affinity_json;
+  // The round's work unit for the energy ledger, with its shares; nullopt: not metered. Each
+  // share's tenant has its energy_used_joules raised by the share's joules.
+  std::optional<EnergyUnit> energy;
 };
 
 struct AffinityRecord {
@@ -122,7 +163,7 @@ class Store {
   virtual Result<Tenant> find_tenant_by_token_hash(const std::string& token_hash) = 0;
   // Live tenants, oldest first.
   virtual Result<std::vector<Tenant>> list_tenants() = 0;
-  // Replaces the quotas; kNotFound as get_tenant.
+  // Replaces the quotas (all of them: nullopt fields become unlimited); kNotFound as get_tenant.
   virtual Result<Tenant> update_tenant_quotas(const std::string& id, const Quotas& quotas, int64_t now_ms) = 0;
   // Deletes the tenant: its token stops working and its active activities become cancelled with
   // reason "tenant deleted" and leave their groups, as cancel_activity. kNotFound as get_tenant.
@@ -172,7 +213,9 @@ class Store {
   // Claims the next live group without a device for `device`: the group holding the live member
   // with the highest spec priority first, then the oldest group. With `exclusive`, claims only
   // when no group has a device (the sequential policy). nullopt when nothing is claimable. Only
-  // groups with a live member are claimed. The device is also set on the live members'
+  // groups with a live member are claimed, and of those only groups with a live member whose
+  // tenant is within its energy budget (priority is taken over those members), and no live
+  // member whose tenant already occupies its max_devices devices. The device is also set on the live members'
   // activities (their progress.device); the group is returned with its members.
   virtual Result<std::optional<Group>> claim_next_group(const std::string& device, bool exclusive, int64_t now_ms) = 0;
   // Gives the group's device back (stop, or after a split), on the group and its live members'
@@ -214,6 +257,28 @@ class Store {
   virtual Result<std::vector<std::string>> activity_groups(const std::string& activity_id) = 0;
   // How many groups are in each phase (every phase present, zero included).
   virtual Result<std::vector<std::pair<GroupPhase, int64_t>>> count_groups_by_phase() = 0;
+  // True when every live member of the group belongs to a tenant that has used up its energy
+  // budget: the executor lets such a group go at the round boundary. kNotFound: no group.
+  virtual Result<bool> group_over_budget(const std::string& group_id) = 0;
+
+  // --- energy ledger -----------------------------------------------------------------------------
+  // The activity's shares of every work unit. No scope: the caller checks get_activity. An
+  // activity with no share has zero totals.
+  virtual Result<EnergyTotals> activity_energy(const std::string& activity_id) = 0;
+  // The tenant's shares per UTC day of the units that ended in [from_ms, to_ms), oldest day
+  // first; days without use are left out.
+  virtual Result<std::vector<UsageDay>> tenant_usage(const std::string& tenant_id, int64_t from_ms,
+                                                     int64_t to_ms) = 0;
+  // Every tenant's (deleted ones too) totals over the whole ledger: tenant id → totals.
+  virtual Result<std::vector<std::pair<std::string, EnergyTotals>>> energy_by_tenant() = 0;
+  // The units recorded for a group, oldest round first, with their shares.
+  virtual Result<std::vector<EnergyUnit>> list_energy_units(const std::string& group_id) = 0;
+
+  // --- devices -------------------------------------------------------------------------------------
+  // Remembers that the admin drained (true) or resumed (false) a device, across restarts.
+  virtual Status set_device_drained(const std::string& name, bool drained, int64_t now_ms) = 0;
+  // Names of the devices drained now.
+  virtual Result<std::vector<std::string>> list_drained_devices() = 0;
 
   // How many activities are in each state (every state present, zero included).
   virtual Result<std::vector<std::pair<ActivityState, int64_t>>> count_activities_by_state() = 0;

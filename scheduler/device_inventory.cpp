@@ -1,0 +1,252 @@
+#include "scheduler/device_inventory.h"
+
+#include <spdlog/spdlog.h>
+
+#include "scheduler/model_meter.h"
+#include "scheduler/power_profile.h"
+#include "scheduler/rapl_meter.h"
+
+namespace mufl::scheduler {
+
+const char* to_string(DeviceState s) {
+  switch (s) {
+    case DeviceState::kIdle: return "idle";
+    case DeviceState::kBusy: return "busy";
+    case DeviceState::kDraining: return "draining";
+    case DeviceState::kDrained: return "drained";
+  }
+  return "idle";
+}
+
+namespace {
+bool is_cuda(const Device& d) { return d.torch_device.rfind("cuda", 0) == 0; }
+}  // namespace
+
+Result<std::vector<MeteredDevice>> make_metered_devices(const std::vector<Device>& devices, const MeterOptions& options,
+                                                        const Clock& clock) {
+  if (options.mode != "auto" && options.mode != "model")
+    return Status::invalid_argument("--energy-meter must be auto or model, not '" + options.mode + "'");
+  const bool best = options.mode == "auto";
+  int cpu_slots = 0, gpus = 0;
+  for (const auto& d : devices) (is_cuda(d) ? gpus : cpu_slots) += 1;
+
+  std::shared_ptr<const NvmlApi> nvml;
+  if (best && gpus > 0) {
+    auto loaded = options.load_nvml ? options.load_nvml() : NvmlApi::load();
+    if (loaded.ok())
+      nvml = *loaded;
+    else
+      spdlog::info("energy: {}; GPUs use the power model", loaded.status().message());
+  }
+  std::shared_ptr<RaplPackages> rapl;
+  if (best && cpu_slots > 0) {
+    auto opened = RaplPackages::open(options.rapl_root, cpu_slots, clock);
+    if (opened.ok()) {
+      rapl = *opened;
+      std::string names;
+      for (const auto& n : rapl->domain_names()) names += (names.empty() ? "" : ", ") + n;
+      spdlog::info("energy: CPU slots share RAPL {} under {}", names, options.rapl_root);
+    } else {
+      spdlog::info("energy: no RAPL ({}); CPU slots use the power model", opened.status().message());
+    }
+  }
+
+  std::vector<MeteredDevice> out;
+  int cpu_index = 0;
+  for (const auto& d : devices) {
+    MeteredDevice m;
+    m.device = d;
+    if (is_cuda(d) && nvml) {
+      const auto index = static_cast<unsigned>(std::stoul(d.torch_device.substr(5)));
+      auto meter = NvmlMeter::open(nvml, index);
+      if (meter.ok())
+        m.meter = std::move(*meter);
+      else
+        spdlog::warn("energy: {}: {}; it uses the power model", d.name, meter.status().message());
+    } else if (!is_cuda(d) && rapl) {
+      m.meter = rapl->slot_meter(cpu_index);
+    }
+    if (!is_cuda(d)) ++cpu_index;
+    if (!m.meter) {
+      const std::string& model = is_cuda(d) ? options.gpu_profile : options.cpu_profile;
+      auto profile = find_power_profile(model);
+      if (!profile.ok()) return Status::invalid_argument("no power profile '" + model + "' for " + d.name);
+      m.profile = profile->model;
+      // Profiles are per device: the "cpu" profile is one CPU slot's power.
+      m.meter = std::make_unique<ModelMeter>(*profile, clock);
+    }
+    spdlog::info("energy: {} is metered by {}{}", d.name, m.meter->name(),
+                 m.profile.empty() ? "" : " (profile " + m.profile + ")");
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+DeviceInventory::DeviceInventory(std::vector<MeteredDevice> devices, const Clock& clock,
+                                 const std::set<std::string>& drained)
+    : clock_(clock) {
+  for (auto& d : devices) {
+    devices_.push_back(d.device);
+    Slot s;
+    s.device = d.device;
+    s.meter = std::move(d.meter);
+    s.profile = std::move(d.profile);
+    if (drained.count(s.device.name)) s.state = DeviceState::kDrained;
+    slots_.push_back(std::move(s));
+  }
+}
+
+DeviceInventory::~DeviceInventory() {
+  {
+    std::lock_guard lock(sampler_mu_);
+    stopping_ = true;
+  }
+  sampler_cv_.notify_all();
+  if (sampler_.joinable()) sampler_.join();
+}
+
+DeviceInventory::Slot* DeviceInventory::find_locked(const std::string& name) {
+  for (auto& s : slots_)
+    if (s.device.name == name) return &s;
+  return nullptr;
+}
+
+DeviceStatus DeviceInventory::status_locked(Slot& s) {
+  DeviceStatus st;
+  st.name = s.device.name;
+  st.kind = is_cuda(s.device) ? "cuda" : "cpu";
+  st.state = s.state;
+  if ((s.state == DeviceState::kBusy || s.state == DeviceState::kDraining) && !s.group_id.empty())
+    st.unit = WorkUnitRef{s.group_id, s.round};
+  st.energy_joules = s.meter->energy_joules();
+  st.power_watts = s.meter->power_watts();
+  st.meter = s.meter->name();
+  st.profile = s.profile;
+  st.power_limits = s.meter->power_limits();
+  return st;
+}
+
+std::vector<DeviceStatus> DeviceInventory::list() {
+  std::lock_guard lock(mu_);
+  std::vector<DeviceStatus> out;
+  for (auto& s : slots_) out.push_back(status_locked(s));
+  return out;
+}
+
+Result<DeviceStatus> DeviceInventory::get(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Slot* s = find_locked(name);
+  if (!s) return Status::not_found("no device " + name);
+  return status_locked(*s);
+}
+
+Result<DeviceStatus> DeviceInventory::drain(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Slot* s = find_locked(name);
+  if (!s) return Status::not_found("no device " + name);
+  if (s->state == DeviceState::kIdle) s->state = DeviceState::kDrained;
+  if (s->state == DeviceState::kBusy) s->state = DeviceState::kDraining;
+  return status_locked(*s);
+}
+
+Result<DeviceStatus> DeviceInventory::resume(const std::string& name) {
+  Result<DeviceStatus> out = Status::not_found("no device " + name);
+  std::function<void()> listener;
+  {
+    std::lock_guard lock(mu_);
+    Slot* s = find_locked(name);
+    if (!s) return out;
+    if (s->state == DeviceState::kDrained) s->state = DeviceState::kIdle;
+    if (s->state == DeviceState::kDraining) s->state = DeviceState::kBusy;
+    out = status_locked(*s);
+    listener = resume_listener_;
+  }
+  if (listener) listener();
+  return out;
+}
+
+void DeviceInventory::set_resume_listener(std::function<void()> listener) {
+  std::lock_guard lock(mu_);
+  resume_listener_ = std::move(listener);
+}
+
+bool DeviceInventory::may_claim(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Slot* s = find_locked(name);
+  return s && (s->state == DeviceState::kIdle || s->state == DeviceState::kBusy);
+}
+
+bool DeviceInventory::should_release(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Slot* s = find_locked(name);
+  return s && s->state == DeviceState::kDraining;
+}
+
+void DeviceInventory::group_claimed(const std::string& name, const std::string& group_id) {
+  std::lock_guard lock(mu_);
+  Slot* s = find_locked(name);
+  if (!s) return;
+  if (s->state == DeviceState::kIdle) s->state = DeviceState::kBusy;
+  if (s->state == DeviceState::kDrained) s->state = DeviceState::kDraining;  // drained between may_claim and claim
+  s->group_id = group_id;
+  s->round = 0;
+}
+
+void DeviceInventory::group_released(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Slot* s = find_locked(name);
+  if (!s) return;
+  if (s->state == DeviceState::kBusy) s->state = DeviceState::kIdle;
+  if (s->state == DeviceState::kDraining) s->state = DeviceState::kDrained;
+  s->group_id.clear();
+  s->round = 0;
+}
+
+void DeviceInventory::unit_started(const std::string& name, const std::string& group_id, int64_t round) {
+  std::lock_guard lock(mu_);
+  Slot* s = find_locked(name);
+  if (!s) return;
+  s->meter->set_busy(true);
+  s->group_id = group_id;
+  s->round = round;
+  s->in_unit = true;
+  s->unit_start_joules = s->meter->energy_joules();
+  s->unit_start_ns = clock_.monotonic_ns();
+  s->unit_start_ms = clock_.now_unix_ms();
+}
+
+std::optional<UnitMeasurement> DeviceInventory::unit_finished(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Slot* s = find_locked(name);
+  if (!s || !s->in_unit) return std::nullopt;
+  UnitMeasurement m;
+  m.device = s->device.name;
+  m.meter = s->meter->name();
+  m.joules = std::max(0.0, s->meter->energy_joules() - s->unit_start_joules);
+  s->meter->set_busy(false);
+  m.seconds = static_cast<double>(clock_.monotonic_ns() - s->unit_start_ns) / 1e9;
+  m.start_unix_ms = s->unit_start_ms;
+  m.end_unix_ms = std::max(s->unit_start_ms, clock_.now_unix_ms());
+  s->in_unit = false;
+  return m;
+}
+
+void DeviceInventory::sample_all() {
+  std::lock_guard lock(mu_);
+  for (auto& s : slots_) s.meter->energy_joules();
+}
+
+void DeviceInventory::start_sampler(int64_t period_ms) {
+  std::lock_guard lock(sampler_mu_);
+  if (sampler_.joinable()) return;
+  sampler_ = std::thread([this, period_ms] {
+    std::unique_lock lock(sampler_mu_);
+    while (!sampler_cv_.wait_for(lock, std::chrono::milliseconds(period_ms), [this] { return stopping_; })) {
+      lock.unlock();
+      sample_all();
+      lock.lock();
+    }
+  });
+}
+
+}  // namespace mufl::scheduler

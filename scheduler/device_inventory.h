@@ -1,0 +1,157 @@
+#pragma once
+// DeviceInventory: the devices mufld trains on, each with its energy meter, its state and the
+// work unit (group round) it runs. GET /v1/devices and /metrics read it; the executor tells it
+// when a device takes a group, starts and ends a round, and lets go; the admin drains a device
+// (it finishes the round in progress, then takes no group) and resumes it.
+//
+//   idle ──claim──▶ busy ──release──▶ idle
+//   idle ──drain──▶ drained           busy ──drain──▶ draining ──release──▶ drained
+//   drained | draining ──resume──▶ idle | busy
+//
+// Meters are chosen best first per device by make_metered_devices(): NVML for a CUDA GPU,
+// RAPL for CPU slots, else the power model of the device's profile.
+//
+// Thread safety: all methods may be called from any thread.
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/result.h"
+#include "scheduler/devices.h"
+#include "scheduler/energy_meter.h"
+#include "scheduler/nvml_meter.h"
+
+namespace mufl::scheduler {
+
+// The names are API values (GET /v1/devices) and metric labels: never rename one.
+enum class DeviceState { kIdle, kBusy, kDraining, kDrained };
+inline constexpr DeviceState kAllDeviceStates[] = {DeviceState::kIdle, DeviceState::kBusy, DeviceState::kDraining,
+                                                   DeviceState::kDrained};
+const char* to_string(DeviceState s);
+
+struct MeteredDevice {
+  Device device;
+  std::unique_ptr<EnergyMeter> meter;
+  std::string profile;  // the power profile's model when the meter is "model"; empty otherwise
+};
+
+struct MeterOptions {
+  // "auto": best first (NVML, RAPL, model); "model": the power model for every device (for
+  // tests and machines whose counters should not be trusted).
+  std::string mode = "auto";
+  std::string rapl_root = "/sys/class/powercap";
+  // How NVML is loaded; tests pass a fake. Default NvmlApi::load.
+  std::function<Result<std::shared_ptr<const NvmlApi>>()> load_nvml;
+  // Profile of a GPU that NVML does not meter (scheduler/power_profile.h). Default "V100".
+  std::string gpu_profile = "V100";
+  // Profile of the whole CPU; each of N CPU slots models 1/N of it. Default "cpu".
+  std::string cpu_profile = "cpu";
+};
+
+// A meter for every device, best first. kInvalidArgument for an unknown mode or a profile that
+// does not exist. `clock` must outlive the meters. Logs which meter each device got and why a
+// better one was not available.
+Result<std::vector<MeteredDevice>> make_metered_devices(const std::vector<Device>& devices, const MeterOptions& options,
+                                                        const Clock& clock);
+
+struct WorkUnitRef {
+  std::string group_id;
+  int64_t round = 0;  // the lineage round being trained (1-based); 0 between claim and the first round
+};
+
+struct DeviceStatus {
+  std::string name;        // "cpu:0", "cuda:1"
+  std::string kind;        // "cpu" or "cuda"
+  DeviceState state = DeviceState::kIdle;
+  std::optional<WorkUnitRef> unit;  // set while busy or draining
+  double power_watts = 0;
+  double energy_joules = 0;  // since mufld started
+  std::string meter;         // "nvml", "rapl", "model"
+  std::string profile;       // for the model meter
+  std::optional<PowerLimits> power_limits;
+};
+
+// One finished work unit, as its device's meter measured it.
+struct UnitMeasurement {
+  std::string device;
+  std::string meter;
+  int64_t start_unix_ms = 0;
+  int64_t end_unix_ms = 0;
+  double seconds = 0;  // monotonic
+  double joules = 0;
+};
+
+class DeviceInventory {
+ public:
+  // `drained`: names of devices drained before a restart (kept in the store); unknown names are
+  // ignored. `clock` must outlive the inventory.
+  DeviceInventory(std::vector<MeteredDevice> devices, const Clock& clock, const std::set<std::string>& drained = {});
+  ~DeviceInventory();  // stops the sampler
+
+  const std::vector<Device>& devices() const { return devices_; }
+  // Every device, in the order given; reads each meter.
+  std::vector<DeviceStatus> list();
+  // kNotFound for an unknown name.
+  Result<DeviceStatus> get(const std::string& name);
+
+  // Admin. drain: an idle device becomes drained; a busy one draining (its round finishes,
+  // then the executor lets the group go). resume: drained → idle, draining → busy; then the
+  // listener runs (the executor wakes its workers). Both idempotent; kNotFound for an unknown name.
+  Result<DeviceStatus> drain(const std::string& name);
+  Result<DeviceStatus> resume(const std::string& name);
+  // Called after every resume(). Set once, before the executor starts.
+  void set_resume_listener(std::function<void()> listener);
+
+  // Executor. may_claim: false while the device is draining or drained (or unknown).
+  bool may_claim(const std::string& name);
+  // Should the device give its group back at this round boundary (it is draining)?
+  bool should_release(const std::string& name);
+  void group_claimed(const std::string& name, const std::string& group_id);
+  void group_released(const std::string& name);
+  // A round starts on the device: its meter goes busy and the start is read.
+  void unit_started(const std::string& name, const std::string& group_id, int64_t round);
+  // The round ended (finished or abandoned): the meter goes idle; what it measured. nullopt
+  // when no unit was started on the device.
+  std::optional<UnitMeasurement> unit_finished(const std::string& name);
+
+  // Reads every meter now (so that no counter wraps unseen). start_sampler() does it every
+  // `period_ms` on a thread of its own until the inventory is destroyed.
+  void sample_all();
+  void start_sampler(int64_t period_ms);
+
+ private:
+  struct Slot {
+    Device device;
+    std::unique_ptr<EnergyMeter> meter;
+    std::string profile;
+    DeviceState state = DeviceState::kIdle;
+    std::string group_id;
+    int64_t round = 0;
+    bool in_unit = false;
+    double unit_start_joules = 0;
+    int64_t unit_start_ns = 0;
+    int64_t unit_start_ms = 0;
+  };
+  Slot* find_locked(const std::string& name);
+  DeviceStatus status_locked(Slot& s);
+
+  const Clock& clock_;
+  std::vector<Device> devices_;
+  std::mutex mu_;
+  std::vector<Slot> slots_;
+  std::function<void()> resume_listener_;
+
+  std::mutex sampler_mu_;
+  std::condition_variable sampler_cv_;
+  bool stopping_ = false;
+  std::thread sampler_;
+};
+
+}  // namespace mufl::scheduler

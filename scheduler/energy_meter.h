@@ -1,0 +1,43 @@
+#pragma once
+// EnergyMeter: how mufl reads the energy one device used. Every device has one meter, chosen
+// best first when mufld starts (scheduler/device_inventory.h): NVML for a CUDA GPU
+// (scheduler/nvml_meter.h), Intel RAPL for CPU slots (scheduler/rapl_meter.h), else a power
+// model from the device's profile (scheduler/model_meter.h). docs/energy.md ("Meters") states
+// what each measures and how a CPU slot gets its share of a package.
+//
+// Thread safety: every implementation may be called from any thread at once (the worker that
+// trains on the device, HTTP handlers that show it, the metrics scrape).
+#include <optional>
+#include <string>
+
+namespace mufl::scheduler {
+
+// The power limits of a device whose limit can be set (NVML); watts.
+struct PowerLimits {
+  double min_watts = 0;
+  double max_watts = 0;
+  double current_watts = 0;
+};
+
+class EnergyMeter {
+ public:
+  virtual ~EnergyMeter() = default;
+
+  // "nvml", "rapl" or "model": the source of the readings (a bounded metric label).
+  virtual std::string name() const = 0;
+  // Joules this device used since the meter was created: monotonic, never decreases, whatever
+  // the hardware counter does (wrap-around, a failed read). Reads the hardware (a file read or
+  // an NVML call); does not block otherwise.
+  virtual double energy_joules() = 0;
+  // The device's power now (or over the last sampling interval), in watts; 0 before the
+  // meter has two readings to go on.
+  virtual double power_watts() = 0;
+  // The executor says when the device starts and stops running a work unit. Meters that
+  // measure ignore it; the model meter integrates busy watts while busy, and the RAPL meter
+  // uses it to split a package's energy between CPU slots. Idempotent.
+  virtual void set_busy(bool /*busy*/) {}
+  // The device's power limits when they can be read (NVML); nullopt otherwise.
+  virtual std::optional<PowerLimits> power_limits() { return std::nullopt; }
+};
+
+}  // namespace mufl::scheduler

@@ -1,0 +1,279 @@
+// The energy part of the Store (storage/store.h: the ledger written with a group's round, per-day
+// usage, energy budgets and device shares in claims, drained devices), on SqliteStore.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "storage/sqlite_store.h"
+#include "tests/support/temp_dir.h"
+
+using namespace mufl;
+using namespace mufl::storage;
+
+namespace {
+
+constexpr int64_t kDay = 86'400'000;
+constexpr int64_t kJan1 = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
+
+Tenant make_tenant(const std::string& id, const std::string& name) {
+  Tenant t;
+  t.id = id;
+  t.name = name;
+  t.created_unix_ms = t.updated_unix_ms = 1000;
+  return t;
+}
+
+Activity make_activity(const std::string& id, const std::string& tenant) {
+  Activity a;
+  a.id = id;
+  a.tenant_id = tenant;
+  a.spec.name = "job " + id;
+  a.spec.dataset = "synthetic";
+  a.spec.task = "class";
+  a.spec.rounds = 100;
+  a.created_unix_ms = a.updated_unix_ms = 2000;
+  return a;
+}
+
+std::unique_ptr<SqliteStore> open_store(const std::string& path, const Clock& clock) {
+  StoreOptions o;
+  o.path = path;
+  auto s = SqliteStore::open(o, clock);
+  REQUIRE(s.ok());
+  return std::move(*s);
+}
+
+Group new_group(const std::string& id, const std::vector<std::string>& activities) {
+  Group g;
+  g.id = id;
+  g.phase = GroupPhase::kTraining;
+  g.policy = "mufl";
+  g.compat_key = "k";
+  g.config_json = "{}";
+  for (const auto& a : activities) g.members.push_back({a, "", "class", 0, {}});
+  return g;
+}
+
+struct Fixture {
+  ManualClock clock;
+  std::unique_ptr<SqliteStore> store;
+
+  explicit Fixture(const std::string& path = ":memory:") : store(open_store(path, clock)) {
+    REQUIRE(store->create_tenant(make_tenant("ten_a", "alpha"), "ha").ok());
+    REQUIRE(store->create_tenant(make_tenant("ten_b", "beta"), "hb").ok());
+  }
+  void submit(const std::string& id, const std::string& tenant) {
+    REQUIRE(store->submit_activity(make_activity(id, tenant), 100, std::nullopt).ok());
+  }
+  void group(const std::string& id, const std::vector<std::string>& members) {
+    GroupPlan p;
+    p.new_groups = {new_group(id, members)};
+    REQUIRE(store->apply_group_plan(p, 3000).ok());
+  }
+  // Records round `round` of `group_id` with one unit of `joules` over `seconds`, ending at
+  // `end_ms`, split evenly over `shares` (activity id, tenant id).
+  Status record(const std::string& group_id, int64_t round, double joules, double seconds, int64_t end_ms,
+                const std::vector<std::pair<std::string, std::string>>& shares) {
+    GroupRoundRecord r;
+    r.group_id = group_id;
+    r.round = round;
+    r.checkpoint = {round, "/ckpt", "sha", 1};
+    EnergyUnit u;
+    u.group_id = group_id;
+    u.round = round;
+    u.device = "cpu:0";
+    u.meter = "model";
+    u.start_unix_ms = end_ms - static_cast<int64_t>(seconds * 1000);
+    u.end_unix_ms = end_ms;
+    u.seconds = seconds;
+    u.joules = joules;
+    u.carbon_g_per_kwh = 360;
+    u.grams_co2e = joules / 3.6e6 * 360;
+    for (const auto& [a, t] : shares) {
+      const double f = 1.0 / static_cast<double>(shares.size());
+      u.shares.push_back({a, t, f, joules * f, seconds * f, u.grams_co2e * f});
+      r.reports.emplace_back(a, "{}");
+    }
+    r.energy = u;
+    return store->record_group_round(r, end_ms);
+  }
+  double used(const std::string& tenant) { return store->get_tenant(tenant)->energy_used_joules; }
+};
+
+}  // namespace
+
+TEST_CASE("energy store: a round's unit and its shares are written with the round") {
+  Fixture f;
+  f.submit("act_1", "ten_a");
+  f.submit("act_2", "ten_b");
+  f.group("grp_1", {"act_1", "act_2"});
+  REQUIRE(f.record("grp_1", 1, 1000, 10, kJan1 + 1000, {{"act_1", "ten_a"}, {"act_2", "ten_b"}}).is_ok());
+  REQUIRE(f.record("grp_1", 2, 3000, 20, kJan1 + 2000, {{"act_1", "ten_a"}, {"act_2", "ten_b"}}).is_ok());
+
+  auto units = f.store->list_energy_units("grp_1");
+  REQUIRE(units.ok());
+  REQUIRE(units->size() == 2);
+  CHECK((*units)[0].round == 1);
+  CHECK((*units)[1].joules == Approx(3000));
+  CHECK((*units)[1].meter == "model");
+  CHECK((*units)[1].device == "cpu:0");
+  REQUIRE((*units)[1].shares.size() == 2);
+  CHECK((*units)[1].shares[1].activity_id == "act_2");
+  CHECK((*units)[1].shares[1].tenant_id == "ten_b");
+  CHECK((*units)[1].shares[1].joules == Approx(1500));
+
+  auto e = f.store->activity_energy("act_1");
+  REQUIRE(e.ok());
+  CHECK(e->joules == Approx(2000));
+  CHECK(e->device_seconds == Approx(15));
+  CHECK(e->grams_co2e == Approx(4000 / 3.6e6 * 360 / 2));
+  CHECK(e->units == 2);
+  CHECK(f.used("ten_a") == Approx(2000));
+  CHECK(f.used("ten_b") == Approx(2000));
+  CHECK(f.store->activity_energy("act_none")->joules == 0);  // no share: zero totals
+
+  // The same round again (redone after a crash) keeps the first unit: nothing is counted twice.
+  REQUIRE(f.record("grp_1", 2, 9999, 20, kJan1 + 3000, {{"act_1", "ten_a"}, {"act_2", "ten_b"}}).is_ok());
+  CHECK(f.store->list_energy_units("grp_1")->size() == 2);
+  CHECK(f.used("ten_a") == Approx(2000));
+
+  auto by_tenant = f.store->energy_by_tenant();
+  REQUIRE(by_tenant.ok());
+  REQUIRE(by_tenant->size() == 2);
+  CHECK((*by_tenant)[0].first == "ten_a");
+  CHECK((*by_tenant)[0].second.joules == Approx(2000));
+
+  // A failed round transaction writes no unit.
+  CHECK(f.record("grp_nope", 1, 5, 1, kJan1, {{"act_1", "ten_a"}}).is_not_found());
+  CHECK(f.used("ten_a") == Approx(2000));
+}
+
+TEST_CASE("energy store: per-day usage in UTC, only the tenant's shares, in the range") {
+  Fixture f;
+  f.submit("act_1", "ten_a");
+  f.submit("act_2", "ten_b");
+  f.group("grp_1", {"act_1", "act_2"});
+  const std::vector<std::pair<std::string, std::string>> both = {{"act_1", "ten_a"}, {"act_2", "ten_b"}};
+  REQUIRE(f.record("grp_1", 1, 100, 1, kJan1 + 10, both).is_ok());
+  REQUIRE(f.record("grp_1", 2, 200, 2, kJan1 + kDay - 1, both).is_ok());  // still Jan 1
+  REQUIRE(f.record("grp_1", 3, 400, 4, kJan1 + kDay, both).is_ok());      // Jan 2, midnight
+  REQUIRE(f.record("grp_1", 4, 800, 8, kJan1 + 3 * kDay + 5, {{"act_1", "ten_a"}}).is_ok());
+
+  auto days = f.store->tenant_usage("ten_a", kJan1, kJan1 + 10 * kDay);
+  REQUIRE(days.ok());
+  REQUIRE(days->size() == 3);
+  CHECK((*days)[0].day == "2026-01-01");
+  CHECK((*days)[0].totals.joules == Approx(150));
+  CHECK((*days)[0].totals.device_seconds == Approx(1.5));
+  CHECK((*days)[0].totals.units == 2);
+  CHECK((*days)[1].day == "2026-01-02");
+  CHECK((*days)[1].totals.joules == Approx(200));
+  CHECK((*days)[2].day == "2026-01-04");
+  CHECK((*days)[2].totals.joules == Approx(800));
+  CHECK((*days)[2].totals.grams_co2e == Approx(800 / 3.6e6 * 360));
+
+  auto b = f.store->tenant_usage("ten_b", kJan1, kJan1 + 10 * kDay);
+  REQUIRE(b.ok());
+  REQUIRE(b->size() == 2);  // no share in round 4
+  auto one_day = f.store->tenant_usage("ten_a", kJan1 + kDay, kJan1 + 2 * kDay);
+  REQUIRE(one_day.ok());
+  REQUIRE(one_day->size() == 1);
+  CHECK((*one_day)[0].day == "2026-01-02");
+  CHECK(f.store->tenant_usage("ten_a", kJan1 + 20 * kDay, kJan1 + 21 * kDay)->empty());
+}
+
+TEST_CASE("energy store: budgets and device shares steer claims; quotas round-trip") {
+  Fixture f;
+  f.submit("act_a", "ten_a");
+  f.submit("act_b", "ten_b");
+  f.submit("act_ab1", "ten_a");
+  f.submit("act_ab2", "ten_b");
+  f.group("grp_a", {"act_a"});
+  f.group("grp_b", {"act_b"});
+  f.group("grp_ab", {"act_ab1", "act_ab2"});
+
+  Quotas q;
+  q.energy_budget_joules = 500;
+  auto t = f.store->update_tenant_quotas("ten_a", q, 4000);
+  REQUIRE(t.ok());
+  CHECK(t->quotas.energy_budget_joules == 500);
+  CHECK_FALSE(t->quotas.max_devices);
+
+  // ten_a uses 600 J of its 500: grp_a pauses; grp_ab still has ten_b's member within budget.
+  auto claimed = f.store->claim_next_group("cpu:0", false, 5000);
+  REQUIRE(claimed.ok());
+  REQUIRE(*claimed);
+  CHECK((*claimed)->id == "grp_a");
+  REQUIRE(f.record("grp_a", 1, 600, 6, kJan1, {{"act_a", "ten_a"}}).is_ok());
+  CHECK(*f.store->group_over_budget("grp_a"));
+  CHECK_FALSE(*f.store->group_over_budget("grp_ab"));
+  CHECK_FALSE(*f.store->group_over_budget("grp_b"));
+  CHECK(f.store->group_over_budget("grp_zzz").status().is_not_found());
+  REQUIRE(f.store->release_group("grp_a", 5100).is_ok());
+  std::vector<std::string> order;
+  for (const char* dev : {"cpu:1", "cpu:2", "cpu:3"}) {
+    auto c = f.store->claim_next_group(dev, false, 5200);
+    REQUIRE(c.ok());
+    if (*c) order.push_back((*c)->id);
+  }
+  CHECK(order == std::vector<std::string>{"grp_b", "grp_ab"});  // not grp_a
+
+  // The budget raised: grp_a is claimable again. Stored, it survives a reopen (see below).
+  q.energy_budget_joules = 10'000;
+  REQUIRE(f.store->update_tenant_quotas("ten_a", q, 6000).ok());
+  CHECK_FALSE(*f.store->group_over_budget("grp_a"));
+  auto again = f.store->claim_next_group("cpu:4", false, 6100);
+  REQUIRE(again.ok());
+  REQUIRE(*again);
+  CHECK((*again)->id == "grp_a");
+
+  // max_devices: ten_b is on two devices (grp_b, grp_ab); with max 2 nothing more of it runs.
+  for (const char* g : {"grp_a", "grp_b", "grp_ab"}) REQUIRE(f.store->release_group(g, 7000).is_ok());
+  Quotas qb;
+  qb.max_devices = 1;
+  REQUIRE(f.store->update_tenant_quotas("ten_b", qb, 7000).ok());
+  CHECK(f.store->get_tenant("ten_b")->quotas.max_devices == 1);
+  order.clear();
+  for (const char* dev : {"cpu:0", "cpu:1", "cpu:2"}) {
+    auto c = f.store->claim_next_group(dev, false, 7100);
+    REQUIRE(c.ok());
+    if (*c) order.push_back((*c)->id);
+  }
+  CHECK(order == std::vector<std::string>{"grp_a", "grp_b"});  // grp_ab waits: ten_b is on 1 device
+  // Unlimited again (nullopt).
+  REQUIRE(f.store->update_tenant_quotas("ten_b", Quotas{}, 7200).ok());
+  CHECK_FALSE(f.store->get_tenant("ten_b")->quotas.max_devices);
+  auto last = f.store->claim_next_group("cpu:2", false, 7300);
+  REQUIRE(last.ok());
+  REQUIRE(*last);
+  CHECK((*last)->id == "grp_ab");
+}
+
+TEST_CASE("energy store: budgets, used joules and drained devices survive a reopen") {
+  mufl::testing::TempDir dir;
+  const std::string path = dir.file("mufl.db");
+  {
+    Fixture f(path);
+    f.submit("act_1", "ten_a");
+    f.group("grp_1", {"act_1"});
+    Quotas q;
+    q.energy_budget_joules = 42.5;
+    q.max_devices = 3;
+    REQUIRE(f.store->update_tenant_quotas("ten_a", q, 4000).ok());
+    REQUIRE(f.record("grp_1", 1, 12.25, 1, kJan1, {{"act_1", "ten_a"}}).is_ok());
+    REQUIRE(f.store->set_device_drained("cpu:1", true, 5000).is_ok());
+    REQUIRE(f.store->set_device_drained("cpu:0", true, 5000).is_ok());
+    REQUIRE(f.store->set_device_drained("cpu:0", false, 5001).is_ok());
+  }
+  ManualClock clock;
+  auto store = open_store(path, clock);
+  auto t = store->get_tenant("ten_a");
+  REQUIRE(t.ok());
+  CHECK(t->quotas.energy_budget_joules == 42.5);
+  CHECK(t->quotas.max_devices == 3);
+  CHECK(t->energy_used_joules == Approx(12.25));
+  CHECK(*store->list_drained_devices() == std::vector<std::string>{"cpu:1"});
+  CHECK(store->activity_energy("act_1")->joules == Approx(12.25));
+}
