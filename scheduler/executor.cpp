@@ -7,6 +7,7 @@
 
 #include "core/file_io.h"
 #include "core/ids.h"
+#include "scheduler/energy_ledger.h"
 
 namespace mufl::scheduler {
 namespace {
@@ -82,6 +83,7 @@ Status Executor::start() {
   auto requeued = store_.requeue_interrupted(clock_.now_unix_ms());
   if (!requeued.ok()) return requeued.status();
   if (*requeued > 0) spdlog::info("executor: {} interrupted activities go back to the queue", *requeued);
+  if (options_.inventory) options_.inventory->set_resume_listener([this] { wake_all(); });
   std::lock_guard lock(mu_);
   stopping_ = false;
   for (const auto& d : options_.devices) workers_.emplace_back([this, d] { worker(d); });
@@ -181,11 +183,17 @@ void Executor::worker(const Device& device) {
       seen = submissions_;
     }
     const auto replan_at = plan();
-    auto claimed = store_.claim_next_group(device.name, exclusive, clock_.now_unix_ms());
+    DeviceInventory* inv = options_.inventory;
+    // A drained device claims nothing; resume() wakes the workers.
+    Result<std::optional<Group>> claimed = std::optional<Group>();
+    if (!inv || inv->may_claim(device.name))
+      claimed = store_.claim_next_group(device.name, exclusive, clock_.now_unix_ms());
     if (!claimed.ok()) {
       spdlog::error("executor {}: cannot claim work: {}", device.name, claimed.status().to_string());
     } else if (*claimed) {
+      if (inv) inv->group_claimed(device.name, (*claimed)->id);
       train(std::move(**claimed), device);
+      if (inv) inv->group_released(device.name);
       wake_all();  // a device is free again (sequential), or a split made children
       continue;
     }
@@ -253,6 +261,18 @@ void Executor::train(Group group, const Device& device) {
           spdlog::error("group {}: {}", group.id, s.to_string());
         return;
       }
+      // Round boundary: a draining device lets the group go; so does a group whose tenants
+      // have all used up their energy budgets (claimed again when a budget is raised).
+      if (options_.inventory && options_.inventory->should_release(device.name)) {
+        spdlog::info("device {} drains: group {} waits for another device after round {}", device.name, group.id,
+                     group.round);
+        break;
+      }
+      if (auto over = store_.group_over_budget(group.id); over.ok() && *over) {
+        spdlog::info("group {} pauses after round {}: its tenants have used their energy budgets", group.id,
+                     group.round);
+        break;
+      }
       std::vector<std::string> keys;
       for (const auto& h : heads) keys.push_back(h.key);
       if (!job || job->heads() != keys) {
@@ -263,7 +283,11 @@ void Executor::train(Group group, const Device& device) {
       }
 
       const auto should_stop = [&] { return run->stop.load(std::memory_order_relaxed); };
+      if (options_.inventory) options_.inventory->unit_started(device.name, group.id, group.round + 1);
       auto report = job->run_round(should_stop);
+      // An abandoned or failed round is in the device's counter but in no ledger row.
+      const auto measured =
+          options_.inventory ? options_.inventory->unit_finished(device.name) : std::optional<UnitMeasurement>();
       if (!report.ok()) return fail(report.status().message());
       if (report->stopped) continue;  // shutdown, or every member cancelled: the loop decides
 
@@ -301,11 +325,17 @@ void Executor::train(Group group, const Device& device) {
                                               {"seconds", report->affinity_seconds}}
                                    .dump();
       }
+      if (measured) {
+        static const CarbonIntensity kDefaultCarbon = CarbonIntensity::constant(kDefaultCarbonGPerKwh);
+        record.energy =
+            make_energy_unit(group, report->round, heads, *measured, options_.carbon ? *options_.carbon : kDefaultCarbon);
+      }
       Status recorded = store_.record_group_round(record, now());
       if (recorded.code() == Status::Code::kFailedPrecondition) return;  // no longer live
       if (!recorded.is_ok()) return fail("cannot record round: " + recorded.message());
       group.round = report->round;
       observer_->round_finished(group, device.name, *report);
+      if (record.energy) observer_->energy_recorded(*record.energy);
       for (const auto& [id, r] : progress) {
         auto a = store_.get_activity(id, storage::Scope::all());
         if (a.ok()) observer_->activity_progress(id, r, a->spec.rounds);

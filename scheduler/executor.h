@@ -12,6 +12,12 @@
 // consolidation rounds splits by its mean affinity (scheduler/split.h) into child groups, each
 // starting from the merged encoder and its members' heads.
 //
+// Energy (with an inventory): each round is a work unit. Its device's meter is read at the
+// start and end of the round, and the unit, split over the heads that trained
+// (scheduler/energy_ledger.h), is recorded in the round's transaction. At each round boundary
+// a group whose live members all belong to tenants over their energy budget lets its device go
+// (it is claimed again once a budget is raised), as does a group on a draining device.
+//
 // Crash safety: at start(), groups a previous process was training lose their device and are
 // claimed again; each resumes from its checkpoint, and per-round randomness makes the result the
 // same as an unbroken run. Cancel: cancelling the last live member of a group stops it within
@@ -33,6 +39,8 @@
 #include "core/group.h"
 #include "core/random.h"
 #include "fl/fl_job.h"
+#include "scheduler/carbon_intensity.h"
+#include "scheduler/device_inventory.h"
 #include "scheduler/devices.h"
 #include "scheduler/grouping.h"
 #include "scheduler/split.h"
@@ -52,7 +60,15 @@ struct ExecutorOptions {
   // (measured: workers ran on 1 thread with --torch-threads 2). 0 leaves LibTorch's default.
   int torch_threads = 0;
   SplitOptions split;
+  // The devices' meters and states (drain). With one, every round is metered and recorded in
+  // the energy ledger with the round, a draining device lets its group go at the next round
+  // boundary, and a drained one claims nothing. nullptr: no metering, no drain. Not owned.
+  DeviceInventory* inventory = nullptr;
+  // Grid carbon intensity for the ledger's grams CO2e; nullptr: kDefaultCarbonGPerKwh
+  // (scheduler/energy_ledger.h). Not owned.
+  const CarbonIntensity* carbon = nullptr;
 };
+
 
 // What the executor reports as it goes (metrics); every method has a no-op default.
 class ExecutorObserver {
@@ -63,6 +79,8 @@ class ExecutorObserver {
   virtual void activity_ended(const std::string& /*activity id*/, ActivityState /*final state*/) {}
   virtual void groups_formed(int64_t /*merged: groups of 2+*/, int64_t /*joins*/) {}
   virtual void group_split(const Group& /*parent*/, size_t /*children*/) {}
+  // A work unit was recorded in the energy ledger (after its transaction committed).
+  virtual void energy_recorded(const storage::EnergyUnit& /*unit*/) {}
 };
 
 class Executor {

@@ -6,6 +6,8 @@
 #include "tenants/json_fields.h"
 #include "core/file_io.h"
 
+#include <cstdio>
+
 namespace mufl::service {
 namespace {
 
@@ -55,6 +57,17 @@ Result<std::string> read_verified_file(const storage::StoredFile& f) {
   return bytes;
 }
 
+// Why an active activity does not train though it could: its tenant has used up its energy
+// budget. Null otherwise. (In a group with another tenant's activities that still have budget,
+// it trains on with them: docs/energy.md, "Budgets".)
+nlohmann::json paused_reason(const Activity& a, const Tenant& t) {
+  const auto& budget = t.quotas.energy_budget_joules;
+  if (is_terminal(a.state) || !budget || t.energy_used_joules < *budget) return nullptr;
+  char text[160];
+  std::snprintf(text, sizeof text, "energy budget of %.0f J used (%.0f J)", *budget, t.energy_used_joules);
+  return text;
+}
+
 }  // namespace
 
 void add_activity_routes(Router& router, tenants::ActivityService& activities, storage::Store& store,
@@ -99,6 +112,15 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, s
     auto groups = store.activity_groups(a->id);
     if (!groups.ok()) return problem_from_status(groups.status());
     json["groups"] = *groups;
+    // Its shares of the energy ledger (docs/energy.md) and whether its budget stops it.
+    auto energy = store.activity_energy(a->id);
+    if (!energy.ok()) return problem_from_status(energy.status());
+    json["energy"] = {{"joules", energy->joules},
+                      {"device_seconds", energy->device_seconds},
+                      {"grams_co2e", energy->grams_co2e},
+                      {"work_units", energy->units}};
+    auto tenant = store.get_tenant(a->tenant_id);
+    json["paused"] = tenant.ok() ? paused_reason(*a, *tenant) : nlohmann::json();
     return json_response(200, json);
   });
 

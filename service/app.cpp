@@ -8,16 +8,22 @@
 namespace mufl::service {
 
 App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash,
-         tenants::ActivityHooks hooks)
+         tenants::ActivityHooks hooks, EnergyOptions energy)
     : clock_(clock),
       metrics_(kVersion, clock.now_unix_ms()),
       registry_(store, clock, rng, admin_token_hash),
       activities_(store, Catalog::builtin(), clock, rng, std::move(hooks)),
       router_([this](std::string_view token) { return registry_.authenticate(token); }) {
   add_system_routes(router_, store, metrics_);
-  add_tenant_routes(router_, registry_);
+  add_tenant_routes(router_, registry_, energy.on_quotas_changed);
   add_activity_routes(router_, activities_, store, Catalog::builtin(), clock);
   add_group_routes(router_, store);
+  add_device_routes(router_, store, energy.inventory, clock);
+  add_usage_routes(router_, store, energy, clock);
+  // Each tenant's energy so far, so the counters carry on across restarts.
+  if (auto totals = store.energy_by_tenant(); totals.ok()) metrics_.seed_tenant_energy(*totals);
+  if (scheduler::DeviceInventory* inv = energy.inventory)
+    metrics_.set_scrape_hook([this, inv] { metrics_.set_device_status(inv->list()); });
 }
 
 HttpResponse App::handle(HttpRequest&& request) {

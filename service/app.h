@@ -13,6 +13,7 @@
 #include "service/http_types.h"
 #include "service/metrics.h"
 #include "service/router.h"
+#include "service/routes.h"
 #include "storage/store.h"
 #include "tenants/activity_service.h"
 #include "tenants/tenant_registry.h"
@@ -23,8 +24,10 @@ class App {
  public:
   // The references must outlive the App. `admin_token_hash` is tenants::sha256_hex(token).
   // `hooks` connect activity changes to the executor and check data sets at submission.
+  // `energy`: the devices (GET /v1/devices, their /metrics series) and the carbon figures of
+  // /v1/usage; the inventory, when given, must outlive the App.
   App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash,
-      tenants::ActivityHooks hooks = {});
+      tenants::ActivityHooks hooks = {}, EnergyOptions energy = {});
 
   HttpResponse handle(HttpRequest&& request);
 

@@ -80,7 +80,14 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
       ("affinity-every", po::value<int>(&c.affinity_every)->default_value(c.affinity_every),
        "affinity lookahead every N batches while a group consolidates (1 to 10000)")
       ("merge-across-tenants", po::value<bool>(&c.merge_across_tenants)->default_value(c.merge_across_tenants),
-       "whether activities of different tenants may share a group (true or false)");
+       "whether activities of different tenants may share a group (true or false)")
+      ("energy-meter", po::value<std::string>(&c.energy_meter)->default_value(c.energy_meter),
+       "auto: meter each device best first (NVML, RAPL, power model); model: the power model for all")
+      ("gpu-power-profile", po::value<std::string>(&c.gpu_power_profile)->default_value(c.gpu_power_profile),
+       "power profile of a GPU that NVML does not meter (V100, A40, P100, RTX6000, …)")
+      ("carbon-file", po::value<std::string>(&c.carbon_file),
+       "hourly grid carbon intensity CSV (Electricity Maps or EIA format) for grams CO2e;\n"
+       "default: a constant 475 g CO2e/kWh (IEA world average)");
 
   std::ostringstream help;
   help << desc << "\nAdmin token: MUFL_ADMIN_TOKEN if set; otherwise generated at the first start and\n"
@@ -148,6 +155,9 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
     return Status::invalid_argument("--max-group-size must be from 1 to 256");
   if (c.affinity_every < 1 || c.affinity_every > 10000)
     return Status::invalid_argument("--affinity-every must be from 1 to 10000");
+  if (c.energy_meter != "auto" && c.energy_meter != "model")
+    return Status::invalid_argument("--energy-meter must be auto or model");
+  if (c.gpu_power_profile.empty()) return Status::invalid_argument("--gpu-power-profile must not be empty");
   if (c.db_path.empty()) c.db_path = c.data_dir + "/mufl.db";
   return out;
 }

@@ -45,6 +45,14 @@ struct Config {
   int affinity_every = 20;
   // --merge-across-tenants true|false: activities of different tenants may share a group. Default true.
   bool merge_across_tenants = true;
+  // --energy-meter auto|model: meters best first (NVML, RAPL, power model), or the power model
+  // for every device. Default auto.
+  std::string energy_meter = "auto";
+  // --gpu-power-profile MODEL: the power profile of a GPU that NVML does not meter. Default V100.
+  std::string gpu_power_profile = "V100";
+  // --carbon-file PATH: hourly grid carbon intensity (scheduler/carbon_intensity.h) for the
+  // ledger's grams CO2e. Default "": a constant 475 g/kWh (world average).
+  std::string carbon_file;
   // MUFL_ADMIN_TOKEN only (a secret does not belong on a command line, where ps shows it).
   std::string admin_token;
 };

@@ -7,12 +7,16 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "core/clock.h"
 #include "core/random.h"
 #include "fl/fl_job.h"
+#include "scheduler/carbon_intensity.h"
+#include "scheduler/device_inventory.h"
 #include "scheduler/devices.h"
+#include "scheduler/energy_ledger.h"
 #include "scheduler/executor.h"
 #include "service/admin_token.h"
 #include "service/app.h"
@@ -72,15 +76,35 @@ int main(int argc, char** argv) {
   const int torch_threads = cfg.torch_threads > 0 ? cfg.torch_threads : std::max(1, cores / std::max(1, cpu_slots));
   fl::set_torch_threads(torch_threads);
 
+  // Meters best first, drained devices as the admin left them, and the carbon intensity.
+  scheduler::MeterOptions meter_options;
+  meter_options.mode = cfg.energy_meter;
+  meter_options.gpu_profile = cfg.gpu_power_profile;
+  auto metered = scheduler::make_metered_devices(*devices, meter_options, SystemClock::instance());
+  if (!metered.ok()) return fail(metered.status().message());
+  auto drained = (*store)->list_drained_devices();
+  if (!drained.ok()) return fail("database: " + drained.status().message());
+  scheduler::DeviceInventory inventory(std::move(*metered), SystemClock::instance(),
+                                       std::set<std::string>(drained->begin(), drained->end()));
+  inventory.start_sampler(5'000);  // keeps RAPL counters from wrapping unseen
+  auto carbon = cfg.carbon_file.empty()
+                    ? Result<scheduler::CarbonIntensity>(scheduler::CarbonIntensity::constant(scheduler::kDefaultCarbonGPerKwh))
+                    : scheduler::CarbonIntensity::load_csv(cfg.carbon_file);
+  if (!carbon.ok()) return fail("--carbon-file: " + carbon.status().message());
+  service::EnergyOptions energy;
+  energy.inventory = &inventory;
+  energy.carbon_source = cfg.carbon_file.empty() ? "constant" : cfg.carbon_file;
+
   // The executor exists after the App (it reports to the App's metrics); the hooks reach it
   // through this pointer, set before the server accepts the first request.
   std::unique_ptr<scheduler::Executor> executor;
+  energy.on_quotas_changed = [&executor] { executor->submitted(); };
   tenants::ActivityHooks hooks;
   hooks.check_dataset = [&cfg](const std::string& dataset) { return fl::check_dataset_available(cfg.data_dir, dataset); };
   hooks.on_submitted = [&executor](const Activity&) { executor->submitted(); };
   hooks.on_cancelled = [&executor](const Activity& a) { executor->cancelled(a.id); };
   service::App app(**store, SystemClock::instance(), SecureRandom::instance(), tenants::sha256_hex(admin->token),
-                   hooks);
+                   hooks, energy);
 
   scheduler::ExecutorOptions exec_options;
   exec_options.devices = *devices;
@@ -94,6 +118,8 @@ int main(int argc, char** argv) {
   exec_options.split.max_groups = cfg.max_groups;
   exec_options.affinity_every = cfg.affinity_every;
   exec_options.torch_threads = torch_threads;
+  exec_options.inventory = &inventory;
+  exec_options.carbon = &*carbon;
   executor = std::make_unique<scheduler::Executor>(**store, SystemClock::instance(), exec_options, &app.metrics());
   if (Status s = executor->start(); !s.is_ok()) return fail("executor: " + s.message());
   std::string device_names = devices->empty() ? "no device (API only)" : "";

@@ -101,9 +101,55 @@ Metrics::Metrics(const std::string& version, int64_t start_unix_ms)
                            .Help("Time clients spent on the task affinity lookahead while consolidating.")
                            .Register(*registry_)
                            .Add({});
+  device_power_ = &prometheus::BuildGauge()
+                       .Name("mufl_device_power_watts")
+                       .Help("Power each device draws now, in watts, by the meter that measures it (nvml, rapl, model).")
+                       .Register(*registry_);
+  device_energy_ = &prometheus::BuildCounter()
+                        .Name("mufl_device_energy_joules_total")
+                        .Help("Energy each device used since mufld started, in joules, by its meter.")
+                        .Register(*registry_);
+  device_state_ = &prometheus::BuildGauge()
+                       .Name("mufl_device_state")
+                       .Help("1 for each device's state (idle, busy, draining, drained), 0 for the others.")
+                       .Register(*registry_);
+  tenant_energy_ = &prometheus::BuildCounter()
+                        .Name("mufl_tenant_energy_joules_total")
+                        .Help("Energy attributed to each tenant's activities in the energy ledger, in joules.")
+                        .Register(*registry_);
+  tenant_co2e_ = &prometheus::BuildCounter()
+                      .Name("mufl_tenant_co2e_grams_total")
+                      .Help("Emissions attributed to each tenant's activities, in grams CO2e.")
+                      .Register(*registry_);
 }
 
 Metrics::~Metrics() = default;
+
+void Metrics::energy_recorded(const storage::EnergyUnit& unit) {
+  for (const auto& s : unit.shares) {
+    tenant_energy_->Add({{"tenant", s.tenant_id}}).Increment(s.joules);
+    tenant_co2e_->Add({{"tenant", s.tenant_id}}).Increment(s.grams_co2e);
+  }
+}
+
+void Metrics::seed_tenant_energy(const std::vector<std::pair<std::string, storage::EnergyTotals>>& totals) {
+  for (const auto& [tenant, t] : totals) {
+    tenant_energy_->Add({{"tenant", tenant}}).Increment(t.joules);
+    tenant_co2e_->Add({{"tenant", tenant}}).Increment(t.grams_co2e);
+  }
+}
+
+void Metrics::set_device_status(const std::vector<scheduler::DeviceStatus>& devices) {
+  std::lock_guard lock(device_mu_);
+  for (const auto& d : devices) {
+    device_power_->Add({{"device", d.name}, {"meter", d.meter}}).Set(d.power_watts);
+    auto& energy = device_energy_->Add({{"device", d.name}, {"meter", d.meter}});
+    // A counter only goes up: add what the meter counted since the last scrape.
+    if (d.energy_joules > energy.Value()) energy.Increment(d.energy_joules - energy.Value());
+    for (auto s : scheduler::kAllDeviceStates)
+      device_state_->Add({{"device", d.name}, {"state", scheduler::to_string(s)}}).Set(s == d.state ? 1 : 0);
+  }
+}
 
 void Metrics::round_finished(const Group&, const std::string& device, const fl::RoundReport& r) {
   rounds_->Add({{"device", device}}).Increment();

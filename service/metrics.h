@@ -15,11 +15,18 @@
 //   mufl_fl_samples_trained_total                      counter, client training samples (all epochs)
 //   mufl_activity_rounds_completed{activity_id}        gauge, while the activity trains
 //   mufl_activity_progress_ratio{activity_id}          gauge, rounds done / rounds, while it trains
+//   mufl_device_power_watts{device,meter}              gauge, read from the meter at scrape
+//   mufl_device_energy_joules_total{device,meter}      counter, since mufld started
+//   mufl_device_state{device,state}                    gauge, 1 for the device's state, 0 otherwise
+//   mufl_tenant_energy_joules_total{tenant}            counter, the tenant's shares of the ledger
+//   mufl_tenant_co2e_grams_total{tenant}               counter, likewise in grams CO2e
 // Label values are bounded: route is a template, method one of a fixed set, state an enum.
 //
 // Thread safety: all methods may be called from any thread.
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,6 +72,18 @@ class Metrics : public scheduler::ExecutorObserver {
   void group_split(const Group& parent, size_t children) override;
   void set_group_counts(const std::vector<std::pair<GroupPhase, int64_t>>& counts);
 
+  // Energy. energy_recorded adds a unit's shares to its tenants' counters; seed_tenant_energy
+  // starts them from the ledger's totals (at start-up); set_device_status sets the device
+  // series from the inventory (just before a scrape).
+  void energy_recorded(const storage::EnergyUnit& unit) override;
+  void seed_tenant_energy(const std::vector<std::pair<std::string, storage::EnergyTotals>>& totals);
+  void set_device_status(const std::vector<scheduler::DeviceStatus>& devices);
+  // Runs before every scrape (GET /metrics); set once, at wiring.
+  void set_scrape_hook(std::function<void()> hook) { scrape_hook_ = std::move(hook); }
+  void before_scrape() {
+    if (scrape_hook_) scrape_hook_();
+  }
+
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_;
@@ -83,6 +102,13 @@ class Metrics : public scheduler::ExecutorObserver {
   prometheus::Counter* joins_;
   prometheus::Counter* splits_;
   prometheus::Counter* affinity_seconds_;
+  prometheus::Family<prometheus::Gauge>* device_power_;
+  prometheus::Family<prometheus::Counter>* device_energy_;
+  prometheus::Family<prometheus::Gauge>* device_state_;
+  prometheus::Family<prometheus::Counter>* tenant_energy_;
+  prometheus::Family<prometheus::Counter>* tenant_co2e_;
+  std::mutex device_mu_;  // set_device_status from concurrent scrapes
+  std::function<void()> scrape_hook_;
 };
 
 }  // namespace mufl::service

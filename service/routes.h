@@ -5,6 +5,8 @@
 
 #include "core/catalog.h"
 #include "core/clock.h"
+#include "scheduler/device_inventory.h"
+#include "scheduler/energy_ledger.h"
 #include "service/metrics.h"
 #include "service/router.h"
 #include "storage/store.h"
@@ -13,13 +15,29 @@
 
 namespace mufl::service {
 
-// /v1/tenants… (admin) and /v1/me.
-void add_tenant_routes(Router& router, tenants::TenantRegistry& registry);
+// What the energy routes show about the ledger's carbon figures.
+struct EnergyOptions {
+  scheduler::DeviceInventory* inventory = nullptr;  // the devices; nullptr: none (API-only tests)
+  std::string carbon_source = "constant";           // the --carbon-file path, or "constant"
+  double carbon_constant_g_per_kwh = scheduler::kDefaultCarbonGPerKwh;  // with "constant"
+  std::string carbon_note = "IEA world average for electricity generation, 2019";
+  // Called after a tenant's quotas changed (the executor wakes: a raised budget resumes work).
+  std::function<void()> on_quotas_changed;
+};
+
+// /v1/tenants… (admin) and /v1/me. `on_quotas_changed` runs after a PATCH that changed quotas.
+void add_tenant_routes(Router& router, tenants::TenantRegistry& registry,
+                       std::function<void()> on_quotas_changed = {});
 // /v1/activities… (with rounds and model download) and /v1/catalog.
 void add_activity_routes(Router& router, tenants::ActivityService& activities, storage::Store& store,
                          const Catalog& catalog, const Clock& clock);
 // /v1/groups and /v1/groups/{id}: merge-and-split groups, scoped to the caller.
 void add_group_routes(Router& router, storage::Store& store);
+// /v1/devices and the admin's POST /v1/devices/{name}/drain and /resume.
+void add_device_routes(Router& router, storage::Store& store, scheduler::DeviceInventory* inventory,
+                       const Clock& clock);
+// /v1/usage: a tenant's energy and carbon per day.
+void add_usage_routes(Router& router, storage::Store& store, const EnergyOptions& energy, const Clock& clock);
 // /healthz, /readyz, /metrics, and the web dashboard (/ and /assets/{name}).
 void add_system_routes(Router& router, storage::Store& store, Metrics& metrics);
 

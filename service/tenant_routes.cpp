@@ -7,7 +7,7 @@
 
 namespace mufl::service {
 
-void add_tenant_routes(Router& router, tenants::TenantRegistry& registry) {
+void add_tenant_routes(Router& router, tenants::TenantRegistry& registry, std::function<void()> on_quotas_changed) {
   router.add("POST", "/v1/tenants", Access::kAdmin, [&registry](const RequestContext& ctx) {
     auto body = tenants::parse_json_object(ctx.request.body);
     if (!body.ok()) return problem_from_status(body.status());
@@ -34,11 +34,13 @@ void add_tenant_routes(Router& router, tenants::TenantRegistry& registry) {
     return t.ok() ? json_response(200, tenants::tenant_to_json(*t)) : problem_from_status(t.status());
   });
 
-  router.add("PATCH", "/v1/tenants/{id}", Access::kAdmin, [&registry](const RequestContext& ctx) {
+  router.add("PATCH", "/v1/tenants/{id}", Access::kAdmin, [&registry, on_quotas_changed](const RequestContext& ctx) {
     auto body = tenants::parse_json_object(ctx.request.body);
     if (!body.ok()) return problem_from_status(body.status());
     auto t = registry.update(ctx.param("id"), *body);
-    return t.ok() ? json_response(200, tenants::tenant_to_json(*t)) : problem_from_status(t.status());
+    if (!t.ok()) return problem_from_status(t.status());
+    if (on_quotas_changed) on_quotas_changed();  // a raised energy budget resumes paused work
+    return json_response(200, tenants::tenant_to_json(*t));
   });
 
   router.add("DELETE", "/v1/tenants/{id}", Access::kAdmin, [&registry](const RequestContext& ctx) {

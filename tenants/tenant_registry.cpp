@@ -18,12 +18,20 @@ bool valid_tenant_name(const std::string& s) {
   return true;
 }
 
-// Reads {"max_active_activities": N} into `q`, keeping the fields the object leaves out.
+// Reads {"max_active_activities": N, "energy_budget_joules": J|null, "max_devices": N|null}
+// into `q`, keeping the fields the object leaves out; null makes a limit unlimited.
 void read_quotas(const nlohmann::json& obj, Quotas& q, std::vector<FieldError>& errors) {
   FieldReader r(obj, "quotas.", errors);
   if (auto n = r.integer("max_active_activities", false, 0, kMaxQuotaActivities)) q.max_active_activities = *n;
+  const auto is_null = [&](const char* key) { return obj.contains(key) && obj.at(key).is_null(); };
+  if (is_null("energy_budget_joules")) q.energy_budget_joules.reset();
+  if (auto j = r.number("energy_budget_joules", false, 0, false, kMaxEnergyBudgetJoules)) q.energy_budget_joules = *j;
+  if (is_null("max_devices")) q.max_devices.reset();
+  if (auto n = r.integer("max_devices", false, 0, kMaxQuotaDevices)) q.max_devices = *n;
   r.finish();
 }
+
+nlohmann::json optional_json(const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
 
 }  // namespace
 
@@ -101,7 +109,11 @@ Status TenantRegistry::remove(const std::string& id) {
 nlohmann::json tenant_to_json(const Tenant& t) {
   return {{"id", t.id},
           {"name", t.name},
-          {"quotas", {{"max_active_activities", t.quotas.max_active_activities}}},
+          {"quotas",
+           {{"max_active_activities", t.quotas.max_active_activities},
+            {"energy_budget_joules", optional_json(t.quotas.energy_budget_joules)},
+            {"max_devices", optional_json(t.quotas.max_devices)}}},
+          {"energy_used_joules", t.energy_used_joules},
           {"created_at", format_rfc3339(t.created_unix_ms)},
           {"updated_at", format_rfc3339(t.updated_unix_ms)}};
 }

@@ -22,6 +22,8 @@
 namespace mufl::tenants {
 
 inline constexpr int64_t kMaxQuotaActivities = 1'000'000;
+inline constexpr double kMaxEnergyBudgetJoules = 1e15;  // about 280 GWh
+inline constexpr int64_t kMaxQuotaDevices = 4096;
 
 struct CreatedTenant {
   Tenant tenant;
@@ -39,13 +41,16 @@ class TenantRegistry {
   // before it returns, so a deleted tenant's token stops working at once.
   Result<Principal> authenticate(std::string_view token) const;
 
-  // POST /v1/tenants body {"name", "quotas": {"max_active_activities"}}: kInvalidArgument naming
-  // each bad field; kAlreadyExists when a live tenant has the name.
+  // POST /v1/tenants body {"name", "quotas": {"max_active_activities", "energy_budget_joules",
+  // "max_devices"}}: kInvalidArgument naming each bad field; kAlreadyExists when a live tenant
+  // has the name. A budget is a number of joules >= 0, max_devices an integer from 0 to
+  // kMaxQuotaDevices; null (or absent) is unlimited.
   Result<CreatedTenant> create(const nlohmann::json& body);
   Result<std::vector<Tenant>> list() const;
   // kNotFound when there is no such live tenant.
   Result<Tenant> get(const std::string& id) const;
-  // PATCH body {"quotas": {...}}: replaces the quota fields given. kInvalidArgument, kNotFound.
+  // PATCH body {"quotas": {...}}: replaces the quota fields given (null: unlimited).
+  // kInvalidArgument, kNotFound.
   Result<Tenant> update(const std::string& id, const nlohmann::json& body);
   // Revokes the token and cancels the tenant's active activities. kNotFound.
   Status remove(const std::string& id);
@@ -61,7 +66,7 @@ class TenantRegistry {
   mutable uint64_t cache_generation_ = 0;  // bumped by remove(): a lookup that raced it is not cached
 };
 
-// {"id", "name", "quotas": {...}, "created_at", "updated_at"}
+// {"id", "name", "quotas": {...}, "energy_used_joules", "created_at", "updated_at"}
 nlohmann::json tenant_to_json(const Tenant& t);
 
 }  // namespace mufl::tenants

@@ -69,3 +69,18 @@ TEST_CASE("config: bad values are refused with a message") {
   }
   CHECK_FALSE(parse({}, {"MUFL_THREADS=lots"}).ok());
 }
+
+TEST_CASE("config: energy flags") {
+  auto d = parse({});
+  REQUIRE(d.ok());
+  CHECK(d->config.energy_meter == "auto");
+  CHECK(d->config.gpu_power_profile == "V100");
+  CHECK(d->config.carbon_file.empty());
+  auto r = parse({"--energy-meter", "model", "--carbon-file", "/data/de.csv"}, {"MUFL_GPU_POWER_PROFILE=A40"});
+  REQUIRE(r.ok());
+  CHECK(r->config.energy_meter == "model");
+  CHECK(r->config.carbon_file == "/data/de.csv");
+  CHECK(r->config.gpu_power_profile == "A40");
+  CHECK(parse({"--energy-meter", "nvml"}).status().is_invalid_argument());
+  CHECK(parse({"--gpu-power-profile", ""}).status().is_invalid_argument());
+}

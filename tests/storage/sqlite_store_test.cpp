@@ -64,7 +64,9 @@ TEST_CASE("store: tenants are created, found by token hash, listed and soft-dele
   REQUIRE(list->size() == 2);
   CHECK((*list)[0].id == "ten_a");  // oldest first
 
-  auto upd = store->update_tenant_quotas("ten_a", Quotas{7}, 5000);
+  Quotas seven;
+  seven.max_active_activities = 7;
+  auto upd = store->update_tenant_quotas("ten_a", seven, 5000);
   REQUIRE(upd.ok());
   CHECK(upd->quotas.max_active_activities == 7);
   CHECK(upd->updated_unix_ms == 5000);

@@ -1,0 +1,230 @@
+// Energy end to end against the real mufld on two CPU slots metered by the power model: devices
+// show power and energy that grow, every round lands in the energy ledger and is attributed to
+// its activity and tenant (the activity's joules equal its ledger shares, /v1/usage and
+// /metrics agree), a device drains and resumes (also across a restart), and an energy budget
+// pauses an activity until the admin raises it.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
+
+#include "tests/support/http_client.h"
+#include "tests/support/mufld_process.h"
+#include "tests/support/temp_dir.h"
+
+using namespace mufl::testing;
+using nlohmann::json;
+
+namespace {
+
+const std::string kAdmin = "energy-admin";
+const std::vector<std::string> kArgs = {"--devices", "cpu:2", "--torch-threads", "1", "--energy-meter", "model"};
+
+std::pair<std::string, std::string> make_tenant(HttpClient& c, const std::string& name, const std::string& quotas = "{}") {
+  auto t = c.post("/v1/tenants", R"({"name":")" + name + R"(","quotas":)" + quotas + "}", kAdmin);
+  REQUIRE(t.status == 201);
+  json j = json::parse(t.body);
+  return {j["id"], j["token"]};
+}
+
+json get(HttpClient& c, const std::string& target, const std::string& token) {
+  auto r = c.get(target, token);
+  INFO(target << " → " << r.body);
+  REQUIRE(r.status == 200);
+  return json::parse(r.body);
+}
+
+// Polls `target` until `done` holds or 120 s pass (no sleeps standing in for synchronisation).
+json wait_for(HttpClient& c, const std::string& target, const std::string& token,
+              const std::function<bool(const json&)>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  json j;
+  while (std::chrono::steady_clock::now() < deadline) {
+    j = get(c, target, token);
+    if (done(j)) return j;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL(target << " did not get there in 120 s: " << j.dump());
+  return j;
+}
+
+json device(const json& list, const std::string& name) {
+  for (const auto& d : list["items"])
+    if (d["name"] == name) return d;
+  FAIL("no device " << name << " in " << list.dump());
+  return {};
+}
+
+// The sum of an activity's shares in the ledger, read from the database itself.
+double ledger_joules(const std::string& db_path, const std::string& activity_id) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT coalesce(sum(joules), 0) FROM energy_attribution WHERE activity_id = ?", -1,
+                             &st, nullptr) == SQLITE_OK);
+  sqlite3_bind_text(st, 1, activity_id.c_str(), -1, SQLITE_TRANSIENT);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  const double joules = sqlite3_column_double(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return joules;
+}
+
+// The value of one series in the Prometheus text, or -1 when it is not there.
+double metric(const std::string& text, const std::string& series) {
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+const std::string kSpec =
+    R"({"name":"e","dataset":"synthetic","task":"class","rounds":4,"clients":8,"clients_per_round":2,"seed":3,"merge":false})";
+
+bool ended(const json& a) { return a["state"] == "succeeded" || a["state"] == "failed" || a["state"] == "cancelled"; }
+
+}  // namespace
+
+TEST_CASE("e2e energy: devices, the ledger, the activity's joules, usage and metrics agree") {
+  TempDir dir;
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, kArgs);
+  HttpClient c("127.0.0.1", mufld.port());
+  auto [tenant_id, token] = make_tenant(c, "meter");
+
+  json before = get(c, "/v1/devices", token);
+  REQUIRE(before["items"].size() == 2);
+  for (const auto& d : before["items"]) {
+    CHECK(d["meter"] == "model");
+    CHECK(d["profile"] == "cpu");
+    CHECK(d["kind"] == "cpu");
+    CHECK(d["state"] == "idle");
+    CHECK(d["power_watts"].get<double>() > 0);  // idle watts
+  }
+
+  const std::string id = json::parse(c.post("/v1/activities", kSpec, token).body)["id"];
+  json a = wait_for(c, "/v1/activities/" + id, token, ended);
+  REQUIRE(a["state"] == "succeeded");
+
+  // The devices' energy grew; the activity's joules are its ledger shares.
+  json after = get(c, "/v1/devices", token);
+  for (const auto& name : {"cpu:0", "cpu:1"})
+    CHECK(device(after, name)["energy_joules"].get<double>() > device(before, name)["energy_joules"].get<double>());
+  const double joules = a["energy"]["joules"];
+  CHECK(joules > 0);
+  CHECK(a["energy"]["work_units"] == 4);
+  CHECK(a["energy"]["device_seconds"].get<double>() > 0);
+  CHECK(a["energy"]["grams_co2e"].get<double>() == Approx(joules / 3.6e6 * 475));
+  CHECK(ledger_joules(dir.file("mufl.db"), id) == Approx(joules));
+  const double seconds = a["energy"]["device_seconds"];
+  // The model meter charges busy watts (65 W for the cpu profile) over the unit's time.
+  CHECK(joules / seconds == Approx(65).epsilon(0.05));
+  WARN("model meter: " << joules / 4 << " J per round, " << seconds / 4 << " s per round");
+
+  json usage = get(c, "/v1/usage", token);
+  CHECK(usage["tenant_id"] == tenant_id);
+  CHECK(usage["total"]["joules"].get<double>() == Approx(joules));
+  CHECK(usage["total"]["work_units"] == 4);
+  double days = 0;
+  for (const auto& d : usage["days"]) days += d["joules"].get<double>();
+  CHECK(days == Approx(joules));
+  CHECK(usage["carbon"]["source"] == "constant");
+  CHECK(get(c, "/v1/usage?tenant=" + tenant_id, kAdmin)["total"]["joules"].get<double>() == Approx(joules));
+
+  const std::string m = c.get("/metrics").body;
+  CHECK(metric(m, "mufl_tenant_energy_joules_total{tenant=\"" + tenant_id + "\"}") == Approx(joules));
+  CHECK(metric(m, "mufl_tenant_co2e_grams_total{tenant=\"" + tenant_id + "\"}") > 0);
+  CHECK(metric(m, "mufl_device_power_watts{device=\"cpu:0\",meter=\"model\"}") > 0);
+  CHECK(metric(m, "mufl_device_energy_joules_total{device=\"cpu:1\",meter=\"model\"}") > 0);
+  CHECK(metric(m, "mufl_device_state{device=\"cpu:0\",state=\"idle\"}") == 1);
+
+  // The energy so far is in the tenant counters again after a restart.
+  CHECK(mufld.stop(SIGTERM) == 0);
+  MufldProcess again(MUFLD_PATH, dir.path(), kAdmin, kArgs);
+  HttpClient c2("127.0.0.1", again.port());
+  CHECK(metric(c2.get("/metrics").body, "mufl_tenant_energy_joules_total{tenant=\"" + tenant_id + "\"}") ==
+        Approx(joules));
+}
+
+TEST_CASE("e2e energy: draining a busy device moves its group to the other, and drains survive a restart") {
+  TempDir dir;
+  std::string token;
+  {
+    MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, kArgs);
+    HttpClient c("127.0.0.1", mufld.port());
+    token = make_tenant(c, "drainer").second;
+    const std::string id = json::parse(c.post("/v1/activities",
+        R"({"name":"long","dataset":"synthetic","task":"parity","rounds":10000,"clients":4,"clients_per_round":1,"merge":false})",
+        token).body)["id"];
+    json a = wait_for(c, "/v1/activities/" + id, token, [](const json& j) { return j["progress"]["round"].get<int>() >= 1; });
+    const std::string first = a["progress"]["device"], other = first == "cpu:0" ? "cpu:1" : "cpu:0";
+    const std::string group = a["groups"][0];
+    CHECK(device(get(c, "/v1/devices", token), first)["work_unit"]["group_id"] == group);
+
+    CHECK(c.post("/v1/devices/" + first + "/drain", "", token).status == 403);
+    auto drained = c.post("/v1/devices/" + first + "/drain", "", kAdmin);
+    REQUIRE(drained.status == 200);
+    CHECK((json::parse(drained.body)["state"] == "draining" || json::parse(drained.body)["state"] == "drained"));
+    // The round in progress finishes, the group moves to the other device and trains on there.
+    json devices = wait_for(c, "/v1/devices", kAdmin, [&](const json& d) {
+      return device(d, first)["state"] == "drained" && device(d, other)["state"] == "busy";
+    });
+    CHECK(device(devices, other)["work_unit"]["group_id"] == group);
+    const int round = get(c, "/v1/activities/" + id, token)["progress"]["round"];
+    wait_for(c, "/v1/activities/" + id, token,
+             [&](const json& j) { return j["progress"]["round"].get<int>() > round && j["progress"]["device"] == other; });
+    CHECK(device(get(c, "/v1/devices", kAdmin), first)["state"] == "drained");
+
+    CHECK(json::parse(c.post("/v1/devices/" + first + "/resume", "", kAdmin).body)["state"] == "idle");
+    CHECK(c.post("/v1/devices/cpu:7/drain", "", kAdmin).status == 404);
+    CHECK(json::parse(c.post("/v1/devices/cpu:1/drain", "", kAdmin).body)["state"] != "idle");
+    CHECK(c.del("/v1/activities/" + id, token).status == 200);
+    wait_for(c, "/v1/devices", kAdmin, [](const json& d) { return device(d, "cpu:1")["state"] == "drained"; });
+    CHECK(mufld.stop(SIGTERM) == 0);
+  }
+  MufldProcess again(MUFLD_PATH, dir.path(), kAdmin, kArgs);
+  HttpClient c("127.0.0.1", again.port());
+  json d = get(c, "/v1/devices", kAdmin);
+  CHECK(device(d, "cpu:1")["state"] == "drained");
+  CHECK(device(d, "cpu:0")["state"] == "idle");
+}
+
+TEST_CASE("e2e energy: an energy budget pauses an activity, and raising it resumes it") {
+  TempDir dir;
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, kArgs);
+  HttpClient c("127.0.0.1", mufld.port());
+  auto [tenant_id, token] = make_tenant(c, "frugal", R"({"energy_budget_joules":1})");
+  const std::string id = json::parse(c.post("/v1/activities", kSpec, token).body)["id"];
+
+  // After its first round (far over 1 J) the group lets its device go, and the activity says why.
+  json paused = wait_for(c, "/v1/activities/" + id, token,
+                         [](const json& a) { return a["paused"].is_string() && a["progress"]["device"].is_null(); });
+  CHECK(std::regex_match(paused["paused"].get<std::string>(), std::regex(R"(energy budget of 1 J used \(\d+ J\))")));
+  CHECK(paused["state"] != "succeeded");
+  const int round = paused["progress"]["round"];
+  CHECK(round >= 1);
+  CHECK(round < 4);
+  // The device lets the group go, and no device claims it again.
+  wait_for(c, "/v1/devices", kAdmin, [](const json& d) {
+    return d["items"][0]["state"] == "idle" && d["items"][1]["state"] == "idle";
+  });
+  CHECK(get(c, "/v1/activities/" + id, token)["progress"]["round"] == round);
+  json tenant = get(c, "/v1/tenants/" + tenant_id, kAdmin);
+  CHECK(tenant["energy_used_joules"].get<double>() > 1);
+  CHECK(c.request("PATCH", "/v1/tenants/" + tenant_id, R"({"quotas":{"energy_budget_joules":"more"}})",
+                  {{"Authorization", "Bearer " + kAdmin}}).status == 400);
+
+  auto raised = c.request("PATCH", "/v1/tenants/" + tenant_id, R"({"quotas":{"energy_budget_joules":1e9}})",
+                          {{"Authorization", "Bearer " + kAdmin}});
+  REQUIRE(raised.status == 200);
+  json done = wait_for(c, "/v1/activities/" + id, token, ended);
+  CHECK(done["state"] == "succeeded");
+  CHECK(done["paused"].is_null());
+  CHECK(done["energy"]["work_units"] == 4);
+  CHECK(mufld.stop(SIGTERM) == 0);
+}
