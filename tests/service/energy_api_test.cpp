@@ -135,7 +135,7 @@ std::vector<std::string> error_fields(const json& p) {
 
 }  // namespace
 
-TEST_CASE("energy api: devices show state, work unit, power and energy; tenants see only their groups") {
+TEST_CASE("energy api: devices show state, work unit, power and energy, and tenants see only their groups") {
   Api api;
   auto [a_id, a] = api.tenant("a");
   auto [b_id, b] = api.tenant("b");
@@ -175,7 +175,7 @@ TEST_CASE("energy api: devices show state, work unit, power and energy; tenants 
   problem(api.call("GET", "/v1/devices"), 401);
 }
 
-TEST_CASE("energy api: the admin drains and resumes devices; bad requests change nothing") {
+TEST_CASE("energy api: the admin drains and resumes devices, and bad requests change nothing") {
   Api api;
   auto [t_id, t] = api.tenant("t");
   json drained = api.ok("POST", "/v1/devices/cpu:1/drain", "", kAdmin);

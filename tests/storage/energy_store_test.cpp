@@ -184,7 +184,7 @@ TEST_CASE("energy store: per-day usage in UTC, only the tenant's shares, in the 
   CHECK(f.store->tenant_usage("ten_a", kJan1 + 20 * kDay, kJan1 + 21 * kDay)->empty());
 }
 
-TEST_CASE("energy store: budgets and device shares steer claims; quotas round-trip") {
+TEST_CASE("energy store: budgets and device shares steer claims, and quotas round-trip") {
   Fixture f;
   f.submit("act_a", "ten_a");
   f.submit("act_b", "ten_b");
