@@ -6,26 +6,13 @@
 #include <string_view>
 
 #include "core/file_io.h"
+#include "core/strings.h"
 #include "core/time_format.h"
 
 namespace mufl::scheduler {
 namespace {
 
 constexpr int64_t kHour = 3600;
-
-std::vector<std::string_view> split(std::string_view line, char sep) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    size_t pos = line.find(sep, start);
-    if (pos == std::string_view::npos) {
-      out.push_back(line.substr(start));
-      return out;
-    }
-    out.push_back(line.substr(start, pos - start));
-    start = pos + 1;
-  }
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -90,7 +77,7 @@ Result<CarbonIntensity> CarbonIntensity::load_csv(const std::string& path) {
 
   std::string_view header;
   if (!next_line(header)) return fail(1, "empty file, expected a header line");
-  std::vector<std::string_view> cols = split(header, ',');
+  std::vector<std::string_view> cols = split_fields(header, ',');
   int time_col = -1, value_col = -1;
   for (size_t i = 0; i < cols.size(); ++i) {
     std::string_view c = trim(cols[i]);
@@ -110,7 +97,7 @@ Result<CarbonIntensity> CarbonIntensity::load_csv(const std::string& path) {
   std::string_view line;
   while (next_line(line)) {
     if (trim(line).empty()) continue;
-    std::vector<std::string_view> f = split(line, ',');
+    std::vector<std::string_view> f = split_fields(line, ',');
     if (f.size() != cols.size())
       return fail(line_no, "expected " + std::to_string(cols.size()) + " fields, found " + std::to_string(f.size()));
     std::optional<int64_t> t = parse_hour(trim(f[static_cast<size_t>(time_col)]));

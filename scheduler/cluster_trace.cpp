@@ -5,23 +5,10 @@
 #include <string_view>
 
 #include "core/file_io.h"
+#include "core/strings.h"
 
 namespace mufl::scheduler {
 namespace {
-
-std::vector<std::string_view> split(std::string_view line, char sep) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    size_t pos = line.find(sep, start);
-    if (pos == std::string_view::npos) {
-      out.push_back(line.substr(start));
-      return out;
-    }
-    out.push_back(line.substr(start, pos - start));
-    start = pos + 1;
-  }
-}
 
 // A CSV file split into a header map and rows, with the line number of each row.
 class Csv {
@@ -42,7 +29,7 @@ class Csv {
       pos = end + 1;
       ++line_no;
       if (line_no == 1) {
-        header_ = split(line, ',');
+        header_ = split_fields(line, ',');
         continue;
       }
       if (line.empty()) continue;
@@ -114,7 +101,7 @@ Result<std::vector<TracePod>> read_trace_pods(const std::string& path) {
   std::vector<TracePod> pods;
   pods.reserve(csv.lines().size());
   for (const auto& [line, text] : csv.lines()) {
-    Row r{csv, line, split(text, ',')};
+    Row r{csv, line, split_fields(text, ',')};
     if (r.fields.size() != csv.width())
       return csv.error(line, "expected " + std::to_string(csv.width()) + " fields, found " + std::to_string(r.fields.size()));
     TracePod p;
@@ -132,7 +119,7 @@ Result<std::vector<TracePod>> read_trace_pods(const std::string& path) {
     p.num_gpu = static_cast<int>(*gpu);
     p.gpu_milli = static_cast<int>(*milli);
     if (p.num_gpu == 1 && p.gpu_milli == 0) p.gpu_milli = 1000;
-    for (std::string_view m : split(r.text("gpu_spec"), '|'))
+    for (std::string_view m : split_fields(r.text("gpu_spec"), '|'))
       if (!m.empty()) p.gpu_spec.emplace_back(m);
     p.qos = std::string(r.text("qos"));
     p.phase = std::string(r.text("pod_phase"));
@@ -155,7 +142,7 @@ Result<std::vector<TraceNode>> read_trace_nodes(const std::string& path) {
   if (!s.is_ok()) return s;
   std::vector<TraceNode> nodes;
   for (const auto& [line, text] : csv.lines()) {
-    Row r{csv, line, split(text, ',')};
+    Row r{csv, line, split_fields(text, ',')};
     if (r.fields.size() != csv.width())
       return csv.error(line, "expected " + std::to_string(csv.width()) + " fields, found " + std::to_string(r.fields.size()));
     TraceNode n;

@@ -1,0 +1,13 @@
+#pragma once
+// Small string helpers shared by the readers of text files (CSV lines, lists in flags).
+#include <string_view>
+#include <vector>
+
+namespace mufl {
+
+// The fields of `line` between separators, empty ones included: "a,,b" → {"a", "", "b"},
+// "" → {""}. The views point into `line`, which must outlive them. No quoting: the files mufl
+// reads this way (data/README.md) have none.
+std::vector<std::string_view> split_fields(std::string_view line, char sep);
+
+}  // namespace mufl
