@@ -19,8 +19,9 @@
 //   - device-seconds: the sum of the group rounds' "seconds" (training of the sampled clients,
 //     aggregation and test-set evaluation, lookahead included), taken once per
 //     ("group_id", "group_round") from the reports;
-//   - energy = device-seconds × --cpu-watts (default 65 W). There is no energy meter yet
-//     (issue 5 builds them), so until then energy is proportional to device-seconds;
+//   - energy: the joules of the energy ledger (Store::tenant_usage), which the executor
+//     writes for every group round from the device's meter, chosen as mufld chooses it
+//     (--energy-meter auto: RAPL when readable, else the "cpu" power profile; docs/energy.md);
 //   - groups and the split decision: Store::list_groups, the parent's split JSON;
 //   - affinity lookahead share: the "seconds" of the group's affinity records
 //     (Store::list_affinity) ÷ the consolidating group's round seconds over its consolidation
@@ -56,6 +57,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -73,6 +75,7 @@
 #include "fl/model.h"
 #include "fl/tasks.h"
 #include "fl/training.h"
+#include "scheduler/device_inventory.h"
 #include "scheduler/executor.h"
 #include "scheduler/grouping.h"
 #include "storage/sqlite_store.h"
@@ -102,10 +105,10 @@ struct Options {
   std::string out = "bench/results";
   int64_t rounds = 20, clients = 32, per_round = 5;
   int threads = 2;
-  double consolidation_fraction = 0.25;
+  double consolidation_fraction = 0.15;
   int affinity_every = sch::ExecutorOptions{}.affinity_every;
   int max_groups = 3;
-  double cpu_watts = 65;
+  std::string energy_meter = "auto";  // as mufld --energy-meter
   int step_reps = 50;
   bool keep = false;
   std::vector<std::string> policies = kAllPolicies;
@@ -114,9 +117,9 @@ struct Options {
 void usage() {
   std::cout << "usage: mufl [--quick] [--rounds N] [--dataset mnist|fashion-mnist|synthetic] [--data-dir DIR]\n"
                "            [--threads N] [--consolidation-fraction F] [--affinity-every N] [--max-groups N]\n"
-               "            [--policies mufl,all_in_one,independent,sequential] [--cpu-watts W] [--out DIR]\n"
+               "            [--policies mufl,all_in_one,independent,sequential] [--energy-meter auto|model] [--out DIR]\n"
                "            [--clients N] [--per-round K] [--step-reps N] [--keep]\n"
-               "defaults: mnist, var, 20 rounds, 32 clients, 5 per round, 2 threads, consolidation 0.25,\n"
+               "defaults: mnist, var, 20 rounds, 32 clients, 5 per round, 2 threads, consolidation 0.15,\n"
                "          affinity every "
             << sch::ExecutorOptions{}.affinity_every
             << " batches, 3 groups at most, all four policies, 65 W, bench/results, 50 reps\n"
@@ -178,7 +181,7 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--affinity-every") o.affinity_every = static_cast<int>(std::clamp<int64_t>(integer(), 0, 1 << 30));
     else if (flag == "--max-groups") o.max_groups = static_cast<int>(std::clamp<int64_t>(integer(), 0, 1 << 30));
     else if (flag == "--policies") o.policies = split_list(v);
-    else if (flag == "--cpu-watts") o.cpu_watts = real();
+    else if (flag == "--energy-meter") o.energy_meter = v;
     else if (flag == "--out") o.out = v;
     else if (flag == "--clients") o.clients = integer();
     else if (flag == "--per-round") o.per_round = integer();
@@ -186,10 +189,10 @@ Options parse_options(int argc, char** argv) {
     else throw std::invalid_argument("unknown flag " + flag + " (see --help)");
   }
   if (o.rounds < 1 || o.clients < 1 || o.per_round < 1 || o.per_round > o.clients || o.threads < 1 ||
-      o.max_groups < 1 || o.affinity_every < 1 || o.cpu_watts <= 0 || o.step_reps < 1 ||
+      o.max_groups < 1 || o.affinity_every < 1 || o.step_reps < 1 ||
       o.consolidation_fraction <= 0 || o.consolidation_fraction > 1)
     throw std::invalid_argument(
-        "--rounds, --clients, --per-round (<= clients), --threads, --max-groups, --affinity-every, --cpu-watts and "
+        "--rounds, --clients, --per-round (<= clients), --threads, --max-groups, --affinity-every and "
         "--step-reps must be positive, --consolidation-fraction in (0, 1]");
   if (o.policies.empty()) throw std::invalid_argument("--policies is empty");
   for (const auto& p : o.policies)
@@ -328,6 +331,7 @@ struct TaskResult {
 
 struct PolicyResult {
   std::string policy;
+  std::string meter;  // the device's energy meter, e.g. "model (cpu profile)"
   double wall_s = 0, device_s = 0, joules = 0, total_loss = 0;
   std::vector<TaskResult> tasks;  // kTasks order
   int64_t groups = 0, final_groups = 0;
@@ -390,6 +394,15 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
     eo.split.max_groups = o.max_groups;
     eo.affinity_every = o.affinity_every;
     eo.torch_threads = o.threads;
+    // The device's energy meter, chosen as mufld chooses it (RAPL when readable, else the
+    // power model of the "cpu" profile): every round is recorded in the energy ledger.
+    sch::MeterOptions mo;
+    mo.mode = o.energy_meter;
+    auto metered = must(sch::make_metered_devices(eo.devices, mo, clock), "energy meter");
+    out.meter = metered.at(0).meter->name();
+    if (!metered.at(0).profile.empty()) out.meter += " (" + metered.at(0).profile + " profile)";
+    sch::DeviceInventory inventory(std::move(metered), clock);
+    eo.inventory = &inventory;
     Watcher watcher(policy);
     {
       sch::Executor executor(*store, clock, eo, &watcher);
@@ -425,7 +438,10 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
       out.tasks.push_back(t);
     }
     for (const auto& [key, s] : round_seconds) out.device_s += s;
-    out.joules = out.device_s * o.cpu_watts;
+    // Energy from the ledger: the meter's joules of every work unit (group round), which the
+    // executor split over the members; the tenant's total is the sum over all of them.
+    for (const auto& day : must(store->tenant_usage(tenant.tenant.id, 0, std::numeric_limits<int64_t>::max()), "usage"))
+      out.joules += day.totals.joules;
 
     storage::GroupQuery gq;
     gq.limit = 1000;
@@ -542,9 +558,9 @@ std::string markdown(const Options& o, const std::vector<PolicyResult>& results,
      << " rounds each, seed 0, trained by scheduler::Executor on one CPU slot with " << o.threads
      << " LibTorch threads. Consolidation fraction " << o.consolidation_fraction << ", affinity every "
      << o.affinity_every << " batches, at most " << o.max_groups << " groups.\n\n";
-  md << "Energy = device-seconds × " << o.cpu_watts
-     << " W: there is no energy meter yet (issue 5), so energy is proportional to device-seconds. "
-        "Device-seconds = sum of the group rounds' seconds (local training, aggregation, test-set evaluation).\n\n";
+  md << "Energy = the joules of the energy ledger, measured per group round by the device's meter: "
+     << results.front().meter
+     << ". Device-seconds = sum of the group rounds' seconds (local training, aggregation, test-set evaluation).\n\n";
   md << "| policy | wall s | device-s | energy J | vs sequential | total loss | Δ loss |";
   for (const auto& t : results.front().tasks) md << " " << t.task << " " << t.metric << " |";
   md << " groups | split |\n|---|---:|---:|---:|---:|---:|---:|";
@@ -766,9 +782,7 @@ int run(const Options& o) {
     std::printf("\n  %-12s", r.policy.c_str());
     for (const auto& t : r.tasks) std::printf(" %s %.4f", t.task.c_str(), t.loss);
   }
-  std::printf("\nenergy = device-seconds x %.0f W (no energy meter until issue 5: energy is proportional to "
-              "device-seconds)\n",
-              o.cpu_watts);
+  std::printf("\nenergy = the energy ledger's joules, metered per group round by %s\n", results.front().meter.c_str());
   for (const auto& r : results)
     if (r.consolidation_s > 0)
       std::printf("%s: affinity lookahead %.2f s (%lld lookahead batches) of %.2f s consolidation = %.1f %%; "
@@ -806,8 +820,7 @@ int run(const Options& o) {
             {"consolidation_fraction", o.consolidation_fraction},
             {"affinity_every", o.affinity_every},
             {"max_groups", o.max_groups},
-            {"cpu_watts", o.cpu_watts},
-            {"energy", "device_s * cpu_watts (no meter until issue 5)"},
+            {"energy_meter", results.front().meter},
             {"step", {{"reps", step.reps},
                       {"encoder_ms", round_to(step.encoder_ms, 1000)},
                       {"merged_ms", round_to(step.merged_ms, 1000)},

@@ -51,7 +51,7 @@ struct MeterOptions {
   std::function<Result<std::shared_ptr<const NvmlApi>>()> load_nvml;
   // Profile of a GPU that NVML does not meter (scheduler/power_profile.h). Default "V100".
   std::string gpu_profile = "V100";
-  // Profile of the whole CPU; each of N CPU slots models 1/N of it. Default "cpu".
+  // Profile of one CPU slot: every slot draws the profile's power on its own. Default "cpu".
   std::string cpu_profile = "cpu";
 };
 

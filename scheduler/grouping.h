@@ -42,7 +42,7 @@ std::optional<GroupingPolicy> parse_grouping_policy(std::string_view s);
 struct GroupingOptions {
   GroupingPolicy policy = GroupingPolicy::kMufl;
   double merge_window_seconds = 0;
-  double consolidation_fraction = 0.25;
+  double consolidation_fraction = 0.15;
   bool merge_across_tenants = true;
   // Most activities one group trains (heads of one model). Each head adds its cost to every
   // step, so an unbounded merge would make one huge, slow model; beyond this, a new group forms.
