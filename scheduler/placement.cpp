@@ -24,12 +24,12 @@ class ResourceFit final : public Filter {
     if (unit.devices == 0) return nullptr;
     if (node.profile == nullptr || node.devices.empty()) return "no devices";
     if (unit.devices == 1 && unit.device_share < 1) {
-      for (const DeviceState& d : node.devices)
+      for (const DeviceLoad& d : node.devices)
         if (d.used_share + unit.device_share <= 1 + kShareEpsilon) return nullptr;
       return "no device with a free share";
     }
     int idle = 0;
-    for (const DeviceState& d : node.devices) idle += d.units == 0 ? 1 : 0;
+    for (const DeviceLoad& d : node.devices) idle += d.units == 0 ? 1 : 0;
     if (idle < unit.devices) return idle == 0 ? "no idle device" : "too few idle devices";
     return nullptr;
   }
@@ -107,17 +107,20 @@ class CarbonCost final : public Score {
 
 // --- Orders ----------------------------------------------------------------------------------
 
+// Highest priority first (all 0 in the simulator), then ready time.
 class ReadyOrder final : public QueueOrder {
  public:
   std::string_view name() const override { return "ready"; }
   void sort(std::vector<const WorkUnit*>& units, const std::unordered_map<std::string, double>&) const override {
-    std::stable_sort(units.begin(), units.end(),
-                     [](const WorkUnit* a, const WorkUnit* b) { return a->ready_s < b->ready_s; });
+    std::stable_sort(units.begin(), units.end(), [](const WorkUnit* a, const WorkUnit* b) {
+      if (a->priority != b->priority) return a->priority > b->priority;
+      return a->ready_s < b->ready_s;
+    });
   }
 };
 
 // Weighted dominant resource fairness (Ghodsi et al., NSDI'11): the tenant with the lowest
-// dominant share (over its weight) goes first; within a tenant, ready order.
+// dominant share (over its weight) goes first; then priority, then ready time.
 class DrfOrder final : public QueueOrder {
  public:
   std::string_view name() const override { return "drf"; }
@@ -130,6 +133,7 @@ class DrfOrder final : public QueueOrder {
     std::stable_sort(units.begin(), units.end(), [&](const WorkUnit* a, const WorkUnit* b) {
       const double sa = of(a), sb = of(b);
       if (sa != sb) return sa < sb;
+      if (a->priority != b->priority) return a->priority > b->priority;
       return a->ready_s < b->ready_s;
     });
   }
@@ -246,7 +250,7 @@ void Policy::candidates_on(const WorkUnit& unit, const std::vector<Node>& nodes,
     // Best fit among devices already in use (packs shares), at the limit in force there.
     int best = -1;
     for (size_t i = 0; i < node.devices.size(); ++i) {
-      const DeviceState& d = node.devices[i];
+      const DeviceLoad& d = node.devices[i];
       if (d.units > 0 && d.used_share + unit.device_share <= 1 + kShareEpsilon &&
           (best < 0 || d.used_share > node.devices[static_cast<size_t>(best)].used_share))
         best = static_cast<int>(i);

@@ -58,10 +58,13 @@ struct WorkUnit {
   double cpu_milli = 0;       // host CPU it holds while it runs
   double memory_mib = 0;      // host memory it holds while it runs
   bool deferrable = true;     // may be held back by a deferral rule (within its deadline)
+  // Higher goes first within an order's rank (the same ready time, the same dominant share).
+  // Live: the highest spec priority of the group's members; 0 in the simulator.
+  int64_t priority = 0;
 };
 
 // One device of a node as placement sees it.
-struct DeviceState {
+struct DeviceLoad {
   double used_share = 0;   // sum of the device_share of the units on it, [0, 1]
   int units = 0;           // units running on it
   double limit_watts = 0;  // power limit in force while units > 0 (set by the first unit)
@@ -72,7 +75,7 @@ struct DeviceState {
 struct Node {
   std::string name;
   const PowerProfile* profile = nullptr;
-  std::vector<DeviceState> devices;
+  std::vector<DeviceLoad> devices;
   double cpu_milli_free = 0;
   double memory_mib_free = 0;
 };
@@ -221,9 +224,10 @@ struct PolicyOptions {
 };
 
 // The policies mufl ships; docs/simulator.md defines each.
-//   fifo   : ready order; ResourceFit; FirstFit (lowest node index).
-//   fair   : weighted dominant-resource-fairness order (lowest dominant share first, then ready
-//            order); ResourceFit; FirstFit.
+//   fifo   : ready order (priority first, then ready time); ResourceFit; FirstFit (lowest node
+//            index).
+//   fair   : weighted dominant-resource-fairness order (lowest dominant share first, then
+//            priority, then ready time); ResourceFit; FirstFit.
 //   energy : ready order; ResourceFit, DeadlineFit (soft); ZeusCost; every power limit.
 //   carbon : ready order; CarbonDeferral; ResourceFit, DeadlineFit (soft); CarbonCost (the
 //            unit's energy times the mean intensity over its run if it starts now); every

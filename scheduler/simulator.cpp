@@ -83,7 +83,7 @@ Result<std::vector<Node>> nodes_from_trace(const std::vector<TraceNode>& trace_n
       if (!found.ok()) return Status::not_found("node " + t.name + ": " + found.status().message());
       for (const PowerProfile& p : profiles)  // point into the registry, which lives forever
         if (p.model == found->model) n.profile = &p;
-      n.devices.assign(static_cast<size_t>(t.gpus), DeviceState{});
+      n.devices.assign(static_cast<size_t>(t.gpus), DeviceLoad{});
     }
     nodes.push_back(std::move(n));
   }
@@ -125,7 +125,7 @@ Result<SimResult> simulate(const std::vector<SimJob>& jobs, std::vector<Node> no
   };
   auto refresh = [&](size_t node, size_t dev) {
     Meter& m = meters[offset[node] + dev];
-    const DeviceState& d = nodes[node].devices[dev];
+    const DeviceLoad& d = nodes[node].devices[dev];
     m.share = std::min(1.0, d.used_share);
     m.watts = d.units > 0 ? nodes[node].profile->watts_at(m.share, d.limit_watts) : 0.0;
   };
@@ -181,7 +181,7 @@ Result<SimResult> simulate(const std::vector<SimJob>& jobs, std::vector<Node> no
     for (int dv : c.devices) {
       const size_t dev = static_cast<size_t>(dv);
       settle(c.node, dev, t);
-      DeviceState& d = n.devices[dev];
+      DeviceLoad& d = n.devices[dev];
       if (d.units == 0) d.limit_watts = c.limit_watts;
       d.used_share += add;
       d.units += 1;
@@ -205,7 +205,7 @@ Result<SimResult> simulate(const std::vector<SimJob>& jobs, std::vector<Node> no
     for (int dv : done.where.devices) {
       const size_t dev = static_cast<size_t>(dv);
       settle(done.where.node, dev, done.end_s);
-      DeviceState& d = n.devices[dev];
+      DeviceLoad& d = n.devices[dev];
       d.units -= 1;
       d.used_share = d.units == 0 ? 0.0 : std::max(0.0, d.used_share - add);
       refresh(done.where.node, dev);

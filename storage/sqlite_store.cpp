@@ -835,35 +835,127 @@ Result<std::vector<std::string>> SqliteStore::apply_group_plan(const GroupPlan& 
   });
 }
 
+namespace {
+
+// The groups a device may claim: live, without a device, with a live member of a tenant within
+// its energy budget (members of tenants over budget do not count: a group of such members only
+// is not claimed), and no live member whose tenant already occupies its max_devices devices.
+// `and_id` adds "AND g.id = ?" (bound to parameter 1). Columns: id, seq, created_ms, round.
+// Ordered as a claim takes them: the highest priority over the counting members, then oldest.
+std::string claimable_sql(bool and_id) {
+  return std::string(
+             "SELECT g.id, g.seq, g.created_ms, g.round FROM groups g JOIN group_members m ON m.group_id = g.id "
+             "AND m.left_round IS NULL JOIN activities a ON a.id = m.activity_id JOIN tenants t ON t.id = m.tenant_id "
+             "WHERE g.phase IN ") +
+         kLivePhases + " AND g.device = '' AND " + kWithinBudget + (and_id ? " AND g.id = ?" : "") +
+         " AND NOT EXISTS(SELECT 1 FROM group_members m2 JOIN tenants t2 ON t2.id = m2.tenant_id "
+         "  WHERE m2.group_id = g.id AND m2.left_round IS NULL AND t2.max_devices IS NOT NULL AND "
+         "  (SELECT count(DISTINCT g3.device) FROM groups g3 JOIN group_members m3 ON m3.group_id = g3.id "
+         "    AND m3.left_round IS NULL WHERE g3.device != '' AND m3.tenant_id = t2.id) >= t2.max_devices) "
+         "GROUP BY g.id ORDER BY max(json_extract(a.spec, '$.priority')) DESC, g.seq ASC";
+}
+
+// With `exclusive`: true when some group has a device (nothing may be claimed).
+Result<bool> exclusive_busy(Connection& c, bool exclusive) {
+  if (!exclusive) return false;
+  auto busy = c.prepare("SELECT 1 FROM groups WHERE device != '' LIMIT 1");
+  if (!busy.ok()) return busy.status();
+  auto row = (*busy)->step();
+  if (!row.ok()) return row.status();
+  return *row;
+}
+
+}  // namespace
+
 Result<std::optional<Group>> SqliteStore::claim_next_group(const std::string& device, bool exclusive, int64_t now_ms) {
   return write_transaction([&](Connection& c) -> Result<std::optional<Group>> {
-    if (exclusive) {
-      auto busy = c.prepare("SELECT 1 FROM groups WHERE device != '' LIMIT 1");
-      if (!busy.ok()) return busy.status();
-      auto row = (*busy)->step();
-      if (!row.ok()) return row.status();
-      if (*row) return std::optional<Group>();
-    }
+    auto busy = exclusive_busy(c, exclusive);
+    if (!busy.ok()) return busy.status();
+    if (*busy) return std::optional<Group>();
     std::string id;
     {
-      // Members of tenants over their energy budget do not count (a group of such members
-      // only is not claimed); a tenant at its max_devices holds back every group it is in.
-      auto next = c.prepare(
-          std::string("SELECT g.id FROM groups g JOIN group_members m ON m.group_id = g.id AND m.left_round IS NULL "
-                      "JOIN activities a ON a.id = m.activity_id JOIN tenants t ON t.id = m.tenant_id "
-                      "WHERE g.phase IN ") +
-          kLivePhases +
-          " AND g.device = '' AND " + kWithinBudget +
-          " AND NOT EXISTS(SELECT 1 FROM group_members m2 JOIN tenants t2 ON t2.id = m2.tenant_id "
-          "  WHERE m2.group_id = g.id AND m2.left_round IS NULL AND t2.max_devices IS NOT NULL AND "
-          "  (SELECT count(DISTINCT g3.device) FROM groups g3 JOIN group_members m3 ON m3.group_id = g3.id "
-          "    AND m3.left_round IS NULL WHERE g3.device != '' AND m3.tenant_id = t2.id) >= t2.max_devices) "
-          "GROUP BY g.id ORDER BY max(json_extract(a.spec, '$.priority')) DESC, g.seq ASC LIMIT 1");
+      auto next = c.prepare(claimable_sql(false) + " LIMIT 1");
       if (!next.ok()) return next.status();
       auto row = (*next)->step();
       if (!row.ok()) return row.status();
       if (!*row) return std::optional<Group>();
       id = (*next)->column_text(0);
+    }
+    if (Status s = set_group_device(c, id, device, now_ms); !s.is_ok()) return s;
+    auto g = select_group(c, id, Scope::all());
+    if (!g.ok()) return g.status();
+    return std::optional<Group>(std::move(*g));
+  });
+}
+
+Result<std::vector<ClaimableGroup>> SqliteStore::list_claimable_groups(bool exclusive) {
+  ReaderLease conn(*this);
+  std::vector<ClaimableGroup> out;
+  auto busy = exclusive_busy(*conn, exclusive);
+  if (!busy.ok()) return busy.status();
+  if (*busy) return out;
+  {
+    auto st = (*conn).prepare(claimable_sql(false));
+    if (!st.ok()) return st.status();
+    for (;;) {
+      auto row = (*st)->step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      ClaimableGroup g;
+      g.id = (*st)->column_text(0);
+      g.seq = (*st)->column_int64(1);
+      g.created_unix_ms = (*st)->column_int64(2);
+      g.round = (*st)->column_int64(3);
+      out.push_back(std::move(g));
+    }
+  }
+  auto members = (*conn).prepare(
+      std::string("SELECT m.activity_id, m.tenant_id, a.spec, a.rounds_done FROM group_members m "
+                  "JOIN activities a ON a.id = m.activity_id JOIN tenants t ON t.id = m.tenant_id "
+                  "WHERE m.group_id = ? AND m.left_round IS NULL AND ") +
+      kWithinBudget + " ORDER BY m.rowid");
+  if (!members.ok()) return members.status();
+  for (ClaimableGroup& g : out) {
+    (*members)->reset();
+    (*members)->bind(1, g.id);
+    bool first = true;
+    for (;;) {
+      auto row = (*members)->step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      ClaimableMember m;
+      m.activity_id = (*members)->column_text(0);
+      m.tenant_id = (*members)->column_text(1);
+      const auto spec_json = nlohmann::json::parse((*members)->column_text(2), nullptr, /*allow_exceptions=*/false);
+      if (spec_json.is_discarded()) return Status::internal("activity " + m.activity_id + " has an unreadable spec");
+      const ActivitySpec spec = spec_from_json(spec_json);
+      m.priority = spec.priority;
+      m.deadline_unix_ms = spec.deadline_unix_ms;
+      m.rounds_left = std::max<int64_t>(0, spec.rounds - (*members)->column_int64(3));
+      g.priority = first ? m.priority : std::max(g.priority, m.priority);
+      first = false;
+      g.members.push_back(std::move(m));
+    }
+  }
+  return out;
+}
+
+Result<std::optional<Group>> SqliteStore::claim_group(const std::string& id, const std::string& device, bool exclusive,
+                                                      int64_t now_ms) {
+  return write_transaction([&](Connection& c) -> Result<std::optional<Group>> {
+    auto exists = group_state(c, id);
+    if (!exists.ok()) return exists.status();
+    if (!*exists) return Status::not_found("no group " + id);
+    auto busy = exclusive_busy(c, exclusive);
+    if (!busy.ok()) return busy.status();
+    if (*busy) return std::optional<Group>();
+    {
+      auto st = c.prepare(claimable_sql(true));
+      if (!st.ok()) return st.status();
+      (*st)->bind(1, id);
+      auto row = (*st)->step();
+      if (!row.ok()) return row.status();
+      if (!*row) return std::optional<Group>();
     }
     if (Status s = set_group_device(c, id, device, now_ms); !s.is_ok()) return s;
     auto g = select_group(c, id, Scope::all());

@@ -59,6 +59,9 @@ class SqliteStore final : public Store {
   Result<std::vector<Activity>> list_ungrouped_queued() override;
   Result<std::vector<std::string>> apply_group_plan(const GroupPlan& plan, int64_t now_ms) override;
   Result<std::optional<Group>> claim_next_group(const std::string& device, bool exclusive, int64_t now_ms) override;
+  Result<std::vector<ClaimableGroup>> list_claimable_groups(bool exclusive) override;
+  Result<std::optional<Group>> claim_group(const std::string& id, const std::string& device, bool exclusive,
+                                           int64_t now_ms) override;
   Status release_group(const std::string& id, int64_t now_ms) override;
   Status record_group_round(const GroupRoundRecord& record, int64_t now_ms) override;
   Status split_group(const std::string& parent_id, const std::string& split_json, const std::vector<Group>& children,

@@ -147,6 +147,27 @@ struct GroupPage {
   std::optional<int64_t> next_before_seq;
 };
 
+// A live member of a claimable group, as placement sees it (scheduler/dispatch.h).
+struct ClaimableMember {
+  std::string activity_id;
+  std::string tenant_id;
+  int64_t priority = 0;                   // the spec's priority
+  std::optional<int64_t> deadline_unix_ms;  // the spec's deadline; nullopt: none
+  int64_t rounds_left = 0;                // spec rounds − rounds done (>= 0)
+};
+
+// A group claim_group would accept now.
+struct ClaimableGroup {
+  std::string id;
+  int64_t seq = 0;
+  int64_t created_unix_ms = 0;
+  int64_t round = 0;  // lineage rounds done
+  // The highest priority over `members`: what claim_next_group orders by.
+  int64_t priority = 0;
+  // Live members whose tenants are within their energy budgets (the members the claim counts).
+  std::vector<ClaimableMember> members;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -218,6 +239,15 @@ class Store {
   // member whose tenant already occupies its max_devices devices. The device is also set on the live members'
   // activities (their progress.device); the group is returned with its members.
   virtual Result<std::optional<Group>> claim_next_group(const std::string& device, bool exclusive, int64_t now_ms) = 0;
+  // The groups claim_next_group would consider now, in its order (highest priority, then
+  // oldest), each with the members that count. Empty with `exclusive` while a group has a device.
+  virtual Result<std::vector<ClaimableGroup>> list_claimable_groups(bool exclusive) = 0;
+  // Claims group `id` for `device` as claim_next_group would (same checks, in one
+  // transaction): the group with its members, or nullopt when it is no longer claimable (taken
+  // by another device, ended, over budget, its tenants at max_devices, or `exclusive` and a
+  // group has a device). kNotFound when there is no such group.
+  virtual Result<std::optional<Group>> claim_group(const std::string& id, const std::string& device, bool exclusive,
+                                                   int64_t now_ms) = 0;
   // Gives the group's device back (stop, or after a split), on the group and its live members'
   // activities; the group stays as it is otherwise.
   virtual Status release_group(const std::string& id, int64_t now_ms) = 0;

@@ -25,7 +25,7 @@ Node node(const std::string& name, const PowerProfile* p, int devices) {
   Node n;
   n.name = std::string(name);
   n.profile = p;
-  n.devices.assign(static_cast<size_t>(devices), DeviceState{});
+  n.devices.assign(static_cast<size_t>(devices), DeviceLoad{});
   n.cpu_milli_free = 8000;
   n.memory_mib_free = 16384;
   return n;

@@ -23,7 +23,7 @@ std::vector<Node> one_node(const PowerProfile* p) {
   Node n;
   n.name = std::string("n0");
   n.profile = p;
-  n.devices.assign(1, DeviceState{});
+  n.devices.assign(1, DeviceLoad{});
   n.cpu_milli_free = 1000;
   n.memory_mib_free = 1000;
   return {n};

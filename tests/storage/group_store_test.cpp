@@ -255,6 +255,68 @@ TEST_CASE("groups: claims take the highest priority first, then the oldest group
   CHECK(f.activity("act_5").progress.device.empty());
 }
 
+TEST_CASE("groups: claimable groups list in claim order with their members, and one is claimed by id") {
+  Fixture f;
+  f.submit("act_1", "ten_a", 0);
+  f.submit("act_2", "ten_a", 5);
+  f.submit("act_3", "ten_b", 5);
+  f.submit("act_4", "ten_b", -1);
+  Activity dated = make_activity("act_5", "ten_b", 1);
+  dated.spec.deadline_unix_ms = 1'900'000'000'000;
+  dated.spec.rounds = 7;
+  REQUIRE(f.store->submit_activity(dated, 100, std::nullopt).ok());
+  f.plan({new_group("grp_1", GroupPhase::kTraining, 0, {"act_1", "act_5"}),
+          new_group("grp_2", GroupPhase::kTraining, 0, {"act_2", "act_4"}),
+          new_group("grp_3", GroupPhase::kConsolidating, 3, {"act_3"})});
+
+  auto list = f.store->list_claimable_groups(false);
+  REQUIRE(list.ok());
+  std::vector<std::string> ids;
+  for (const auto& g : *list) ids.push_back(g.id);
+  CHECK(ids == std::vector<std::string>{"grp_2", "grp_3", "grp_1"});  // as claim_next_group takes them
+  const ClaimableGroup& g1 = list->back();
+  CHECK(g1.priority == 1);
+  CHECK(g1.round == 0);
+  CHECK(g1.created_unix_ms == 5000);
+  REQUIRE(g1.members.size() == 2);
+  CHECK(g1.members[0].activity_id == "act_1");
+  CHECK(g1.members[0].tenant_id == "ten_a");
+  CHECK_FALSE(g1.members[0].deadline_unix_ms);
+  CHECK(g1.members[0].rounds_left == 3);
+  CHECK(g1.members[1].activity_id == "act_5");
+  CHECK(g1.members[1].tenant_id == "ten_b");
+  CHECK(g1.members[1].deadline_unix_ms == 1'900'000'000'000);
+  CHECK(g1.members[1].rounds_left == 7);
+  CHECK(list->front().priority == 5);
+
+  // A claim by id skips the order; a group taken already is no longer claimable.
+  auto c = f.store->claim_group("grp_1", "cpu:0", false, 6000);
+  REQUIRE(c.ok());
+  REQUIRE(c->has_value());
+  CHECK((*c)->id == "grp_1");
+  CHECK((*c)->device == "cpu:0");
+  CHECK(f.activity("act_5").progress.device == "cpu:0");
+  auto taken = f.store->claim_group("grp_1", "cpu:1", false, 6000);
+  REQUIRE(taken.ok());
+  CHECK_FALSE(taken->has_value());
+  CHECK(f.group("grp_1").device == "cpu:0");
+  CHECK(f.store->claim_group("grp_nope", "cpu:1", false, 6000).status().is_not_found());
+  auto rest = f.store->list_claimable_groups(false);
+  REQUIRE(rest.ok());
+  CHECK(rest->size() == 2);
+  // Exclusive (sequential): nothing is claimable while a group has a device.
+  CHECK(f.store->list_claimable_groups(true)->empty());
+  CHECK_FALSE(f.store->claim_group("grp_2", "cpu:1", true, 6000)->has_value());
+  REQUIRE(f.store->release_group("grp_1", 7000).is_ok());
+  CHECK(f.store->list_claimable_groups(true)->size() == 3);
+  // Done groups are not listed: cancelling grp_3's only member ends it.
+  REQUIRE(f.store->cancel_activity("act_3", Scope::all(), "no", 7500).ok());
+  auto after = f.store->list_claimable_groups(false);
+  REQUIRE(after.ok());
+  CHECK(after->size() == 2);
+  CHECK_FALSE(f.store->claim_group("grp_3", "cpu:2", false, 8000)->has_value());
+}
+
 TEST_CASE("groups: an exclusive claim waits until no group has a device") {
   Fixture f({"act_1", "act_2", "act_3"});
   f.plan({new_group("grp_1", GroupPhase::kTraining, 0, {"act_1"}),
