@@ -8,6 +8,7 @@
 #include "core/file_io.h"
 #include "core/ids.h"
 #include "scheduler/energy_ledger.h"
+#include "scheduler/power_profile.h"
 
 namespace mufl::scheduler {
 namespace {
@@ -75,7 +76,14 @@ nlohmann::json member_report(const fl::RoundReport& r, const std::string& head, 
 }  // namespace
 
 Executor::Executor(storage::Store& store, const Clock& clock, ExecutorOptions options, ExecutorObserver* observer)
-    : store_(store), clock_(clock), options_(std::move(options)), observer_(observer ? observer : &no_observer_) {}
+    : store_(store), clock_(clock), options_(std::move(options)), observer_(observer ? observer : &no_observer_) {
+  dispatcher_ = options_.dispatcher;
+  if (dispatcher_ == nullptr) {
+    auto fifo = Dispatcher::create(DispatchOptions{});  // fifo needs nothing that can fail
+    own_dispatcher_ = std::make_unique<Dispatcher>(std::move(*fifo));
+    dispatcher_ = own_dispatcher_.get();
+  }
+}
 
 Executor::~Executor() { stop(); }
 
@@ -175,6 +183,7 @@ void Executor::worker(const Device& device) {
   if (options_.torch_threads > 0) fl::set_torch_threads(options_.torch_threads);
   spdlog::info("worker {} trains with {} LibTorch threads", device.name, fl::torch_threads());
   const bool exclusive = options_.grouping.policy == GroupingPolicy::kSequential;
+  int lost_races = 0;
   while (true) {
     uint64_t seen;
     {
@@ -186,25 +195,134 @@ void Executor::worker(const Device& device) {
     DeviceInventory* inv = options_.inventory;
     // A drained device claims nothing; resume() wakes the workers.
     Result<std::optional<Group>> claimed = std::optional<Group>();
-    if (!inv || inv->may_claim(device.name))
-      claimed = store_.claim_next_group(device.name, exclusive, clock_.now_unix_ms());
+    std::optional<int64_t> retry_at;
+    bool again = false;
+    if (!inv || inv->may_claim(device.name)) claimed = claim_for(device, exclusive, retry_at, again);
     if (!claimed.ok()) {
       spdlog::error("executor {}: cannot claim work: {}", device.name, claimed.status().to_string());
     } else if (*claimed) {
+      lost_races = 0;
       if (inv) inv->group_claimed(device.name, (*claimed)->id);
+      // Under `energy` another idle device may have left a group to this one: let it look again.
+      if (dispatcher_->name() == "energy") wake_all();
       train(std::move(**claimed), device);
       if (inv) inv->group_released(device.name);
       wake_all();  // a device is free again (sequential), or a split made children
       continue;
     }
-    // Nothing to do: sleep until an event, a merge window ends, or stop. An event between the
-    // claim and here bumped `submissions_`, so it is not missed.
+    if (again && ++lost_races < 3) continue;  // another device took the chosen group: ask again
+    lost_races = 0;
+    // Nothing to do: sleep until an event, a merge window ends, a hold ends, or stop. An event
+    // between the claim and here bumped `submissions_`, so it is not missed.
     auto wait = std::chrono::milliseconds(claimed.ok() ? 60'000 : 1'000);
-    if (replan_at)
-      wait = std::min(wait, std::chrono::milliseconds(std::max<int64_t>(1, *replan_at - clock_.now_unix_ms())));
+    const int64_t now_ms = clock_.now_unix_ms();
+    for (const auto& at : {replan_at, retry_at})
+      if (at) wait = std::min(wait, std::chrono::milliseconds(std::max<int64_t>(1, *at - now_ms)));
     std::unique_lock lock(mu_);
     wake_.wait_for(lock, wait, [&] { return stopping_ || submissions_ != seen; });
   }
+}
+
+FreeDevice Executor::free_device(const Device& device) const {
+  const std::string model = device.torch_device == "cpu" ? "cpu" : options_.gpu_profile;
+  auto found = find_power_profile(model);
+  const std::string& name = found.ok() ? found->model : std::string("V100");
+  for (const PowerProfile& p : builtin_power_profiles())  // the registry lives forever
+    if (p.model == name) return {device.name, &p};
+  return {device.name, &builtin_power_profiles().front()};
+}
+
+Status Executor::fill_context(DispatchInput& in) {
+  in.total_devices = std::max<int>(1, static_cast<int>(options_.devices.size()));
+  if (dispatcher_->policy().order().name() == "drf") {  // only the fair order reads the shares
+    for (GroupPhase phase : {GroupPhase::kConsolidating, GroupPhase::kTraining}) {
+      storage::GroupQuery q;
+      q.phase = phase;
+      q.limit = 1000;
+      auto page = store_.list_groups(q);
+      if (!page.ok()) return page.status();
+      for (const Group& g : page->items) {
+        if (g.device.empty()) continue;
+        const auto heads = live_heads(g);
+        for (const GroupMember& m : g.members)
+          if (!m.left_round) in.tenant_devices[m.tenant_id] += 1.0 / static_cast<double>(heads.size());
+      }
+    }
+  }
+  std::lock_guard lock(mu_);
+  for (const auto& g : in.groups) {
+    auto seen = first_seen_ms_.try_emplace(g.id, in.now_unix_ms).first;
+    in.first_seen_ms[g.id] = seen->second;
+    if (auto r = round_seconds_.find(g.id); r != round_seconds_.end()) in.round_seconds[g.id] = r->second;
+  }
+  return Status::ok();
+}
+
+Result<std::optional<Group>> Executor::claim_for(const Device& device, bool exclusive,
+                                                 std::optional<int64_t>& retry_at, bool& again) {
+  auto groups = store_.list_claimable_groups(exclusive);
+  if (!groups.ok()) return groups.status();
+  if (groups->empty()) return std::optional<Group>();
+  DispatchInput in;
+  in.groups = std::move(*groups);
+  in.now_unix_ms = clock_.now_unix_ms();
+  in.devices.push_back(free_device(device));
+  // Other free devices matter only where candidates are scored by cost (fifo and fair take
+  // the first fit, which is the asking device).
+  const bool by_cost = dispatcher_->name() == "energy" || dispatcher_->name() == "carbon";
+  if (options_.inventory && by_cost)
+    for (const DeviceStatus& d : options_.inventory->list()) {
+      if (d.name == device.name || d.state != DeviceState::kIdle) continue;
+      for (const Device& other : options_.devices)
+        if (other.name == d.name) in.devices.push_back(free_device(other));
+    }
+  if (Status s = fill_context(in); !s.is_ok()) return s;
+  const DispatchChoice choice = dispatcher_->choose(in);
+  if (options_.board) options_.board->update(choice.considered, choice.waiting);
+  if (choice.held > 0) observer_->placement_decided(dispatcher_->name(), "hold", choice.held);
+  retry_at = choice.retry_at_ms;
+  if (choice.left_to_other) wake_all();
+  if (!choice.group_id) return std::optional<Group>();
+  auto claimed = store_.claim_group(*choice.group_id, device.name, exclusive, clock_.now_unix_ms());
+  if (!claimed.ok()) return claimed.status();
+  if (!*claimed) {
+    again = true;
+    return claimed;
+  }
+  observer_->placement_decided(dispatcher_->name(), "run", 1);
+  if (options_.board) options_.board->clear(*choice.group_id);
+  spdlog::debug("placement {}: {} takes group {} at {:.0f} W", dispatcher_->name(), device.name, *choice.group_id,
+                choice.limit_watts);
+  return claimed;
+}
+
+std::optional<Dispatcher::Hold> Executor::hold_at_boundary(const Group& group, const Device& device) {
+  if (dispatcher_->name() != "carbon") return std::nullopt;
+  storage::ClaimableGroup g;
+  g.id = group.id;
+  g.seq = group.seq;
+  g.created_unix_ms = group.created_unix_ms;
+  g.round = group.round;
+  bool first = true;
+  for (const GroupMember& m : group.members) {
+    if (m.left_round) continue;
+    auto a = store_.get_activity(m.activity_id, storage::Scope::all());
+    if (!a.ok() || is_terminal(a->state)) continue;
+    g.members.push_back({m.activity_id, m.tenant_id, a->spec.priority, a->spec.deadline_unix_ms,
+                         std::max<int64_t>(0, a->spec.rounds - a->progress.rounds_done)});
+    g.priority = first ? a->spec.priority : std::max(g.priority, a->spec.priority);
+    first = false;
+  }
+  if (g.members.empty()) return std::nullopt;
+  DispatchInput ctx;
+  ctx.now_unix_ms = clock_.now_unix_ms();
+  {
+    std::lock_guard lock(mu_);
+    auto seen = first_seen_ms_.try_emplace(g.id, ctx.now_unix_ms).first;
+    ctx.first_seen_ms[g.id] = seen->second;
+    if (auto r = round_seconds_.find(g.id); r != round_seconds_.end()) ctx.round_seconds[g.id] = r->second;
+  }
+  return dispatcher_->hold(g, free_device(device), ctx);
 }
 
 void Executor::train(Group group, const Device& device) {
@@ -241,6 +359,7 @@ void Executor::train(Group group, const Device& device) {
       spdlog::info("group {} starts on {}", group.id, device.name);
     }
 
+    bool just_claimed = true;  // the claim's decision covers the first round
     while (!run->stop.load()) {
       // Plan here too, not only in idle workers: with every device busy, a compatible arrival
       // must still be able to join this group while it consolidates.
@@ -273,6 +392,15 @@ void Executor::train(Group group, const Device& device) {
                      group.round);
         break;
       }
+      if (!just_claimed) {
+        if (auto held = hold_at_boundary(group, device)) {
+          spdlog::info("group {} waits after round {}: {}", group.id, group.round, held->reason);
+          if (options_.board) options_.board->set(group.id, held->reason);
+          observer_->placement_decided(dispatcher_->name(), "hold", 1);
+          break;
+        }
+      }
+      just_claimed = false;
       std::vector<std::string> keys;
       for (const auto& h : heads) keys.push_back(h.key);
       if (!job || job->heads() != keys) {
@@ -334,6 +462,11 @@ void Executor::train(Group group, const Device& device) {
       if (recorded.code() == Status::Code::kFailedPrecondition) return;  // no longer live
       if (!recorded.is_ok()) return fail("cannot record round: " + recorded.message());
       group.round = report->round;
+      {
+        std::lock_guard lock(mu_);
+        double& per_round = round_seconds_[group.id];
+        per_round = per_round > 0 ? 0.5 * per_round + 0.5 * report->seconds : report->seconds;
+      }
       observer_->round_finished(group, device.name, *report);
       if (record.energy) observer_->energy_recorded(*record.energy);
       for (const auto& [id, r] : progress) {
@@ -435,6 +568,11 @@ void Executor::train(Group group, const Device& device) {
         children.push_back(std::move(child));
       }
       split["child_groups"] = child_ids;
+      {
+        std::lock_guard lock(mu_);
+        const double per_round = round_seconds_[group.id];
+        for (const Group& child : children) round_seconds_[child.id] = per_round;
+      }
       if (Status s = store_.split_group(group.id, split.dump(), children, now()); !s.is_ok())
         return fail("cannot record the split: " + s.message());
       spdlog::info("group {} splits after round {} into {} groups: {}", group.id, group.round, children.size(),

@@ -18,6 +18,12 @@
 // a group whose live members all belong to tenants over their energy budget lets its device go
 // (it is claimed again once a budget is raised), as does a group on a draining device.
 //
+// Placement (scheduler/dispatch.h): a free device asks the dispatcher's policy which claimable
+// group it takes (Store::list_claimable_groups, then Store::claim_group of that one); a group
+// the policy holds waits with a reason on the PlacementBoard, and the worker waits until the
+// hold ends (a timed wait on the injected clock's time), an event, or stop. Under `carbon` a
+// running group is asked again at every round boundary and lets its device go when held.
+//
 // Crash safety: at start(), groups a previous process was training lose their device and are
 // claimed again; each resumes from its checkpoint, and per-round randomness makes the result the
 // same as an unbroken run. Cancel: cancelling the last live member of a group stops it within
@@ -33,6 +39,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/clock.h"
@@ -42,6 +49,7 @@
 #include "scheduler/carbon_intensity.h"
 #include "scheduler/device_inventory.h"
 #include "scheduler/devices.h"
+#include "scheduler/dispatch.h"
 #include "scheduler/grouping.h"
 #include "scheduler/split.h"
 #include "storage/store.h"
@@ -67,6 +75,13 @@ struct ExecutorOptions {
   // Grid carbon intensity for the ledger's grams CO2e; nullptr: kDefaultCarbonGPerKwh
   // (scheduler/energy_ledger.h). Not owned.
   const CarbonIntensity* carbon = nullptr;
+  // Which claimable group a free device takes and whether it runs now or waits
+  // (scheduler/dispatch.h). nullptr: fifo. Not owned.
+  const Dispatcher* dispatcher = nullptr;
+  // Where the waiting reasons go (GET /v1/groups/{id}); nullptr: nowhere. Not owned.
+  PlacementBoard* board = nullptr;
+  // Power profile of a CUDA device for placement (as MeterOptions::gpu_profile). Default V100.
+  std::string gpu_profile = "V100";
 };
 
 
@@ -81,6 +96,9 @@ class ExecutorObserver {
   virtual void group_split(const Group& /*parent*/, size_t /*children*/) {}
   // A work unit was recorded in the energy ledger (after its transaction committed).
   virtual void energy_recorded(const storage::EnergyUnit& /*unit*/) {}
+  // The placement policy decided: `run` (a device claims a group) or `hold` (the deferral
+  // rule keeps a group waiting), `n` times.
+  virtual void placement_decided(const std::string& /*policy*/, const char* /*decision*/, int64_t /*n*/) {}
 };
 
 class Executor {
@@ -110,6 +128,15 @@ class Executor {
   };
 
   void worker(const Device& device);
+  // One placement decision for the free `device`: the group it claimed (nullopt: none);
+  // `retry_at` gets when a hold ends, `again` is set when the claim lost a race (ask again now).
+  Result<std::optional<Group>> claim_for(const Device& device, bool exclusive, std::optional<int64_t>& retry_at,
+                                         bool& again);
+  FreeDevice free_device(const Device& device) const;
+  // The context shared by every decision: devices held per tenant, measured round times.
+  Status fill_context(DispatchInput& in);
+  // Under a deferral policy, at a round boundary: the reason the group's next round is held.
+  std::optional<Dispatcher::Hold> hold_at_boundary(const Group& group, const Device& device);
   // Runs the planner and applies its plan; returns when to plan again without an event.
   std::optional<int64_t> plan();
   void train(Group group, const Device& device);
@@ -128,6 +155,13 @@ class Executor {
   bool stopping_ = false;
   uint64_t submissions_ = 0;  // bumped on every event a worker may wait for
   std::map<std::string, std::shared_ptr<Running>> running_;  // group id → its state
+  // Placement inputs kept in memory (guarded by mu_): the measured seconds per round of each
+  // group's lineage (children start from their parent's) and when a group was first seen
+  // waiting. A restart starts them afresh (the prior, then the next round's measurement).
+  std::unordered_map<std::string, double> round_seconds_;
+  std::unordered_map<std::string, int64_t> first_seen_ms_;
+  std::unique_ptr<Dispatcher> own_dispatcher_;  // fifo, when options_.dispatcher is nullptr
+  const Dispatcher* dispatcher_ = nullptr;
   std::vector<std::thread> workers_;
 };
 

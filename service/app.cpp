@@ -16,14 +16,20 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
       router_([this](std::string_view token) { return registry_.authenticate(token); }) {
   add_system_routes(router_, store, metrics_);
   add_tenant_routes(router_, registry_, energy.on_quotas_changed);
-  add_activity_routes(router_, activities_, store, Catalog::builtin(), clock);
-  add_group_routes(router_, store);
-  add_device_routes(router_, store, energy.inventory, clock);
+  add_activity_routes(router_, activities_, store, Catalog::builtin(), clock, energy.board);
+  add_group_routes(router_, store, energy.board);
+  add_device_routes(router_, store, energy.inventory, clock, energy.dispatcher);
   add_usage_routes(router_, store, energy, clock);
   // Each tenant's energy so far, so the counters carry on across restarts.
   if (auto totals = store.energy_by_tenant(); totals.ok()) metrics_.seed_tenant_energy(*totals);
-  if (scheduler::DeviceInventory* inv = energy.inventory)
-    metrics_.set_scrape_hook([this, inv] { metrics_.set_device_status(inv->list()); });
+  if (energy.dispatcher) metrics_.set_policy(energy.dispatcher->name());
+  scheduler::DeviceInventory* inv = energy.inventory;
+  const scheduler::PlacementBoard* board = energy.board;
+  if (inv || board)
+    metrics_.set_scrape_hook([this, inv, board] {
+      if (inv) metrics_.set_device_status(inv->list());
+      if (board) metrics_.set_held_groups(board->held());
+    });
 }
 
 HttpResponse App::handle(HttpRequest&& request) {

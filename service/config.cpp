@@ -87,7 +87,19 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "power profile of a GPU that NVML does not meter (V100, A40, P100, RTX6000, …)")
       ("carbon-file", po::value<std::string>(&c.carbon_file),
        "hourly grid carbon intensity CSV (Electricity Maps or EIA format) for grams CO2e;\n"
-       "default: a constant 475 g CO2e/kWh (IEA world average)");
+       "default: a constant 475 g CO2e/kWh (IEA world average)")
+      ("policy", po::value<std::string>(&c.policy)->default_value(c.policy),
+       "placement policy: which waiting group a free device takes, and when: fifo (highest\n"
+       "priority, then oldest), fair (tenant with the smallest device share first), energy\n"
+       "(device and power limit by Zeus's cost) or carbon (holds work with slack through hours of\n"
+       "high carbon intensity, from --carbon-file; never past a deadline)")
+      ("energy-eta", po::value<double>(&c.energy_eta)->default_value(c.energy_eta),
+       "energy policy: weight of energy against time in eta*energy + (1-eta)*max_power*time (0 to 1)")
+      ("carbon-horizon", po::value<int>(&c.carbon_horizon_hours)->default_value(c.carbon_horizon_hours),
+       "carbon policy: hours ahead to look for cleaner hours; also the most an activity without\n"
+       "a deadline is held in all (1 to 8760)")
+      ("round-seconds-prior", po::value<double>(&c.round_seconds_prior)->default_value(c.round_seconds_prior),
+       "seconds per round assumed for a group's slack before its first round is measured (0 to 86400]");
 
   std::ostringstream help;
   help << desc << "\nAdmin token: MUFL_ADMIN_TOKEN if set; otherwise generated at the first start and\n"
@@ -158,6 +170,13 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
   if (c.energy_meter != "auto" && c.energy_meter != "model")
     return Status::invalid_argument("--energy-meter must be auto or model");
   if (c.gpu_power_profile.empty()) return Status::invalid_argument("--gpu-power-profile must not be empty");
+  if (c.policy != "fifo" && c.policy != "fair" && c.policy != "energy" && c.policy != "carbon")
+    return Status::invalid_argument("--policy must be fifo, fair, energy or carbon");
+  if (!(c.energy_eta >= 0 && c.energy_eta <= 1)) return Status::invalid_argument("--energy-eta must be from 0 to 1");
+  if (c.carbon_horizon_hours < 1 || c.carbon_horizon_hours > 8760)
+    return Status::invalid_argument("--carbon-horizon must be from 1 to 8760 hours");
+  if (!(c.round_seconds_prior > 0 && c.round_seconds_prior <= 86400))
+    return Status::invalid_argument("--round-seconds-prior must be above 0 and at most 86400 seconds");
   if (c.db_path.empty()) c.db_path = c.data_dir + "/mufl.db";
   return out;
 }

@@ -53,6 +53,17 @@ struct Config {
   // --carbon-file PATH: hourly grid carbon intensity (scheduler/carbon_intensity.h) for the
   // ledger's grams CO2e. Default "": a constant 475 g/kWh (world average).
   std::string carbon_file;
+  // --policy fifo|fair|energy|carbon: which claimable group a free device takes, and whether it
+  // runs now or waits (scheduler/dispatch.h, docs/scheduling.md). Default fifo.
+  std::string policy = "fifo";
+  // --energy-eta E: energy: η in Zeus's cost η·energy + (1−η)·max_power·time, [0, 1]. Default 0.9.
+  double energy_eta = 0.9;
+  // --carbon-horizon H: carbon: hours ahead to look for cleaner hours, and the most a unit
+  // without a deadline is held in all (1 to 8760). Default 24.
+  int carbon_horizon_hours = 24;
+  // --round-seconds-prior S: seconds per round assumed before a group's first round, for
+  // deadlines and slack (0 < S <= 86400). Default 60.
+  double round_seconds_prior = 60;
   // MUFL_ADMIN_TOKEN only (a secret does not belong on a command line, where ps shows it).
   std::string admin_token;
 };

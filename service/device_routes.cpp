@@ -3,6 +3,7 @@
 // runs only when the group has (or had) one of its activities, as in /v1/groups.
 #include <nlohmann/json.hpp>
 
+#include "scheduler/carbon_intensity.h"
 #include "service/json_response.h"
 #include "service/problem.h"
 #include "service/routes.h"
@@ -35,6 +36,19 @@ nlohmann::json device_json(const scheduler::DeviceStatus& d, const Principal& wh
           {"power_limit_watts", limits}};
 }
 
+// The placement policy in force with the options it reads (docs/scheduling.md).
+nlohmann::json policy_json(const scheduler::Dispatcher* d) {
+  if (!d) return nullptr;
+  const scheduler::DispatchOptions& o = d->options();
+  nlohmann::json j = {{"name", d->name()}, {"prior_round_seconds", o.prior_round_seconds}};
+  if (d->name() == "energy") j["eta"] = o.eta;
+  if (d->name() == "carbon") {
+    j["carbon_horizon_hours"] = o.carbon_horizon_hours;
+    j["carbon_source"] = o.carbon ? o.carbon->source() : "";
+  }
+  return j;
+}
+
 // Drain and resume take no body, or an empty JSON object.
 Status check_empty_body(const HttpRequest& req) {
   if (req.body.empty()) return Status::ok();
@@ -50,8 +64,8 @@ Status check_empty_body(const HttpRequest& req) {
 }  // namespace
 
 void add_device_routes(Router& router, storage::Store& store, scheduler::DeviceInventory* inventory,
-                       const Clock& clock) {
-  router.add("GET", "/v1/devices", Access::kAnyone, [&store, inventory](const RequestContext& ctx) {
+                       const Clock& clock, const scheduler::Dispatcher* dispatcher) {
+  router.add("GET", "/v1/devices", Access::kAnyone, [&store, inventory, dispatcher](const RequestContext& ctx) {
     std::vector<FieldError> errors;
     for (const auto& [key, value] : ctx.request.query) errors.push_back({key, "unknown query parameter; this route takes none"});
     if (!errors.empty())
@@ -59,7 +73,7 @@ void add_device_routes(Router& router, storage::Store& store, scheduler::DeviceI
     nlohmann::json items = nlohmann::json::array();
     if (inventory)
       for (const auto& d : inventory->list()) items.push_back(device_json(d, ctx.principal, store));
-    return json_response(200, {{"items", items}});
+    return json_response(200, {{"items", items}, {"policy", policy_json(dispatcher)}});
   });
 
   for (const bool drain : {true, false}) {

@@ -16,6 +16,7 @@
 #include "scheduler/carbon_intensity.h"
 #include "scheduler/device_inventory.h"
 #include "scheduler/devices.h"
+#include "scheduler/dispatch.h"
 #include "scheduler/energy_ledger.h"
 #include "scheduler/executor.h"
 #include "service/admin_token.h"
@@ -91,8 +92,22 @@ int main(int argc, char** argv) {
                     ? Result<scheduler::CarbonIntensity>(scheduler::CarbonIntensity::constant(scheduler::kDefaultCarbonGPerKwh))
                     : scheduler::CarbonIntensity::load_csv(cfg.carbon_file);
   if (!carbon.ok()) return fail("--carbon-file: " + carbon.status().message());
+  // The placement policy (validated by parse_args; the intensity is the one the ledger uses).
+  scheduler::DispatchOptions dispatch_options;
+  dispatch_options.policy = cfg.policy;
+  dispatch_options.eta = cfg.energy_eta;
+  dispatch_options.carbon_horizon_hours = cfg.carbon_horizon_hours;
+  dispatch_options.prior_round_seconds = cfg.round_seconds_prior;
+  dispatch_options.carbon = &*carbon;
+  auto dispatcher = scheduler::Dispatcher::create(dispatch_options);
+  if (!dispatcher.ok()) return fail("--policy: " + dispatcher.status().message());
+  if (cfg.policy == "carbon" && cfg.carbon_file.empty())
+    spdlog::warn("--policy carbon without --carbon-file: the intensity is constant, so nothing is ever deferred");
+  scheduler::PlacementBoard board;
   service::EnergyOptions energy;
   energy.inventory = &inventory;
+  energy.dispatcher = &*dispatcher;
+  energy.board = &board;
   energy.carbon_source = cfg.carbon_file.empty() ? "constant" : cfg.carbon_file;
 
   // The executor exists after the App (it reports to the App's metrics); the hooks reach it
@@ -120,6 +135,9 @@ int main(int argc, char** argv) {
   exec_options.torch_threads = torch_threads;
   exec_options.inventory = &inventory;
   exec_options.carbon = &*carbon;
+  exec_options.dispatcher = &*dispatcher;
+  exec_options.board = &board;
+  exec_options.gpu_profile = cfg.gpu_power_profile;
   executor = std::make_unique<scheduler::Executor>(**store, SystemClock::instance(), exec_options, &app.metrics());
   if (Status s = executor->start(); !s.is_ok()) return fail("executor: " + s.message());
   std::string device_names = devices->empty() ? "no device (API only)" : "";
@@ -136,7 +154,8 @@ int main(int argc, char** argv) {
 
   spdlog::info("mufld {} serving http://{}:{} (data dir {}, database {}, {} threads)", service::kVersion,
                cfg.listen_host, server.port(), cfg.data_dir, cfg.db_path, cfg.threads);
-  spdlog::info("training on {} ({} LibTorch threads each), grouping {}", device_names, torch_threads, cfg.grouping);
+  spdlog::info("training on {} ({} LibTorch threads each), grouping {}, placement policy {}", device_names,
+               torch_threads, cfg.grouping, cfg.policy);
   spdlog::info("admin token: {}", admin->source == "MUFL_ADMIN_TOKEN" ? "from MUFL_ADMIN_TOKEN"
                                                                       : "in " + admin->source);
   // One machine-readable line on stdout, for scripts and tests that start mufld on port 0.

@@ -121,7 +121,32 @@ Metrics::Metrics(const std::string& version, int64_t start_unix_ms)
                       .Name("mufl_tenant_co2e_grams_total")
                       .Help("Emissions attributed to each tenant's activities, in grams CO2e.")
                       .Register(*registry_);
+  policy_info_ = &prometheus::BuildGauge()
+                      .Name("mufl_scheduler_policy_info")
+                      .Help("Always 1; the label names the placement policy in force (fifo, fair, energy, carbon).")
+                      .Register(*registry_);
+  decisions_ = &prometheus::BuildCounter()
+                    .Name("mufl_scheduler_decisions_total")
+                    .Help("Placement decisions: run (a device claims a group) or hold (the policy keeps a group "
+                          "waiting, e.g. carbon deferral), by policy.")
+                    .Register(*registry_);
+  held_groups_ = &prometheus::BuildGauge()
+                      .Name("mufl_scheduler_held_groups")
+                      .Help("Groups the placement policy holds back now (carbon deferral).")
+                      .Register(*registry_)
+                      .Add({});
 }
+
+void Metrics::set_policy(const std::string& policy) {
+  policy_info_->Add({{"policy", policy}}).Set(1);
+  for (const char* d : {"run", "hold"}) decisions_->Add({{"policy", policy}, {"decision", d}});
+}
+
+void Metrics::placement_decided(const std::string& policy, const char* decision, int64_t n) {
+  decisions_->Add({{"policy", policy}, {"decision", decision}}).Increment(static_cast<double>(n));
+}
+
+void Metrics::set_held_groups(int64_t n) { held_groups_->Set(static_cast<double>(n)); }
 
 Metrics::~Metrics() = default;
 

@@ -20,6 +20,9 @@
 //   mufl_device_state{device,state}                    gauge, 1 for the device's state, 0 otherwise
 //   mufl_tenant_energy_joules_total{tenant}            counter, the tenant's shares of the ledger
 //   mufl_tenant_co2e_grams_total{tenant}               counter, likewise in grams CO2e
+//   mufl_scheduler_policy_info{policy}                 gauge, 1 for the placement policy in force
+//   mufl_scheduler_decisions_total{policy,decision}    counter, placement decisions (run, hold)
+//   mufl_scheduler_held_groups                         gauge, groups the policy holds now
 // Label values are bounded: route is a template, method one of a fixed set, state an enum.
 //
 // Thread safety: all methods may be called from any thread.
@@ -78,6 +81,12 @@ class Metrics : public scheduler::ExecutorObserver {
   void energy_recorded(const storage::EnergyUnit& unit) override;
   void seed_tenant_energy(const std::vector<std::pair<std::string, storage::EnergyTotals>>& totals);
   void set_device_status(const std::vector<scheduler::DeviceStatus>& devices);
+
+  // Placement: the policy in force (set once, at wiring; its decision series start at 0), the
+  // executor's decisions, and the groups it holds now (just before a scrape).
+  void set_policy(const std::string& policy);
+  void placement_decided(const std::string& policy, const char* decision, int64_t n) override;
+  void set_held_groups(int64_t n);
   // Runs before every scrape (GET /metrics); set once, at wiring.
   void set_scrape_hook(std::function<void()> hook) { scrape_hook_ = std::move(hook); }
   void before_scrape() {
@@ -107,6 +116,9 @@ class Metrics : public scheduler::ExecutorObserver {
   prometheus::Family<prometheus::Gauge>* device_state_;
   prometheus::Family<prometheus::Counter>* tenant_energy_;
   prometheus::Family<prometheus::Counter>* tenant_co2e_;
+  prometheus::Family<prometheus::Gauge>* policy_info_;
+  prometheus::Family<prometheus::Counter>* decisions_;
+  prometheus::Gauge* held_groups_;
   std::mutex device_mu_;  // set_device_status from concurrent scrapes
   std::function<void()> scrape_hook_;
 };

@@ -6,6 +6,7 @@
 #include "core/catalog.h"
 #include "core/clock.h"
 #include "scheduler/device_inventory.h"
+#include "scheduler/dispatch.h"
 #include "scheduler/energy_ledger.h"
 #include "service/metrics.h"
 #include "service/router.h"
@@ -23,19 +24,27 @@ struct EnergyOptions {
   std::string carbon_note = "IEA world average for electricity generation, 2019";
   // Called after a tenant's quotas changed (the executor wakes: a raised budget resumes work).
   std::function<void()> on_quotas_changed;
+  // The placement policy in force (GET /v1/devices, /metrics) and the waiting reasons the
+  // executor posts (GET /v1/groups/{id}, /v1/activities/{id}); nullptr: none shown. Not owned.
+  const scheduler::Dispatcher* dispatcher = nullptr;
+  const scheduler::PlacementBoard* board = nullptr;
 };
 
 // /v1/tenants… (admin) and /v1/me. `on_quotas_changed` runs after a PATCH that changed quotas.
 void add_tenant_routes(Router& router, tenants::TenantRegistry& registry,
                        std::function<void()> on_quotas_changed = {});
 // /v1/activities… (with rounds and model download) and /v1/catalog.
+// `board`: the waiting reasons shown as `waiting` (nullptr: always null).
 void add_activity_routes(Router& router, tenants::ActivityService& activities, storage::Store& store,
-                         const Catalog& catalog, const Clock& clock);
+                         const Catalog& catalog, const Clock& clock,
+                         const scheduler::PlacementBoard* board = nullptr);
 // /v1/groups and /v1/groups/{id}: merge-and-split groups, scoped to the caller.
-void add_group_routes(Router& router, storage::Store& store);
+// `board`: the waiting reasons shown as `waiting` (nullptr: always null).
+void add_group_routes(Router& router, storage::Store& store, const scheduler::PlacementBoard* board = nullptr);
 // /v1/devices and the admin's POST /v1/devices/{name}/drain and /resume.
+// `dispatcher`: the policy shown as `policy` in the list (nullptr: null).
 void add_device_routes(Router& router, storage::Store& store, scheduler::DeviceInventory* inventory,
-                       const Clock& clock);
+                       const Clock& clock, const scheduler::Dispatcher* dispatcher = nullptr);
 // /v1/usage: a tenant's energy and carbon per day.
 void add_usage_routes(Router& router, storage::Store& store, const EnergyOptions& energy, const Clock& clock);
 // /healthz, /readyz, /metrics, and the web dashboard (/ and /assets/{name}).

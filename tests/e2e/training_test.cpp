@@ -184,6 +184,9 @@ TEST_CASE("e2e training: two CPU slots train two activities at the same time") {
     if (devices.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   CHECK(devices == std::set<std::string>{"cpu:0", "cpu:1"});
+  // The default placement policy, fifo, is what /v1/devices names.
+  const json listed = json::parse(c.get("/v1/devices", token).body);
+  CHECK(listed["policy"]["name"] == "fifo");
   CHECK(c.del("/v1/activities/" + a, token).status == 200);
   CHECK(c.del("/v1/activities/" + b, token).status == 200);
   CHECK(mufld.stop(SIGTERM) == 0);

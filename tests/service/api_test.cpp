@@ -111,13 +111,14 @@ TEST_CASE("api: a tenant submits, reads, lists and cancels an activity") {
 
   auto got = api.call("GET", "/v1/activities/" + act["id"].get<std::string>(), "", token);
   REQUIRE(got.status == 200);
-  // GET adds the groups it has trained in (none yet), its energy (none yet) and whether its
-  // budget pauses it; the rest is what POST returned.
+  // GET adds the groups it has trained in (none yet), its energy (none yet), whether its
+  // budget pauses it and why its group waits (no group yet); the rest is what POST returned.
   json got_json = json::parse(got.body);
   CHECK(got_json["groups"] == json::array());
   CHECK(got_json["energy"]["joules"] == 0);
   CHECK(got_json["paused"].is_null());
-  for (const char* added : {"groups", "energy", "paused"}) got_json.erase(added);
+  CHECK(got_json["waiting"].is_null());
+  for (const char* added : {"groups", "energy", "paused", "waiting"}) got_json.erase(added);
   CHECK(got_json == act);
 
   auto list = api.call("GET", "/v1/activities?state=queued", "", token);

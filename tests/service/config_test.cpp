@@ -84,3 +84,42 @@ TEST_CASE("config: energy flags") {
   CHECK(parse({"--energy-meter", "nvml"}).status().is_invalid_argument());
   CHECK(parse({"--gpu-power-profile", ""}).status().is_invalid_argument());
 }
+
+TEST_CASE("config: placement policy flags") {
+  auto d = parse({});
+  REQUIRE(d.ok());
+  CHECK(d->config.policy == "fifo");
+  CHECK(d->config.energy_eta == 0.9);
+  CHECK(d->config.carbon_horizon_hours == 24);
+  CHECK(d->config.round_seconds_prior == 60);
+  auto r = parse({"--policy", "carbon", "--carbon-horizon", "12", "--round-seconds-prior", "5"},
+                 {"MUFL_ENERGY_ETA=0.5"});
+  REQUIRE(r.ok());
+  CHECK(r->config.policy == "carbon");
+  CHECK(r->config.carbon_horizon_hours == 12);
+  CHECK(r->config.round_seconds_prior == 5);
+  CHECK(r->config.energy_eta == 0.5);
+  auto env = parse({}, {"MUFL_POLICY=fair"});
+  REQUIRE(env.ok());
+  CHECK(env->config.policy == "fair");
+  CHECK(parse({"--policy", "fair"}, {"MUFL_POLICY=energy"})->config.policy == "fair");  // the flag wins
+  auto help = parse({"--help"});
+  REQUIRE(help.ok());
+  for (const char* s : {"--policy", "--energy-eta", "--carbon-horizon", "--round-seconds-prior", "fifo", "carbon"})
+    CHECK(help->output.find(s) != std::string::npos);
+  for (auto args : std::vector<std::vector<const char*>>{{"--policy", "greedy"},
+                                                         {"--policy", ""},
+                                                         {"--energy-eta", "1.5"},
+                                                         {"--energy-eta", "-0.1"},
+                                                         {"--carbon-horizon", "0"},
+                                                         {"--carbon-horizon", "9000"},
+                                                         {"--round-seconds-prior", "0"},
+                                                         {"--round-seconds-prior", "lots"}}) {
+    auto bad = parse(args);
+    INFO(args[0] << " " << args[1]);
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.status().is_invalid_argument());
+    CHECK(bad.status().message().find(args[0]) != std::string::npos);  // names the flag
+  }
+  CHECK(parse({}, {"MUFL_POLICY=greedy"}).status().is_invalid_argument());
+}
