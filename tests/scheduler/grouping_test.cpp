@@ -56,7 +56,7 @@ TEST_CASE("grouping: mufl merges compatible activities and keeps others apart", 
   CHECK(merged.members[0].activity_id == "a");
   CHECK(merged.members[1].task == "segment");
   CHECK(merged.phase == GroupPhase::kConsolidating);
-  CHECK(merged.consolidation_rounds == 2);  // ceil(0.25 · 8)
+  CHECK(merged.consolidation_rounds == 2);  // ceil(0.15 · 8), the default fraction
   CHECK(merged.policy == "mufl");
 
   // Another data set, seed or local setting is another group.
@@ -71,7 +71,7 @@ TEST_CASE("grouping: mufl merges compatible activities and keeps others apart", 
   longer.spec.rounds = 20;
   auto d3 = plan_groups({act("a", 0), longer}, {}, with(GroupingPolicy::kMufl), 1000, ids());
   REQUIRE(d3.plan.new_groups.size() == 1);
-  CHECK(d3.plan.new_groups[0].consolidation_rounds == 5);
+  CHECK(d3.plan.new_groups[0].consolidation_rounds == 3);  // ceil(0.15 · 20): the longest member
 }
 
 TEST_CASE("grouping: the merge window holds a group until its oldest member has waited", "[grouping]") {
