@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "scheduler/model_meter.h"
 #include "scheduler/power_profile.h"
 #include "scheduler/rapl_meter.h"
@@ -196,10 +198,28 @@ void DeviceInventory::group_released(const std::string& name) {
   std::lock_guard lock(mu_);
   Slot* s = find_locked(name);
   if (!s) return;
+  if (s->restore_limit_watts) {
+    if (Status st = s->meter->set_power_limit(*s->restore_limit_watts); !st.is_ok())
+      spdlog::warn("energy: {}: cannot restore its power limit of {:.0f} W: {}", name, *s->restore_limit_watts,
+                   st.message());
+    s->restore_limit_watts.reset();
+  }
   if (s->state == DeviceState::kBusy) s->state = DeviceState::kIdle;
   if (s->state == DeviceState::kDraining) s->state = DeviceState::kDrained;
   s->group_id.clear();
   s->round = 0;
+}
+
+Status DeviceInventory::set_power_limit_fraction(const std::string& name, double fraction) {
+  std::lock_guard lock(mu_);
+  Slot* s = find_locked(name);
+  if (!s) return Status::not_found("no device " + name);
+  const auto limits = s->meter->power_limits();
+  if (!limits) return Status::failed_precondition(name + " has no power limit that can be set");
+  const double watts = std::clamp(fraction * limits->max_watts, limits->min_watts, limits->max_watts);
+  Status st = s->meter->set_power_limit(watts);
+  if (st.is_ok() && !s->restore_limit_watts) s->restore_limit_watts = limits->current_watts;
+  return st;
 }
 
 void DeviceInventory::unit_started(const std::string& name, const std::string& group_id, int64_t round) {

@@ -114,7 +114,16 @@ class DeviceInventory {
   // Should the device give its group back at this round boundary (it is draining)?
   bool should_release(const std::string& name);
   void group_claimed(const std::string& name, const std::string& group_id);
+  // Releases the device; a power limit set for the group (set_power_limit_fraction) goes back
+  // to what the device had before.
   void group_released(const std::string& name);
+  // Sets the device's power limit for the group it has claimed, as placement chose it on the
+  // device's power profile: `fraction` = the chosen limit ÷ the profile's highest limit. The
+  // device gets that fraction of its own highest limit (NVML reports the device's real range,
+  // which need not be the profile's), clamped to its range. kNotFound for an unknown name;
+  // kFailedPrecondition when the device's limit cannot be set; NVML's refusal otherwise (e.g.
+  // kPermissionDenied when mufld is not root), and then the limit is as it was.
+  Status set_power_limit_fraction(const std::string& name, double fraction);
   // A round starts on the device: its meter goes busy and the start is read.
   void unit_started(const std::string& name, const std::string& group_id, int64_t round);
   // The round ended (finished or abandoned): the meter goes idle; what it measured. nullopt
@@ -138,6 +147,7 @@ class DeviceInventory {
     double unit_start_joules = 0;
     int64_t unit_start_ns = 0;
     int64_t unit_start_ms = 0;
+    std::optional<double> restore_limit_watts;  // the limit before set_power_limit_fraction
   };
   Slot* find_locked(const std::string& name);
   DeviceStatus status_locked(Slot& s);

@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 
+#include "core/status.h"
+
 namespace mufl::scheduler {
 
 // The power limits of a device whose limit can be set (NVML); watts.
@@ -36,8 +38,14 @@ class EnergyMeter {
   // measure ignore it; the model meter integrates busy watts while busy, and the RAPL meter
   // uses it to split a package's energy between CPU slots. Idempotent.
   virtual void set_busy(bool /*busy*/) {}
-  // The device's power limits when they can be read (NVML); nullopt otherwise.
+  // The device's power limits when they can be read (NVML, or a power model whose profile has
+  // several limits); nullopt otherwise.
   virtual std::optional<PowerLimits> power_limits() { return std::nullopt; }
+  // Sets the power limit, within power_limits(). kFailedPrecondition for a device whose limit
+  // cannot be set (the default); the meters that can say why else they failed.
+  virtual Status set_power_limit(double /*watts*/) {
+    return Status::failed_precondition("this device's power limit cannot be set");
+  }
 };
 
 }  // namespace mufl::scheduler

@@ -293,6 +293,16 @@ Result<std::optional<Group>> Executor::claim_for(const Device& device, bool excl
   if (options_.board) options_.board->clear(*choice.group_id);
   spdlog::debug("placement {}: {} takes group {} at {:.0f} W", dispatcher_->name(), device.name, *choice.group_id,
                 choice.limit_watts);
+  // A limit below the profile's highest (the energy and carbon policies choose one) is applied
+  // to the device for this group; group_released() puts the old limit back.
+  const PowerProfile& profile = *in.devices.front().profile;
+  if (options_.inventory && profile.has_power_limits() && choice.limit_watts > 0 &&
+      choice.limit_watts < profile.max_limit_watts()) {
+    const double fraction = choice.limit_watts / profile.max_limit_watts();
+    if (Status s = options_.inventory->set_power_limit_fraction(device.name, fraction); !s.is_ok())
+      spdlog::warn("placement {}: {} keeps its power limit ({:.0f} % of the highest was chosen): {}",
+                   dispatcher_->name(), device.name, fraction * 100, s.message());
+  }
   return claimed;
 }
 

@@ -36,10 +36,17 @@ void ModelMeter::set_busy(bool busy) {
   busy_ = busy;
 }
 
-void ModelMeter::set_power_limit(double watts) {
+std::optional<PowerLimits> ModelMeter::power_limits() {
+  if (!profile_.has_power_limits()) return std::nullopt;
+  std::lock_guard lock(mu_);
+  return PowerLimits{profile_.min_limit_watts(), profile_.max_limit_watts(), limit_watts_};
+}
+
+Status ModelMeter::set_power_limit(double watts) {
   std::lock_guard lock(mu_);
   advance_locked();
   limit_watts_ = std::clamp(watts, profile_.min_limit_watts(), profile_.max_limit_watts());
+  return Status::ok();
 }
 
 }  // namespace mufl::scheduler

@@ -30,9 +30,11 @@ class ModelMeter final : public EnergyMeter {
   double power_watts() override;
   void set_busy(bool busy) override;
 
+  // The profile's limits and the one in force, when the profile has more than one point.
+  std::optional<PowerLimits> power_limits() override;
   // Changes the power limit the busy watts are read at (clamped by the profile). Energy up to
-  // now is integrated at the old limit first.
-  void set_power_limit(double watts);
+  // now is integrated at the old limit first. Always ok.
+  Status set_power_limit(double watts) override;
   const PowerProfile& profile() const { return profile_; }
 
  private:

@@ -60,7 +60,7 @@ class NvmlMeter final : public EnergyMeter {
   std::optional<PowerLimits> power_limits() override;
   // Sets the power limit. kInvalidArgument outside the device's constraints;
   // kPermissionDenied when NVML says mufld may not (not root); kFailedPrecondition otherwise.
-  Status set_power_limit(double watts);
+  Status set_power_limit(double watts) override;
 
  private:
   NvmlMeter(std::shared_ptr<const NvmlApi> api, NvmlApi::DeviceHandle device, unsigned index,

@@ -156,3 +156,64 @@ TEST_CASE("inventory: meters best first — NVML for GPUs, RAPL for CPU slots, e
   bad.gpu_profile = "no-such-gpu";
   CHECK(make_metered_devices(devices, bad, clock).status().is_invalid_argument());
 }
+
+TEST_CASE("inventory: a power limit chosen on the profile is set as a share of the device's range, then restored") {
+  ManualClock clock;
+  int gpu = 0;
+  unsigned limit_mw = 700'000;  // an NVML GPU whose range (200–700 W) is not its profile's
+  int set_rc = 0;
+  auto api = std::make_shared<NvmlApi>();
+  api->device_by_index = [&](unsigned, NvmlApi::DeviceHandle* d) { *d = &gpu; return 0; };
+  api->total_energy = [](NvmlApi::DeviceHandle, unsigned long long* mj) { *mj = 0; return 0; };
+  api->power_usage = [](NvmlApi::DeviceHandle, unsigned* mw) { *mw = 100'000; return 0; };
+  api->limit_constraints = [](NvmlApi::DeviceHandle, unsigned* lo, unsigned* hi) {
+    *lo = 200'000;
+    *hi = 700'000;
+    return 0;
+  };
+  api->power_limit = [&](NvmlApi::DeviceHandle, unsigned* mw) { *mw = limit_mw; return 0; };
+  api->set_power_limit = [&](NvmlApi::DeviceHandle, unsigned mw) {
+    if (set_rc == 0) limit_mw = mw;
+    return set_rc;
+  };
+  std::vector<MeteredDevice> devices;
+  MeteredDevice nvml;
+  nvml.device = {"cuda:0", "cuda:0"};
+  auto opened = NvmlMeter::open(api, 0);
+  REQUIRE(opened.ok());
+  nvml.meter = std::move(*opened);
+  devices.push_back(std::move(nvml));
+  MeteredDevice modelled;  // a GPU without NVML: the V100 profile's own range (100–250 W)
+  modelled.device = {"cuda:1", "cuda:1"};
+  modelled.meter = std::make_unique<ModelMeter>(*find_power_profile("V100"), clock);
+  modelled.profile = "V100";
+  devices.push_back(std::move(modelled));
+  devices.push_back(std::move(model_devices(clock, 1)[0]));
+  DeviceInventory inv(std::move(devices), clock);
+
+  inv.group_claimed("cuda:0", "grp_a");
+  REQUIRE(inv.set_power_limit_fraction("cuda:0", 0.6).is_ok());
+  CHECK(limit_mw == 420'000);  // 0.6 × 700 W
+  CHECK(inv.get("cuda:0")->power_limits->current_watts == Approx(420));
+  REQUIRE(inv.set_power_limit_fraction("cuda:0", 0.1).is_ok());
+  CHECK(limit_mw == 200'000);  // clamped to the device's lowest
+  inv.group_released("cuda:0");
+  CHECK(limit_mw == 700'000);  // the limit from before the group
+
+  set_rc = 4;  // NVML_ERROR_NO_PERMISSION: not root
+  inv.group_claimed("cuda:0", "grp_b");
+  CHECK(inv.set_power_limit_fraction("cuda:0", 0.5).code() == Status::Code::kPermissionDenied);
+  CHECK(limit_mw == 700'000);
+  inv.group_released("cuda:0");
+  CHECK(limit_mw == 700'000);
+
+  inv.group_claimed("cuda:1", "grp_c");
+  REQUIRE(inv.set_power_limit_fraction("cuda:1", 0.6).is_ok());
+  CHECK(inv.get("cuda:1")->power_limits->current_watts == Approx(150));  // 0.6 × 250 W
+  inv.group_released("cuda:1");
+  CHECK(inv.get("cuda:1")->power_limits->current_watts == Approx(250));
+
+  // A CPU slot's profile has one point: no limit to set.
+  CHECK(inv.set_power_limit_fraction("cpu:0", 0.5).code() == Status::Code::kFailedPrecondition);
+  CHECK(inv.set_power_limit_fraction("cpu:9", 0.5).is_not_found());
+}
