@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "tests/support/http_client.h"
+#include "tests/support/json_poll.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -31,27 +32,6 @@ std::pair<std::string, std::string> make_tenant(HttpClient& c, const std::string
   REQUIRE(t.status == 201);
   json j = json::parse(t.body);
   return {j["id"], j["token"]};
-}
-
-json get(HttpClient& c, const std::string& target, const std::string& token) {
-  auto r = c.get(target, token);
-  INFO(target << " → " << r.body);
-  REQUIRE(r.status == 200);
-  return json::parse(r.body);
-}
-
-// Polls `target` until `done` holds or 120 s pass (no sleeps standing in for synchronisation).
-json wait_for(HttpClient& c, const std::string& target, const std::string& token,
-              const std::function<bool(const json&)>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  json j;
-  while (std::chrono::steady_clock::now() < deadline) {
-    j = get(c, target, token);
-    if (done(j)) return j;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  FAIL(target << " did not get there in 120 s: " << j.dump());
-  return j;
 }
 
 json device(const json& list, const std::string& name) {

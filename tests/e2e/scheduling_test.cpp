@@ -16,6 +16,7 @@
 
 #include "core/time_format.h"
 #include "tests/support/http_client.h"
+#include "tests/support/json_poll.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -25,27 +26,6 @@ using nlohmann::json;
 namespace {
 
 const std::string kAdmin = "sched-admin";
-
-json get(HttpClient& c, const std::string& target, const std::string& token) {
-  auto r = c.get(target, token);
-  INFO(target << " → " << r.body);
-  REQUIRE(r.status == 200);
-  return json::parse(r.body);
-}
-
-// Polls `target` until `done` holds or `seconds` pass (no sleeps standing in for synchronisation).
-json wait_for(HttpClient& c, const std::string& target, const std::string& token,
-              const std::function<bool(const json&)>& done, int seconds = 30) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  json j;
-  while (std::chrono::steady_clock::now() < deadline) {
-    j = get(c, target, token);
-    if (done(j)) return j;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  FAIL(target << " did not get there in " << seconds << " s: " << j.dump());
-  return j;
-}
 
 // The value of one series in the Prometheus text, or -1 when it is not there.
 double metric(const std::string& text, const std::string& series) {

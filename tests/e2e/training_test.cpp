@@ -17,6 +17,7 @@
 #include "fl/model.h"
 #include "fl/training.h"
 #include "tests/support/http_client.h"
+#include "tests/support/json_poll.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -36,18 +37,9 @@ std::string make_tenant(HttpClient& c) {
 
 // Polls the activity until `done` holds or 120 s pass. There is no event stream yet (SSE comes
 // later), so the test asks the API, as a user's script would.
-json wait_for(HttpClient& c, const std::string& token, const std::string& id, const std::function<bool(const json&)>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  json a;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto r = c.get("/v1/activities/" + id, token);
-    REQUIRE(r.status == 200);
-    a = json::parse(r.body);
-    if (done(a)) return a;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  FAIL("activity " << id << " did not get there in 120 s: " << a.dump());
-  return a;
+// The activity `id` once `done` holds (tests/support/json_poll.h; 120 s at most).
+json wait_for_activity(HttpClient& c, const std::string& token, const std::string& id, const std::function<bool(const json&)>& done) {
+  return mufl::testing::wait_for(c, "/v1/activities/" + id, token, done);
 }
 
 // "merge": false: these activities train alone, as issue 3's runtime does (merging: groups_test.cpp).
@@ -65,7 +57,7 @@ TEST_CASE("e2e training: an activity trains, reports rounds, and its model loads
   auto sub = c.post("/v1/activities", kSpec, token);
   REQUIRE(sub.status == 201);
   const std::string id = json::parse(sub.body)["id"];
-  json done = wait_for(c, token, id, [](const json& a) {
+  json done = wait_for_activity(c, token, id, [](const json& a) {
     return a["state"] == "succeeded" || a["state"] == "failed" || a["state"] == "cancelled";
   });
   REQUIRE(done["state"] == "succeeded");
@@ -124,14 +116,14 @@ TEST_CASE("e2e training: kill -9 mid-training, restart, same final metrics as an
     // One CPU slot: the first trains now, the second waits its turn and later runs unbroken.
     interrupted = json::parse(c.post("/v1/activities", kSpec, token).body)["id"];
     unbroken = json::parse(c.post("/v1/activities", kSpec, token).body)["id"];
-    wait_for(c, token, interrupted, [](const json& a) { return a["progress"]["round"].get<int>() >= 2; });
+    wait_for_activity(c, token, interrupted, [](const json& a) { return a["progress"]["round"].get<int>() >= 2; });
     CHECK(mufld.stop(SIGKILL) == 128 + SIGKILL);
   }
   MufldProcess again(MUFLD_PATH, dir.path(), kAdmin, kArgs);
   HttpClient c("127.0.0.1", again.port());
   auto finished = [](const json& a) { return a["state"] == "succeeded" || a["state"] == "failed"; };
-  json a = wait_for(c, token, interrupted, finished);
-  json b = wait_for(c, token, unbroken, finished);
+  json a = wait_for_activity(c, token, interrupted, finished);
+  json b = wait_for_activity(c, token, unbroken, finished);
   REQUIRE(a["state"] == "succeeded");
   REQUIRE(b["state"] == "succeeded");
   const json ma = a["progress"]["latest"]["metrics"]["class"], mb = b["progress"]["latest"]["metrics"]["class"];
@@ -149,13 +141,13 @@ TEST_CASE("e2e training: DELETE stops a training activity, and it stays stopped"
   const std::string id = json::parse(c.post("/v1/activities",
       R"({"name":"long","dataset":"synthetic","task":"segment","rounds":10000,"clients":4,"clients_per_round":4,"merge":false})",
       token).body)["id"];
-  wait_for(c, token, id, [](const json& a) { return a["progress"]["round"].get<int>() >= 1; });
+  wait_for_activity(c, token, id, [](const json& a) { return a["progress"]["round"].get<int>() >= 1; });
   auto cancelled = c.del("/v1/activities/" + id, token);
   REQUIRE(cancelled.status == 200);
   CHECK(json::parse(cancelled.body)["state"] == "cancelled");
   // The next activity gets the only slot: so the cancelled one let go of it.
   const std::string next = json::parse(c.post("/v1/activities", kSpec, token).body)["id"];
-  json n = wait_for(c, token, next, [](const json& a) { return a["state"] == "succeeded"; });
+  json n = wait_for_activity(c, token, next, [](const json& a) { return a["state"] == "succeeded"; });
   const int rounds_after = json::parse(c.get("/v1/activities/" + id, token).body)["progress"]["round"];
   json again = json::parse(c.get("/v1/activities/" + id, token).body);
   CHECK(again["state"] == "cancelled");

@@ -1,0 +1,29 @@
+#include "tests/support/json_poll.h"
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
+
+namespace mufl::testing {
+
+nlohmann::json get(HttpClient& c, const std::string& target, const std::string& token) {
+  auto r = c.get(target, token);
+  INFO(target << " → " << r.body);
+  REQUIRE(r.status == 200);
+  return nlohmann::json::parse(r.body);
+}
+
+nlohmann::json wait_for(HttpClient& c, const std::string& target, const std::string& token,
+                        const std::function<bool(const nlohmann::json&)>& done, int seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  nlohmann::json j;
+  while (std::chrono::steady_clock::now() < deadline) {
+    j = get(c, target, token);
+    if (done(j)) return j;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL(target << " did not get there in " << seconds << " s: " << j.dump());
+  return j;
+}
+
+}  // namespace mufl::testing
