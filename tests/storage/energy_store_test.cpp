@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/storage/open_store.h"
 #include "core/clock.h"
 #include "storage/sqlite_store.h"
 #include "tests/support/temp_dir.h"
@@ -35,14 +36,6 @@ Activity make_activity(const std::string& id, const std::string& tenant) {
   a.spec.rounds = 100;
   a.created_unix_ms = a.updated_unix_ms = 2000;
   return a;
-}
-
-std::unique_ptr<SqliteStore> open_store(const std::string& path, const Clock& clock) {
-  StoreOptions o;
-  o.path = path;
-  auto s = SqliteStore::open(o, clock);
-  REQUIRE(s.ok());
-  return std::move(*s);
 }
 
 Group new_group(const std::string& id, const std::vector<std::string>& activities) {

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "tests/storage/open_store.h"
 #include "tests/support/temp_dir.h"
 
 using namespace mufl;
@@ -32,14 +33,6 @@ Activity make_activity(const std::string& id, const std::string& tenant, const s
   a.spec.rounds = 3;
   a.created_unix_ms = a.updated_unix_ms = 2000;
   return a;
-}
-
-std::unique_ptr<SqliteStore> open_store(const std::string& path, const Clock& clock) {
-  StoreOptions o;
-  o.path = path;
-  auto s = SqliteStore::open(o, clock);
-  REQUIRE(s.ok());
-  return std::move(*s);
 }
 
 }  // namespace
