@@ -211,6 +211,53 @@ CREATE TABLE devices (
   updated_ms INTEGER NOT NULL
 );
 )sql"},
+      {6, "events: the stored event stream of GET /v1/events", R"sql(
+-- One row per change a client may watch (docs/events.md). id is the stream's Last-Event-ID:
+-- AUTOINCREMENT, so an id is never reused, not even after its row was pruned. data holds the
+-- type's fields as a JSON object (id, type and time are added when the event is served).
+CREATE TABLE events (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_ms     INTEGER NOT NULL,
+  tenant_id   TEXT,                            -- NULL: a device event, which every tenant sees
+  activity_id TEXT NOT NULL DEFAULT '',
+  group_id    TEXT NOT NULL DEFAULT '',
+  type        TEXT NOT NULL,
+  data        TEXT NOT NULL
+);
+CREATE INDEX events_time ON events(time_ms);             -- retention
+CREATE INDEX events_activity ON events(activity_id, id); -- ?activity=
+
+-- Activity states and finished rounds change in many transactions (submit, cancel, grouping,
+-- split, success, failure, tenant deletion, restart); triggers write their events in each of
+-- them, so no code path can forget one. time is the change's updated_ms / created_ms.
+CREATE TRIGGER events_activity_submitted AFTER INSERT ON activities
+BEGIN
+  INSERT INTO events(time_ms, tenant_id, activity_id, group_id, type, data)
+  VALUES (NEW.created_ms, NEW.tenant_id, NEW.id, NEW.group_id, 'activity.state',
+          json_object('activity_id', NEW.id, 'state', NEW.state, 'previous', NULL, 'reason', NEW.state_reason));
+END;
+CREATE TRIGGER events_activity_state AFTER UPDATE OF state ON activities WHEN OLD.state != NEW.state
+BEGIN
+  INSERT INTO events(time_ms, tenant_id, activity_id, group_id, type, data)
+  VALUES (NEW.updated_ms, NEW.tenant_id, NEW.id, NEW.group_id, 'activity.state',
+          json_object('activity_id', NEW.id, 'state', NEW.state, 'previous', OLD.state, 'reason', NEW.state_reason));
+END;
+-- metrics: the activity's own task's entry of the report's metrics ({"loss":…,"accuracy":…}).
+CREATE TRIGGER events_round_finished AFTER INSERT ON activity_rounds
+BEGIN
+  INSERT INTO events(time_ms, tenant_id, activity_id, group_id, type, data)
+  SELECT NEW.created_ms, a.tenant_id, a.id, g.gid, 'round.finished',
+         json_object('activity_id', a.id, 'group_id', g.gid, 'round', NEW.round,
+                     'rounds', json_extract(a.spec, '$.rounds'),
+                     'phase', coalesce((SELECT phase FROM groups WHERE id = g.gid), ''),
+                     'metrics', json(coalesce(json_extract(NEW.report, '$.metrics."' || json_extract(a.spec, '$.task') || '"'),
+                                              '{}')))
+    FROM activities a,
+         (SELECT coalesce(json_extract(NEW.report, '$.group_id'),
+                          (SELECT group_id FROM activities WHERE id = NEW.activity_id)) AS gid) g
+   WHERE a.id = NEW.activity_id;
+END;
+)sql"},
   };
   return migrations;
 }

@@ -113,6 +113,36 @@ Result<Tenant> select_live_tenant(Connection& c, const std::string& column, cons
   return one_row<Tenant>(*st, read_tenant, "no tenant");
 }
 
+constexpr const char* kEventColumns = "id, time_ms, tenant_id, activity_id, group_id, type, data";
+
+StoredEvent read_event(const Statement& st) {
+  StoredEvent e;
+  e.id = st.column_int64(0);
+  e.time_unix_ms = st.column_int64(1);
+  if (!st.column_is_null(2)) e.tenant_id = st.column_text(2);
+  e.activity_id = st.column_text(3);
+  e.group_id = st.column_text(4);
+  e.type = st.column_text(5);
+  e.data_json = st.column_text(6);
+  return e;
+}
+
+// Writes one event row in the caller's transaction (the activity and round events are written
+// by the triggers of migration 6; these are the others).
+Status insert_event(Connection& c, int64_t time_ms, const std::optional<std::string>& tenant_id,
+                    const std::string& activity_id, const std::string& group_id, const char* type,
+                    const nlohmann::json& data) {
+  auto st = c.prepare(
+      "INSERT INTO events(time_ms, tenant_id, activity_id, group_id, type, data) VALUES(?,?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, time_ms);
+  if (tenant_id)
+    (*st)->bind(2, *tenant_id);
+  else
+    (*st)->bind_null(2);
+  return (*st)->bind(3, activity_id).bind(4, group_id).bind(5, type).bind(6, data.dump()).run();
+}
+
 }  // namespace
 
 // Borrows a reader connection for one call and gives it back afterwards.
@@ -180,6 +210,7 @@ auto SqliteStore::write_transaction(Fn&& body) -> decltype(body(std::declval<Con
     writer_->exec("ROLLBACK");
     return s;
   }
+  publish_committed_events();
   return result;
 }
 
@@ -815,6 +846,10 @@ Result<std::vector<std::string>> SqliteStore::apply_group_plan(const GroupPlan& 
           created = true;
         }
         if (Status s = insert_member(c, g.id, m.activity_id, **tenant, m.task, 0); !s.is_ok()) return s;
+        if (Status s = insert_event(c, now_ms, **tenant, m.activity_id, g.id, "group.merged",
+                                    {{"group_id", g.id}, {"activity_id", m.activity_id}, {"phase", to_string(g.phase)}});
+            !s.is_ok())
+          return s;
         if (Status s = move_activity(c, m.activity_id, g.id, member_state(g.phase), now_ms); !s.is_ok()) return s;
       }
       if (created) touched.push_back(g.id);
@@ -827,6 +862,11 @@ Result<std::vector<std::string>> SqliteStore::apply_group_plan(const GroupPlan& 
       if (!tenant.ok()) return tenant.status();
       if (!*tenant) continue;
       if (Status s = insert_member(c, group_id, m.activity_id, **tenant, m.task, (*g)->round); !s.is_ok()) return s;
+      if (Status s = insert_event(c, now_ms, **tenant, m.activity_id, group_id, "group.merged",
+                                  {{"group_id", group_id}, {"activity_id", m.activity_id},
+                                   {"phase", to_string((*g)->phase)}});
+          !s.is_ok())
+        return s;
       if (Status s = move_activity(c, m.activity_id, group_id, member_state((*g)->phase), now_ms); !s.is_ok())
         return s;
       if (std::find(touched.begin(), touched.end(), group_id) == touched.end()) touched.push_back(group_id);
@@ -1066,6 +1106,11 @@ Status SqliteStore::split_group(const std::string& parent_id, const std::string&
         return Status::invalid_argument("live member " + activity_id + " of " + parent_id + " is in no child group");
 
     const int64_t round = parent->round;
+    // The split's score, for the group.split events (null when the decision has none).
+    nlohmann::json score;
+    if (auto j = nlohmann::json::parse(split_json, nullptr, /*allow_exceptions=*/false);
+        j.is_object() && j.contains("score") && j["score"].is_number())
+      score = j["score"];
     auto up = c.prepare(
         "UPDATE groups SET phase = 'split', split = ?, device = '', updated_ms = ? WHERE id = ?");
     if (!up.ok()) return up.status();
@@ -1084,6 +1129,11 @@ Status SqliteStore::split_group(const std::string& parent_id, const std::string&
         if (!live.count(m.activity_id)) continue;
         const GroupMember& was = *live.at(m.activity_id);
         if (Status s = insert_member(c, child.id, m.activity_id, was.tenant_id, was.task, round); !s.is_ok())
+          return s;
+        if (Status s = insert_event(c, now_ms, was.tenant_id, m.activity_id, parent_id, "group.split",
+                                    {{"group_id", parent_id}, {"activity_id", m.activity_id}, {"into", child.id},
+                                     {"score", score}});
+            !s.is_ok())
           return s;
         if (Status s = move_activity(c, m.activity_id, child.id, "training", now_ms); !s.is_ok()) return s;
       }
@@ -1335,9 +1385,23 @@ Result<std::vector<EnergyUnit>> SqliteStore::list_energy_units(const std::string
 
 Status SqliteStore::set_device_drained(const std::string& name, bool drained, int64_t now_ms) {
   return write_transaction([&](Connection& c) -> Status {
+    bool was_drained = false;
+    {
+      auto cur = c.prepare("SELECT drained FROM devices WHERE name = ?");
+      if (!cur.ok()) return cur.status();
+      (*cur)->bind(1, name);
+      auto row = (*cur)->step();
+      if (!row.ok()) return row.status();
+      was_drained = *row && (*cur)->column_int64(0) != 0;
+    }
     auto st = c.prepare("INSERT OR REPLACE INTO devices(name, drained, updated_ms) VALUES(?,?,?)");
     if (!st.ok()) return st.status();
-    return (*st)->bind(1, name).bind(2, int64_t{drained ? 1 : 0}).bind(3, now_ms).run();
+    if (Status s = (*st)->bind(1, name).bind(2, int64_t{drained ? 1 : 0}).bind(3, now_ms).run(); !s.is_ok()) return s;
+    if (was_drained == drained) return Status::ok();  // no change, no event
+    return insert_event(c, now_ms, std::nullopt, "", "", "device.changed",
+                        {{"device", name},
+                         {"state", drained ? "drained" : "active"},
+                         {"reason", drained ? "drained by the admin" : "resumed by the admin"}});
   });
 }
 
@@ -1353,6 +1417,78 @@ Result<std::vector<std::string>> SqliteStore::list_drained_devices() {
     out.push_back((*st)->column_text(0));
   }
   return out;
+}
+
+// --- events ----------------------------------------------------------------------------------
+
+Result<std::vector<StoredEvent>> SqliteStore::list_events(const EventQuery& q) {
+  std::string sql = std::string("SELECT ") + kEventColumns + " FROM events WHERE id > ?1";
+  if (q.until_id) sql += " AND id <= ?2";
+  if (q.scope.tenant_id) sql += " AND (tenant_id = ?3 OR tenant_id IS NULL)";
+  if (q.activity_id) sql += " AND activity_id = ?4";
+  if (!q.types.empty()) {
+    sql += " AND type IN (";
+    for (size_t i = 0; i < q.types.size(); ++i) sql += (i ? ",?" : "?") + std::to_string(6 + i);
+    sql += ")";
+  }
+  sql += " ORDER BY id LIMIT ?5";
+  ReaderLease conn(*this);
+  auto st = (*conn).prepare(sql);
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, q.after_id);
+  if (q.until_id) (*st)->bind(2, *q.until_id);
+  if (q.scope.tenant_id) (*st)->bind(3, *q.scope.tenant_id);
+  if (q.activity_id) (*st)->bind(4, *q.activity_id);
+  (*st)->bind(5, int64_t{q.limit});
+  for (size_t i = 0; i < q.types.size(); ++i) (*st)->bind(static_cast<int>(6 + i), q.types[i]);
+  std::vector<StoredEvent> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(read_event(**st));
+  }
+  return out;
+}
+
+Result<int64_t> SqliteStore::prune_events(int64_t before_unix_ms) {
+  return write_transaction([&](Connection& c) -> Result<int64_t> {
+    auto st = c.prepare("DELETE FROM events WHERE time_ms < ?");
+    if (!st.ok()) return st.status();
+    if (Status s = (*st)->bind(1, before_unix_ms).run(); !s.is_ok()) return s;
+    return c.changes();
+  });
+}
+
+Result<int64_t> SqliteStore::set_event_listener(EventListener listener) {
+  std::lock_guard lock(writer_mu_);
+  // sqlite_sequence keeps the highest id ever given, even when that row was pruned.
+  auto st = writer_->prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)");
+  if (!st.ok()) return st.status();
+  auto row = (*st)->step();
+  if (!row.ok()) return row.status();
+  published_id_ = (*st)->column_int64(0);
+  listener_ = std::move(listener);
+  return published_id_;
+}
+
+void SqliteStore::publish_committed_events() {
+  if (!listener_) return;
+  std::vector<StoredEvent> batch;
+  {
+    auto st = writer_->prepare(std::string("SELECT ") + kEventColumns + " FROM events WHERE id > ? ORDER BY id");
+    if (!st.ok()) return;  // the next commit tries again from the same id
+    (*st)->bind(1, published_id_);
+    for (;;) {
+      auto row = (*st)->step();
+      if (!row.ok()) return;
+      if (!*row) break;
+      batch.push_back(read_event(**st));
+    }
+  }
+  if (batch.empty()) return;
+  published_id_ = batch.back().id;
+  listener_(batch);
 }
 
 }  // namespace mufl::storage

@@ -80,6 +80,9 @@ class SqliteStore final : public Store {
   Result<std::vector<EnergyUnit>> list_energy_units(const std::string& group_id) override;
   Status set_device_drained(const std::string& name, bool drained, int64_t now_ms) override;
   Result<std::vector<std::string>> list_drained_devices() override;
+  Result<std::vector<StoredEvent>> list_events(const EventQuery& query) override;
+  Result<int64_t> prune_events(int64_t before_unix_ms) override;
+  Result<int64_t> set_event_listener(EventListener listener) override;
 
  private:
   class ReaderLease;
@@ -89,8 +92,14 @@ class SqliteStore final : public Store {
   template <typename Fn>
   auto write_transaction(Fn&& body) -> decltype(body(std::declval<Connection&>()));
 
+  // After a commit: hands the events with ids above published_id_ to listener_.
+  // REQUIRES: writer_mu_ held.
+  void publish_committed_events();
+
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
+  EventListener listener_;     // guarded by writer_mu_
+  int64_t published_id_ = 0;   // guarded by writer_mu_: the newest event the listener was given
 
   std::mutex readers_mu_;
   std::condition_variable readers_cv_;

@@ -7,6 +7,7 @@
 // Thread safety: all methods may be called from any thread at once.
 // Blocking: every method may block on disk I/O; never call from an I/O thread.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -168,6 +169,29 @@ struct ClaimableGroup {
   std::vector<ClaimableMember> members;
 };
 
+// One row of the events table (docs/events.md): a change, written in the transaction that made it.
+struct StoredEvent {
+  int64_t id = 0;                        // strictly increasing across the service
+  int64_t time_unix_ms = 0;              // when the change was made
+  std::optional<std::string> tenant_id;  // the activity's tenant; nullopt for device events
+  std::string activity_id;               // "" for device events
+  std::string group_id;                  // "" when the event names no group
+  std::string type;                      // "activity.state", "round.finished", "group.merged", …
+  std::string data_json;                 // the type's fields: a JSON object without id, type and time
+};
+
+struct EventQuery {
+  Scope scope;                             // a tenant sees its activities' events and the device events
+  int64_t after_id = 0;                    // only events with a larger id
+  std::optional<int64_t> until_id;         // only events with an id <= this
+  std::optional<std::string> activity_id;  // only this activity's events
+  std::vector<std::string> types;          // only these types; empty: every type
+  int limit = 500;                         // REQUIRES: 1 <= limit <= 10000
+};
+
+// Receives the events each committed transaction wrote, in id order (see set_event_listener).
+using EventListener = std::function<void(const std::vector<StoredEvent>&)>;
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -309,6 +333,23 @@ class Store {
   virtual Status set_device_drained(const std::string& name, bool drained, int64_t now_ms) = 0;
   // Names of the devices drained now.
   virtual Result<std::vector<std::string>> list_drained_devices() = 0;
+
+  // --- events (docs/events.md) -----------------------------------------------------------------
+  // Every method above that changes an activity's state, records a round, places activities in
+  // groups, splits a group or drains/resumes a device also writes its events, in its own
+  // transaction: a rolled-back change leaves no event.
+  //
+  // The events `query` selects, oldest (smallest id) first, at most query.limit of them.
+  virtual Result<std::vector<StoredEvent>> list_events(const EventQuery& query) = 0;
+  // Deletes the events older than `before_unix_ms` (retention); returns how many. Ids are never
+  // reused.
+  virtual Result<int64_t> prune_events(int64_t before_unix_ms) = 0;
+  // Installs `listener` (empty: none) and returns the id of the newest event committed before it
+  // (0: none), so that the caller knows exactly which events it will be told about: every later
+  // one, each once, in id order, right after its transaction commits. The listener runs on the
+  // committing thread while the store holds its writer lock: it must be quick and must not
+  // call the store. Replaces any earlier listener.
+  virtual Result<int64_t> set_event_listener(EventListener listener) = 0;
 
   // How many activities are in each state (every state present, zero included).
   virtual Result<std::vector<std::pair<ActivityState, int64_t>>> count_activities_by_state() = 0;
