@@ -250,6 +250,7 @@ Result<RoundReport> FlJob::run_round(const std::function<bool()>& should_stop) {
   local.learning_rate = report.learning_rate;
   local.prox_mu = c.prox_mu;
   local.affinity_every = c.affinity_every;
+  local.encoder_gradient = c.encoder_gradient;
 
   std::vector<ClientUpdate> updates;
   std::vector<LocalResult> results;  // parallel to updates

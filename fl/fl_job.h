@@ -18,6 +18,7 @@
 
 #include "core/activity.h"
 #include "core/result.h"
+#include "fl/encoder_gradient.h"
 
 namespace mufl::fl {
 
@@ -34,6 +35,8 @@ struct JobConfig {
   // Task affinity lookahead every `affinity_every` batches on every client (0: off; needs two or
   // more heads). See LocalTrainOptions in fl/training.h.
   int affinity_every = 0;
+  // How the encoder combines the heads' gradients (fl/training.h): kSum for a group born of a split.
+  EncoderGradient encoder_gradient = EncoderGradient::kMean;
   int64_t clients = 32;
   int64_t clients_per_round = 5;
   int64_t local_epochs = 1;

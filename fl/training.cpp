@@ -28,6 +28,8 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
   const auto& tasks = model->tasks();
   const size_t k = tasks.size();
   const bool lookahead = options.affinity_every > 0 && k > 1;
+  const double encoder_scale =
+      options.encoder_gradient == EncoderGradient::kMean && k > 1 ? 1.0 / static_cast<double>(k) : 1.0;
   if (lookahead) result.affinity.assign(k, std::vector<double>(k, 0.0));
   std::vector<int64_t> order(indices);
   std::mt19937_64 rng(seed);
@@ -45,10 +47,8 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
       const auto batch = index.slice(0, start, std::min<int64_t>(start + options.batch_size, index.size(0)));
       const auto x = data.images.index_select(0, batch);
       auto features = model->encode(x);
-      // The shared encoder gets the mean of the tasks' gradients, not their sum: its step must
-      // not grow with the number of heads (five summed losses made it five times the single-task
-      // step and the merged model diverged). Each head still gets its own task's full gradient.
-      if (k > 1) features.register_hook([k](torch::Tensor g) { return g / static_cast<double>(k); });
+      // The shared encoder's share of the tasks' summed gradient (EncoderGradient in training.h).
+      if (k > 1 && encoder_scale != 1.0) features.register_hook([encoder_scale](torch::Tensor g) { return g * encoder_scale; });
       std::vector<torch::Tensor> targets, losses;
       torch::Tensor loss = torch::zeros({}, x.options());
       for (size_t t = 0; t < k; ++t) {
@@ -66,9 +66,10 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
         for (size_t t = 0; t < k; ++t) {
           grads.push_back(torch::autograd::grad({losses[t]}, encoder_params, {}, /*retain_graph=*/true,
                                                 /*create_graph=*/false, /*allow_unused=*/true));
-          // Undo the 1/k of the hook above: the lookahead steps along task t's own gradient.
-          for (auto& g : grads.back())
-            if (g.defined()) g.mul_(static_cast<double>(k));
+          // Undo the hook's scale: the lookahead steps along task t's own gradient.
+          if (encoder_scale != 1.0)
+            for (auto& g : grads.back())
+              if (g.defined()) g.div_(encoder_scale);
           base.push_back(losses[t].item<double>());
         }
       }

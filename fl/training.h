@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fl/datasets.h"
+#include "fl/encoder_gradient.h"
 #include "fl/model.h"
 #include "fl/tasks.h"
 #include "fl/weights.h"
@@ -37,6 +38,7 @@ struct LocalTrainOptions {
   // Needs two or more heads. It does not change training: the weights after train_local are
   // bit-identical with and without it.
   int affinity_every = 0;
+  EncoderGradient encoder_gradient = EncoderGradient::kMean;
 };
 
 struct LocalResult {

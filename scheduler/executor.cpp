@@ -41,6 +41,9 @@ fl::JobConfig job_config(const Group& g, const ExecutorOptions& o, const std::ve
   c.client_failure_rate = o.client_failure_rate;
   c.max_round_attempts = o.max_round_attempts;
   c.affinity_every = g.phase == GroupPhase::kConsolidating && heads.size() > 1 ? o.affinity_every : 0;
+  // A group born of a split sums its heads' encoder gradients; a merged group (never split, or
+  // kept whole by its split) averages them. See fl::EncoderGradient.
+  c.encoder_gradient = g.parent_id.empty() ? fl::EncoderGradient::kMean : fl::EncoderGradient::kSum;
   return c;
 }
 

@@ -118,3 +118,47 @@ TEST_CASE("training: should_stop ends within one batch, FedProx keeps weights ne
   train_local(prox, data, idx, o, 5, &global);
   CHECK(distance(prox) < distance(plain));
 }
+
+TEST_CASE("training: the encoder gets the mean of the heads' gradients, or their sum", "[training]") {
+  auto tasks = defs({"parity", "reconstruct"});
+  auto data = make_task_data(bright_dark(20), tasks);
+  std::vector<int64_t> idx(20);
+  std::iota(idx.begin(), idx.end(), 0);
+  auto net = seeded_net(tasks, 11);
+  const Weights start = get_weights(net);
+  const auto names = weight_names(net);
+  // One plain SGD step on one batch: each weight moves by −lr × the gradient it got.
+  LocalTrainOptions o;
+  o.batch_size = 20;
+  o.momentum = 0;
+  o.weight_decay = 0;
+  auto moved_by = [&](EncoderGradient mode) {
+    set_weights(net, start);
+    o.encoder_gradient = mode;
+    train_local(net, data, idx, o, 1);
+    Weights delta = get_weights(net);
+    for (size_t i = 0; i < delta.size(); ++i) delta[i] = delta[i] - start[i];
+    return delta;
+  };
+  const Weights mean = moved_by(EncoderGradient::kMean), sum = moved_by(EncoderGradient::kSum);
+  int encoder = 0, head = 0;
+  double moved = 0;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i].rfind("encoder.", 0) == 0) {
+      // Two heads: the sum moves every encoder weight twice as far as the mean (up to float32
+      // rounding of w − lr·g, about 1e-7 of a weight near 1).
+      INFO(names[i] << " max diff " << (sum[i] - 2 * mean[i]).abs().max().item<double>() << " max step "
+                    << mean[i].abs().max().item<double>());
+      CHECK(torch::allclose(sum[i], 2 * mean[i], 1e-3, 1e-6));
+      moved += mean[i].abs().sum().item<double>();
+      ++encoder;
+    } else {
+      // A head gets its own task's full gradient either way.
+      CHECK(torch::allclose(sum[i], mean[i], 1e-4, 1e-8));
+      ++head;
+    }
+  }
+  CHECK(encoder > 0);
+  CHECK(head > 0);
+  CHECK(moved > 0);
+}
