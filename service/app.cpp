@@ -7,9 +7,27 @@
 
 namespace mufl::service {
 
+namespace {
+
+// A hub that hears every event the Store commits from now on.
+std::unique_ptr<EventHub> attach_event_hub(storage::Store& store) {
+  auto hub = std::make_unique<EventHub>();
+  auto last = store.set_event_listener([h = hub.get()](const std::vector<storage::StoredEvent>& events) {
+    h->publish(events);
+  });
+  if (!last.ok()) spdlog::error("events: cannot listen to the database; streams get no live events: {}",
+                                last.status().to_string());
+  hub->start(last.ok() ? *last : 0);
+  return hub;
+}
+
+}  // namespace
+
 App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash,
-         tenants::ActivityHooks hooks, EnergyOptions energy)
-    : clock_(clock),
+         tenants::ActivityHooks hooks, EnergyOptions energy, EventStreamOptions events)
+    : store_(store),
+      hub_(attach_event_hub(store)),
+      clock_(clock),
       metrics_(kVersion, clock.now_unix_ms()),
       registry_(store, clock, rng, admin_token_hash),
       activities_(store, Catalog::builtin(), clock, rng, std::move(hooks)),
@@ -20,6 +38,7 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
   add_group_routes(router_, store, energy.board);
   add_device_routes(router_, store, energy.inventory, clock, energy.dispatcher);
   add_usage_routes(router_, store, energy, clock);
+  add_event_routes(router_, store, *hub_, events);
   // Each tenant's energy so far, so the counters carry on across restarts.
   if (auto totals = store.energy_by_tenant(); totals.ok()) metrics_.seed_tenant_energy(*totals);
   if (energy.dispatcher) metrics_.set_policy(energy.dispatcher->name());
@@ -31,6 +50,8 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
       if (board) metrics_.set_held_groups(board->held());
     });
 }
+
+App::~App() { store_.set_event_listener({}); }
 
 HttpResponse App::handle(HttpRequest&& request) {
   const int64_t start = clock_.monotonic_ns();

@@ -10,6 +10,8 @@
 #include "core/catalog.h"
 #include "core/clock.h"
 #include "core/random.h"
+#include "service/event_hub.h"
+#include "service/event_stream.h"
 #include "service/http_types.h"
 #include "service/metrics.h"
 #include "service/router.h"
@@ -26,15 +28,23 @@ class App {
   // `hooks` connect activity changes to the executor and check data sets at submission.
   // `energy`: the devices (GET /v1/devices, their /metrics series) and the carbon figures of
   // /v1/usage; the inventory, when given, must outlive the App.
+  // The App's EventHub is the Store's event listener while the App lives (GET /v1/events);
+  // `events` sets the streams' keep-alive.
   App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash,
-      tenants::ActivityHooks hooks = {}, EnergyOptions energy = {});
+      tenants::ActivityHooks hooks = {}, EnergyOptions energy = {}, EventStreamOptions events = {});
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
 
   HttpResponse handle(HttpRequest&& request);
 
   const Router& router() const { return router_; }
   Metrics& metrics() { return metrics_; }
+  EventHub& events() { return *hub_; }
 
  private:
+  storage::Store& store_;
+  std::unique_ptr<EventHub> hub_;  // before the routes that use it
   const Clock& clock_;
   Metrics metrics_;
   tenants::TenantRegistry registry_;

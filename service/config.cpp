@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -34,12 +35,31 @@ Status parse_listen(const std::string& text, Config& c) {
   return Status::ok();
 }
 
+// "7d", "12h", "30m", "90s" or "90" → seconds; nullopt for anything else or 0.
+std::optional<int64_t> parse_duration_seconds(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  int64_t unit = 1;
+  std::string digits = text;
+  switch (text.back()) {
+    case 's': unit = 1; digits.pop_back(); break;
+    case 'm': unit = 60; digits.pop_back(); break;
+    case 'h': unit = 3600; digits.pop_back(); break;
+    case 'd': unit = 86400; digits.pop_back(); break;
+    default: break;
+  }
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  const int64_t n = std::stoll(digits) * unit;
+  return n > 0 ? std::optional<int64_t>(n) : std::nullopt;
+}
+
 }  // namespace
 
 Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* const* env) {
   ParsedArgs out;
   Config& c = out.config;
   std::string listen = "127.0.0.1:8080";
+  std::string event_retention = "7d";
   po::options_description desc(
       "mufld: multi-tenant federated-learning job service.\n"
       "Every flag can also be set as an environment variable MUFL_<FLAG> (e.g. MUFL_DATA_DIR);\n"
@@ -99,7 +119,11 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "carbon policy: hours ahead to look for cleaner hours; also the most an activity without\n"
        "a deadline is held in all (1 to 8760)")
       ("round-seconds-prior", po::value<double>(&c.round_seconds_prior)->default_value(c.round_seconds_prior),
-       "seconds per round assumed for a group's slack before its first round is measured (0 to 86400]");
+       "seconds per round assumed for a group's slack before its first round is measured (0 to 86400]")
+      ("event-retention", po::value<std::string>(&event_retention)->default_value(event_retention),
+       "how long stored events (GET /v1/events) are kept: a number with s, m, h or d, e.g. 12h")
+      ("event-keepalive", po::value<double>(&c.event_keepalive_seconds)->default_value(c.event_keepalive_seconds),
+       "seconds of silence after which an event stream gets a ': keep-alive' comment (0 to 3600]");
 
   std::ostringstream help;
   help << desc << "\nAdmin token: MUFL_ADMIN_TOKEN if set; otherwise generated at the first start and\n"
@@ -177,6 +201,12 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
     return Status::invalid_argument("--carbon-horizon must be from 1 to 8760 hours");
   if (!(c.round_seconds_prior > 0 && c.round_seconds_prior <= 86400))
     return Status::invalid_argument("--round-seconds-prior must be above 0 and at most 86400 seconds");
+  const auto retention = parse_duration_seconds(event_retention);
+  if (!retention || *retention > int64_t{3650} * 86400)
+    return Status::invalid_argument("--event-retention must be a whole number with s, m, h or d, from 1s to 3650d");
+  c.event_retention_seconds = *retention;
+  if (!(c.event_keepalive_seconds > 0 && c.event_keepalive_seconds <= 3600))
+    return Status::invalid_argument("--event-keepalive must be above 0 and at most 3600 seconds");
   if (c.db_path.empty()) c.db_path = c.data_dir + "/mufl.db";
   return out;
 }

@@ -64,6 +64,12 @@ struct Config {
   // --round-seconds-prior S: seconds per round assumed before a group's first round, for
   // deadlines and slack (0 < S <= 86400). Default 60.
   double round_seconds_prior = 60;
+  // --event-retention DURATION: how long stored events (GET /v1/events) are kept: a whole number
+  // with s, m, h or d (a bare number is seconds), from 1 s to 3650 d. Default 7d.
+  int64_t event_retention_seconds = 7 * 86400;
+  // --event-keepalive S: seconds of silence after which an event stream gets ": keep-alive"
+  // (0 < S <= 3600). Default 15.
+  double event_keepalive_seconds = 15;
   // MUFL_ADMIN_TOKEN only (a secret does not belong on a command line, where ps shows it).
   std::string admin_token;
 };

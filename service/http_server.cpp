@@ -5,6 +5,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "service/problem.h"
+#include "service/response_stream.h"
 
 namespace mufl::service {
 
@@ -71,10 +73,19 @@ class HttpServer::Impl {
 };
 
 // One connection: read a request, run the handler on the pool, write the response, repeat.
+// A streamed response (service/response_stream.h) ends the loop: the session writes the
+// stream's chunks until it ends, then closes.
 class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Impl& server, tcp::socket&& socket) : server_(server), stream_(std::move(socket)) {}
-  ~Session() { server_.session_ended(this); }
+  Session(Impl& server, tcp::socket&& socket)
+      : server_(server),
+        stream_(std::move(socket)),
+        heartbeat_timer_(stream_.get_executor()),
+        write_timer_(stream_.get_executor()) {}
+  ~Session() {
+    if (source_) source_->cancel();
+    server_.session_ended(this);
+  }
 
   void start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
@@ -84,6 +95,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   // read, handled or written) closes after its response.
   void drain() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->source_) return self->source_->cancel();  // it writes its last chunk, then closes
       bool reading_request = self->buffer_.size() > 0 || (self->parser_ && self->parser_->got_some());
       if (!self->busy_ && !reading_request) self->close();
     });
@@ -135,6 +147,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     asio::post(server_.pool_, [self = shared_from_this(), req = std::move(req), guard = std::move(guard)]() mutable {
       HttpResponse res = self->server_.handler_(std::move(req));
       asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+        if (res.stream) return self->start_stream(std::move(res));
         self->write(std::move(res), self->keep_alive_ && !self->server_.draining_);
       });
     });
@@ -158,6 +171,116 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       if (ec || !keep_alive) return self->linger_close();
       self->do_read();
     });
+  }
+
+  // --- streamed responses ------------------------------------------------------------------
+  // All on the session's strand. At most one write is outstanding (writing_), and at most one
+  // next() (waiting_); a chunk that arrives while a heartbeat is being written waits in pending_.
+
+  void start_stream(HttpResponse res) {
+    source_ = std::move(res.stream);
+    auto head = std::make_shared<http::response<http::empty_body>>(static_cast<http::status>(res.status), version_);
+    head->set(http::field::server, server_.options_.server_name);
+    head->set(http::field::content_type, res.content_type);
+    for (auto& [name, value] : res.headers) head->insert(name, value);
+    head->keep_alive(false);  // no Content-Length: the body ends when the connection closes
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*head);
+    if (server_.draining_) source_->cancel();  // shutdown began while the handler ran
+    writing_ = true;
+    arm_write_timer();
+    http::async_write_header(stream_, *sr, [self = shared_from_this(), head, sr](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      self->write_timer_.cancel();
+      if (ec || self->head_) return self->end_stream();
+      self->watch_client();
+      self->ask_next();
+    });
+  }
+
+  // A client has nothing to send on a stream: what it sends is dropped, and the end of its
+  // side (or a reset) ends the stream and frees what it holds at once.
+  void watch_client() {
+    stream_.async_read_some(asio::buffer(watch_buf_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->end_stream();
+      self->watch_client();
+    });
+  }
+
+  void ask_next() {
+    if (ended_) return;
+    waiting_ = true;
+    arm_heartbeat();
+    asio::post(server_.pool_, [self = shared_from_this(), source = source_] {
+      source->next([self](StreamChunk chunk) {
+        asio::post(self->stream_.get_executor(),
+                   [self, chunk = std::move(chunk)]() mutable { self->on_chunk(std::move(chunk)); });
+      });
+    });
+  }
+
+  void on_chunk(StreamChunk chunk) {
+    waiting_ = false;
+    heartbeat_timer_.cancel();
+    if (ended_) return;
+    if (writing_) {
+      pending_ = std::move(chunk);
+      return;
+    }
+    write_chunk(std::move(chunk));
+  }
+
+  void write_chunk(StreamChunk chunk) {
+    if (chunk.data.empty()) return chunk.last ? end_stream() : ask_next();
+    write_bytes(std::make_shared<std::string>(std::move(chunk.data)), chunk.last);
+  }
+
+  void write_bytes(std::shared_ptr<std::string> bytes, bool last) {
+    writing_ = true;
+    arm_write_timer();
+    asio::async_write(stream_, asio::buffer(*bytes), [self = shared_from_this(), bytes, last](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      self->write_timer_.cancel();
+      if (ec || last) return self->end_stream();
+      if (self->pending_) {
+        StreamChunk next = std::move(*self->pending_);
+        self->pending_.reset();
+        return self->write_chunk(std::move(next));
+      }
+      if (self->waiting_) return self->arm_heartbeat();
+      self->ask_next();
+    });
+  }
+
+  // While next() waits: the stream's heartbeat after its interval of silence.
+  void arm_heartbeat() {
+    const auto every = source_->heartbeat_interval();
+    if (every.count() <= 0) return;
+    heartbeat_timer_.expires_after(every);
+    heartbeat_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->ended_ || !self->waiting_ || self->writing_) return;
+      std::string text = self->source_->heartbeat();
+      if (!text.empty()) self->write_bytes(std::make_shared<std::string>(std::move(text)), false);
+    });
+  }
+
+  // A client that stops reading fills its socket buffers and the write stops making progress.
+  void arm_write_timer() {
+    write_timer_.expires_after(server_.options_.stream_write_timeout);
+    write_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || !self->writing_ || self->ended_) return;
+      spdlog::info("a streamed response made no progress for {} s: closing the connection",
+                   self->server_.options_.stream_write_timeout.count());
+      self->end_stream();
+    });
+  }
+
+  void end_stream() {
+    if (ended_) return;
+    ended_ = true;
+    source_->cancel();  // a next() that waits calls back; the session then goes away
+    heartbeat_timer_.cancel();
+    write_timer_.cancel();
+    close();
   }
 
   void reply_and_close(HttpResponse res) {
@@ -201,6 +324,15 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool head_ = false;
   bool busy_ = false;
+  // A streamed response:
+  std::shared_ptr<ResponseStream> source_;
+  asio::steady_timer heartbeat_timer_;
+  asio::steady_timer write_timer_;
+  std::optional<StreamChunk> pending_;
+  std::array<char, 512> watch_buf_{};
+  bool waiting_ = false;  // a next() is outstanding
+  bool writing_ = false;  // a write is outstanding
+  bool ended_ = false;
 };
 
 Status HttpServer::Impl::listen() {

@@ -8,9 +8,18 @@
 // Errors at the edge: a body over the limit → 413, header block too large → 431, unparsable
 // HTTP → 400, each as problem+json and followed by closing the connection.
 //
+// Streaming responses: a handler's response with a `stream` (service/response_stream.h) is sent
+// as its header, without Content-Length and with "Connection: close", then as the stream's
+// chunks, one write at a time, until the last chunk; then the connection closes. While it
+// streams the session keeps a read pending, so a client that goes away cancels the stream at
+// once; it writes the stream's heartbeat when the stream has been silent for its interval; and
+// a write that makes no progress for stream_write_timeout closes the connection (a client that
+// stops reading costs no more than the stream's own bounded queue).
+//
 // Shutdown: shutdown() (or SIGTERM/SIGINT when handle_signals is set) stops accepting, lets
 // requests in flight finish and be answered with "Connection: close", closes idle connections,
-// and makes run() return — at the latest after drain_timeout.
+// cancels open streams (each writes its last chunk and closes), and makes run() return — at
+// the latest after drain_timeout.
 //
 // Thread safety: listen() and run() from one thread; shutdown() from any thread.
 #include <chrono>
@@ -32,6 +41,7 @@ struct HttpServerOptions {
   size_t body_limit = 1 << 20;     // request bodies above this many bytes get 413 (1 MiB)
   std::chrono::seconds read_timeout{30};   // idle keep-alive connections close after this
   std::chrono::seconds drain_timeout{10};  // longest wait for in-flight requests at shutdown
+  std::chrono::seconds stream_write_timeout{30};  // a streamed write stuck this long closes the connection
   bool handle_signals = true;      // SIGTERM and SIGINT start shutdown()
   std::string server_name = "mufld";
 };

@@ -2,6 +2,7 @@
 // Plain request and response values that handlers see. Only service/http_server.cpp knows
 // Beast; handlers and their tests work on these, with no socket.
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -9,6 +10,8 @@
 #include <vector>
 
 namespace mufl::service {
+
+class ResponseStream;  // service/response_stream.h
 
 struct HttpRequest {
   std::string method;                              // "GET", upper case as sent
@@ -30,6 +33,10 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Location, Allow…)
   std::string body;
+  // Set: the body is this stream instead of `body` (service/response_stream.h). The server
+  // sends no Content-Length, answers "Connection: close", and the body ends when it closes
+  // the connection.
+  std::shared_ptr<ResponseStream> stream = nullptr;
 };
 
 // Splits "/a/b?x=1&y=%20" into path and decoded query. Returns false when the target is not

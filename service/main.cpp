@@ -1,8 +1,10 @@
 // mufld: the mufl service. Parses flags, opens the state, and serves HTTP until SIGTERM.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -22,6 +24,7 @@
 #include "service/admin_token.h"
 #include "service/app.h"
 #include "service/config.h"
+#include "service/event_retention.h"
 #include "service/http_server.h"
 #include "service/version.h"
 #include "storage/sqlite_store.h"
@@ -34,6 +37,15 @@ namespace {
 int fail(const std::string& what) {
   spdlog::critical("{}", what);
   return 1;
+}
+
+// Every open event stream holds a socket: lift the soft descriptor limit (often 1024) to the
+// hard one, so that a thousand subscribers fit.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) != 0) spdlog::warn("cannot raise the open-file limit");
 }
 
 }  // namespace
@@ -54,6 +66,8 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("mufld"));
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+
+  raise_fd_limit();
 
   std::error_code ec;
   std::filesystem::create_directories(cfg.data_dir, ec);
@@ -118,8 +132,14 @@ int main(int argc, char** argv) {
   hooks.check_dataset = [&cfg](const std::string& dataset) { return fl::check_dataset_available(cfg.data_dir, dataset); };
   hooks.on_submitted = [&executor](const Activity&) { executor->submitted(); };
   hooks.on_cancelled = [&executor](const Activity& a) { executor->cancelled(a.id); };
+  service::EventStreamOptions event_options;
+  event_options.keepalive =
+      std::chrono::milliseconds(std::max<int64_t>(1, static_cast<int64_t>(cfg.event_keepalive_seconds * 1000)));
   service::App app(**store, SystemClock::instance(), SecureRandom::instance(), tenants::sha256_hex(admin->token),
-                   hooks, energy);
+                   hooks, energy, event_options);
+  // Stored events older than --event-retention go, now and every hour.
+  service::EventRetention retention(**store, SystemClock::instance(), std::chrono::seconds(cfg.event_retention_seconds));
+  retention.start();
 
   scheduler::ExecutorOptions exec_options;
   exec_options.devices = *devices;

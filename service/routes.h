@@ -8,6 +8,7 @@
 #include "scheduler/device_inventory.h"
 #include "scheduler/dispatch.h"
 #include "scheduler/energy_ledger.h"
+#include "service/event_stream.h"
 #include "service/metrics.h"
 #include "service/router.h"
 #include "storage/store.h"
@@ -47,6 +48,9 @@ void add_device_routes(Router& router, storage::Store& store, scheduler::DeviceI
                        const Clock& clock, const scheduler::Dispatcher* dispatcher = nullptr);
 // /v1/usage: a tenant's energy and carbon per day.
 void add_usage_routes(Router& router, storage::Store& store, const EnergyOptions& energy, const Clock& clock);
+// /v1/events: Server-Sent Events about the caller's activities and the devices (docs/events.md).
+// `hub` must be the Store's event listener and outlive the router.
+void add_event_routes(Router& router, storage::Store& store, EventHub& hub, EventStreamOptions options = {});
 // /healthz, /readyz, /metrics, and the web dashboard (/ and /assets/{name}).
 void add_system_routes(Router& router, storage::Store& store, Metrics& metrics);
 
