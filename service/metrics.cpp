@@ -121,6 +121,11 @@ Metrics::Metrics(const std::string& version, int64_t start_unix_ms)
                       .Name("mufl_tenant_co2e_grams_total")
                       .Help("Emissions attributed to each tenant's activities, in grams CO2e.")
                       .Register(*registry_);
+  tenant_budget_ = &prometheus::BuildGauge()
+                       .Name("mufl_tenant_energy_budget_joules")
+                       .Help("Energy budget of each tenant that has one, in joules (its quota energy_budget_joules); "
+                             "its work pauses once mufl_tenant_energy_joules_total reaches it.")
+                       .Register(*registry_);
   policy_info_ = &prometheus::BuildGauge()
                       .Name("mufl_scheduler_policy_info")
                       .Help("Always 1; the label names the placement policy in force (fifo, fair, energy, carbon).")
@@ -220,7 +225,22 @@ void Metrics::set_activity_counts(const std::vector<std::pair<ActivityState, int
   for (const auto& [state, n] : counts) activities_->Add({{"state", to_string(state)}}).Set(static_cast<double>(n));
 }
 
-void Metrics::set_tenant_count(int64_t n) { tenants_->Set(static_cast<double>(n)); }
+void Metrics::set_tenants(const std::vector<Tenant>& tenants) {
+  tenants_->Set(static_cast<double>(tenants.size()));
+  std::lock_guard lock(tenant_mu_);
+  std::vector<std::string> budgeted;
+  for (const auto& t : tenants) {
+    if (!t.quotas.energy_budget_joules) continue;
+    tenant_budget_->Add({{"tenant", t.id}}).Set(*t.quotas.energy_budget_joules);
+    tenant_energy_->Add({{"tenant", t.id}});  // 0 until its first unit; never lowered
+    budgeted.push_back(t.id);
+  }
+  std::sort(budgeted.begin(), budgeted.end());
+  for (const auto& id : budgeted_tenants_)
+    if (!std::binary_search(budgeted.begin(), budgeted.end(), id))
+      tenant_budget_->Remove(&tenant_budget_->Add({{"tenant", id}}));
+  budgeted_tenants_ = std::move(budgeted);
+}
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());

@@ -20,6 +20,7 @@
 //   mufl_device_state{device,state}                    gauge, 1 for the device's state, 0 otherwise
 //   mufl_tenant_energy_joules_total{tenant}            counter, the tenant's shares of the ledger
 //   mufl_tenant_co2e_grams_total{tenant}               counter, likewise in grams CO2e
+//   mufl_tenant_energy_budget_joules{tenant}           gauge, only for live tenants with a budget
 //   mufl_scheduler_policy_info{policy}                 gauge, 1 for the placement policy in force
 //   mufl_scheduler_decisions_total{policy,decision}    counter, placement decisions (run, hold)
 //   mufl_scheduler_held_groups                         gauge, groups the policy holds now
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "core/activity.h"
+#include "core/tenant.h"
 #include "scheduler/executor.h"
 
 namespace prometheus {
@@ -59,7 +61,11 @@ class Metrics : public scheduler::ExecutorObserver {
 
   // Sets the gauges that mirror stored state; called just before each scrape.
   void set_activity_counts(const std::vector<std::pair<ActivityState, int64_t>>& counts);
-  void set_tenant_count(int64_t n);
+  // The live tenants: their count, and the budget gauge of each that has an energy budget
+  // (series of tenants deleted or made unlimited since the last call are removed). A tenant
+  // with a budget also gets its energy counter at 0 before its first unit, so an alert can
+  // compare the two from the start.
+  void set_tenants(const std::vector<Tenant>& tenants);
 
   // Everything registered, in the Prometheus text exposition format 0.0.4.
   std::string serialize() const;
@@ -116,6 +122,9 @@ class Metrics : public scheduler::ExecutorObserver {
   prometheus::Family<prometheus::Gauge>* device_state_;
   prometheus::Family<prometheus::Counter>* tenant_energy_;
   prometheus::Family<prometheus::Counter>* tenant_co2e_;
+  prometheus::Family<prometheus::Gauge>* tenant_budget_;
+  std::mutex tenant_mu_;                        // set_tenants from concurrent scrapes
+  std::vector<std::string> budgeted_tenants_;  // tenants with a budget series, guarded by tenant_mu_
   prometheus::Family<prometheus::Gauge>* policy_info_;
   prometheus::Family<prometheus::Counter>* decisions_;
   prometheus::Gauge* held_groups_;

@@ -37,7 +37,7 @@ void add_system_routes(Router& router, storage::Store& store, Metrics& metrics) 
   router.add("GET", "/metrics", Access::kPublic, [&store, &metrics](const RequestContext&) {
     if (auto counts = store.count_activities_by_state(); counts.ok()) metrics.set_activity_counts(*counts);
     if (auto counts = store.count_groups_by_phase(); counts.ok()) metrics.set_group_counts(*counts);
-    if (auto tenants = store.list_tenants(); tenants.ok()) metrics.set_tenant_count(static_cast<int64_t>(tenants->size()));
+    if (auto tenants = store.list_tenants(); tenants.ok()) metrics.set_tenants(*tenants);
     metrics.before_scrape();
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";

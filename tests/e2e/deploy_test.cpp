@@ -169,8 +169,8 @@ TEST_CASE("deploy: the series checker reports names mufld does not export") {
   CHECK(unknown_series("rate(mufl_fl_rounds[5m])", known) == std::vector<std::string>{"mufl_fl_rounds"});
   CHECK(unknown_series("mufl_http_request_duration_seconds", known) ==
         std::vector<std::string>{"mufl_http_request_duration_seconds"});
-  CHECK(unknown_series("device:mufl_fl_rounds:rate1m + mufl_tenant_energy_budget_joules", known) ==
-        std::vector<std::string>{"device:mufl_fl_rounds:rate1m", "mufl_tenant_energy_budget_joules"});
+  CHECK(unknown_series("device:mufl_fl_rounds:rate1m + mufl_tenant_energy_quota_joules", known) ==
+        std::vector<std::string>{"device:mufl_fl_rounds:rate1m", "mufl_tenant_energy_quota_joules"});
 
   const std::string yaml =
       "groups:\n"

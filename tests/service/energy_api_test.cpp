@@ -284,9 +284,17 @@ TEST_CASE("energy api: energy budgets and device shares in the quotas, the pause
   CHECK(api.ok("GET", "/v1/tenants/" + id, "", kAdmin)["quotas"]["max_active_activities"] == 100);
   auto [free_id, free_token] = api.tenant("free");
   CHECK(api.ok("GET", "/v1/tenants/" + free_id, "", kAdmin)["quotas"]["energy_budget_joules"].is_null());
+  // /metrics: a budget series only for the tenant with a budget, and its energy counter from 0.
+  auto metrics = [&] { return api.call("GET", "/metrics").body; };
+  const std::string budget_series = "mufl_tenant_energy_budget_joules{tenant=\"" + id + "\"} ";
+  const std::string energy_series = "mufl_tenant_energy_joules_total{tenant=\"" + id + "\"} ";
+  CHECK(metrics().find(budget_series + "1000\n") != std::string::npos);
+  CHECK(metrics().find(energy_series + "0\n") != std::string::npos);
+  CHECK(metrics().find("mufl_tenant_energy_budget_joules{tenant=\"" + free_id + "\"}") == std::string::npos);
 
   const std::string act = api.submit(token);
   api.train("grp_c", {{act, id}}, 1, 1200);
+  CHECK(metrics().find(energy_series + "1200\n") != std::string::npos);
   json a = api.ok("GET", "/v1/activities/" + act, "", token);
   CHECK(a["paused"] == "energy budget of 1000 J used (1200 J)");
   CHECK(api.ok("GET", "/v1/tenants/" + id, "", kAdmin)["energy_used_joules"] == 1200);
@@ -315,6 +323,7 @@ TEST_CASE("energy api: energy budgets and device shares in the quotas, the pause
   json raised = api.ok("PATCH", "/v1/tenants/" + id, R"({"quotas":{"energy_budget_joules":5000}})", kAdmin);
   CHECK(raised["quotas"]["energy_budget_joules"] == 5000);
   CHECK(raised["quotas"]["max_devices"] == 1);  // fields left out stay
+  CHECK(metrics().find(budget_series + "5000\n") != std::string::npos);
   CHECK(api.quota_changes == changes + 1);
   CHECK(api.ok("GET", "/v1/activities/" + act, "", token)["paused"].is_null());
   CHECK_FALSE(*api.store->group_over_budget("grp_c"));
@@ -322,4 +331,11 @@ TEST_CASE("energy api: energy budgets and device shares in the quotas, the pause
   json unlimited = api.ok("PATCH", "/v1/tenants/" + id, R"({"quotas":{"energy_budget_joules":null,"max_devices":null}})", kAdmin);
   CHECK(unlimited["quotas"]["energy_budget_joules"].is_null());
   CHECK(unlimited["quotas"]["max_devices"].is_null());
+  // Unlimited, then deleted: the budget series goes; the energy counter stays (it only rises).
+  CHECK(metrics().find(budget_series) == std::string::npos);
+  api.ok("PATCH", "/v1/tenants/" + id, R"({"quotas":{"energy_budget_joules":7000}})", kAdmin);
+  CHECK(metrics().find(budget_series + "7000\n") != std::string::npos);
+  REQUIRE(api.call("DELETE", "/v1/tenants/" + id, "", kAdmin).status == 204);
+  CHECK(metrics().find(budget_series) == std::string::npos);
+  CHECK(metrics().find(energy_series + "1200\n") != std::string::npos);
 }
