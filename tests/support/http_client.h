@@ -1,42 +1,23 @@
 #pragma once
-// A blocking HTTP/1.1 client over one keep-alive connection, for tests (Boost.Beast inside).
+// The tests' HTTP client: the one muflctl uses (cli/http_client.h), with a timeout generous
+// enough for a loaded machine, plus raw_exchange for requests no well-behaved client sends.
+#include <chrono>
 #include <cstdint>
-#include <map>
-#include <memory>
 #include <string>
-#include <vector>
+#include <utility>
+
+#include "cli/http_client.h"
 
 namespace mufl::testing {
 
-struct ClientResponse {
-  int status = 0;
-  std::map<std::string, std::string> headers;  // names in lower case
-  std::string body;
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? "" : it->second;
-  }
-};
+using ClientResponse = client::Response;
 
-class HttpClient {
+class HttpClient : public client::HttpClient {
  public:
-  HttpClient(std::string host, uint16_t port);
-  ~HttpClient();
-
-  // Sends one request and reads the whole response; reconnects when the server closed the
-  // previous connection. Throws std::runtime_error when the server cannot be reached.
-  ClientResponse request(const std::string& method, const std::string& target, const std::string& body = "",
-                         const std::map<std::string, std::string>& headers = {});
-
-  // Shorthands with a bearer token ("" sends no Authorization header).
-  ClientResponse get(const std::string& target, const std::string& token = "");
-  ClientResponse post(const std::string& target, const std::string& body, const std::string& token = "",
-                      const std::map<std::string, std::string>& headers = {});
-  ClientResponse del(const std::string& target, const std::string& token = "");
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  // Throws std::runtime_error from request(), get(), post() and del() when the server cannot
+  // be reached or does not answer within 300 s.
+  HttpClient(std::string host, uint16_t port)
+      : client::HttpClient(std::move(host), port, client::ClientOptions{std::chrono::seconds(300)}) {}
 };
 
 // Sends `raw` bytes on a new connection, half-closes, and returns everything the server sent
