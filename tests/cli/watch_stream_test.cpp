@@ -1,11 +1,13 @@
-// muflctl watch on the event stream, against a scripted server: the first stream drops after
-// two events and muflctl must reconnect with Last-Event-ID and carry on to the end.
+// muflctl watch against a scripted server: on the event stream, where the first stream drops
+// after two events and muflctl must reconnect with Last-Event-ID and carry on to the end; and
+// by polling, on a server without GET /v1/events.
 #include <catch2/catch.hpp>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -39,12 +41,16 @@ std::string round_event(int id, int round) {
                     {"phase", "training"}, {"metrics", {{"loss", 1.0 / round}, {"accuracy", 0.5 + 0.1 * round}}}});
 }
 
-// Serves GET /v1/activities/act_stream (training, round 0 of 3) and GET /v1/events: a stream
+json class_metrics(int round) { return {{"class", {{"loss", 1.0 / round}, {"accuracy", 0.5 + 0.1 * round}}}}; }
+
+// With events: GET /v1/activities/act_stream says training, round 0 of 3, and GET /v1/events
 // opened without Last-Event-ID sends rounds 1 and 2 and drops; one that resumes sends round 3
-// and the end.
+// and the end. Without: /v1/events is no route, and the activity's GETs say round 0, then 2,
+// then 3 and succeeded (round 1 only in GET …/rounds).
 class ScriptedServer {
  public:
-  ScriptedServer() : acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+  explicit ScriptedServer(bool has_events)
+      : has_events_(has_events), acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
     port_ = acceptor_.local_endpoint().port();
     accepting_ = std::thread([this] { accept_loop(); });
   }
@@ -65,6 +71,10 @@ class ScriptedServer {
   std::vector<std::string> authorizations() {
     std::lock_guard<std::mutex> lock(mu_);
     return authorizations_;
+  }
+  std::vector<std::string> targets() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return targets_;
   }
 
  private:
@@ -88,9 +98,10 @@ class ScriptedServer {
       {
         std::lock_guard<std::mutex> lock(mu_);
         authorizations_.emplace_back(req[http::field::authorization]);
+        targets_.emplace_back(req.target());
       }
       const std::string target(req.target());
-      if (target.rfind("/v1/events?activity=act_stream", 0) == 0) {
+      if (has_events_ && target.rfind("/v1/events?activity=act_stream", 0) == 0) {
         const std::string resume(req["Last-Event-ID"]);
         {
           std::lock_guard<std::mutex> lock(mu_);
@@ -115,10 +126,18 @@ class ScriptedServer {
       res.version(11);
       res.keep_alive(req.keep_alive());
       if (target == "/v1/activities/act_stream") {
+        const int round = has_events_ ? 0 : std::min(2 * gets_++, 3);
+        const json latest = round ? json{{"round", round}, {"metrics", class_metrics(round)}} : json();
         res.result(200);
         res.set(http::field::content_type, "application/json");
-        res.body() = json{{"id", kId}, {"state", "training"}, {"state_reason", ""},
-                          {"progress", {{"round", 0}, {"rounds", 3}, {"latest", nullptr}}}}.dump();
+        res.body() = json{{"id", kId}, {"state", round == 3 ? "succeeded" : "training"}, {"state_reason", ""},
+                          {"progress", {{"round", round}, {"rounds", 3}, {"latest", latest}}}}.dump();
+      } else if (target == "/v1/activities/act_stream/rounds") {
+        json items = json::array();
+        for (int r = 1; r <= 3; ++r) items.push_back({{"round", r}, {"rounds", 3}, {"metrics", class_metrics(r)}});
+        res.result(200);
+        res.set(http::field::content_type, "application/json");
+        res.body() = json{{"items", items}}.dump();
       } else {
         res.result(404);
         res.set(http::field::content_type, "application/problem+json");
@@ -130,6 +149,8 @@ class ScriptedServer {
     }
   }
 
+  const bool has_events_;
+  std::atomic<int> gets_{0};
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
   uint16_t port_ = 0;
@@ -137,13 +158,13 @@ class ScriptedServer {
   std::thread accepting_;
   std::vector<std::thread> connections_;  // touched by the accept thread only, until it is joined
   std::mutex mu_;
-  std::vector<std::string> last_event_ids_, authorizations_;
+  std::vector<std::string> last_event_ids_, authorizations_, targets_;
 };
 
 }  // namespace
 
 TEST_CASE("muflctl watch: streams events, reconnects with Last-Event-ID after a drop, ends on the final state") {
-  ScriptedServer server;
+  ScriptedServer server(/*has_events=*/true);
   const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
   CliRun r = run_cli(MUFLCTL_PATH, {"watch", kId, "--server", url, "--token", "tok"});
   INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
@@ -167,4 +188,21 @@ TEST_CASE("muflctl watch: streams events, reconnects with Last-Event-ID after a 
   CHECK(docs[2] == json::parse(R"({"activity_id":"act_stream","state":"training","round":2,"rounds":3,
                                    "metrics":{"loss":0.5,"accuracy":0.7}})"));
   CHECK(docs[4]["state"] == "succeeded");
+}
+
+TEST_CASE("muflctl watch: polls a server without GET /v1/events, one line for each round however fast they went") {
+  ScriptedServer server(/*has_events=*/false);
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+  CliRun r = run_cli(MUFLCTL_PATH, {"watch", kId, "--server", url, "--interval", "0.05"});
+  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out ==
+        std::string(kId) + " round 0/3 training\n" +
+        kId + " round 1/3 training loss 1.0000 accuracy 0.6000\n" +
+        kId + " round 2/3 training loss 0.5000 accuracy 0.7000\n" +
+        kId + " round 3/3 succeeded loss 0.3333 accuracy 0.8000\n");
+  const auto targets = server.targets();
+  CHECK(std::count(targets.begin(), targets.end(), "/v1/events?activity=act_stream") == 1);  // asked once
+  CHECK(std::count(targets.begin(), targets.end(), "/v1/activities/act_stream") == 3);
+  CHECK(std::count(targets.begin(), targets.end(), "/v1/activities/act_stream/rounds") == 1);
 }
