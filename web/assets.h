@@ -1,5 +1,6 @@
 #pragma once
-// The dashboard's files (web/index.html, app.js, style.css), embedded at build time.
+// The dashboard's files (web/index.html, style.css and the JavaScript modules listed in
+// web/CMakeLists.txt), embedded at build time.
 #include <string_view>
 #include <vector>
 

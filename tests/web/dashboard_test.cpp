@@ -1,0 +1,356 @@
+// The web dashboard end to end: the real mufld serves it, headless Chromium loads it over the
+// DevTools protocol (tests/support/chromium.h), and each test checks that a page loads without
+// console errors, shows what the REST API returns, and follows a change made through the API
+// while it is open (through the event stream, or by polling where the server has none).
+// MUFL_WRITE_SCREENSHOTS=1 writes each page to docs/screenshots/<page>.png.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "tests/support/chromium.h"
+#include "tests/support/http_client.h"
+#include "tests/support/json_poll.h"
+#include "tests/support/mufld_process.h"
+#include "tests/support/temp_dir.h"
+
+using namespace mufl::testing;
+using nlohmann::json;
+
+namespace {
+
+const std::string kAdmin = "web-admin";
+
+// One mufld, one tenant and one browser; the browser is signed in by sign_in().
+struct Dashboard {
+  TempDir dir;
+  MufldProcess mufld;
+  HttpClient api;
+  std::string token;
+  Chromium browser;
+
+  explicit Dashboard(std::vector<std::string> args)
+      : mufld(MUFLD_PATH, dir.path(), kAdmin, args),
+        api("127.0.0.1", mufld.port()),
+        browser(Chromium::find_binary()) {
+    auto t = api.post("/v1/tenants", R"({"name":"web-team","quotas":{"max_active_activities":200}})", kAdmin);
+    REQUIRE(t.status == 201);
+    token = json::parse(t.body)["token"];
+  }
+
+  std::string base() const { return "http://127.0.0.1:" + std::to_string(mufld.port()); }
+
+  // Opens the page at `hash` and signs in through the token form, as a person would.
+  void sign_in(const std::string& hash) {
+    browser.navigate(base() + "/" + hash);
+    browser.eval("document.getElementById('token').value = " + js_string(token) +
+                 "; document.getElementById('token-form').requestSubmit(); true");
+    browser.wait_for("!document.getElementById('view').hidden && document.getElementById('view').childElementCount > 0");
+  }
+
+  void go(const std::string& hash) { browser.eval("location.hash = " + js_string(hash) + "; true"); }
+
+  // Does the server have GET /v1/events? A bad `after` is a 400 there (no stream is opened),
+  // and the route a 404 where it is not.
+  bool has_events() { return api.get("/v1/events?after=not-a-number", token).status != 404; }
+
+  // The live indicator must say what the server offers: the stream, or polling without it.
+  void check_live_mode() {
+    const std::string want = has_events() ? "live" : "polling";
+    browser.wait_for("document.getElementById('live').dataset.mode === " + js_string(want), 15);
+  }
+
+  // No console errors, exceptions or failed loads. The one exception: where the server has no
+  // event stream, the browser itself logs the 404 of the page's first try, before it polls.
+  void check_no_errors() {
+    const bool events = has_events();
+    std::string all;
+    size_t count = 0;
+    for (const auto& e : browser.errors()) {
+      if (!events && e.find("status of 404") != std::string::npos && e.find("/v1/events") != std::string::npos) continue;
+      all += "\n  " + e;
+      ++count;
+    }
+    INFO("errors in the page:" << all);
+    CHECK(count == 0);
+    // Nothing the page shows is a JavaScript placeholder (a null or a missing field shown as text).
+    const json text = browser.eval("document.getElementById('view').textContent");
+    for (const char* bad : {"null", "undefined", "NaN", "[object"}) {
+      INFO("the page shows '" << bad << "': " << text.dump());
+      CHECK(text.get<std::string>().find(bad) == std::string::npos);
+    }
+  }
+
+  void screenshot(const std::string& page, bool full_page = true) {
+    const char* on = std::getenv("MUFL_WRITE_SCREENSHOTS");
+    if (!on || std::string(on) != "1") return;
+    // The fonts and timers settle before the picture: wait for two animation frames.
+    browser.eval("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))");
+    std::ofstream(std::string(MUFL_SOURCE_DIR) + "/docs/screenshots/" + page + ".png", std::ios::binary) << browser.screenshot_png(full_page);
+  }
+};
+
+std::string spec(const std::string& name, const std::string& task, int rounds) {
+  return json{{"name", name}, {"dataset", "synthetic"}, {"task", task}, {"rounds", rounds}, {"clients", 4}, {"clients_per_round", 1},
+              {"seed", 3}}
+      .dump();
+}
+
+std::string submit(Dashboard& d, const std::string& body) {
+  auto r = d.api.post("/v1/activities", body, d.token);
+  INFO(r.body);
+  REQUIRE(r.status == 201);
+  return json::parse(r.body)["id"];
+}
+
+// The ids of the rows the page's table shows, in order.
+std::vector<std::string> shown_ids(Chromium& b) {
+  return b.eval("[...document.querySelectorAll('#rows tr')].map(r => r.dataset.id)").get<std::vector<std::string>>();
+}
+
+std::vector<std::string> ids_of(const json& page) {
+  std::vector<std::string> ids;
+  for (const auto& a : page["items"]) ids.push_back(a["id"]);
+  return ids;
+}
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+// dom.js fmtJoules.
+std::string joules(double j) {
+  if (std::fabs(j) >= 1e6) return fixed(j / 1e6, 2) + " MJ";
+  if (std::fabs(j) >= 1e3) return fixed(j / 1e3, 2) + " kJ";
+  return fixed(j, 1) + " J";
+}
+
+bool terminal(const json& a) { return a["state"] == "succeeded" || a["state"] == "failed" || a["state"] == "cancelled"; }
+
+}  // namespace
+
+TEST_CASE("web dashboard: the activity list pages through the API's cursor and follows a cancel") {
+  Dashboard d({"--devices", "cpu:1", "--torch-threads", "1"});
+  // A drained device keeps every activity queued, so the list holds still while the test reads it.
+  REQUIRE(d.api.post("/v1/devices/cpu:0/drain", "", kAdmin).status == 200);
+  const std::string html_name = "<img src=x onerror=\"console.error('xss')\"> digits";
+  submit(d, spec(html_name, "class", 5));
+  for (int i = 1; i < 60; ++i) submit(d, spec("digits " + std::to_string(i), i % 2 ? "class" : "parity", 5));
+  // Grouping goes on without a device; once nothing is queued, the states hold still.
+  wait_for(d.api, "/v1/activities?state=queued&limit=1", d.token, [](const json& p) { return p["items"].empty(); });
+
+  d.sign_in("#/activities");
+  const json first = get(d.api, "/v1/activities?limit=50", d.token);
+  d.browser.wait_for("document.querySelectorAll('#rows tr').length === 50");
+  CHECK(shown_ids(d.browser) == ids_of(first));
+  // The first row shows the newest activity's fields as the API gives them.
+  const json a0 = first["items"][0];
+  const json row0 = d.browser.eval(
+      "(() => { const c = document.querySelectorAll('#rows tr')[0].cells;"
+      " return [c[0].textContent, c[1].textContent, c[2].textContent, c[3].textContent, c[4].textContent, c[5].textContent]; })()");
+  CHECK(row0[0] == a0["name"]);
+  CHECK(row0[1] == a0["id"]);
+  CHECK(row0[2] == "synthetic");
+  CHECK(row0[3] == a0["task"]);
+  CHECK(row0[4] == a0["state"]);
+  CHECK(row0[5] == " 0 / 5");
+  CHECK(d.browser.eval("document.getElementById('newer').disabled") == true);
+
+  // Older: the API's second page (10 rows), then back.
+  d.browser.eval("document.getElementById('older').click(); true");
+  const json second = get(d.api, "/v1/activities?limit=50&cursor=" + first["next_cursor"].get<std::string>(), d.token);
+  d.browser.wait_for("document.querySelectorAll('#rows tr').length === 10");
+  CHECK(shown_ids(d.browser) == ids_of(second));
+  CHECK(d.browser.eval("document.getElementById('page-info').textContent.startsWith('page 2')") == true);
+  CHECK(d.browser.eval("document.getElementById('older').disabled") == true);
+  // The oldest activity has the HTML-looking name: it is shown as text, and nothing ran.
+  const json last_row = d.browser.eval(
+      "(() => { const r = [...document.querySelectorAll('#rows tr')].pop();"
+      " return {name: r.cells[0].textContent, imgs: r.querySelectorAll('img').length}; })()");
+  CHECK(last_row["name"] == html_name);
+  CHECK(last_row["imgs"] == 0);
+  d.browser.eval("document.getElementById('newer').click(); true");
+  d.browser.wait_for("document.querySelectorAll('#rows tr').length === 50");
+  CHECK(shown_ids(d.browser) == ids_of(first));
+
+  // A cancel made through the API (not the page) shows up in the open page.
+  d.check_live_mode();
+  const std::string newest = a0["id"];
+  REQUIRE(d.api.del("/v1/activities/" + newest, d.token).status == 200);
+  d.browser.wait_for("(() => { const r = document.querySelector('#rows tr[data-id=" + js_string(newest) +
+                     "]'); return r && r.cells[4].textContent.startsWith('cancelled'); })()", 20);
+  CHECK(d.browser.eval("document.querySelector('#rows tr').cells[4].textContent") == "cancelledcancelled by the tenant");
+  d.screenshot("activities", false);  // the first screenful of 50 rows
+  d.check_no_errors();
+}
+
+TEST_CASE("web dashboard: an activity's page charts its rounds as they finish") {
+  Dashboard d({"--devices", "cpu:1", "--torch-threads", "1"});
+  REQUIRE(d.api.post("/v1/devices/cpu:0/drain", "", kAdmin).status == 200);
+  const std::string id = submit(d, spec("digits", "class", 4));
+  const json before = wait_for(d.api, "/v1/activities/" + id, d.token, [](const json& a) { return a["state"] != "queued"; });
+
+  d.sign_in("#/activities/" + id);
+  d.browser.wait_for("document.querySelector('#state .badge') && document.querySelector('#state .badge').textContent === " +
+                     js_string(before["state"]));
+  CHECK(d.browser.eval("document.querySelector('#loss-chart svg').dataset.points") == "0");
+  CHECK(d.browser.eval("document.getElementById('progress-text').textContent") == "round 0 of 4");
+  d.check_live_mode();
+
+  // The device comes back: the rounds train while the page is open, and it follows them.
+  REQUIRE(d.api.post("/v1/devices/cpu:0/resume", "", kAdmin).status == 200);
+  d.browser.wait_for("document.getElementById('view').dataset.rounds === '4' &&"
+                     " document.querySelector('#state .badge').textContent === 'succeeded'", 120);
+  const json rounds = get(d.api, "/v1/activities/" + id + "/rounds", d.token)["items"];
+  REQUIRE(rounds.size() == 4);
+  CHECK(d.browser.eval("document.querySelector('#loss-chart svg').dataset.points") == "4");
+  CHECK(d.browser.eval("document.querySelector('#metric-chart svg').dataset.points") == "4");
+  CHECK(d.browser.eval("document.querySelector('#metric-chart figcaption').textContent") == "accuracy per round (test)");
+  CHECK(d.browser.eval("document.getElementById('progress-text').textContent") == "round 4 of 4");
+  // The table's first row is the last round, with the API's numbers.
+  const json last = rounds[3];
+  const json cells = d.browser.eval("[...document.querySelector('#round-rows tr').cells].map(c => c.textContent)");
+  CHECK(cells[0] == "4");
+  CHECK(cells[1] == last["group_id"]);
+  CHECK(cells[5] == fixed(last["train_loss"].get<double>(), 4));
+  CHECK(cells[6] == fixed(last["metrics"]["class"]["loss"].get<double>(), 4));
+  CHECK(cells[7] == fixed(last["metrics"]["class"]["accuracy"].get<double>(), 4));
+  d.screenshot("activity");
+  d.check_no_errors();
+}
+
+TEST_CASE("web dashboard: groups show their affinity heat map and merge and split tree, and usage its days") {
+  Dashboard d({"--devices", "cpu:1", "--torch-threads", "1", "--merge-window", "1", "--affinity-every", "4",
+               "--consolidation-fraction", "0.34"});
+  d.sign_in("#/groups");
+  d.browser.wait_for("!document.querySelector('.empty').hidden");  // no groups yet
+  d.check_live_mode();
+
+  // Three compatible activities merge, measure affinity and split while the list is open.
+  std::vector<std::string> ids;
+  for (const char* task : {"class", "class", "segment"}) ids.push_back(submit(d, spec(task, task, 6)));
+  for (const auto& id : ids) wait_for(d.api, "/v1/activities/" + id, d.token, terminal, 180);
+  const json groups = get(d.api, "/v1/groups", d.token);
+  REQUIRE(groups["items"].size() >= 2);
+  d.browser.wait_for("[...document.querySelectorAll('#rows tr')].map(r => r.dataset.id).join() === " +
+                         js_string([&] {
+                           std::string s;
+                           for (const auto& id : ids_of(groups)) s += (s.empty() ? "" : ",") + id;
+                           return s;
+                         }()),
+                     30);
+  const std::string root = groups["items"].back()["id"];
+  CHECK(d.browser.eval("document.querySelector('#rows tr:last-child td:nth-child(2)').textContent") ==
+        groups["items"].back()["phase"]);
+  d.screenshot("groups");
+
+  // The root group: its affinity matrix as the API has it, and its lineage as a tree.
+  d.go("#/groups/" + root);
+  const json g = get(d.api, "/v1/groups/" + root, d.token);
+  const size_t n = g["affinity"]["tasks"].size();
+  REQUIRE(n == 3);
+  d.browser.wait_for("document.querySelector('#affinity svg') && document.querySelector('#history .tree')");
+  CHECK(d.browser.eval("document.querySelector('#affinity svg').dataset.cells") == std::to_string(n * n));
+  const json cells = d.browser.eval("[...document.querySelectorAll('#affinity .cell')].map(c => [+c.dataset.row, +c.dataset.col, c.querySelector('text').textContent])");
+  REQUIRE(cells.size() == n * n);
+  for (const auto& c : cells) {
+    const json v = g["affinity"]["matrix"][c[0].get<size_t>()][c[1].get<size_t>()];
+    INFO("cell " << c.dump());
+    CHECK(c[2] == (v.is_null() ? "–" : fixed(v.get<double>(), 2)));
+  }
+  std::set<std::string> want = {root};
+  if (g["split"].is_object())
+    for (const auto& child : g["split"]["child_groups"]) want.insert(child.get<std::string>());
+  const auto nodes = d.browser.eval("[...document.querySelectorAll('#history .node')].map(n => n.dataset.id)").get<std::vector<std::string>>();
+  CHECK(std::set<std::string>(nodes.begin(), nodes.end()) == want);
+  CHECK(nodes.size() == want.size());
+  CHECK(d.browser.eval("document.querySelector('#history .node.current').dataset.id") == root);
+  d.screenshot("group");
+
+  // Usage: the days and totals of GET /v1/usage.
+  d.go("#/usage");
+  const json u = get(d.api, "/v1/usage", d.token);
+  REQUIRE(u["days"].size() >= 1);
+  d.browser.wait_for("document.querySelectorAll('#rows tr').length === " + std::to_string(u["days"].size() + 1));
+  const json rows = d.browser.eval("[...document.querySelectorAll('#rows tr')].map(r => [r.dataset.date, r.querySelector('.energy').textContent])");
+  for (size_t i = 0; i < u["days"].size(); ++i) {
+    CHECK(rows[i][0] == u["days"][i]["date"]);
+    CHECK(rows[i][1] == joules(u["days"][i]["joules"].get<double>()));
+  }
+  CHECK(rows.back()[1] == joules(u["total"]["joules"].get<double>()));
+  // One bar per day of the default 30-day period, days without use included.
+  CHECK(d.browser.eval("document.querySelector('.bar-chart').dataset.bars") == "30");
+  d.screenshot("usage");
+  d.check_no_errors();
+}
+
+TEST_CASE("web dashboard: the devices page shows power and energy and follows a drain") {
+  Dashboard d({"--devices", "cpu:2", "--torch-threads", "1"});
+  d.sign_in("#/devices");
+  const json devices = get(d.api, "/v1/devices", d.token)["items"];
+  REQUIRE(devices.size() == 2);
+  d.browser.wait_for("document.querySelectorAll('#rows tr').length === 2");
+  const json rows = d.browser.eval("[...document.querySelectorAll('#rows tr')].map(r => [r.dataset.name, r.cells[2].textContent, r.querySelector('.power').textContent, r.querySelector('.energy').textContent])");
+  for (size_t i = 0; i < devices.size(); ++i) {
+    CHECK(rows[i][0] == devices[i]["name"]);
+    CHECK(rows[i][1] == devices[i]["state"]);
+    CHECK(rows[i][2] == fixed(devices[i]["power_watts"].get<double>(), 1) + " W");  // the model meter's idle power holds still
+    CHECK(rows[i][3].get<std::string>().find('J') != std::string::npos);
+  }
+  // Power is sampled while the page is open: the chart grows.
+  d.browser.wait_for("+document.querySelector('#power-charts svg').dataset.points >= 2", 20);
+  d.check_live_mode();
+  // A drain made through the API shows up in the open page.
+  REQUIRE(d.api.post("/v1/devices/cpu:1/drain", "", kAdmin).status == 200);
+  d.browser.wait_for("document.querySelector('#rows tr[data-name=\"cpu:1\"]').cells[2].textContent === 'drained'", 20);
+  d.screenshot("devices");
+  d.check_no_errors();
+}
+
+TEST_CASE("web dashboard: the event-stream parser takes any chunking, CRLF, comments and multi-line data") {
+  Dashboard d({"--devices", "cpu:1"});
+  d.browser.navigate(d.base() + "/");
+  const json events = d.browser.eval(R"JS(import('/assets/live.js').then(({ SseParser }) => {
+    const out = [];
+    const p = new SseParser((e) => out.push(e));
+    const stream = ': keep-alive\r\n\r\nid: 7\r\nevent: round.finished\r\ndata: {"a":\r\ndata: 1}\r\n\r\n' +
+                   'data: no id\n\nid: 9\nevent: x\ndata:tight\n\nid: 10\rdata: cr only\r\r\n';
+    // Every split point of the stream into two chunks, CR|LF ones included, gives the same events.
+    const whole = JSON.stringify((() => { const o = []; const q = new SseParser((e) => o.push(e)); q.feed(stream); return o; })());
+    for (let i = 0; i <= stream.length; ++i) {
+      const o = [];
+      const q = new SseParser((e) => o.push(e));
+      q.feed(stream.slice(0, i));
+      q.feed(stream.slice(i));
+      if (JSON.stringify(o) !== whole) return 'split at ' + i + ' differs';
+    }
+    p.feed(stream);
+    return out;
+  }))JS");
+  INFO(events.dump());
+  REQUIRE(events.is_array());
+  REQUIRE(events.size() == 4);
+  CHECK(events[0] == json({{"id", "7"}, {"type", "round.finished"}, {"data", "{\"a\":\n1}"}}));
+  CHECK(events[1] == json({{"id", "7"}, {"type", "message"}, {"data", "no id"}}));  // the last id carries over
+  CHECK(events[2] == json({{"id", "9"}, {"type", "x"}, {"data", "tight"}}));
+  CHECK(events[3] == json({{"id", "10"}, {"type", "message"}, {"data", "cr only"}}));
+  d.check_no_errors();
+}
+
+TEST_CASE("web dashboard: a wrong token gets a clear error and no page") {
+  Dashboard d({"--devices", "cpu:1"});
+  d.browser.navigate(d.base() + "/#/activities");
+  d.browser.eval("document.getElementById('token').value = 'mufl_not-a-token'; document.getElementById('token-form').requestSubmit(); true");
+  d.browser.wait_for("!document.getElementById('error').hidden");
+  CHECK(d.browser.eval("document.querySelector('#error strong').textContent") == "Token rejected");
+  CHECK(d.browser.eval("document.getElementById('view').hidden") == true);
+  CHECK(d.browser.eval("document.getElementById('nav').hidden") == true);
+  // The browser reports the 401 itself; that is the only error.
+  REQUIRE(d.browser.errors().size() == 1);
+  CHECK(d.browser.errors()[0].find("401") != std::string::npos);
+}
