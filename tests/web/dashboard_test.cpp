@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "tests/support/chromium.h"
 #include "tests/support/http_client.h"
@@ -340,6 +341,77 @@ TEST_CASE("web dashboard: the event-stream parser takes any chunking, CRLF, comm
   CHECK(events[2] == json({{"id", "9"}, {"type", "x"}, {"data", "tight"}}));
   CHECK(events[3] == json({{"id", "10"}, {"type", "message"}, {"data", "cr only"}}));
   d.check_no_errors();
+}
+
+TEST_CASE("web dashboard: the live feed reconnects with Last-Event-ID when the stream ends, and polls on a 404") {
+  Dashboard d({"--devices", "cpu:1"});
+  d.browser.navigate(d.base() + "/");
+  // A LiveFeed over a scripted fetch: the first stream sends event 5 and ends; the reconnect
+  // must carry Last-Event-ID 5, and its 404 turns the feed to polling.
+  const json r = d.browser.eval(R"JS((async () => {
+    const { LiveFeed } = await import('/assets/live.js');
+    const calls = [];
+    const realFetch = window.fetch;
+    window.fetch = async (url, opts) => {
+      calls.push({ url, auth: opts.headers.Authorization, lastId: opts.headers['Last-Event-ID'] ?? null, at: performance.now() });
+      if (calls.length === 1) {
+        const text = 'id: 5\nevent: activity.state\ndata: {"id":5,"type":"activity.state"}\n\n: keep-alive\n\n';
+        const body = new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode(text)); c.close(); } });
+        return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+      }
+      return new Response('{}', { status: 404, headers: { 'Content-Type': 'application/problem+json' } });
+    };
+    const events = [], modes = [];
+    let opens = 0;
+    const feed = await new Promise((resolve) => {
+      const f = new LiveFeed({ onEvent: (e) => events.push(e.id), onOpen: () => ++opens, onUnauthorized: () => {},
+                               onStatus: (s) => { modes.push(s.mode); if (s.mode === 'polling') resolve(f); } });
+      f.start('tok');
+    });
+    feed.stop();
+    window.fetch = realFetch;
+    return { calls, events, modes, opens, waited: calls[1].at - calls[0].at };
+  })())JS");
+  INFO(r.dump());
+  REQUIRE(r["calls"].size() == 2);
+  CHECK(r["calls"][0]["url"] == "/v1/events");
+  CHECK(r["calls"][0]["auth"] == "Bearer tok");
+  CHECK(r["calls"][0]["lastId"].is_null());  // the first connect starts live
+  CHECK(r["calls"][1]["lastId"] == "5");
+  CHECK(r["waited"].get<double>() >= 900);  // the first backoff is 1 s
+  CHECK(r["events"] == json::array({5}));
+  CHECK(r["opens"] == 1);
+  CHECK(r["modes"] == json::array({"off", "connecting", "live", "reconnecting", "connecting", "polling", "off"}));
+  d.check_no_errors();
+}
+
+TEST_CASE("web dashboard: every file in web/CMakeLists.txt is served with its content type") {
+  // The file list as web/CMakeLists.txt gives it to the embedding step.
+  std::ifstream in(std::string(MUFL_SOURCE_DIR) + "/web/CMakeLists.txt");
+  const std::string cmake((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t from = cmake.find("set(MUFL_WEB_FILES");
+  REQUIRE(from != std::string::npos);
+  std::stringstream list(cmake.substr(from + 18, cmake.find(')', from) - from - 18));
+  std::vector<std::string> files;
+  for (std::string f; list >> f;) files.push_back(f);
+  REQUIRE(files.size() >= 10);
+
+  TempDir dir;
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, {"--devices", "cpu:1"});
+  HttpClient c("127.0.0.1", mufld.port());
+  for (const auto& f : files) {
+    INFO(f);
+    const auto r = c.get("/assets/" + f);
+    CHECK(r.status == 200);
+    const std::string ext = f.substr(f.rfind('.'));
+    const std::string want = ext == ".js" ? "text/javascript; charset=utf-8" : ext == ".css" ? "text/css; charset=utf-8" : "text/html; charset=utf-8";
+    CHECK(r.header("content-type") == want);
+    CHECK(r.header("x-content-type-options") == "nosniff");
+    CHECK(r.header("content-security-policy").find("script-src 'self'") != std::string::npos);
+    std::ifstream src(std::string(MUFL_SOURCE_DIR) + "/web/" + f, std::ios::binary);
+    CHECK(r.body == std::string((std::istreambuf_iterator<char>(src)), std::istreambuf_iterator<char>()));
+  }
+  CHECK(c.get("/assets/no-such.js").status == 404);
 }
 
 TEST_CASE("web dashboard: a wrong token gets a clear error and no page") {
