@@ -15,6 +15,10 @@ struct Quotas {
   // How many devices the tenant's activities may occupy at once (a group on a device counts
   // for every tenant with a live activity in it). nullopt: no limit.
   std::optional<int64_t> max_devices;
+  // The tenant's weight in the `fair` placement policy (weighted DRF): its dominant share is
+  // divided by it, so under contention a tenant of weight 2 gets about twice the devices of a
+  // tenant of weight 1. In (0, 1000]; default 1.
+  double fair_share_weight = 1;
   bool operator==(const Quotas&) const = default;
 };
 

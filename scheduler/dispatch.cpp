@@ -118,7 +118,15 @@ DispatchChoice Dispatcher::choose(const DispatchInput& in) const {
   for (const storage::ClaimableGroup& g : in.groups) units.push_back(unit_of(g, in, asking));
   std::unordered_map<std::string, double> shares;
   const double total = std::max(1, in.total_devices);
-  for (const auto& [tenant, held] : in.tenant_devices) shares[tenant] = held / total;
+  // Weighted DRF: a tenant's share over its weight (quotas.fair_share_weight, on its members).
+  std::unordered_map<std::string, double> weight;
+  for (const storage::ClaimableGroup& g : in.groups)
+    for (const storage::ClaimableMember& m : g.members)
+      if (m.tenant_weight > 0) weight[m.tenant_id] = m.tenant_weight;
+  for (const auto& [tenant, held] : in.tenant_devices) {
+    const auto w = weight.find(tenant);
+    shares[tenant] = held / total / (w == weight.end() ? 1.0 : w->second);
+  }
   std::vector<const WorkUnit*> order;
   for (const WorkUnit& u : units) order.push_back(&u);
   policy_.order().sort(order, shares);

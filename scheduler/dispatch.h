@@ -10,6 +10,8 @@
 //               takes the highest-priority, oldest group, as Store::claim_next_group does.
 //   ready_s   : the group's creation (unix seconds); equal times keep the store's claim order.
 //   tenant    : the tenant with the most counting members (the first such in join order).
+//               `fair` ranks tenants by devices held ÷ total devices ÷ the tenant's weight
+//               (ClaimableMember::tenant_weight, quotas.fair_share_weight): weighted DRF.
 //   work_s    : seconds per round on the group's lineage as measured (DispatchInput::
 //               round_seconds), else `prior_round_seconds` before its first round; times the
 //               device profile's relative_speed, i.e. reference seconds (1 for CPU slots).

@@ -258,6 +258,10 @@ BEGIN
    WHERE a.id = NEW.activity_id;
 END;
 )sql"},
+      {7, "tenants: weight in the fair placement policy", R"sql(
+-- quotas.fair_share_weight: the fair policy divides the tenant's dominant share by it.
+ALTER TABLE tenants ADD COLUMN fair_share_weight REAL NOT NULL DEFAULT 1;
+)sql"},
   };
   return migrations;
 }

@@ -13,7 +13,8 @@ namespace mufl::storage {
 namespace {
 
 constexpr const char* kTenantColumns =
-    "id, name, max_active_activities, created_ms, updated_ms, energy_budget_joules, max_devices, energy_used_joules";
+    "id, name, max_active_activities, created_ms, updated_ms, energy_budget_joules, max_devices, energy_used_joules, "
+    "fair_share_weight";
 constexpr const char* kActivityColumns =
     "seq, id, tenant_id, state, state_reason, spec, created_ms, updated_ms, rounds_done, device, started_ms, "
     "finished_ms, last_round, EXISTS(SELECT 1 FROM activity_files f WHERE f.activity_id = activities.id AND "
@@ -30,6 +31,7 @@ Tenant read_tenant(const Statement& st) {
   if (!st.column_is_null(5)) t.quotas.energy_budget_joules = st.column_double(5);
   if (!st.column_is_null(6)) t.quotas.max_devices = st.column_int64(6);
   t.energy_used_joules = st.column_double(7);
+  t.quotas.fair_share_weight = st.column_double(8);
   return t;
 }
 
@@ -233,12 +235,13 @@ Result<Tenant> SqliteStore::create_tenant(const Tenant& t, const std::string& to
     if (*row) return Status::already_exists("a tenant named '" + t.name + "' exists");
     auto ins = c.prepare(
         "INSERT INTO tenants(id, name, token_hash, max_active_activities, created_ms, updated_ms, "
-        "energy_budget_joules, max_devices) VALUES(?,?,?,?,?,?,?,?)");
+        "energy_budget_joules, max_devices, fair_share_weight) VALUES(?,?,?,?,?,?,?,?,?)");
     if (!ins.ok()) return ins.status();
     (*ins)->bind(1, t.id).bind(2, t.name).bind(3, token_hash).bind(4, t.quotas.max_active_activities)
         .bind(5, t.created_unix_ms).bind(6, t.updated_unix_ms);
     bind_optional(**ins, 7, t.quotas.energy_budget_joules);
     bind_optional(**ins, 8, t.quotas.max_devices);
+    (*ins)->bind(9, t.quotas.fair_share_weight);
     if (Status s = (*ins)->run(); !s.is_ok()) return s;
     Tenant out = t;
     out.energy_used_joules = 0;
@@ -276,10 +279,10 @@ Result<std::vector<Tenant>> SqliteStore::list_tenants() {
 Result<Tenant> SqliteStore::update_tenant_quotas(const std::string& id, const Quotas& quotas, int64_t now_ms) {
   return write_transaction([&](Connection& c) -> Result<Tenant> {
     auto up = c.prepare(
-        "UPDATE tenants SET max_active_activities = ?, updated_ms = ?, energy_budget_joules = ?, max_devices = ? "
-        "WHERE id = ? AND deleted_ms IS NULL");
+        "UPDATE tenants SET max_active_activities = ?, updated_ms = ?, energy_budget_joules = ?, max_devices = ?, "
+        "fair_share_weight = ? WHERE id = ? AND deleted_ms IS NULL");
     if (!up.ok()) return up.status();
-    (*up)->bind(1, quotas.max_active_activities).bind(2, now_ms).bind(5, id);
+    (*up)->bind(1, quotas.max_active_activities).bind(2, now_ms).bind(5, quotas.fair_share_weight).bind(6, id);
     bind_optional(**up, 3, quotas.energy_budget_joules);
     bind_optional(**up, 4, quotas.max_devices);
     if (Status s = (*up)->run(); !s.is_ok()) return s;
@@ -950,8 +953,8 @@ Result<std::vector<ClaimableGroup>> SqliteStore::list_claimable_groups(bool excl
     }
   }
   auto members = (*conn).prepare(
-      std::string("SELECT m.activity_id, m.tenant_id, a.spec, a.rounds_done FROM group_members m "
-                  "JOIN activities a ON a.id = m.activity_id JOIN tenants t ON t.id = m.tenant_id "
+      std::string("SELECT m.activity_id, m.tenant_id, a.spec, a.rounds_done, t.fair_share_weight "
+                  "FROM group_members m JOIN activities a ON a.id = m.activity_id JOIN tenants t ON t.id = m.tenant_id "
                   "WHERE m.group_id = ? AND m.left_round IS NULL AND ") +
       kWithinBudget + " ORDER BY m.rowid");
   if (!members.ok()) return members.status();
@@ -972,6 +975,7 @@ Result<std::vector<ClaimableGroup>> SqliteStore::list_claimable_groups(bool excl
       m.priority = spec.priority;
       m.deadline_unix_ms = spec.deadline_unix_ms;
       m.rounds_left = std::max<int64_t>(0, spec.rounds - (*members)->column_int64(3));
+      m.tenant_weight = (*members)->column_double(4);
       g.priority = first ? m.priority : std::max(g.priority, m.priority);
       first = false;
       g.members.push_back(std::move(m));

@@ -155,6 +155,7 @@ struct ClaimableMember {
   int64_t priority = 0;                   // the spec's priority
   std::optional<int64_t> deadline_unix_ms;  // the spec's deadline; nullopt: none
   int64_t rounds_left = 0;                // spec rounds − rounds done (>= 0)
+  double tenant_weight = 1;               // the tenant's quotas.fair_share_weight (> 0)
 };
 
 // A group claim_group would accept now.

@@ -18,8 +18,9 @@ bool valid_tenant_name(const std::string& s) {
   return true;
 }
 
-// Reads {"max_active_activities": N, "energy_budget_joules": J|null, "max_devices": N|null}
-// into `q`, keeping the fields the object leaves out; null makes a limit unlimited.
+// Reads {"max_active_activities": N, "energy_budget_joules": J|null, "max_devices": N|null,
+// "fair_share_weight": W} into `q`, keeping the fields the object leaves out; null makes a
+// limit unlimited (a weight is no limit, so it has no null).
 void read_quotas(const nlohmann::json& obj, Quotas& q, std::vector<FieldError>& errors) {
   FieldReader r(obj, "quotas.", errors);
   if (auto n = r.integer("max_active_activities", false, 0, kMaxQuotaActivities)) q.max_active_activities = *n;
@@ -28,6 +29,9 @@ void read_quotas(const nlohmann::json& obj, Quotas& q, std::vector<FieldError>& 
   if (auto j = r.number("energy_budget_joules", false, 0, false, kMaxEnergyBudgetJoules)) q.energy_budget_joules = *j;
   if (is_null("max_devices")) q.max_devices.reset();
   if (auto n = r.integer("max_devices", false, 0, kMaxQuotaDevices)) q.max_devices = *n;
+  if (is_null("fair_share_weight"))
+    errors.push_back({"quotas.fair_share_weight", "must be a number in (0, 1000]; null is not a weight"});
+  if (auto w = r.number("fair_share_weight", false, 0, true, kMaxFairShareWeight)) q.fair_share_weight = *w;
   r.finish();
 }
 
@@ -112,7 +116,8 @@ nlohmann::json tenant_to_json(const Tenant& t) {
           {"quotas",
            {{"max_active_activities", t.quotas.max_active_activities},
             {"energy_budget_joules", optional_json(t.quotas.energy_budget_joules)},
-            {"max_devices", optional_json(t.quotas.max_devices)}}},
+            {"max_devices", optional_json(t.quotas.max_devices)},
+            {"fair_share_weight", t.quotas.fair_share_weight}}},
           {"energy_used_joules", t.energy_used_joules},
           {"created_at", format_rfc3339(t.created_unix_ms)},
           {"updated_at", format_rfc3339(t.updated_unix_ms)}};

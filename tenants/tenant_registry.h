@@ -24,6 +24,7 @@ namespace mufl::tenants {
 inline constexpr int64_t kMaxQuotaActivities = 1'000'000;
 inline constexpr double kMaxEnergyBudgetJoules = 1e15;  // about 280 GWh
 inline constexpr int64_t kMaxQuotaDevices = 4096;
+inline constexpr double kMaxFairShareWeight = 1000;
 
 struct CreatedTenant {
   Tenant tenant;
@@ -42,9 +43,10 @@ class TenantRegistry {
   Result<Principal> authenticate(std::string_view token) const;
 
   // POST /v1/tenants body {"name", "quotas": {"max_active_activities", "energy_budget_joules",
-  // "max_devices"}}: kInvalidArgument naming each bad field; kAlreadyExists when a live tenant
-  // has the name. A budget is a number of joules >= 0, max_devices an integer from 0 to
-  // kMaxQuotaDevices; null (or absent) is unlimited.
+  // "max_devices", "fair_share_weight"}}: kInvalidArgument naming each bad field;
+  // kAlreadyExists when a live tenant has the name. A budget is a number of joules >= 0,
+  // max_devices an integer from 0 to kMaxQuotaDevices; null (or absent) is unlimited.
+  // fair_share_weight is a number in (0, kMaxFairShareWeight], default 1 (not nullable).
   Result<CreatedTenant> create(const nlohmann::json& body);
   Result<std::vector<Tenant>> list() const;
   // kNotFound when there is no such live tenant.

@@ -4,7 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
+#include <unordered_map>
 
 #include "scheduler/carbon_intensity.h"
 #include "tests/support/temp_dir.h"
@@ -114,6 +116,72 @@ TEST_CASE("dispatch: fair prefers the tenant with the smaller dominant share") {
   const Dispatcher& d = fair;
   auto mixed = group("grp_m", 100, {member("ten_x", 1), member("ten_y", 1), member("ten_y", 1)});
   CHECK(d.unit_of(mixed, in, *profile("cpu")).tenant == "ten_y");
+}
+
+// Six devices and two tenants with always more groups waiting than devices: each free device
+// asks `fair`, claims what it chose, and (after the fill) the device that has run longest frees
+// up and asks again. Returns the devices each tenant holds, averaged over the churn steps.
+std::pair<double, double> contended_shares(double weight_a, double weight_b) {
+  const Dispatcher fair = make("fair");
+  constexpr int kDevices = 6, kSteps = 60;
+  std::vector<storage::ClaimableGroup> waiting;
+  int next = 0;
+  auto add = [&](const std::string& tenant, double weight) {  // interleaved ages, a first
+    auto m = member(tenant, 5);
+    m.tenant_weight = weight;
+    waiting.push_back(group("grp_" + std::to_string(next), 100 + next, {m}));
+    ++next;
+  };
+  for (int i = 0; i < 2 * kDevices; ++i) {
+    add("ten_a", weight_a);
+    add("ten_b", weight_b);
+  }
+  std::vector<std::string> holder(kDevices);  // tenant on each device, "" when free
+  std::unordered_map<std::string, double> held;
+  double sum_a = 0, sum_b = 0;
+  for (int step = 0; step < kDevices + kSteps; ++step) {
+    const int dev = step % kDevices;
+    if (!holder[static_cast<size_t>(dev)].empty()) held[holder[static_cast<size_t>(dev)]] -= 1;  // its round ended
+    DispatchInput in = input(waiting, kJan1, {{"cpu:" + std::to_string(dev), profile("cpu")}});
+    in.total_devices = kDevices;
+    for (const auto& [t, n] : held)
+      if (n > 0) in.tenant_devices[t] = n;
+    auto c = fair.choose(in);
+    REQUIRE(c.group_id);
+    auto it = std::find_if(waiting.begin(), waiting.end(), [&](const auto& g) { return g.id == *c.group_id; });
+    REQUIRE(it != waiting.end());
+    const std::string tenant = it->members.front().tenant_id;
+    const double weight = it->members.front().tenant_weight;
+    waiting.erase(it);
+    add(tenant, weight);  // the tenant always has more work waiting
+    holder[static_cast<size_t>(dev)] = tenant;
+    held[tenant] += 1;
+    if (step >= kDevices) {
+      sum_a += held["ten_a"];
+      sum_b += held["ten_b"];
+    }
+  }
+  return {sum_a / kSteps, sum_b / kSteps};
+}
+
+TEST_CASE("dispatch: fair is weighted: a tenant of weight 2 holds about twice the devices of one of weight 1") {
+  const auto [a1, b1] = contended_shares(1, 1);
+  CHECK(a1 == Approx(3).margin(0.5));
+  CHECK(b1 == Approx(3).margin(0.5));
+  const auto [a2, b2] = contended_shares(2, 1);
+  CHECK(a2 + b2 == Approx(6));
+  CHECK(a2 / b2 == Approx(2).margin(0.25));  // dominant shares 4/6 and 2/6
+  // 1 : 5 on six devices: 1 and 5. (1 : 3 settles at 2 and 4, the nearest whole split.)
+  const auto [a5, b5] = contended_shares(1, 5);
+  CHECK(a5 == Approx(1).margin(0.2));
+  CHECK(b5 == Approx(5).margin(0.2));
+  // The weight reaches the share through the claimable members: shares ÷ weight decide.
+  auto in = input({group("grp_a", 100, {member("ten_a", 5)}), group("grp_b", 200, {member("ten_b", 5)})}, kJan1);
+  in.groups[0].members[0].tenant_weight = 4;
+  in.tenant_devices = {{"ten_a", 1.5}, {"ten_b", 0.5}};  // 0.75/4 < 0.25/1: ten_a is further below its share
+  CHECK(*make("fair").choose(in).group_id == "grp_a");
+  in.groups[0].members[0].tenant_weight = 1;
+  CHECK(*make("fair").choose(in).group_id == "grp_b");
 }
 
 TEST_CASE("dispatch: carbon holds a deferrable unit in a dirty hour and runs it when no slack is left") {

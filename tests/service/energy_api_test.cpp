@@ -279,6 +279,7 @@ TEST_CASE("energy api: energy budgets and device shares in the quotas, the pause
                         R"({"name":"capped","quotas":{"energy_budget_joules":1000,"max_devices":1}})", kAdmin);
   CHECK(created["quotas"]["energy_budget_joules"] == 1000);
   CHECK(created["quotas"]["max_devices"] == 1);
+  CHECK(created["quotas"]["fair_share_weight"] == 1);
   CHECK(created["energy_used_joules"] == 0);
   const std::string id = created["id"], token = created["token"];
   CHECK(api.ok("GET", "/v1/tenants/" + id, "", kAdmin)["quotas"]["max_active_activities"] == 100);
@@ -314,6 +315,8 @@ TEST_CASE("energy api: energy budgets and device shares in the quotas, the pause
   CHECK(bad(R"({"max_devices":"all","energy_budget_joules":[1]})") ==
         std::vector<std::string>{"quotas.energy_budget_joules", "quotas.max_devices"});
   CHECK(bad(R"({"energy_joules":5})") == std::vector<std::string>{"quotas.energy_joules"});
+  for (const char* w : {"0", "-1", "1000.5", "\"2\"", "null", "true"})
+    CHECK(bad(std::string(R"({"fair_share_weight":)") + w + "}") == std::vector<std::string>{"quotas.fair_share_weight"});
   problem(api.call("PATCH", "/v1/tenants/" + id, R"({"quotas":{"energy_budget_joules":5}})", token), 403);
   problem(api.call("POST", "/v1/tenants", R"({"name":"x","quotas":{"energy_budget_joules":"1"}})", kAdmin), 400);
   CHECK(api.snapshot() == before);
@@ -327,10 +330,15 @@ TEST_CASE("energy api: energy budgets and device shares in the quotas, the pause
   CHECK(api.quota_changes == changes + 1);
   CHECK(api.ok("GET", "/v1/activities/" + act, "", token)["paused"].is_null());
   CHECK_FALSE(*api.store->group_over_budget("grp_c"));
+  json weighted = api.ok("PATCH", "/v1/tenants/" + id, R"({"quotas":{"fair_share_weight":2.5}})", kAdmin);
+  CHECK(weighted["quotas"]["fair_share_weight"] == 2.5);
+  CHECK(weighted["quotas"]["energy_budget_joules"] == 5000);
+  CHECK(api.ok("GET", "/v1/tenants/" + id, "", kAdmin)["quotas"]["fair_share_weight"] == 2.5);
   // null: unlimited.
   json unlimited = api.ok("PATCH", "/v1/tenants/" + id, R"({"quotas":{"energy_budget_joules":null,"max_devices":null}})", kAdmin);
   CHECK(unlimited["quotas"]["energy_budget_joules"].is_null());
   CHECK(unlimited["quotas"]["max_devices"].is_null());
+  CHECK(unlimited["quotas"]["fair_share_weight"] == 2.5);  // left out: kept
   // Unlimited, then deleted: the budget series goes; the energy counter stays (it only rises).
   CHECK(metrics().find(budget_series) == std::string::npos);
   api.ok("PATCH", "/v1/tenants/" + id, R"({"quotas":{"energy_budget_joules":7000}})", kAdmin);

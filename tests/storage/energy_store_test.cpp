@@ -193,6 +193,7 @@ TEST_CASE("energy store: budgets and device shares steer claims, and quotas roun
   REQUIRE(t.ok());
   CHECK(t->quotas.energy_budget_joules == 500);
   CHECK_FALSE(t->quotas.max_devices);
+  CHECK(t->quotas.fair_share_weight == 1);  // the default
 
   // ten_a uses 600 J of its 500: grp_a pauses; grp_ab still has ten_b's member within budget.
   auto claimed = f.store->claim_next_group("cpu:0", false, 5000);
@@ -244,7 +245,7 @@ TEST_CASE("energy store: budgets and device shares steer claims, and quotas roun
   CHECK((*last)->id == "grp_ab");
 }
 
-TEST_CASE("energy store: budgets, used joules and drained devices survive a reopen") {
+TEST_CASE("energy store: budgets, weights, used joules and drained devices survive a reopen") {
   mufl::testing::TempDir dir;
   const std::string path = dir.file("mufl.db");
   {
@@ -254,6 +255,7 @@ TEST_CASE("energy store: budgets, used joules and drained devices survive a reop
     Quotas q;
     q.energy_budget_joules = 42.5;
     q.max_devices = 3;
+    q.fair_share_weight = 2.5;
     REQUIRE(f.store->update_tenant_quotas("ten_a", q, 4000).ok());
     REQUIRE(f.record("grp_1", 1, 12.25, 1, kJan1, {{"act_1", "ten_a"}}).is_ok());
     REQUIRE(f.store->set_device_drained("cpu:1", true, 5000).is_ok());
@@ -266,7 +268,14 @@ TEST_CASE("energy store: budgets, used joules and drained devices survive a reop
   REQUIRE(t.ok());
   CHECK(t->quotas.energy_budget_joules == 42.5);
   CHECK(t->quotas.max_devices == 3);
+  CHECK(t->quotas.fair_share_weight == 2.5);
   CHECK(t->energy_used_joules == Approx(12.25));
+  // The weight reaches the fair policy through the claimable groups' members.
+  auto claimable = store->list_claimable_groups(false);
+  REQUIRE(claimable.ok());
+  REQUIRE(claimable->size() == 1);
+  REQUIRE(claimable->front().members.size() == 1);
+  CHECK(claimable->front().members.front().tenant_weight == 2.5);
   CHECK(*store->list_drained_devices() == std::vector<std::string>{"cpu:1"});
   CHECK(store->activity_energy("act_1")->joules == Approx(12.25));
 }
