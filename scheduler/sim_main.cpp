@@ -4,8 +4,10 @@
 // success, 2 for bad flags or unreadable input, 1 when the replay fails.
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -33,6 +35,10 @@ int usage_error(const std::string& message) {
 nlohmann::json to_json(const SimResult& r, double seconds) {
   nlohmann::json by_model = nlohmann::json::object();
   for (const auto& [model, hours] : r.device_hours_by_model) by_model[model] = hours;
+  nlohmann::json tenants = nlohmann::json::object();
+  for (const auto& [name, t] : r.tenants)
+    tenants[name] = {{"jobs", t.jobs}, {"avg_jct_s", t.avg_jct_s}, {"avg_queue_s", t.avg_queue_s},
+                     {"mean_speed", t.mean_speed}};
   return {{"jobs", r.jobs},
           {"avg_jct_s", r.avg_jct_s},
           {"p95_jct_s", r.p95_jct_s},
@@ -48,6 +54,7 @@ nlohmann::json to_json(const SimResult& r, double seconds) {
           {"deferrals", r.deferrals},
           {"idle_floor_kwh", r.idle_floor_kwh},
           {"device_hours_by_model", by_model},
+          {"tenants", tenants},
           {"seconds", seconds},
           {"seconds_vs_target", seconds / kTargetSeconds}};
 }
@@ -60,6 +67,8 @@ int main(int argc, char** argv) {
   int window_hours = 48;
   std::string node_order;
   uint64_t seed = 1;
+  double nodes_fraction = 1, time_scale = 1;
+  std::vector<std::string> weight_args;
   po::options_description desc(
       "mufl-sim: replay a GPU cluster trace through mufl's placement policies (docs/simulator.md)\n"
       "Paths default to the copies in the repository (run from its root).\nOptions");
@@ -86,7 +95,15 @@ int main(int argc, char** argv) {
       ("carbon-window-hours", po::value(&window_hours)->default_value(48), "carbon: look-ahead in hours")
       ("node-order", po::value(&node_order)->default_value("shuffled"),
        "order first fit walks the nodes in: shuffled (by --seed) or trace (file order)")
-      ("seed", po::value(&seed)->default_value(1), "seed of the shuffled node order");
+      ("seed", po::value(&seed)->default_value(1), "seed of the shuffled node order")
+      ("nodes-fraction", po::value(&nodes_fraction)->default_value(1.0),
+       "replay on the first ceil(F x nodes) nodes of the node order, (0, 1]; pods that fit none of them are left out "
+       "(counted); a contention scenario: the whole trace on a part of the cluster")
+      ("time-scale", po::value(&time_scale)->default_value(1.0),
+       "arrivals S times as dense (>= 1): the time from the first arrival to each pod's is divided by S, its work "
+       "and slack kept; a contention scenario: the same pods on the same cluster, compressed in time")
+      ("tenant-weight", po::value(&weight_args)->composing(),
+       "fair: TENANT=W, the tenant's (QoS class's) weight in the DRF order (> 0; default 1); repeatable");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -104,6 +121,22 @@ int main(int argc, char** argv) {
   if (deferrable != "all" && deferrable != "best-effort") return usage_error("--deferrable must be all or best-effort");
  if (node_order != "shuffled" && node_order != "trace") return usage_error("--node-order must be shuffled or trace");
   if (device_choice != "on" && device_choice != "off") return usage_error("--energy-device-choice must be on or off");
+  if (!(nodes_fraction > 0 && nodes_fraction <= 1)) return usage_error("--nodes-fraction must be in (0, 1]");
+  if (!(time_scale >= 1 && time_scale <= 1e6)) return usage_error("--time-scale must be from 1 to 1000000");
+  std::map<std::string, double> weights;
+  for (const std::string& w : weight_args) {
+    const size_t eq = w.find('=');
+    double v = 0;
+    try {
+      size_t used = 0;
+      if (eq != std::string::npos) v = std::stod(w.substr(eq + 1), &used);
+      if (eq == std::string::npos || eq == 0 || used != w.size() - eq - 1) v = 0;
+    } catch (const std::exception&) {
+      v = 0;
+    }
+    if (!(v > 0 && v <= 1000)) return usage_error("--tenant-weight must be TENANT=W with W in (0, 1000]: " + w);
+    weights[w.substr(0, eq)] = v;
+  }
   std::vector<std::string> policies;
   if (policy_arg == "all") {
     policies = policy_names();
@@ -124,6 +157,7 @@ int main(int argc, char** argv) {
   so.slack_factor = slack;
   so.unit_seconds = unit_seconds;
   so.defer_best_effort_only = deferrable == "best-effort";
+  so.tenant_weights = weights;
   if (carbon_start == "first") {
     so.carbon_origin_unix_s = carbon->first_hour();
   } else {
@@ -145,7 +179,12 @@ int main(int argc, char** argv) {
   }
 
   if (node_order == "shuffled") shuffle_nodes(*nodes, seed);
-  const std::vector<SimJob> jobs = jobs_from_trace(*pods, so);
+  const size_t all_nodes = nodes->size();
+  nodes->resize(std::max<size_t>(1, static_cast<size_t>(std::ceil(nodes_fraction * static_cast<double>(all_nodes)))));
+  size_t dropped = 0;
+  std::vector<SimJob> trace_jobs = jobs_from_trace(*pods, so);
+  compress_arrivals(trace_jobs, time_scale);
+  const std::vector<SimJob> jobs = jobs_that_fit(trace_jobs, *nodes, dropped);
   size_t gpus = 0;
   for (const Node& n : *nodes) gpus += n.devices.size();
   if (!json_only) {
@@ -154,6 +193,10 @@ int main(int argc, char** argv) {
                 format_rfc3339(so.carbon_origin_unix_s * 1000).c_str(), slack,
                 unit_seconds > 0 ? (std::to_string(static_cast<long long>(unit_seconds)) + " s").c_str() : "whole jobs",
                 deferrable.c_str());
+    if (nodes->size() < all_nodes || time_scale > 1)
+      std::printf("mufl-sim: contention: %zu of %zu nodes (--nodes-fraction %g), arrivals x%g as dense (--time-scale); "
+                  "%zu pods fit none of the nodes and are left out\n",
+                  nodes->size(), all_nodes, nodes_fraction, time_scale, dropped);
     std::printf("%-7s %7s %10s %10s %9s %9s %7s %10s %10s %6s %12s %7s\n", "policy", "jobs", "jct_avg_s", "jct_p95_s",
                 "queue_s", "makespan_d", "util_%", "energy_kWh", "kgCO2e", "jain", "dl_miss", "sec");
   }
@@ -161,6 +204,8 @@ int main(int argc, char** argv) {
                         {"slack", slack}, {"unit_seconds", unit_seconds}, {"deferrable", deferrable},
                         {"eta", eta}, {"energy_device_choice", device_choice == "on"},
                         {"node_order", node_order}, {"seed", seed},
+                        {"nodes_fraction", nodes_fraction}, {"time_scale", time_scale}, {"nodes_used", nodes->size()}, {"gpus", gpus},
+                        {"pods_left_out", dropped}, {"tenant_weights", weights},
                         {"policies", nlohmann::json::object()}};
   std::map<std::string, SimResult> results;
   for (const Policy& p : built) {
@@ -179,6 +224,10 @@ int main(int argc, char** argv) {
                   100 * r->gpu_utilisation, r->energy_kwh, r->carbon_kg, r->jain, r->deadline_misses,
                   100.0 * static_cast<double>(r->deadline_misses) / static_cast<double>(std::max<size_t>(1, r->jobs)),
                   secs);
+    if (!json_only)
+      for (const auto& [name, t] : r->tenants)
+        std::printf("  %-10s %6zu jobs  jct_avg_s %10.0f  queue_s %10.1f  speed %.3f\n", name.c_str(), t.jobs,
+                    t.avg_jct_s, t.avg_queue_s, t.mean_speed);
   }
   // Targets (issue 5): against fifo on the same inputs.
   nlohmann::json targets = nlohmann::json::object();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <queue>
 #include <random>
 #include <unordered_map>
@@ -90,6 +91,40 @@ Result<std::vector<Node>> nodes_from_trace(const std::vector<TraceNode>& trace_n
   return nodes;
 }
 
+std::vector<SimJob> jobs_that_fit(const std::vector<SimJob>& jobs, const std::vector<Node>& nodes, size_t& dropped) {
+  const std::unique_ptr<Filter> fit = make_resource_fit();
+  const PlacementState state;
+  std::vector<SimJob> out;
+  out.reserve(jobs.size());
+  dropped = 0;
+  for (const SimJob& j : jobs) {
+    WorkUnit u;
+    u.devices = j.devices;
+    u.device_share = j.device_share;
+    u.cpu_milli = j.cpu_milli;
+    u.memory_mib = j.memory_mib;
+    const bool fits = std::any_of(nodes.begin(), nodes.end(),
+                                  [&](const Node& n) { return fit->filter(state, u, n) == nullptr; });
+    if (fits)
+      out.push_back(j);
+    else
+      ++dropped;
+  }
+  return out;
+}
+
+void compress_arrivals(std::vector<SimJob>& jobs, double scale) {
+  if (jobs.empty() || !(scale > 1)) return;
+  int64_t first = jobs.front().arrival_s;
+  for (const SimJob& j : jobs) first = std::min(first, j.arrival_s);
+  for (SimJob& j : jobs) {
+    const int64_t arrival =
+        first + static_cast<int64_t>(std::floor(static_cast<double>(j.arrival_s - first) / scale));
+    if (j.deadline_s != kNoDeadline) j.deadline_s -= j.arrival_s - arrival;
+    j.arrival_s = arrival;
+  }
+}
+
 void shuffle_nodes(std::vector<Node>& nodes, uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (size_t i = nodes.size(); i > 1; --i) {
@@ -140,6 +175,15 @@ Result<SimResult> simulate(const std::vector<SimJob>& jobs, std::vector<Node> no
     double dev = 0, cpu = 0, mem = 0;
   };
   std::unordered_map<std::string, Usage> usage;
+  // The tenant's dominant share (the largest of its device, CPU and memory shares) over its weight.
+  auto weighted_share = [&](const std::string& tenant, const Usage& us) {
+    double dom = 0;
+    if (total_dev > 0) dom = std::max(dom, us.dev / total_dev);
+    if (total_cpu > 0) dom = std::max(dom, us.cpu / total_cpu);
+    if (total_mem > 0) dom = std::max(dom, us.mem / total_mem);
+    const auto w = o.tenant_weights.find(tenant);
+    return w == o.tenant_weights.end() || !(w->second > 0) ? dom : dom / w->second;
+  };
 
   std::vector<JobState> state(jobs.size());
   auto make_unit = [&](size_t j, int64_t ready) {
@@ -258,13 +302,7 @@ Result<SimResult> simulate(const std::vector<SimJob>& jobs, std::vector<Node> no
       job_of[&state[j].unit] = j;
     }
     shares.clear();
-    for (const auto& [tenant, us] : usage) {
-      double dom = 0;
-      if (total_dev > 0) dom = std::max(dom, us.dev / total_dev);
-      if (total_cpu > 0) dom = std::max(dom, us.cpu / total_cpu);
-      if (total_mem > 0) dom = std::max(dom, us.mem / total_mem);
-      shares[tenant] = dom;
-    }
+    for (const auto& [tenant, us] : usage) shares[tenant] = weighted_share(tenant, us);
     policy.order().sort(batch, shares);
     std::vector<size_t> still;
     for (const WorkUnit* u : batch) {
@@ -272,14 +310,8 @@ Result<SimResult> simulate(const std::vector<SimJob>& jobs, std::vector<Node> no
       Decision d = policy.place(*u, nodes, t);
       if (d.kind == Decision::Kind::kPlace) {
         apply(j, d.placement, t);
-        if (policy.order().name() == "drf") {  // shares move with every placement
-          Usage& us = usage[u->tenant];
-          double dom = 0;
-          if (total_dev > 0) dom = std::max(dom, us.dev / total_dev);
-          if (total_cpu > 0) dom = std::max(dom, us.cpu / total_cpu);
-          if (total_mem > 0) dom = std::max(dom, us.mem / total_mem);
-          shares[u->tenant] = dom;
-        }
+        if (policy.order().name() == "drf")  // shares move with every placement
+          shares[u->tenant] = weighted_share(u->tenant, usage[u->tenant]);
       } else if (d.kind == Decision::Kind::kDefer) {
         deferred.push({d.retry_at_s, j});
         ++r.deferrals;
@@ -297,18 +329,21 @@ Result<SimResult> simulate(const std::vector<SimJob>& jobs, std::vector<Node> no
   jct.reserve(jobs.size());
   double sum_jct = 0, sum_queue = 0;
   int64_t last_finish = first_arrival;
-  std::map<std::string, std::pair<double, size_t>> per_tenant;
+  std::map<std::string, TenantFigures>& per_tenant = r.tenants;
   for (size_t j = 0; j < jobs.size(); ++j) {
     const JobState& s = state[j];
     const double c = static_cast<double>(s.finish_s - jobs[j].arrival_s);
     jct.push_back(c);
+    const double queue = std::max(0.0, c - s.ran_s);
     sum_jct += c;
-    sum_queue += std::max(0.0, c - s.ran_s);
+    sum_queue += queue;
     last_finish = std::max(last_finish, s.finish_s);
     if (s.finish_s > jobs[j].deadline_s) ++r.deadline_misses;
-    auto& t = per_tenant[jobs[j].tenant];
-    t.first += c > 0 ? std::min(1.0, jobs[j].work_s / c) : 1.0;
-    t.second += 1;
+    TenantFigures& t = per_tenant[jobs[j].tenant];  // sums here, means below
+    t.avg_jct_s += c;
+    t.avg_queue_s += queue;
+    t.mean_speed += c > 0 ? std::min(1.0, jobs[j].work_s / c) : 1.0;
+    t.jobs += 1;
   }
   std::sort(jct.begin(), jct.end());
   const double n = static_cast<double>(jobs.size());
@@ -320,7 +355,13 @@ Result<SimResult> simulate(const std::vector<SimJob>& jobs, std::vector<Node> no
   r.carbon_kg = carbon_g / 1000.0;
   r.gpu_utilisation = total_dev > 0 && r.makespan_s > 0 ? share_s / (total_dev * r.makespan_s) : 0;
   std::vector<double> x;
-  for (const auto& [tenant, v] : per_tenant) x.push_back(v.first / static_cast<double>(v.second));
+  for (auto& [tenant, t] : per_tenant) {
+    const double k = static_cast<double>(t.jobs);
+    t.avg_jct_s /= k;
+    t.avg_queue_s /= k;
+    t.mean_speed /= k;
+    x.push_back(t.mean_speed);
+  }
   r.jain = jain_index(x);
   for (const Node& node : nodes)
     if (node.profile != nullptr)

@@ -51,6 +51,17 @@ struct SimOptions {
   bool defer_best_effort_only = false;
   // Unix time of trace second 0 in the carbon series (carbon.at(origin + t)).
   int64_t carbon_origin_unix_s = 0;
+  // The `fair` order's weight per tenant (a tenant's dominant share is divided by it); a tenant
+  // not listed weighs 1. Weights must be > 0.
+  std::map<std::string, double> tenant_weights;
+};
+
+// One tenant's jobs in a replay.
+struct TenantFigures {
+  size_t jobs = 0;
+  double avg_jct_s = 0;
+  double avg_queue_s = 0;
+  double mean_speed = 0;  // mean of min(1, work_s / JCT): what Jain's index is taken over
 };
 
 struct SimResult {
@@ -69,6 +80,7 @@ struct SimResult {
   size_t deferrals = 0;        // times a unit was held by the deferral rule
   double idle_floor_kwh = 0;   // every device idle for the makespan: context, not in energy_kwh
   std::map<std::string, double> device_hours_by_model;  // powered-on device-hours per model
+  std::map<std::string, TenantFigures> tenants;          // per tenant (SimJob::tenant)
 };
 
 // Jobs from trace pods: tenant = the pod's QoS class; work_s = TracePod::duration_s();
@@ -79,6 +91,15 @@ std::vector<SimJob> jobs_from_trace(const std::vector<TracePod>& pods, const Sim
 // Nodes from trace nodes with the built-in profile of each GPU model (find_power_profile).
 // kNotFound naming the model when one has no profile.
 Result<std::vector<Node>> nodes_from_trace(const std::vector<TraceNode>& trace_nodes);
+
+// The jobs that fit at least one of `nodes` when it runs nothing (ResourceFit on an empty
+// node); `dropped` gets how many did not. For replays on a part of a cluster.
+std::vector<SimJob> jobs_that_fit(const std::vector<SimJob>& jobs, const std::vector<Node>& nodes, size_t& dropped);
+
+// Divides the time between each job's arrival and the first arrival by `scale` (>= 1; 1
+// leaves the jobs as they are), keeping each job's work and its slack (deadline − arrival):
+// the same jobs arriving `scale` times as densely. For contention scenarios.
+void compress_arrivals(std::vector<SimJob>& jobs, double scale);
 
 // Puts `nodes` in a pseudo-random order fixed by `seed` (Fisher–Yates over mt19937_64, the
 // same on every platform). The trace lists its 22 P100 nodes first, so first fit in trace order

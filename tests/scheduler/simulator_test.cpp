@@ -127,6 +127,85 @@ TEST_CASE("simulator: a job that fits no node is an error naming it") {
   CHECK(r.status().message().find("huge") != std::string::npos);
 }
 
+TEST_CASE("simulator: jobs_that_fit leaves out the jobs no node could ever run, and counts them") {
+  PowerProfile p = gpu();
+  SimJob big = job("huge", 0, 10);
+  big.devices = 4;
+  SimJob hungry = job("hungry", 0, 10);
+  hungry.cpu_milli = 5000;  // the node has 1000
+  SimJob host = job("host", 0, 10);
+  host.devices = 0;
+  size_t dropped = 99;
+  auto kept = jobs_that_fit({job("a", 0, 10), big, hungry, host, job("b", 5, 10, 0.5)}, one_node(&p), dropped);
+  CHECK(dropped == 2);
+  REQUIRE(kept.size() == 3);
+  CHECK(kept[0].id == "a");
+  CHECK(kept[1].id == "host");
+  CHECK(kept[2].id == "b");
+  CHECK(simulate(kept, one_node(&p), *make_policy("fifo"), CarbonIntensity::constant(1), {}).ok());
+}
+
+TEST_CASE("simulator: compress_arrivals packs arrivals and keeps work and slack") {
+  std::vector<SimJob> jobs = {job("a", 100, 50), job("b", 110, 50), job("c", 200, 50)};
+  jobs[1].deadline_s = 110 + 80;
+  jobs[2].deadline_s = kNoDeadline;
+  compress_arrivals(jobs, 10);
+  CHECK(jobs[0].arrival_s == 100);
+  CHECK(jobs[1].arrival_s == 101);
+  CHECK(jobs[2].arrival_s == 110);
+  CHECK(jobs[1].deadline_s == 101 + 80);
+  CHECK(jobs[2].deadline_s == kNoDeadline);
+  CHECK(jobs[1].work_s == 50);
+  compress_arrivals(jobs, 1);  // no change
+  CHECK(jobs[2].arrival_s == 110);
+}
+
+TEST_CASE("simulator: per-tenant figures, and fair's tenant weights under contention") {
+  // One node of three GPUs. Tenant a submits a job of 100 s every second from t = 0, tenant b
+  // likewise from t = 20, twelve each: more work than GPUs, and GPUs free one at a time. fifo
+  // serves in arrival order, all of a's first; fair gives b its share as soon as it has work
+  // (one GPU in three: at equal shares the older job goes first); with weight 3 for b (its
+  // dominant share over its weight) b gets two of the three.
+  PowerProfile p = gpu();
+  std::vector<Node> nodes = one_node(&p);
+  nodes[0].devices.assign(3, DeviceLoad{});
+  std::vector<SimJob> jobs;
+  for (int i = 0; i < 12; ++i) {
+    jobs.push_back(job("a" + std::to_string(i), i, 100));
+    jobs.back().tenant = "a";
+    jobs.push_back(job("b" + std::to_string(i), 20 + i, 100));
+    jobs.back().tenant = "b";
+  }
+  const CarbonIntensity ci = CarbonIntensity::constant(1);
+  auto fifo = simulate(jobs, nodes, *make_policy("fifo"), ci, {});
+  auto fair = simulate(jobs, nodes, *make_policy("fair"), ci, {});
+  SimOptions weighted;
+  weighted.tenant_weights = {{"b", 3}};
+  auto fair3 = simulate(jobs, nodes, *make_policy("fair"), ci, weighted);
+  REQUIRE(fifo.ok());
+  REQUIRE(fair.ok());
+  REQUIRE(fair3.ok());
+  for (const SimResult* r : {&*fifo, &*fair, &*fair3}) {
+    REQUIRE(r->tenants.size() == 2);
+    CHECK(r->tenants.at("a").jobs == 12);
+    CHECK(r->tenants.at("b").jobs == 12);
+    CHECK(r->units == 24);
+  }
+  INFO("avg JCT a/b: fifo " << fifo->tenants.at("a").avg_jct_s << "/" << fifo->tenants.at("b").avg_jct_s
+                            << ", fair " << fair->tenants.at("a").avg_jct_s << "/" << fair->tenants.at("b").avg_jct_s
+                            << ", fair (b x3) " << fair3->tenants.at("a").avg_jct_s << "/"
+                            << fair3->tenants.at("b").avg_jct_s << "; jain " << fifo->jain << " " << fair->jain << " "
+                            << fair3->jain);
+  // fair evens the tenants out against fifo; b's weight tilts it further towards b.
+  CHECK(fair->tenants.at("b").avg_jct_s < fifo->tenants.at("b").avg_jct_s);
+  CHECK(fair->jain > fifo->jain);
+  CHECK(fair3->tenants.at("b").avg_jct_s < fair->tenants.at("b").avg_jct_s);
+  CHECK(fair3->tenants.at("b").avg_queue_s < fair->tenants.at("b").avg_queue_s);
+  CHECK(fair3->tenants.at("a").avg_jct_s > fair->tenants.at("a").avg_jct_s);
+  // Jain's index is over the tenants' mean speed.
+  CHECK(fair->jain == Approx(jain_index({fair->tenants.at("a").mean_speed, fair->tenants.at("b").mean_speed})));
+}
+
 TEST_CASE("simulator: Jain's index") {
   CHECK(jain_index({1, 1, 1}) == Approx(1));
   CHECK(jain_index({1, 0, 0, 0}) == Approx(0.25));
@@ -172,4 +251,30 @@ TEST_CASE("mufl-sim: the shipped trace under fifo, and bad flags") {
   CHECK(run(sim + " --trace /nonexistent.csv").first == 2);
   CHECK(run("cd " + root + " && " + sim + " --policy nope").first == 2);
   CHECK(run(sim + " --help").first == 0);
+  CHECK(run("cd " + root + " && " + sim + " --nodes-fraction 0").first == 2);
+  CHECK(run("cd " + root + " && " + sim + " --nodes-fraction 1.5").first == 2);
+  CHECK(run("cd " + root + " && " + sim + " --tenant-weight LS").first == 2);
+  CHECK(run("cd " + root + " && " + sim + " --tenant-weight LS=0").first == 2);
+  CHECK(run("cd " + root + " && " + sim + " --tenant-weight =2").first == 2);
+  CHECK(run("cd " + root + " && " + sim + " --tenant-weight LS=2x").first == 2);
+  CHECK(run("cd " + root + " && " + sim + " --time-scale 0.5").first == 2);
+}
+
+TEST_CASE("mufl-sim: a contention scenario on part of the cluster, with per-tenant figures") {
+  const std::string root = MUFL_SOURCE_DIR;
+  auto [rc, out] = run("cd " + root + " && " + std::string(MUFL_SIM_PATH) +
+                       " --policy fair --nodes-fraction 0.01 --tenant-weight LS=2 --json");
+  REQUIRE(rc == 0);
+  auto j = nlohmann::json::parse(out);
+  CHECK(j.at("nodes_used") == 13);  // ceil(0.01 x 1213)
+  CHECK(j.at("tenant_weights").at("LS") == 2);
+  const auto& f = j.at("policies").at("fair");
+  CHECK(f.at("jobs").get<size_t>() + j.at("pods_left_out").get<size_t>() == 8152);
+  CHECK(f.at("avg_queue_s").get<double>() > 0);  // it does queue
+  for (const char* t : {"LS", "BE", "Burstable", "Guaranteed"}) {
+    INFO(t);
+    REQUIRE(f.at("tenants").contains(t));
+    CHECK(f.at("tenants").at(t).at("jobs").get<size_t>() > 0);
+    CHECK(f.at("tenants").at(t).contains("avg_jct_s"));
+  }
 }
