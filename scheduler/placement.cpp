@@ -142,7 +142,8 @@ class DrfOrder final : public QueueOrder {
 // --- Deferral --------------------------------------------------------------------------------
 
 // Holds deferrable units in hours of high carbon intensity while their slack allows.
-// slack = deadline − now − remaining work (at reference speed). With no slack it never holds.
+// slack = deadline − now − remaining work, the unit's work being at the pace of the device
+// Policy::place chose for it (not the reference device's). With no slack it never holds.
 // The last (or only) unit of a job starts at the hour, within min(slack, window), whose mean
 // intensity over the unit's run is lowest (now when nothing is lower). A unit with more units of
 // its job after it keeps pace: it runs now when this hour is among the cleanest fraction
@@ -291,16 +292,6 @@ Decision Policy::place(const WorkUnit& unit, const std::vector<Node>& nodes, int
       state.max_power_watts = std::max(state.max_power_watts, n.profile->max_limit_watts());
 
   Decision d;
-  if (deferral_ != nullptr && unit.deferrable) {
-    const int64_t until = deferral_->defer_until(state, unit);
-    if (until > now_s) {
-      d.kind = Decision::Kind::kDefer;
-      d.retry_at_s = until;
-      d.reason = std::string(deferral_->name()) + ": held until " + std::to_string(until);
-      return d;
-    }
-  }
-
   std::vector<Candidate> candidates;
   std::vector<char> soft_failed;  // per candidate: refused only by soft filters
   for (size_t i = 0; i < nodes.size(); ++i) {
@@ -367,6 +358,21 @@ Decision Policy::place(const WorkUnit& unit, const std::vector<Node>& nodes, int
   size_t best = 0;
   for (size_t c = 1; c < candidates.size(); ++c)
     if (total[c] > total[best]) best = c;
+  if (deferral_ != nullptr && unit.deferrable) {
+    // The slack the deferral rule may spend is at the pace of the device the unit would take
+    // now, not the reference device's: a slow GPU has less of it, a fast one more.
+    WorkUnit paced = unit;
+    paced.work_s = candidates[best].run_s;
+    paced.remaining_work_s = std::max(paced.work_s, candidates[best].finish_s - static_cast<double>(now_s));
+    const int64_t until = deferral_->defer_until(state, paced);
+    if (until > now_s) {
+      d.kind = Decision::Kind::kDefer;
+      d.retry_at_s = until;
+      d.reason = std::string(deferral_->name()) + ": held until " + std::to_string(until);
+      d.rejections.clear();
+      return d;
+    }
+  }
   d.kind = Decision::Kind::kPlace;
   d.placement = std::move(candidates[best]);
   d.rejections.clear();

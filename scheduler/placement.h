@@ -4,18 +4,18 @@
 // scheduling framework, shared by the live scheduler and the simulator (mufl-sim).
 //
 // One decision (Policy::place) runs one cycle for one unit:
-//   1. Deferral (optional, `carbon`): the policy may hold a unit that has slack until a later
-//      time; the caller asks again then.
-//   2. Filter, per node: a filter says whether the unit fits the node; a refusal carries a
+//   1. Filter, per node: a filter says whether the unit fits the node; a refusal carries a
 //      reason, kept per node (Decision::rejections) so the caller can say why a unit waits.
-//   3. Candidates: each node that passed gives one or more candidates (node, devices, power
+//   2. Candidates: each node that passed gives one or more candidates (node, devices, power
 //      limit). Filter::filter_candidate may refuse single candidates (a limit too slow for the
 //      deadline). A filter marked soft is dropped when it would leave no candidate at all
 //      (better late than never).
-//   4. Score: each score plugin rates every candidate; the raw values are normalised to the
+//   3. Score: each score plugin rates every candidate; the raw values are normalised to the
 //      fixed range [0, 100] over the cycle's candidates (min → 0, max → 100, all equal → 100),
 //      weighted and summed. The highest total wins; ties go to the earlier candidate (lower node
 //      index, a device already in use before a fresh one, the higher limit before a lower one).
+//   4. Deferral (optional, `carbon`): the policy may hold the unit, if it has slack at the pace
+//      of the winning candidate, until a later time; the caller asks again then.
 //
 // Plugins keep no state between cycles: what one stage computes for the next lives in the
 // PlacementState of that cycle. Time is passed in (seconds on the caller's clock: unix seconds
@@ -142,7 +142,8 @@ class Deferral {
   virtual ~Deferral() = default;
   virtual std::string_view name() const = 0;
   // A time > state.now_s until which `unit` should wait, or 0 to place it now. Never holds a
-  // unit whose deadline leaves no slack.
+  // unit whose deadline leaves no slack. Policy::place passes the unit with work_s and
+  // remaining_work_s at the pace of the candidate it chose (seconds on that device and limit).
   virtual int64_t defer_until(const PlacementState& state, const WorkUnit& unit) const = 0;
 };
 
@@ -191,8 +192,9 @@ class Policy {
   const std::vector<ScoreEntry>& scores() const { return scores_; }
 
   // One placement cycle for `unit` at `now_s` over `nodes` (read only). kPlace with the chosen
-  // candidate; kDefer with retry_at_s when the deferral rule holds the unit (only if
-  // unit.deferrable); kWait with a rejection per node when nothing fits. Never fails otherwise.
+  // candidate; kDefer with retry_at_s when the deferral rule holds the unit at the chosen
+  // candidate's pace (only if unit.deferrable); kWait with a rejection per node when nothing
+  // fits (then nothing is deferred). Never fails otherwise.
   Decision place(const WorkUnit& unit, const std::vector<Node>& nodes, int64_t now_s) const;
 
  private:

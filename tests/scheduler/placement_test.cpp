@@ -205,6 +205,53 @@ TEST_CASE("placement: carbon holds a deferrable unit in a dirty hour and runs it
   CHECK(carbon->place(paced, nodes, 0).kind == Decision::Kind::kPlace);
 }
 
+TEST_CASE("placement: carbon measures slack at the pace of the device it chose, not the reference's") {
+  // Hour 0: 500 g/kWh, hour 1: 100, hour 2: 300, then repeating.
+  testing::TempDir dir;
+  const std::string path = dir.file("ci.csv");
+  std::ofstream(path) << "timestamp,avg_CI\n2022-01-01 00:00:00+00:00,500\n"
+                         "2022-01-01 01:00:00+00:00,100\n2022-01-01 02:00:00+00:00,300\n";
+  auto ci = CarbonIntensity::load_csv(path);
+  REQUIRE(ci.ok());
+  PolicyOptions o;
+  o.carbon = &*ci;
+  o.carbon_origin_unix_s = ci->first_hour();
+  auto carbon = make_policy("carbon", o);
+  REQUIRE(carbon.ok());
+  PowerProfile reference = gpu("ref", 1), fast = gpu("fast", 4), slow = gpu("slow", 0.25);
+
+  // Three hours of reference work due in three hours: no slack on a reference device, so it
+  // runs now. On a GPU four times as fast it needs 3 h / 4 x 1.5 (its most frugal limit, the
+  // one CarbonCost picks) = 4050 s: 6750 s of slack, enough to wait for the clean hour.
+  WorkUnit u = unit(3 * 3600);
+  u.deadline_s = 3 * 3600;
+  CHECK(carbon->place(u, {node("r", &reference, 1)}, 0).kind == Decision::Kind::kPlace);
+  Decision d = carbon->place(u, {node("f", &fast, 1)}, 0);
+  REQUIRE(d.kind == Decision::Kind::kDefer);
+  CHECK(d.retry_at_s == 3600);
+  d = carbon->place(u, {node("f", &fast, 1)}, 3600);
+  REQUIRE(d.kind == Decision::Kind::kPlace);
+  CHECK(3600 + d.placement.run_s <= static_cast<double>(u.deadline_s));  // held, and still in time
+
+  // One hour of reference work due in three: 2 h of slack at the reference pace, so a
+  // reference GPU waits for the clean hour. A GPU at a quarter of the speed has none (4 h at
+  // best): it runs now rather than add an hour to a deadline it misses anyway.
+  WorkUnit v = unit(3600);
+  v.deadline_s = 3 * 3600;
+  d = carbon->place(v, {node("r", &reference, 1)}, 0);
+  REQUIRE(d.kind == Decision::Kind::kDefer);
+  CHECK(d.retry_at_s == 3600);
+  d = carbon->place(v, {node("s", &slow, 1)}, 0);
+  CHECK(d.kind == Decision::Kind::kPlace);
+
+  // Nothing fits: the unit waits with the nodes' reasons rather than being deferred.
+  WorkUnit big = unit(3600, /*devices=*/2);
+  big.deadline_s = 10 * 3600;
+  d = carbon->place(big, {node("f", &fast, 1)}, 0);
+  CHECK(d.kind == Decision::Kind::kWait);
+  CHECK(d.rejections.size() == 1);
+}
+
 TEST_CASE("placement: fair orders by dominant share, fifo by ready time") {
   WorkUnit a = unit(10), b = unit(10), c = unit(10);
   a.tenant = std::string("heavy");
