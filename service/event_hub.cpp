@@ -14,6 +14,18 @@ bool EventFilter::matches(const std::optional<std::string>& event_tenant, const 
   return types.empty() || std::find(types.begin(), types.end(), type) != types.end();
 }
 
+Subscription::Batch Subscription::take() {
+  std::lock_guard lock(mu_);
+  Batch b;
+  b.closed = closed_;
+  b.overflowed = overflowed_;
+  if (closed_ || overflowed_ || queue_.empty()) return b;
+  b.events.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+  queue_.clear();
+  wake_ = nullptr;
+  return b;
+}
+
 Subscription::Batch Subscription::take_or_notify(std::function<void()> wake) {
   std::lock_guard lock(mu_);
   Batch b;

@@ -60,9 +60,11 @@ class Subscription {
   int64_t head() const { return head_; }
   const EventFilter& filter() const { return filter_; }
 
-  // The queued events, or overflowed/closed, if there is any of that. Otherwise an empty batch,
-  // and `wake` is kept and called once, from the publishing thread, as soon as there is (it must
-  // not block). A later call replaces a kept `wake`.
+  // The queued events, or overflowed/closed (an empty batch when there is none of that).
+  Batch take();
+  // As take(), but when there is nothing to take, `wake` is kept and called once, from the
+  // publishing thread, as soon as there is (it must not block); the batch is then empty. A later
+  // call replaces a kept `wake`.
   Batch take_or_notify(std::function<void()> wake);
 
   // Stops queueing and calls a kept `wake`. Idempotent.

@@ -25,7 +25,7 @@ Result<std::string> EventStream::replay_page() {
   const auto& filter = sub_->filter();
   const size_t limit = static_cast<size_t>(std::max(1, options_.page_size));
   std::string out;
-  if (auto r = hub_.replay(cursor_, head, filter, limit)) {
+  if (auto r = hub_.replay(cursor_.load(), head, filter, limit)) {
     for (const auto& e : r->events) out += e->sse;
     cursor_ = r->scanned_to;
     return out;
@@ -60,7 +60,10 @@ void EventStream::next(std::function<void(StreamChunk)> ready) {
 void EventStream::deliver_live(std::function<void(StreamChunk)> ready) {
   // Runs again from the publishing thread when nothing is queued yet (the subscription keeps
   // the wake only until it calls it, so the reference cycle it makes is short-lived).
-  auto batch = sub_->take_or_notify([self = shared_from_this(), ready] { self->deliver_live(ready); });
+  // Most calls find events (a wake that just fired, a client catching up): build no wake then.
+  auto batch = sub_->take();
+  if (!batch.closed && !batch.overflowed && batch.events.empty())
+    batch = sub_->take_or_notify([self = shared_from_this(), ready] { self->deliver_live(ready); });
   if (batch.closed) return ready({std::string(kShutdownComment), true});
   if (batch.overflowed) return ready({std::string(kDroppedComment), true});
   if (batch.events.empty()) return;  // the wake is kept

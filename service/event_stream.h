@@ -44,6 +44,8 @@ class EventStream final : public ResponseStream, public std::enable_shared_from_
   // Store cannot be read.
   void next(std::function<void(StreamChunk)> ready) override;
   void cancel() override;
+  // Only a replay page reads the Store; live events come from memory.
+  bool next_may_block() const override { return cursor_ < sub_->head(); }
   std::string heartbeat() const override { return std::string(kKeepAliveComment); }
   std::chrono::milliseconds heartbeat_interval() const override { return options_.keepalive; }
 
@@ -57,7 +59,7 @@ class EventStream final : public ResponseStream, public std::enable_shared_from_
   EventHub& hub_;
   const EventStreamOptions options_;
   const std::shared_ptr<Subscription> sub_;
-  int64_t cursor_;  // replayed up to here; only next() touches it, and never two at once
+  std::atomic<int64_t> cursor_;  // replayed up to here; only next() moves it, never two at once
   std::atomic<bool> cancelled_{false};
 };
 

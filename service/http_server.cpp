@@ -200,7 +200,9 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   // A client has nothing to send on a stream: what it sends is dropped, and the end of its
   // side (or a reset) ends the stream and frees what it holds at once.
   void watch_client() {
-    stream_.async_read_some(asio::buffer(watch_buf_), [self = shared_from_this()](beast::error_code ec, size_t) {
+    // On the bare socket: the session keeps its own timers while it streams, and a thousand
+    // streams need no per-operation timeout machinery of beast::tcp_stream.
+    stream_.socket().async_read_some(asio::buffer(watch_buf_), [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->end_stream();
       self->watch_client();
     });
@@ -210,12 +212,16 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     if (ended_) return;
     waiting_ = true;
     arm_heartbeat();
-    asio::post(server_.pool_, [self = shared_from_this(), source = source_] {
+    auto ask = [self = shared_from_this(), source = source_] {
       source->next([self](StreamChunk chunk) {
         asio::post(self->stream_.get_executor(),
                    [self, chunk = std::move(chunk)]() mutable { self->on_chunk(std::move(chunk)); });
       });
-    });
+    };
+    if (source_->next_may_block())
+      asio::post(server_.pool_, std::move(ask));
+    else
+      ask();  // on this strand: it returns at once
   }
 
   void on_chunk(StreamChunk chunk) {
@@ -237,7 +243,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   void write_bytes(std::shared_ptr<std::string> bytes, bool last) {
     writing_ = true;
     arm_write_timer();
-    asio::async_write(stream_, asio::buffer(*bytes), [self = shared_from_this(), bytes, last](beast::error_code ec, size_t) {
+    asio::async_write(stream_.socket(), asio::buffer(*bytes), [self = shared_from_this(), bytes, last](beast::error_code ec, size_t) {
       self->writing_ = false;
       self->write_timer_.cancel();
       if (ec || last) return self->end_stream();

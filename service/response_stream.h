@@ -21,11 +21,16 @@ class ResponseStream {
  public:
   virtual ~ResponseStream() = default;
 
-  // Asks for the next chunk. Runs where request handlers run (the handler pool), so it may block,
-  // for instance on a database read. Calls `ready` exactly once, from any thread, possibly before
+  // Asks for the next chunk. Calls `ready` exactly once, from any thread, possibly before
   // returning: with non-empty data, or with last = true. `ready` only posts to the connection
-  // and never blocks.
+  // and never blocks. Where it runs is next_may_block()'s answer just before the call.
   virtual void next(std::function<void(StreamChunk)> ready) = 0;
+
+  // true: the coming next() may block (on a database read, say), so the server runs it where
+  // request handlers run (the handler pool); false: it returns at once, and the server calls
+  // it on the connection's own I/O thread, saving a hop through the pool, which may be busy
+  // with slow requests. Asked only between next() calls. Default true.
+  virtual bool next_may_block() const { return true; }
 
   // Ends the stream early: the client went away, or the server shuts down. Never blocks,
   // idempotent, from any thread. A next() that waits calls its `ready` promptly with
