@@ -80,8 +80,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   Session(Impl& server, tcp::socket&& socket)
       : server_(server),
         stream_(std::move(socket)),
-        heartbeat_timer_(stream_.get_executor()),
-        write_timer_(stream_.get_executor()) {}
+        tick_timer_(stream_.get_executor()) {}
   ~Session() {
     if (source_) source_->cancel();
     server_.session_ended(this);
@@ -176,6 +175,8 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   // --- streamed responses ------------------------------------------------------------------
   // All on the session's strand. At most one write is outstanding (writing_), and at most one
   // next() (waiting_); a chunk that arrives while a heartbeat is being written waits in pending_.
+  // One timer (tick_timer_) serves the heartbeat and the write timeout, and is re-armed only
+  // when it fires, so an event costs each stream no timer operation.
 
   void start_stream(HttpResponse res) {
     source_ = std::move(res.stream);
@@ -187,10 +188,11 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*head);
     if (server_.draining_) source_->cancel();  // shutdown began while the handler ran
     writing_ = true;
-    arm_write_timer();
+    write_started_ = last_write_ = std::chrono::steady_clock::now();
+    arm_tick(next_tick(write_started_));
     http::async_write_header(stream_, *sr, [self = shared_from_this(), head, sr](beast::error_code ec, size_t) {
       self->writing_ = false;
-      self->write_timer_.cancel();
+      self->last_write_ = std::chrono::steady_clock::now();
       if (ec || self->head_) return self->end_stream();
       self->watch_client();
       self->ask_next();
@@ -198,10 +200,9 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   // A client has nothing to send on a stream: what it sends is dropped, and the end of its
-  // side (or a reset) ends the stream and frees what it holds at once.
+  // side (or a reset) ends the stream and frees what it holds at once. On the bare socket: the
+  // session keeps its own timer while it streams.
   void watch_client() {
-    // On the bare socket: the session keeps its own timers while it streams, and a thousand
-    // streams need no per-operation timeout machinery of beast::tcp_stream.
     stream_.socket().async_read_some(asio::buffer(watch_buf_), [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->end_stream();
       self->watch_client();
@@ -211,7 +212,6 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   void ask_next() {
     if (ended_) return;
     waiting_ = true;
-    arm_heartbeat();
     auto ask = [self = shared_from_this(), source = source_] {
       source->next([self](StreamChunk chunk) {
         asio::post(self->stream_.get_executor(),
@@ -226,7 +226,6 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void on_chunk(StreamChunk chunk) {
     waiting_ = false;
-    heartbeat_timer_.cancel();
     if (ended_) return;
     if (writing_) {
       pending_ = std::move(chunk);
@@ -242,50 +241,63 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void write_bytes(std::shared_ptr<std::string> bytes, bool last) {
     writing_ = true;
-    arm_write_timer();
+    write_started_ = std::chrono::steady_clock::now();
     asio::async_write(stream_.socket(), asio::buffer(*bytes), [self = shared_from_this(), bytes, last](beast::error_code ec, size_t) {
       self->writing_ = false;
-      self->write_timer_.cancel();
+      self->last_write_ = std::chrono::steady_clock::now();
       if (ec || last) return self->end_stream();
       if (self->pending_) {
         StreamChunk next = std::move(*self->pending_);
         self->pending_.reset();
         return self->write_chunk(std::move(next));
       }
-      if (self->waiting_) return self->arm_heartbeat();
-      self->ask_next();
+      if (!self->waiting_) self->ask_next();
     });
   }
 
-  // While next() waits: the stream's heartbeat after its interval of silence.
-  void arm_heartbeat() {
-    const auto every = source_->heartbeat_interval();
-    if (every.count() <= 0) return;
-    heartbeat_timer_.expires_after(every);
-    heartbeat_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->ended_ || !self->waiting_ || self->writing_) return;
-      std::string text = self->source_->heartbeat();
-      if (!text.empty()) self->write_bytes(std::make_shared<std::string>(std::move(text)), false);
+  void arm_tick(std::chrono::steady_clock::duration after) {
+    tick_timer_.expires_after(std::max<std::chrono::steady_clock::duration>(after, std::chrono::milliseconds(1)));
+    tick_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec && !self->ended_) self->on_tick();
     });
   }
 
-  // A client that stops reading fills its socket buffers and the write stops making progress.
-  void arm_write_timer() {
-    write_timer_.expires_after(server_.options_.stream_write_timeout);
-    write_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || !self->writing_ || self->ended_) return;
-      spdlog::info("a streamed response made no progress for {} s: closing the connection",
-                   self->server_.options_.stream_write_timeout.count());
-      self->end_stream();
-    });
+  // A write stuck for stream_write_timeout (a client that stopped reading fills its socket
+  // buffers) closes the connection; a stream silent for its heartbeat interval gets its heartbeat.
+  void on_tick() {
+    const auto now = std::chrono::steady_clock::now();
+    const auto write_timeout = server_.options_.stream_write_timeout;
+    const auto heartbeat = source_->heartbeat_interval();
+    if (writing_ && now - write_started_ >= write_timeout) {
+      spdlog::info("a streamed response made no progress for {} s: closing the connection", write_timeout.count());
+      return end_stream();
+    }
+    if (!writing_ && waiting_ && heartbeat.count() > 0 && now - last_write_ >= heartbeat) {
+      std::string text = source_->heartbeat();
+      if (!text.empty()) write_bytes(std::make_shared<std::string>(std::move(text)), false);
+    }
+    arm_tick(next_tick(now));
+  }
+
+  // When to look again: the end of the write in progress (and no later than a heartbeat
+  // interval, since the write usually ends long before), or the heartbeat after the last write.
+  std::chrono::steady_clock::duration next_tick(std::chrono::steady_clock::time_point now) const {
+    const auto write_timeout = server_.options_.stream_write_timeout;
+    const auto heartbeat = source_->heartbeat_interval();
+    if (writing_) {
+      auto due = write_started_ + write_timeout - now;
+      if (heartbeat.count() > 0) due = std::min<std::chrono::steady_clock::duration>(due, heartbeat);
+      return due;
+    }
+    if (heartbeat.count() > 0) return last_write_ + heartbeat - now;
+    return write_timeout;
   }
 
   void end_stream() {
     if (ended_) return;
     ended_ = true;
     source_->cancel();  // a next() that waits calls back; the session then goes away
-    heartbeat_timer_.cancel();
-    write_timer_.cancel();
+    tick_timer_.cancel();
     close();
   }
 
@@ -332,8 +344,8 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;
   // A streamed response:
   std::shared_ptr<ResponseStream> source_;
-  asio::steady_timer heartbeat_timer_;
-  asio::steady_timer write_timer_;
+  asio::steady_timer tick_timer_;
+  std::chrono::steady_clock::time_point write_started_, last_write_;
   std::optional<StreamChunk> pending_;
   std::array<char, 512> watch_buf_{};
   bool waiting_ = false;  // a next() is outstanding
