@@ -172,7 +172,7 @@ class Watcher {
     } else if (type == "activity.state") {
       display_.set_state(str_at(d, "state", display_.state()), str_at(d, "reason"));
     } else if (type == "group.merged") {
-      display_.note(o_.args[0] + " trains in merged group " + str_at(d, "group_id", "?"));
+      display_.note(o_.args[0] + " trains in group " + str_at(d, "group_id", "?"));
     } else if (type == "group.split") {
       display_.note(o_.args[0] + " split from " + str_at(d, "group_id", "?") + " into " + str_at(d, "into", "?"));
     }
