@@ -123,3 +123,20 @@ TEST_CASE("config: placement policy flags") {
   }
   CHECK(parse({}, {"MUFL_POLICY=greedy"}).status().is_invalid_argument());
 }
+
+TEST_CASE("config: event retention takes a whole number with s, m, h or d, and the keep-alive seconds") {
+  auto d = parse({});
+  REQUIRE(d.ok());
+  CHECK(d->config.event_retention_seconds == 7 * 86400);
+  CHECK(d->config.event_keepalive_seconds == 15);
+  auto r = parse({"--event-retention", "12h", "--event-keepalive", "0.5"});
+  REQUIRE(r.ok());
+  CHECK(r->config.event_retention_seconds == 12 * 3600);
+  CHECK(r->config.event_keepalive_seconds == 0.5);
+  CHECK(parse({"--event-retention", "90"})->config.event_retention_seconds == 90);
+  CHECK(parse({"--event-retention", "30m"})->config.event_retention_seconds == 1800);
+  CHECK(parse({}, {"MUFL_EVENT_RETENTION=2d"})->config.event_retention_seconds == 2 * 86400);
+  for (const char* bad : {"0", "0d", "1w", "d", "-1h", "1.5h", "3651d", ""})
+    CHECK(parse({"--event-retention", bad}).status().is_invalid_argument());
+  for (const char* bad : {"0", "-1", "3601"}) CHECK(parse({"--event-keepalive", bad}).status().is_invalid_argument());
+}
