@@ -114,9 +114,16 @@ void EventHub::publish(const std::vector<storage::StoredEvent>& events) {
       ring_.pop_front();
     }
     // Taken with the ring's update: a subscriber made after this gets these events by replay.
+    // Ended subscriptions are forgotten here too, so the list does not grow between subscribes.
     live.reserve(subscriptions_.size());
-    for (const auto& weak : subscriptions_)
-      if (auto s = weak.lock()) live.push_back(std::move(s));
+    subscriptions_.erase(std::remove_if(subscriptions_.begin(), subscriptions_.end(),
+                                        [&](const std::weak_ptr<Subscription>& weak) {
+                                          auto s = weak.lock();
+                                          if (!s || s->is_closed()) return true;
+                                          live.push_back(std::move(s));
+                                          return false;
+                                        }),
+                         subscriptions_.end());
   }
   for (const auto& s : live) s->offer(batch);
 }
