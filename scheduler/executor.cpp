@@ -426,11 +426,22 @@ void Executor::train(Group group, const Device& device) {
       const auto should_stop = [&] { return run->stop.load(std::memory_order_relaxed); };
       if (options_.inventory) options_.inventory->unit_started(device.name, group.id, group.round + 1);
       auto report = job->run_round(should_stop);
-      // An abandoned or failed round is in the device's counter but in no ledger row.
+      // An abandoned or failed round spent energy too: it goes to the ledger, flagged.
       const auto measured =
           options_.inventory ? options_.inventory->unit_finished(device.name) : std::optional<UnitMeasurement>();
-      if (!report.ok()) return fail(report.status().message());
-      if (report->stopped) continue;  // shutdown, or every member cancelled: the loop decides
+      if (!report.ok()) {
+        record_abandoned(group, group.round + 1, heads, measured, "failed");
+        return fail(report.status().message());
+      }
+      if (report->stopped) {  // shutdown, or every member cancelled: the loop decides
+        bool shutdown;
+        {
+          std::lock_guard lock(mu_);
+          shutdown = stopping_;
+        }
+        record_abandoned(group, group.round + 1, heads, measured, shutdown ? "shutdown" : "cancelled");
+        continue;
+      }
 
       // Durable files first, then one transaction that points at them.
       auto bytes = job->checkpoint();
@@ -466,11 +477,7 @@ void Executor::train(Group group, const Device& device) {
                                               {"seconds", report->affinity_seconds}}
                                    .dump();
       }
-      if (measured) {
-        static const CarbonIntensity kDefaultCarbon = CarbonIntensity::constant(kDefaultCarbonGPerKwh);
-        record.energy =
-            make_energy_unit(group, report->round, heads, *measured, options_.carbon ? *options_.carbon : kDefaultCarbon);
-      }
+      if (measured) record.energy = make_energy_unit(group, report->round, heads, *measured, carbon());
       Status recorded = store_.record_group_round(record, now());
       if (recorded.code() == Status::Code::kFailedPrecondition) return;  // no longer live
       if (!recorded.is_ok()) return fail("cannot record round: " + recorded.message());
@@ -606,6 +613,25 @@ void Executor::train(Group group, const Device& device) {
 
   std::lock_guard lock(mu_);
   running_.erase(group.id);
+}
+
+void Executor::record_abandoned(const Group& group, int64_t round, const std::vector<GroupHead>& heads,
+                                const std::optional<UnitMeasurement>& measured, const char* why) {
+  if (!measured || heads.empty()) return;
+  storage::EnergyUnit unit = make_energy_unit(group, round, heads, *measured, carbon());
+  unit.abandoned = why;
+  if (Status s = store_.record_abandoned_unit(unit); !s.is_ok()) {
+    spdlog::error("group {}: cannot record the energy of its abandoned round {}: {}", group.id, round, s.to_string());
+    return;
+  }
+  spdlog::info("group {}: round {} abandoned ({}) after {:.1f} J on {}", group.id, round, why, unit.joules,
+               unit.device);
+  observer_->energy_recorded(unit);
+}
+
+const CarbonIntensity& Executor::carbon() const {
+  static const CarbonIntensity kDefaultCarbon = CarbonIntensity::constant(kDefaultCarbonGPerKwh);
+  return options_.carbon ? *options_.carbon : kDefaultCarbon;
 }
 
 }  // namespace mufl::scheduler

@@ -109,7 +109,8 @@ class Executor {
   // Releases groups a previous process left on devices and starts one worker per device.
   Status start();
   // Stops the workers: training in progress stops within one batch and stays recorded, to be
-  // resumed by the next start(). Idempotent.
+  // resumed by the next start() (the stopped round's energy is in the ledger as abandoned,
+  // "shutdown"). Idempotent.
   void stop();
 
   // Wakes the workers (a new activity is queued).
@@ -140,6 +141,12 @@ class Executor {
   // Runs the planner and applies its plan; returns when to plan again without an event.
   std::optional<int64_t> plan();
   void train(Group group, const Device& device);
+  // A round that ran but whose result is thrown away (`why`: shutdown, cancelled, failed): its
+  // measured energy still goes to the ledger, to the heads that trained in it.
+  void record_abandoned(const Group& group, int64_t round, const std::vector<GroupHead>& heads,
+                        const std::optional<UnitMeasurement>& measured, const char* why);
+  // The intensity a unit is charged at: --carbon-file, else the constant default.
+  const CarbonIntensity& carbon() const;
   void wake_all();
 
   storage::Store& store_;

@@ -118,7 +118,8 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, s
     json["energy"] = {{"joules", energy->joules},
                       {"device_seconds", energy->device_seconds},
                       {"grams_co2e", energy->grams_co2e},
-                      {"work_units", energy->units}};
+                      {"work_units", energy->units},
+                      {"abandoned_units", energy->abandoned_units}};
     auto tenant = store.get_tenant(a->tenant_id);
     json["paused"] = tenant.ok() ? paused_reason(*a, *tenant) : nlohmann::json();
     // Why its group waits for a device, as the placement policy said (carbon deferral, …).

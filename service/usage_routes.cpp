@@ -27,7 +27,8 @@ nlohmann::json totals_json(const storage::EnergyTotals& t) {
   return {{"device_seconds", t.device_seconds},
           {"joules", t.joules},
           {"grams_co2e", t.grams_co2e},
-          {"work_units", t.units}};
+          {"work_units", t.units},
+          {"abandoned_units", t.abandoned_units}};
 }
 
 }  // namespace
@@ -81,6 +82,7 @@ void add_usage_routes(Router& router, storage::Store& store, const EnergyOptions
       total.joules += d.totals.joules;
       total.grams_co2e += d.totals.grams_co2e;
       total.units += d.totals.units;
+      total.abandoned_units += d.totals.abandoned_units;
     }
     nlohmann::json carbon = {{"source", energy.carbon_source}};
     if (energy.carbon_source == "constant") {

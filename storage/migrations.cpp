@@ -262,6 +262,53 @@ END;
 -- quotas.fair_share_weight: the fair policy divides the tenant's dominant share by it.
 ALTER TABLE tenants ADD COLUMN fair_share_weight REAL NOT NULL DEFAULT 1;
 )sql"},
+      {8, "energy ledger: rounds abandoned by a shutdown, a cancel or a failure", R"sql(
+-- Rounds abandoned by a shutdown, a cancel or a failure used energy too: the ledger keeps
+-- them, with why, beside the recorded rounds. An abandoned round may run again (after a
+-- restart), so (group_id, round) is unique only among recorded rounds. SQLite cannot drop a
+-- UNIQUE constraint: both tables are rebuilt (the attribution first, as it points at the
+-- ledger), their rows copied with their ids.
+CREATE TABLE energy_ledger_v8 (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  group_id         TEXT NOT NULL REFERENCES groups(id),
+  round            INTEGER NOT NULL,               -- lineage round
+  device           TEXT NOT NULL,
+  meter            TEXT NOT NULL,                  -- nvml, rapl, model
+  start_ms         INTEGER NOT NULL,
+  end_ms           INTEGER NOT NULL,
+  seconds          REAL NOT NULL,
+  joules           REAL NOT NULL,
+  carbon_g_per_kwh REAL NOT NULL,                  -- grid intensity over [start, end)
+  grams_co2e       REAL NOT NULL,
+  abandoned        TEXT                            -- NULL: a recorded round; else shutdown, cancelled or failed
+    CHECK (abandoned IS NULL OR abandoned IN ('shutdown', 'cancelled', 'failed'))
+);
+INSERT INTO energy_ledger_v8(id, group_id, round, device, meter, start_ms, end_ms, seconds, joules,
+                             carbon_g_per_kwh, grams_co2e)
+  SELECT id, group_id, round, device, meter, start_ms, end_ms, seconds, joules, carbon_g_per_kwh, grams_co2e
+    FROM energy_ledger;
+CREATE TABLE energy_attribution_v8 (
+  unit_id        INTEGER NOT NULL REFERENCES energy_ledger_v8(id),
+  activity_id    TEXT NOT NULL REFERENCES activities(id),
+  tenant_id      TEXT NOT NULL REFERENCES tenants(id),
+  share          REAL NOT NULL,
+  joules         REAL NOT NULL,
+  device_seconds REAL NOT NULL,
+  grams_co2e     REAL NOT NULL,
+  end_ms         INTEGER NOT NULL,
+  PRIMARY KEY (unit_id, activity_id)
+);
+INSERT INTO energy_attribution_v8 SELECT unit_id, activity_id, tenant_id, share, joules, device_seconds, grams_co2e,
+                                         end_ms FROM energy_attribution;
+DROP TABLE energy_attribution;
+DROP TABLE energy_ledger;
+ALTER TABLE energy_ledger_v8 RENAME TO energy_ledger;
+ALTER TABLE energy_attribution_v8 RENAME TO energy_attribution;
+CREATE UNIQUE INDEX energy_ledger_recorded_round ON energy_ledger(group_id, round) WHERE abandoned IS NULL;
+CREATE INDEX energy_ledger_group ON energy_ledger(group_id, round);
+CREATE INDEX energy_attribution_activity ON energy_attribution(activity_id);
+CREATE INDEX energy_attribution_tenant_end ON energy_attribution(tenant_id, end_ms);
+)sql"},
   };
   return migrations;
 }

@@ -758,26 +758,27 @@ Status insert_group(Connection& c, const Group& g, GroupPhase phase, int64_t rou
 }
 
 // Writes a work unit and its shares, and adds each share to its tenant's energy_used_joules.
-// A unit already recorded for the group's round is kept as it is.
+// A recorded (not abandoned) unit already there for the group's round is kept as it is.
 Status insert_energy_unit(Connection& c, const EnergyUnit& u) {
   auto ins = c.prepare(
       "INSERT OR IGNORE INTO energy_ledger(group_id, round, device, meter, start_ms, end_ms, seconds, joules, "
-      "carbon_g_per_kwh, grams_co2e) VALUES(?,?,?,?,?,?,?,?,?,?)");
+      "carbon_g_per_kwh, grams_co2e, abandoned) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
   if (!ins.ok()) return ins.status();
-  if (Status s = (*ins)->bind(1, u.group_id).bind(2, u.round).bind(3, u.device).bind(4, u.meter)
-                     .bind(5, u.start_unix_ms).bind(6, u.end_unix_ms).bind(7, u.seconds).bind(8, u.joules)
-                     .bind(9, u.carbon_g_per_kwh).bind(10, u.grams_co2e).run();
-      !s.is_ok())
-    return s;
+  (*ins)->bind(1, u.group_id).bind(2, u.round).bind(3, u.device).bind(4, u.meter).bind(5, u.start_unix_ms)
+      .bind(6, u.end_unix_ms).bind(7, u.seconds).bind(8, u.joules).bind(9, u.carbon_g_per_kwh).bind(10, u.grams_co2e);
+  if (u.abandoned.empty())
+    (*ins)->bind_null(11);
+  else
+    (*ins)->bind(11, u.abandoned);
+  if (Status s = (*ins)->run(); !s.is_ok()) return s;
   if (c.changes() == 0) return Status::ok();
   int64_t unit_id = 0;
   {
-    auto id = c.prepare("SELECT id FROM energy_ledger WHERE group_id = ? AND round = ?");
+    auto id = c.prepare("SELECT last_insert_rowid()");
     if (!id.ok()) return id.status();
-    (*id)->bind(1, u.group_id).bind(2, u.round);
     auto row = (*id)->step();
     if (!row.ok()) return row.status();
-    if (!*row) return Status::internal("the energy unit just written is not there");
+    if (!*row) return Status::internal("the energy unit just written has no id");
     unit_id = (*id)->column_int64(0);
   }
   for (const EnergyShare& sh : u.shares) {
@@ -797,10 +798,17 @@ Status insert_energy_unit(Connection& c, const EnergyUnit& u) {
   return Status::ok();
 }
 
+// Columns first.. first+4: joules, device seconds, grams, units, abandoned units (kTotals).
 EnergyTotals read_totals(const Statement& st, int first) {
   return {st.column_double(first), st.column_double(first + 1), st.column_double(first + 2),
-          st.column_int64(first + 3)};
+          st.column_int64(first + 3), st.column_int64(first + 4)};
 }
+
+// The totals of a set of attribution rows `a`, joined with their units `l`.
+constexpr const char* kTotals =
+    "coalesce(sum(a.joules), 0.0), coalesce(sum(a.device_seconds), 0.0), coalesce(sum(a.grams_co2e), 0.0), "
+    "count(*), coalesce(sum(l.abandoned IS NOT NULL), 0) FROM energy_attribution a "
+    "JOIN energy_ledger l ON l.id = a.unit_id ";
 
 const char* member_state(GroupPhase phase) {
   return phase == GroupPhase::kConsolidating ? "consolidating" : "training";
@@ -1297,9 +1305,7 @@ Result<bool> SqliteStore::group_over_budget(const std::string& group_id) {
 
 Result<EnergyTotals> SqliteStore::activity_energy(const std::string& activity_id) {
   ReaderLease conn(*this);
-  auto st = (*conn).prepare(
-      "SELECT coalesce(sum(joules), 0.0), coalesce(sum(device_seconds), 0.0), coalesce(sum(grams_co2e), 0.0), "
-      "count(*) FROM energy_attribution WHERE activity_id = ?");
+  auto st = (*conn).prepare(std::string("SELECT ") + kTotals + "WHERE a.activity_id = ?");
   if (!st.ok()) return st.status();
   (*st)->bind(1, activity_id);
   auto row = (*st)->step();
@@ -1309,10 +1315,8 @@ Result<EnergyTotals> SqliteStore::activity_energy(const std::string& activity_id
 
 Result<std::vector<UsageDay>> SqliteStore::tenant_usage(const std::string& tenant_id, int64_t from_ms, int64_t to_ms) {
   ReaderLease conn(*this);
-  auto st = (*conn).prepare(
-      "SELECT strftime('%Y-%m-%d', end_ms / 1000, 'unixepoch') AS day, sum(joules), sum(device_seconds), "
-      "sum(grams_co2e), count(*) FROM energy_attribution WHERE tenant_id = ? AND end_ms >= ? AND end_ms < ? "
-      "GROUP BY day ORDER BY day");
+  auto st = (*conn).prepare(std::string("SELECT strftime('%Y-%m-%d', a.end_ms / 1000, 'unixepoch') AS day, ") +
+                            kTotals + "WHERE a.tenant_id = ? AND a.end_ms >= ? AND a.end_ms < ? GROUP BY day ORDER BY day");
   if (!st.ok()) return st.status();
   (*st)->bind(1, tenant_id).bind(2, from_ms).bind(3, to_ms);
   std::vector<UsageDay> out;
@@ -1327,9 +1331,7 @@ Result<std::vector<UsageDay>> SqliteStore::tenant_usage(const std::string& tenan
 
 Result<std::vector<std::pair<std::string, EnergyTotals>>> SqliteStore::energy_by_tenant() {
   ReaderLease conn(*this);
-  auto st = (*conn).prepare(
-      "SELECT tenant_id, sum(joules), sum(device_seconds), sum(grams_co2e), count(*) FROM energy_attribution "
-      "GROUP BY tenant_id ORDER BY tenant_id");
+  auto st = (*conn).prepare(std::string("SELECT a.tenant_id, ") + kTotals + "GROUP BY a.tenant_id ORDER BY a.tenant_id");
   if (!st.ok()) return st.status();
   std::vector<std::pair<std::string, EnergyTotals>> out;
   for (;;) {
@@ -1346,8 +1348,8 @@ Result<std::vector<EnergyUnit>> SqliteStore::list_energy_units(const std::string
   std::vector<std::pair<int64_t, EnergyUnit>> units;
   {
     auto st = (*conn).prepare(
-        "SELECT id, group_id, round, device, meter, start_ms, end_ms, seconds, joules, carbon_g_per_kwh, grams_co2e "
-        "FROM energy_ledger WHERE group_id = ? ORDER BY round");
+        "SELECT id, group_id, round, device, meter, start_ms, end_ms, seconds, joules, carbon_g_per_kwh, grams_co2e, "
+        "coalesce(abandoned, '') FROM energy_ledger WHERE group_id = ? ORDER BY round, id");
     if (!st.ok()) return st.status();
     (*st)->bind(1, group_id);
     for (;;) {
@@ -1365,6 +1367,7 @@ Result<std::vector<EnergyUnit>> SqliteStore::list_energy_units(const std::string
       u.joules = (*st)->column_double(8);
       u.carbon_g_per_kwh = (*st)->column_double(9);
       u.grams_co2e = (*st)->column_double(10);
+      u.abandoned = (*st)->column_text(11);
       units.emplace_back((*st)->column_int64(0), std::move(u));
     }
   }
@@ -1385,6 +1388,13 @@ Result<std::vector<EnergyUnit>> SqliteStore::list_energy_units(const std::string
     out.push_back(std::move(u));
   }
   return out;
+}
+
+Status SqliteStore::record_abandoned_unit(const EnergyUnit& unit) {
+  if (unit.abandoned != "shutdown" && unit.abandoned != "cancelled" && unit.abandoned != "failed")
+    return Status::invalid_argument("an abandoned unit needs a reason: shutdown, cancelled or failed",
+                                    {{"abandoned", "must be shutdown, cancelled or failed"}});
+  return write_transaction([&](Connection& c) -> Status { return insert_energy_unit(c, unit); });
 }
 
 Status SqliteStore::set_device_drained(const std::string& name, bool drained, int64_t now_ms) {

@@ -78,6 +78,7 @@ class SqliteStore final : public Store {
   Result<std::vector<UsageDay>> tenant_usage(const std::string& tenant_id, int64_t from_ms, int64_t to_ms) override;
   Result<std::vector<std::pair<std::string, EnergyTotals>>> energy_by_tenant() override;
   Result<std::vector<EnergyUnit>> list_energy_units(const std::string& group_id) override;
+  Status record_abandoned_unit(const EnergyUnit& unit) override;
   Status set_device_drained(const std::string& name, bool drained, int64_t now_ms) override;
   Result<std::vector<std::string>> list_drained_devices() override;
   Result<std::vector<StoredEvent>> list_events(const EventQuery& query) override;

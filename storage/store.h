@@ -95,6 +95,11 @@ struct EnergyUnit {
   double carbon_g_per_kwh = 0;  // grid intensity charged over [start, end)
   double grams_co2e = 0;        // kWh × carbon_g_per_kwh
   std::vector<EnergyShare> shares;
+  // "" for a recorded round. Else why the round's result was thrown away while its energy was
+  // spent: "shutdown" (mufld stopped mid-round; the round runs again after a restart),
+  // "cancelled" (every live member was cancelled mid-round) or "failed" (the round failed and
+  // so did its group).
+  std::string abandoned;
 };
 
 // Energy totals of an activity, a tenant or a day.
@@ -102,7 +107,8 @@ struct EnergyTotals {
   double joules = 0;
   double device_seconds = 0;
   double grams_co2e = 0;
-  int64_t units = 0;  // work units with a share in the total
+  int64_t units = 0;  // work units with a share in the total (abandoned ones included)
+  int64_t abandoned_units = 0;  // of which abandoned (EnergyUnit::abandoned)
 };
 
 // A tenant's use on one UTC day (a unit counts on the day it ended).
@@ -326,8 +332,14 @@ class Store {
                                                      int64_t to_ms) = 0;
   // Every tenant's (deleted ones too) totals over the whole ledger: tenant id → totals.
   virtual Result<std::vector<std::pair<std::string, EnergyTotals>>> energy_by_tenant() = 0;
-  // The units recorded for a group, oldest round first, with their shares.
+  // The units recorded for a group, abandoned ones too, oldest round first (in the order written
+  // within a round), with their shares.
   virtual Result<std::vector<EnergyUnit>> list_energy_units(const std::string& group_id) = 0;
+  // Writes a unit whose round was abandoned (`unit.abandoned` says why) with its shares, and adds
+  // each share to its tenant's energy_used_joules, in one transaction: the joules were spent,
+  // so they are the tenant's. The round may be abandoned again, or recorded later (after a
+  // restart), beside it. kInvalidArgument when `abandoned` is not shutdown, cancelled or failed.
+  virtual Status record_abandoned_unit(const EnergyUnit& unit) = 0;
 
   // --- devices -------------------------------------------------------------------------------------
   // Remembers that the admin drained (true) or resumed (false) a device, across restarts.

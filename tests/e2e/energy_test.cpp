@@ -2,17 +2,21 @@
 // show power and energy that grow, every round lands in the energy ledger and is attributed to
 // its activity and tenant (the activity's joules equal its ledger shares, /v1/usage and
 // /metrics agree), a device drains and resumes (also across a restart), and an energy budget
-// pauses an activity until the admin raises it.
+// pauses an activity until the admin raises it. Rounds abandoned by a shutdown or a cancel are
+// in the ledger too, flagged, and charged to their tenant.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
 #include <sqlite3.h>
 
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include "tests/support/http_client.h"
 #include "tests/support/json_poll.h"
@@ -62,6 +66,23 @@ double metric(const std::string& text, const std::string& series) {
   const auto at = text.find("\n" + series + " ");
   if (at == std::string::npos) return -1;
   return std::stod(text.substr(at + series.size() + 2));
+}
+
+// The ledger rows of a group's units: (round, abandoned reason or "", joules), in order.
+std::vector<std::tuple<int64_t, std::string, double>> ledger_units(const std::string& db_path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT round, coalesce(abandoned, ''), joules FROM energy_ledger ORDER BY id", -1,
+                             &st, nullptr) == SQLITE_OK);
+  std::vector<std::tuple<int64_t, std::string, double>> out;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    out.emplace_back(sqlite3_column_int64(st, 0), reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
+                     sqlite3_column_double(st, 2));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
 }
 
 const std::string kSpec =
@@ -207,4 +228,94 @@ TEST_CASE("e2e energy: an energy budget pauses an activity, and raising it resum
   CHECK(done["paused"].is_null());
   CHECK(done["energy"]["work_units"] == 4);
   CHECK(mufld.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("e2e energy: rounds abandoned by a shutdown and by a cancel are in the ledger, flagged, and charged") {
+  TempDir dir;
+  const std::string db = dir.file("mufl.db");
+  // Rounds of a few seconds (4 clients x 6 local epochs), so that a signal sent while one runs
+  // lands in it. Should one end in the few milliseconds between seeing it run and the signal,
+  // nothing is abandoned and the step is tried again (at most three times).
+  const std::string spec =
+      R"({"name":"slow","dataset":"synthetic","task":"class","rounds":10000,"clients":4,"clients_per_round":4,)"
+      R"("local_epochs":6,"merge":false})";
+  // Waits until a round of the activity, after its first, runs on a device; returns that round.
+  auto in_round = [&](HttpClient& c, const std::string& id, const std::string& token) {
+    int64_t round = 0;
+    wait_for(c, "/v1/devices", kAdmin, [&](const json& d) {
+      const json a = get(c, "/v1/activities/" + id, token);
+      const int64_t done = a["progress"]["round"];
+      for (const auto& dev : d["items"])
+        if (done >= 1 && dev["state"] == "busy" && dev["work_unit"].is_object() &&
+            dev["work_unit"]["round"].is_number() && dev["work_unit"]["round"].get<int64_t>() == done + 1) {
+          round = done + 1;
+          return true;
+        }
+      return false;
+    });
+    return round;
+  };
+  auto count = [&](const std::string& why) {
+    int n = 0;
+    if (!std::ifstream(db)) return n;  // before the first start
+    for (const auto& u : ledger_units(db)) n += std::get<1>(u) == why ? 1 : 0;
+    return n;
+  };
+  std::string id, token, tenant_id;
+  int64_t stopped_round = 0;
+  for (int attempt = 0; attempt < 3 && count("shutdown") == 0; ++attempt) {
+    MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, kArgs);
+    HttpClient c("127.0.0.1", mufld.port());
+    if (attempt == 0) {
+      std::tie(tenant_id, token) = make_tenant(c, "interrupted");
+      id = json::parse(c.post("/v1/activities", spec, token).body)["id"];
+    }
+    stopped_round = in_round(c, id, token);
+    CHECK(mufld.stop(SIGTERM) == 0);
+  }
+  // The stopped round is in the ledger, abandoned by the shutdown, after the recorded ones.
+  auto units = ledger_units(db);
+  REQUIRE(count("shutdown") == 1);
+  CHECK(std::get<0>(units.back()) == stopped_round);
+  CHECK(std::get<1>(units.back()) == "shutdown");
+  CHECK(std::get<2>(units.back()) > 0);
+
+  MufldProcess again(MUFLD_PATH, dir.path(), kAdmin, kArgs);
+  HttpClient c("127.0.0.1", again.port());
+  // The round runs again and is recorded beside its abandoned try.
+  wait_for(c, "/v1/activities/" + id, token,
+           [&](const json& a) { return a["progress"]["round"].get<int64_t>() >= stopped_round; });
+  int recorded_again = 0;
+  for (const auto& [round, why, joules] : ledger_units(db)) recorded_again += round == stopped_round && why.empty();
+  CHECK(recorded_again == 1);
+  // A cancel mid-round: its activity (a fresh one if the first cancel landed between rounds).
+  std::vector<std::string> ids = {id};
+  for (int attempt = 0; attempt < 3 && count("cancelled") == 0; ++attempt) {
+    if (attempt > 0) ids.push_back(json::parse(c.post("/v1/activities", spec, token).body)["id"]);
+    in_round(c, ids.back(), token);
+    REQUIRE(c.del("/v1/activities/" + ids.back(), token).status == 200);
+    wait_for(c, "/v1/devices", kAdmin, [](const json& d) {
+      return d["items"][0]["state"] == "idle" && d["items"][1]["state"] == "idle";
+    });
+  }
+  CHECK(count("cancelled") == 1);
+
+  // Every joule, abandoned ones too, is its activity's and its tenant's.
+  double total = 0;
+  for (const auto& u : ledger_units(db)) total += std::get<2>(u);
+  double activities = 0;
+  int abandoned = 0;
+  for (const auto& a_id : ids) {
+    json a = get(c, "/v1/activities/" + a_id, token);
+    CHECK(a["state"] == "cancelled");
+    CHECK(a["energy"]["joules"].get<double>() == Approx(ledger_joules(db, a_id)));
+    activities += a["energy"]["joules"].get<double>();
+    abandoned += a["energy"]["abandoned_units"].get<int>();
+  }
+  CHECK(abandoned == 2);
+  CHECK(activities == Approx(total));
+  CHECK(get(c, "/v1/tenants/" + tenant_id, kAdmin)["energy_used_joules"].get<double>() == Approx(total));
+  CHECK(get(c, "/v1/usage", token)["total"]["abandoned_units"] == 2);
+  CHECK(metric(c.get("/metrics").body, "mufl_tenant_energy_joules_total{tenant=\"" + tenant_id + "\"}") ==
+        Approx(total));
 }

@@ -93,6 +93,27 @@ struct Fixture {
     return store->record_group_round(r, end_ms);
   }
   double used(const std::string& tenant) { return store->get_tenant(tenant)->energy_used_joules; }
+  // An abandoned unit of round `round` of `group_id`: `joules` split evenly over `shares`.
+  EnergyUnit abandoned(const std::string& group_id, int64_t round, double joules, int64_t end_ms,
+                       const std::vector<std::pair<std::string, std::string>>& shares, const char* why) {
+    EnergyUnit u;
+    u.group_id = group_id;
+    u.round = round;
+    u.device = "cpu:1";
+    u.meter = "model";
+    u.start_unix_ms = end_ms - 1000;
+    u.end_unix_ms = end_ms;
+    u.seconds = 1;
+    u.joules = joules;
+    u.carbon_g_per_kwh = 360;
+    u.grams_co2e = joules / 3.6e6 * 360;
+    for (const auto& [a, t] : shares) {
+      const double f = 1.0 / static_cast<double>(shares.size());
+      u.shares.push_back({a, t, f, joules * f, f, u.grams_co2e * f});
+    }
+    u.abandoned = why;
+    return u;
+  }
 };
 
 }  // namespace
@@ -278,4 +299,61 @@ TEST_CASE("energy store: budgets, weights, used joules and drained devices survi
   CHECK(claimable->front().members.front().tenant_weight == 2.5);
   CHECK(*store->list_drained_devices() == std::vector<std::string>{"cpu:1"});
   CHECK(store->activity_energy("act_1")->joules == Approx(12.25));
+}
+
+TEST_CASE("energy store: an abandoned round's energy is in the ledger, flagged, and the tenant's") {
+  Fixture f;
+  f.submit("act_1", "ten_a");
+  f.submit("act_2", "ten_b");
+  f.group("grp_1", {"act_1", "act_2"});
+  const std::vector<std::pair<std::string, std::string>> both = {{"act_1", "ten_a"}, {"act_2", "ten_b"}};
+  REQUIRE(f.record("grp_1", 1, 1000, 10, kJan1 + 1000, both).is_ok());
+  // Round 2 stopped by a shutdown, then again by a second one; after the restart it is recorded.
+  REQUIRE(f.store->record_abandoned_unit(f.abandoned("grp_1", 2, 400, kJan1 + 2000, both, "shutdown")).is_ok());
+  REQUIRE(f.store->record_abandoned_unit(f.abandoned("grp_1", 2, 200, kJan1 + 3000, both, "shutdown")).is_ok());
+  REQUIRE(f.record("grp_1", 2, 3000, 20, kJan1 + 4000, both).is_ok());
+  // Round 3: act_1 alone, cancelled mid-round.
+  REQUIRE(f.store->record_abandoned_unit(f.abandoned("grp_1", 3, 60, kJan1 + 5000, {{"act_1", "ten_a"}}, "cancelled"))
+              .is_ok());
+
+  auto units = f.store->list_energy_units("grp_1");
+  REQUIRE(units.ok());
+  REQUIRE(units->size() == 5);
+  std::vector<std::pair<int64_t, std::string>> seen;
+  for (const auto& u : *units) seen.emplace_back(u.round, u.abandoned);
+  CHECK(seen == std::vector<std::pair<int64_t, std::string>>{
+                    {1, ""}, {2, "shutdown"}, {2, "shutdown"}, {2, ""}, {3, "cancelled"}});
+  CHECK((*units)[3].joules == 3000);
+  REQUIRE((*units)[4].shares.size() == 1);
+  CHECK((*units)[4].shares[0].activity_id == "act_1");
+
+  // The joules were spent: they count for the tenants (their budgets too), with the units.
+  CHECK(f.used("ten_a") == Approx(500 + 200 + 100 + 1500 + 60));
+  CHECK(f.used("ten_b") == Approx(500 + 200 + 100 + 1500));
+  auto a1 = f.store->activity_energy("act_1");
+  REQUIRE(a1.ok());
+  CHECK(a1->joules == Approx(2360));
+  CHECK(a1->units == 5);
+  CHECK(a1->abandoned_units == 3);
+  auto a2 = f.store->activity_energy("act_2");
+  CHECK(a2->units == 4);
+  CHECK(a2->abandoned_units == 2);
+  auto days = f.store->tenant_usage("ten_a", kJan1, kJan1 + kDay);
+  REQUIRE(days.ok());
+  REQUIRE(days->size() == 1);
+  CHECK((*days)[0].totals.joules == Approx(2360));
+  CHECK((*days)[0].totals.abandoned_units == 3);
+  auto by_tenant = f.store->energy_by_tenant();
+  REQUIRE(by_tenant.ok());
+  REQUIRE(by_tenant->size() == 2);
+  CHECK((*by_tenant)[1].second.abandoned_units == 2);
+
+  // A reason is required; a bad one changes nothing.
+  const double before = f.used("ten_a");
+  CHECK(f.store->record_abandoned_unit(f.abandoned("grp_1", 4, 5, kJan1, {{"act_1", "ten_a"}}, ""))
+            .is_invalid_argument());
+  CHECK(f.store->record_abandoned_unit(f.abandoned("grp_1", 4, 5, kJan1, {{"act_1", "ten_a"}}, "bored"))
+            .is_invalid_argument());
+  CHECK(f.used("ten_a") == before);
+  CHECK(f.store->list_energy_units("grp_1")->size() == 5);
 }

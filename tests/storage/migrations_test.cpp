@@ -108,3 +108,73 @@ TEST_CASE("migrations: from v2, an ungrouped training activity is queued again a
   CHECK(done->progress.has_model);
   CHECK((*store)->list_rounds("act_done", Scope::all())->size() == 1);
 }
+
+TEST_CASE("migrations: from v7 the energy ledger keeps its units, shares and ids, and takes abandoned ones") {
+  testing::TempDir dir;
+  std::string path = dir.file("v7.db");
+  {
+    auto conn = Connection::open(path, false, "FULL", 1000);
+    REQUIRE(conn.ok());
+    Connection& c = **conn;
+    REQUIRE(c.exec("PRAGMA foreign_keys=ON").is_ok());
+    REQUIRE(c.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                   "applied_ms INTEGER NOT NULL)")
+                .is_ok());
+    for (const Migration& m : all_migrations()) {
+      if (m.version > 7) break;
+      REQUIRE(c.exec(m.sql).is_ok());
+      REQUIRE(c.exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", 'v', 0)").is_ok());
+    }
+    REQUIRE(c.exec("INSERT INTO tenants(id, name, token_hash, max_active_activities, created_ms, updated_ms) "
+                   "VALUES ('ten_a', 'alpha', 'h', 10, 1, 1)")
+                .is_ok());
+    REQUIRE(c.exec("INSERT INTO activities(id, tenant_id, name, state, spec, created_ms, updated_ms) "
+                   "VALUES ('act_1', 'ten_a', 'j', 'succeeded', '{}', 1, 1)")
+                .is_ok());
+    REQUIRE(c.exec("INSERT INTO groups(id, parent_id, phase, policy, compat_key, config, consolidation_rounds, "
+                   "round, heads, job_round_offset, checkpoint_path, checkpoint_sha256, device, split, reason, "
+                   "created_ms, updated_ms) VALUES ('grp_1', '', 'done', 'mufl', 'k', '{}', 0, 2, '[]', 0, '', '', "
+                   "'', '', '', 1, 1)")
+                .is_ok());
+    REQUIRE(c.exec("INSERT INTO energy_ledger(id, group_id, round, device, meter, start_ms, end_ms, seconds, joules, "
+                   "carbon_g_per_kwh, grams_co2e) VALUES (5, 'grp_1', 1, 'cpu:0', 'model', 0, 10, 1, 100, 475, 1), "
+                   "(9, 'grp_1', 2, 'cpu:0', 'model', 10, 20, 1, 300, 475, 3)")
+                .is_ok());
+    REQUIRE(c.exec("INSERT INTO energy_attribution VALUES (5, 'act_1', 'ten_a', 1, 100, 1, 1, 10), "
+                   "(9, 'act_1', 'ten_a', 1, 300, 1, 3, 20)")
+                .is_ok());
+  }
+  ManualClock clock;
+  StoreOptions o;
+  o.path = path;
+  auto store = SqliteStore::open(o, clock);
+  REQUIRE(store.ok());
+  auto units = (*store)->list_energy_units("grp_1");
+  REQUIRE(units.ok());
+  REQUIRE(units->size() == 2);
+  CHECK((*units)[1].joules == 300);
+  CHECK((*units)[1].abandoned.empty());
+  REQUIRE((*units)[1].shares.size() == 1);
+  CHECK((*units)[1].shares[0].joules == 300);
+  auto energy = (*store)->activity_energy("act_1");
+  REQUIRE(energy.ok());
+  CHECK(energy->joules == 400);
+  CHECK(energy->units == 2);
+  // Round 2 again, abandoned: beside the recorded one, with an id after the copied ones.
+  EnergyUnit u = (*units)[1];
+  u.abandoned = "cancelled";
+  u.joules = 7;
+  u.shares[0].joules = 7;
+  REQUIRE((*store)->record_abandoned_unit(u).is_ok());
+  CHECK((*store)->list_energy_units("grp_1")->size() == 3);
+  CHECK((*store)->activity_energy("act_1")->abandoned_units == 1);
+  // The attribution still points at the ledger: a share of a unit that is not there is refused.
+  auto conn = Connection::open(path, false, "FULL", 1000);
+  REQUIRE(conn.ok());
+  REQUIRE((*conn)->exec("PRAGMA foreign_keys=ON").is_ok());
+  CHECK_FALSE((*conn)->exec("INSERT INTO energy_attribution VALUES (999, 'act_1', 'ten_a', 1, 1, 1, 1, 1)").is_ok());
+  auto st = (*conn)->prepare("SELECT max(id) FROM energy_ledger");
+  REQUIRE(st.ok());
+  REQUIRE(*(*st)->step());
+  CHECK((*st)->column_int64(0) == 10);
+}
