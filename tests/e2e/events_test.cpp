@@ -152,7 +152,7 @@ TEST_CASE("e2e events: a reconnect with Last-Event-ID or after= replays exactly 
     early = first.take(2, 60s);
     REQUIRE(early.size() == 2);
   }  // disconnected while the activity trains on
-  wait_for(c, "/v1/activities/" + id, t.token, [](const json& a) { return a["state"] == "succeeded"; });
+  wait_for(c, "/v1/activities/" + id, t.token, [](const json& a) { return a["state"] == "succeeded"; }, 240);
 
   SseClient full_stream(mufld.port(), "/v1/events?after=0", t.token);
   const auto full = read_until(full_stream, [](const SseEvent& e) { return is_state(e, "succeeded"); }, 30s);
@@ -305,14 +305,14 @@ TEST_CASE("e2e events: after kill -9 and a restart, the stored events are the on
     HttpClient c("127.0.0.1", mufld.port());
     t = create_tenant(c, "crashy");
     SseClient live(mufld.port(), "/v1/events", t.token);
-    id = submit(c, t.token, R"({"name":"ev","dataset":"synthetic","task":"class","rounds":4,"clients":4,)"
-                            R"("clients_per_round":2,"merge":false})");
+    id = submit(c, t.token, kActivity);
     delivered = read_until(live, [](const SseEvent& e) { return e.type == "round.finished"; });
     CHECK(mufld.stop(SIGKILL) == 128 + SIGKILL);  // mid-training
   }
   MufldProcess again(MUFLD_PATH, dir.path(), kAdmin, {"--devices", "cpu:1"});
   HttpClient c("127.0.0.1", again.port());
-  wait_for(c, "/v1/activities/" + id, t.token, [](const json& a) { return a["state"] == "succeeded"; });
+  // Generous: on a busy 2-core machine a synthetic round can take half a minute.
+  wait_for(c, "/v1/activities/" + id, t.token, [](const json& a) { return a["state"] == "succeeded"; }, 240);
   SseClient replay(again.port(), "/v1/events?after=0", t.token);
   const auto stored = read_until(replay, [](const SseEvent& e) { return is_state(e, "succeeded"); }, 30s);
 
@@ -327,7 +327,7 @@ TEST_CASE("e2e events: after kill -9 and a restart, the stored events are the on
     CHECK(ids.insert(e.id).second);
     if (e.type == "round.finished") rounds.push_back(data(e)["round"]);
   }
-  CHECK(rounds == std::vector<int>{1, 2, 3, 4});
+  CHECK(rounds == std::vector<int>{1, 2, 3});
 }
 
 TEST_CASE("e2e events: SIGTERM ends open streams with a comment and mufld exits within the drain timeout") {
