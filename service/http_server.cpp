@@ -366,6 +366,18 @@ Status HttpServer::Impl::listen() {
     return Status::unavailable("cannot listen on " + options_.host + ":" + std::to_string(options_.port) + ": " +
                                ec.message());
   port_ = acceptor_.local_endpoint().port();
+  // Catch the signals from here on, not from run(): a SIGTERM sent as soon as the caller says it
+  // listens would otherwise kill the process with the default action (exit 143) instead of
+  // stopping it cleanly. Asio keeps a signal that arrives before run() until the wait runs.
+  if (options_.handle_signals) {
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    signals_.async_wait([this](beast::error_code ec, int sig) {
+      if (ec) return;
+      spdlog::info("signal {} received: finishing requests in flight, then stopping", sig);
+      shutdown();
+    });
+  }
   return Status::ok();
 }
 
@@ -398,15 +410,6 @@ void HttpServer::Impl::session_ended(Session* s) {
 }
 
 void HttpServer::Impl::run() {
-  if (options_.handle_signals) {
-    signals_.add(SIGINT);
-    signals_.add(SIGTERM);
-    signals_.async_wait([this](beast::error_code ec, int sig) {
-      if (ec) return;
-      spdlog::info("signal {} received: finishing requests in flight, then stopping", sig);
-      shutdown();
-    });
-  }
   do_accept();
   std::vector<std::thread> threads;
   for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { ioc_.run(); });

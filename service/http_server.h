@@ -55,7 +55,8 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Resolves the host and binds. kInvalidArgument for a host that is not an address;
+  // Resolves the host and binds; from here on SIGTERM/SIGINT start shutdown() (handle_signals),
+  // also before run(). kInvalidArgument for a host that is not an address;
   // kUnavailable when the address is in use or cannot be bound.
   Status listen();
   // The bound port (after listen()).

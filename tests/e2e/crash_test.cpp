@@ -102,3 +102,13 @@ TEST_CASE("e2e crash: SIGKILL during concurrent submits loses no acknowledged ac
 
   CHECK(again.stop(SIGTERM) == 0);
 }
+
+TEST_CASE("e2e crash: SIGTERM sent the moment mufld says it listens stops it cleanly") {
+  // The listening line is printed before the server's loop runs; a signal in between must
+  // still take the clean path (exit 0), not the default action (128 + SIGTERM).
+  TempDir dir;
+  for (int i = 0; i < 5; ++i) {
+    MufldProcess mufld(MUFLD_PATH, dir.path(), "admin-token", {"--devices", "none"});
+    CHECK(mufld.stop(SIGTERM) == 0);
+  }
+}
