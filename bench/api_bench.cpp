@@ -9,11 +9,8 @@
 //
 // The client is a single io_context (run by --client-threads threads, default 1) because on the
 // 2-core target machine the client competes with the server for the same cores.
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,7 +23,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -39,7 +35,9 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "tests/support/mufld_process.h"
+#include "tests/support/temp_dir.h"
+
 
 namespace {
 
@@ -124,86 +122,30 @@ CpuSample sample_cpu(pid_t server) {
   return {proc_cpu_seconds(server), self_cpu_seconds(), busy, total};
 }
 
-// The mufld child: fresh data dir, port 0, admin token from the environment. The port comes from
-// the "mufld listening on HOST:PORT" line it prints on stdout once it is accepting, so no sleeps.
+// The mufld child (tests/support/mufld_process.h): fresh data dir, port 0, admin token in its
+// environment, the caller's MUFL_* variables left out; stopped with SIGTERM so that it drains
+// and closes its database.
 class Server {
  public:
-  Server(const Options& o, const std::string& admin_token) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "mufl-bench-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    data_dir_ = tmpl;
-    std::vector<std::string> args = {o.mufld, "--listen", "127.0.0.1:0", "--data-dir", data_dir_,
-                                     "--threads", std::to_string(o.server_threads), "--log-level", "warn"};
-    if (!o.db_sync.empty()) args.insert(args.end(), {"--db-sync", o.db_sync});
+  Server(const Options& o, const std::string& admin_token) : mufld_(o.mufld, dir_.path(), admin_token, args(o)) {}
+  ~Server() { mufld_.stop(SIGTERM); }
+  uint16_t port() const { return mufld_.port(); }
+  pid_t pid() const { return mufld_.pid(); }
+
+ private:
+  static std::vector<std::string> args(const Options& o) {
+    std::vector<std::string> a = {"--threads", std::to_string(o.server_threads), "--log-level", "warn"};
+    if (!o.db_sync.empty()) a.insert(a.end(), {"--db-sync", o.db_sync});
     // The API alone: with a training device, mufld would start training the seeded activities
     // and the benchmark would measure training's share of the two cores. `--mufld-arg
     // --devices --mufld-arg cpu:1` measures the API beside training.
     if (std::find(o.extra_args.begin(), o.extra_args.end(), "--devices") == o.extra_args.end())
-      args.insert(args.end(), {"--devices", "none"});
-    args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
-    // Drop the caller's MUFL_* variables: they would configure the server behind our back.
-    std::vector<std::string> env = {"MUFL_ADMIN_TOKEN=" + admin_token};
-    for (char** e = environ; *e; ++e)
-      if (std::string(*e).rfind("MUFL_", 0) != 0) env.emplace_back(*e);
-    auto c_array = [](std::vector<std::string>& v) {
-      std::vector<char*> out;
-      for (auto& s : v) out.push_back(s.data());
-      out.push_back(nullptr);
-      return out;
-    };
-    auto argv = c_array(args), envp = c_array(env);
-
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-      stop();
-      throw std::runtime_error("pipe failed");
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);  // dup2 clears CLOEXEC on fd 1
-    int rc = posix_spawn(&pid_, o.mufld.c_str(), &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (rc != 0) {
-      close(fds[0]);
-      stop();
-      throw std::runtime_error("cannot start " + o.mufld + ": " + std::strerror(rc));
-    }
-    // Kept open until the end: mufld must never get SIGPIPE on a late write to stdout.
-    out_ = fdopen(fds[0], "r");
-    char line[512];
-    const std::string prefix = "mufld listening on ";
-    while (std::fgets(line, sizeof line, out_)) {
-      std::string l(line);
-      if (l.rfind(prefix, 0) == 0) {
-        port_ = static_cast<uint16_t>(std::stoi(l.substr(l.rfind(':') + 1)));
-        return;
-      }
-    }
-    stop();
-    throw std::runtime_error("mufld exited before it was listening (see its log above)");
+      a.insert(a.end(), {"--devices", "none"});
+    a.insert(a.end(), o.extra_args.begin(), o.extra_args.end());
+    return a;
   }
-  ~Server() { stop(); }
-  uint16_t port() const { return port_; }
-  pid_t pid() const { return pid_; }
-
- private:
-  void stop() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);  // graceful: mufld drains and closes its database
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_) std::fclose(out_);
-    std::error_code ec;
-    std::filesystem::remove_all(data_dir_, ec);
-    pid_ = -1;
-    out_ = nullptr;
-  }
-
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-  std::string data_dir_;
-  uint16_t port_ = 0;
+  mufl::testing::TempDir dir_;  // declared first: it outlives the process
+  mufl::testing::MufldProcess mufld_;
 };
 
 // One load phase. Either a fixed number of requests (count > 0, for seeding) or timed: requests

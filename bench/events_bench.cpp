@@ -17,11 +17,8 @@
 // ratio to the target (p99 < 50 ms); the last line is JSON. Exit 0 when every subscriber got
 // every event, 1 otherwise, 2 on a setup failure. The process's open-file limit is raised to
 // its hard limit (setrlimit), since each subscriber is a socket; mufld raises its own.
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,7 +30,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -44,7 +40,9 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "tests/support/mufld_process.h"
+#include "tests/support/temp_dir.h"
+
 
 namespace {
 
@@ -101,71 +99,22 @@ rlim_t raise_fd_limit() {
   return lim.rlim_cur;
 }
 
-// The mufld child: fresh data dir, port 0; its port from the "mufld listening on" line.
+// The mufld child (tests/support/mufld_process.h): fresh data dir, port 0, one CPU slot.
 class Server {
  public:
-  explicit Server(const Options& o) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "mufl-events-bench-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    data_dir_ = tmpl;
-    std::vector<std::string> args = {o.mufld,     "--listen",  "127.0.0.1:0", "--data-dir",
-                                     data_dir_,   "--threads", std::to_string(o.server_threads),
-                                     "--devices", "cpu:1",     "--log-level", "warn"};
-    args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
-    std::vector<std::string> env = {"MUFL_ADMIN_TOKEN=" + kAdmin};
-    for (char** e = environ; *e; ++e)
-      if (std::string(*e).rfind("MUFL_", 0) != 0) env.emplace_back(*e);
-    auto c_array = [](std::vector<std::string>& v) {
-      std::vector<char*> out;
-      for (auto& s : v) out.push_back(s.data());
-      out.push_back(nullptr);
-      return out;
-    };
-    auto argv = c_array(args), envp = c_array(env);
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-    int rc = posix_spawn(&pid_, o.mufld.c_str(), &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (rc != 0) {
-      close(fds[0]);
-      throw std::runtime_error("cannot start " + o.mufld + ": " + std::strerror(rc));
-    }
-    out_ = fdopen(fds[0], "r");  // kept open: mufld must never get SIGPIPE on stdout
-    char line[512];
-    const std::string prefix = "mufld listening on ";
-    while (std::fgets(line, sizeof line, out_)) {
-      std::string l(line);
-      if (l.rfind(prefix, 0) == 0) {
-        port_ = static_cast<uint16_t>(std::stoi(l.substr(l.rfind(':') + 1)));
-        return;
-      }
-    }
-    stop();
-    throw std::runtime_error("mufld exited before it was listening (see its log above)");
-  }
-  ~Server() { stop(); }
-  uint16_t port() const { return port_; }
+  explicit Server(const Options& o) : mufld_(o.mufld, dir_.path(), kAdmin, args(o)) {}
+  ~Server() { mufld_.stop(SIGTERM); }
+  uint16_t port() const { return mufld_.port(); }
 
  private:
-  void stop() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_) std::fclose(out_);
-    std::error_code ec;
-    std::filesystem::remove_all(data_dir_, ec);
-    pid_ = -1;
-    out_ = nullptr;
+  static std::vector<std::string> args(const Options& o) {
+    std::vector<std::string> a = {"--threads", std::to_string(o.server_threads), "--devices", "cpu:1",
+                                  "--log-level", "warn"};
+    a.insert(a.end(), o.extra_args.begin(), o.extra_args.end());
+    return a;
   }
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-  std::string data_dir_;
-  uint16_t port_ = 0;
+  mufl::testing::TempDir dir_;  // declared first: it outlives the process
+  mufl::testing::MufldProcess mufld_;
 };
 
 // One blocking request on a fresh connection (setup and the generator).
