@@ -44,11 +44,12 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
   if (energy.dispatcher) metrics_.set_policy(energy.dispatcher->name());
   scheduler::DeviceInventory* inv = energy.inventory;
   const scheduler::PlacementBoard* board = energy.board;
-  if (inv || board)
-    metrics_.set_scrape_hook([this, inv, board] {
-      if (inv) metrics_.set_device_status(inv->list());
-      if (board) metrics_.set_held_groups(board->held());
-    });
+  metrics_.set_event_status(hub_->subscribers(), hub_->last_id());
+  metrics_.set_scrape_hook([this, inv, board] {
+    if (inv) metrics_.set_device_status(inv->list());
+    if (board) metrics_.set_held_groups(board->held());
+    metrics_.set_event_status(hub_->subscribers(), hub_->last_id());
+  });
 }
 
 App::~App() { store_.set_event_listener({}); }

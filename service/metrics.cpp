@@ -140,6 +140,23 @@ Metrics::Metrics(const std::string& version, int64_t start_unix_ms)
                       .Help("Groups the placement policy holds back now (carbon deferral).")
                       .Register(*registry_)
                       .Add({});
+  event_subscribers_ = &prometheus::BuildGauge()
+                            .Name("mufl_event_subscribers")
+                            .Help("Open GET /v1/events streams.")
+                            .Register(*registry_)
+                            .Add({});
+  events_published_ = &prometheus::BuildCounter()
+                           .Name("mufl_events_published_total")
+                           .Help("Events committed (and published to the streams) since mufld started.")
+                           .Register(*registry_)
+                           .Add({});
+}
+
+void Metrics::set_event_status(size_t subscribers, int64_t last_event_id) {
+  event_subscribers_->Set(static_cast<double>(subscribers));
+  if (last_event_id_ >= 0 && last_event_id > last_event_id_)
+    events_published_->Increment(static_cast<double>(last_event_id - last_event_id_));
+  if (last_event_id > last_event_id_) last_event_id_ = last_event_id;
 }
 
 void Metrics::set_policy(const std::string& policy) {

@@ -93,6 +93,10 @@ class Metrics : public scheduler::ExecutorObserver {
   void set_policy(const std::string& policy);
   void placement_decided(const std::string& policy, const char* decision, int64_t n) override;
   void set_held_groups(int64_t n);
+  // The event stream (just before a scrape): open GET /v1/events streams, and the newest event
+  // id, from which the published counter grows (event ids are consecutive; the first call, at
+  // wiring, sets where the counter starts).
+  void set_event_status(size_t subscribers, int64_t last_event_id);
   // Runs before every scrape (GET /metrics); set once, at wiring.
   void set_scrape_hook(std::function<void()> hook) { scrape_hook_ = std::move(hook); }
   void before_scrape() {
@@ -128,6 +132,9 @@ class Metrics : public scheduler::ExecutorObserver {
   prometheus::Family<prometheus::Gauge>* policy_info_;
   prometheus::Family<prometheus::Counter>* decisions_;
   prometheus::Gauge* held_groups_;
+  prometheus::Gauge* event_subscribers_;
+  prometheus::Counter* events_published_;
+  int64_t last_event_id_ = -1;  // -1: set_event_status not called yet
   std::mutex device_mu_;  // set_device_status from concurrent scrapes
   std::function<void()> scrape_hook_;
 };

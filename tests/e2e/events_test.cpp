@@ -341,6 +341,18 @@ TEST_CASE("e2e events: SIGTERM ends open streams with a comment and mufld exits 
   SseClient admin(mufld.port(), "/v1/events", kAdmin);
   REQUIRE(replay.next(30s).has_value());
 
+  // /metrics counts the open streams and the events committed since start (submit: one).
+  auto scraped = [&](const std::string& series) {
+    const std::string body = c.get("/metrics").body;
+    const size_t at = body.find("\n" + series + " ");
+    return at == std::string::npos ? -1.0 : std::stod(body.substr(at + series.size() + 2));
+  };
+  const auto scrape_deadline = std::chrono::steady_clock::now() + 30s;
+  while (scraped("mufl_event_subscribers") != 3 && std::chrono::steady_clock::now() < scrape_deadline)
+    live.next(100ms);
+  CHECK(scraped("mufl_event_subscribers") == 3);
+  CHECK(scraped("mufl_events_published_total") >= 1);
+
   const auto start = std::chrono::steady_clock::now();
   CHECK(mufld.stop(SIGTERM) == 0);
   CHECK(std::chrono::steady_clock::now() - start < 10s);  // the drain timeout
