@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/storage/open_store.h"
+#include "tests/storage/store_fixtures.h"
 #include "core/clock.h"
 #include "storage/sqlite_store.h"
 #include "tests/support/temp_dir.h"
@@ -17,14 +17,6 @@ namespace {
 
 constexpr int64_t kDay = 86'400'000;
 constexpr int64_t kJan1 = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
-
-Tenant make_tenant(const std::string& id, const std::string& name) {
-  Tenant t;
-  t.id = id;
-  t.name = name;
-  t.created_unix_ms = t.updated_unix_ms = 1000;
-  return t;
-}
 
 Activity make_activity(const std::string& id, const std::string& tenant) {
   Activity a;

@@ -9,7 +9,7 @@
 
 #include "core/clock.h"
 #include "storage/sqlite_store.h"
-#include "tests/storage/open_store.h"
+#include "tests/storage/store_fixtures.h"
 #include "tests/support/temp_dir.h"
 
 using namespace mufl;
@@ -18,15 +18,6 @@ using mufl::testing::TempDir;
 using nlohmann::json;
 
 namespace {
-
-Tenant make_tenant(const std::string& id) {
-  Tenant t;
-  t.id = id;
-  t.name = "name " + id;
-  t.quotas.max_active_activities = 100;
-  t.created_unix_ms = t.updated_unix_ms = 1000;
-  return t;
-}
 
 Activity make_activity(const std::string& id, const std::string& tenant, int64_t now = 2000) {
   Activity a;
@@ -57,8 +48,8 @@ struct Fixture {
   std::unique_ptr<SqliteStore> store;
 
   explicit Fixture(const std::string& path = ":memory:") : store(open_store(path, clock)) {
-    REQUIRE(store->create_tenant(make_tenant("ten_a"), "ha").ok());
-    REQUIRE(store->create_tenant(make_tenant("ten_b"), "hb").ok());
+    REQUIRE(store->create_tenant(make_tenant("ten_a", "name ten_a"), "ha").ok());
+    REQUIRE(store->create_tenant(make_tenant("ten_b", "name ten_b"), "hb").ok());
   }
   void submit(const std::string& id, const std::string& tenant = "ten_a", int64_t now = 2000) {
     REQUIRE(store->submit_activity(make_activity(id, tenant, now), 100, std::nullopt).ok());
@@ -282,7 +273,7 @@ TEST_CASE("events: the listener hears every committed event once and in order, f
   f.submit("act_2");
   CHECK(f.store->submit_activity(make_activity("act_3", "ten_a"), 1, std::nullopt).status().code() ==
         Status::Code::kResourceExhausted);  // rolled back: nothing heard
-  REQUIRE(f.store->create_tenant(make_tenant("ten_c"), "hc").ok());  // a commit without events
+  REQUIRE(f.store->create_tenant(make_tenant("ten_c", "name ten_c"), "hc").ok());  // a commit without events
   f.plan({group_of("grp_1", GroupPhase::kTraining, {"act_1", "act_2"})});
 
   auto stored = f.events(EventQuery{Scope::all(), *last, std::nullopt, std::nullopt, {}, 500});

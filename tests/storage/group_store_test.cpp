@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/storage/open_store.h"
+#include "tests/storage/store_fixtures.h"
 #include "core/clock.h"
 #include "storage/sqlite_store.h"
 #include "tests/support/temp_dir.h"
@@ -15,15 +15,6 @@ using namespace mufl;
 using namespace mufl::storage;
 
 namespace {
-
-Tenant make_tenant(const std::string& id, const std::string& name) {
-  Tenant t;
-  t.id = id;
-  t.name = name;
-  t.quotas.max_active_activities = 100;
-  t.created_unix_ms = t.updated_unix_ms = 1000;
-  return t;
-}
 
 Activity make_activity(const std::string& id, const std::string& tenant, int64_t priority = 0) {
   Activity a;

@@ -6,22 +6,13 @@
 #include <thread>
 
 #include "core/clock.h"
-#include "tests/storage/open_store.h"
+#include "tests/storage/store_fixtures.h"
 #include "tests/support/temp_dir.h"
 
 using namespace mufl;
 using namespace mufl::storage;
 
 namespace {
-
-Tenant make_tenant(const std::string& id, const std::string& name, int64_t max_active = 100) {
-  Tenant t;
-  t.id = id;
-  t.name = name;
-  t.quotas.max_active_activities = max_active;
-  t.created_unix_ms = t.updated_unix_ms = 1000;
-  return t;
-}
 
 Activity make_activity(const std::string& id, const std::string& tenant, const std::string& name = "job") {
   Activity a;

@@ -1,0 +1,31 @@
+#pragma once
+// What the storage tests share: opening a SqliteStore on a file (mufld's defaults; the test
+// stops at once when the store cannot be opened) and a tenant row to create.
+#include <catch2/catch.hpp>
+#include <memory>
+#include <string>
+
+#include "core/clock.h"
+#include "core/tenant.h"
+#include "storage/sqlite_store.h"
+
+namespace mufl::storage {
+
+inline std::unique_ptr<SqliteStore> open_store(const std::string& path, const Clock& clock) {
+  StoreOptions o;
+  o.path = path;
+  auto s = SqliteStore::open(o, clock);
+  REQUIRE(s.ok());
+  return std::move(*s);
+}
+
+inline Tenant make_tenant(const std::string& id, const std::string& name, int64_t max_active = 100) {
+  Tenant t;
+  t.id = id;
+  t.name = name;
+  t.quotas.max_active_activities = max_active;
+  t.created_unix_ms = t.updated_unix_ms = 1000;
+  return t;
+}
+
+}  // namespace mufl::storage
