@@ -20,6 +20,7 @@
 
 #include "tests/support/http_client.h"
 #include "tests/support/json_poll.h"
+#include "tests/support/metrics_text.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -59,13 +60,6 @@ double ledger_joules(const std::string& db_path, const std::string& activity_id)
   sqlite3_finalize(st);
   sqlite3_close(db);
   return joules;
-}
-
-// The value of one series in the Prometheus text, or -1 when it is not there.
-double metric(const std::string& text, const std::string& series) {
-  const auto at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + series.size() + 2));
 }
 
 // The ledger rows of a group's units: (round, abandoned reason or "", joules), in order.

@@ -12,6 +12,7 @@
 
 #include "tests/support/http_client.h"
 #include "tests/support/json_poll.h"
+#include "tests/support/metrics_text.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/sse_client.h"
 #include "tests/support/temp_dir.h"
@@ -342,11 +343,7 @@ TEST_CASE("e2e events: SIGTERM ends open streams with a comment and mufld exits 
   REQUIRE(replay.next(30s).has_value());
 
   // /metrics counts the open streams and the events committed since start (submit: one).
-  auto scraped = [&](const std::string& series) {
-    const std::string body = c.get("/metrics").body;
-    const size_t at = body.find("\n" + series + " ");
-    return at == std::string::npos ? -1.0 : std::stod(body.substr(at + series.size() + 2));
-  };
+  auto scraped = [&](const std::string& series) { return metric(c.get("/metrics").body, series); };
   const auto scrape_deadline = std::chrono::steady_clock::now() + 30s;
   while (scraped("mufl_event_subscribers") != 3 && std::chrono::steady_clock::now() < scrape_deadline)
     live.next(100ms);

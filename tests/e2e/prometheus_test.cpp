@@ -19,6 +19,7 @@
 
 #include "tests/support/http_client.h"
 #include "tests/support/json_poll.h"
+#include "tests/support/metrics_text.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/prometheus_process.h"
 #include "tests/support/temp_dir.h"
@@ -30,14 +31,10 @@ namespace {
 
 const std::string kAdmin = "prometheus-e2e-admin";
 const std::string kJob = "mufl-e2e";
-constexpr double kBudget = 1e9;  // joules: far more than 4 rounds use
+// A series that is missing reads as NaN, so every comparison with it fails.
+const double kMissing = std::nan("");
 
-// The value of one series in the Prometheus text format, or NaN when it is not there.
-double metric(const std::string& text, const std::string& series) {
-  const auto at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return std::nan("");
-  return std::stod(text.substr(at + series.size() + 2));
-}
+constexpr double kBudget = 1e9;  // joules: far more than 4 rounds use
 
 // A scrape every second of one mufld, with mufl's rules evaluated every second too.
 void write_config(const std::string& path, uint16_t mufld_port) {
@@ -103,9 +100,9 @@ TEST_CASE("e2e prometheus: a real Prometheus scrapes mufld, holds its rounds, en
 
   // Training has ended: what /metrics says now is what Prometheus must come to hold.
   const std::string m0 = c.get("/metrics").body;
-  CHECK(metric(m0, "mufl_tenant_energy_joules_total{tenant=\"" + tenant + "\"}") == Approx(joules));
+  CHECK(metric(m0, "mufl_tenant_energy_joules_total{tenant=\"" + tenant + "\"}", kMissing) == Approx(joules));
   const std::string device_series = "mufl_device_energy_joules_total{device=\"cpu:0\",meter=\"model\"}";
-  const double device_joules_before = metric(m0, device_series);
+  const double device_joules_before = metric(m0, device_series, kMissing);
   REQUIRE(device_joules_before > 0);
 
   // Rounds: one merged-or-not group round per activity round here (merge false).
@@ -124,7 +121,7 @@ TEST_CASE("e2e prometheus: a real Prometheus scrapes mufld, holds its rounds, en
                     [&](const json& res) { return single_value(res) >= device_joules_before; }, ok);
   CHECK(ok);
   const double device_joules_prom = single_value(r);
-  const double device_joules_after = metric(c.get("/metrics").body, device_series);
+  const double device_joules_after = metric(c.get("/metrics").body, device_series, kMissing);
   CHECK(device_joules_prom >= device_joules_before);
   CHECK(device_joules_prom <= device_joules_after);
   r = prom.wait_for("mufl_tenant_energy_budget_joules{" + tsel + "}", value_is(kBudget), ok);
@@ -146,7 +143,7 @@ TEST_CASE("e2e prometheus: a real Prometheus scrapes mufld, holds its rounds, en
   CHECK(ok);
   const double polls_prom = single_value(r);
   CHECK(polls_prom <= metric(c.get("/metrics").body,
-                             R"(mufl_http_requests_total{code="200",method="GET",route="/v1/activities/{id}"})"));
+                             R"(mufl_http_requests_total{code="200",method="GET",route="/v1/activities/{id}"})", kMissing));
   // Prometheus's own scrapes are requests too.
   r = prom.wait_for(requests("/metrics", "GET", "200"), [](const json& res) { return single_value(res) >= 2; }, ok);
   CHECK(ok);

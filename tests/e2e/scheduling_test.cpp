@@ -17,6 +17,7 @@
 #include "core/time_format.h"
 #include "tests/support/http_client.h"
 #include "tests/support/json_poll.h"
+#include "tests/support/metrics_text.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -26,13 +27,6 @@ using nlohmann::json;
 namespace {
 
 const std::string kAdmin = "sched-admin";
-
-// The value of one series in the Prometheus text, or -1 when it is not there.
-double metric(const std::string& text, const std::string& series) {
-  const auto at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + series.size() + 2));
-}
 
 // An EIA-format day, periodic over its 24 rows: the UTC hour of `now` and the next at 900
 // g/kWh, every other hour at 100. A unit with slack is held at least until the hour after next.
