@@ -47,8 +47,8 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
       const auto batch = index.slice(0, start, std::min<int64_t>(start + options.batch_size, index.size(0)));
       const auto x = data.images.index_select(0, batch);
       auto features = model->encode(x);
-      // The shared encoder's share of the tasks' summed gradient (EncoderGradient in training.h).
-      if (k > 1 && encoder_scale != 1.0) features.register_hook([encoder_scale](torch::Tensor g) { return g * encoder_scale; });
+      // The shared encoder's share of the tasks' summed gradient (fl/encoder_gradient.h).
+      if (encoder_scale != 1.0) features.register_hook([encoder_scale](torch::Tensor g) { return g * encoder_scale; });
       std::vector<torch::Tensor> targets, losses;
       torch::Tensor loss = torch::zeros({}, x.options());
       for (size_t t = 0; t < k; ++t) {
