@@ -15,9 +15,23 @@ extern char** environ;
 namespace mufl::testing {
 
 MufldProcess::MufldProcess(const std::string& binary, const std::string& data_dir, const std::string& admin_token,
-                           const std::vector<std::string>& extra_args) {
-  std::vector<std::string> args = {binary, "--listen", "127.0.0.1:0", "--data-dir", data_dir};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
+                           const std::vector<std::string>& extra_args)
+    : binary_(binary), data_dir_(data_dir), admin_token_(admin_token), extra_args_(extra_args) {
+  port_ = launch("127.0.0.1:0");
+}
+
+void MufldProcess::start() {
+  if (running()) throw std::logic_error("MufldProcess::start: mufld still runs (pid " + std::to_string(pid_) + ")");
+  const uint16_t got = launch("127.0.0.1:" + std::to_string(port_));
+  if (got != port_) {
+    stop(SIGKILL);
+    throw std::runtime_error("mufld restarted on port " + std::to_string(got) + ", not " + std::to_string(port_));
+  }
+}
+
+uint16_t MufldProcess::launch(const std::string& listen) {
+  std::vector<std::string> args = {binary_, "--listen", listen, "--data-dir", data_dir_};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -25,7 +39,7 @@ MufldProcess::MufldProcess(const std::string& binary, const std::string& data_di
   std::vector<std::string> env_strings;
   for (char** e = environ; *e; ++e)
     if (std::strncmp(*e, "MUFL_", 5) != 0) env_strings.emplace_back(*e);  // keep the test's own MUFL_* out
-  if (!admin_token.empty()) env_strings.push_back("MUFL_ADMIN_TOKEN=" + admin_token);
+  if (!admin_token_.empty()) env_strings.push_back("MUFL_ADMIN_TOKEN=" + admin_token_);
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -36,12 +50,13 @@ MufldProcess::MufldProcess(const std::string& binary, const std::string& data_di
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
   posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
-  int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), envp.data());
+  int rc = posix_spawn(&pid_, binary_.c_str(), &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   close(pipe_fds[1]);
   if (rc != 0) {
+    pid_ = -1;
     close(pipe_fds[0]);
-    throw std::runtime_error("cannot start " + binary + ": " + std::strerror(rc));
+    throw std::runtime_error("cannot start " + binary_ + ": " + std::strerror(rc));
   }
   stdout_fd_ = pipe_fds[0];
 
@@ -62,24 +77,25 @@ MufldProcess::MufldProcess(const std::string& binary, const std::string& data_di
   }
   size_t at = seen.find(marker);
   size_t colon = at == std::string::npos ? std::string::npos : seen.find(':', at + marker.size());
-  if (colon == std::string::npos) {
+  if (!have_line() || colon == std::string::npos) {
     stop(SIGKILL);
-    throw std::runtime_error("mufld did not report its port; it printed: " + seen);
+    throw std::runtime_error("mufld (--listen " + listen + ") did not report its port; it printed: " + seen);
   }
-  port_ = static_cast<uint16_t>(std::stoi(seen.substr(colon + 1)));
+  return static_cast<uint16_t>(std::stoi(seen.substr(colon + 1)));
 }
 
 MufldProcess::~MufldProcess() {
-  if (pid_ > 0) stop(SIGKILL);
-  if (stdout_fd_ >= 0) close(stdout_fd_);
+  if (running()) stop(SIGKILL);
 }
 
 int MufldProcess::stop(int signal) {
-  if (pid_ <= 0) return -1;
+  if (!running()) return -1;
   kill(pid_, signal);
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+  close(stdout_fd_);
+  stdout_fd_ = -1;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;

@@ -1,6 +1,8 @@
 #pragma once
 // Runs the real mufld binary as a child process for end-to-end tests: starts it on port 0,
-// waits for its "mufld listening on HOST:PORT" line (no sleeps), and stops or kills it.
+// waits for its "mufld listening on HOST:PORT" line (no sleeps), and stops or kills it. After a
+// stop it can be started again on the same data dir and the same port, so a client that holds
+// the address (a browser page, muflctl watch, an SSE client) can reconnect to the new process.
 #include <sys/types.h>
 
 #include <cstdint>
@@ -21,13 +23,28 @@ class MufldProcess {
   MufldProcess(const MufldProcess&) = delete;
   MufldProcess& operator=(const MufldProcess&) = delete;
 
+  // The port of the first start; every later start() listens on it too.
   uint16_t port() const { return port_; }
+  // The running process, or -1 after stop().
   pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0; }
   // Sends `signal` and waits for the exit. Returns the exit code, or 128+signal when the
-  // process died of a signal.
+  // process died of a signal; -1 when it was not running.
   int stop(int signal);
+  // After stop(): starts the same binary again with the same data dir, admin token and
+  // arguments, listening on `--listen 127.0.0.1:port()`, and waits for its listening line.
+  // It binds at once although the stopped process's connections may be in TIME_WAIT there
+  // (mufld's acceptor sets SO_REUSEADDR). Throws std::logic_error when the process still runs,
+  // and std::runtime_error as the constructor does (also when another process took the port
+  // in between).
+  void start();
 
  private:
+  // Spawns mufld listening on `listen` and returns the port its listening line names.
+  uint16_t launch(const std::string& listen);
+
+  std::string binary_, data_dir_, admin_token_;
+  std::vector<std::string> extra_args_;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   uint16_t port_ = 0;
