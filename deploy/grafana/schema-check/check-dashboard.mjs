@@ -483,6 +483,13 @@ type Json<T> = T extends string ? \`\${T}\` : T extends readonly (infer U)[] ? J
 // options and custom field config may omit any field; what they do set must be right.
 type Opts<T> = T extends string ? \`\${T}\` : T extends readonly (infer U)[] ? Opts<U>[] :
   T extends object ? { [K in keyof T]?: Opts<T[K]> } : T;
+// tsc reports an object's misspelled keys only once its values' types are right. Names<T> keeps
+// the keys and makes every value unknown, so the same JSON typed with it reports every unknown key
+// on the first run (an error both passes report is printed once).
+// (undefined, which every optional property's type includes, becomes never: else it would turn
+// the whole union into unknown.)
+type Names<T> = T extends undefined ? never : T extends readonly (infer U)[] ? Names<U>[] :
+  T extends object ? { [K in keyof T]?: Names<T[K]> } : unknown;
 // The keys Grafana's "Export for sharing externally" adds, outside the dashboard model
 // (DashboardExporter.ts in Grafana); the import dialog reads them.
 type ExportKeys = {
@@ -493,6 +500,8 @@ type ExportKeys = {
 };
 
 export const dashboard: Json<Dashboard> & ExportKeys = `);
+emitJson('');
+emit(';\nexport const dashboard_names: Names<Dashboard & ExportKeys> = ');
 emitJson('');
 emit(';\n');
 for (const { panel, path } of panels) {
@@ -505,15 +514,15 @@ for (const { panel, path } of panels) {
     continue;
   }
   const name = path.replace(/\W+/g, '_');
-  if (types.hasOptions && nodeAt.has(`${path}.options`)) {
-    emit(`export const ${name}options: Opts<${imported.get(folder)}.Options> = `);
-    emitJson(`${path}.options`);
-    emit(';\n');
-  }
-  if (types.hasFieldConfig && nodeAt.has(`${path}.fieldConfig.defaults.custom`)) {
-    emit(`export const ${name}custom: Opts<${imported.get(folder)}.FieldConfig> = `);
-    emitJson(`${path}.fieldConfig.defaults.custom`);
-    emit(';\n');
+  const checks = [['options', 'Options', `${path}.options`, types.hasOptions],
+                  ['custom', 'FieldConfig', `${path}.fieldConfig.defaults.custom`, types.hasFieldConfig]];
+  for (const [suffix, type, jsonPath, exists] of checks) {
+    if (!exists || !nodeAt.has(jsonPath)) continue;
+    for (const [kind, wrapper] of [['', 'Opts'], ['_names', 'Names']]) {
+      emit(`export const ${name}${suffix}${kind}: ${wrapper}<${imported.get(folder)}.${type}> = `);
+      emitJson(jsonPath);
+      emit(';\n');
+    }
   }
 }
 
@@ -537,14 +546,17 @@ try {
     throw new Error(ts.flattenDiagnosticMessageText(d.messageText, ' '));
   } });
   const program = ts.createProgram({ rootNames: config.fileNames, options: config.options });
+  const seen = new Set();
   for (const d of [...config.errors, ...ts.getPreEmitDiagnostics(program)]) {
     // The whole chain on one line; long inline object types shortened to {...}.
     let message = ts.flattenDiagnosticMessageText(d.messageText, ' ').replace(/\s+/g, ' ');
-    message = message.replace(/'\{ [^']{150,}? \}'/g, "'{...}'");
+    message = message.replace(/'\{ [^']{150,}?(?: \}|\.\.\.)'/g, "'{...}'");
     const segment = d.file && d.file.fileName === checkFile &&
                     segments.find(s => d.start >= s.tsStart && d.start < s.tsStart + s.length);
     if (segment) {
       const offset = segment.jsonStart + d.start - segment.tsStart;
+      if (seen.has(`${offset} ${d.code}`)) continue;  // the same error from the Names<> pass
+      seen.add(`${offset} ${d.code}`);
       // The deepest JSON path at the error, for the message.
       let best = segment.path;
       for (const [p, [start, end]] of spanAt) {
