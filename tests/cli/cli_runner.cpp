@@ -27,7 +27,8 @@ std::string slurp(const std::string& path) {
 }  // namespace
 
 CliRun run_cli(const std::string& binary, const std::vector<std::string>& args,
-               const std::map<std::string, std::string>& env, const std::string& stdin_text) {
+               const std::map<std::string, std::string>& env, const std::string& stdin_text,
+               const std::function<void(pid_t)>& on_start) {
   TempDir dir;
   const std::string in = dir.file("stdin"), out = dir.file("stdout"), err = dir.file("stderr");
   std::ofstream(in, std::ios::binary) << stdin_text;
@@ -54,6 +55,7 @@ CliRun run_cli(const std::string& binary, const std::vector<std::string>& args,
   const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start " + binary + ": " + std::strerror(rc));
+  if (on_start) on_start(pid);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

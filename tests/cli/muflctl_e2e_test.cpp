@@ -8,11 +8,13 @@
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/file_io.h"
 #include "tests/cli/cli_runner.h"
 #include "tests/support/http_client.h"
 #include "tests/support/json_poll.h"
+#include "tests/support/metrics_text.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -313,6 +315,75 @@ TEST_CASE("muflctl e2e: watch a synthetic activity to the end, download its mode
   CliRun bad_usage = f.muflctl({"usage", "--from", "2026-02-01", "--to", "2026-01-01"});
   CHECK(bad_usage.exit_code == 3);
   CHECK_THAT(bad_usage.err, Catch::Contains("from: must not be after to"));
+}
+
+TEST_CASE("muflctl e2e: watch rides out kill -9 and a restart on the same port, printing every round once") {
+  Fixture f({"--devices", "cpu:1", "--torch-threads", "1"});
+  // One client slot a round and one LibTorch thread: under a second a round on an idle machine.
+  const std::string spec = json{{"name", "crash"}, {"dataset", "synthetic"}, {"task", "class"}, {"rounds", 4},
+                                {"clients", 4},     {"clients_per_round", 1}, {"merge", false}}.dump();
+  CliRun submitted = f.muflctl({"submit", f.write("c.json", spec)});
+  REQUIRE(submitted.exit_code == 0);
+  const std::string id = lines_of(submitted.out).at(0);
+
+  const std::map<std::string, std::string> env = {{"MUFL_SERVER", f.server}, {"MUFL_TOKEN", f.token}};
+  std::promise<pid_t> started;
+  auto watching = std::async(std::launch::async, [&] {
+    return run_cli(MUFLCTL_PATH, {"watch", id, "--json"}, env, "", [&](pid_t pid) { started.set_value(pid); });
+  });
+  const pid_t watcher = started.get_future().get();
+  // Its stream is open (the only subscriber) and a round has finished.
+  auto subscribers = [&] { return metric(f.http.get("/metrics").body, "mufl_event_subscribers"); };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (subscribers() != 1 && std::chrono::steady_clock::now() < deadline)
+    REQUIRE(watching.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout);
+  REQUIRE(subscribers() == 1);
+  const json before = wait_for(f.http, "/v1/activities/" + id, f.token,
+                               [](const json& a) { return a["progress"]["round"].get<int>() >= 1; }, 60);
+  const int round_before = before["progress"]["round"];
+  REQUIRE(round_before < 4);
+
+  // watch is frozen while mufld is killed mid-training, restarted on the same port, and trains
+  // another round there: that round's event can reach watch only through the replay that its
+  // Last-Event-ID asks for (a reconnect without it would jump to the current round).
+  REQUIRE(kill(watcher, SIGSTOP) == 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { kill(pid, SIGCONT); }  // also when a REQUIRE below fails
+  } resume{watcher};
+  REQUIRE(f.mufld.stop(SIGKILL) == 128 + SIGKILL);
+  f.mufld.start();  // same data dir, same port: the group resumes from its checkpoint
+  wait_for(f.http, "/v1/activities/" + id, f.token,
+           [&](const json& a) { return a["progress"]["round"].get<int>() > round_before; }, 60);
+  REQUIRE(kill(watcher, SIGCONT) == 0);
+
+  REQUIRE(watching.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+  CliRun w = watching.get();
+  INFO("muflctl exit " << w.exit_code << "\nstdout:\n" << w.out << "\nstderr:\n" << w.err);
+  CHECK(w.exit_code == 0);
+  CHECK(w.err.empty());
+  // One --json line per change: rounds 1..4 each once, in order, with the metrics the API has
+  // for them (a round missed while mufld was down, or shown twice, breaks this), and the last
+  // line is the end.
+  const json history = get(f.http, "/v1/activities/" + id + "/rounds", f.token)["items"];
+  REQUIRE(history.size() == 4);
+  std::vector<json> shown;
+  for (const auto& l : lines_of(w.out)) shown.push_back(json::parse(l));
+  REQUIRE_FALSE(shown.empty());
+  std::vector<int> rounds;
+  std::set<std::pair<int, std::string>> seen;
+  for (const auto& line : shown) {
+    CHECK(line["activity_id"] == id);
+    const int r = line["round"];
+    CHECK(seen.insert({r, line["state"]}).second);
+    if (r > 0 && (rounds.empty() || rounds.back() != r)) {
+      rounds.push_back(r);
+      CHECK(line["metrics"] == history[r - 1]["metrics"]["class"]);
+    }
+  }
+  CHECK(rounds == std::vector<int>{1, 2, 3, 4});
+  CHECK(shown.back()["state"] == "succeeded");
+  CHECK(shown.back()["round"] == 4);
 }
 
 TEST_CASE("muflctl e2e: watching an activity that fails exits 6 with its reason") {
