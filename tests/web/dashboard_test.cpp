@@ -1,9 +1,13 @@
 // The web dashboard end to end: the real mufld serves it, headless Chromium loads it over the
 // DevTools protocol (tests/support/chromium.h), and each test checks that a page loads without
 // console errors, shows what the REST API returns, and follows a change made through the API
-// while it is open (through the event stream, or by polling where the server has none).
+// while it is open (through the event stream, or by polling where the server has none). One
+// kills mufld under an open page and restarts it on the same port: the page must reconnect by
+// itself and resume the stream with Last-Event-ID.
 // MUFL_WRITE_SCREENSHOTS=1 writes each page to docs/screenshots/<page>.png.
 #include <catch2/catch.hpp>
+
+#include <signal.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -16,6 +20,7 @@
 #include "tests/support/http_client.h"
 #include "tests/support/json_poll.h"
 #include "tests/support/mufld_process.h"
+#include "tests/support/sse_client.h"
 #include "tests/support/temp_dir.h"
 
 using namespace mufl::testing;
@@ -64,14 +69,22 @@ struct Dashboard {
     browser.wait_for("document.getElementById('live').dataset.mode === " + js_string(want), 15);
   }
 
-  // No console errors, exceptions or failed loads. The one exception: where the server has no
-  // event stream, the browser itself logs the 404 of the page's first try, before it polls.
-  void check_no_errors() {
+  // No console errors, exceptions or failed loads. The exceptions: where the server has no
+  // event stream, the browser itself logs the 404 of the page's first try, before it polls;
+  // and with `stream_outage` (mufld was down, or the page offline), the network errors of the
+  // event stream's connection, which the browser logs for each try that cannot connect.
+  void check_no_errors(bool stream_outage = false) {
     const bool events = has_events();
+    const std::string stream_url = " " + base() + "/v1/events";
+    auto ends_with = [](const std::string& s, const std::string& tail) {
+      return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+    };
     std::string all;
     size_t count = 0;
     for (const auto& e : browser.errors()) {
       if (!events && e.find("status of 404") != std::string::npos && e.find("/v1/events") != std::string::npos) continue;
+      if (stream_outage && e.rfind("log: ", 0) == 0 && e.find(" net::ERR_") != std::string::npos && ends_with(e, stream_url))
+        continue;
       all += "\n  " + e;
       ++count;
     }
@@ -130,6 +143,43 @@ std::string joules(double j) {
   if (std::fabs(j) >= 1e3) return fixed(j / 1e3, 2) + " kJ";
   return fixed(j, 1) + " J";
 }
+
+// Installed before the page's own scripts (Page.addScriptToEvaluateOnNewDocument): wraps fetch
+// to record, in window.__stream, every GET /v1/events the page makes (its Last-Event-ID and how
+// it went) and every event on those streams (a tee of the body, parsed by the page's own
+// SseParser), and how many other requests are in flight. The page gets the same bytes.
+const char* kStreamProbe = R"JS((() => {
+  const realFetch = window.fetch.bind(window);
+  const s = window.__stream = { connects: [], events: [], inFlight: 0, lastEventAt: 0 };
+  window.fetch = async (url, opts = {}) => {
+    if (new URL(url, location.href).pathname !== '/v1/events') {
+      ++s.inFlight;
+      try { return await realFetch(url, opts); } finally { --s.inFlight; }
+    }
+    const connect = { lastId: (opts.headers || {})['Last-Event-ID'] ?? null, result: 'pending' };
+    s.connects.push(connect);
+    let res;
+    try { res = await realFetch(url, opts); } catch (e) { connect.result = 'failed'; throw e; }
+    connect.result = String(res.status);
+    if (!res.body) return res;
+    const [mine, page] = res.body.tee();
+    (async () => {
+      const { SseParser } = await import('/assets/live.js');
+      const parser = new SseParser((e) => { s.events.push({ id: e.id, type: e.type, data: e.data }); s.lastEventAt = performance.now(); });
+      const reader = mine.getReader();
+      const decoder = new TextDecoder();
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          parser.feed(decoder.decode(value, { stream: true }));
+        }
+      } catch {}
+      connect.ended = true;
+    })();
+    return new Response(page, { status: res.status, statusText: res.statusText, headers: res.headers });
+  };
+})())JS";
 
 bool terminal(const json& a) { return a["state"] == "succeeded" || a["state"] == "failed" || a["state"] == "cancelled"; }
 
@@ -311,6 +361,105 @@ TEST_CASE("web dashboard: the devices page shows power and energy and follows a 
   d.browser.wait_for("document.querySelector('#rows tr[data-name=\"cpu:1\"]').cells[2].textContent === 'drained'", 20);
   d.screenshot("devices");
   d.check_no_errors();
+}
+
+TEST_CASE("web dashboard: an activity's page rides out kill -9 and a restart on the same port, missing and doubling no event") {
+  Dashboard d({"--devices", "cpu:1", "--torch-threads", "1"});
+  REQUIRE(d.api.post("/v1/devices/cpu:0/drain", "", kAdmin).status == 200);
+  const std::string id = submit(d, spec("crashy", "class", 4));
+  wait_for(d.api, "/v1/activities/" + id, d.token, [](const json& a) { return a["state"] != "queued"; });
+  d.browser.call("Page.addScriptToEvaluateOnNewDocument", {{"source", kStreamProbe}});
+  d.sign_in("#/activities/" + id);
+  d.check_live_mode();
+  auto rounds_shown = [&] {
+    return std::stoi(d.browser.eval("document.getElementById('view').dataset.rounds || '0'").get<std::string>());
+  };
+
+  // Live: the first rounds train while the page is open; then the device is drained, so nothing
+  // changes while mufld is down, and the page settles: no request in flight and no event for
+  // 1.5 s (longer than its 0.5 s coalescing of refreshes), so no refresh is left to fail.
+  REQUIRE(d.api.post("/v1/devices/cpu:0/resume", "", kAdmin).status == 200);
+  d.browser.wait_for("+document.getElementById('view').dataset.rounds >= 1", 60);
+  REQUIRE(d.api.post("/v1/devices/cpu:0/drain", "", kAdmin).status == 200);
+  wait_for(d.api, "/v1/devices", kAdmin, [](const json& p) { return p["items"][0]["state"] == "drained"; }, 60);
+  const size_t rounds_before = get(d.api, "/v1/activities/" + id + "/rounds", d.token)["items"].size();
+  REQUIRE(rounds_before < 4);
+  d.browser.wait_for("document.getElementById('view').dataset.rounds === '" + std::to_string(rounds_before) +
+                     "' && window.__stream.inFlight === 0 && performance.now() - window.__stream.lastEventAt > 1500", 30);
+  CHECK(rounds_shown() == static_cast<int>(rounds_before));
+  const json before = d.browser.eval("window.__stream");
+  REQUIRE(before["connects"].size() == 1);
+  REQUIRE_FALSE(before["events"].empty());
+  const std::string last_id = before["events"].back()["id"];
+
+  // Down: the page says so, and its next try fails.
+  REQUIRE(d.mufld.stop(SIGKILL) == 128 + SIGKILL);
+  d.browser.wait_for("window.__stream.connects.some((c) => c.result === 'failed')", 30);
+  CHECK(d.browser.eval("document.getElementById('live').dataset.mode") == "reconnecting");
+  CHECK_THAT(d.browser.eval("document.getElementById('live').textContent").get<std::string>(),
+             Catch::StartsWith("stream lost; reconnecting in "));
+
+  // Back on the same port, but the page is offline until a round has trained there: its events
+  // can reach the page only through the replay that its Last-Event-ID asks for.
+  d.browser.call("Network.enable");
+  d.browser.call("Network.emulateNetworkConditions",
+                 {{"offline", true}, {"latency", 0}, {"downloadThroughput", -1}, {"uploadThroughput", -1}});
+  CHECK(d.browser.eval("navigator.onLine") == false);
+  d.mufld.start();
+  REQUIRE(d.api.post("/v1/devices/cpu:0/resume", "", kAdmin).status == 200);
+  wait_for(d.api, "/v1/activities/" + id + "/rounds", d.token,
+           [&](const json& p) { return p["items"].size() > rounds_before; }, 60);
+  CHECK(rounds_shown() == static_cast<int>(rounds_before));  // it heard nothing yet
+  d.browser.call("Network.emulateNetworkConditions",
+                 {{"offline", false}, {"latency", 0}, {"downloadThroughput", -1}, {"uploadThroughput", -1}});
+
+  // It reconnects by itself and shows the end: every round once, as the API lists them.
+  d.browser.wait_for("document.getElementById('view').dataset.rounds === '4' &&"
+                     " document.querySelector('#state .badge').textContent === 'succeeded'", 60);
+  CHECK(d.browser.eval("document.getElementById('live').dataset.mode") == "live");
+  const json rounds = get(d.api, "/v1/activities/" + id + "/rounds", d.token)["items"];
+  REQUIRE(rounds.size() == 4);
+  CHECK(d.browser.eval("[...document.querySelectorAll('#round-rows tr')].map((r) => +r.dataset.round)") ==
+        json::array({4, 3, 2, 1}));
+  CHECK(d.browser.eval("document.querySelector('#loss-chart svg').dataset.points") == "4");
+  CHECK(d.browser.eval("document.getElementById('progress-text').textContent") == "round 4 of 4");
+
+  // The stream: the first reconnect that got through carried the last id seen before the kill,
+  // and what the page received over all its connections is exactly what mufld stored from its
+  // first event to the activity's end: nothing missed, nothing twice.
+  const json after = d.browser.eval("window.__stream");
+  json reopened;
+  for (size_t i = 1; i < after["connects"].size() && reopened.is_null(); ++i)
+    if (after["connects"][i]["result"] == "200") reopened = after["connects"][i];
+  REQUIRE(reopened.is_object());
+  CHECK(reopened["lastId"] == last_id);
+  const json& received = after["events"];
+  const int64_t first_id = std::stoll(received.at(0)["id"].get<std::string>());
+  SseClient replay(d.mufld.port(), "/v1/events?after=" + std::to_string(first_id - 1), d.token);
+  std::vector<SseEvent> stored;
+  bool ended = false;
+  while (!ended) {
+    auto e = replay.next(std::chrono::seconds(10));
+    REQUIRE(e.has_value());
+    stored.push_back(*e);
+    const json data = json::parse(e->data);
+    ended = e->type == "activity.state" && data["activity_id"] == id && data["state"] == "succeeded";
+  }
+  // (Events after the activity's end are not compared.)
+  std::vector<std::string> got, want;
+  for (const auto& e : received) got.push_back(e["id"]);
+  for (const auto& e : stored) want.push_back(e.id);
+  if (got.size() > want.size()) got.resize(want.size());
+  REQUIRE(got == want);
+  int finished = 0;
+  for (size_t i = 0; i < stored.size(); ++i) {
+    INFO("event " << stored[i].id);
+    CHECK(received[i]["type"] == stored[i].type);
+    CHECK(received[i]["data"] == stored[i].data);
+    finished += stored[i].type == "round.finished";
+  }
+  CHECK(finished == 4);
+  d.check_no_errors(true);
 }
 
 TEST_CASE("web dashboard: the event-stream parser takes any chunking, CRLF, comments and multi-line data") {
