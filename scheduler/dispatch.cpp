@@ -141,18 +141,19 @@ DispatchChoice Dispatcher::choose(const DispatchInput& in) const {
           out.limit_watts = d.placement.limit_watts;
           return out;
         }
-        out.waiting[u->id] = name() + ": left to " + nodes[d.placement.node].name + ", a better fit";
+        out.waiting[u->id] = {WaitReason::kBetterDevice,
+                              name() + ": left to " + nodes[d.placement.node].name + ", a better fit"};
         out.left_to_other = true;
         break;
       case Decision::Kind::kDefer: {
         ++out.held;
-        out.waiting[u->id] = hold_reason(*u, now_s, d.retry_at_s);
+        out.waiting[u->id] = {WaitReason::kCarbon, hold_reason(*u, now_s, d.retry_at_s)};
         const int64_t at_ms = d.retry_at_s * 1000;
         out.retry_at_ms = out.retry_at_ms ? std::min(*out.retry_at_ms, at_ms) : at_ms;
         break;
       }
       case Decision::Kind::kWait:
-        out.waiting[u->id] = name() + ": " + d.reason;
+        out.waiting[u->id] = {WaitReason::kNoFit, name() + ": " + d.reason};
         break;
     }
   }
@@ -168,39 +169,32 @@ std::optional<Dispatcher::Hold> Dispatcher::hold(const storage::ClaimableGroup& 
   return Hold{hold_reason(u, now_s, d.retry_at_s), d.retry_at_s * 1000};
 }
 
-void PlacementBoard::update(const std::vector<std::string>& seen, const std::map<std::string, std::string>& waiting) {
+void PlacementBoard::update(const std::vector<std::string>& seen, const std::map<std::string, WaitNote>& waiting) {
   std::lock_guard lock(mu_);
   for (const std::string& id : seen) {
     auto it = waiting.find(id);
     if (it == waiting.end())
-      reasons_.erase(id);
+      notes_.erase(id);
     else
-      reasons_[id] = it->second;
+      notes_[id] = it->second;
   }
 }
 
-void PlacementBoard::set(const std::string& group_id, const std::string& reason) {
+void PlacementBoard::set(const std::string& group_id, WaitNote note) {
   std::lock_guard lock(mu_);
-  reasons_[group_id] = reason;
+  notes_[group_id] = std::move(note);
 }
 
 void PlacementBoard::clear(const std::string& group_id) {
   std::lock_guard lock(mu_);
-  reasons_.erase(group_id);
+  notes_.erase(group_id);
 }
 
-std::optional<std::string> PlacementBoard::reason(const std::string& group_id) const {
+std::optional<WaitNote> PlacementBoard::note(const std::string& group_id) const {
   std::lock_guard lock(mu_);
-  auto it = reasons_.find(group_id);
-  if (it == reasons_.end()) return std::nullopt;
+  auto it = notes_.find(group_id);
+  if (it == notes_.end()) return std::nullopt;
   return it->second;
-}
-
-int64_t PlacementBoard::held() const {
-  std::lock_guard lock(mu_);
-  int64_t n = 0;
-  for (const auto& [id, r] : reasons_) n += r.rfind("carbon:", 0) == 0 ? 1 : 0;
-  return n;
 }
 
 }  // namespace mufl::scheduler

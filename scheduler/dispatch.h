@@ -37,6 +37,7 @@
 
 #include "core/result.h"
 #include "scheduler/placement.h"
+#include "scheduler/waiting.h"
 #include "storage/store.h"
 
 namespace mufl::scheduler {
@@ -80,9 +81,9 @@ struct DispatchChoice {
   // (the chosen power limit; a CPU slot's one point).
   std::optional<std::string> group_id;
   double limit_watts = 0;
-  // Groups that wait, with why: held by the deferral rule, left to a better device, or
-  // refused by every filter (the framework's rejections).
-  std::map<std::string, std::string> waiting;
+  // Groups that wait, with why: held by the deferral rule (carbon), left to a better device
+  // (better_device), or refused by every filter (no_fit: the framework's rejections).
+  std::map<std::string, WaitNote> waiting;
   std::vector<std::string> considered;  // the groups looked at, in the policy's order
   int held = 0;               // groups the deferral rule holds
   bool left_to_other = false;  // a group was left to another free device (wake its worker)
@@ -125,23 +126,23 @@ class Dispatcher {
   Policy policy_;
 };
 
-// What the executor decided last, for the API and /metrics: why each waiting group waits.
+// What the executor decided last, for the API and /metrics: why the placement policy keeps each
+// group it looked at waiting (scheduler/waiting.h puts these beside the store's and the devices'
+// reasons).
 class PlacementBoard {
  public:
-  // Replaces the reasons of the groups a decision looked at (`seen`): those in `waiting` get
-  // theirs, the others lose any. A reason is shown only while its group waits for a device
-  // (the API checks); the executor clears it when the group is claimed.
-  void update(const std::vector<std::string>& seen, const std::map<std::string, std::string>& waiting);
-  void set(const std::string& group_id, const std::string& reason);
+  // Replaces the notes of the groups a decision looked at (`seen`): those in `waiting` get
+  // theirs, the others lose any. A note counts only while its group waits for a device
+  // (explain_waiting asks only for those); the executor clears it when the group is claimed.
+  void update(const std::vector<std::string>& seen, const std::map<std::string, WaitNote>& waiting);
+  void set(const std::string& group_id, WaitNote note);
   void clear(const std::string& group_id);
-  // The group's waiting reason; nullopt when it has none.
-  std::optional<std::string> reason(const std::string& group_id) const;
-  // Groups whose reason starts with "carbon:" (held by the deferral rule).
-  int64_t held() const;
+  // The policy's note on the group; nullopt when it has none.
+  std::optional<WaitNote> note(const std::string& group_id) const;
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, std::string> reasons_;
+  std::map<std::string, WaitNote> notes_;
 };
 
 }  // namespace mufl::scheduler

@@ -408,7 +408,7 @@ void Executor::train(Group group, const Device& device) {
       if (!just_claimed) {
         if (auto held = hold_at_boundary(group, device)) {
           spdlog::info("group {} waits after round {}: {}", group.id, group.round, held->reason);
-          if (options_.board) options_.board->set(group.id, held->reason);
+          if (options_.board) options_.board->set(group.id, {WaitReason::kCarbon, held->reason});
           observer_->placement_decided(dispatcher_->name(), "hold", 1);
           break;
         }

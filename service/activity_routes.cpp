@@ -71,7 +71,7 @@ nlohmann::json paused_reason(const Activity& a, const Tenant& t) {
 }  // namespace
 
 void add_activity_routes(Router& router, tenants::ActivityService& activities, storage::Store& store,
-                         const Catalog& catalog, const Clock& clock, const scheduler::PlacementBoard* board) {
+                         const Catalog& catalog, const Clock& clock, const scheduler::WaitingExplainer* waiting) {
   router.add("GET", "/v1/catalog", Access::kAnyone,
              [json = catalog.to_json().dump()](const RequestContext&) {
                HttpResponse r;
@@ -104,7 +104,7 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, s
     return json_response(200, {{"items", items}, {"next_cursor", next}});
   });
 
-  router.add("GET", "/v1/activities/{id}", Access::kAnyone, [&activities, &store, &clock, board](const RequestContext& ctx) {
+  router.add("GET", "/v1/activities/{id}", Access::kAnyone, [&activities, &store, &clock, waiting](const RequestContext& ctx) {
     auto a = activities.get(ctx.principal, ctx.param("id"));
     if (!a.ok()) return problem_from_status(a.status());
     auto json = tenants::activity_to_json(*a, clock.now_unix_ms());
@@ -122,10 +122,17 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, s
                       {"abandoned_units", energy->abandoned_units}};
     auto tenant = store.get_tenant(a->tenant_id);
     json["paused"] = tenant.ok() ? paused_reason(*a, *tenant) : nlohmann::json();
-    // Why its group waits for a device, as the placement policy said (carbon deferral, …).
+    // Why its group waits for a device (scheduler/waiting.h: budget, carbon deferral, …).
     json["waiting"] = nullptr;
-    if (board && !is_terminal(a->state) && !groups->empty() && a->progress.device.empty())
-      if (auto r = board->reason(groups->back())) json["waiting"] = *r;
+    json["waiting_reason"] = nullptr;
+    if (waiting && !is_terminal(a->state) && !groups->empty() && a->progress.device.empty()) {
+      auto notes = waiting->explain(groups->back());
+      if (!notes.ok()) return problem_from_status(notes.status());
+      if (auto it = notes->find(groups->back()); it != notes->end()) {
+        json["waiting"] = it->second.text;
+        json["waiting_reason"] = to_string(it->second.reason);
+      }
+    }
     return json_response(200, json);
   });
 

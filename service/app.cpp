@@ -34,8 +34,8 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
       router_([this](std::string_view token) { return registry_.authenticate(token); }) {
   add_system_routes(router_, store, metrics_);
   add_tenant_routes(router_, registry_, energy.on_quotas_changed);
-  add_activity_routes(router_, activities_, store, Catalog::builtin(), clock, energy.board);
-  add_group_routes(router_, store, energy.board);
+  add_activity_routes(router_, activities_, store, Catalog::builtin(), clock, energy.waiting);
+  add_group_routes(router_, store, energy.waiting);
   add_device_routes(router_, store, energy.inventory, clock, energy.dispatcher);
   add_usage_routes(router_, store, energy, clock);
   add_event_routes(router_, store, *hub_, events);
@@ -43,11 +43,12 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
   if (auto totals = store.energy_by_tenant(); totals.ok()) metrics_.seed_tenant_energy(*totals);
   if (energy.dispatcher) metrics_.set_policy(energy.dispatcher->name());
   scheduler::DeviceInventory* inv = energy.inventory;
-  const scheduler::PlacementBoard* board = energy.board;
+  const scheduler::WaitingExplainer* waiting = energy.waiting;
   metrics_.set_event_status(hub_->subscribers(), hub_->last_id());
-  metrics_.set_scrape_hook([this, inv, board] {
+  metrics_.set_scrape_hook([this, inv, waiting] {
     if (inv) metrics_.set_device_status(inv->list());
-    if (board) metrics_.set_held_groups(board->held());
+    if (waiting)
+      if (auto notes = waiting->explain(); notes.ok()) metrics_.set_waiting_groups(scheduler::count_by_reason(*notes));
     metrics_.set_event_status(hub_->subscribers(), hub_->last_id());
   });
 }

@@ -52,8 +52,9 @@ Result<storage::GroupQuery> parse_group_query(const HttpRequest& req) {
 
 class GroupView {
  public:
-  GroupView(const Group& g, const Principal& who, const scheduler::PlacementBoard* board)
-      : g_(g), who_(who), board_(board) {}
+  // `waiting`: why the live groups without a device wait (WaitingExplainer::explain); nullptr: unknown.
+  GroupView(const Group& g, const Principal& who, const std::map<std::string, scheduler::WaitNote>* waiting)
+      : g_(g), who_(who), waiting_(waiting) {}
 
   bool visible(const std::string& activity_id) const {
     if (who_.is_admin()) return true;
@@ -145,48 +146,60 @@ class GroupView {
                           {"other_activities", others},
                           {"split", split},
                           {"reason", g_.reason.empty() ? nlohmann::json() : nlohmann::json(g_.reason)},
-                          {"waiting", waiting()},
+                          {"waiting", note() ? nlohmann::json(note()->text) : nlohmann::json()},
+                          {"waiting_reason", note() ? nlohmann::json(to_string(note()->reason)) : nlohmann::json()},
                           {"created_at", format_rfc3339(g_.created_unix_ms)},
                           {"updated_at", format_rfc3339(g_.updated_unix_ms)}};
     if (records) out["affinity"] = affinity(*records);
     return out;
   }
 
-  // Why a live group without a device waits, as the placement policy said; null otherwise.
-  nlohmann::json waiting() const {
-    if (!board_ || !is_live(g_.phase) || !g_.device.empty()) return nullptr;
-    auto r = board_->reason(g_.id);
-    return r ? nlohmann::json(*r) : nlohmann::json();
+  // Why a live group without a device waits; nullptr for any other group.
+  const scheduler::WaitNote* note() const {
+    if (!waiting_) return nullptr;
+    auto it = waiting_->find(g_.id);
+    return it == waiting_->end() ? nullptr : &it->second;
   }
 
  private:
   const Group& g_;
   const Principal& who_;
-  const scheduler::PlacementBoard* board_;
+  const std::map<std::string, scheduler::WaitNote>* waiting_;
 };
+
+// Why groups wait, for a view: every waiting group, or only `id`; empty without an explainer.
+Result<std::map<std::string, scheduler::WaitNote>> waiting_of(const scheduler::WaitingExplainer* waiting,
+                                                              const std::optional<std::string>& id) {
+  if (!waiting) return std::map<std::string, scheduler::WaitNote>();
+  return waiting->explain(id);
+}
 
 }  // namespace
 
-void add_group_routes(Router& router, storage::Store& store, const scheduler::PlacementBoard* board) {
-  router.add("GET", "/v1/groups", Access::kAnyone, [&store, board](const RequestContext& ctx) {
+void add_group_routes(Router& router, storage::Store& store, const scheduler::WaitingExplainer* waiting) {
+  router.add("GET", "/v1/groups", Access::kAnyone, [&store, waiting](const RequestContext& ctx) {
     auto query = parse_group_query(ctx.request);
     if (!query.ok()) return problem_from_status(query.status());
     query->scope = scope_of(ctx.principal);
     auto page = store.list_groups(*query);
     if (!page.ok()) return problem_from_status(page.status());
+    auto notes = waiting_of(waiting, std::nullopt);
+    if (!notes.ok()) return problem_from_status(notes.status());
     nlohmann::json items = nlohmann::json::array();
-    for (const auto& g : page->items) items.push_back(GroupView(g, ctx.principal, board).to_json(nullptr));
+    for (const auto& g : page->items) items.push_back(GroupView(g, ctx.principal, &*notes).to_json(nullptr));
     nlohmann::json next =
         page->next_before_seq ? nlohmann::json(std::to_string(*page->next_before_seq)) : nlohmann::json();
     return json_response(200, {{"items", items}, {"next_cursor", next}});
   });
 
-  router.add("GET", "/v1/groups/{id}", Access::kAnyone, [&store, board](const RequestContext& ctx) {
+  router.add("GET", "/v1/groups/{id}", Access::kAnyone, [&store, waiting](const RequestContext& ctx) {
     auto g = store.get_group(ctx.param("id"), scope_of(ctx.principal));
     if (!g.ok()) return problem_from_status(g.status());
     auto records = store.list_affinity(g->id);
     if (!records.ok()) return problem_from_status(records.status());
-    return json_response(200, GroupView(*g, ctx.principal, board).to_json(&*records));
+    auto notes = waiting_of(waiting, g->id);
+    if (!notes.ok()) return problem_from_status(notes.status());
+    return json_response(200, GroupView(*g, ctx.principal, &*notes).to_json(&*records));
   });
 }
 

@@ -121,7 +121,9 @@ int main(int argc, char** argv) {
   service::EnergyOptions energy;
   energy.inventory = &inventory;
   energy.dispatcher = &*dispatcher;
-  energy.board = &board;
+  // Why groups wait (GET /v1/groups, /v1/activities/{id}, /metrics): the store, the policy's notes, the devices.
+  scheduler::WaitingExplainer waiting(**store, &board, &inventory, cfg.grouping == "sequential");
+  energy.waiting = &waiting;
   energy.carbon_source = cfg.carbon_file.empty() ? "constant" : cfg.carbon_file;
 
   // The executor exists after the App (it reports to the App's metrics); the hooks reach it

@@ -140,6 +140,12 @@ Metrics::Metrics(const std::string& version, int64_t start_unix_ms)
                       .Help("Groups the placement policy holds back now (carbon deferral).")
                       .Register(*registry_)
                       .Add({});
+  waiting_groups_ = &prometheus::BuildGauge()
+                         .Name("mufl_scheduler_waiting_groups")
+                         .Help("Live groups without a device, by why they wait: budget, max_devices, carbon, "
+                               "better_device, no_fit, no_free_device or pending (docs/scheduling.md).")
+                         .Register(*registry_);
+  for (scheduler::WaitReason r : scheduler::kAllWaitReasons) waiting_groups_->Add({{"reason", to_string(r)}});
   event_subscribers_ = &prometheus::BuildGauge()
                             .Name("mufl_event_subscribers")
                             .Help("Open GET /v1/events streams.")
@@ -168,7 +174,12 @@ void Metrics::placement_decided(const std::string& policy, const char* decision,
   decisions_->Add({{"policy", policy}, {"decision", decision}}).Increment(static_cast<double>(n));
 }
 
-void Metrics::set_held_groups(int64_t n) { held_groups_->Set(static_cast<double>(n)); }
+void Metrics::set_waiting_groups(const std::map<scheduler::WaitReason, int64_t>& counts) {
+  for (const auto& [reason, n] : counts) {
+    waiting_groups_->Add({{"reason", to_string(reason)}}).Set(static_cast<double>(n));
+    if (reason == scheduler::WaitReason::kCarbon) held_groups_->Set(static_cast<double>(n));
+  }
+}
 
 Metrics::~Metrics() = default;
 

@@ -24,6 +24,7 @@
 //   mufl_scheduler_policy_info{policy}                 gauge, 1 for the placement policy in force
 //   mufl_scheduler_decisions_total{policy,decision}    counter, placement decisions (run, hold)
 //   mufl_scheduler_held_groups                         gauge, groups the policy holds now
+//   mufl_scheduler_waiting_groups{reason}              gauge, live groups without a device, by why
 // Label values are bounded: route is a template, method one of a fixed set, state an enum.
 //
 // Thread safety: all methods may be called from any thread.
@@ -37,7 +38,10 @@
 
 #include "core/activity.h"
 #include "core/tenant.h"
+#include <map>
+
 #include "scheduler/executor.h"
+#include "scheduler/waiting.h"
 
 namespace prometheus {
 class Registry;
@@ -89,10 +93,11 @@ class Metrics : public scheduler::ExecutorObserver {
   void set_device_status(const std::vector<scheduler::DeviceStatus>& devices);
 
   // Placement: the policy in force (set once, at wiring; its decision series start at 0), the
-  // executor's decisions, and the groups it holds now (just before a scrape).
+  // executor's decisions, and how many groups wait for each reason now (just before a scrape;
+  // the carbon count is also mufl_scheduler_held_groups).
   void set_policy(const std::string& policy);
   void placement_decided(const std::string& policy, const char* decision, int64_t n) override;
-  void set_held_groups(int64_t n);
+  void set_waiting_groups(const std::map<scheduler::WaitReason, int64_t>& counts);
   // The event stream (just before a scrape): open GET /v1/events streams, and the newest event
   // id, from which the published counter grows (event ids are consecutive; the first call, at
   // wiring, sets where the counter starts).
@@ -132,6 +137,7 @@ class Metrics : public scheduler::ExecutorObserver {
   prometheus::Family<prometheus::Gauge>* policy_info_;
   prometheus::Family<prometheus::Counter>* decisions_;
   prometheus::Gauge* held_groups_;
+  prometheus::Family<prometheus::Gauge>* waiting_groups_;
   prometheus::Gauge* event_subscribers_;
   prometheus::Counter* events_published_;
   int64_t last_event_id_ = -1;  // -1: set_event_status not called yet

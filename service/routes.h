@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "scheduler/device_inventory.h"
 #include "scheduler/dispatch.h"
+#include "scheduler/waiting.h"
 #include "scheduler/energy_ledger.h"
 #include "service/event_stream.h"
 #include "service/metrics.h"
@@ -25,23 +26,23 @@ struct EnergyOptions {
   std::string carbon_note = "IEA world average for electricity generation, 2019";
   // Called after a tenant's quotas changed (the executor wakes: a raised budget resumes work).
   std::function<void()> on_quotas_changed;
-  // The placement policy in force (GET /v1/devices, /metrics) and the waiting reasons the
-  // executor posts (GET /v1/groups/{id}, /v1/activities/{id}); nullptr: none shown. Not owned.
+  // The placement policy in force (GET /v1/devices, /metrics) and why groups wait (GET
+  // /v1/groups, /v1/activities/{id}, mufl_scheduler_waiting_groups); nullptr: none shown. Not owned.
   const scheduler::Dispatcher* dispatcher = nullptr;
-  const scheduler::PlacementBoard* board = nullptr;
+  const scheduler::WaitingExplainer* waiting = nullptr;
 };
 
 // /v1/tenants… (admin) and /v1/me. `on_quotas_changed` runs after a PATCH that changed quotas.
 void add_tenant_routes(Router& router, tenants::TenantRegistry& registry,
                        std::function<void()> on_quotas_changed = {});
 // /v1/activities… (with rounds and model download) and /v1/catalog.
-// `board`: the waiting reasons shown as `waiting` (nullptr: always null).
+// `waiting`: why a group waits, shown as `waiting` and `waiting_reason` (nullptr: always null).
 void add_activity_routes(Router& router, tenants::ActivityService& activities, storage::Store& store,
                          const Catalog& catalog, const Clock& clock,
-                         const scheduler::PlacementBoard* board = nullptr);
+                         const scheduler::WaitingExplainer* waiting = nullptr);
 // /v1/groups and /v1/groups/{id}: merge-and-split groups, scoped to the caller.
-// `board`: the waiting reasons shown as `waiting` (nullptr: always null).
-void add_group_routes(Router& router, storage::Store& store, const scheduler::PlacementBoard* board = nullptr);
+// `waiting`: why a group waits, shown as `waiting` and `waiting_reason` (nullptr: always null).
+void add_group_routes(Router& router, storage::Store& store, const scheduler::WaitingExplainer* waiting = nullptr);
 // /v1/devices and the admin's POST /v1/devices/{name}/drain and /resume.
 // `dispatcher`: the policy shown as `policy` in the list (nullptr: null).
 void add_device_routes(Router& router, storage::Store& store, scheduler::DeviceInventory* inventory,

@@ -992,6 +992,35 @@ Result<std::vector<ClaimableGroup>> SqliteStore::list_claimable_groups(bool excl
   return out;
 }
 
+Result<std::vector<UnclaimedGroup>> SqliteStore::list_unclaimed_groups(const std::optional<std::string>& id) {
+  ReaderLease conn(*this);
+  // The same budget and max_devices conditions as claimable_sql, as columns instead of filters.
+  auto st = (*conn).prepare(
+      std::string("SELECT g.id, "
+                  "NOT EXISTS(SELECT 1 FROM group_members m JOIN tenants t ON t.id = m.tenant_id "
+                  "  WHERE m.group_id = g.id AND m.left_round IS NULL AND ") +
+      kWithinBudget +
+      "), "
+      "EXISTS(SELECT 1 FROM group_members m2 JOIN tenants t2 ON t2.id = m2.tenant_id "
+      "  WHERE m2.group_id = g.id AND m2.left_round IS NULL AND t2.max_devices IS NOT NULL AND "
+      "  (SELECT count(DISTINCT g3.device) FROM groups g3 JOIN group_members m3 ON m3.group_id = g3.id "
+      "    AND m3.left_round IS NULL WHERE g3.device != '' AND m3.tenant_id = t2.id) >= t2.max_devices) "
+      "FROM groups g WHERE g.phase IN " +
+      kLivePhases +
+      " AND g.device = '' AND EXISTS(SELECT 1 FROM group_members l WHERE l.group_id = g.id AND l.left_round IS NULL)" +
+      (id ? " AND g.id = ?" : "") + " ORDER BY g.seq");
+  if (!st.ok()) return st.status();
+  if (id) (*st)->bind(1, *id);
+  std::vector<UnclaimedGroup> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({(*st)->column_text(0), (*st)->column_int64(1) != 0, (*st)->column_int64(2) != 0});
+  }
+  return out;
+}
+
 Result<std::optional<Group>> SqliteStore::claim_group(const std::string& id, const std::string& device, bool exclusive,
                                                       int64_t now_ms) {
   return write_transaction([&](Connection& c) -> Result<std::optional<Group>> {

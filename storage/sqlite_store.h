@@ -60,6 +60,7 @@ class SqliteStore final : public Store {
   Result<std::vector<std::string>> apply_group_plan(const GroupPlan& plan, int64_t now_ms) override;
   Result<std::optional<Group>> claim_next_group(const std::string& device, bool exclusive, int64_t now_ms) override;
   Result<std::vector<ClaimableGroup>> list_claimable_groups(bool exclusive) override;
+  Result<std::vector<UnclaimedGroup>> list_unclaimed_groups(const std::optional<std::string>& id) override;
   Result<std::optional<Group>> claim_group(const std::string& id, const std::string& device, bool exclusive,
                                            int64_t now_ms) override;
   Status release_group(const std::string& id, int64_t now_ms) override;

@@ -176,6 +176,14 @@ struct ClaimableGroup {
   std::vector<ClaimableMember> members;
 };
 
+// A live group without a device, with what in the store stops a claim of it (both false: the
+// group is claimable, and only devices or the placement policy keep it waiting).
+struct UnclaimedGroup {
+  std::string id;
+  bool over_budget = false;  // no live member's tenant is within its energy budget
+  bool at_max_devices = false;  // a live member's tenant already occupies its max_devices devices
+};
+
 // One row of the events table (docs/events.md): a change, written in the transaction that made it.
 struct StoredEvent {
   int64_t id = 0;                        // strictly increasing across the service
@@ -273,6 +281,10 @@ class Store {
   // The groups claim_next_group would consider now, in its order (highest priority, then
   // oldest), each with the members that count. Empty with `exclusive` while a group has a device.
   virtual Result<std::vector<ClaimableGroup>> list_claimable_groups(bool exclusive) = 0;
+  // Every live group without a device (or only group `id`: an empty or one-element list), in
+  // claim order, with the budget and max_devices checks claim_group makes (UnclaimedGroup).
+  // Why the group waits (docs/scheduling.md, "Why a group waits") starts from these.
+  virtual Result<std::vector<UnclaimedGroup>> list_unclaimed_groups(const std::optional<std::string>& id) = 0;
   // Claims group `id` for `device` as claim_next_group would (same checks, in one
   // transaction): the group with its members, or nullopt when it is no longer claimable (taken
   // by another device, ended, over budget, its tenants at max_devices, or `exclusive` and a

@@ -201,6 +201,7 @@ TEST_CASE("e2e energy: an energy budget pauses an activity, and raising it resum
                          [](const json& a) { return a["paused"].is_string() && a["progress"]["device"].is_null(); });
   CHECK(std::regex_match(paused["paused"].get<std::string>(), std::regex(R"(energy budget of 1 J used \(\d+ J\))")));
   CHECK(paused["state"] != "succeeded");
+  CHECK(paused["waiting_reason"] == "budget");
   const int round = paused["progress"]["round"];
   CHECK(round >= 1);
   CHECK(round < 4);
@@ -220,6 +221,7 @@ TEST_CASE("e2e energy: an energy budget pauses an activity, and raising it resum
   json done = wait_for(c, "/v1/activities/" + id, token, ended);
   CHECK(done["state"] == "succeeded");
   CHECK(done["paused"].is_null());
+  CHECK(done["waiting_reason"].is_null());
   CHECK(done["energy"]["work_units"] == 4);
   CHECK(mufld.stop(SIGTERM) == 0);
 }

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
+#include <set>
 #include <unordered_map>
 
 #include "scheduler/carbon_intensity.h"
@@ -198,7 +200,8 @@ TEST_CASE("dispatch: carbon holds a deferrable unit in a dirty hour and runs it 
   REQUIRE(c.retry_at_ms);
   CHECK(*c.retry_at_ms == (kJan1 + kHour) * 1000);
   REQUIRE(c.waiting.count("grp_far"));
-  CHECK(c.waiting["grp_far"].rfind("carbon: 900 g/kWh now", 0) == 0);
+  CHECK(c.waiting["grp_far"].reason == WaitReason::kCarbon);
+  CHECK(c.waiting["grp_far"].text.rfind("carbon: 900 g/kWh now", 0) == 0);
 
   // A deadline that leaves no slack (600 s of work due in 600 s): runs now, dirty hour or not.
   auto near = input({group("grp_near", kJan1, {member("ten_a", 10, (now + 600) * 1000)})}, now);
@@ -229,7 +232,7 @@ TEST_CASE("dispatch: carbon holds a deferrable unit in a dirty hour and runs it 
   c = d.choose(last);
   REQUIRE(c.retry_at_ms);
   CHECK(*c.retry_at_ms == (kJan1 + 2 * kHour) * 1000);
-  CHECK(c.waiting["grp_last"] ==
+  CHECK(c.waiting["grp_last"].text ==
         "carbon: 900 g/kWh now, 100 g/kWh at 2026-01-01T02:00:00.000Z within slack (must start by "
         "2026-01-30T23:59:00.000Z)");
   // A deadline between now and the clean hour leaves no room to wait for it.
@@ -287,7 +290,7 @@ TEST_CASE("dispatch: energy chooses the device and the power limit by Zeus's cos
   c = make("energy").choose(mixed);
   CHECK_FALSE(c.group_id);
   CHECK(c.left_to_other);
-  CHECK(c.waiting["grp_1"] == "energy: left to cpu:0, a better fit");
+  CHECK(c.waiting["grp_1"] == WaitNote{WaitReason::kBetterDevice, "energy: left to cpu:0, a better fit"});
   CHECK(*make("fifo").choose(mixed).group_id == "grp_1");
 
   // The V100 alone: it takes the group, at the limit Zeus's cost picks. η = 1 (energy only):
@@ -328,18 +331,60 @@ TEST_CASE("dispatch: bad options are refused") {
   CHECK(Dispatcher::create(o).ok());
 }
 
-TEST_CASE("dispatch: the board keeps one reason per waiting group") {
+TEST_CASE("dispatch: the board keeps one note per waiting group") {
   PlacementBoard b;
-  b.update({"grp_1", "grp_2"}, {{"grp_1", "carbon: 900 g/kWh now"}, {"grp_2", "energy: left to cpu:0, a better fit"}});
-  CHECK(b.reason("grp_1") == "carbon: 900 g/kWh now");
-  CHECK(b.held() == 1);
+  const WaitNote carbon{WaitReason::kCarbon, "carbon: 900 g/kWh now"};
+  const WaitNote left{WaitReason::kBetterDevice, "energy: left to cpu:0, a better fit"};
+  b.update({"grp_1", "grp_2"}, {{"grp_1", carbon}, {"grp_2", left}});
+  CHECK(b.note("grp_1") == carbon);
   b.update({"grp_1"}, {});  // looked at again, no longer waits
-  CHECK_FALSE(b.reason("grp_1"));
-  CHECK(b.reason("grp_2"));
-  b.set("grp_3", "carbon: x");
-  CHECK(b.held() == 1);
+  CHECK_FALSE(b.note("grp_1"));
+  CHECK(b.note("grp_2") == left);
+  b.set("grp_3", {WaitReason::kCarbon, "carbon: x"});
+  CHECK(b.note("grp_3")->text == "carbon: x");
   b.clear("grp_3");
   b.clear("grp_2");
-  CHECK_FALSE(b.reason("grp_2"));
-  CHECK(b.held() == 0);
+  CHECK_FALSE(b.note("grp_2"));
+  CHECK_FALSE(b.note("grp_3"));
+}
+
+TEST_CASE("waiting: the store's blocks come first, then the policy's note, then the devices") {
+  const WaitNote carbon{WaitReason::kCarbon, "carbon: 900 g/kWh now"};
+  DeviceAvailability two_busy{2, 0, 2, false};
+  DeviceAvailability one_free{2, 1, 1, false};
+  storage::UnclaimedGroup g{"grp_1", false, false};
+
+  // Over budget and at max_devices both: budget wins, whatever the policy said.
+  storage::UnclaimedGroup blocked{"grp_1", true, true};
+  CHECK(wait_reason(blocked, carbon, one_free).reason == WaitReason::kBudget);
+  blocked.over_budget = false;
+  CHECK(wait_reason(blocked, carbon, one_free).reason == WaitReason::kMaxDevices);
+  // Claimable: the policy's note as it is.
+  CHECK(wait_reason(g, carbon, two_busy) == carbon);
+  // No note: the devices say why.
+  const WaitNote busy = wait_reason(g, std::nullopt, two_busy);
+  CHECK(busy.reason == WaitReason::kNoFreeDevice);
+  CHECK(busy.text == "all 2 devices are busy, draining or drained (2 training)");
+  CHECK(wait_reason(g, std::nullopt, DeviceAvailability{}).text == "mufld trains on no device (--devices none)");
+  CHECK(wait_reason(g, std::nullopt, one_free).reason == WaitReason::kPending);
+  // Sequential grouping: a free device does not help while another group trains.
+  DeviceAvailability sequential{2, 1, 1, true};
+  CHECK(wait_reason(g, std::nullopt, sequential).reason == WaitReason::kNoFreeDevice);
+  sequential.busy = 0;
+  sequential.free = 2;
+  CHECK(wait_reason(g, std::nullopt, sequential).reason == WaitReason::kPending);
+}
+
+TEST_CASE("waiting: every reason has a distinct name and is counted, zeros included") {
+  std::set<std::string> names;
+  for (WaitReason r : kAllWaitReasons) names.insert(to_string(r));
+  CHECK(names == std::set<std::string>{"budget", "max_devices", "carbon", "better_device", "no_fit",
+                                       "no_free_device", "pending"});
+  const auto counts = count_by_reason({{"grp_1", {WaitReason::kCarbon, "a"}},
+                                       {"grp_2", {WaitReason::kCarbon, "b"}},
+                                       {"grp_3", {WaitReason::kBudget, "c"}}});
+  CHECK(counts.size() == std::size(kAllWaitReasons));
+  CHECK(counts.at(WaitReason::kCarbon) == 2);
+  CHECK(counts.at(WaitReason::kBudget) == 1);
+  CHECK(counts.at(WaitReason::kPending) == 0);
 }

@@ -118,7 +118,8 @@ TEST_CASE("api: a tenant submits, reads, lists and cancels an activity") {
   CHECK(got_json["energy"]["joules"] == 0);
   CHECK(got_json["paused"].is_null());
   CHECK(got_json["waiting"].is_null());
-  for (const char* added : {"groups", "energy", "paused", "waiting"}) got_json.erase(added);
+  CHECK(got_json["waiting_reason"].is_null());
+  for (const char* added : {"groups", "energy", "paused", "waiting", "waiting_reason"}) got_json.erase(added);
   CHECK(got_json == act);
 
   auto list = api.call("GET", "/v1/activities?state=queued", "", token);

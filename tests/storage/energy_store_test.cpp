@@ -226,6 +226,15 @@ TEST_CASE("energy store: budgets and device shares steer claims, and quotas roun
     if (*c) order.push_back((*c)->id);
   }
   CHECK(order == std::vector<std::string>{"grp_b", "grp_ab"});  // not grp_a
+  // Unclaimed: only grp_a, over budget (grp_ab keeps ten_b's member within budget, and has a device).
+  auto unclaimed = f.store->list_unclaimed_groups(std::nullopt);
+  REQUIRE(unclaimed.ok());
+  REQUIRE(unclaimed->size() == 1);
+  CHECK(unclaimed->front().id == "grp_a");
+  CHECK(unclaimed->front().over_budget);
+  CHECK_FALSE(unclaimed->front().at_max_devices);
+  CHECK(f.store->list_unclaimed_groups("grp_b")->empty());  // it has a device
+  CHECK(f.store->list_unclaimed_groups("grp_zzz")->empty());
 
   // The budget raised: grp_a is claimable again. Stored, it survives a reopen (see below).
   q.energy_budget_joules = 10'000;
@@ -249,6 +258,11 @@ TEST_CASE("energy store: budgets and device shares steer claims, and quotas roun
     if (*c) order.push_back((*c)->id);
   }
   CHECK(order == std::vector<std::string>{"grp_a", "grp_b"});  // grp_ab waits: ten_b is on 1 device
+  auto capped = f.store->list_unclaimed_groups("grp_ab");
+  REQUIRE(capped.ok());
+  REQUIRE(capped->size() == 1);
+  CHECK_FALSE(capped->front().over_budget);
+  CHECK(capped->front().at_max_devices);
   // Unlimited again (nullopt).
   REQUIRE(f.store->update_tenant_quotas("ten_b", Quotas{}, 7200).ok());
   CHECK_FALSE(f.store->get_tenant("ten_b")->quotas.max_devices);
