@@ -155,7 +155,7 @@ std::string activity_details(const json& a) {
     line(out, "energy", text(energy, "joules") + " J, " + text(energy, "device_seconds") + " device-s, " +
                             text(energy, "grams_co2e") + " g CO2e");
   if (!field(a, "paused").is_null()) line(out, "paused", text(a, "paused"));
-  if (!field(a, "waiting").is_null()) line(out, "waiting", text(a, "waiting"));
+  if (!field(a, "waiting").is_null()) line(out, "waiting", text(a, "waiting") + " [" + text(a, "waiting_reason") + "]");
   line(out, "model", text(progress, "model_url"));
   line(out, "created", text(a, "created_at"));
   line(out, "updated", text(a, "updated_at"));
@@ -168,9 +168,10 @@ std::string groups_table(const json& items) {
     std::string acts = id_list(field(g, "activities"));
     const json& others = field(g, "other_activities");
     if (others.is_number() && others.get<int64_t>() > 0) acts += " +" + cell(others) + " other";
-    rows.push_back({text(g, "id"), text(g, "phase"), text(g, "round"), text(g, "device"), acts, text(g, "parent")});
+    rows.push_back({text(g, "id"), text(g, "phase"), text(g, "round"), text(g, "device"), text(g, "waiting_reason"),
+                    acts, text(g, "parent")});
   }
-  return table({"ID", "PHASE", "ROUND", "DEVICE", "ACTIVITIES", "PARENT"}, rows);
+  return table({"ID", "PHASE", "ROUND", "DEVICE", "WAITING", "ACTIVITIES", "PARENT"}, rows);
 }
 
 std::string group_details(const json& g) {
@@ -182,7 +183,7 @@ std::string group_details(const json& g) {
   line(out, "device", text(g, "device"));
   line(out, "parent", text(g, "parent"));
   if (!field(g, "reason").is_null()) line(out, "reason", text(g, "reason"));
-  if (!field(g, "waiting").is_null()) line(out, "waiting", text(g, "waiting"));
+  if (!field(g, "waiting").is_null()) line(out, "waiting", text(g, "waiting") + " [" + text(g, "waiting_reason") + "]");
   std::vector<std::vector<std::string>> members;
   for (const auto& m : field(g, "activities"))
     members.push_back({text(m, "id"), text(m, "task"), text(m, "joined_round"), text(m, "left_round")});

@@ -158,7 +158,7 @@ export function mountDetail(view, ctx, id) {
           ['Groups', a.groups && a.groups.length ? a.groups.flatMap((g, i) => [i ? ' → ' : null, link(g, 'groups', g)]) : '–'],
           ['Energy', `${fmtJoules(e.joules)} · ${fmtNum(e.grams_co2e, 2)} g CO2e · ${fmtSeconds(e.device_seconds)} device time`],
           a.paused ? ['Paused', a.paused] : null,
-          a.waiting ? ['Waiting', a.waiting] : null,
+          a.waiting ? ['Waiting', `${a.waiting} (${a.waiting_reason})`] : null,
           ['Created', fmtTime(a.created_at)],
           p.model_url ? ['Model', el('span', { className: 'mono', text: p.model_url })] : null,
         ]),

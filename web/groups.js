@@ -9,6 +9,10 @@ import { CursorPager, PAGE_SIZE } from './pager.js';
 const listState = { pager: new CursorPager() };
 const MAX_TREE_NODES = 64;  // a lineage is a handful of groups; this bounds a runaway walk
 
+// The list's last column: why a live group waits (its code; the sentence on hover), else why it ended.
+const waitingCell = (g) => (g.waiting_reason
+  ? el('td', { text: g.waiting_reason, attrs: { title: g.waiting } })
+  : cell(g.reason || ''));
 const tasksOf = (g) => g.activities.map((m) => m.task).concat(g.other_activities ? [`+${g.other_activities} other`] : []).join(', ');
 
 export function mountList(view, ctx) {
@@ -31,7 +35,7 @@ export function mountList(view, ctx) {
       body.replaceChildren(...page.items.map((g) => el('tr', { dataset: { id: g.id } },
         el('td', { className: 'mono' }, link(g.id, 'groups', g.id)), el('td', {}, badge(g.phase, GROUP_PHASES)), cell(g.policy),
         cell(`${g.round} / ${g.consolidation_rounds}`, 'num'), el('td', { className: 'mono' }, g.parent ? link(g.parent, 'groups', g.parent) : '–'),
-        cell(tasksOf(g)), cell(g.device || '–'), cell(g.waiting || g.reason || ''))));
+        cell(tasksOf(g)), cell(g.device || '–'), waitingCell(g))));
       empty.hidden = page.items.length > 0;
       newer.disabled = !pager.hasNewer;
       older.disabled = !pager.hasOlder;
@@ -134,7 +138,7 @@ export function mountDetail(view, ctx, id) {
           ['Device', g.device || '–'],
           ['Parent', g.parent ? link(g.parent, 'groups', g.parent) : 'none (a merge)'],
           g.other_activities ? ['Other tenants', `${g.other_activities} activities`] : null,
-          g.waiting ? ['Waiting', g.waiting] : null,
+          g.waiting ? ['Waiting', `${g.waiting} (${g.waiting_reason})`] : null,
           g.reason ? ['Reason', g.reason] : null,
           ['Created', fmtTime(g.created_at)],
         ]),

@@ -102,5 +102,12 @@ TEST_CASE("cli format: devices, usage and a group") {
   CHECK_THAT(d, Catch::Contains("act_1          -      0.5\n"));
   CHECK_THAT(d, Catch::Contains("(+1 of other tenants)"));
   CHECK_THAT(d, Catch::Contains("split at round 3 (exhaustive, score 0.41):\n  grp_2: act_1\n  grp_3: act_2,other\n"));
-  CHECK_THAT(groups_table(json::array({g})), Catch::Contains("grp_1  split  3      -       act_1,act_2 +1 other  -"));
+  CHECK_THAT(groups_table(json::array({g})), Catch::Contains("grp_1  split  3      -       -        act_1,act_2 +1 other  -"));
+  json waits = g;
+  waits["phase"] = "training";
+  waits["waiting"] = "all 1 devices are busy, draining or drained (1 training)";
+  waits["waiting_reason"] = "no_free_device";
+  CHECK_THAT(groups_table(json::array({waits})), Catch::Contains("grp_1  training  3      -       no_free_device  act_1"));
+  CHECK_THAT(group_details(waits),
+             Catch::Contains("waiting:       all 1 devices are busy, draining or drained (1 training) [no_free_device]\n"));
 }
