@@ -309,6 +309,32 @@ CREATE INDEX energy_ledger_group ON energy_ledger(group_id, round);
 CREATE INDEX energy_attribution_activity ON energy_attribution(activity_id);
 CREATE INDEX energy_attribution_tenant_end ON energy_attribution(tenant_id, end_ms);
 )sql"},
+      {9, "events: device.changed when a group takes or lets go of a device", R"sql(
+-- A group takes a device at a claim and lets it go in many transactions (release at a round
+-- boundary, split, success, failure, cancel, restart): triggers write the device's new state
+-- in each of them, as the admin's drain and resume do (SqliteStore::set_device_drained). The
+-- event names no group: every tenant sees device events, and a group may be another tenant's.
+CREATE TRIGGER events_device_released AFTER UPDATE OF device ON groups
+  WHEN OLD.device != '' AND OLD.device != NEW.device
+BEGIN
+  INSERT INTO events(time_ms, tenant_id, activity_id, group_id, type, data)
+  VALUES (NEW.updated_ms, NULL, '', '', 'device.changed',
+          json_object('device', OLD.device,
+                      'state', CASE WHEN EXISTS(SELECT 1 FROM devices WHERE name = OLD.device AND drained = 1)
+                                    THEN 'drained' ELSE 'idle' END,
+                      'reason', 'let its group go'));
+END;
+CREATE TRIGGER events_device_claimed AFTER UPDATE OF device ON groups
+  WHEN NEW.device != '' AND OLD.device != NEW.device
+BEGIN
+  INSERT INTO events(time_ms, tenant_id, activity_id, group_id, type, data)
+  VALUES (NEW.updated_ms, NULL, '', '', 'device.changed',
+          json_object('device', NEW.device,
+                      'state', CASE WHEN EXISTS(SELECT 1 FROM devices WHERE name = NEW.device AND drained = 1)
+                                    THEN 'draining' ELSE 'busy' END,
+                      'reason', 'took a group'));
+END;
+)sql"},
   };
   return migrations;
 }

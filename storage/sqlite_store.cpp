@@ -1441,9 +1441,16 @@ Status SqliteStore::set_device_drained(const std::string& name, bool drained, in
     if (!st.ok()) return st.status();
     if (Status s = (*st)->bind(1, name).bind(2, int64_t{drained ? 1 : 0}).bind(3, now_ms).run(); !s.is_ok()) return s;
     if (was_drained == drained) return Status::ok();  // no change, no event
+    // Its state as GET /v1/devices will show it: a device that holds a group finishes its round first.
+    auto holds = c.prepare("SELECT 1 FROM groups WHERE device = ? LIMIT 1");
+    if (!holds.ok()) return holds.status();
+    (*holds)->bind(1, name);
+    auto busy = (*holds)->step();
+    if (!busy.ok()) return busy.status();
+    const char* state = drained ? (*busy ? "draining" : "drained") : (*busy ? "busy" : "idle");
     return insert_event(c, now_ms, std::nullopt, "", "", "device.changed",
                         {{"device", name},
-                         {"state", drained ? "drained" : "active"},
+                         {"state", state},
                          {"reason", drained ? "drained by the admin" : "resumed by the admin"}});
   });
 }

@@ -109,8 +109,13 @@ TEST_CASE("e2e events: a subscriber sees an activity's states, its group and its
     CHECK(d["id"] == previous_id);
     CHECK(d["type"] == e.type);
     CHECK(d["time"].get<std::string>().size() == 24);  // 2026-12-01T08:00:00.123Z
-    CHECK(d["activity_id"] == id);
+    if (e.type == "device.changed")  // the device taking the group (no activity: every tenant sees it)
+      CHECK(d == json{{"id", d["id"]}, {"type", e.type}, {"time", d["time"]}, {"device", "cpu:0"}, {"state", "busy"},
+                      {"reason", "took a group"}});
+    else
+      CHECK(d["activity_id"] == id);
   }
+  const size_t busy = index_of(events, [](const SseEvent& e) { return e.type == "device.changed"; });
   const json queued = data(events.at(0));
   CHECK(events[0].type == "activity.state");
   CHECK(queued["state"] == "queued");
@@ -120,6 +125,7 @@ TEST_CASE("e2e events: a subscriber sees an activity's states, its group and its
   const size_t training = index_of(events, [](const SseEvent& e) { return is_state(e, "training"); });
   CHECK(data(events[training])["previous"] == "queued");
   CHECK(merged < training);
+  CHECK(merged < busy);
 
   std::vector<int> rounds;
   size_t first_round = events.size();
@@ -164,18 +170,26 @@ TEST_CASE("e2e events: a reconnect with Last-Event-ID or after= replays exactly 
 
   SseClient resumed(mufld.port(), "/v1/events", t.token, {{"Last-Event-ID", early[1].id}});
   CHECK(same(resumed.take(full.size() - 2, 30s), slice(full, 2)));
-  // …and then live, with nothing in between: the next event is the next change.
+  // …and then live, with nothing in between: the group letting the device go (its end), then
+  // the drain.
+  auto released = resumed.next(30s);
+  REQUIRE(released.has_value());
+  CHECK(released->type == "device.changed");
+  CHECK(data(*released)["state"] == "idle");
+  CHECK(data(*released)["reason"] == "let its group go");
   REQUIRE(c.post("/v1/devices/cpu:0/drain", "", kAdmin).status == 200);
   auto drained = resumed.next(30s);
   REQUIRE(drained.has_value());
   CHECK(drained->type == "device.changed");
   CHECK(data(*drained)["state"] == "drained");
+  CHECK(std::stoll(drained->id) == std::stoll(released->id) + 1);
 
   SseClient after(mufld.port(), "/v1/events?after=" + full[3].id, t.token);
   CHECK(same(after.take(full.size() - 4, 30s), slice(full, 4)));
-  auto next = after.next(30s);
-  REQUIRE(next.has_value());
-  CHECK(next->id == drained->id);
+  auto next = after.take(2, 30s);  // the release and the drain
+  REQUIRE(next.size() == 2);
+  CHECK(next[0].id == released->id);
+  CHECK(next[1].id == drained->id);
 
   // Both: Last-Event-ID wins, so an EventSource opened with ?after=0 resumes where it was.
   SseClient both(mufld.port(), "/v1/events?after=0", t.token, {{"Last-Event-ID", full[4].id}});
@@ -226,11 +240,13 @@ TEST_CASE("e2e events: a tenant sees only its own activities' events and the dev
     }
     return out;
   };
-  auto until_resumed = [](const SseEvent& e) { return e.type == "device.changed" && data(e)["state"] == "active"; };
+  auto until_resumed = [](const SseEvent& e) {
+    return e.type == "device.changed" && data(e)["reason"] == "resumed by the admin";
+  };
   SseClient a_replay(mufld.port(), "/v1/events?after=0", a.token);
   SseClient b_replay(mufld.port(), "/v1/events?after=0", b.token);
   SseClient admin_replay(mufld.port(), "/v1/events?after=0", kAdmin);
-  const std::vector<std::string> both_devices = {"drained", "active"};
+  const std::vector<std::string> both_devices = {"drained", "idle"};
   for (SseClient* s : {&a_live, &a_replay}) {
     Seen got = seen(read_until(*s, until_resumed, 30s));
     CHECK(got.activities == std::set<std::string>{a1, a2});

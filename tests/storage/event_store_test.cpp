@@ -223,8 +223,33 @@ TEST_CASE("events: device changes are seen by every tenant, once per change") {
   REQUIRE(es.size() == 2);
   CHECK(!es[0].tenant_id);
   CHECK(data(es[0]) == json{{"device", "cpu:1"}, {"state", "drained"}, {"reason", "drained by the admin"}});
-  CHECK(data(es[1])["state"] == "active");
+  CHECK(data(es[1])["state"] == "idle");
   CHECK(f.events(EventQuery{Scope::of("ten_a"), 0, std::nullopt, std::nullopt, {}, 500}).size() == 3);
+}
+
+TEST_CASE("events: a group taking and letting go of a device writes its state, draining and drained included") {
+  Fixture f;
+  f.submit("act_1", "ten_a");
+  f.plan({group_of("grp_1", GroupPhase::kTraining, {"act_1"})});
+  const EventQuery devices{Scope::of("ten_b"), 0, std::nullopt, std::nullopt, {"device.changed"}, 500};
+  REQUIRE(f.events(devices).empty());
+
+  REQUIRE(*f.store->claim_group("grp_1", "cpu:0", false, 3000));
+  REQUIRE(f.store->release_group("grp_1", 3100).is_ok());
+  REQUIRE(*f.store->claim_next_group("cpu:0", false, 3200));
+  REQUIRE(f.store->set_device_drained("cpu:0", true, 3300).is_ok());  // busy: it finishes its round
+  REQUIRE(f.store->release_group("grp_1", 3400).is_ok());
+  REQUIRE(f.store->set_device_drained("cpu:0", false, 3500).is_ok());
+
+  std::vector<std::string> states;
+  for (const StoredEvent& e : f.events(devices)) {
+    CHECK(e.group_id.empty());  // another tenant's group is not named
+    CHECK(data(e)["device"] == "cpu:0");
+    states.push_back(data(e)["state"].get<std::string>() + " (" + data(e)["reason"].get<std::string>() + ")");
+  }
+  CHECK(states == std::vector<std::string>{"busy (took a group)", "idle (let its group go)", "busy (took a group)",
+                                           "draining (drained by the admin)", "drained (let its group go)",
+                                           "idle (resumed by the admin)"});
 }
 
 TEST_CASE("events: queries filter by scope, activity, type, id range and limit") {
