@@ -10,7 +10,7 @@ namespace mufl::service {
 
 const std::vector<std::string>& event_types() {
   static const std::vector<std::string> types = {"activity.state", "round.finished", "group.merged", "group.split",
-                                                 "device.changed"};
+                                                 "device.changed", "budget.changed"};
   return types;
 }
 
@@ -78,7 +78,7 @@ Result<EventRequest> parse_event_request(const HttpRequest& req) {
           errors.push_back({"types", t.empty() ? std::string("has an empty item; give a comma-separated list of types")
                                                : "unknown event type '" + std::string(t) +
                                                      "'; one of activity.state, round.finished, group.merged, "
-                                                     "group.split, device.changed"});
+                                                     "group.split, device.changed, budget.changed"});
           continue;
         }
         if (std::find(out.types.begin(), out.types.end(), t) == out.types.end()) out.types.emplace_back(t);

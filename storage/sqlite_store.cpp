@@ -145,6 +145,37 @@ Status insert_event(Connection& c, int64_t time_ms, const std::optional<std::str
   return (*st)->bind(3, activity_id).bind(4, group_id).bind(5, type).bind(6, data.dump()).run();
 }
 
+// Whether tenant `id` has used its energy budget (false without a budget, or without the tenant).
+Result<bool> budget_exhausted(Connection& c, const std::string& id) {
+  auto st = c.prepare(
+      "SELECT energy_budget_joules IS NOT NULL AND energy_used_joules >= energy_budget_joules FROM tenants WHERE id = ?");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, id);
+  auto row = (*st)->step();
+  if (!row.ok()) return row.status();
+  return *row && (*st)->column_int64(0) != 0;
+}
+
+// Writes budget.changed (docs/events.md) when tenant `id`'s budget is used up now and was not
+// (`was_exhausted`), or the other way round: its work pauses or may resume.
+Status budget_event_if_changed(Connection& c, const std::string& id, bool was_exhausted, int64_t now_ms) {
+  auto st = c.prepare("SELECT energy_budget_joules, energy_used_joules FROM tenants WHERE id = ?");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, id);
+  auto row = (*st)->step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::ok();
+  const bool has_budget = !(*st)->column_is_null(0);
+  const double budget = (*st)->column_double(0), used = (*st)->column_double(1);
+  const bool exhausted = has_budget && used >= budget;
+  if (exhausted == was_exhausted) return Status::ok();
+  return insert_event(c, now_ms, id, "", "", "budget.changed",
+                      {{"tenant_id", id},
+                       {"state", exhausted ? "exhausted" : "available"},
+                       {"energy_used_joules", used},
+                       {"energy_budget_joules", has_budget ? nlohmann::json(budget) : nlohmann::json()}});
+}
+
 }  // namespace
 
 // Borrows a reader connection for one call and gives it back afterwards.
@@ -278,6 +309,8 @@ Result<std::vector<Tenant>> SqliteStore::list_tenants() {
 
 Result<Tenant> SqliteStore::update_tenant_quotas(const std::string& id, const Quotas& quotas, int64_t now_ms) {
   return write_transaction([&](Connection& c) -> Result<Tenant> {
+    auto was = budget_exhausted(c, id);
+    if (!was.ok()) return was.status();
     auto up = c.prepare(
         "UPDATE tenants SET max_active_activities = ?, updated_ms = ?, energy_budget_joules = ?, max_devices = ?, "
         "fair_share_weight = ? WHERE id = ? AND deleted_ms IS NULL");
@@ -287,6 +320,7 @@ Result<Tenant> SqliteStore::update_tenant_quotas(const std::string& id, const Qu
     bind_optional(**up, 4, quotas.max_devices);
     if (Status s = (*up)->run(); !s.is_ok()) return s;
     if (c.changes() == 0) return Status::not_found("no tenant " + id);
+    if (Status s = budget_event_if_changed(c, id, *was, now_ms); !s.is_ok()) return s;
     return select_live_tenant(c, "id", id);
   });
 }
@@ -791,9 +825,12 @@ Status insert_energy_unit(Connection& c, const EnergyUnit& u) {
                        .run();
         !s.is_ok())
       return s;
+    auto was = budget_exhausted(c, sh.tenant_id);
+    if (!was.ok()) return was.status();
     auto t = c.prepare("UPDATE tenants SET energy_used_joules = energy_used_joules + ? WHERE id = ?");
     if (!t.ok()) return t.status();
     if (Status s = (*t)->bind(1, sh.joules).bind(2, sh.tenant_id).run(); !s.is_ok()) return s;
+    if (Status s = budget_event_if_changed(c, sh.tenant_id, *was, u.end_unix_ms); !s.is_ok()) return s;
   }
   return Status::ok();
 }

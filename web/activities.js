@@ -173,7 +173,8 @@ export function mountDetail(view, ctx, id) {
   const soon = coalesce(refresh, 500);
   return {
     refresh,
-    onEvent(e) { if (e.activity_id === id) soon(); },
+    // Its own events, and its tenant's budget running out or being raised (the Paused line).
+    onEvent(e) { if (e.activity_id === id || e.type === 'budget.changed') soon(); },
     dispose() { soon.cancel(); generation++; },
   };
 }

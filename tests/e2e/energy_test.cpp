@@ -22,6 +22,7 @@
 #include "tests/support/json_poll.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/mufld_process.h"
+#include "tests/support/sse_client.h"
 #include "tests/support/temp_dir.h"
 
 using namespace mufl::testing;
@@ -194,6 +195,8 @@ TEST_CASE("e2e energy: an energy budget pauses an activity, and raising it resum
   MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, kArgs);
   HttpClient c("127.0.0.1", mufld.port());
   auto [tenant_id, token] = make_tenant(c, "frugal", R"({"energy_budget_joules":1})");
+  SseClient budget(mufld.port(), "/v1/events?types=budget.changed", token);
+  REQUIRE(budget.status() == 200);
   const std::string id = json::parse(c.post("/v1/activities", kSpec, token).body)["id"];
 
   // After its first round (far over 1 J) the group lets its device go, and the activity says why.
@@ -215,9 +218,21 @@ TEST_CASE("e2e energy: an energy budget pauses an activity, and raising it resum
   CHECK(c.request("PATCH", "/v1/tenants/" + tenant_id, R"({"quotas":{"energy_budget_joules":"more"}})",
                   {{"Authorization", "Bearer " + kAdmin}}).status == 400);
 
+  // The tenant's stream said so when the first round used the budget up.
+  auto exhausted = budget.next(std::chrono::seconds(30));
+  REQUIRE(exhausted.has_value());
+  const json e = json::parse(exhausted->data);
+  CHECK(e["tenant_id"] == tenant_id);
+  CHECK(e["state"] == "exhausted");
+  CHECK(e["energy_budget_joules"] == 1.0);
+  CHECK(e["energy_used_joules"].get<double>() > 1);
+
   auto raised = c.request("PATCH", "/v1/tenants/" + tenant_id, R"({"quotas":{"energy_budget_joules":1e9}})",
                           {{"Authorization", "Bearer " + kAdmin}});
   REQUIRE(raised.status == 200);
+  auto available = budget.next(std::chrono::seconds(30));
+  REQUIRE(available.has_value());
+  CHECK(json::parse(available->data)["state"] == "available");
   json done = wait_for(c, "/v1/activities/" + id, token, ended);
   CHECK(done["state"] == "succeeded");
   CHECK(done["paused"].is_null());

@@ -1,6 +1,7 @@
 // The energy part of the Store (storage/store.h: the ledger written with a group's round, per-day
 // usage, energy budgets and device shares in claims, drained devices), on SqliteStore.
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <string>
 #include <vector>
@@ -236,9 +237,32 @@ TEST_CASE("energy store: budgets and device shares steer claims, and quotas roun
   CHECK(f.store->list_unclaimed_groups("grp_b")->empty());  // it has a device
   CHECK(f.store->list_unclaimed_groups("grp_zzz")->empty());
 
+  // budget.changed, to ten_a's stream only: used up by that round (at its end), then raised.
+  auto budget_events = [&](const std::string& tenant) {
+    EventQuery eq{Scope::of(tenant), 0, std::nullopt, std::nullopt, {"budget.changed"}, 100};
+    auto es = f.store->list_events(eq);
+    REQUIRE(es.ok());
+    return *es;
+  };
+  auto exhausted = budget_events("ten_a");
+  REQUIRE(exhausted.size() == 1);
+  CHECK(exhausted[0].tenant_id == std::optional<std::string>("ten_a"));
+  CHECK(exhausted[0].activity_id.empty());
+  CHECK(exhausted[0].time_unix_ms == kJan1);  // the round's end
+  CHECK(nlohmann::json::parse(exhausted[0].data_json) ==
+        nlohmann::json{{"tenant_id", "ten_a"}, {"state", "exhausted"}, {"energy_used_joules", 600.0},
+                       {"energy_budget_joules", 500.0}});
+  CHECK(budget_events("ten_b").empty());
+
   // The budget raised: grp_a is claimable again. Stored, it survives a reopen (see below).
   q.energy_budget_joules = 10'000;
   REQUIRE(f.store->update_tenant_quotas("ten_a", q, 6000).ok());
+  auto both = budget_events("ten_a");
+  REQUIRE(both.size() == 2);
+  CHECK(both[1].time_unix_ms == 6000);
+  CHECK(nlohmann::json::parse(both[1].data_json)["state"] == "available");
+  REQUIRE(f.store->update_tenant_quotas("ten_a", q, 6050).ok());  // no change across the use: no event
+  CHECK(budget_events("ten_a").size() == 2);
   CHECK_FALSE(*f.store->group_over_budget("grp_a"));
   auto again = f.store->claim_next_group("cpu:4", false, 6100);
   REQUIRE(again.ok());
