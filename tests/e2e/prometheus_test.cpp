@@ -2,6 +2,9 @@
 // activity trains, Prometheus holds the rounds, energy and request figures the API and
 // /metrics report, its recording rules (deploy/prometheus/mufl-rules.yml) evaluate, and the
 // energy-budget alert becomes active once the admin lowers the tenant's budget below its use.
+// A second test serves mufl's console (deploy/prometheus/consoles/mufl.html) from Prometheus
+// over a merge-and-split workload and evaluates every expression in it, and loads it in
+// headless Chromium when there is one (MUFL_WRITE_SCREENSHOTS=1: docs/screenshots/prometheus-*.png).
 //
 // Needs the Debian package prometheus. Where the binary is missing, CMake registers a test
 // that says so and reports itself skipped (exit 77) instead of this one; should the binary
@@ -10,13 +13,19 @@
 
 #include <unistd.h>
 
+#include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "tests/support/chromium.h"
 #include "tests/support/http_client.h"
 #include "tests/support/json_poll.h"
 #include "tests/support/metrics_text.h"
@@ -36,13 +45,22 @@ const double kMissing = std::nan("");
 
 constexpr double kBudget = 1e9;  // joules: far more than 4 rounds use
 
-// A scrape every second of one mufld, with mufl's rules evaluated every second too.
-void write_config(const std::string& path, uint16_t mufld_port) {
+// Exits 77 (skipped) when the prometheus binary CMake found has gone since.
+void require_prometheus() {
+  if (access(PROMETHEUS_PATH, X_OK) != 0) {
+    std::cout << "SKIP: " PROMETHEUS_PATH " not found (install the Debian package prometheus)" << std::endl;
+    std::exit(77);
+  }
+}
+
+// A scrape of one mufld every `interval` (a Prometheus duration), with mufl's rules evaluated
+// as often.
+void write_config(const std::string& path, uint16_t mufld_port, const std::string& interval = "1s") {
   std::ofstream out(path);
   out << "global:\n"
-         "  scrape_interval: 1s\n"
-         "  scrape_timeout: 1s\n"
-         "  evaluation_interval: 1s\n"
+         "  scrape_interval: " << interval << "\n"
+         "  scrape_timeout: " << interval << "\n"
+         "  evaluation_interval: " << interval << "\n"
          "rule_files:\n"
          "  - " MUFL_SOURCE_DIR "/deploy/prometheus/mufl-rules.yml\n"
          "scrape_configs:\n"
@@ -55,10 +73,7 @@ void write_config(const std::string& path, uint16_t mufld_port) {
 }  // namespace
 
 TEST_CASE("e2e prometheus: a real Prometheus scrapes mufld, holds its rounds, energy and requests, runs the rules") {
-  if (access(PROMETHEUS_PATH, X_OK) != 0) {
-    std::cout << "SKIP: " PROMETHEUS_PATH " not found (install the Debian package prometheus)" << std::endl;
-    std::exit(77);
-  }
+  require_prometheus();
   TempDir dir;
   MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin,
                      {"--devices", "cpu:1", "--torch-threads", "1", "--energy-meter", "model", "--db-sync", "normal"});
@@ -176,4 +191,304 @@ TEST_CASE("e2e prometheus: a real Prometheus scrapes mufld, holds its rounds, en
   REQUIRE(ok);
   CHECK(r[0]["metric"]["severity"] == "warning");
   CHECK((r[0]["metric"]["alertstate"] == "pending" || r[0]["metric"]["alertstate"] == "firing"));
+}
+
+namespace {
+
+// Unix time now, in seconds.
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The expressions of every PromConsole.Graph call in a rendered console page, one list per
+// graph, in page order. The console writes each expr as a plain "..." JavaScript string, or a
+// [...] list of them (deploy/prometheus/consoles/mufl.html says so); an escape in one fails.
+std::vector<std::vector<std::string>> graph_exprs(const std::string& page) {
+  std::vector<std::vector<std::string>> graphs;
+  const std::string call = "new PromConsole.Graph(";
+  for (size_t at = page.find(call); at != std::string::npos; at = page.find(call, at + call.size())) {
+    const size_t next = page.find(call, at + call.size());
+    size_t i = page.find("expr:", at);
+    REQUIRE(i < next);
+    i += 5;
+    auto skip = [&] {
+      while (i < page.size() && (std::isspace(static_cast<unsigned char>(page[i])) || page[i] == ',')) ++i;
+    };
+    auto string = [&] {
+      const size_t end = page.find('"', i + 1);
+      REQUIRE(end != std::string::npos);
+      std::string s = page.substr(i + 1, end - i - 1);
+      INFO("expr " << s);
+      REQUIRE(s.find('\\') == std::string::npos);
+      i = end + 1;
+      return s;
+    };
+    std::vector<std::string> exprs;
+    skip();
+    if (page[i] == '"') {
+      exprs.push_back(string());
+    } else {
+      REQUIRE(page[i] == '[');
+      ++i;
+      for (skip(); page[i] == '"'; skip()) exprs.push_back(string());
+      REQUIRE(page[i] == ']');
+    }
+    REQUIRE(!exprs.empty());
+    graphs.push_back(exprs);
+  }
+  return graphs;
+}
+
+// The smallest and the largest value of a range-query series, NaN values skipped; NaN, NaN
+// when it has none (or is null).
+std::pair<double, double> value_range(const json& series) {
+  double lo = std::nan(""), hi = std::nan("");
+  if (!series.is_object()) return {lo, hi};
+  for (const auto& v : series["values"]) {
+    const double x = std::stod(v[1].get<std::string>());
+    if (std::isnan(x)) continue;
+    if (std::isnan(lo) || x < lo) lo = x;
+    if (std::isnan(hi) || x > hi) hi = x;
+  }
+  return {lo, hi};
+}
+double max_value(const json& series) { return value_range(series).second; }
+
+// The series of a range result whose `label` is `value`; null when there is none.
+json series_with(const json& result, const std::string& label, const std::string& value) {
+  for (const auto& s : result)
+    if (s["metric"].value(label, "") == value) return s;
+  return nullptr;
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+// 8 rounds of one client in 16 (about 0.5 s a round on a CPU slot). The activities that train
+// alone (merge false) get another seed: with the same configuration as the merging ones, the
+// planner lets those join the group of a merge-false activity, which docs/merge-and-split.md
+// says never happens.
+std::string console_spec(const std::string& task, bool merge) {
+  return R"({"name":")" + task + R"(","dataset":"synthetic","task":")" + task +
+         R"(","rounds":8,"clients":16,"clients_per_round":1,"seed":)" + (merge ? "3" : "4") +
+         R"(,"merge":)" + (merge ? "true" : "false") + "}";
+}
+
+}  // namespace
+
+// The console deploy/prometheus/consoles/mufl.html, served by a real Prometheus with the
+// console flags deploy/README.md gives, over a mufld that trains a workload on two CPU slots:
+// two activities that train alone take both devices first, so the group that three compatible
+// activities merge into waits (no_free_device), then trains, measures affinity and splits.
+// The page renders (200, no template error), its tables hold a value in every cell, and every
+// graph's expression, read from the page, returns series over the workload, with the merge, the
+// split, the wait, both devices' rounds and moving power, and both tenants' energy in them. In
+// Chromium (when there is one) every graph draws and the page logs no error.
+// MUFL_WRITE_SCREENSHOTS=1 also writes docs/screenshots/prometheus-console.png and
+// prometheus-graph.png (the graph page with three of the console's expressions).
+TEST_CASE("e2e prometheus: the mufl console over a merge-and-split workload, every graph's expression has data") {
+  require_prometheus();
+  const double t0 = unix_now();
+  TempDir dir;
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin,
+                     {"--devices", "cpu:2", "--torch-threads", "1", "--merge-window", "1", "--affinity-every", "4",
+                      "--consolidation-fraction", "0.5", "--energy-meter", "model", "--db-sync", "normal"});
+  HttpClient c("127.0.0.1", mufld.port());
+  write_config(dir.file("prometheus.yml"), mufld.port(), "500ms");
+  PrometheusProcess prom(PROMETHEUS_PATH, dir.file("prometheus.yml"), dir.path(),
+                         {"--web.console.templates=" MUFL_SOURCE_DIR "/deploy/prometheus/consoles",
+                          "--web.console.libraries=" MUFL_SOURCE_DIR "/deploy/prometheus/console_libraries"});
+  INFO("prometheus log at start:\n" << prom.log_tail());
+  const std::string sel = "job=\"" + kJob + "\"";
+  bool ok = false;
+  json r = prom.wait_for("up{" + sel + "}", [](const json& res) { return single_value(res) == 1; }, ok);
+  REQUIRE(ok);
+
+  // Tenant alpha has a budget (so the console shows its share used), beta none.
+  auto ta = c.post("/v1/tenants", R"({"name":"alpha","quotas":{"energy_budget_joules":100000}})", kAdmin);
+  auto tb = c.post("/v1/tenants", R"({"name":"beta"})", kAdmin);
+  REQUIRE(ta.status == 201);
+  REQUIRE(tb.status == 201);
+  const json alpha = json::parse(ta.body), beta = json::parse(tb.body);
+  std::vector<std::pair<std::string, std::string>> posts = {{beta["token"], console_spec("parity", false)},
+                                                            {beta["token"], console_spec("parity", false)},
+                                                            {alpha["token"], console_spec("class", true)},
+                                                            {alpha["token"], console_spec("class", true)},
+                                                            {beta["token"], console_spec("segment", true)}};
+  std::vector<std::pair<std::string, std::string>> ids;  // token, id
+  const double posted_at = unix_now();
+  for (const auto& [token, spec] : posts) {
+    auto p = c.post("/v1/activities", spec, token);
+    REQUIRE(p.status == 201);
+    ids.emplace_back(token, json::parse(p.body)["id"]);
+  }
+  for (const auto& [token, id] : ids) {
+    json a = wait_for(c, "/v1/activities/" + id, token, [](const json& j) {
+      return j["state"] == "succeeded" || j["state"] == "failed" || j["state"] == "cancelled";
+    });
+    REQUIRE(a["state"] == "succeeded");
+  }
+  const std::string m = c.get("/metrics").body;
+  INFO("groups: " << c.get("/v1/groups", kAdmin).body);
+  REQUIRE(metric(m, R"(mufl_group_events_total{event="merge"})") == 1);
+  REQUIRE(metric(m, R"(mufl_group_events_total{event="split"})") == 1);
+  const double rounds =
+      metric(m, R"(mufl_fl_rounds_total{device="cpu:0"})", 0) + metric(m, R"(mufl_fl_rounds_total{device="cpu:1"})", 0);
+  CHECK(rounds == 2 * 8 + 4 + 2 * 4);  // the two alone; the merged group's 4 rounds, then its two parts' 4
+
+  // Prometheus holds the end of the workload, and the rules have been evaluated on it.
+  r = prom.wait_for("sum(mufl_fl_rounds_total{" + sel + "})",
+                    [&](const json& res) { return single_value(res) == rounds; }, ok);
+  INFO("rounds in prometheus: " << r.dump());
+  REQUIRE(ok);
+  r = prom.wait_for("mufl_activities{" + sel + ",state=\"succeeded\"}",
+                    [](const json& res) { return single_value(res) == 5; }, ok);
+  REQUIRE(ok);
+  // (The rules keep instance, not job.)
+  r = prom.wait_for("count(device:mufl_fl_rounds:rate5m > 0) == 2 and on () "
+                    "count(tenant:mufl_tenant_energy_joules:rate15m > 0) == 2",
+                    [](const json& res) { return res.size() == 1; }, ok);
+  REQUIRE(ok);
+  const double t1 = unix_now();
+
+  // The page: rendered without a template error, every table cell with a value.
+  auto page = prom.get("/consoles/mufl.html");
+  INFO("console page:\n" << page.body.substr(0, 4000));
+  REQUIRE(page.status == 200);
+  CHECK(page.body.find("rror") == std::string::npos);  // "error executing template ...", or an Error
+  CHECK(page.body.find("<h1>mufl: every mufld</h1>") != std::string::npos);
+  CHECK(page.body.find("<td>cpu:0</td>") != std::string::npos);
+  CHECK(page.body.find("<td>cpu:1</td>") != std::string::npos);
+  CHECK(count(page.body, "<td>idle</td>") == 2);
+  for (const json* t : {&alpha, &beta})
+    CHECK(page.body.find("<td>" + (*t)["id"].get<std::string>() + "</td>") != std::string::npos);
+  CHECK(count(page.body, "no budget") == 1);                 // beta
+  CHECK(page.body.find(">-</a>") == std::string::npos);      // a drilldown whose query returned nothing
+  CHECK(count(page.body, "class=\"prom_query_drilldown\"") == 4 + 2 * 3 + 2 * 3);  // mufld row, devices, tenants
+
+  // Every graph's expressions, evaluated as the console's graphs do: a range query over the
+  // workload, every 0.5 s up to t1 (when Prometheus held all of it).
+  const double step = 0.5, start = t1 - std::ceil((t1 - t0) / step) * step;
+  const auto graphs = graph_exprs(page.body);
+  CHECK(graphs.size() == 10);
+  std::map<std::string, json> results;  // expr -> range result
+  for (const auto& exprs : graphs) {
+    for (const auto& e : exprs) {
+      INFO("expr: " << e);
+      CHECK(e.find("instance=~'.*'") != std::string::npos);
+      const json res = prom.query_range(e, start, t1, step);
+      CHECK(!res.empty());
+      bool has_value = false;
+      for (const auto& s : res) has_value |= !std::isnan(max_value(s));
+      CHECK(has_value);
+      results[e] = res;
+    }
+  }
+  auto result_of = [&](const std::string& part) {
+    for (const auto& [e, res] : results)
+      if (e.find(part) != std::string::npos) return res;
+    FAIL("no graph uses " << part);
+    return json();
+  };
+  const json waiting = result_of("mufl_scheduler_waiting_groups");
+  INFO("waiting: " << waiting.dump());
+  CHECK(max_value(series_with(waiting, "reason", "no_free_device")) >= 1);
+  const json events = result_of("mufl_group_events_total");
+  CHECK(max_value(series_with(events, "event", "merge")) > 0);
+  CHECK(max_value(series_with(events, "event", "split")) > 0);
+  const json rounds_rate = result_of("device:mufl_fl_rounds:rate5m");
+  const json power = result_of("mufl_device_power_watts");
+  for (const char* device : {"cpu:0", "cpu:1"}) {
+    INFO("device " << device);
+    CHECK(max_value(series_with(rounds_rate, "device", device)) > 0);
+    const auto [idle, busy] = value_range(series_with(power, "device", device));
+    CHECK(busy > idle);  // the power model's busy and idle watts
+  }
+  const json energy = result_of("tenant:mufl_tenant_energy_joules:rate15m");
+  const json co2e = result_of("tenant:mufl_tenant_co2e_grams:rate1h");
+  for (const json* t : {&alpha, &beta}) {
+    CHECK(max_value(series_with(energy, "tenant", (*t)["id"])) > 0);
+    CHECK(max_value(series_with(co2e, "tenant", (*t)["id"])) > 0);
+  }
+  const json groups = result_of("mufl_groups");
+  CHECK(max_value(series_with(groups, "phase", "consolidating")) >= 1);
+  CHECK(max_value(series_with(result_of("sum by (state) (mufl_activities"), "state", "succeeded")) == 5);
+
+  // One mufld chosen: the same graphs, on its instance label.
+  const std::string instance = "127.0.0.1:" + std::to_string(mufld.port());
+  auto one = prom.get("/consoles/mufl.html?instance=" + url_encode(instance));
+  REQUIRE(one.status == 200);
+  CHECK(one.body.find("<h1>mufl: " + instance + "</h1>") != std::string::npos);
+  const auto one_graphs = graph_exprs(one.body);
+  REQUIRE(one_graphs.size() == graphs.size());
+  CHECK(one_graphs[0][0].find("instance=~'" + instance + "'") != std::string::npos);
+  CHECK(!prom.query_range(one_graphs[0][0], start, t1, step).empty());
+
+  const std::string browser_binary = Chromium::find_binary();
+  if (browser_binary.empty()) {
+    WARN("no chromium on PATH (or MUFL_CHROMIUM): the console was not loaded in a browser");
+    return;
+  }
+  // In a browser: every graph draws (an svg with its lines, no "No timeseries returned" or
+  // "Error loading data"), and the page logs no error. The range is the workload's, from the
+  // URL fragment the console's time control reads.
+  Chromium browser(browser_binary);
+  const std::string base = "http://127.0.0.1:" + std::to_string(prom.port());
+  const int seconds = static_cast<int>(std::ceil(unix_now() - posted_at)) + 2;
+  browser.navigate(base + "/consoles/mufl.html#pctc" +
+                   url_encode(json{{"duration", seconds}, {"endTime", 0}}.dump()));
+  browser.wait_for(
+      "PromConsole._graph_registry.length > 0 && PromConsole._graph_registry.every("
+      "g => g.rickshawGraph !== null || g.graphTd.querySelector('.prom_graph_error'))");
+  CHECK(browser.eval("PromConsole._graph_registry.length").get<size_t>() == graphs.size());
+  CHECK(browser.eval("document.querySelectorAll('.prom_graph_error').length").get<int>() == 0);
+  CHECK(browser.eval("PromConsole._graph_registry.every(g => g.graphTd.querySelector('svg path') !== null)")
+            .get<bool>());
+  CHECK(browser.eval("PromConsole._graph_registry.every(g => g.legendDiv.querySelectorAll('li').length > 0)")
+            .get<bool>());
+  // The browser's own request for /favicon.ico (prom.lib's head names no icon) is no page error.
+  auto page_errors = [&] {
+    std::vector<std::string> errors;
+    for (const auto& e : browser.errors())
+      if (e.find("/favicon.ico") == std::string::npos) errors.push_back(e);
+    return errors;
+  };
+  for (const auto& e : page_errors()) UNSCOPED_INFO("browser: " << e);
+  CHECK(page_errors().empty());
+
+  const char* write = std::getenv("MUFL_WRITE_SCREENSHOTS");
+  if (!write || std::string(write) != "1") return;
+  const std::string shots = MUFL_SOURCE_DIR "/docs/screenshots/";
+  // The whole page in one viewport, so that the fixed navbar and time control sit at its ends
+  // (a capture beyond the viewport paints them where the viewport was).
+  auto screenshot = [&](const std::string& name) {
+    const int height = browser.eval("document.documentElement.scrollHeight").get<int>();
+    browser.call("Emulation.setDeviceMetricsOverride",
+                 {{"width", 1280}, {"height", height}, {"deviceScaleFactor", 1}, {"mobile", false}});
+    std::ofstream(shots + name, std::ios::binary) << browser.screenshot_png(false);
+    browser.call("Emulation.clearDeviceMetricsOverride");
+  };
+  screenshot("prometheus-console.png");
+  // The graph page with three of the console's expressions, over the same range.
+  std::string url = base + "/graph?";
+  int n = 0;
+  for (const std::string part :
+       {"device:mufl_fl_rounds:rate5m", "mufl_scheduler_waiting_groups", "tenant:mufl_tenant_energy_joules:rate15m"}) {
+    for (const auto& [e, res] : results)
+      if (e.find(part) != std::string::npos) {
+        const std::string g = "g" + std::to_string(n++);
+        url += g + ".expr=" + url_encode(e) + "&" + g + ".tab=0&" + g + ".range_input=" + std::to_string(seconds) +
+               "s&";
+      }
+  }
+  browser.navigate(url);
+  browser.wait_for("document.querySelectorAll('.graph_area .graph svg path').length >= 3");
+  // The graph page itself (the Debian package's classic UI) loads popper.js/popper.min.js, an
+  // ES module, with a plain script tag: its one error, not the console's.
+  for (const auto& e : page_errors())
+    if (e.find("Unexpected token 'export'") == std::string::npos) FAIL_CHECK("graph page: " << e);
+  screenshot("prometheus-graph.png");
 }

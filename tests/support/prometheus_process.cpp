@@ -50,21 +50,22 @@ bool exited(pid_t pid) {
 }  // namespace
 
 PrometheusProcess::PrometheusProcess(const std::string& binary, const std::string& config, const std::string& work_dir,
-                                     int ready_seconds) {
+                                     const std::vector<std::string>& extra_args, int ready_seconds) {
   log_path_ = work_dir + "/prometheus.log";
   for (int attempt = 0; attempt < 3; ++attempt)
-    if (start(binary, config, work_dir, ready_seconds)) return;
+    if (start(binary, config, work_dir, extra_args, ready_seconds)) return;
   throw std::runtime_error("prometheus did not become ready; its log ends:\n" + log_tail());
 }
 
 bool PrometheusProcess::start(const std::string& binary, const std::string& config, const std::string& work_dir,
-                              int ready_seconds) {
+                              const std::vector<std::string>& extra_args, int ready_seconds) {
   port_ = free_port();
   std::vector<std::string> args = {binary,
                                    "--config.file=" + config,
                                    "--storage.tsdb.path=" + work_dir + "/tsdb",
                                    "--web.listen-address=127.0.0.1:" + std::to_string(port_),
                                    "--log.level=info"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -138,6 +139,18 @@ nlohmann::json PrometheusProcess::query(const std::string& promql) {
   auto j = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
   if (r.status != 200 || j.is_discarded() || j.value("status", "") != "success" || !j["data"]["result"].is_array())
     throw std::runtime_error("query " + promql + " failed (" + std::to_string(r.status) + "): " + r.body);
+  return j["data"]["result"];
+}
+
+nlohmann::json PrometheusProcess::query_range(const std::string& promql, double start, double end, double step) {
+  std::ostringstream target;
+  target.precision(15);
+  target << "/api/v1/query_range?query=" << url_encode(promql) << "&start=" << start << "&end=" << end
+         << "&step=" << step;
+  auto r = client_->get(target.str());
+  auto j = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  if (r.status != 200 || j.is_discarded() || j.value("status", "") != "success" || !j["data"]["result"].is_array())
+    throw std::runtime_error("range query " + promql + " failed (" + std::to_string(r.status) + "): " + r.body);
   return j["data"]["result"];
 }
 

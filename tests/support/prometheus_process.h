@@ -13,6 +13,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "tests/support/http_client.h"
 
@@ -21,12 +22,12 @@ namespace mufl::testing {
 class PrometheusProcess {
  public:
   // Starts `binary --config.file=config --storage.tsdb.path=work_dir/tsdb
-  // --web.listen-address=127.0.0.1:<free port>`, its output in work_dir/prometheus.log, and
-  // returns once GET /-/ready answers 200. A port taken between choosing and binding is retried
-  // on another (3 tries). Throws std::runtime_error, with the end of the log, when it exits or
-  // is not ready within `ready_seconds`.
+  // --web.listen-address=127.0.0.1:<free port>` plus `extra_args` (e.g. the console flags), its
+  // output in work_dir/prometheus.log, and returns once GET /-/ready answers 200. A port taken
+  // between choosing and binding is retried on another (3 tries). Throws std::runtime_error,
+  // with the end of the log, when it exits or is not ready within `ready_seconds`.
   PrometheusProcess(const std::string& binary, const std::string& config, const std::string& work_dir,
-                    int ready_seconds = 60);
+                    const std::vector<std::string>& extra_args = {}, int ready_seconds = 60);
   // Stops the server: SIGTERM, and SIGKILL when it has not exited within 10 s.
   ~PrometheusProcess();
   PrometheusProcess(const PrometheusProcess&) = delete;
@@ -39,13 +40,19 @@ class PrometheusProcess {
   // GET /api/v1/query?query=<promql>: the "result" array of a successful answer (a vector, one
   // element per series). Throws std::runtime_error when Prometheus rejects the query.
   nlohmann::json query(const std::string& promql);
+  // GET /api/v1/query_range?query=<promql>&start=&end=&step= (Unix seconds): the "result"
+  // array (a matrix, one element per series with its "values"). Throws as query() does.
+  nlohmann::json query_range(const std::string& promql, double start, double end, double step);
+  // GET `target` (a path and query) from the server, for its web pages.
+  ClientResponse get(const std::string& target) { return client_->get(target); }
   // query() every 100 ms until `done` holds for the result, and returns that result; returns
   // the last result with `ok` false when `seconds` pass first.
   nlohmann::json wait_for(const std::string& promql, const std::function<bool(const nlohmann::json&)>& done,
                           bool& ok, int seconds = 60);
 
  private:
-  bool start(const std::string& binary, const std::string& config, const std::string& work_dir, int ready_seconds);
+  bool start(const std::string& binary, const std::string& config, const std::string& work_dir,
+             const std::vector<std::string>& extra_args, int ready_seconds);
   void stop();
 
   pid_t pid_ = -1;
