@@ -92,8 +92,10 @@ GroupingDecision plan_groups(const std::vector<Activity>& ungrouped, const std::
   std::map<std::string, int> joins_to;  // joins planned in this call, per group
   for (const Activity& a : ungrouped) {
     if (!merges(options.policy) || !a.spec.merge) {
-      // Alone. Its group trains to the end; it still measures nothing (one head).
-      out.plan.new_groups.push_back(new_group(new_group_id(), {&a}, GroupPhase::kTraining, options, compat_key(a, options)));
+      // Alone. Its group trains to the end; it still measures nothing (one head). Its key is
+      // its own, so no later compatible arrival joins it.
+      out.plan.new_groups.push_back(
+          new_group(new_group_id(), {&a}, GroupPhase::kTraining, options, compat_key(a, options) + "|alone=" + a.id));
       continue;
     }
     const std::string key = compat_key(a, options);

@@ -117,6 +117,23 @@ TEST_CASE("grouping: a late arrival joins a compatible group still consolidating
   CHECK(d2.plan.new_groups.size() == 1);
 }
 
+TEST_CASE("grouping: an activity with merge false trains alone, and nothing joins its group later", "[grouping]") {
+  for (GroupingPolicy p : {GroupingPolicy::kMufl, GroupingPolicy::kAllInOne}) {
+    auto o = with(p);
+    auto first = plan_groups({act("solo", 0, "parity", /*merge=*/false)}, {}, o, 1000, ids());
+    REQUIRE(first.plan.new_groups.size() == 1);
+    Group solo = first.plan.new_groups[0];
+    solo.seq = 1;
+    CHECK(solo.phase == GroupPhase::kTraining);
+    CHECK(solo.compat_key != compat_key(act("solo", 0, "parity"), o));
+    // A compatible activity that may merge arrives while the solo group is at round 0.
+    auto later = plan_groups({act("late", 2000, "class")}, {solo}, o, 3000, ids());
+    CHECK(later.plan.joins.empty());
+    REQUIRE(later.plan.new_groups.size() == 1);
+    CHECK(later.plan.new_groups[0].members.size() == 1);
+  }
+}
+
 TEST_CASE("grouping: independent and sequential never merge, all_in_one never consolidates", "[grouping]") {
   for (auto p : {GroupingPolicy::kIndependent, GroupingPolicy::kSequential}) {
     auto d = plan_groups({act("a", 0), act("b", 0)}, {}, with(p), 1000, ids());
