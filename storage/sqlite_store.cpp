@@ -145,35 +145,42 @@ Status insert_event(Connection& c, int64_t time_ms, const std::optional<std::str
   return (*st)->bind(3, activity_id).bind(4, group_id).bind(5, type).bind(6, data.dump()).run();
 }
 
-// Whether tenant `id` has used its energy budget (false without a budget, or without the tenant).
-Result<bool> budget_exhausted(Connection& c, const std::string& id) {
-  auto st = c.prepare(
-      "SELECT energy_budget_joules IS NOT NULL AND energy_used_joules >= energy_budget_joules FROM tenants WHERE id = ?");
-  if (!st.ok()) return st.status();
-  (*st)->bind(1, id);
-  auto row = (*st)->step();
-  if (!row.ok()) return row.status();
-  return *row && (*st)->column_int64(0) != 0;
-}
+// A tenant's energy budget and use, as a transaction sees them.
+struct TenantBudget {
+  std::optional<double> budget;  // nullopt: no budget
+  double used = 0;
+  // The opposite of kWithinBudget: its work pauses.
+  bool exhausted() const { return budget && used >= *budget; }
+};
 
-// Writes budget.changed (docs/events.md) when tenant `id`'s budget is used up now and was not
-// (`was_exhausted`), or the other way round: its work pauses or may resume.
-Status budget_event_if_changed(Connection& c, const std::string& id, bool was_exhausted, int64_t now_ms) {
+// Tenant `id`'s budget; nullopt when there is no such tenant.
+Result<std::optional<TenantBudget>> read_budget(Connection& c, const std::string& id) {
   auto st = c.prepare("SELECT energy_budget_joules, energy_used_joules FROM tenants WHERE id = ?");
   if (!st.ok()) return st.status();
   (*st)->bind(1, id);
   auto row = (*st)->step();
   if (!row.ok()) return row.status();
-  if (!*row) return Status::ok();
-  const bool has_budget = !(*st)->column_is_null(0);
-  const double budget = (*st)->column_double(0), used = (*st)->column_double(1);
-  const bool exhausted = has_budget && used >= budget;
-  if (exhausted == was_exhausted) return Status::ok();
+  if (!*row) return std::optional<TenantBudget>();
+  TenantBudget b;
+  if (!(*st)->column_is_null(0)) b.budget = (*st)->column_double(0);
+  b.used = (*st)->column_double(1);
+  return std::optional<TenantBudget>(b);
+}
+
+// Writes budget.changed (docs/events.md) when tenant `id`'s budget is used up now and was not
+// in `before` (read_budget earlier in the transaction), or the other way round: its work
+// pauses or may resume.
+Status budget_event_if_changed(Connection& c, const std::string& id, const std::optional<TenantBudget>& before,
+                               int64_t now_ms) {
+  auto after = read_budget(c, id);
+  if (!after.ok()) return after.status();
+  if (!*after || (*after)->exhausted() == (before && before->exhausted())) return Status::ok();
+  const TenantBudget& b = **after;
   return insert_event(c, now_ms, id, "", "", "budget.changed",
                       {{"tenant_id", id},
-                       {"state", exhausted ? "exhausted" : "available"},
-                       {"energy_used_joules", used},
-                       {"energy_budget_joules", has_budget ? nlohmann::json(budget) : nlohmann::json()}});
+                       {"state", b.exhausted() ? "exhausted" : "available"},
+                       {"energy_used_joules", b.used},
+                       {"energy_budget_joules", b.budget ? nlohmann::json(*b.budget) : nlohmann::json()}});
 }
 
 }  // namespace
@@ -309,7 +316,7 @@ Result<std::vector<Tenant>> SqliteStore::list_tenants() {
 
 Result<Tenant> SqliteStore::update_tenant_quotas(const std::string& id, const Quotas& quotas, int64_t now_ms) {
   return write_transaction([&](Connection& c) -> Result<Tenant> {
-    auto was = budget_exhausted(c, id);
+    auto was = read_budget(c, id);
     if (!was.ok()) return was.status();
     auto up = c.prepare(
         "UPDATE tenants SET max_active_activities = ?, updated_ms = ?, energy_budget_joules = ?, max_devices = ?, "
@@ -567,6 +574,13 @@ constexpr const char* kLivePhases = "('consolidating','training')";
 // Tenant `t` has energy budget left (or no budget).
 constexpr const char* kWithinBudget =
     "(t.energy_budget_joules IS NULL OR t.energy_used_joules < t.energy_budget_joules)";
+// Group `g` has a live member whose tenant already occupies its max_devices devices (a group on
+// a device counts for every tenant with a live member in it).
+constexpr const char* kTenantAtMaxDevices =
+    "EXISTS(SELECT 1 FROM group_members m2 JOIN tenants t2 ON t2.id = m2.tenant_id "
+    "  WHERE m2.group_id = g.id AND m2.left_round IS NULL AND t2.max_devices IS NOT NULL AND "
+    "  (SELECT count(DISTINCT g3.device) FROM groups g3 JOIN group_members m3 ON m3.group_id = g3.id "
+    "    AND m3.left_round IS NULL WHERE g3.device != '' AND m3.tenant_id = t2.id) >= t2.max_devices)";
 // The scope filter on `groups`: a tenant sees a group that has (or had) one of its activities.
 constexpr const char* kGroupTenantFilter =
     "EXISTS(SELECT 1 FROM group_members s WHERE s.group_id = groups.id AND s.tenant_id = ?)";
@@ -825,7 +839,7 @@ Status insert_energy_unit(Connection& c, const EnergyUnit& u) {
                        .run();
         !s.is_ok())
       return s;
-    auto was = budget_exhausted(c, sh.tenant_id);
+    auto was = read_budget(c, sh.tenant_id);
     if (!was.ok()) return was.status();
     auto t = c.prepare("UPDATE tenants SET energy_used_joules = energy_used_joules + ? WHERE id = ?");
     if (!t.ok()) return t.status();
@@ -935,12 +949,8 @@ std::string claimable_sql(bool and_id) {
              "SELECT g.id, g.seq, g.created_ms, g.round FROM groups g JOIN group_members m ON m.group_id = g.id "
              "AND m.left_round IS NULL JOIN activities a ON a.id = m.activity_id JOIN tenants t ON t.id = m.tenant_id "
              "WHERE g.phase IN ") +
-         kLivePhases + " AND g.device = '' AND " + kWithinBudget + (and_id ? " AND g.id = ?" : "") +
-         " AND NOT EXISTS(SELECT 1 FROM group_members m2 JOIN tenants t2 ON t2.id = m2.tenant_id "
-         "  WHERE m2.group_id = g.id AND m2.left_round IS NULL AND t2.max_devices IS NOT NULL AND "
-         "  (SELECT count(DISTINCT g3.device) FROM groups g3 JOIN group_members m3 ON m3.group_id = g3.id "
-         "    AND m3.left_round IS NULL WHERE g3.device != '' AND m3.tenant_id = t2.id) >= t2.max_devices) "
-         "GROUP BY g.id ORDER BY max(json_extract(a.spec, '$.priority')) DESC, g.seq ASC";
+         kLivePhases + " AND g.device = '' AND " + kWithinBudget + (and_id ? " AND g.id = ?" : "") + " AND NOT " +
+         kTenantAtMaxDevices + " GROUP BY g.id ORDER BY max(json_extract(a.spec, '$.priority')) DESC, g.seq ASC";
 }
 
 // With `exclusive`: true when some group has a device (nothing may be claimed).
@@ -1036,13 +1046,7 @@ Result<std::vector<UnclaimedGroup>> SqliteStore::list_unclaimed_groups(const std
       std::string("SELECT g.id, "
                   "NOT EXISTS(SELECT 1 FROM group_members m JOIN tenants t ON t.id = m.tenant_id "
                   "  WHERE m.group_id = g.id AND m.left_round IS NULL AND ") +
-      kWithinBudget +
-      "), "
-      "EXISTS(SELECT 1 FROM group_members m2 JOIN tenants t2 ON t2.id = m2.tenant_id "
-      "  WHERE m2.group_id = g.id AND m2.left_round IS NULL AND t2.max_devices IS NOT NULL AND "
-      "  (SELECT count(DISTINCT g3.device) FROM groups g3 JOIN group_members m3 ON m3.group_id = g3.id "
-      "    AND m3.left_round IS NULL WHERE g3.device != '' AND m3.tenant_id = t2.id) >= t2.max_devices) "
-      "FROM groups g WHERE g.phase IN " +
+      kWithinBudget + "), " + kTenantAtMaxDevices + " FROM groups g WHERE g.phase IN " +
       kLivePhases +
       " AND g.device = '' AND EXISTS(SELECT 1 FROM group_members l WHERE l.group_id = g.id AND l.left_round IS NULL)" +
       (id ? " AND g.id = ?" : "") + " ORDER BY g.seq");
