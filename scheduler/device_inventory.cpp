@@ -135,6 +135,13 @@ std::vector<DeviceStatus> DeviceInventory::list() {
   return out;
 }
 
+std::vector<DeviceState> DeviceInventory::states() {
+  std::lock_guard lock(mu_);
+  std::vector<DeviceState> out;
+  for (const auto& s : slots_) out.push_back(s.state);
+  return out;
+}
+
 Result<DeviceStatus> DeviceInventory::get(const std::string& name) {
   std::lock_guard lock(mu_);
   Slot* s = find_locked(name);

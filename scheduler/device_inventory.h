@@ -98,6 +98,8 @@ class DeviceInventory {
   const std::vector<Device>& devices() const { return devices_; }
   // Every device, in the order given; reads each meter.
   std::vector<DeviceStatus> list();
+  // Every device's state, in the same order, without reading a meter.
+  std::vector<DeviceState> states();
   // kNotFound for an unknown name.
   Result<DeviceStatus> get(const std::string& name);
 

@@ -133,7 +133,7 @@ class PlacementBoard {
  public:
   // Replaces the notes of the groups a decision looked at (`seen`): those in `waiting` get
   // theirs, the others lose any. A note counts only while its group waits for a device
-  // (explain_waiting asks only for those); the executor clears it when the group is claimed.
+  // (WaitingExplainer::explain asks only for those); the executor clears it when the group is claimed.
   void update(const std::vector<std::string>& seen, const std::map<std::string, WaitNote>& waiting);
   void set(const std::string& group_id, WaitNote note);
   void clear(const std::string& group_id);

@@ -24,10 +24,10 @@ DeviceAvailability device_availability(DeviceInventory* inventory, bool one_grou
   DeviceAvailability a;
   a.one_group_at_a_time = one_group_at_a_time;
   if (!inventory) return a;
-  for (const DeviceStatus& d : inventory->list()) {
+  for (DeviceState s : inventory->states()) {  // the meters are not read: /metrics and the API ask often
     ++a.devices;
-    if (d.state == DeviceState::kIdle) ++a.free;
-    if (d.state == DeviceState::kBusy || d.state == DeviceState::kDraining) ++a.busy;
+    if (s == DeviceState::kIdle) ++a.free;
+    if (s == DeviceState::kBusy || s == DeviceState::kDraining) ++a.busy;
   }
   return a;
 }

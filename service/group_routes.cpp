@@ -135,6 +135,7 @@ class GroupView {
         split["groups"] = groups;
       }
     }
+    const scheduler::WaitNote* waits = note();
     nlohmann::json out = {{"id", g_.id},
                           {"parent", g_.parent_id.empty() ? nlohmann::json() : nlohmann::json(g_.parent_id)},
                           {"phase", to_string(g_.phase)},
@@ -146,8 +147,8 @@ class GroupView {
                           {"other_activities", others},
                           {"split", split},
                           {"reason", g_.reason.empty() ? nlohmann::json() : nlohmann::json(g_.reason)},
-                          {"waiting", note() ? nlohmann::json(note()->text) : nlohmann::json()},
-                          {"waiting_reason", note() ? nlohmann::json(to_string(note()->reason)) : nlohmann::json()},
+                          {"waiting", waits ? nlohmann::json(waits->text) : nlohmann::json()},
+                          {"waiting_reason", waits ? nlohmann::json(to_string(waits->reason)) : nlohmann::json()},
                           {"created_at", format_rfc3339(g_.created_unix_ms)},
                           {"updated_at", format_rfc3339(g_.updated_unix_ms)}};
     if (records) out["affinity"] = affinity(*records);
