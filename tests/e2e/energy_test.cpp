@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <thread>
 #include <tuple>
@@ -47,36 +48,37 @@ json device(const json& list, const std::string& name) {
   return {};
 }
 
-// The sum of an activity's shares in the ledger, read from the database itself.
-double ledger_joules(const std::string& db_path, const std::string& activity_id) {
+// Runs `sql` on the database at `db_path`, read-only beside the running mufld, with `text`
+// bound to ?1 when given, and calls `row` for each result row.
+void read_db(const std::string& db_path, const char* sql, const std::function<void(sqlite3_stmt*)>& row,
+             const std::optional<std::string>& text = std::nullopt) {
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
   sqlite3_busy_timeout(db, 5000);
   sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "SELECT coalesce(sum(joules), 0) FROM energy_attribution WHERE activity_id = ?", -1,
-                             &st, nullptr) == SQLITE_OK);
-  sqlite3_bind_text(st, 1, activity_id.c_str(), -1, SQLITE_TRANSIENT);
-  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  const double joules = sqlite3_column_double(st, 0);
+  REQUIRE(sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK);
+  if (text) sqlite3_bind_text(st, 1, text->c_str(), -1, SQLITE_TRANSIENT);
+  while (sqlite3_step(st) == SQLITE_ROW) row(st);
   sqlite3_finalize(st);
   sqlite3_close(db);
-  return joules;
+}
+
+// The sum of an activity's shares in the ledger, read from the database itself.
+double ledger_joules(const std::string& db_path, const std::string& activity_id) {
+  std::optional<double> joules;
+  read_db(db_path, "SELECT coalesce(sum(joules), 0) FROM energy_attribution WHERE activity_id = ?",
+          [&](sqlite3_stmt* st) { joules = sqlite3_column_double(st, 0); }, activity_id);
+  REQUIRE(joules);
+  return *joules;
 }
 
 // The ledger rows of a group's units: (round, abandoned reason or "", joules), in order.
 std::vector<std::tuple<int64_t, std::string, double>> ledger_units(const std::string& db_path) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "SELECT round, coalesce(abandoned, ''), joules FROM energy_ledger ORDER BY id", -1,
-                             &st, nullptr) == SQLITE_OK);
   std::vector<std::tuple<int64_t, std::string, double>> out;
-  while (sqlite3_step(st) == SQLITE_ROW)
+  read_db(db_path, "SELECT round, coalesce(abandoned, ''), joules FROM energy_ledger ORDER BY id", [&](sqlite3_stmt* st) {
     out.emplace_back(sqlite3_column_int64(st, 0), reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
                      sqlite3_column_double(st, 2));
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  });
   return out;
 }
 
