@@ -4,6 +4,7 @@
 
 #include "storage/sqlite_db.h"
 #include "storage/sqlite_store.h"
+#include "tests/storage/store_fixtures.h"
 #include "tests/support/temp_dir.h"
 
 using namespace mufl;
@@ -82,31 +83,28 @@ TEST_CASE("migrations: from v2, an ungrouped training activity is queued again a
                 .is_ok());
   }
   ManualClock clock;
-  StoreOptions o;
-  o.path = path;
-  auto store = SqliteStore::open(o, clock);
-  REQUIRE(store.ok());
-  REQUIRE((*store)->check_ready().is_ok());
-  auto run = (*store)->get_activity("act_run", Scope::all());
+  auto store = open_store(path, clock);
+  REQUIRE(store->check_ready().is_ok());
+  auto run = store->get_activity("act_run", Scope::all());
   REQUIRE(run.ok());
   CHECK(run->state == ActivityState::kQueued);
   CHECK(run->progress.device.empty());
   CHECK(run->progress.rounds_done == 0);
   CHECK(run->progress.last_round_json.empty());
-  CHECK((*store)->list_rounds("act_run", Scope::all())->empty());
-  CHECK_FALSE((*store)->get_file("act_run", "checkpoint")->has_value());
-  auto queued = (*store)->list_ungrouped_queued();
+  CHECK(store->list_rounds("act_run", Scope::all())->empty());
+  CHECK_FALSE(store->get_file("act_run", "checkpoint")->has_value());
+  auto queued = store->list_ungrouped_queued();
   REQUIRE(queued.ok());
   REQUIRE(queued->size() == 1);
   CHECK((*queued)[0].id == "act_run");
-  CHECK((*store)->activity_groups("act_run")->empty());
+  CHECK(store->activity_groups("act_run")->empty());
   // A finished activity keeps everything.
-  auto done = (*store)->get_activity("act_done", Scope::all());
+  auto done = store->get_activity("act_done", Scope::all());
   REQUIRE(done.ok());
   CHECK(done->state == ActivityState::kSucceeded);
   CHECK(done->progress.rounds_done == 5);
   CHECK(done->progress.has_model);
-  CHECK((*store)->list_rounds("act_done", Scope::all())->size() == 1);
+  CHECK(store->list_rounds("act_done", Scope::all())->size() == 1);
 }
 
 TEST_CASE("migrations: from v7 the energy ledger keeps its units, shares and ids, and takes abandoned ones") {
@@ -145,18 +143,15 @@ TEST_CASE("migrations: from v7 the energy ledger keeps its units, shares and ids
                 .is_ok());
   }
   ManualClock clock;
-  StoreOptions o;
-  o.path = path;
-  auto store = SqliteStore::open(o, clock);
-  REQUIRE(store.ok());
-  auto units = (*store)->list_energy_units("grp_1");
+  auto store = open_store(path, clock);
+  auto units = store->list_energy_units("grp_1");
   REQUIRE(units.ok());
   REQUIRE(units->size() == 2);
   CHECK((*units)[1].joules == 300);
   CHECK((*units)[1].abandoned.empty());
   REQUIRE((*units)[1].shares.size() == 1);
   CHECK((*units)[1].shares[0].joules == 300);
-  auto energy = (*store)->activity_energy("act_1");
+  auto energy = store->activity_energy("act_1");
   REQUIRE(energy.ok());
   CHECK(energy->joules == 400);
   CHECK(energy->units == 2);
@@ -165,9 +160,9 @@ TEST_CASE("migrations: from v7 the energy ledger keeps its units, shares and ids
   u.abandoned = "cancelled";
   u.joules = 7;
   u.shares[0].joules = 7;
-  REQUIRE((*store)->record_abandoned_unit(u).is_ok());
-  CHECK((*store)->list_energy_units("grp_1")->size() == 3);
-  CHECK((*store)->activity_energy("act_1")->abandoned_units == 1);
+  REQUIRE(store->record_abandoned_unit(u).is_ok());
+  CHECK(store->list_energy_units("grp_1")->size() == 3);
+  CHECK(store->activity_energy("act_1")->abandoned_units == 1);
   // The attribution still points at the ledger: a share of a unit that is not there is refused.
   auto conn = Connection::open(path, false, "FULL", 1000);
   REQUIRE(conn.ok());
