@@ -7,13 +7,13 @@
 
 #include <array>
 #include <atomic>
-#include <cctype>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "service/beast_request.h"
 #include "service/problem.h"
 #include "service/response_stream.h"
 
@@ -25,7 +25,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
-constexpr size_t kHeaderLimit = 16 * 1024;
 constexpr size_t kLingerLimit = 8 << 20;           // bytes we read and drop after an error reply
 constexpr std::chrono::seconds kLingerTimeout{2};  // and for how long at most
 }  // namespace
@@ -112,16 +111,10 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_read(beast::error_code ec, size_t) {
-    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout ||
-        ec == asio::error::connection_reset || ec == asio::error::eof || ec == asio::error::bad_descriptor)
-      return close();
-    if (ec == http::error::body_limit)
-      return reply_and_close(problem(413, "about:blank",
-                                     "the request body exceeds the limit of " +
-                                         std::to_string(server_.options_.body_limit) + " bytes"));
-    if (ec == http::error::header_limit)
-      return reply_and_close(problem(431, "about:blank", "the request header block is too large"));
-    if (ec) return reply_and_close(problem(400, "about:blank", "malformed HTTP request: " + ec.message()));
+    if (ec) {
+      auto reply = parse_error_reply(ec, server_.options_.body_limit);
+      return reply ? reply_and_close(std::move(*reply)) : close();
+    }
 
     auto beast_req = parser_->release();
     version_ = beast_req.version();
@@ -129,15 +122,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     head_ = beast_req.method() == http::verb::head;
 
     HttpRequest req;
-    req.method = std::string(beast_req.method_string());
-    if (!split_target(beast_req.target(), req.path, req.query))
-      return reply_and_close(problem(400, "about:blank", "malformed request target"));
-    for (const auto& field : beast_req) {
-      std::string name(field.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers.emplace_back(std::move(name), std::string(field.value()));
-    }
-    req.body = std::move(beast_req.body());
+    if (!to_http_request(std::move(beast_req), req)) return reply_and_close(bad_target_reply());
 
     busy_ = true;
     stream_.expires_never();
