@@ -73,7 +73,7 @@ nlohmann::json paused_reason(const Activity& a, const Tenant& t) {
 void add_activity_routes(Router& router, tenants::ActivityService& activities, storage::Store& store,
                          const Catalog& catalog, const Clock& clock, const scheduler::WaitingExplainer* waiting) {
   router.add("GET", "/v1/catalog", Access::kAnyone,
-             [json = catalog.to_json().dump()](const RequestContext&) {
+             [json = dump_json(catalog.to_json())](const RequestContext&) {
                HttpResponse r;
                r.body = json;
                return r;

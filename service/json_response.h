@@ -7,10 +7,16 @@
 
 namespace mufl::service {
 
+// `body` as compact JSON text. A string that is not valid UTF-8 (which nlohmann would throw
+// on) has its bad bytes replaced by U+FFFD: a reply is always well-formed JSON.
+inline std::string dump_json(const nlohmann::json& body) {
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 inline HttpResponse json_response(int status, const nlohmann::json& body) {
   HttpResponse r;
   r.status = status;
-  r.body = body.dump();
+  r.body = dump_json(body);
   return r;
 }
 

@@ -1,6 +1,13 @@
 #include "service/problem.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/ids.h"
+#include "core/random.h"
+#include "core/utf8.h"
+
+#include "service/json_response.h"
 
 namespace mufl::service {
 
@@ -67,11 +74,27 @@ HttpResponse problem(int status, const std::string& type, const std::string& det
   HttpResponse r;
   r.status = status;
   r.content_type = "application/problem+json";
-  r.body = j.dump();
+  r.body = dump_json(j);
+  return r;
+}
+
+HttpResponse incident(int status, const std::string& cause) {
+  const std::string id = new_id("inc", SecureRandom::instance());
+  spdlog::error("incident {}: {}", id, sanitize_utf8(cause));
+  const bool busy = status == 503;
+  HttpResponse r = problem(status, "about:blank",
+                           busy ? "the service is busy; retry shortly (incident " + id + ")"
+                                : "internal error (incident " + id + "); the operator can look it up in the server log");
+  nlohmann::json body = nlohmann::json::parse(r.body);
+  body["incident"] = id;
+  r.body = dump_json(body);
+  if (busy) r.headers.emplace_back("Retry-After", "1");
   return r;
 }
 
 HttpResponse problem_from_status(const Status& status) {
+  if (status.code() == Status::Code::kInternal) return incident(500, status.to_string());
+  if (status.code() == Status::Code::kUnavailable) return incident(503, status.to_string());
   HttpResponse r = problem(http_status_for(status.code()), problem_type_for(status.code()), status.message(),
                            status.field_errors());
   if (status.code() == Status::Code::kUnauthenticated)

@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <exception>
+#include <optional>
+
+#include "core/utf8.h"
 
 #include "service/problem.h"
 
@@ -22,6 +25,33 @@ std::vector<std::string_view> split_path(std::string_view path) {
 }
 
 bool is_param(std::string_view seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
+
+HttpResponse internal_error(const HttpRequest& request, const std::string& what) {
+  return incident(500, request.method + " " + request.path + " threw: " + what);
+}
+
+HttpResponse not_utf8(const std::string& where, size_t offset) {
+  return problem(400, "/problems/invalid-request",
+                 where + " is not valid UTF-8 (invalid byte at offset " + std::to_string(offset) + ")");
+}
+
+// 400 naming the first part of the request that is not valid UTF-8: the target's path, a query
+// parameter's name or value, a header's value (Beast has already refused bad header names).
+// Bodies are checked by whoever reads them as text (tenants/json_fields.h), since some are bytes.
+std::optional<HttpResponse> check_utf8(const HttpRequest& request) {
+  if (size_t at = invalid_utf8_offset(request.path); at != std::string::npos)
+    return not_utf8("the request target's path", at);
+  for (const auto& [key, value] : request.query) {
+    if (size_t at = invalid_utf8_offset(key); at != std::string::npos)
+      return not_utf8("the name of query parameter '" + sanitize_utf8(key) + "'", at);
+    if (size_t at = invalid_utf8_offset(value); at != std::string::npos)
+      return not_utf8("query parameter '" + key + "'", at);
+  }
+  for (const auto& [name, value] : request.headers)
+    if (size_t at = invalid_utf8_offset(value); at != std::string::npos)
+      return not_utf8("header '" + sanitize_utf8(name) + "'", at);
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -59,6 +89,19 @@ bool Router::match(const Route& r, const std::vector<std::string_view>& path,
 }
 
 Router::Outcome Router::handle(const HttpRequest& request) const {
+  // Nothing a client sends may end the process or leave without a reply: whatever throws here
+  // (a handler, authentication, building a problem) becomes a 500 with an incident id.
+  try {
+    if (auto bad = check_utf8(request)) return {std::move(*bad), "invalid"};
+    return dispatch(request);
+  } catch (const std::exception& e) {
+    return {internal_error(request, e.what()), "error"};
+  } catch (...) {
+    return {internal_error(request, "a non-standard exception"), "error"};
+  }
+}
+
+Router::Outcome Router::dispatch(const HttpRequest& request) const {
   auto path = split_path(request.path);
   const std::string& method = request.method == "HEAD" ? std::string("GET") : request.method;
   const Route* found = nullptr;
@@ -104,8 +147,9 @@ Router::Outcome Router::handle(const HttpRequest& request) const {
   try {
     return {found->handler(ctx), label};
   } catch (const std::exception& e) {
-    spdlog::error("handler {} {} threw: {}", request.method, label, e.what());
-    return {problem(500, "about:blank", "internal error; see the server log"), label};
+    return {internal_error(request, e.what()), label};
+  } catch (...) {
+    return {internal_error(request, "a non-standard exception"), label};
   }
 }
 

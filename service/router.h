@@ -4,9 +4,11 @@
 // problem+json response. A handler is a plain function from request to response: it never sees a
 // socket, so tests call Router::handle directly.
 //
-// Order of checks: unknown path → 404; known path, other method → 405 with Allow; then the
+// Order of checks: a path, query parameter or header value that is not valid UTF-8 → 400 naming
+// it (route label "invalid"); unknown path → 404; known path, other method → 405 with Allow; then the
 // bearer token: missing or wrong → 401 with WWW-Authenticate; a tenant token on an admin route
-// → 403. A handler that throws yields 500 and is logged.
+// → 403. Anything that throws (a handler, authentication) yields a 500 with an incident id
+// (service/problem.h: incident()), never an exception out of handle().
 //
 // Thread safety: add() before the first handle(); handle() may then run on many threads.
 #include <functional>
@@ -52,7 +54,9 @@ class Router {
 
   struct Outcome {
     HttpResponse response;
-    std::string route;  // the matched template, or "unmatched": a bounded label for metrics
+    // The matched template, or "unmatched", "invalid" (not UTF-8), "error" (threw before a
+    // route matched): a bounded label for metrics.
+    std::string route;
   };
   Outcome handle(const HttpRequest& request) const;
 
@@ -65,6 +69,7 @@ class Router {
     std::vector<std::string> segments;  // template split on '/', "{id}" kept as is
     Handler handler;
   };
+  Outcome dispatch(const HttpRequest& request) const;  // handle() minus the UTF-8 check and catch-all
   static bool match(const Route& r, const std::vector<std::string_view>& path,
                     std::map<std::string, std::string>* params);
 

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "core/utf8.h"
+
 namespace mufl::tenants {
 
 FieldReader::FieldReader(const nlohmann::json& object, std::string prefix, std::vector<FieldError>& errors)
@@ -114,12 +116,16 @@ void FieldReader::finish() {
 }
 
 Result<nlohmann::json> parse_json_object(const std::string& body) {
+  if (size_t at = invalid_utf8_offset(body); at != std::string::npos)
+    return Status::invalid_argument("the request body is not valid UTF-8 (invalid byte at offset " +
+                                    std::to_string(at) + ")");
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(body);
   } catch (const nlohmann::json::parse_error& e) {
+    const std::string what = e.what();
     return Status::invalid_argument("malformed JSON at byte " + std::to_string(e.byte) + ": " +
-                                    std::string(e.what()).substr(std::string(e.what()).find(':') + 2));
+                                    sanitize_utf8(what.substr(what.find(':') + 2)));
   }
   if (!j.is_object()) return Status::invalid_argument("the request body must be a JSON object");
   return j;

@@ -44,7 +44,8 @@ class FieldReader {
 };
 
 // Parses `body` as a JSON object. On failure returns kInvalidArgument saying why
-// ("malformed JSON at byte 12: …" or "the request body must be a JSON object").
+// ("the request body is not valid UTF-8 (invalid byte at offset 0)", "malformed JSON at byte
+// 12: …" or "the request body must be a JSON object"); the message is always valid UTF-8.
 Result<nlohmann::json> parse_json_object(const std::string& body);
 
 }  // namespace mufl::tenants

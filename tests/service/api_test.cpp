@@ -338,3 +338,41 @@ TEST_CASE("api: the dashboard page and its assets are served with a CSP") {
   problem(api.call("GET", "/assets/../mufl.db"), 404);
   problem(api.call("GET", "/assets/nope.js"), 404);
 }
+
+TEST_CASE("api: bytes that are not UTF-8 anywhere in a request are a 400 that changes nothing") {
+  Api api;
+  auto [ten, token] = api.tenant("utf8-team");
+  const json before = api.snapshot();
+
+  // GET /\xff killed the process before (the 404's detail held the raw byte).
+  HttpRequest raw;
+  raw.method = "GET";
+  raw.path = "/\xff";
+  auto target = api.app->handle(std::move(raw));
+  CHECK(problem(target, 400)["detail"].get<std::string>().find("path") != std::string::npos);
+
+  auto query = api.call("GET", "/v1/groups?phase=%ff", "", token);
+  CHECK(problem(query, 400)["detail"].get<std::string>().find("query parameter 'phase'") != std::string::npos);
+
+  for (const std::string body : {"\xff\xfe", "{\"name\": \"caf\xe9\"}", "{\"name\": \"\xed\xa0\x80\"}"}) {
+    auto act = api.call("POST", "/v1/activities", body, token);
+    CHECK(problem(act, 400)["detail"].get<std::string>().find("not valid UTF-8") != std::string::npos);
+    auto ten_post = api.call("POST", "/v1/tenants", body, kAdmin);
+    CHECK(problem(ten_post, 400)["detail"].get<std::string>().find("not valid UTF-8") != std::string::npos);
+  }
+  auto hdr = api.call("GET", "/v1/activities", "", token, {{"x-trace", "\x80"}});
+  CHECK(problem(hdr, 400)["detail"].get<std::string>().find("header 'x-trace'") != std::string::npos);
+
+  // Escaped code points are fine: JSON's \u escapes are decoded into valid UTF-8.
+  json named = submit_body("caf\u00e9 \u2603");
+  CHECK(api.call("POST", "/v1/tenants", json{{"name", "second-team"}}.dump(), kAdmin).status == 201);
+  CHECK(api.call("POST", "/v1/activities", named.dump(), token).status == 201);
+  // A lone surrogate in an escape is refused by the JSON parser, as malformed JSON.
+  CHECK(problem(api.call("POST", "/v1/activities", "{\"name\": \"\\udc00\"}", token), 400)["detail"]
+            .get<std::string>()
+            .find("malformed JSON") != std::string::npos);
+
+  json after = api.snapshot();
+  CHECK(after["activities"]["items"].size() == before["activities"]["items"].size() + 1);
+  CHECK(after["tenants"]["items"].size() == before["tenants"]["items"].size() + 1);
+}

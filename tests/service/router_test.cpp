@@ -81,6 +81,52 @@ TEST_CASE("router: HEAD answers GET routes, and a throwing handler gives 500 pro
   auto j = nlohmann::json::parse(boom.response.body);
   CHECK(j["status"] == 500);
   CHECK(j.contains("title"));
+  // The client gets an incident id to quote, never what was thrown.
+  REQUIRE(j["incident"].is_string());
+  CHECK(j["incident"].get<std::string>().rfind("inc_", 0) == 0);
+  CHECK(j["detail"].get<std::string>().find(j["incident"].get<std::string>()) != std::string::npos);
+  CHECK(boom.response.body.find("\"x\"") == std::string::npos);
+  CHECK(nlohmann::json::parse(r.handle(req("GET", "/boom")).response.body)["incident"] != j["incident"]);
+}
+
+TEST_CASE("router: a throw that is not a std::exception is a 500 too") {
+  Router r([](std::string_view) -> Result<Principal> { throw 42; });
+  r.add("GET", "/odd", Access::kPublic, [](const RequestContext&) -> HttpResponse { throw 7; });
+  r.add("GET", "/auth", Access::kAnyone, [](const RequestContext&) { return HttpResponse{}; });
+  CHECK(r.handle(req("GET", "/odd")).response.status == 500);
+  CHECK(r.handle(req("GET", "/auth", "t")).response.status == 500);  // the authenticator threw
+}
+
+TEST_CASE("router: invalid UTF-8 in the path, a query parameter or a header is a 400 naming it") {
+  Router r = make_router();
+  auto path = r.handle(req("GET", "/\xff"));
+  CHECK(path.response.status == 400);
+  CHECK(path.route == "invalid");
+  CHECK(path.response.body.find("path") != std::string::npos);
+  CHECK(nlohmann::json::parse(path.response.body)["type"] == "/problems/invalid-request");
+
+  HttpRequest q = req("GET", "/public");
+  q.query["phase"] = "\xff";
+  auto query = r.handle(q);
+  CHECK(query.response.status == 400);
+  CHECK(query.response.body.find("query parameter 'phase'") != std::string::npos);
+
+  HttpRequest k = req("GET", "/public");
+  k.query["ph\xc3"] = "x";
+  auto key = r.handle(k);
+  CHECK(key.response.status == 400);
+  CHECK(nlohmann::json::parse(key.response.body)["detail"].get<std::string>().find("name of query parameter") !=
+        std::string::npos);
+
+  HttpRequest h = req("GET", "/public");
+  h.headers.emplace_back("user-agent", "curl\xed\xa0\x80");
+  auto header_bad = r.handle(h);
+  CHECK(header_bad.response.status == 400);
+  CHECK(header_bad.response.body.find("header 'user-agent'") != std::string::npos);
+
+  // Valid multi-byte text passes through to the router as before.
+  HttpRequest ok = req("GET", "/items/caf\xc3\xa9", "tenant");
+  CHECK(r.handle(ok).response.status == 200);
 }
 
 TEST_CASE("router: bearer_token reads only Bearer credentials") {
