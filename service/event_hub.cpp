@@ -128,7 +128,9 @@ void EventHub::publish(const std::vector<storage::StoredEvent>& events) {
   for (const auto& s : live) s->offer(batch);
 }
 
-std::shared_ptr<Subscription> EventHub::subscribe(EventFilter filter) {
+std::shared_ptr<Subscription> EventHub::subscribe(EventFilter filter) { return try_subscribe(std::move(filter), 0); }
+
+std::shared_ptr<Subscription> EventHub::try_subscribe(EventFilter filter, size_t max_per_tenant) {
   std::lock_guard lock(mu_);
   subscriptions_.erase(std::remove_if(subscriptions_.begin(), subscriptions_.end(),
                                       [](const std::weak_ptr<Subscription>& w) {
@@ -136,6 +138,12 @@ std::shared_ptr<Subscription> EventHub::subscribe(EventFilter filter) {
                                         return !s || s->is_closed();
                                       }),
                        subscriptions_.end());
+  if (max_per_tenant > 0 && filter.tenant_id) {
+    size_t held = 0;
+    for (const auto& weak : subscriptions_)
+      if (auto s = weak.lock(); s && s->filter().tenant_id == filter.tenant_id) ++held;
+    if (held >= max_per_tenant) return nullptr;
+  }
   auto s = std::make_shared<Subscription>(std::move(filter), last_id_, options_.max_queued);
   subscriptions_.push_back(s);
   return s;

@@ -107,6 +107,10 @@ class EventHub {
   // A subscription that gets every event published from now on that `filter` selects. Its head()
   // is the newest id published before it.
   std::shared_ptr<Subscription> subscribe(EventFilter filter);
+  // As subscribe(), unless `filter` is a tenant's and that tenant already holds `max_per_tenant`
+  // open subscriptions: then nullptr and nothing changes. 0: no limit. The count and the new
+  // subscription are one step, so concurrent callers cannot pass the limit together.
+  std::shared_ptr<Subscription> try_subscribe(EventFilter filter, size_t max_per_tenant);
 
   struct Replay {
     std::vector<HubEventPtr> events;  // in (after, until] that match, oldest first, at most `limit`

@@ -22,10 +22,18 @@ void add_event_routes(Router& router, storage::Store& store, EventHub& hub, Even
       // Unknown, or another tenant's: 404, as GET /v1/activities/{id} answers.
       if (auto a = store.get_activity(*filter.activity_id, scope); !a.ok()) return problem_from_status(a.status());
     }
+    auto sub = hub.try_subscribe(std::move(filter), options.max_per_tenant);
+    if (!sub) {
+      HttpResponse busy = problem(429, "/problems/quota-exceeded",
+                                  "this tenant already has " + std::to_string(options.max_per_tenant) +
+                                      " open event streams, the most one tenant may hold; close one first");
+      busy.headers.emplace_back("Retry-After", "5");
+      return busy;
+    }
     HttpResponse r;
     r.content_type = "text/event-stream";
     r.headers = {{"Cache-Control", "no-store"}, {"X-Accel-Buffering", "no"}};  // the latter: nginx, do not buffer
-    r.stream = std::make_shared<EventStream>(store, hub, std::move(filter), req->after, options);
+    r.stream = std::make_shared<EventStream>(store, hub, std::move(sub), req->after, options);
     return r;
   });
 }

@@ -23,6 +23,9 @@ namespace mufl::service {
 struct EventStreamOptions {
   std::chrono::milliseconds keepalive{15'000};  // ": keep-alive" after this much silence. Default 15 s.
   int page_size = 500;                          // events per replay chunk. Default 500.
+  // Open streams one tenant may hold; one more gets 429 (the admin has no limit). 0: no limit.
+  // Default 16: every commit visits every stream, so one tenant must not open thousands.
+  size_t max_per_tenant = 16;
 };
 
 // The comments a stream ends with (docs/events.md).
@@ -36,6 +39,9 @@ class EventStream final : public ResponseStream, public std::enable_shared_from_
   // live only. `filter` holds the caller's scope and filters, already checked. `store` and
   // `hub` must outlive the stream. Make it with std::make_shared.
   EventStream(storage::Store& store, EventHub& hub, EventFilter filter, std::optional<int64_t> after,
+              EventStreamOptions options = {});
+  // As above, over a subscription the caller took from `hub` (EventHub::try_subscribe).
+  EventStream(storage::Store& store, EventHub& hub, std::shared_ptr<Subscription> sub, std::optional<int64_t> after,
               EventStreamOptions options = {});
   ~EventStream() override;
 

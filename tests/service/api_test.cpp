@@ -376,3 +376,35 @@ TEST_CASE("api: bytes that are not UTF-8 anywhere in a request are a 400 that ch
   CHECK(after["activities"]["items"].size() == before["activities"]["items"].size() + 1);
   CHECK(after["tenants"]["items"].size() == before["tenants"]["items"].size() + 1);
 }
+
+TEST_CASE("api: a tenant may hold max_per_tenant open event streams; one more is a 429") {
+  Api api;
+  EventStreamOptions events;
+  events.max_per_tenant = 2;
+  api.app.reset();  // one App per store: it is the store's event listener
+  api.app = std::make_unique<App>(*api.store, api.clock, api.rng, tenants::sha256_hex(kAdmin),
+                                  tenants::ActivityHooks{}, EnergyOptions{}, events);
+  auto [a_id, a_token] = api.tenant("streams-a");
+  auto [b_id, b_token] = api.tenant("streams-b");
+  auto first = api.call("GET", "/v1/events", "", a_token);
+  auto second = api.call("GET", "/v1/events", "", a_token);
+  REQUIRE(first.stream);
+  REQUIRE(second.stream);
+  auto third = api.call("GET", "/v1/events", "", a_token);
+  CHECK(problem(third, 429)["type"] == "/problems/quota-exceeded");
+  CHECK(header(third, "Retry-After") == "5");
+  CHECK_FALSE(third.stream);
+  // Another tenant and the admin are not held by tenant a's streams.
+  auto other = api.call("GET", "/v1/events", "", b_token);
+  CHECK(other.stream);
+  auto admin1 = api.call("GET", "/v1/events", "", kAdmin);
+  auto admin2 = api.call("GET", "/v1/events", "", kAdmin);
+  auto admin3 = api.call("GET", "/v1/events", "", kAdmin);
+  CHECK((admin1.stream && admin2.stream && admin3.stream));
+  // A stream that ends frees its place.
+  first.stream->cancel();
+  first.stream.reset();
+  auto again = api.call("GET", "/v1/events", "", a_token);
+  CHECK(again.status == 200);
+  CHECK(again.stream);
+}
