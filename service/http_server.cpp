@@ -55,6 +55,12 @@ class HttpServer::Impl {
   void do_accept();
   void session_started(Session* s, const std::shared_ptr<Session>& p);
   void session_ended(Session* s);
+  // handler_(req), or a 500 problem when it throws (logged): nothing thrown by a handler
+  // reaches the pool's threads, which would end the process.
+  HttpResponse call_handler(HttpRequest&& req);
+  // ioc_.run() on this thread until it returns normally: an exception out of a completion
+  // handler is logged and the loop goes on (it would otherwise end the thread and the process).
+  void run_io();
 
   HttpServerOptions options_;
   RequestHandler handler_;
@@ -129,7 +135,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     // Keeps run() alive while the handler works off the I/O threads.
     auto guard = asio::make_work_guard(server_.ioc_);
     asio::post(server_.pool_, [self = shared_from_this(), req = std::move(req), guard = std::move(guard)]() mutable {
-      HttpResponse res = self->server_.handler_(std::move(req));
+      HttpResponse res = self->server_.call_handler(std::move(req));
       asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
         if (res.stream) return self->start_stream(std::move(res));
         self->write(std::move(res), self->keep_alive_ && !self->server_.draining_);
@@ -198,10 +204,15 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     if (ended_) return;
     waiting_ = true;
     auto ask = [self = shared_from_this(), source = source_] {
-      source->next([self](StreamChunk chunk) {
-        asio::post(self->stream_.get_executor(),
-                   [self, chunk = std::move(chunk)]() mutable { self->on_chunk(std::move(chunk)); });
-      });
+      try {
+        source->next([self](StreamChunk chunk) {
+          asio::post(self->stream_.get_executor(),
+                     [self, chunk = std::move(chunk)]() mutable { self->on_chunk(std::move(chunk)); });
+        });
+      } catch (...) {  // on the pool, where nothing may escape: the stream ends instead
+        spdlog::error("a streamed response's next() threw: ending the stream");
+        asio::post(self->stream_.get_executor(), [self] { self->end_stream(); });
+      }
     };
     if (source_->next_may_block())
       asio::post(server_.pool_, std::move(ask));
@@ -394,11 +405,36 @@ void HttpServer::Impl::session_ended(Session* s) {
   if (draining_ && sessions_.empty()) asio::post(control_, [this] { drain_timer_.cancel(); });
 }
 
+HttpResponse HttpServer::Impl::call_handler(HttpRequest&& req) {
+  const std::string method = req.method, path = req.path;
+  try {
+    return handler_(std::move(req));
+  } catch (const std::exception& e) {
+    spdlog::error("handler for {} {} threw: {}", method, path, e.what());
+  } catch (...) {
+    spdlog::error("handler for {} {} threw an exception that is not a std::exception", method, path);
+  }
+  return problem(500, "about:blank", "internal error");
+}
+
+void HttpServer::Impl::run_io() {
+  for (;;) {
+    try {
+      ioc_.run();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("http server: a completion handler threw: {}", e.what());
+    } catch (...) {
+      spdlog::error("http server: a completion handler threw an exception that is not a std::exception");
+    }
+  }
+}
+
 void HttpServer::Impl::run() {
   do_accept();
   std::vector<std::thread> threads;
-  for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { ioc_.run(); });
-  ioc_.run();
+  for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { run_io(); });
+  run_io();
   for (auto& t : threads) t.join();
   pool_.join();
 }

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "tests/support/http_client.h"
@@ -117,4 +118,29 @@ TEST_CASE("http server: listen refuses a bad host and a port in use") {
   same.port = first.port();
   HttpServer second(same, [](HttpRequest&&) { return HttpResponse{}; });
   CHECK(second.listen().code() == Status::Code::kUnavailable);
+}
+
+TEST_CASE("http server: a handler that throws gets 500 problem+json and the server keeps serving") {
+  struct NotAnException {};
+  HttpServer server(test_options(), [](HttpRequest&& req) -> HttpResponse {
+    if (req.path == "/std") throw std::runtime_error("boom");
+    if (req.path == "/other") throw NotAnException{};
+    return HttpResponse{200, "text/plain", {}, "ok"};
+  });
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+
+  HttpClient client("127.0.0.1", server.port());
+  for (const char* path : {"/std", "/other", "/std", "/other"}) {  // more throws than pool threads
+    auto res = client.get(path);
+    CHECK(res.status == 500);
+    CHECK(res.header("content-type") == "application/problem+json");
+    CHECK(res.body.find("boom") == std::string::npos);  // the message goes to the log only
+  }
+  auto ok = client.get("/fine");
+  CHECK(ok.status == 200);
+  CHECK(ok.body == "ok");
+
+  server.shutdown();
+  runner.join();
 }
