@@ -41,7 +41,10 @@ class HttpServer::Impl {
         drain_timer_(control_),
         pool_(static_cast<size_t>(std::max(1, options_.handler_threads))) {}
 
-  ~Impl() { pool_.join(); }
+  ~Impl() {
+    stopped_ = true;
+    pool_.join();
+  }
 
   Status listen();
   uint16_t port() const { return port_; }
@@ -62,8 +65,18 @@ class HttpServer::Impl {
   // handler is logged and the loop goes on (it would otherwise end the thread and the process).
   void run_io();
 
+  // Destruction runs bottom-up, and a Session can die in any of it: in the pool's destructor
+  // (a queued handler that holds one) and in ioc_'s (a queued completion handler that holds
+  // one). So everything ~Session touches (sessions_mu_, sessions_, draining_, stopped_) is
+  // declared above ioc_ and the pool, and outlives both; ~Session posts to control_ only while
+  // stopped_ is false, i.e. never once ~Impl has begun.
   HttpServerOptions options_;
   RequestHandler handler_;
+  std::mutex sessions_mu_;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> stopped_{false};  // set by ~Impl: sessions that end from then on post nothing
+
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
@@ -71,10 +84,6 @@ class HttpServer::Impl {
   asio::steady_timer drain_timer_;
   asio::thread_pool pool_;
   uint16_t port_ = 0;
-  std::atomic<bool> draining_{false};
-
-  std::mutex sessions_mu_;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
 };
 
 // One connection: read a request, run the handler on the pool, write the response, repeat.
@@ -402,7 +411,7 @@ void HttpServer::Impl::session_started(Session* s, const std::shared_ptr<Session
 void HttpServer::Impl::session_ended(Session* s) {
   std::lock_guard lock(sessions_mu_);
   sessions_.erase(s);
-  if (draining_ && sessions_.empty()) asio::post(control_, [this] { drain_timer_.cancel(); });
+  if (draining_ && !stopped_ && sessions_.empty()) asio::post(control_, [this] { drain_timer_.cancel(); });
 }
 
 HttpResponse HttpServer::Impl::call_handler(HttpRequest&& req) {
