@@ -27,6 +27,8 @@ using tcp = asio::ip::tcp;
 namespace {
 constexpr size_t kLingerLimit = 8 << 20;           // bytes we read and drop after an error reply
 constexpr std::chrono::seconds kLingerTimeout{2};  // and for how long at most
+constexpr std::chrono::milliseconds kAcceptBackoffFirst{10};  // the wait after a failed accept
+constexpr std::chrono::milliseconds kAcceptBackoffMax{1000};  // doubling up to this
 }  // namespace
 
 class HttpServer::Impl {
@@ -36,6 +38,7 @@ class HttpServer::Impl {
         handler_(std::move(handler)),
         ioc_(std::max(1, options_.io_threads)),
         acceptor_(asio::make_strand(ioc_)),
+        accept_timer_(acceptor_.get_executor()),
         signals_(ioc_),
         control_(asio::make_strand(ioc_)),
         drain_timer_(control_),
@@ -79,6 +82,8 @@ class HttpServer::Impl {
 
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
+  asio::steady_timer accept_timer_;          // the back-off after a failed accept (acceptor's strand)
+  std::chrono::milliseconds accept_backoff_{0};  // 0 after a success
   asio::signal_set signals_;
   asio::strand<asio::io_context::executor_type> control_;  // serialises the drain timer
   asio::steady_timer drain_timer_;
@@ -389,12 +394,18 @@ Status HttpServer::Impl::listen() {
 void HttpServer::Impl::do_accept() {
   acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
-      if (ec != asio::error::operation_aborted && !draining_) {
-        spdlog::warn("accept failed: {}", ec.message());
-        do_accept();
-      }
+      if (ec == asio::error::operation_aborted || draining_) return;
+      accept_backoff_ = accept_backoff_.count() == 0 ? kAcceptBackoffFirst
+                                                     : std::min(accept_backoff_ * 2, kAcceptBackoffMax);
+      spdlog::warn("accept failed: {}; accepting again in {} ms", ec.message(), accept_backoff_.count());
+      if (options_.on_accept_error) options_.on_accept_error();
+      accept_timer_.expires_after(accept_backoff_);
+      accept_timer_.async_wait([this](beast::error_code tec) {
+        if (!tec && !draining_) do_accept();
+      });
       return;
     }
+    accept_backoff_ = std::chrono::milliseconds(0);
     socket.set_option(tcp::no_delay(true), ec);
     auto session = std::make_shared<Session>(*this, std::move(socket));
     session_started(session.get(), session);
@@ -453,6 +464,7 @@ void HttpServer::Impl::shutdown() {
   asio::post(acceptor_.get_executor(), [this] {
     beast::error_code ec;
     acceptor_.close(ec);
+    accept_timer_.cancel();
   });
   asio::post(signals_.get_executor(), [this] {
     beast::error_code ec;

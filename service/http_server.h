@@ -16,6 +16,9 @@
 // a write that makes no progress for stream_write_timeout closes the connection (a client that
 // stops reading costs no more than the stream's own bounded queue).
 //
+// Accept errors (out of file descriptors: EMFILE, ENFILE) are logged and retried after a
+// back-off of 10 ms doubling to 1 s, reset by the next success, so they never spin a core.
+//
 // Shutdown: shutdown() (or SIGTERM/SIGINT when handle_signals is set) stops accepting, lets
 // requests in flight finish and be answered with "Connection: close", closes idle connections,
 // cancels open streams (each writes its last chunk and closes), and makes run() return — at
@@ -44,6 +47,10 @@ struct HttpServerOptions {
   std::chrono::seconds stream_write_timeout{30};  // a streamed write stuck this long closes the connection
   bool handle_signals = true;      // SIGTERM and SIGINT start shutdown()
   std::string server_name = "mufld";
+  // Called on the I/O thread after each failed accept (EMFILE, ENFILE, ...), before the server
+  // waits to accept again: 10 ms after the first failure, doubling up to 1 s, back to 10 ms
+  // after a success. Default none; for tests.
+  std::function<void()> on_accept_error;
 };
 
 using RequestHandler = std::function<HttpResponse(HttpRequest&&)>;

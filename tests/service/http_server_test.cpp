@@ -3,6 +3,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -140,6 +147,66 @@ TEST_CASE("http server: a handler that throws gets 500 problem+json and the serv
   auto ok = client.get("/fine");
   CHECK(ok.status == 200);
   CHECK(ok.body == "ok");
+
+  server.shutdown();
+  runner.join();
+}
+
+TEST_CASE("http server: accept errors (EMFILE) back off instead of spinning, and the server recovers") {
+  using clock = std::chrono::steady_clock;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<clock::time_point> failures;
+  HttpServerOptions o = test_options();
+  o.on_accept_error = [&] {
+    std::lock_guard lock(mu);
+    failures.push_back(clock::now());
+    cv.notify_all();
+  };
+  HttpServer server(o, [](HttpRequest&&) { return HttpResponse{200, "text/plain", {}, "ok"}; });
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+
+  // The client's socket first, then every other descriptor up to a lowered limit, so that the
+  // server's accept of this connection fails with EMFILE.
+  int client = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(client >= 0);
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(client) + 32;
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::vector<int> filler;
+  for (int fd; (fd = ::dup(client)) >= 0;) filler.push_back(fd);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);  // in the backlog
+
+  // Five failures: with the back-off they are at least 10+20+40+80 ms apart from first to last
+  // (a server that re-armed at once would fail thousands of times in that span).
+  bool five;
+  {
+    std::unique_lock lock(mu);
+    five = cv.wait_for(lock, std::chrono::seconds(30), [&] { return failures.size() >= 5; });
+  }
+  for (int fd : filler) ::close(fd);
+  setrlimit(RLIMIT_NOFILE, &saved);
+  REQUIRE(five);
+  {
+    std::lock_guard lock(mu);
+    CHECK(failures[4] - failures[0] >= std::chrono::milliseconds(150));
+  }
+
+  // Descriptors free again: the waiting connection is accepted and served.
+  const std::string req = "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  REQUIRE(::write(client, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
+  std::string got;
+  char buf[1024];
+  for (ssize_t n; (n = ::read(client, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+  ::close(client);
+  CHECK(got.rfind("HTTP/1.1 200", 0) == 0);
 
   server.shutdown();
   runner.join();
