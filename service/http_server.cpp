@@ -7,6 +7,9 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -29,6 +32,88 @@ constexpr size_t kLingerLimit = 8 << 20;           // bytes we read and drop aft
 constexpr std::chrono::seconds kLingerTimeout{2};  // and for how long at most
 constexpr std::chrono::milliseconds kAcceptBackoffFirst{10};  // the wait after a failed accept
 constexpr std::chrono::milliseconds kAcceptBackoffMax{1000};  // doubling up to this
+
+// The handler threads. Unlike asio::thread_pool, stopping it waits for a running task only
+// until a deadline: a handler that blocks past it is left running (join() later waits for
+// it), so that a blocked handler cannot hold up shutdown. Nothing a task throws escapes.
+class HandlerPool {
+ public:
+  explicit HandlerPool(size_t threads) {
+    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~HandlerPool() { join(); }
+
+  template <typename F>
+  void post(F&& f) {
+    auto task = std::make_shared<std::decay_t<F>>(std::forward<F>(f));
+    std::lock_guard lock(mu_);
+    if (stopping_) return;  // dropped: the server has stopped
+    queue_.emplace_back([task] { (*task)(); });
+    cv_.notify_one();
+  }
+
+  // Stops taking tasks (queued ones are dropped) and waits until no task runs or `deadline`.
+  // True when none runs any more.
+  bool stop(std::chrono::steady_clock::time_point deadline) {
+    std::deque<std::function<void()>> dropped;
+    std::unique_lock lock(mu_);
+    stopping_ = true;
+    dropped.swap(queue_);
+    cv_.notify_all();
+    const bool idle = idle_cv_.wait_until(lock, deadline, [&] { return running_ == 0; });
+    lock.unlock();
+    dropped.clear();  // outside the lock: a task's captures may end a session
+    return idle;
+  }
+
+  size_t running() {
+    std::lock_guard lock(mu_);
+    return running_;
+  }
+
+  // Stops and waits for every thread, however long a task runs.
+  void join() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      cv_.notify_all();
+    }
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+    std::lock_guard lock(mu_);
+    queue_.clear();
+  }
+
+ private:
+  void work() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      auto task = std::move(queue_.front());
+      queue_.pop_front();
+      ++running_;
+      lock.unlock();
+      try {
+        task();
+      } catch (...) {
+        spdlog::error("http server: a task on the handler pool threw");
+      }
+      task = nullptr;  // its captures die here, outside the lock
+      lock.lock();
+      --running_;
+      idle_cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_, idle_cv_;
+  std::deque<std::function<void()>> queue_;
+  size_t running_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 class HttpServer::Impl {
@@ -53,6 +138,7 @@ class HttpServer::Impl {
   uint16_t port() const { return port_; }
   void run();
   void shutdown();
+  size_t handlers_running();
 
   class Session;
 
@@ -87,7 +173,9 @@ class HttpServer::Impl {
   asio::signal_set signals_;
   asio::strand<asio::io_context::executor_type> control_;  // serialises the drain timer
   asio::steady_timer drain_timer_;
-  asio::thread_pool pool_;
+  HandlerPool pool_;
+  std::chrono::steady_clock::time_point drain_deadline_;  // set by shutdown(), read after ioc_ ends
+  std::mutex deadline_mu_;
   uint16_t port_ = 0;
 };
 
@@ -148,7 +236,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();
     // Keeps run() alive while the handler works off the I/O threads.
     auto guard = asio::make_work_guard(server_.ioc_);
-    asio::post(server_.pool_, [self = shared_from_this(), req = std::move(req), guard = std::move(guard)]() mutable {
+    server_.pool_.post([self = shared_from_this(), req = std::move(req), guard = std::move(guard)]() mutable {
       HttpResponse res = self->server_.call_handler(std::move(req));
       asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
         if (res.stream) return self->start_stream(std::move(res));
@@ -229,7 +317,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       }
     };
     if (source_->next_may_block())
-      asio::post(server_.pool_, std::move(ask));
+      server_.pool_.post(std::move(ask));
     else
       ask();  // on this strand: it returns at once
   }
@@ -456,11 +544,26 @@ void HttpServer::Impl::run() {
   for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { run_io(); });
   run_io();
   for (auto& t : threads) t.join();
-  pool_.join();
+  // ioc_ ended: every session ended, or the drain timeout stopped it. Handlers still running
+  // (blocked) are waited for only until the drain deadline, then left to join in ~Impl.
+  std::chrono::steady_clock::time_point deadline;
+  {
+    std::lock_guard lock(deadline_mu_);
+    deadline = drain_deadline_;
+  }
+  if (!pool_.stop(std::max(deadline, std::chrono::steady_clock::now())))
+    spdlog::warn("shutdown: {} handler(s) still running after the drain timeout; not waiting for them",
+                 pool_.running());
 }
+
+size_t HttpServer::Impl::handlers_running() { return pool_.running(); }
 
 void HttpServer::Impl::shutdown() {
   if (draining_.exchange(true)) return;
+  {
+    std::lock_guard lock(deadline_mu_);
+    drain_deadline_ = std::chrono::steady_clock::now() + options_.drain_timeout;
+  }
   asio::post(acceptor_.get_executor(), [this] {
     beast::error_code ec;
     acceptor_.close(ec);
@@ -496,5 +599,6 @@ Status HttpServer::listen() { return impl_->listen(); }
 uint16_t HttpServer::port() const { return impl_->port(); }
 void HttpServer::run() { impl_->run(); }
 void HttpServer::shutdown() { impl_->shutdown(); }
+size_t HttpServer::handlers_running() const { return impl_->handlers_running(); }
 
 }  // namespace mufl::service

@@ -22,7 +22,10 @@
 // Shutdown: shutdown() (or SIGTERM/SIGINT when handle_signals is set) stops accepting, lets
 // requests in flight finish and be answered with "Connection: close", closes idle connections,
 // cancels open streams (each writes its last chunk and closes), and makes run() return — at
-// the latest after drain_timeout.
+// the latest after drain_timeout, also when a handler blocks: a handler still running then is
+// not waited for (handlers_running() says how many), its connection is not answered, and
+// ~HttpServer waits for it. A process that must exit without that wait ends with std::_Exit
+// (mufld does; its state is in SQLite transactions, so nothing acknowledged is lost).
 //
 // Thread safety: listen() and run() from one thread; shutdown() from any thread.
 #include <chrono>
@@ -72,6 +75,9 @@ class HttpServer {
   void run();
   // Starts a graceful shutdown. Idempotent.
   void shutdown();
+  // Handlers still running; after run() returned, the ones it did not wait for. Any thread.
+  size_t handlers_running() const;
+  // ~HttpServer: waits for every handler still running, however long it blocks.
 
  private:
   class Impl;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -186,6 +187,14 @@ int main(int argc, char** argv) {
 
   server.run();
   executor->stop();  // training in progress stays recorded and resumes at the next start
+  if (size_t blocked = server.handlers_running(); blocked > 0) {
+    // A handler blocked past the drain timeout: destroying the server (and the App it uses)
+    // would wait for it or free what it uses. Its transaction, if any, is SQLite's to roll back.
+    spdlog::warn("mufld stopped with {} request handler(s) still blocked; exiting without waiting for them", blocked);
+    spdlog::shutdown();
+    std::fflush(stdout);
+    std::_Exit(0);
+  }
   spdlog::info("mufld stopped cleanly");
   return 0;
 }

@@ -211,3 +211,36 @@ TEST_CASE("http server: accept errors (EMFILE) back off instead of spinning, and
   server.shutdown();
   runner.join();
 }
+
+TEST_CASE("http server: run() returns within the drain timeout although a handler blocks") {
+  Gate entered, release;
+  HttpServerOptions o = test_options();
+  o.drain_timeout = std::chrono::seconds(1);
+  auto server = std::make_unique<HttpServer>(o, [&](HttpRequest&&) {
+    entered.open();
+    release.wait();  // opened only after the assertion below
+    return HttpResponse{200, "text/plain", {}, "late"};
+  });
+  REQUIRE(server->listen().is_ok());
+  auto ran = std::async(std::launch::async, [&] { server->run(); });
+  auto client = std::async(std::launch::async, [port = server->port()] {
+    try {
+      return HttpClient("127.0.0.1", port).get("/blocks").status;
+    } catch (const std::exception&) {
+      return 0;  // no answer: the connection closed unanswered
+    }
+  });
+  entered.wait();
+  const auto start = std::chrono::steady_clock::now();
+  server->shutdown();
+  const bool returned = ran.wait_for(std::chrono::seconds(1 + 10)) == std::future_status::ready;
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(returned);
+  CHECK(server->handlers_running() == 1);
+  release.open();
+  if (!returned) ran.wait();
+  INFO("run() returned after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  CHECK(took >= std::chrono::milliseconds(900));  // it did wait for the drain timeout
+  server.reset();  // waits for the released handler
+  CHECK(client.get() != 200);
+}
