@@ -164,7 +164,8 @@ class HttpServer::Impl {
   std::mutex sessions_mu_;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
   std::atomic<bool> draining_{false};
-  std::atomic<bool> stopped_{false};  // set by ~Impl: sessions that end from then on post nothing
+  std::atomic<bool> stopped_{false};
+  std::atomic<size_t> connections_{0};  // sessions counted against max_connections  // set by ~Impl: sessions that end from then on post nothing
 
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
@@ -189,12 +190,23 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
         stream_(std::move(socket)),
         tick_timer_(stream_.get_executor()) {}
   ~Session() {
+    if (counted_) --server_.connections_;
     if (source_) source_->cancel();
     server_.session_ended(this);
   }
 
   void start() {
+    counted_ = true;
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+  }
+
+  // One connection over max_connections: 503 with Retry-After, then the lingering close.
+  void reject() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      HttpResponse res = problem(503, "about:blank", "too many open connections; try again later");
+      res.headers.emplace_back("Retry-After", "1");
+      self->reply_and_close(std::move(res));
+    });
   }
 
   // Called on shutdown: an idle connection closes now; one with a request in flight (being
@@ -440,6 +452,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool head_ = false;
   bool busy_ = false;
+  bool counted_ = false;  // counts against max_connections (start(), not reject())
   // A streamed response:
   std::shared_ptr<ResponseStream> source_;
   asio::steady_timer tick_timer_;
@@ -497,7 +510,13 @@ void HttpServer::Impl::do_accept() {
     socket.set_option(tcp::no_delay(true), ec);
     auto session = std::make_shared<Session>(*this, std::move(socket));
     session_started(session.get(), session);
-    session->start();
+    const size_t limit = options_.max_connections;
+    if (limit > 0 && connections_.load() >= limit) {
+      session->reject();
+    } else {
+      ++connections_;
+      session->start();
+    }
     if (!draining_) do_accept();
   });
 }

@@ -6,7 +6,8 @@
 // threads never do). Beast stays inside http_server.cpp.
 //
 // Errors at the edge: a body over the limit → 413, header block too large → 431, unparsable
-// HTTP → 400, each as problem+json and followed by closing the connection.
+// HTTP → 400, each as problem+json and followed by closing the connection. A connection beyond
+// max_connections is answered 503 with "Retry-After: 1" before it is read, then closed.
 //
 // Streaming responses: a handler's response with a `stream` (service/response_stream.h) is sent
 // as its header, without Content-Length and with "Connection: close", then as the stream's
@@ -48,6 +49,7 @@ struct HttpServerOptions {
   std::chrono::seconds read_timeout{30};   // idle keep-alive connections close after this
   std::chrono::seconds drain_timeout{10};  // longest wait for in-flight requests at shutdown
   std::chrono::seconds stream_write_timeout{30};  // a streamed write stuck this long closes the connection
+  size_t max_connections = 1024;   // open connections at most; one more gets 503 + Retry-After: 1 and is closed; 0 = no limit
   bool handle_signals = true;      // SIGTERM and SIGINT start shutdown()
   std::string server_name = "mufld";
   // Called on the I/O thread after each failed accept (EMFILE, ENFILE, ...), before the server

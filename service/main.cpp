@@ -171,6 +171,7 @@ int main(int argc, char** argv) {
   http.port = cfg.listen_port;
   http.io_threads = cfg.threads;
   http.handler_threads = cfg.threads;
+  http.max_connections = static_cast<size_t>(cfg.max_connections);
   http.server_name = std::string("mufld/") + service::kVersion;
   service::HttpServer server(http, [&app](service::HttpRequest&& r) { return app.handle(std::move(r)); });
   if (Status s = server.listen(); !s.is_ok()) return fail(s.message());

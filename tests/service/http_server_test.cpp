@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -243,4 +244,26 @@ TEST_CASE("http server: run() returns within the drain timeout although a handle
   CHECK(took >= std::chrono::milliseconds(900));  // it did wait for the drain timeout
   server.reset();  // waits for the released handler
   CHECK(client.get() != 200);
+}
+
+TEST_CASE("http server: beyond max_connections a connection gets 503 with Retry-After and the first ones still work") {
+  HttpServerOptions o = test_options();
+  o.max_connections = 3;
+  HttpServer server(o, [](HttpRequest&&) { return HttpResponse{200, "text/plain", {}, "ok"}; });
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+
+  std::vector<std::unique_ptr<HttpClient>> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(std::make_unique<HttpClient>("127.0.0.1", server.port()));
+    REQUIRE(open.back()->get("/a").status == 200);  // answered: accepted and counted
+  }
+  std::string refused = raw_exchange("127.0.0.1", server.port(), "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(refused.rfind("HTTP/1.1 503", 0) == 0);
+  CHECK(refused.find("Retry-After: 1\r\n") != std::string::npos);
+  CHECK(refused.find("application/problem+json") != std::string::npos);
+  for (auto& c : open) CHECK(c->get("/again").status == 200);
+
+  server.shutdown();
+  runner.join();
 }
