@@ -123,7 +123,9 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
       ("event-retention", po::value<std::string>(&event_retention)->default_value(event_retention),
        "how long stored events (GET /v1/events) are kept: a number with s, m, h or d, e.g. 12h")
       ("event-keepalive", po::value<double>(&c.event_keepalive_seconds)->default_value(c.event_keepalive_seconds),
-       "seconds of silence after which an event stream gets a ': keep-alive' comment (0 to 3600]");
+       "seconds of silence after which an event stream gets a ': keep-alive' comment (0 to 3600]")
+      ("max-connections", po::value<int>(&c.max_connections)->default_value(c.max_connections),
+       "open client connections at most; one more gets 503 with Retry-After and is closed (0 = no limit)");
 
   std::ostringstream help;
   help << desc << "\nAdmin token: MUFL_ADMIN_TOKEN if set; otherwise generated at the first start and\n"
@@ -207,6 +209,8 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
   c.event_retention_seconds = *retention;
   if (!(c.event_keepalive_seconds > 0 && c.event_keepalive_seconds <= 3600))
     return Status::invalid_argument("--event-keepalive must be above 0 and at most 3600 seconds");
+  if (c.max_connections < 0 || c.max_connections > 1'000'000)
+    return Status::invalid_argument("--max-connections must be from 0 (no limit) to 1000000");
   if (c.db_path.empty()) c.db_path = c.data_dir + "/mufl.db";
   return out;
 }

@@ -70,6 +70,9 @@ struct Config {
   // --event-keepalive S: seconds of silence after which an event stream gets ": keep-alive"
   // (0 < S <= 3600). Default 15.
   double event_keepalive_seconds = 15;
+  // --max-connections N: open client connections at most; one more gets 503 with Retry-After
+  // and is closed. 0 = no limit. Default 1024 (0 to 1000000).
+  int max_connections = 1024;
   // MUFL_ADMIN_TOKEN only (a secret does not belong on a command line, where ps shows it).
   std::string admin_token;
 };

@@ -7,6 +7,9 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -27,6 +30,90 @@ using tcp = asio::ip::tcp;
 namespace {
 constexpr size_t kLingerLimit = 8 << 20;           // bytes we read and drop after an error reply
 constexpr std::chrono::seconds kLingerTimeout{2};  // and for how long at most
+constexpr std::chrono::milliseconds kAcceptBackoffFirst{10};  // the wait after a failed accept
+constexpr std::chrono::milliseconds kAcceptBackoffMax{1000};  // doubling up to this
+
+// The handler threads. Unlike asio::thread_pool, stopping it waits for a running task only
+// until a deadline: a handler that blocks past it is left running (join() later waits for
+// it), so that a blocked handler cannot hold up shutdown. Nothing a task throws escapes.
+class HandlerPool {
+ public:
+  explicit HandlerPool(size_t threads) {
+    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~HandlerPool() { join(); }
+
+  template <typename F>
+  void post(F&& f) {
+    auto task = std::make_shared<std::decay_t<F>>(std::forward<F>(f));
+    std::lock_guard lock(mu_);
+    if (stopping_) return;  // dropped: the server has stopped
+    queue_.emplace_back([task] { (*task)(); });
+    cv_.notify_one();
+  }
+
+  // Stops taking tasks (queued ones are dropped) and waits until no task runs or `deadline`.
+  // True when none runs any more.
+  bool stop(std::chrono::steady_clock::time_point deadline) {
+    std::deque<std::function<void()>> dropped;
+    std::unique_lock lock(mu_);
+    stopping_ = true;
+    dropped.swap(queue_);
+    cv_.notify_all();
+    const bool idle = idle_cv_.wait_until(lock, deadline, [&] { return running_ == 0; });
+    lock.unlock();
+    dropped.clear();  // outside the lock: a task's captures may end a session
+    return idle;
+  }
+
+  size_t running() {
+    std::lock_guard lock(mu_);
+    return running_;
+  }
+
+  // Stops and waits for every thread, however long a task runs.
+  void join() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      cv_.notify_all();
+    }
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+    std::lock_guard lock(mu_);
+    queue_.clear();
+  }
+
+ private:
+  void work() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      auto task = std::move(queue_.front());
+      queue_.pop_front();
+      ++running_;
+      lock.unlock();
+      try {
+        task();
+      } catch (...) {
+        spdlog::error("http server: a task on the handler pool threw");
+      }
+      task = nullptr;  // its captures die here, outside the lock
+      lock.lock();
+      --running_;
+      idle_cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_, idle_cv_;
+  std::deque<std::function<void()>> queue_;
+  size_t running_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 class HttpServer::Impl {
@@ -36,17 +123,22 @@ class HttpServer::Impl {
         handler_(std::move(handler)),
         ioc_(std::max(1, options_.io_threads)),
         acceptor_(asio::make_strand(ioc_)),
+        accept_timer_(acceptor_.get_executor()),
         signals_(ioc_),
         control_(asio::make_strand(ioc_)),
         drain_timer_(control_),
         pool_(static_cast<size_t>(std::max(1, options_.handler_threads))) {}
 
-  ~Impl() { pool_.join(); }
+  ~Impl() {
+    stopped_ = true;
+    pool_.join();
+  }
 
   Status listen();
   uint16_t port() const { return port_; }
   void run();
   void shutdown();
+  size_t handlers_running();
 
   class Session;
 
@@ -55,20 +147,37 @@ class HttpServer::Impl {
   void do_accept();
   void session_started(Session* s, const std::shared_ptr<Session>& p);
   void session_ended(Session* s);
+  // handler_(req), or a 500 problem when it throws (logged): nothing thrown by a handler
+  // reaches the pool's threads, which would end the process.
+  HttpResponse call_handler(HttpRequest&& req);
+  // ioc_.run() on this thread until it returns normally: an exception out of a completion
+  // handler is logged and the loop goes on (it would otherwise end the thread and the process).
+  void run_io();
 
+  // Destruction runs bottom-up, and a Session can die in any of it: in the pool's destructor
+  // (a queued handler that holds one) and in ioc_'s (a queued completion handler that holds
+  // one). So everything ~Session touches (sessions_mu_, sessions_, draining_, stopped_) is
+  // declared above ioc_ and the pool, and outlives both; ~Session posts to control_ only while
+  // stopped_ is false, i.e. never once ~Impl has begun.
   HttpServerOptions options_;
   RequestHandler handler_;
+  std::mutex sessions_mu_;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> stopped_{false};
+  std::atomic<size_t> connections_{0};  // sessions counted against max_connections  // set by ~Impl: sessions that end from then on post nothing
+
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
+  asio::steady_timer accept_timer_;          // the back-off after a failed accept (acceptor's strand)
+  std::chrono::milliseconds accept_backoff_{0};  // 0 after a success
   asio::signal_set signals_;
   asio::strand<asio::io_context::executor_type> control_;  // serialises the drain timer
   asio::steady_timer drain_timer_;
-  asio::thread_pool pool_;
+  HandlerPool pool_;
+  std::chrono::steady_clock::time_point drain_deadline_;  // set by shutdown(), read after ioc_ ends
+  std::mutex deadline_mu_;
   uint16_t port_ = 0;
-  std::atomic<bool> draining_{false};
-
-  std::mutex sessions_mu_;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
 };
 
 // One connection: read a request, run the handler on the pool, write the response, repeat.
@@ -81,12 +190,23 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
         stream_(std::move(socket)),
         tick_timer_(stream_.get_executor()) {}
   ~Session() {
+    if (counted_) --server_.connections_;
     if (source_) source_->cancel();
     server_.session_ended(this);
   }
 
   void start() {
+    counted_ = true;
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+  }
+
+  // One connection over max_connections: 503 with Retry-After, then the lingering close.
+  void reject() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      HttpResponse res = problem(503, "about:blank", "too many open connections; try again later");
+      res.headers.emplace_back("Retry-After", "1");
+      self->reply_and_close(std::move(res));
+    });
   }
 
   // Called on shutdown: an idle connection closes now; one with a request in flight (being
@@ -128,8 +248,8 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();
     // Keeps run() alive while the handler works off the I/O threads.
     auto guard = asio::make_work_guard(server_.ioc_);
-    asio::post(server_.pool_, [self = shared_from_this(), req = std::move(req), guard = std::move(guard)]() mutable {
-      HttpResponse res = self->server_.handler_(std::move(req));
+    server_.pool_.post([self = shared_from_this(), req = std::move(req), guard = std::move(guard)]() mutable {
+      HttpResponse res = self->server_.call_handler(std::move(req));
       asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
         if (res.stream) return self->start_stream(std::move(res));
         self->write(std::move(res), self->keep_alive_ && !self->server_.draining_);
@@ -198,13 +318,18 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     if (ended_) return;
     waiting_ = true;
     auto ask = [self = shared_from_this(), source = source_] {
-      source->next([self](StreamChunk chunk) {
-        asio::post(self->stream_.get_executor(),
-                   [self, chunk = std::move(chunk)]() mutable { self->on_chunk(std::move(chunk)); });
-      });
+      try {
+        source->next([self](StreamChunk chunk) {
+          asio::post(self->stream_.get_executor(),
+                     [self, chunk = std::move(chunk)]() mutable { self->on_chunk(std::move(chunk)); });
+        });
+      } catch (...) {  // on the pool, where nothing may escape: the stream ends instead
+        spdlog::error("a streamed response's next() threw: ending the stream");
+        asio::post(self->stream_.get_executor(), [self] { self->end_stream(); });
+      }
     };
     if (source_->next_may_block())
-      asio::post(server_.pool_, std::move(ask));
+      server_.pool_.post(std::move(ask));
     else
       ask();  // on this strand: it returns at once
   }
@@ -327,6 +452,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool head_ = false;
   bool busy_ = false;
+  bool counted_ = false;  // counts against max_connections (start(), not reject())
   // A streamed response:
   std::shared_ptr<ResponseStream> source_;
   asio::steady_timer tick_timer_;
@@ -369,16 +495,28 @@ Status HttpServer::Impl::listen() {
 void HttpServer::Impl::do_accept() {
   acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
-      if (ec != asio::error::operation_aborted && !draining_) {
-        spdlog::warn("accept failed: {}", ec.message());
-        do_accept();
-      }
+      if (ec == asio::error::operation_aborted || draining_) return;
+      accept_backoff_ = accept_backoff_.count() == 0 ? kAcceptBackoffFirst
+                                                     : std::min(accept_backoff_ * 2, kAcceptBackoffMax);
+      spdlog::warn("accept failed: {}; accepting again in {} ms", ec.message(), accept_backoff_.count());
+      if (options_.on_accept_error) options_.on_accept_error();
+      accept_timer_.expires_after(accept_backoff_);
+      accept_timer_.async_wait([this](beast::error_code tec) {
+        if (!tec && !draining_) do_accept();
+      });
       return;
     }
+    accept_backoff_ = std::chrono::milliseconds(0);
     socket.set_option(tcp::no_delay(true), ec);
     auto session = std::make_shared<Session>(*this, std::move(socket));
     session_started(session.get(), session);
-    session->start();
+    const size_t limit = options_.max_connections;
+    if (limit > 0 && connections_.load() >= limit) {
+      session->reject();
+    } else {
+      ++connections_;
+      session->start();
+    }
     if (!draining_) do_accept();
   });
 }
@@ -391,23 +529,64 @@ void HttpServer::Impl::session_started(Session* s, const std::shared_ptr<Session
 void HttpServer::Impl::session_ended(Session* s) {
   std::lock_guard lock(sessions_mu_);
   sessions_.erase(s);
-  if (draining_ && sessions_.empty()) asio::post(control_, [this] { drain_timer_.cancel(); });
+  if (draining_ && !stopped_ && sessions_.empty()) asio::post(control_, [this] { drain_timer_.cancel(); });
+}
+
+HttpResponse HttpServer::Impl::call_handler(HttpRequest&& req) {
+  const std::string method = req.method, path = req.path;
+  try {
+    return handler_(std::move(req));
+  } catch (const std::exception& e) {
+    spdlog::error("handler for {} {} threw: {}", method, path, e.what());
+  } catch (...) {
+    spdlog::error("handler for {} {} threw an exception that is not a std::exception", method, path);
+  }
+  return problem(500, "about:blank", "internal error");
+}
+
+void HttpServer::Impl::run_io() {
+  for (;;) {
+    try {
+      ioc_.run();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("http server: a completion handler threw: {}", e.what());
+    } catch (...) {
+      spdlog::error("http server: a completion handler threw an exception that is not a std::exception");
+    }
+  }
 }
 
 void HttpServer::Impl::run() {
   do_accept();
   std::vector<std::thread> threads;
-  for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { ioc_.run(); });
-  ioc_.run();
+  for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { run_io(); });
+  run_io();
   for (auto& t : threads) t.join();
-  pool_.join();
+  // ioc_ ended: every session ended, or the drain timeout stopped it. Handlers still running
+  // (blocked) are waited for only until the drain deadline, then left to join in ~Impl.
+  std::chrono::steady_clock::time_point deadline;
+  {
+    std::lock_guard lock(deadline_mu_);
+    deadline = drain_deadline_;
+  }
+  if (!pool_.stop(std::max(deadline, std::chrono::steady_clock::now())))
+    spdlog::warn("shutdown: {} handler(s) still running after the drain timeout; not waiting for them",
+                 pool_.running());
 }
+
+size_t HttpServer::Impl::handlers_running() { return pool_.running(); }
 
 void HttpServer::Impl::shutdown() {
   if (draining_.exchange(true)) return;
+  {
+    std::lock_guard lock(deadline_mu_);
+    drain_deadline_ = std::chrono::steady_clock::now() + options_.drain_timeout;
+  }
   asio::post(acceptor_.get_executor(), [this] {
     beast::error_code ec;
     acceptor_.close(ec);
+    accept_timer_.cancel();
   });
   asio::post(signals_.get_executor(), [this] {
     beast::error_code ec;
@@ -439,5 +618,6 @@ Status HttpServer::listen() { return impl_->listen(); }
 uint16_t HttpServer::port() const { return impl_->port(); }
 void HttpServer::run() { impl_->run(); }
 void HttpServer::shutdown() { impl_->shutdown(); }
+size_t HttpServer::handlers_running() const { return impl_->handlers_running(); }
 
 }  // namespace mufl::service

@@ -6,7 +6,8 @@
 // threads never do). Beast stays inside http_server.cpp.
 //
 // Errors at the edge: a body over the limit → 413, header block too large → 431, unparsable
-// HTTP → 400, each as problem+json and followed by closing the connection.
+// HTTP → 400, each as problem+json and followed by closing the connection. A connection beyond
+// max_connections is answered 503 with "Retry-After: 1" before it is read, then closed.
 //
 // Streaming responses: a handler's response with a `stream` (service/response_stream.h) is sent
 // as its header, without Content-Length and with "Connection: close", then as the stream's
@@ -16,10 +17,16 @@
 // a write that makes no progress for stream_write_timeout closes the connection (a client that
 // stops reading costs no more than the stream's own bounded queue).
 //
+// Accept errors (out of file descriptors: EMFILE, ENFILE) are logged and retried after a
+// back-off of 10 ms doubling to 1 s, reset by the next success, so they never spin a core.
+//
 // Shutdown: shutdown() (or SIGTERM/SIGINT when handle_signals is set) stops accepting, lets
 // requests in flight finish and be answered with "Connection: close", closes idle connections,
 // cancels open streams (each writes its last chunk and closes), and makes run() return — at
-// the latest after drain_timeout.
+// the latest after drain_timeout, also when a handler blocks: a handler still running then is
+// not waited for (handlers_running() says how many), its connection is not answered, and
+// ~HttpServer waits for it. A process that must exit without that wait ends with std::_Exit
+// (mufld does; its state is in SQLite transactions, so nothing acknowledged is lost).
 //
 // Thread safety: listen() and run() from one thread; shutdown() from any thread.
 #include <chrono>
@@ -42,8 +49,13 @@ struct HttpServerOptions {
   std::chrono::seconds read_timeout{30};   // idle keep-alive connections close after this
   std::chrono::seconds drain_timeout{10};  // longest wait for in-flight requests at shutdown
   std::chrono::seconds stream_write_timeout{30};  // a streamed write stuck this long closes the connection
+  size_t max_connections = 1024;   // open connections at most; one more gets 503 + Retry-After: 1 and is closed; 0 = no limit
   bool handle_signals = true;      // SIGTERM and SIGINT start shutdown()
   std::string server_name = "mufld";
+  // Called on the I/O thread after each failed accept (EMFILE, ENFILE, ...), before the server
+  // waits to accept again: 10 ms after the first failure, doubling up to 1 s, back to 10 ms
+  // after a success. Default none; for tests.
+  std::function<void()> on_accept_error;
 };
 
 using RequestHandler = std::function<HttpResponse(HttpRequest&&)>;
@@ -65,6 +77,9 @@ class HttpServer {
   void run();
   // Starts a graceful shutdown. Idempotent.
   void shutdown();
+  // Handlers still running; after run() returned, the ones it did not wait for. Any thread.
+  size_t handlers_running() const;
+  // ~HttpServer: waits for every handler still running, however long it blocks.
 
  private:
   class Impl;

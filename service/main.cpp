@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -170,6 +171,7 @@ int main(int argc, char** argv) {
   http.port = cfg.listen_port;
   http.io_threads = cfg.threads;
   http.handler_threads = cfg.threads;
+  http.max_connections = static_cast<size_t>(cfg.max_connections);
   http.server_name = std::string("mufld/") + service::kVersion;
   service::HttpServer server(http, [&app](service::HttpRequest&& r) { return app.handle(std::move(r)); });
   if (Status s = server.listen(); !s.is_ok()) return fail(s.message());
@@ -186,6 +188,14 @@ int main(int argc, char** argv) {
 
   server.run();
   executor->stop();  // training in progress stays recorded and resumes at the next start
+  if (size_t blocked = server.handlers_running(); blocked > 0) {
+    // A handler blocked past the drain timeout: destroying the server (and the App it uses)
+    // would wait for it or free what it uses. Its transaction, if any, is SQLite's to roll back.
+    spdlog::warn("mufld stopped with {} request handler(s) still blocked; exiting without waiting for them", blocked);
+    spdlog::shutdown();
+    std::fflush(stdout);
+    std::_Exit(0);
+  }
   spdlog::info("mufld stopped cleanly");
   return 0;
 }

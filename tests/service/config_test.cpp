@@ -140,3 +140,10 @@ TEST_CASE("config: event retention takes a whole number with s, m, h or d, and t
     CHECK(parse({"--event-retention", bad}).status().is_invalid_argument());
   for (const char* bad : {"0", "-1", "3601"}) CHECK(parse({"--event-keepalive", bad}).status().is_invalid_argument());
 }
+
+TEST_CASE("config: --max-connections defaults to 1024, 0 means no limit, negatives are refused") {
+  CHECK(parse({})->config.max_connections == 1024);
+  CHECK(parse({"--max-connections", "0"})->config.max_connections == 0);
+  CHECK(parse({}, {"MUFL_MAX_CONNECTIONS=7"})->config.max_connections == 7);
+  for (const char* bad : {"-1", "1000001", "x"}) CHECK(parse({"--max-connections", bad}).status().is_invalid_argument());
+}

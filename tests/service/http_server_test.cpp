@@ -3,9 +3,18 @@
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <condition_variable>
 #include <future>
+#include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "tests/support/http_client.h"
@@ -117,4 +126,144 @@ TEST_CASE("http server: listen refuses a bad host and a port in use") {
   same.port = first.port();
   HttpServer second(same, [](HttpRequest&&) { return HttpResponse{}; });
   CHECK(second.listen().code() == Status::Code::kUnavailable);
+}
+
+TEST_CASE("http server: a handler that throws gets 500 problem+json and the server keeps serving") {
+  struct NotAnException {};
+  HttpServer server(test_options(), [](HttpRequest&& req) -> HttpResponse {
+    if (req.path == "/std") throw std::runtime_error("boom");
+    if (req.path == "/other") throw NotAnException{};
+    return HttpResponse{200, "text/plain", {}, "ok"};
+  });
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+
+  HttpClient client("127.0.0.1", server.port());
+  for (const char* path : {"/std", "/other", "/std", "/other"}) {  // more throws than pool threads
+    auto res = client.get(path);
+    CHECK(res.status == 500);
+    CHECK(res.header("content-type") == "application/problem+json");
+    CHECK(res.body.find("boom") == std::string::npos);  // the message goes to the log only
+  }
+  auto ok = client.get("/fine");
+  CHECK(ok.status == 200);
+  CHECK(ok.body == "ok");
+
+  server.shutdown();
+  runner.join();
+}
+
+TEST_CASE("http server: accept errors (EMFILE) back off instead of spinning, and the server recovers") {
+  using clock = std::chrono::steady_clock;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<clock::time_point> failures;
+  HttpServerOptions o = test_options();
+  o.on_accept_error = [&] {
+    std::lock_guard lock(mu);
+    failures.push_back(clock::now());
+    cv.notify_all();
+  };
+  HttpServer server(o, [](HttpRequest&&) { return HttpResponse{200, "text/plain", {}, "ok"}; });
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+
+  // The client's socket first, then every other descriptor up to a lowered limit, so that the
+  // server's accept of this connection fails with EMFILE.
+  int client = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(client >= 0);
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(client) + 32;
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::vector<int> filler;
+  for (int fd; (fd = ::dup(client)) >= 0;) filler.push_back(fd);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);  // in the backlog
+
+  // Five failures: with the back-off they are at least 10+20+40+80 ms apart from first to last
+  // (a server that re-armed at once would fail thousands of times in that span).
+  bool five;
+  {
+    std::unique_lock lock(mu);
+    five = cv.wait_for(lock, std::chrono::seconds(30), [&] { return failures.size() >= 5; });
+  }
+  for (int fd : filler) ::close(fd);
+  setrlimit(RLIMIT_NOFILE, &saved);
+  REQUIRE(five);
+  {
+    std::lock_guard lock(mu);
+    CHECK(failures[4] - failures[0] >= std::chrono::milliseconds(150));
+  }
+
+  // Descriptors free again: the waiting connection is accepted and served.
+  const std::string req = "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  REQUIRE(::write(client, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
+  std::string got;
+  char buf[1024];
+  for (ssize_t n; (n = ::read(client, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+  ::close(client);
+  CHECK(got.rfind("HTTP/1.1 200", 0) == 0);
+
+  server.shutdown();
+  runner.join();
+}
+
+TEST_CASE("http server: run() returns within the drain timeout although a handler blocks") {
+  Gate entered, release;
+  HttpServerOptions o = test_options();
+  o.drain_timeout = std::chrono::seconds(1);
+  auto server = std::make_unique<HttpServer>(o, [&](HttpRequest&&) {
+    entered.open();
+    release.wait();  // opened only after the assertion below
+    return HttpResponse{200, "text/plain", {}, "late"};
+  });
+  REQUIRE(server->listen().is_ok());
+  auto ran = std::async(std::launch::async, [&] { server->run(); });
+  auto client = std::async(std::launch::async, [port = server->port()] {
+    try {
+      return HttpClient("127.0.0.1", port).get("/blocks").status;
+    } catch (const std::exception&) {
+      return 0;  // no answer: the connection closed unanswered
+    }
+  });
+  entered.wait();
+  const auto start = std::chrono::steady_clock::now();
+  server->shutdown();
+  const bool returned = ran.wait_for(std::chrono::seconds(1 + 10)) == std::future_status::ready;
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(returned);
+  CHECK(server->handlers_running() == 1);
+  release.open();
+  if (!returned) ran.wait();
+  INFO("run() returned after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  CHECK(took >= std::chrono::milliseconds(900));  // it did wait for the drain timeout
+  server.reset();  // waits for the released handler
+  CHECK(client.get() != 200);
+}
+
+TEST_CASE("http server: beyond max_connections a connection gets 503 with Retry-After and the first ones still work") {
+  HttpServerOptions o = test_options();
+  o.max_connections = 3;
+  HttpServer server(o, [](HttpRequest&&) { return HttpResponse{200, "text/plain", {}, "ok"}; });
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+
+  std::vector<std::unique_ptr<HttpClient>> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(std::make_unique<HttpClient>("127.0.0.1", server.port()));
+    REQUIRE(open.back()->get("/a").status == 200);  // answered: accepted and counted
+  }
+  std::string refused = raw_exchange("127.0.0.1", server.port(), "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(refused.rfind("HTTP/1.1 503", 0) == 0);
+  CHECK(refused.find("Retry-After: 1\r\n") != std::string::npos);
+  CHECK(refused.find("application/problem+json") != std::string::npos);
+  for (auto& c : open) CHECK(c->get("/again").status == 200);
+
+  server.shutdown();
+  runner.join();
 }
