@@ -19,6 +19,13 @@ struct Quotas {
   // divided by it, so under contention a tenant of weight 2 gets about twice the devices of a
   // tenant of weight 1. In (0, 1000]; default 1.
   double fair_share_weight = 1;
+  // The highest `priority` the tenant's activities may ask for (the fifo policy runs higher
+  // priorities first, so an unbounded one lets a tenant go before every other). In [0, 1000];
+  // default 0: a tenant may lower its own work's priority, and only the admin lets it raise it.
+  int64_t max_priority = 0;
+  // The most client updates one activity may cost: rounds × clients_per_round × local_epochs.
+  // Default 1,000,000 (e.g. 1,000 rounds of 100 clients with 10 local epochs each).
+  int64_t max_client_updates = 1'000'000;
   bool operator==(const Quotas&) const = default;
 };
 

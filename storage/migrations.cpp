@@ -335,6 +335,11 @@ BEGIN
                       'reason', 'took a group'));
 END;
 )sql"},
+      {10, "tenants: quotas max_priority and max_client_updates", R"sql(
+-- quotas.max_priority bounds an activity's priority; quotas.max_client_updates its cost.
+ALTER TABLE tenants ADD COLUMN max_priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tenants ADD COLUMN max_client_updates INTEGER NOT NULL DEFAULT 1000000;
+)sql"},
   };
   return migrations;
 }

@@ -14,7 +14,7 @@ namespace {
 
 constexpr const char* kTenantColumns =
     "id, name, max_active_activities, created_ms, updated_ms, energy_budget_joules, max_devices, energy_used_joules, "
-    "fair_share_weight";
+    "fair_share_weight, max_priority, max_client_updates";
 constexpr const char* kActivityColumns =
     "seq, id, tenant_id, state, state_reason, spec, created_ms, updated_ms, rounds_done, device, started_ms, "
     "finished_ms, last_round, EXISTS(SELECT 1 FROM activity_files f WHERE f.activity_id = activities.id AND "
@@ -32,6 +32,8 @@ Tenant read_tenant(const Statement& st) {
   if (!st.column_is_null(6)) t.quotas.max_devices = st.column_int64(6);
   t.energy_used_joules = st.column_double(7);
   t.quotas.fair_share_weight = st.column_double(8);
+  t.quotas.max_priority = st.column_int64(9);
+  t.quotas.max_client_updates = st.column_int64(10);
   return t;
 }
 
@@ -273,13 +275,14 @@ Result<Tenant> SqliteStore::create_tenant(const Tenant& t, const std::string& to
     if (*row) return Status::already_exists("a tenant named '" + t.name + "' exists");
     auto ins = c.prepare(
         "INSERT INTO tenants(id, name, token_hash, max_active_activities, created_ms, updated_ms, "
-        "energy_budget_joules, max_devices, fair_share_weight) VALUES(?,?,?,?,?,?,?,?,?)");
+        "energy_budget_joules, max_devices, fair_share_weight, max_priority, max_client_updates) "
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?)");
     if (!ins.ok()) return ins.status();
     (*ins)->bind(1, t.id).bind(2, t.name).bind(3, token_hash).bind(4, t.quotas.max_active_activities)
         .bind(5, t.created_unix_ms).bind(6, t.updated_unix_ms);
     bind_optional(**ins, 7, t.quotas.energy_budget_joules);
     bind_optional(**ins, 8, t.quotas.max_devices);
-    (*ins)->bind(9, t.quotas.fair_share_weight);
+    (*ins)->bind(9, t.quotas.fair_share_weight).bind(10, t.quotas.max_priority).bind(11, t.quotas.max_client_updates);
     if (Status s = (*ins)->run(); !s.is_ok()) return s;
     Tenant out = t;
     out.energy_used_joules = 0;
@@ -320,9 +323,10 @@ Result<Tenant> SqliteStore::update_tenant_quotas(const std::string& id, const Qu
     if (!was.ok()) return was.status();
     auto up = c.prepare(
         "UPDATE tenants SET max_active_activities = ?, updated_ms = ?, energy_budget_joules = ?, max_devices = ?, "
-        "fair_share_weight = ? WHERE id = ? AND deleted_ms IS NULL");
+        "fair_share_weight = ?, max_priority = ?, max_client_updates = ? WHERE id = ? AND deleted_ms IS NULL");
     if (!up.ok()) return up.status();
-    (*up)->bind(1, quotas.max_active_activities).bind(2, now_ms).bind(5, quotas.fair_share_weight).bind(6, id);
+    (*up)->bind(1, quotas.max_active_activities).bind(2, now_ms).bind(5, quotas.fair_share_weight)
+        .bind(6, quotas.max_priority).bind(7, quotas.max_client_updates).bind(8, id);
     bind_optional(**up, 3, quotas.energy_budget_joules);
     bind_optional(**up, 4, quotas.max_devices);
     if (Status s = (*up)->run(); !s.is_ok()) return s;

@@ -29,6 +29,27 @@ ActivityService::ActivityService(storage::Store& store, const Catalog& catalog, 
                                  RandomSource& rng, ActivityHooks hooks)
     : store_(store), catalog_(catalog), clock_(clock), rng_(rng), hooks_(std::move(hooks)) {}
 
+namespace {
+
+// The tenant's bounds on one activity: its priority (quotas.max_priority) and its cost in client
+// updates (quotas.max_client_updates). kInvalidArgument naming the field, as a bad value is.
+Status check_quotas(const ActivitySpec& spec, const Quotas& quotas) {
+  std::vector<FieldError> errors;
+  if (spec.priority > quotas.max_priority)
+    errors.push_back({"priority", "must not exceed this tenant's quota max_priority (" +
+                                      std::to_string(quotas.max_priority) + "); the admin can raise it"});
+  // At most kMaxRounds x kMaxClients x kMaxLocalEpochs = 10^10 (activity_spec.h): no overflow.
+  const int64_t updates = spec.rounds * spec.clients_per_round * spec.local_epochs;
+  if (updates > quotas.max_client_updates)
+    errors.push_back({"rounds", "rounds x clients_per_round x local_epochs = " + std::to_string(updates) +
+                                    " client updates, above this tenant's quota max_client_updates (" +
+                                    std::to_string(quotas.max_client_updates) + ")"});
+  if (errors.empty()) return Status::ok();
+  return Status::invalid_argument("the activity exceeds this tenant's quotas", std::move(errors));
+}
+
+}  // namespace
+
 Result<storage::SubmitResult> ActivityService::submit(const Principal& who, const nlohmann::json& body,
                                                       const std::optional<std::string>& idempotency_key) {
   if (who.is_admin())
@@ -53,6 +74,7 @@ Result<storage::SubmitResult> ActivityService::submit(const Principal& who, cons
 
   auto tenant = store_.get_tenant(who.tenant_id);
   if (!tenant.ok()) return tenant.status();
+  if (Status s = check_quotas(*spec, tenant->quotas); !s.is_ok()) return s;
 
   Activity a;
   a.id = new_id("act", rng_);

@@ -32,6 +32,8 @@ void read_quotas(const nlohmann::json& obj, Quotas& q, std::vector<FieldError>& 
   if (is_null("fair_share_weight"))
     errors.push_back({"quotas.fair_share_weight", "must be a number in (0, 1000]; null is not a weight"});
   if (auto w = r.number("fair_share_weight", false, 0, true, kMaxFairShareWeight)) q.fair_share_weight = *w;
+  if (auto p = r.integer("max_priority", false, 0, kMaxQuotaPriority)) q.max_priority = *p;
+  if (auto n = r.integer("max_client_updates", false, 1, kMaxQuotaClientUpdates)) q.max_client_updates = *n;
   r.finish();
 }
 
@@ -117,7 +119,9 @@ nlohmann::json tenant_to_json(const Tenant& t) {
            {{"max_active_activities", t.quotas.max_active_activities},
             {"energy_budget_joules", optional_json(t.quotas.energy_budget_joules)},
             {"max_devices", optional_json(t.quotas.max_devices)},
-            {"fair_share_weight", t.quotas.fair_share_weight}}},
+            {"fair_share_weight", t.quotas.fair_share_weight},
+            {"max_priority", t.quotas.max_priority},
+            {"max_client_updates", t.quotas.max_client_updates}}},
           {"energy_used_joules", t.energy_used_joules},
           {"created_at", format_rfc3339(t.created_unix_ms)},
           {"updated_at", format_rfc3339(t.updated_unix_ms)}};

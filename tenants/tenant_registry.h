@@ -25,6 +25,8 @@ inline constexpr int64_t kMaxQuotaActivities = 1'000'000;
 inline constexpr double kMaxEnergyBudgetJoules = 1e15;  // about 280 GWh
 inline constexpr int64_t kMaxQuotaDevices = 4096;
 inline constexpr double kMaxFairShareWeight = 1000;
+inline constexpr int64_t kMaxQuotaPriority = 1000;                   // as kMaxPriority (activity_spec.h)
+inline constexpr int64_t kMaxQuotaClientUpdates = 1'000'000'000'000;  // 10^12
 
 struct CreatedTenant {
   Tenant tenant;

@@ -408,3 +408,47 @@ TEST_CASE("api: a tenant may hold max_per_tenant open event streams; one more is
   CHECK(again.status == 200);
   CHECK(again.stream);
 }
+
+TEST_CASE("api: a tenant's priority and the cost of one activity are bounded by its quotas") {
+  Api api;
+  auto [id, token] = api.tenant("bounded-team");
+  const json quotas = json::parse(api.call("GET", "/v1/tenants/" + id, "", kAdmin).body)["quotas"];
+  CHECK(quotas["max_priority"] == 0);
+  CHECK(quotas["max_client_updates"] == 1000000);
+
+  json high = submit_body("urgent");
+  high["priority"] = 1000;  // it went before every other tenant's work under fifo
+  auto refused = api.call("POST", "/v1/activities", high.dump(), token);
+  json p = problem(refused, 400);
+  REQUIRE(p["errors"].size() == 1);
+  CHECK(p["errors"][0]["field"] == "priority");
+  CHECK(p["errors"][0]["detail"].get<std::string>().find("max_priority (0)") != std::string::npos);
+  json low = submit_body("background");
+  low["priority"] = -5;  // lowering one's own priority needs no quota
+  CHECK(api.call("POST", "/v1/activities", low.dump(), token).status == 201);
+
+  CHECK(api.call("PATCH", "/v1/tenants/" + id, json{{"quotas", {{"max_priority", 10}}}}.dump(), kAdmin).status == 200);
+  high["priority"] = 10;
+  CHECK(api.call("POST", "/v1/activities", high.dump(), token).status == 201);
+  high["priority"] = 11;
+  CHECK(problem(api.call("POST", "/v1/activities", high.dump(), token), 400)["errors"][0]["field"] == "priority");
+  CHECK(problem(api.call("PATCH", "/v1/tenants/" + id, json{{"quotas", {{"max_priority", 1001}}}}.dump(), kAdmin),
+                400)["errors"][0]["field"] == "quotas.max_priority");
+  // A tenant cannot raise its own quota: the route is the admin's.
+  CHECK(api.call("PATCH", "/v1/tenants/" + id, json{{"quotas", {{"max_priority", 1000}}}}.dump(), token).status == 403);
+
+  json huge = submit_body("everything");
+  huge["rounds"] = 10000;
+  huge["clients"] = 10000;
+  huge["clients_per_round"] = 10000;
+  huge["local_epochs"] = 100;
+  auto costly = api.call("POST", "/v1/activities", huge.dump(), token);
+  json c = problem(costly, 400);
+  REQUIRE(c["errors"].size() == 1);
+  CHECK(c["errors"][0]["field"] == "rounds");
+  CHECK(c["errors"][0]["detail"].get<std::string>().find("10000000000 client updates") != std::string::npos);
+  CHECK(api.call("PATCH", "/v1/tenants/" + id, json{{"quotas", {{"max_client_updates", 20000000000}}}}.dump(), kAdmin)
+            .status == 200);
+  CHECK(api.call("POST", "/v1/activities", huge.dump(), token).status == 201);
+  CHECK(json::parse(api.call("GET", "/v1/activities?limit=100", "", token).body)["items"].size() == 3);
+}
