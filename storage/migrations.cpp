@@ -1,6 +1,7 @@
 #include "storage/migrations.h"
 
 #include "storage/sqlite_db.h"
+#include "storage/transaction.h"
 
 namespace mufl::storage {
 
@@ -367,17 +368,16 @@ Status migrate(Connection& conn, int64_t now_unix_ms) {
                                        "); upgrade mufld");
   for (const Migration& m : all_migrations()) {
     if (m.version <= current) continue;
-    if (Status s = conn.exec("BEGIN IMMEDIATE"); !s.is_ok()) return s;
+    Transaction txn(conn);  // rolls back unless committed, also when something throws
+    if (Status s = txn.begin(Transaction::Mode::kWrite); !s.is_ok()) return s;
     Status s = conn.exec(m.sql);
     if (s.is_ok()) {
       auto ins = conn.prepare("INSERT INTO schema_migrations(version, name, applied_ms) VALUES(?,?,?)");
       s = ins.ok() ? (*ins)->bind(1, int64_t{m.version}).bind(2, m.name).bind(3, now_unix_ms).run() : ins.status();
     }
-    if (!s.is_ok()) {
-      conn.exec("ROLLBACK");
+    if (!s.is_ok())
       return Status::internal("migration " + std::to_string(m.version) + " (" + m.name + "): " + s.message());
-    }
-    if (Status c = conn.exec("COMMIT"); !c.is_ok()) return c;
+    if (Status c = txn.commit(); !c.is_ok()) return c;
   }
   return Status::ok();
 }

@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <limits>
+#include <string>
+
 namespace mufl::storage {
 
 Status sqlite_status(int rc, std::string_view what, sqlite3* db) {
@@ -16,24 +19,29 @@ Status sqlite_status(int rc, std::string_view what, sqlite3* db) {
 
 Statement::~Statement() { sqlite3_finalize(stmt_); }
 
-Statement& Statement::bind(int idx, int64_t v) {
-  sqlite3_bind_int64(stmt_, idx, v);
-  return *this;
-}
-Statement& Statement::bind(int idx, double v) {
-  sqlite3_bind_double(stmt_, idx, v);
-  return *this;
-}
-Statement& Statement::bind(int idx, std::string_view v) {
-  sqlite3_bind_text(stmt_, idx, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  return *this;
-}
-Statement& Statement::bind_null(int idx) {
-  sqlite3_bind_null(stmt_, idx);
+Statement& Statement::check_bind(int rc, int idx) {
+  if (rc == SQLITE_OK || !bind_error_.is_ok()) return *this;
+  std::string msg = "bind parameter " + std::to_string(idx) + " of " +
+                    std::to_string(sqlite3_bind_parameter_count(stmt_)) + ": " + sqlite3_errstr(rc);
+  if (const char* sql = sqlite3_sql(stmt_)) {
+    msg += " (in: ";
+    msg += sql;
+    msg += ")";
+  }
+  bind_error_ = Status::internal(msg);
   return *this;
 }
 
+Statement& Statement::bind(int idx, int64_t v) { return check_bind(sqlite3_bind_int64(stmt_, idx, v), idx); }
+Statement& Statement::bind(int idx, double v) { return check_bind(sqlite3_bind_double(stmt_, idx, v), idx); }
+Statement& Statement::bind(int idx, std::string_view v) {
+  if (v.size() > static_cast<size_t>(std::numeric_limits<int>::max())) return check_bind(SQLITE_TOOBIG, idx);
+  return check_bind(sqlite3_bind_text(stmt_, idx, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT), idx);
+}
+Statement& Statement::bind_null(int idx) { return check_bind(sqlite3_bind_null(stmt_, idx), idx); }
+
 Result<bool> Statement::step() {
+  if (!bind_error_.is_ok()) return bind_error_;
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
@@ -62,6 +70,7 @@ bool Statement::column_is_null(int col) const { return sqlite3_column_type(stmt_
 void Statement::reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
+  bind_error_ = Status::ok();
 }
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, bool read_only,
@@ -119,5 +128,11 @@ Result<StatementRef> Connection::prepare(const std::string& sql) {
 }
 
 int64_t Connection::changes() const { return sqlite3_changes64(db_); }
+
+bool Connection::in_transaction() const noexcept { return sqlite3_get_autocommit(db_) == 0; }
+
+void Connection::rollback() noexcept {
+  if (in_transaction()) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+}
 
 }  // namespace mufl::storage

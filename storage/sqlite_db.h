@@ -26,6 +26,9 @@ class Statement {
   Statement& operator=(const Statement&) = delete;
 
   // Binders take 1-based parameter indexes, as SQLite does. They return *this for chaining.
+  // A bind that SQLite refuses (an index out of range, SQLITE_NOMEM, SQLITE_TOOBIG) is recorded:
+  // the first such failure is what the next step() or run() returns (kInternal naming the
+  // index and SQLite's message) without running the statement; reset() clears it.
   Statement& bind(int idx, int64_t v);
   Statement& bind(int idx, double v);
   Statement& bind(int idx, std::string_view v);
@@ -33,7 +36,8 @@ class Statement {
   Statement& bind_null(int idx);
 
   // Advances to the next row. Returns true when a row is available, false when done;
-  // a failed Status on any SQLite error (kUnavailable for SQLITE_BUSY, kInternal otherwise).
+  // a failed Status on any SQLite error (kUnavailable for SQLITE_BUSY, kInternal otherwise),
+  // or the recorded failure of an earlier bind (kInternal).
   Result<bool> step();
   // Runs a statement that returns no rows to completion.
   Status run();
@@ -43,11 +47,16 @@ class Statement {
   std::string column_text(int col) const;
   bool column_is_null(int col) const;
 
-  // Clears bindings and rewinds, ready for reuse. Called by Connection::prepare.
+  // Clears bindings and any recorded bind failure and rewinds, ready for reuse. Called by
+  // StatementRef when a use ends.
   void reset();
 
  private:
+  // Keeps the first failed bind's Status (rc != SQLITE_OK); returns *this.
+  Statement& check_bind(int rc, int idx);
+
   sqlite3_stmt* stmt_;
+  Status bind_error_;  // ok, or the first failed bind since the last reset()
 };
 
 // A use of a cached statement: rewinds it when the use ends, so that no read snapshot stays
@@ -84,6 +93,11 @@ class Connection {
   // uses of the same SQL at once.
   Result<StatementRef> prepare(const std::string& sql);
   int64_t changes() const;
+  // Whether a transaction is open (SQLite is not in autocommit mode).
+  bool in_transaction() const noexcept;
+  // Rolls back the open transaction, if any, and ignores the outcome. Never throws; allocates
+  // nothing. For Transaction's destructor.
+  void rollback() noexcept;
 
  private:
   explicit Connection(sqlite3* db) : db_(db) {}

@@ -8,6 +8,7 @@
 
 #include "storage/migrations.h"
 #include "storage/sqlite_db.h"
+#include "storage/transaction.h"
 
 namespace mufl::storage {
 namespace {
@@ -242,16 +243,11 @@ SqliteStore::~SqliteStore() = default;
 template <typename Fn>
 auto SqliteStore::write_transaction(Fn&& body) -> decltype(body(std::declval<Connection&>())) {
   std::lock_guard lock(writer_mu_);
-  if (Status s = writer_->exec("BEGIN IMMEDIATE"); !s.is_ok()) return s;
-  auto result = body(*writer_);
-  if (!status_of(result).is_ok()) {
-    writer_->exec("ROLLBACK");
-    return result;
-  }
-  if (Status s = writer_->exec("COMMIT"); !s.is_ok()) {
-    writer_->exec("ROLLBACK");
-    return s;
-  }
+  Transaction txn(*writer_);
+  if (Status s = txn.begin(Transaction::Mode::kWrite); !s.is_ok()) return s;
+  auto result = body(*writer_);  // a throw unwinds through txn, which rolls back
+  if (!status_of(result).is_ok()) return result;  // txn rolls back
+  if (Status s = txn.commit(); !s.is_ok()) return s;
   publish_committed_events();
   return result;
 }

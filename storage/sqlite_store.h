@@ -90,7 +90,9 @@ class SqliteStore final : public Store {
   class ReaderLease;
   SqliteStore() = default;
 
-  // Runs `body` inside BEGIN IMMEDIATE … COMMIT on the writer; rolls back when it fails.
+  // Runs `body` inside BEGIN IMMEDIATE … COMMIT on the writer (a Transaction). Rolls back when
+  // the body returns a failed Status, when COMMIT fails, and when the body throws (the exception
+  // then propagates); the writer is left with no transaction open in every case.
   template <typename Fn>
   auto write_transaction(Fn&& body) -> decltype(body(std::declval<Connection&>()));
 

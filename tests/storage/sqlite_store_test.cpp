@@ -244,3 +244,31 @@ TEST_CASE("store: opening in a directory that does not exist fails with a status
   auto s = SqliteStore::open(o, clock);
   CHECK_FALSE(s.ok());
 }
+
+TEST_CASE("store: a transaction body that throws leaves the store writable and nothing of it visible") {
+  mufl::testing::TempDir dir;
+  ManualClock clock;
+  auto store = open_store(dir.file("mufl.db"), clock);
+  REQUIRE(store->create_tenant(make_tenant("ten_a", "alpha"), "h").ok());
+
+  // The spec's JSON cannot be written (invalid UTF-8): nlohmann throws inside submit's
+  // transaction, after its reads and its first binds.
+  Activity bad = make_activity("act_bad", "ten_a");
+  bad.spec.dataset = "synth\xff";
+  CHECK_THROWS(store->submit_activity(bad, 100, IdempotencyKey{"k-bad", "h-bad"}));
+
+  // The writer has no transaction left open: the next writes commit.
+  auto next = store->submit_activity(make_activity("act_1", "ten_a"), 100, IdempotencyKey{"k-bad", "h-1"});
+  REQUIRE(next.ok());
+  CHECK_FALSE(next->replayed);  // the thrown submit's key was not recorded
+  REQUIRE(store->cancel_activity("act_1", Scope::of("ten_a"), "by user", 3000).ok());
+  CHECK(store->get_activity("act_bad", Scope::all()).status().is_not_found());
+
+  // A second store on the file (another process) sees only the committed ones.
+  store.reset();
+  auto again = open_store(dir.file("mufl.db"), clock);
+  CHECK(again->get_activity("act_bad", Scope::all()).status().is_not_found());
+  auto act = again->get_activity("act_1", Scope::all());
+  REQUIRE(act.ok());
+  CHECK(act->state == ActivityState::kCancelled);
+}
