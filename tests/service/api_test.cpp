@@ -377,7 +377,7 @@ TEST_CASE("api: bytes that are not UTF-8 anywhere in a request are a 400 that ch
   CHECK(after["tenants"]["items"].size() == before["tenants"]["items"].size() + 1);
 }
 
-TEST_CASE("api: a tenant may hold max_per_tenant open event streams; one more is a 429") {
+TEST_CASE("api: a tenant may hold max_per_tenant open event streams, and one more is a 429") {
   Api api;
   EventStreamOptions events;
   events.max_per_tenant = 2;
