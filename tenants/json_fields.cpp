@@ -126,6 +126,9 @@ Result<nlohmann::json> parse_json_object(const std::string& body) {
     const std::string what = e.what();
     return Status::invalid_argument("malformed JSON at byte " + std::to_string(e.byte) + ": " +
                                     sanitize_utf8(what.substr(what.find(':') + 2)));
+  } catch (const nlohmann::json::exception& e) {  // out_of_range 406: a number beyond a double
+    const std::string what = e.what();
+    return Status::invalid_argument("malformed JSON: " + sanitize_utf8(what.substr(what.find(']') + 2)));
   }
   if (!j.is_object()) return Status::invalid_argument("the request body must be a JSON object");
   return j;

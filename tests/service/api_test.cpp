@@ -367,6 +367,10 @@ TEST_CASE("api: bytes that are not UTF-8 anywhere in a request are a 400 that ch
   json named = submit_body("caf\u00e9 \u2603");
   CHECK(api.call("POST", "/v1/tenants", json{{"name", "second-team"}}.dump(), kAdmin).status == 201);
   CHECK(api.call("POST", "/v1/activities", named.dump(), token).status == 201);
+  // A number beyond a double (found by the fuzzer: it was a 500) is malformed JSON too.
+  CHECK(problem(api.call("POST", "/v1/activities", "{\"name\": 1" + std::string(60, '0') + "E0000300}", token), 400)["detail"]
+            .get<std::string>()
+            .find("number overflow") != std::string::npos);
   // A lone surrogate in an escape is refused by the JSON parser, as malformed JSON.
   CHECK(problem(api.call("POST", "/v1/activities", "{\"name\": \"\\udc00\"}", token), 400)["detail"]
             .get<std::string>()
