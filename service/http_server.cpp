@@ -164,8 +164,8 @@ class HttpServer::Impl {
   std::mutex sessions_mu_;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
   std::atomic<bool> draining_{false};
-  std::atomic<bool> stopped_{false};
-  std::atomic<size_t> connections_{0};  // sessions counted against max_connections  // set by ~Impl: sessions that end from then on post nothing
+  std::atomic<bool> stopped_{false};    // set by ~Impl: sessions that end from then on post nothing
+  std::atomic<size_t> connections_{0};  // sessions counted against max_connections
 
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
@@ -197,6 +197,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void start() {
     counted_ = true;
+    ++server_.connections_;
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
   }
 
@@ -514,7 +515,6 @@ void HttpServer::Impl::do_accept() {
     if (limit > 0 && connections_.load() >= limit) {
       session->reject();
     } else {
-      ++connections_;
       session->start();
     }
     if (!draining_) do_accept();
@@ -533,15 +533,14 @@ void HttpServer::Impl::session_ended(Session* s) {
 }
 
 HttpResponse HttpServer::Impl::call_handler(HttpRequest&& req) {
-  const std::string method = req.method, path = req.path;
+  const std::string line = req.method + " " + req.path;
   try {
     return handler_(std::move(req));
   } catch (const std::exception& e) {
-    spdlog::error("handler for {} {} threw: {}", method, path, e.what());
+    return incident(500, "handler for " + line + " threw: " + e.what());
   } catch (...) {
-    spdlog::error("handler for {} {} threw an exception that is not a std::exception", method, path);
+    return incident(500, "handler for " + line + " threw an exception that is not a std::exception");
   }
-  return problem(500, "about:blank", "internal error");
 }
 
 void HttpServer::Impl::run_io() {

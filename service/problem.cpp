@@ -63,31 +63,42 @@ const char* reason_phrase(int status) {
   }
 }
 
+namespace {
+// The members every problem has.
+nlohmann::json problem_json(int status, const std::string& type, const std::string& detail) {
+  return {{"type", type}, {"title", reason_phrase(status)}, {"status", status}, {"detail", detail}};
+}
+
+HttpResponse problem_response(int status, const nlohmann::json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = "application/problem+json";
+  r.body = dump_json(body);
+  return r;
+}
+}  // namespace
+
 HttpResponse problem(int status, const std::string& type, const std::string& detail,
                      const std::vector<FieldError>& errors) {
-  nlohmann::json j = {{"type", type}, {"title", reason_phrase(status)}, {"status", status}, {"detail", detail}};
+  nlohmann::json j = problem_json(status, type, detail);
   if (!errors.empty()) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& e : errors) list.push_back({{"field", e.field}, {"detail", e.detail}});
     j["errors"] = list;
   }
-  HttpResponse r;
-  r.status = status;
-  r.content_type = "application/problem+json";
-  r.body = dump_json(j);
-  return r;
+  return problem_response(status, j);
 }
 
 HttpResponse incident(int status, const std::string& cause) {
   const std::string id = new_id("inc", SecureRandom::instance());
   spdlog::error("incident {}: {}", id, sanitize_utf8(cause));
   const bool busy = status == 503;
-  HttpResponse r = problem(status, "about:blank",
-                           busy ? "the service is busy; retry shortly (incident " + id + ")"
-                                : "internal error (incident " + id + "); the operator can look it up in the server log");
-  nlohmann::json body = nlohmann::json::parse(r.body);
+  nlohmann::json body = problem_json(
+      status, "about:blank",
+      busy ? "the service is busy; retry shortly (incident " + id + ")"
+           : "internal error (incident " + id + "); the operator can look it up in the server log");
   body["incident"] = id;
-  r.body = dump_json(body);
+  HttpResponse r = problem_response(status, body);
   if (busy) r.headers.emplace_back("Retry-After", "1");
   return r;
 }
