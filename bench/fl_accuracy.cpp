@@ -130,7 +130,7 @@ RunResult run_one(const Options& o, const std::string& partition) {
 double round_to(double v, double scale) { return std::round(v * scale) / scale; }
 
 int run(const Options& o) {
-  fl::set_torch_threads(o.threads);
+  (void)fl::set_torch_threads(o.threads);
   std::printf("fl_accuracy: %d LibTorch thread(s)\n", o.threads);
   std::vector<RunResult> results;
   if (o.iid) results.push_back(run_one(o, "iid"));

@@ -129,7 +129,7 @@ int64_t bare_train(fl::MultiTaskNet& model, const fl::TaskData& data, int epochs
 }
 
 int run(const Options& o) {
-  fl::set_torch_threads(o.threads);
+  (void)fl::set_torch_threads(o.threads);
 
   fl::JobConfig config;
   config.dataset = o.dataset;

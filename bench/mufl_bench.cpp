@@ -733,7 +733,7 @@ int run(const Options& o) {
     return 2;
   }
   spdlog::set_level(spdlog::level::warn);  // the executor's info lines would bury the table
-  fl::set_torch_threads(o.threads);
+  (void)fl::set_torch_threads(o.threads);
   const auto started = SteadyClock::now();
   std::printf("bench/mufl%s: %s, tasks class,parity,reconstruct,segment,edges, %lld clients, %lld per round, IID, "
               "%lld rounds, seed 0; one CPU slot, %d LibTorch threads; policies",

@@ -19,4 +19,11 @@ std::optional<GroupPhase> parse_group_phase(std::string_view s) {
   return std::nullopt;
 }
 
+std::vector<GroupHead> live_heads(const Group& g) {
+  std::vector<GroupHead> out;
+  for (const auto& m : g.members)
+    if (!m.left_round) out.push_back({m.activity_id, m.task});
+  return out;
+}
+
 }  // namespace mufl

@@ -68,4 +68,7 @@ struct Group {
   bool operator==(const Group&) const = default;
 };
 
+// The heads of the members that have not left, in join order.
+std::vector<GroupHead> live_heads(const Group& g);
+
 }  // namespace mufl

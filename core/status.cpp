@@ -15,6 +15,7 @@ const char* status_code_name(Status::Code code) {
     case Status::Code::kFailedPrecondition: return "FailedPrecondition";
     case Status::Code::kUnavailable: return "Unavailable";
     case Status::Code::kInternal: return "Internal";
+    case Status::Code::kInsufficientStorage: return "InsufficientStorage";
   }
   return "Unknown";
 }

@@ -30,7 +30,8 @@ class Status {
     kUnauthenticated,    // no or wrong credentials
     kPermissionDenied,   // credentials fine, not allowed here
     kFailedPrecondition, // the object is not in a state that allows this
-    kUnavailable,        // try again later (e.g. database busy or not ready)
+    kUnavailable,        // try again later (e.g. database busy or not ready, an I/O error)
+    kInsufficientStorage,  // the disk or the database is full (ENOSPC, SQLITE_FULL): try again once space is freed
     kInternal,           // a broken invariant or an unexpected failure below us
   };
 
@@ -50,11 +51,14 @@ class Status {
   static Status failed_precondition(std::string msg) { return Status(Code::kFailedPrecondition, std::move(msg)); }
   static Status unavailable(std::string msg) { return Status(Code::kUnavailable, std::move(msg)); }
   static Status internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
+  static Status insufficient_storage(std::string msg) { return Status(Code::kInsufficientStorage, std::move(msg)); }
 
   bool is_ok() const { return code_ == Code::kOk; }
   bool is_not_found() const { return code_ == Code::kNotFound; }
   bool is_invalid_argument() const { return code_ == Code::kInvalidArgument; }
   Code code() const { return code_; }
+  // A failure that may pass by itself (busy, I/O error, full disk): worth a retry with backoff.
+  bool is_transient() const { return code_ == Code::kUnavailable || code_ == Code::kInsufficientStorage; }
   const std::string& message() const { return message_; }
   const std::vector<FieldError>& field_errors() const { return fields_; }
 

@@ -82,6 +82,39 @@ class DataCache {
   std::map<std::string, std::weak_ptr<const torch::Tensor>> targets_;
 };
 
+// What a caught exception says, without LibTorch's C++ backtrace (c10::Error appends one).
+std::string error_text(const std::exception& e) {
+  if (const auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
+  return e.what();
+}
+
+// Runs `body`, turning anything it throws (c10::Error, std::bad_alloc, any std::exception, or
+// something else) into kInternal "<what>: <message>": no exception leaves fl/.
+template <typename Fn>
+auto guarded(const char* what, Fn&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return Status::internal(std::string(what) + ": " + error_text(e));
+  } catch (...) {
+    return Status::internal(std::string(what) + ": an unknown exception");
+  }
+}
+
+// A round whose training loss or evaluation is NaN or infinite diverged: retrying gives the
+// same numbers (every draw is seeded), so it is a failure of the settings, said as such.
+Status check_finite(const RoundReport& r) {
+  auto bad = [&](double v) { return !std::isfinite(v); };
+  std::string what;
+  if (bad(r.train_loss)) what = "the training loss is " + std::to_string(r.train_loss);
+  for (const auto& m : r.eval)
+    if (what.empty() && (bad(m.loss) || bad(m.value)))
+      what = "the test loss of " + m.task + " (head " + m.head + ") is " + std::to_string(m.loss);
+  if (what.empty()) return Status::ok();
+  return Status::failed_precondition("training diverged in round " + std::to_string(r.round) + ": " + what +
+                                     "; a lower learning_rate (or batch_size) may help");
+}
+
 // torch::manual_seed is process-wide: hold this while seeding and initialising a model.
 std::mutex& init_mutex() {
   static std::mutex mu;
@@ -129,6 +162,10 @@ const JobConfig& FlJob::config() const { return s_->config; }
 int64_t FlJob::rounds_done() const { return s_->rounds_done; }
 
 Result<std::unique_ptr<FlJob>> FlJob::create(const JobConfig& config, const RuntimeOptions& options) {
+  return guarded("cannot build the job", [&] { return build(config, options); });
+}
+
+Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const RuntimeOptions& options) {
   std::vector<FieldError> errors;
   if (config.tasks.empty()) errors.push_back({"tasks", "at least one task"});
   if (config.clients < 1) errors.push_back({"clients", "at least 1"});
@@ -232,6 +269,11 @@ Result<std::unique_ptr<FlJob>> FlJob::create(const JobConfig& config, const Runt
 }
 
 Result<RoundReport> FlJob::run_round(const std::function<bool()>& should_stop) {
+  const int64_t round = s_->config.round_offset + s_->rounds_done + 1;
+  return guarded(("round " + std::to_string(round)).c_str(), [&] { return train_round(should_stop); });
+}
+
+Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop) {
   State& s = *s_;
   const JobConfig& c = s.config;
   if (s.rounds_done >= c.rounds) return Status::failed_precondition("the job has run all its rounds");
@@ -316,17 +358,22 @@ Result<RoundReport> FlJob::run_round(const std::function<bool()>& should_stop) {
       for (size_t j = 0; j < z.size(); ++j) report.affinity[i][j] += share * z[i][j];
   }
   s.rounds_done += 1;
-  report.eval = evaluate();
+  auto eval = evaluate();
+  if (!eval.ok()) return eval.status();
+  report.eval = std::move(*eval);
+  if (Status finite = check_finite(report); !finite.is_ok()) return finite;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
 }
 
-std::vector<TaskMetrics> FlJob::evaluate() const {
-  auto scores = fl::evaluate(s_->global, s_->test);
-  std::vector<TaskMetrics> out;
-  for (size_t i = 0; i < scores.size(); ++i)
-    out.push_back({s_->config.heads[i], s_->tasks[i].name, scores[i].loss, s_->tasks[i].metric, scores[i].metric});
-  return out;
+Result<std::vector<TaskMetrics>> FlJob::evaluate() const {
+  return guarded("evaluation", [&]() -> Result<std::vector<TaskMetrics>> {
+    auto scores = fl::evaluate(s_->global, s_->test);
+    std::vector<TaskMetrics> out;
+    for (size_t i = 0; i < scores.size(); ++i)
+      out.push_back({s_->config.heads[i], s_->tasks[i].name, scores[i].loss, s_->tasks[i].metric, scores[i].metric});
+    return out;
+  });
 }
 
 Result<std::string> FlJob::checkpoint() const {
@@ -344,7 +391,7 @@ Result<std::string> FlJob::checkpoint() const {
     archive.save_to(out);
     return out.str();
   } catch (const std::exception& e) {
-    return Status::internal(std::string("cannot write checkpoint: ") + e.what());
+    return Status::internal(std::string("cannot write checkpoint: ") + error_text(e));
   }
 }
 
@@ -383,7 +430,7 @@ Status FlJob::restore(const std::string& bytes) {
     s_->rounds_done = rounds;
     return Status::ok();
   } catch (const std::exception& e) {
-    return Status::invalid_argument(std::string("unreadable checkpoint: ") + e.what());
+    return Status::invalid_argument(std::string("unreadable checkpoint: ") + error_text(e));
   }
 }
 
@@ -409,7 +456,7 @@ Result<std::unique_ptr<FlJob>> FlJob::derive(const FlJob& source, const JobConfi
     MultiTaskNet source_net = from.global;  // a handle; copy_weights only reads it
     copy_weights(source_net, to.global, kept);
   } catch (const std::exception& e) {
-    return Status::invalid_argument(std::string("derive: ") + e.what());
+    return Status::invalid_argument(std::string("derive: ") + error_text(e));
   }
   return job;
 }
@@ -431,7 +478,7 @@ Result<std::string> FlJob::export_model(const std::string& head_key) const {
     torch::save(cpu, out);
     return out.str();
   } catch (const std::exception& e) {
-    return Status::internal(std::string("cannot export the model: ") + e.what());
+    return Status::internal(std::string("cannot export the model: ") + error_text(e));
   }
 }
 
@@ -444,17 +491,33 @@ Result<std::string> FlJob::export_model() const {
     torch::save(cpu, out);
     return out.str();
   } catch (const std::exception& e) {
-    return Status::internal(std::string("cannot export the model: ") + e.what());
+    return Status::internal(std::string("cannot export the model: ") + error_text(e));
   }
 }
 
-void set_torch_threads(int threads) {
-  if (threads > 0) torch::set_num_threads(threads);
+Status set_torch_threads(int threads) {
+  if (threads <= 0) return Status::ok();
+  return guarded("cannot set LibTorch's threads", [&] {
+    torch::set_num_threads(threads);
+    return Status::ok();
+  });
 }
 
-int torch_threads() { return torch::get_num_threads(); }
+int torch_threads() {
+  try {
+    return torch::get_num_threads();
+  } catch (...) {
+    return 0;
+  }
+}
 
-int cuda_device_count() { return torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0; }
+int cuda_device_count() {
+  try {
+    return torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+  } catch (...) {  // a broken driver: train on the CPU
+    return 0;
+  }
+}
 
 Status check_dataset_available(const std::string& data_dir, const std::string& dataset) {
   return check_dataset_files(data_dir, dataset);

@@ -108,8 +108,14 @@ class FlJob {
   bool finished() const { return rounds_done() >= config().rounds; }
 
   // Runs the next round. `should_stop` is asked before every batch; when it says stop, the
-  // round is abandoned (report.stopped) and the job is as before it. kAborted-like failures
-  // (too few clients after every attempt) come back as kFailedPrecondition with the reason.
+  // round is abandoned (report.stopped) and the job is as before it. Failures that the same
+  // settings would meet again come back as kFailedPrecondition with the reason: too few
+  // clients after every attempt, a NaN or infinite loss ("training diverged ..."). Anything
+  // LibTorch or the allocator throws (c10::Error, a CUDA out-of-memory, std::bad_alloc) comes
+  // back as kInternal "round N: <message>". After a failure the job's state is unspecified:
+  // restore() a checkpoint (or build the job again) before the next round.
+  //
+  // No method of FlJob throws: every exception from LibTorch becomes a Status.
   Result<RoundReport> run_round(const std::function<bool()>& should_stop = {});
 
   // The whole job state after rounds_done() rounds (weights, strategy state, round), as bytes;
@@ -129,21 +135,23 @@ class FlJob {
   void set_affinity_every(int n);
 
   // Loss and metric of the current global model on the test set.
-  std::vector<TaskMetrics> evaluate() const;
+  Result<std::vector<TaskMetrics>> evaluate() const;
 
  private:
   struct State;
   explicit FlJob(std::unique_ptr<State> state);
+  static Result<std::unique_ptr<FlJob>> build(const JobConfig& config, const RuntimeOptions& options);
+  Result<RoundReport> train_round(const std::function<bool()>& should_stop);
   std::unique_ptr<State> s_;
 };
 
 // Sets LibTorch's intra-op thread count for the calling thread (OpenMP keeps it per thread:
-// call it in each thread that trains).
-void set_torch_threads(int threads);
-// LibTorch's intra-op thread count as the calling thread sees it.
+// call it in each thread that trains); threads <= 0 leaves it. kInternal when LibTorch refuses.
+Status set_torch_threads(int threads);
+// LibTorch's intra-op thread count as the calling thread sees it (0 when LibTorch cannot say).
 int torch_threads();
 
-// CUDA devices LibTorch can use: 0 on a CPU build or a machine without a GPU.
+// CUDA devices LibTorch can use: 0 on a CPU build, a machine without a GPU, or a broken driver.
 int cuda_device_count();
 
 // OK when the data set's files are in place under `data_dir` (for checks at submission).

@@ -6,11 +6,15 @@
 // group in a transaction and trains it round by round through fl::FlJob: one model with a
 // shared encoder and a head per live member. At each round boundary it reconciles the model
 // with the membership in the store (a late joiner gets a fresh head, a finished or cancelled
-// member's head goes). After every round it writes the group's checkpoint (temp, fsync, rename)
-// and records the round, each member's report, the measured affinity and the models of members
-// that reached their rounds, in one transaction. A consolidating group that reaches its
-// consolidation rounds splits by its mean affinity (scheduler/split.h) into child groups, each
-// starting from the merged encoder and its members' heads.
+// member's head goes). After every round it writes the group's checkpoint under a name of its
+// own (checkpoint-<round>.pt: temp, fsync, rename) and records the round, each member's report,
+// the measured affinity, the models of members that reached their rounds and the checkpoint it
+// now trusts, in one transaction; then it prunes checkpoint files older than the previous one.
+// A consolidating group that has reached its consolidation rounds splits, before its next
+// round, by its mean affinity (scheduler/split.h) into child groups, each starting from the
+// merged encoder and its members' heads. Rounds run through a TrainingBackend
+// (scheduler/training_job.h; fl::FlJob in this process by default); files are written through
+// an Env (core/env.h).
 //
 // Energy (with an inventory): each round is a work unit. Its device's meter is read at the
 // start and end of the round, and the unit, split over the heads that trained
@@ -25,9 +29,23 @@
 // running group is asked again at every round boundary and lets its device go when held.
 //
 // Crash safety: at start(), groups a previous process was training lose their device and are
-// claimed again; each resumes from its checkpoint, and per-round randomness makes the result the
-// same as an unbroken run. Cancel: cancelling the last live member of a group stops it within
-// one batch; another member's head leaves at the next round boundary.
+// claimed again; each resumes from the checkpoint the database trusts, and per-round randomness
+// makes the result the same as an unbroken run. A checkpoint that is missing or damaged (its
+// SHA-256 is not the recorded one) falls back to the one before it, whose next round is redone
+// to rebuild it; a group fails only when neither is usable.
+//
+// Failures: a storage error (busy database, I/O error, full disk: Status::is_transient) on a
+// file or a commit releases the group; it waits with reason `storage` (scheduler/waiting.h) and
+// is claimed again after a backoff (storage_retry_ms, doubling to storage_retry_max_ms), and the
+// round is redone from the last trusted checkpoint. A runtime error of a round (kInternal: a
+// LibTorch exception, an out-of-memory) is retried from the checkpoint up to max_round_errors
+// times in a row, then fails the group with the message. A failure the same settings meet again
+// (too few clients, a NaN loss, a bad configuration) fails the group and its live members at
+// once, with a state_reason that says why. Writes that end a group's claim (release, finish)
+// are retried until they pass or the executor stops.
+//
+// Cancel: cancelling the last live member of a group stops it within one batch; another
+// member's head leaves at the next round boundary.
 //
 // Thread safety: all public methods may be called from any thread.
 #include <atomic>
@@ -43,6 +61,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/env.h"
 #include "core/group.h"
 #include "core/random.h"
 #include "fl/fl_job.h"
@@ -52,6 +71,7 @@
 #include "scheduler/dispatch.h"
 #include "scheduler/grouping.h"
 #include "scheduler/split.h"
+#include "scheduler/training_job.h"
 #include "storage/store.h"
 
 namespace mufl::scheduler {
@@ -61,6 +81,15 @@ struct ExecutorOptions {
   std::string data_dir = "var";  // data sets: <data_dir>/datasets/; files: <data_dir>/{activities,groups}/<id>/
   double client_failure_rate = 0.0;  // simulated client dropouts, for every job
   int max_round_attempts = 3;        // draws of a round before the group fails
+  int max_round_errors = 3;          // runtime errors of one round in a row before the group fails; >= 1
+  // Backoff of a group released after a storage error: the first retry after storage_retry_ms,
+  // doubling with each further failure up to storage_retry_max_ms.
+  int64_t storage_retry_ms = 1000;
+  int64_t storage_retry_max_ms = 60'000;
+  // Where files are written; nullptr: Env::posix(). Not owned.
+  Env* env = nullptr;
+  // Where rounds run; nullptr: local_training(). Not owned.
+  TrainingBackend* backend = nullptr;
   GroupingOptions grouping;
   int affinity_every = 20;           // lookahead every n batches while consolidating
   // LibTorch threads for each worker. Set in the worker thread itself: OpenMP keeps the thread
@@ -120,6 +149,12 @@ class Executor {
 
   std::string activity_dir(const std::string& activity_id) const;
   std::string group_dir(const std::string& group_id) const;
+  // The file of the group's checkpoint after `round`: <group_dir>/checkpoint-<round>.pt.
+  std::string checkpoint_path(const std::string& group_id, int64_t round) const;
+
+  // OK, or the storage error that stopped the last group and has not been followed by a
+  // successful round since (kInsufficientStorage for a full disk): what /readyz reports.
+  Status storage_health() const;
 
  private:
   struct Running {
@@ -140,7 +175,78 @@ class Executor {
   std::optional<Dispatcher::Hold> hold_at_boundary(const Group& group, const Device& device);
   // Runs the planner and applies its plan; returns when to plan again without an event.
   std::optional<int64_t> plan();
+  // How training a claimed group ended, and so what becomes of it (conclude()).
+  struct Outcome {
+    enum class Kind {
+      kStopped,  // shutdown, cancel, drain, budget or a hold: the device goes back
+      kDone,     // no live member left
+      kGone,     // split, or no longer live: nothing to do
+      kStorage,  // a transient storage error: released, retried after a backoff
+      kFailed,   // fails the group and its live members with `reason`
+    };
+    Kind kind = Kind::kStopped;
+    std::string reason;
+    Status::Code code = Status::Code::kOk;  // kStorage: kUnavailable or kInsufficientStorage
+    static Outcome stopped() { return {Kind::kStopped, "", Status::Code::kOk}; }
+    static Outcome done() { return {Kind::kDone, "", Status::Code::kOk}; }
+    static Outcome gone() { return {Kind::kGone, "", Status::Code::kOk}; }
+    static Outcome storage(std::string why, Status::Code code) { return {Kind::kStorage, std::move(why), code}; }
+    static Outcome failed(std::string why) { return {Kind::kFailed, std::move(why), Status::Code::kOk}; }
+  };
+  // One claimed group as it trains.
+  struct GroupRun {
+    Group group;  // as of the last recorded round (round, heads, checkpoint) and membership
+    const Device& device;
+    fl::RuntimeOptions runtime;
+    std::shared_ptr<Running> run;
+    std::unique_ptr<TrainingJob> job;
+    std::optional<UnitMeasurement> measured;  // the last round's energy
+  };
+  // A store or file error: storage (transient) or failed, the reason prefixed with `what`.
+  static Outcome from_store(const Status& s, const std::string& what);
+
   void train(Group group, const Device& device);
+  Outcome train_rounds(GroupRun& g);
+  // At a round boundary: stopped when the device drains, the tenants are over budget or the
+  // policy holds the group; nullopt to go on.
+  std::optional<Outcome> pause_at_boundary(GroupRun& g, bool just_claimed);
+  // Runs the next round, metered; an abandoned or failed round's energy goes to the ledger.
+  Result<fl::RoundReport> run_one_round(GroupRun& g, const std::vector<GroupHead>& heads);
+  // Writes the round's files and records it; nullopt when it is recorded.
+  std::optional<Outcome> commit_round(GroupRun& g, const std::vector<GroupHead>& heads,
+                                      const fl::RoundReport& report);
+  void announce_round(const GroupRun& g, const fl::RoundReport& report, const storage::GroupRoundRecord& record,
+                      const std::vector<std::pair<std::string, int64_t>>& progress);
+  // Ends consolidation: splits into children (kGone) or keeps the group whole (nullopt).
+  std::optional<Outcome> split_now(GroupRun& g);
+  void conclude(GroupRun& g, const Outcome& outcome);
+  // Runs `write` until it succeeds, fails for good, or the executor stops (transient errors
+  // are retried with the storage backoff).
+  Status persist(const std::function<Status()>& write);
+  fl::JobConfig job_config(const Group& g, const std::vector<GroupHead>& heads, int64_t round_offset) const;
+
+  // The job at the group's recorded round, from its newest usable checkpoint (see "Crash
+  // safety"); nullptr when it has none yet. Transient errors come back as they are.
+  Result<std::unique_ptr<TrainingJob>> load_job(GroupRun& g);
+  Result<std::unique_ptr<TrainingJob>> open_checkpoint(GroupRun& g, const storage::GroupCheckpoint& cp);
+  // From the job of checkpoint `from`, redoes the round of `newest` and trusts its new file.
+  Result<std::unique_ptr<TrainingJob>> redo_newest(GroupRun& g, std::unique_ptr<TrainingJob> job,
+                                                   const storage::GroupCheckpoint& from,
+                                                   const storage::GroupCheckpoint& newest);
+  // Removes the group's checkpoint files (and temp files) other than `keep`.
+  void prune_checkpoints(const std::string& group_id, const std::set<std::string>& keep);
+
+  // Storage backoff (guarded by mu_): the group waits `storage` until its retry time.
+  void back_off(const std::string& group_id, const std::string& reason, Status::Code code);
+  void storage_recovered(const std::string& group_id);
+  int64_t storage_delay_ms(int failures) const;
+  // Removes groups in backoff from `groups`; `retry_at` gets the earliest retry time.
+  void skip_backed_off(std::vector<storage::ClaimableGroup>& groups, std::optional<int64_t>& retry_at);
+
+  Env& env() const { return options_.env ? *options_.env : Env::posix(); }
+  TrainingBackend& backend() const { return options_.backend ? *options_.backend : local_training(); }
+  int64_t now_ms() const { return clock_.now_unix_ms(); }
+
   // A round that ran but whose result is thrown away (`why`: shutdown, cancelled, failed): its
   // measured energy still goes to the ledger, to the heads that trained in it.
   void record_abandoned(const Group& group, int64_t round, const std::vector<GroupHead>& heads,
@@ -157,7 +263,7 @@ class Executor {
   SecureRandom& rng_ = SecureRandom::instance();
 
   std::mutex plan_mu_;  // one planner at a time
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
   uint64_t submissions_ = 0;  // bumped on every event a worker may wait for
@@ -167,6 +273,14 @@ class Executor {
   // waiting. A restart starts them afresh (the prior, then the next round's measurement).
   std::unordered_map<std::string, double> round_seconds_;
   std::unordered_map<std::string, int64_t> first_seen_ms_;
+  struct Backoff {
+    int failures = 0;
+    int64_t retry_at_ms = 0;
+    std::string reason;
+  };
+  std::unordered_map<std::string, Backoff> backoff_;  // group id → its storage backoff
+  std::string storage_trouble_;  // the last storage error not followed by a recorded round
+  Status::Code storage_trouble_code_ = Status::Code::kOk;
   std::unique_ptr<Dispatcher> own_dispatcher_;  // fifo, when options_.dispatcher is nullptr
   const Dispatcher* dispatcher_ = nullptr;
   std::vector<std::thread> workers_;

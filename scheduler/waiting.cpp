@@ -11,6 +11,7 @@ const char* to_string(WaitReason r) {
   switch (r) {
     case WaitReason::kBudget: return "budget";
     case WaitReason::kMaxDevices: return "max_devices";
+    case WaitReason::kStorage: return "storage";
     case WaitReason::kCarbon: return "carbon";
     case WaitReason::kBetterDevice: return "better_device";
     case WaitReason::kNoFit: return "no_fit";

@@ -7,14 +7,16 @@
 // A group's reason is the first of these that holds:
 //   budget          no live member's tenant is within its energy budget (raise it to resume)
 //   max_devices     a live member's tenant already occupies its quotas.max_devices devices
+//   storage         a storage error (full disk, I/O error, busy database) stopped its last round;
+//                   it is claimed again after a backoff and redoes the round from its checkpoint
 //   carbon          the carbon policy holds it back for a cleaner hour (deferral)
 //   better_device   the policy left it to another free device, a better fit (energy, carbon)
 //   no_fit          the policy's filters refused every free device
 //   no_free_device  no device may take it: every device is busy, draining or drained, there is
 //                   none, or (grouping `sequential`) another group is training
 //   pending         claimable with a device free: the next decision takes it (a moment)
-// The store decides the first two (Store::list_unclaimed_groups), the executor's last decision
-// the next three (PlacementBoard), the devices the last two.
+// The store decides the first two (Store::list_unclaimed_groups), the executor the next four
+// (PlacementBoard: its storage backoff and its last placement decision), the devices the last two.
 #include <map>
 #include <optional>
 #include <string>
@@ -28,12 +30,12 @@ namespace mufl::scheduler {
 class DeviceInventory;
 class PlacementBoard;
 
-enum class WaitReason { kBudget, kMaxDevices, kCarbon, kBetterDevice, kNoFit, kNoFreeDevice, kPending };
+enum class WaitReason { kBudget, kMaxDevices, kStorage, kCarbon, kBetterDevice, kNoFit, kNoFreeDevice, kPending };
 inline constexpr WaitReason kAllWaitReasons[] = {WaitReason::kBudget,       WaitReason::kMaxDevices,
-                                                 WaitReason::kCarbon,       WaitReason::kBetterDevice,
-                                                 WaitReason::kNoFit,        WaitReason::kNoFreeDevice,
-                                                 WaitReason::kPending};
-// "budget", "max_devices", "carbon", "better_device", "no_fit", "no_free_device", "pending".
+                                                 WaitReason::kStorage,      WaitReason::kCarbon,
+                                                 WaitReason::kBetterDevice, WaitReason::kNoFit,
+                                                 WaitReason::kNoFreeDevice, WaitReason::kPending};
+// "budget", "max_devices", "storage", "carbon", "better_device", "no_fit", "no_free_device", "pending".
 const char* to_string(WaitReason r);
 
 // A reason with the sentence the API shows (which may name hours, intensities and devices, so

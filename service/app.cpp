@@ -32,7 +32,7 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
       registry_(store, clock, rng, admin_token_hash),
       activities_(store, Catalog::builtin(), clock, rng, std::move(hooks)),
       router_([this](std::string_view token) { return registry_.authenticate(token); }) {
-  add_system_routes(router_, store, metrics_);
+  add_system_routes(router_, store, metrics_, energy.training_health);
   add_tenant_routes(router_, registry_, energy.on_quotas_changed);
   add_activity_routes(router_, activities_, store, Catalog::builtin(), clock, energy.waiting);
   add_group_routes(router_, store, energy.waiting);

@@ -97,6 +97,8 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "most activities one group trains as heads of one model (1 to 256)")
       ("max-groups", po::value<int>(&c.max_groups)->default_value(c.max_groups),
        "most groups one split makes (1 to 16)")
+      ("storage-retry-max", po::value<double>(&c.storage_retry_max_seconds)->default_value(c.storage_retry_max_seconds),
+       "longest wait (seconds) before a group stopped by a storage error (full disk, I/O error) tries again")
       ("affinity-every", po::value<int>(&c.affinity_every)->default_value(c.affinity_every),
        "affinity lookahead every N batches while a group consolidates (1 to 10000)")
       ("merge-across-tenants", po::value<bool>(&c.merge_across_tenants)->default_value(c.merge_across_tenants),
@@ -191,6 +193,8 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
   if (c.max_groups < 1 || c.max_groups > 16) return Status::invalid_argument("--max-groups must be from 1 to 16");
   if (c.max_group_size < 1 || c.max_group_size > 256)
     return Status::invalid_argument("--max-group-size must be from 1 to 256");
+  if (!(c.storage_retry_max_seconds >= 1 && c.storage_retry_max_seconds <= 3600))
+    return Status::invalid_argument("--storage-retry-max must be from 1 to 3600 seconds");
   if (c.affinity_every < 1 || c.affinity_every > 10000)
     return Status::invalid_argument("--affinity-every must be from 1 to 10000");
   if (c.energy_meter != "auto" && c.energy_meter != "model")

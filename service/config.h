@@ -43,6 +43,9 @@ struct Config {
   int max_groups = 3;
   // --affinity-every N: affinity lookahead every N batches while consolidating. Default 20.
   int affinity_every = 20;
+  // --storage-retry-max S: the longest backoff (seconds) of a group released after a storage
+  // error (a full disk, an I/O error); the first retry comes after 1 s. Default 60.
+  double storage_retry_max_seconds = 60;
   // --merge-across-tenants true|false: activities of different tenants may share a group. Default true.
   bool merge_across_tenants = true;
   // --energy-meter auto|model: meters best first (NVML, RAPL, power model), or the power model

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "core/crash_point_env.h"
 #include "core/random.h"
 #include "fl/fl_job.h"
 #include "scheduler/carbon_intensity.h"
@@ -90,7 +91,7 @@ int main(int argc, char** argv) {
   for (const auto& d : *devices) cpu_slots += d.torch_device == "cpu";
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int torch_threads = cfg.torch_threads > 0 ? cfg.torch_threads : std::max(1, cores / std::max(1, cpu_slots));
-  fl::set_torch_threads(torch_threads);
+  if (Status s = fl::set_torch_threads(torch_threads); !s.is_ok()) spdlog::warn("{}", s.message());
 
   // Meters best first, drained devices as the admin left them, and the carbon intensity.
   scheduler::MeterOptions meter_options;
@@ -131,6 +132,7 @@ int main(int argc, char** argv) {
   // through this pointer, set before the server accepts the first request.
   std::unique_ptr<scheduler::Executor> executor;
   energy.on_quotas_changed = [&executor] { executor->submitted(); };
+  energy.training_health = [&executor] { return executor ? executor->storage_health() : Status::ok(); };
   tenants::ActivityHooks hooks;
   hooks.check_dataset = [&cfg](const std::string& dataset) { return fl::check_dataset_available(cfg.data_dir, dataset); };
   hooks.on_submitted = [&executor](const Activity&) { executor->submitted(); };
@@ -155,12 +157,23 @@ int main(int argc, char** argv) {
   exec_options.grouping.max_members = cfg.max_group_size;
   exec_options.split.max_groups = cfg.max_groups;
   exec_options.affinity_every = cfg.affinity_every;
+  exec_options.storage_retry_max_ms = static_cast<int64_t>(cfg.storage_retry_max_seconds * 1000);
   exec_options.torch_threads = torch_threads;
   exec_options.inventory = &inventory;
   exec_options.carbon = &*carbon;
   exec_options.dispatcher = &*dispatcher;
   exec_options.board = &board;
   exec_options.gpu_profile = cfg.gpu_power_profile;
+  // Crash tests only (core/crash_point_env.h): die right after a chosen file operation.
+  std::unique_ptr<CrashPointEnv> crash_env;
+  if (const char* at = std::getenv("MUFL_CRASH_AT"); at && *at) {
+    std::string error;
+    auto point = parse_crash_point(at, error);
+    if (!point) return fail(error);
+    spdlog::warn("MUFL_CRASH_AT={}: this process kills itself at that point (crash tests only)", at);
+    crash_env = std::make_unique<CrashPointEnv>(Env::posix(), *point);
+    exec_options.env = crash_env.get();
+  }
   executor = std::make_unique<scheduler::Executor>(**store, SystemClock::instance(), exec_options, &app.metrics());
   if (Status s = executor->start(); !s.is_ok()) return fail("executor: " + s.message());
   std::string device_names = devices->empty() ? "no device (API only)" : "";

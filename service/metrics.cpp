@@ -142,8 +142,8 @@ Metrics::Metrics(const std::string& version, int64_t start_unix_ms)
                       .Add({});
   waiting_groups_ = &prometheus::BuildGauge()
                          .Name("mufl_scheduler_waiting_groups")
-                         .Help("Live groups without a device, by why they wait: budget, max_devices, carbon, "
-                               "better_device, no_fit, no_free_device or pending (docs/scheduling.md).")
+                         .Help("Live groups without a device, by why they wait: budget, max_devices, storage, "
+                               "carbon, better_device, no_fit, no_free_device or pending (docs/scheduling.md).")
                          .Register(*registry_);
   for (scheduler::WaitReason r : scheduler::kAllWaitReasons) waiting_groups_->Add({{"reason", to_string(r)}});
   event_subscribers_ = &prometheus::BuildGauge()

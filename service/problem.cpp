@@ -24,6 +24,7 @@ int http_status_for(Status::Code code) {
     case Status::Code::kResourceExhausted: return 429;
     case Status::Code::kUnavailable: return 503;
     case Status::Code::kInternal: return 500;
+    case Status::Code::kInsufficientStorage: return 507;
   }
   return 500;
 }
@@ -36,6 +37,7 @@ const char* problem_type_for(Status::Code code) {
     case Status::Code::kConflict: return "/problems/conflict";
     case Status::Code::kFailedPrecondition: return "/problems/wrong-state";
     case Status::Code::kResourceExhausted: return "/problems/quota-exceeded";
+    case Status::Code::kInsufficientStorage: return "/problems/insufficient-storage";
     default: return "about:blank";
   }
 }
@@ -59,6 +61,7 @@ const char* reason_phrase(int status) {
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     default: return "Error";
   }
 }
@@ -103,9 +106,18 @@ HttpResponse incident(int status, const std::string& cause) {
   return r;
 }
 
+HttpResponse storage_full(const std::string& cause) {
+  spdlog::warn("storage full: {}", sanitize_utf8(cause));  // the path and SQLite's words stay in the log
+  HttpResponse r = problem(507, "/problems/insufficient-storage",
+                           "mufld's disk is full: nothing was changed; retry once the operator has freed space");
+  r.headers.emplace_back("Retry-After", "30");
+  return r;
+}
+
 HttpResponse problem_from_status(const Status& status) {
   if (status.code() == Status::Code::kInternal) return incident(500, status.to_string());
   if (status.code() == Status::Code::kUnavailable) return incident(503, status.to_string());
+  if (status.code() == Status::Code::kInsufficientStorage) return storage_full(status.to_string());
   HttpResponse r = problem(http_status_for(status.code()), problem_type_for(status.code()), status.message(),
                            status.field_errors());
   if (status.code() == Status::Code::kUnauthenticated)

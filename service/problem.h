@@ -20,13 +20,18 @@ HttpResponse problem(int status, const std::string& type, const std::string& det
                      const std::vector<FieldError>& errors = {});
 
 // The problem+json response for a failed Status. kInternal and kUnavailable become incident()
-// replies (500, 503): their messages (SQLite's, file paths) go to the log, not to the client.
+// replies (500, 503): their messages (SQLite's, file paths) go to the log, not to the client;
+// kInsufficientStorage becomes storage_full() (507).
 HttpResponse problem_from_status(const Status& status);
 
 // A server-side failure: a 500 (or 503 with Retry-After: 1) whose detail only says that it failed,
 // with an "incident" member ("inc_…", fresh for each call); `cause` goes to the log at error
 // level with the same id, so an operator finds it from what the client reports.
 HttpResponse incident(int status, const std::string& cause);
+
+// The disk or the database is full: 507, type /problems/insufficient-storage, "Retry-After: 30";
+// `cause` goes to the log only. The request changed nothing (its transaction rolled back).
+HttpResponse storage_full(const std::string& cause);
 
 // The standard reason phrase for an HTTP status ("Not Found").
 const char* reason_phrase(int status);

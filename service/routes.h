@@ -30,6 +30,9 @@ struct EnergyOptions {
   // /v1/groups, /v1/activities/{id}, mufl_scheduler_waiting_groups); nullptr: none shown. Not owned.
   const scheduler::Dispatcher* dispatcher = nullptr;
   const scheduler::WaitingExplainer* waiting = nullptr;
+  // The executor's storage health (Executor::storage_health): a failure makes /readyz 503,
+  // naming it. Empty: not asked.
+  std::function<Status()> training_health;
 };
 
 // /v1/tenants… (admin) and /v1/me. `on_quotas_changed` runs after a PATCH that changed quotas.
@@ -53,6 +56,8 @@ void add_usage_routes(Router& router, storage::Store& store, const EnergyOptions
 // `hub` must be the Store's event listener and outlive the router.
 void add_event_routes(Router& router, storage::Store& store, EventHub& hub, EventStreamOptions options = {});
 // /healthz, /readyz, /metrics, and the web dashboard (/ and /assets/{name}).
-void add_system_routes(Router& router, storage::Store& store, Metrics& metrics);
+// /healthz, /readyz (the store's readiness, then `training_health` when set), /metrics, the dashboard.
+void add_system_routes(Router& router, storage::Store& store, Metrics& metrics,
+                       std::function<Status()> training_health = {});
 
 }  // namespace mufl::service

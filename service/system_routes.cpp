@@ -23,14 +23,25 @@ HttpResponse asset_response(const web::Asset& a) {
 
 }  // namespace
 
-void add_system_routes(Router& router, storage::Store& store, Metrics& metrics) {
+void add_system_routes(Router& router, storage::Store& store, Metrics& metrics,
+                       std::function<Status()> training_health) {
   router.add("GET", "/healthz", Access::kPublic, [](const RequestContext&) {
     return json_response(200, {{"status", "ok"}, {"version", kVersion}});
   });
 
-  router.add("GET", "/readyz", Access::kPublic, [&store](const RequestContext&) {
+  // Not ready names its cause; a full disk says so ("storage: ..."), also when only the
+  // executor's checkpoint writes met it. Reads keep working meanwhile.
+  router.add("GET", "/readyz", Access::kPublic, [&store, training_health](const RequestContext&) {
     Status s = store.check_ready();
-    if (!s.is_ok()) return problem(503, "about:blank", "not ready: " + s.message());
+    if (s.is_ok() && training_health) s = training_health();
+    if (!s.is_ok()) {
+      const char* cause = s.code() == Status::Code::kInsufficientStorage ? "storage full: "
+                          : s.is_transient()                             ? "storage: "
+                                                                         : "";
+      HttpResponse r = problem(503, "about:blank", std::string("not ready: ") + cause + s.message());
+      r.headers.emplace_back("Retry-After", "5");
+      return r;
+    }
     return json_response(200, {{"status", "ready"}});
   });
 

@@ -341,6 +341,31 @@ END;
 ALTER TABLE tenants ADD COLUMN max_priority INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tenants ADD COLUMN max_client_updates INTEGER NOT NULL DEFAULT 1000000;
 )sql"},
+      {11, "group checkpoints per round; the readiness probe", R"sql(
+-- Every group checkpoint the database trusts, one file per round (the newest two of each
+-- group are kept): the newest is groups.checkpoint_*; the one before is the fallback when the
+-- newest turns out damaged. heads and job_round_offset describe the job it holds.
+CREATE TABLE group_checkpoints (
+  group_id         TEXT NOT NULL REFERENCES groups(id),
+  round            INTEGER NOT NULL,
+  path             TEXT NOT NULL,
+  sha256           TEXT NOT NULL,
+  bytes            INTEGER NOT NULL,
+  heads            TEXT NOT NULL,
+  job_round_offset INTEGER NOT NULL,
+  created_ms       INTEGER NOT NULL,
+  PRIMARY KEY (group_id, round)
+);
+INSERT INTO group_checkpoints(group_id, round, path, sha256, bytes, heads, job_round_offset, created_ms)
+  SELECT id, round, checkpoint_path, checkpoint_sha256, 0, heads, job_round_offset, updated_ms
+  FROM groups WHERE checkpoint_path != '' AND heads != '[]';
+-- One row written by /readyz after a write failed for a full disk: a write that succeeds
+-- again says that space is back.
+CREATE TABLE readiness_probe (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  checked_ms INTEGER NOT NULL
+);
+)sql"},
   };
   return migrations;
 }

@@ -14,6 +14,10 @@ Status sqlite_status(int rc, std::string_view what, sqlite3* db) {
   int primary = rc & 0xff;
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::unavailable(msg);
   if (primary == SQLITE_CONSTRAINT) return Status::conflict(msg);
+  // A full disk and I/O errors pass once the operator acts or the device recovers: callers retry.
+  if (primary == SQLITE_FULL) return Status::insufficient_storage(msg);
+  if (primary == SQLITE_IOERR || primary == SQLITE_NOMEM || primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY)
+    return Status::unavailable(msg);
   return Status::internal(msg);
 }
 
@@ -108,8 +112,9 @@ Status Connection::exec(std::string_view sql) {
     std::string msg = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
     Status st = sqlite_status(rc, "exec", nullptr);
-    return st.code() == Status::Code::kUnavailable ? Status::unavailable("exec: " + msg)
-                                                   : Status::internal("exec: " + msg);
+    if (st.code() == Status::Code::kUnavailable) return Status::unavailable("exec: " + msg);
+    if (st.code() == Status::Code::kInsufficientStorage) return Status::insufficient_storage("exec: " + msg);
+    return Status::internal("exec: " + msg);
   }
   return Status::ok();
 }

@@ -243,22 +243,44 @@ SqliteStore::~SqliteStore() = default;
 template <typename Fn>
 auto SqliteStore::write_transaction(Fn&& body) -> decltype(body(std::declval<Connection&>())) {
   std::lock_guard lock(writer_mu_);
+  // A full disk is remembered for check_ready() until a write succeeds again.
+  auto note = [this](const Status& s) {
+    if (s.code() == Status::Code::kInsufficientStorage) storage_full_ = s.message();
+    return s;
+  };
   Transaction txn(*writer_);
-  if (Status s = txn.begin(Transaction::Mode::kWrite); !s.is_ok()) return s;
+  if (Status s = txn.begin(Transaction::Mode::kWrite); !s.is_ok()) return note(s);
   auto result = body(*writer_);  // a throw unwinds through txn, which rolls back
-  if (!status_of(result).is_ok()) return result;  // txn rolls back
-  if (Status s = txn.commit(); !s.is_ok()) return s;
+  if (!status_of(result).is_ok()) {
+    note(status_of(result));
+    return result;  // txn rolls back
+  }
+  if (Status s = txn.commit(); !s.is_ok()) return note(s);
+  storage_full_.clear();
   publish_committed_events();
   return result;
 }
 
 Status SqliteStore::check_ready() {
-  ReaderLease conn(*this);
-  int version = current_schema_version(*conn);
-  if (version != latest_schema_version())
-    return Status::unavailable("schema version " + std::to_string(version) + ", want " +
-                               std::to_string(latest_schema_version()));
-  return Status::ok();
+  {
+    ReaderLease conn(*this);
+    int version = current_schema_version(*conn);
+    if (version != latest_schema_version())
+      return Status::unavailable("schema version " + std::to_string(version) + ", want " +
+                                 std::to_string(latest_schema_version()));
+  }
+  {
+    std::lock_guard lock(writer_mu_);
+    if (storage_full_.empty()) return Status::ok();
+  }
+  // The disk was full at the last write: one tiny write tells whether space is back.
+  Status probe = write_transaction([&](Connection& c) -> Status {
+    return c.exec(
+        "INSERT OR REPLACE INTO readiness_probe(id, checked_ms) VALUES(1, CAST(strftime('%s', 'now') AS INTEGER) * 1000)");
+  });
+  if (probe.code() == Status::Code::kInsufficientStorage)
+    return Status::insufficient_storage("the database's disk is full: " + probe.message());
+  return probe;
 }
 
 Result<Tenant> SqliteStore::create_tenant(const Tenant& t, const std::string& token_hash) {
@@ -793,16 +815,38 @@ Status close_emptied_groups(Connection& c, int64_t now_ms) {
   return (*st)->bind(1, now_ms).run();
 }
 
+// Trusts the checkpoint of `round` and forgets all but the newest two of the group.
+Status insert_checkpoint(Connection& c, const std::string& group_id, const GroupCheckpoint& cp, int64_t now_ms) {
+  auto ins = c.prepare(
+      "INSERT OR REPLACE INTO group_checkpoints(group_id, round, path, sha256, bytes, heads, job_round_offset, "
+      "created_ms) VALUES(?,?,?,?,?,?,?,?)");
+  if (!ins.ok()) return ins.status();
+  if (Status s = (*ins)->bind(1, group_id).bind(2, cp.file.round).bind(3, cp.file.path).bind(4, cp.file.sha256)
+                     .bind(5, cp.file.bytes).bind(6, heads_to_json(cp.heads)).bind(7, cp.job_round_offset)
+                     .bind(8, now_ms).run();
+      !s.is_ok())
+    return s;
+  auto prune = c.prepare(
+      "DELETE FROM group_checkpoints WHERE group_id = ?1 AND round NOT IN "
+      "(SELECT round FROM group_checkpoints WHERE group_id = ?1 ORDER BY round DESC LIMIT 2)");
+  if (!prune.ok()) return prune.status();
+  return (*prune)->bind(1, group_id).run();
+}
+
 Status insert_group(Connection& c, const Group& g, GroupPhase phase, int64_t round, int64_t now_ms) {
   auto st = c.prepare(
       "INSERT INTO groups(id, parent_id, phase, policy, compat_key, config, consolidation_rounds, round, heads, "
       "job_round_offset, checkpoint_path, checkpoint_sha256, device, split, reason, created_ms, updated_ms) "
       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,'','','',?,?)");
   if (!st.ok()) return st.status();
-  return (*st)->bind(1, g.id).bind(2, g.parent_id).bind(3, to_string(phase)).bind(4, g.policy).bind(5, g.compat_key)
+  Status s = (*st)->bind(1, g.id).bind(2, g.parent_id).bind(3, to_string(phase)).bind(4, g.policy).bind(5, g.compat_key)
       .bind(6, g.config_json).bind(7, g.consolidation_rounds).bind(8, round).bind(9, heads_to_json(g.heads))
       .bind(10, g.job_round_offset).bind(11, g.checkpoint_path).bind(12, g.checkpoint_sha256).bind(13, now_ms)
       .bind(14, now_ms).run();
+  if (!s.is_ok() || g.checkpoint_path.empty()) return s;
+  // bytes 0: a child's size is not known here (the sha256 is what the resume checks).
+  const GroupCheckpoint cp{{round, g.checkpoint_path, g.checkpoint_sha256, 0}, g.heads, g.job_round_offset};
+  return insert_checkpoint(c, g.id, cp, now_ms);
 }
 
 // Writes a work unit and its shares, and adds each share to its tenant's energy_used_joules.
@@ -1108,6 +1152,8 @@ Status SqliteStore::record_group_round(const GroupRoundRecord& r, int64_t now_ms
                        .run();
         !s.is_ok())
       return s;
+    const GroupCheckpoint cp{r.checkpoint, r.heads, r.job_round_offset};
+    if (Status s = insert_checkpoint(c, r.group_id, cp, now_ms); !s.is_ok()) return s;
     if (!r.affinity_json.empty()) {
       // OR REPLACE: a round redone after a crash between its checkpoint and this transaction.
       auto aff = c.prepare("INSERT OR REPLACE INTO group_affinity(group_id, round, affinity) VALUES(?,?,?)");
@@ -1324,6 +1370,48 @@ Result<std::vector<AffinityRecord>> SqliteStore::list_affinity(const std::string
     out.push_back({(*st)->column_int64(0), (*st)->column_text(1)});
   }
   return out;
+}
+
+Result<std::vector<GroupCheckpoint>> SqliteStore::list_group_checkpoints(const std::string& group_id) {
+  ReaderLease conn(*this);
+  auto g = group_state(*conn, group_id);
+  if (!g.ok()) return g.status();
+  if (!*g) return Status::not_found("no group " + group_id);
+  auto st = (*conn).prepare(
+      "SELECT round, path, sha256, bytes, heads, job_round_offset FROM group_checkpoints WHERE group_id = ? "
+      "ORDER BY round DESC");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, group_id);
+  std::vector<GroupCheckpoint> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto heads = heads_from_json((*st)->column_text(4), group_id);
+    if (!heads.ok()) return heads.status();
+    out.push_back({{(*st)->column_int64(0), (*st)->column_text(1), (*st)->column_text(2), (*st)->column_int64(3)},
+                   std::move(*heads),
+                   (*st)->column_int64(5)});
+  }
+  return out;
+}
+
+Status SqliteStore::replace_group_checkpoint(const std::string& group_id, const GroupCheckpoint& cp, int64_t now_ms) {
+  return write_transaction([&](Connection& c) -> Status {
+    auto g = require_live_group(c, group_id);
+    if (!g.ok()) return g.status();
+    auto up = c.prepare(
+        "UPDATE groups SET heads = ?, job_round_offset = ?, checkpoint_path = ?, checkpoint_sha256 = ?, updated_ms = ? "
+        "WHERE id = ? AND round = ?");
+    if (!up.ok()) return up.status();
+    if (Status s = (*up)->bind(1, heads_to_json(cp.heads)).bind(2, cp.job_round_offset).bind(3, cp.file.path)
+                       .bind(4, cp.file.sha256).bind(5, now_ms).bind(6, group_id).bind(7, cp.file.round).run();
+        !s.is_ok())
+      return s;
+    if (c.changes() != 1)
+      return Status::failed_precondition("group " + group_id + " is not at round " + std::to_string(cp.file.round));
+    return insert_checkpoint(c, group_id, cp, now_ms);
+  });
 }
 
 Result<std::vector<std::string>> SqliteStore::activity_groups(const std::string& activity_id) {

@@ -39,6 +39,8 @@ class SqliteStore final : public Store {
   static Result<std::unique_ptr<SqliteStore>> open(const StoreOptions& options, const Clock& clock);
   ~SqliteStore() override;
 
+  // Not ready: the schema is not the latest, or the last write failed for a full disk
+  // (kInsufficientStorage, naming it) and a probe write (table readiness_probe) still fails.
   Status check_ready() override;
   Result<Tenant> create_tenant(const Tenant& tenant, const std::string& token_hash) override;
   Result<Tenant> get_tenant(const std::string& id) override;
@@ -72,6 +74,9 @@ class SqliteStore final : public Store {
   Result<Group> get_group(const std::string& id, const Scope& scope) override;
   Result<GroupPage> list_groups(const GroupQuery& query) override;
   Result<std::vector<AffinityRecord>> list_affinity(const std::string& group_id) override;
+  Result<std::vector<GroupCheckpoint>> list_group_checkpoints(const std::string& group_id) override;
+  Status replace_group_checkpoint(const std::string& group_id, const GroupCheckpoint& checkpoint,
+                                  int64_t now_ms) override;
   Result<std::vector<std::string>> activity_groups(const std::string& activity_id) override;
   Result<std::vector<std::pair<GroupPhase, int64_t>>> count_groups_by_phase() override;
   Result<bool> group_over_budget(const std::string& group_id) override;
@@ -104,6 +109,9 @@ class SqliteStore final : public Store {
   std::unique_ptr<Connection> writer_;
   EventListener listener_;     // guarded by writer_mu_
   int64_t published_id_ = 0;   // guarded by writer_mu_: the newest event the listener was given
+  // The last write failed for a full disk (SQLITE_FULL) and none has succeeded since: its
+  // message; empty when writes work. Guarded by writer_mu_. check_ready() reports it.
+  std::string storage_full_;
 
   std::mutex readers_mu_;
   std::condition_variable readers_cv_;

@@ -137,6 +137,13 @@ struct GroupRoundRecord {
   std::optional<EnergyUnit> energy;
 };
 
+// A group checkpoint the database trusts: the file and the job it holds (see core/group.h).
+struct GroupCheckpoint {
+  StoredFile file;  // file.round: the lineage round it was written after
+  std::vector<GroupHead> heads;
+  int64_t job_round_offset = 0;
+};
+
 struct AffinityRecord {
   int64_t round = 0;
   std::string affinity_json;  // {"heads": [...], "matrix": [[...]], ...}
@@ -294,7 +301,8 @@ class Store {
   // Gives the group's device back (stop, or after a split), on the group and its live members'
   // activities; the group stays as it is otherwise.
   virtual Status release_group(const std::string& id, int64_t now_ms) = 0;
-  // Records a finished round (see GroupRoundRecord): the group's round, heads and checkpoint;
+  // Records a finished round (see GroupRoundRecord): the group's round, heads and checkpoint
+  // (trusted from now on, with the previous one kept as its fallback; list_group_checkpoints);
   // each reporting live member's next round (its rounds_done + 1) and progress; the finished
   // members' models. kFailedPrecondition when the group is no longer live.
   virtual Status record_group_round(const GroupRoundRecord& record, int64_t now_ms) = 0;
@@ -325,6 +333,15 @@ class Store {
   virtual Result<GroupPage> list_groups(const GroupQuery& query) = 0;
   // The affinity the group measured, oldest round first. No scope: the caller checks get_group.
   virtual Result<std::vector<AffinityRecord>> list_affinity(const std::string& group_id) = 0;
+  // The group's trusted checkpoints, newest first: the one of its current round (what
+  // record_group_round, split_group or replace_group_checkpoint stored) and the one before it,
+  // when there was one. Older ones are forgotten as new ones are recorded. kNotFound: no group.
+  virtual Result<std::vector<GroupCheckpoint>> list_group_checkpoints(const std::string& group_id) = 0;
+  // Trusts `checkpoint` instead of the stored checkpoint of the same round (its file was
+  // damaged and written again). kFailedPrecondition when the group is not live or
+  // `checkpoint.file.round` is not its current round.
+  virtual Status replace_group_checkpoint(const std::string& group_id, const GroupCheckpoint& checkpoint,
+                                          int64_t now_ms) = 0;
   // The groups an activity has been in, oldest first (ids); kNotFound when there is no such
   // activity. No scope: the caller checks get_activity.
   virtual Result<std::vector<std::string>> activity_groups(const std::string& activity_id) = 0;

@@ -103,7 +103,8 @@ TEST_CASE("e2e scheduling: carbon holds an activity with slack in a dirty hour a
   CHECK(metric(m.body, R"(mufl_scheduler_decisions_total{decision="hold",policy="carbon"})") >= 1);
   CHECK(metric(m.body, "mufl_scheduler_held_groups") == 1);
   // The held group is the only one waiting, for the carbon reason (every reason is exported).
-  for (const char* r : {"budget", "max_devices", "carbon", "better_device", "no_fit", "no_free_device", "pending"})
+  for (const char* r : {"budget", "max_devices", "storage", "carbon", "better_device", "no_fit", "no_free_device",
+                        "pending"})
     CHECK(metric(m.body, std::string("mufl_scheduler_waiting_groups{reason=\"") + r + "\"}") ==
           (std::string(r) == "carbon" ? 1 : 0));
 

@@ -153,7 +153,7 @@ TEST_CASE("fl job: derive keeps the encoder and kept heads, seeds new heads by k
   CHECK(d.rounds_done() == 0);
   CHECK(d.heads() == std::vector<std::string>{"act_a", "act_c", "act_d"});
   // The kept heads score as they did in the group: same encoder, same heads.
-  const auto g = group->evaluate(), e = d.evaluate();
+  const auto g = group->evaluate().value(), e = d.evaluate().value();
   CHECK(e[0].value == g[0].value);
   CHECK(e[0].loss == g[0].loss);
   CHECK(e[1].value == g[2].value);

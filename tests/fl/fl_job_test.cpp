@@ -34,7 +34,7 @@ std::unique_ptr<FlJob> make(const JobConfig& c) {
 
 TEST_CASE("fl job: rounds train, evaluate and report", "[fl_job]") {
   auto job = make(small_job());
-  const double before = job->evaluate()[0].value;
+  const double before = job->evaluate().value()[0].value;
   std::vector<RoundReport> reports;
   while (!job->finished()) {
     auto r = job->run_round();
@@ -107,7 +107,7 @@ TEST_CASE("fl job: too few clients fails the round after the attempts, stop undo
 TEST_CASE("fl job: the exported model loads back with LibTorch and scores the same", "[fl_job]") {
   auto job = make(small_job());
   REQUIRE(job->run_round().ok());
-  const double accuracy = job->evaluate()[0].value;
+  const double accuracy = job->evaluate().value()[0].value;
   auto bytes = job->export_model();
   REQUIRE(bytes.ok());
 
@@ -130,4 +130,42 @@ TEST_CASE("fl job: bad configurations and missing data sets are refused", "[fl_j
   c = small_job();
   c.dataset = "mnist";
   CHECK(FlJob::create(c, RuntimeOptions{"/nonexistent"}).status().is_not_found());
+}
+
+TEST_CASE("fl job: anything thrown inside a round comes back as a kInternal Status, without a backtrace",
+          "[fl_job]") {
+  auto job = make(small_job());
+  // should_stop runs inside the round, between batches: a throw there stands for one from LibTorch.
+  auto torch_error = job->run_round([]() -> bool {
+    TORCH_CHECK(false, "CUDA out of memory (injected)");
+    return false;
+  });
+  REQUIRE_FALSE(torch_error.ok());
+  CHECK(torch_error.status().code() == Status::Code::kInternal);
+  CHECK_THAT(torch_error.status().message(), Catch::StartsWith("round 1: "));
+  CHECK_THAT(torch_error.status().message(), Catch::Contains("CUDA out of memory (injected)"));
+  CHECK_THAT(torch_error.status().message(), !Catch::Contains("frame #"));  // c10's C++ backtrace
+
+  auto bad_alloc = job->run_round([]() -> bool { throw std::bad_alloc(); });
+  CHECK(bad_alloc.status().code() == Status::Code::kInternal);
+  auto odd = job->run_round([]() -> bool { throw 42; });
+  CHECK_THAT(odd.status().message(), Catch::Contains("an unknown exception"));
+
+  // The job still restores from a checkpoint and trains on.
+  auto fresh = make(small_job());
+  auto ckpt = fresh->checkpoint();
+  REQUIRE(ckpt.ok());
+  REQUIRE(job->restore(*ckpt).is_ok());
+  CHECK(job->run_round().ok());
+}
+
+TEST_CASE("fl job: a round whose loss is not finite fails as a failed precondition that says so", "[fl_job]") {
+  JobConfig c = small_job();
+  c.learning_rate = 1e30;  // diverges at once
+  auto job = make(c);
+  auto r = job->run_round();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Status::Code::kFailedPrecondition);
+  CHECK_THAT(r.status().message(), Catch::Contains("training diverged in round 1"));
+  CHECK_THAT(r.status().message(), Catch::Contains("learning_rate"));
 }

@@ -378,8 +378,8 @@ TEST_CASE("waiting: the store's blocks come first, then the policy's note, then 
 TEST_CASE("waiting: every reason has a distinct name and is counted, zeros included") {
   std::set<std::string> names;
   for (WaitReason r : kAllWaitReasons) names.insert(to_string(r));
-  CHECK(names == std::set<std::string>{"budget", "max_devices", "carbon", "better_device", "no_fit",
-                                       "no_free_device", "pending"});
+  CHECK(names == std::set<std::string>{"budget", "max_devices", "storage", "carbon", "better_device",
+                                       "no_fit", "no_free_device", "pending"});
   const auto counts = count_by_reason({{"grp_1", {WaitReason::kCarbon, "a"}},
                                        {"grp_2", {WaitReason::kCarbon, "b"}},
                                        {"grp_3", {WaitReason::kBudget, "c"}}});

@@ -147,3 +147,10 @@ TEST_CASE("config: --max-connections defaults to 1024, 0 means no limit, negativ
   CHECK(parse({}, {"MUFL_MAX_CONNECTIONS=7"})->config.max_connections == 7);
   for (const char* bad : {"-1", "1000001", "x"}) CHECK(parse({"--max-connections", bad}).status().is_invalid_argument());
 }
+
+TEST_CASE("config: --storage-retry-max defaults to 60 s and is bounded") {
+  CHECK(parse({})->config.storage_retry_max_seconds == 60);
+  CHECK(parse({"--storage-retry-max", "2"})->config.storage_retry_max_seconds == 2);
+  for (const char* bad : {"0", "0.5", "3601", "x"})
+    CHECK(parse({"--storage-retry-max", bad}).status().is_invalid_argument());
+}

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -15,8 +16,8 @@ extern char** environ;
 namespace mufl::testing {
 
 MufldProcess::MufldProcess(const std::string& binary, const std::string& data_dir, const std::string& admin_token,
-                           const std::vector<std::string>& extra_args)
-    : binary_(binary), data_dir_(data_dir), admin_token_(admin_token), extra_args_(extra_args) {
+                           const std::vector<std::string>& extra_args, const std::vector<std::string>& extra_env)
+    : binary_(binary), data_dir_(data_dir), admin_token_(admin_token), extra_args_(extra_args), extra_env_(extra_env) {
   port_ = launch("127.0.0.1:0");
 }
 
@@ -40,6 +41,7 @@ uint16_t MufldProcess::launch(const std::string& listen) {
   for (char** e = environ; *e; ++e)
     if (std::strncmp(*e, "MUFL_", 5) != 0) env_strings.emplace_back(*e);  // keep the test's own MUFL_* out
   if (!admin_token_.empty()) env_strings.push_back("MUFL_ADMIN_TOKEN=" + admin_token_);
+  env_strings.insert(env_strings.end(), extra_env_.begin(), extra_env_.end());
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -91,6 +93,10 @@ MufldProcess::~MufldProcess() {
 int MufldProcess::stop(int signal) {
   if (!running()) return -1;
   kill(pid_, signal);
+  return reap();
+}
+
+int MufldProcess::reap() {
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
@@ -99,6 +105,21 @@ int MufldProcess::stop(int signal) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;
+}
+
+int MufldProcess::wait_exit(int seconds) {
+  if (!running()) return -1;
+  // Drain stdout until EOF: the pipe closes when the process is gone.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return -1;
+    pollfd p{stdout_fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return -1;
+    char buf[512];
+    if (read(stdout_fd_, buf, sizeof buf) <= 0) break;
+  }
+  return reap();
 }
 
 int run_command(const std::string& command, std::string& output) {

@@ -15,9 +15,10 @@ class MufldProcess {
  public:
   // Starts `binary` with `--listen 127.0.0.1:0 --data-dir data_dir` plus `extra_args`, with
   // MUFL_ADMIN_TOKEN=admin_token in its environment when that is not empty. Throws
-  // std::runtime_error when it exits or prints nothing within 30 s.
+  // std::runtime_error when it exits or prints nothing within 30 s. `extra_env`: NAME=value
+  // pairs added to its environment (the test's own MUFL_* variables are never passed on).
   MufldProcess(const std::string& binary, const std::string& data_dir, const std::string& admin_token,
-               const std::vector<std::string>& extra_args = {});
+               const std::vector<std::string>& extra_args = {}, const std::vector<std::string>& extra_env = {});
   // Kills the process if it still runs.
   ~MufldProcess();
   MufldProcess(const MufldProcess&) = delete;
@@ -38,13 +39,20 @@ class MufldProcess {
   // and std::runtime_error as the constructor does (also when another process took the port
   // in between).
   void start();
+  // The environment additions of the next start()s (as the constructor's `extra_env`).
+  void set_env(std::vector<std::string> extra_env) { extra_env_ = std::move(extra_env); }
+  // Waits up to `seconds` for the process to end by itself (it closes its stdout as it dies);
+  // its exit as stop() reports it, or -1 when it still runs then.
+  int wait_exit(int seconds);
 
  private:
+  // Waits for the exit of the (ending) process; its exit as stop() reports it.
+  int reap();
   // Spawns mufld listening on `listen` and returns the port its listening line names.
   uint16_t launch(const std::string& listen);
 
   std::string binary_, data_dir_, admin_token_;
-  std::vector<std::string> extra_args_;
+  std::vector<std::string> extra_args_, extra_env_;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   uint16_t port_ = 0;
