@@ -22,10 +22,20 @@ std::string url_encode(const std::string& text) {
   return out;
 }
 
+namespace {
+
+client::ClientOptions client_options(const Options& o) {
+  client::ClientOptions c;
+  c.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_seconds * 1000));
+  c.tls = o.url.tls;
+  c.ca_file = o.ca_file;
+  return c;
+}
+
+}  // namespace
+
 Api::Api(const Options& options)
-    : options_(options),
-      http_(options.url.host, options.url.port,
-            client::ClientOptions{std::chrono::milliseconds(static_cast<int64_t>(options.timeout_seconds * 1000))}) {}
+    : options_(options), http_(options.url.host, options.url.port, client_options(options)) {}
 
 std::map<std::string, std::string> Api::with_token(std::map<std::string, std::string> headers) const {
   if (!options_.token.empty()) headers["Authorization"] = "Bearer " + options_.token;
@@ -35,8 +45,14 @@ std::map<std::string, std::string> Api::with_token(std::map<std::string, std::st
 Reply Api::reply_for(Result<client::Response> r) {
   Reply out;
   if (!r.ok()) {
+    const Status& s = r.status();
+    out.error = s.message();
     out.exit_code = kExitUnreachable;
-    out.error = r.status().message();
+    if (s.code() == Status::Code::kInvalidArgument) out.exit_code = kExitLocal;  // --ca-file unreadable
+    if (s.code() == Status::Code::kUnauthenticated) {
+      out.exit_code = kExitTls;
+      if (out.error.find("certificate verify failed") != std::string::npos) out.error += "; pass --ca-file";
+    }
     return out;
   }
   out.response = std::move(r).value();

@@ -11,7 +11,8 @@ namespace mufl::cli {
 
 // An answer of the API as muflctl reports it.
 struct Reply {
-  int exit_code = 0;         // 0: a 2xx answer; else 3 (4xx), 4 (5xx, or 2xx that is not the JSON asked for), 5 (no answer)
+  int exit_code = 0;         // 0: a 2xx answer; else 3 (4xx), 4 (5xx, or 2xx that is not the JSON asked for), 5 (no answer),
+                             // 8 (TLS refused), 1 (--ca-file unreadable)
   std::string error;         // when exit_code != 0: the problem's title and detail, or why no answer came
   client::Response response; // status 0 when no answer came
   nlohmann::json document;   // call_json's parsed 2xx body

@@ -1,12 +1,20 @@
 #include "cli/http_client.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <cctype>
 #include <optional>
 #include <stdexcept>
+#include <variant>
+
+#include "core/file_io.h"
 
 namespace mufl::client {
 
@@ -14,6 +22,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+namespace ssl = asio::ssl;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using error_code = boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 
@@ -47,6 +57,44 @@ std::string seconds_text(std::chrono::milliseconds d) {
   return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
 }
 
+// One connection to the server, TCP or TLS over TCP; with_stream() runs the same code on either.
+class Connection {
+ public:
+  explicit Connection(asio::io_context& ioc) : s_(std::in_place_index<0>, ioc) {}
+  Connection(asio::io_context& ioc, ssl::context& tls) : s_(std::in_place_index<1>, ioc, tls) {}
+
+  beast::tcp_stream& tcp() {
+    return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); }, s_);
+  }
+  TlsStream* tls() { return std::get_if<1>(&s_); }
+  template <typename F>
+  decltype(auto) with_stream(F&& f) {
+    return std::visit(std::forward<F>(f), s_);
+  }
+
+ private:
+  std::variant<beast::tcp_stream, TlsStream> s_;
+};
+
+// The TLS client context: TLS 1.2 at least, the peer's certificate verified against the CAs
+// in `ca_file` or the system's. kInvalidArgument when `ca_file` cannot be read or holds no CA.
+Result<std::unique_ptr<ssl::context>> make_tls_context(const std::string& ca_file) {
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  ctx->set_verify_mode(ssl::verify_peer);
+  error_code ec;
+  if (ca_file.empty()) {
+    ctx->set_default_verify_paths(ec);
+    if (ec) return Status::invalid_argument("TLS: cannot load the system's trusted CAs: " + ec.message());
+    return Result<std::unique_ptr<ssl::context>>(std::move(ctx));
+  }
+  auto pem = read_file(ca_file);
+  if (!pem.ok()) return Status::invalid_argument("TLS: cannot read the CA file " + ca_file + ": " + pem.status().message());
+  ctx->add_certificate_authority(asio::buffer(*pem), ec);
+  if (ec) return Status::invalid_argument("TLS: the CA file " + ca_file + " holds no PEM certificate: " + ec.message());
+  return Result<std::unique_ptr<ssl::context>>(std::move(ctx));
+}
+
 }  // namespace
 
 struct HttpClient::Impl {
@@ -54,25 +102,64 @@ struct HttpClient::Impl {
   uint16_t port;
   ClientOptions options;
   asio::io_context ioc;
-  std::optional<beast::tcp_stream> conn;  // the keep-alive connection, when open
-  beast::flat_buffer buffer;               // bytes read from `conn` past the last response
+  std::unique_ptr<ssl::context> tls;  // made at the first TLS connection
+  std::unique_ptr<Connection> conn;   // the keep-alive connection, when open
+  beast::flat_buffer buffer;          // bytes read from `conn` past the last response
 
   std::string where() const { return host + ":" + std::to_string(port); }
+  std::string url() const { return (options.tls ? "https://" : "http://") + where(); }
 
-  // Connects `s`; the error says why not.
-  error_code connect(beast::tcp_stream& s, Clock::time_point deadline, std::string& why) {
+  // Runs `op(stream, handler)`, one asynchronous operation on `c`'s stream, to its end.
+  template <typename Op>
+  error_code io(Connection& c, Op&& op) {
+    return c.with_stream([&](auto& s) { return run(ioc, [&](auto handler) { op(s, handler); }); });
+  }
+
+  // A new connection, TCP connected and, with TLS, handshaken and verified, by `deadline`.
+  // kUnavailable, kUnauthenticated or kInvalidArgument as HttpClient::send() describes.
+  Result<std::unique_ptr<Connection>> connect(Clock::time_point deadline) {
+    if (options.tls && !tls) {
+      auto ctx = make_tls_context(options.ca_file);
+      if (!ctx.ok()) return ctx.status();
+      tls = std::move(*ctx);
+    }
+    auto c = options.tls ? std::make_unique<Connection>(ioc, *tls) : std::make_unique<Connection>(ioc);
     tcp::resolver resolver(ioc);
     error_code ec;
     auto endpoints = resolver.resolve(host, std::to_string(port), ec);
-    if (ec) {
-      why = "cannot resolve " + host + ": " + ec.message();
-      return ec;
+    if (ec) return Status::unavailable("cannot resolve " + host + ": " + ec.message());
+    c->tcp().expires_at(deadline);
+    ec = run(ioc, [&](auto handler) { c->tcp().async_connect(endpoints, handler); });
+    if (ec == beast::error::timeout)
+      return Status::unavailable("cannot connect to " + where() + " within " + seconds_text(options.timeout));
+    if (ec) return Status::unavailable("cannot connect to " + where() + ": " + ec.message());
+    if (c->tls()) {
+      if (Status s = handshake(*c->tls()); !s.is_ok()) return s;
     }
-    s.expires_at(deadline);
-    ec = run(ioc, [&](auto handler) { s.async_connect(endpoints, handler); });
-    if (ec) why = ec == beast::error::timeout ? "cannot connect to " + where() + " within " + seconds_text(options.timeout)
-                                             : "cannot connect to " + where() + ": " + ec.message();
-    return ec;
+    return Result<std::unique_ptr<Connection>>(std::move(c));
+  }
+
+  // The TLS handshake on a connected stream, checking the certificate against `host`.
+  Status handshake(TlsStream& s) {
+    SSL* ssl = s.native_handle();
+    error_code ec;
+    asio::ip::make_address(host, ec);
+    if (ec) {  // a DNS name: SNI, and the certificate must name it (RFC 6066: no addresses in SNI)
+      SSL_set_tlsext_host_name(ssl, host.c_str());
+      SSL_set1_host(ssl, host.c_str());
+    } else {  // an IP address: the certificate must list it as a subjectAltName
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
+    }
+    ec = run(ioc, [&](auto handler) { s.async_handshake(ssl::stream_base::client, handler); });
+    if (!ec) return Status::ok();
+    if (ec == beast::error::timeout)
+      return Status::unavailable("no TLS handshake with " + url() + " within " + seconds_text(options.timeout));
+    const long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK)
+      return Status::unauthenticated(std::string("TLS: certificate verify failed (") +
+                                     X509_verify_cert_error_string(verify) + ") for " + url());
+    return Status::unauthenticated("TLS: the handshake with " + url() + " failed (" + ec.message() +
+                                   "); does it serve HTTPS?");
   }
 
   std::string broken(const error_code& ec) const {
@@ -109,23 +196,20 @@ Result<Response> HttpClient::send(const std::string& method, const std::string& 
   auto req = m.make_request(method, target, body, headers);
   for (int attempt = 0; attempt < 2; ++attempt) {
     const auto deadline = Clock::now() + m.options.timeout;
-    const bool reused = m.conn.has_value();
+    const bool reused = m.conn != nullptr;
     if (!reused) {
-      m.conn.emplace(m.ioc);
       m.buffer.clear();
-      std::string why;
-      if (m.connect(*m.conn, deadline, why)) {
-        m.conn.reset();
-        return Status::unavailable(why);
-      }
+      auto c = m.connect(deadline);
+      if (!c.ok()) return c.status();
+      m.conn = std::move(*c);
     }
-    beast::tcp_stream& s = *m.conn;
-    s.expires_at(deadline);
-    error_code ec = run(m.ioc, [&](auto handler) { http::async_write(s, req, handler); });
+    Connection& c = *m.conn;
+    c.tcp().expires_at(deadline);
+    error_code ec = m.io(c, [&](auto& s, auto handler) { http::async_write(s, req, handler); });
     http::response_parser<http::string_body> parser;
     parser.body_limit(m.options.body_limit);
     parser.skip(method == "HEAD");
-    if (!ec) ec = run(m.ioc, [&](auto handler) { http::async_read(s, m.buffer, parser, handler); });
+    if (!ec) ec = m.io(c, [&](auto& s, auto handler) { http::async_read(s, m.buffer, parser, handler); });
     if (!ec) {
       auto res = parser.release();
       Response out;
@@ -146,17 +230,17 @@ Result<Response> HttpClient::stream(const std::string& target, const std::map<st
                                     const std::function<bool(std::string_view)>& on_data,
                                     std::chrono::milliseconds idle_timeout) {
   Impl& m = *impl_;
-  beast::tcp_stream s(m.ioc);
-  std::string why;
   const auto deadline = Clock::now() + m.options.timeout;
-  if (m.connect(s, deadline, why)) return Status::unavailable(why);
+  auto connected = m.connect(deadline);
+  if (!connected.ok()) return connected.status();
+  Connection& c = **connected;
   auto req = m.make_request("GET", target, "", headers);
-  s.expires_at(deadline);
-  error_code ec = run(m.ioc, [&](auto handler) { http::async_write(s, req, handler); });
+  c.tcp().expires_at(deadline);
+  error_code ec = m.io(c, [&](auto& s, auto handler) { http::async_write(s, req, handler); });
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(boost::none);  // a stream has no end to bound
-  if (!ec) ec = run(m.ioc, [&](auto handler) { http::async_read_header(s, buffer, parser, handler); });
+  if (!ec) ec = m.io(c, [&](auto& s, auto handler) { http::async_read_header(s, buffer, parser, handler); });
   if (ec) return Status::unavailable(m.broken(ec));
 
   Response out;
@@ -167,13 +251,13 @@ Result<Response> HttpClient::stream(const std::string& target, const std::map<st
   while (!parser.is_done()) {
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof chunk;
-    if (success) s.expires_after(idle_timeout); else s.expires_at(deadline);
+    if (success) c.tcp().expires_after(idle_timeout); else c.tcp().expires_at(deadline);
     // read_some: hand over what has arrived now; async_read would wait for a full chunk.
-    ec = run(m.ioc, [&](auto handler) { http::async_read_some(s, buffer, parser, handler); });
+    ec = m.io(c, [&](auto& s, auto handler) { http::async_read_some(s, buffer, parser, handler); });
     if (ec == http::error::need_buffer) ec = {};
     const size_t n = sizeof chunk - parser.get().body().size;
     if (success) {
-      if (n > 0 && !on_data(std::string_view(chunk, n))) break;  // closing `s` ends the stream
+      if (n > 0 && !on_data(std::string_view(chunk, n))) break;  // closing `c` ends the stream
     } else if (out.body.size() < kMaxErrorBody) {
       out.body.append(chunk, n);
     }

@@ -1,7 +1,7 @@
 #pragma once
 // A blocking HTTP/1.1 client over one keep-alive connection (Boost.Beast inside), shared by
-// muflctl and the tests. Plain http:// only: there is no TLS here (run mufld on a trusted
-// network, or put a TLS-terminating proxy in front of it and run muflctl beside the proxy).
+// muflctl and the tests. Plain HTTP, or HTTPS (ClientOptions::tls): TLS 1.2 or later, and the
+// server's certificate must chain to a trusted CA and name the host.
 //
 // Thread safety: one HttpClient per thread; distinct objects are independent.
 #include <chrono>
@@ -32,6 +32,13 @@ struct ClientOptions {
   std::chrono::milliseconds timeout{30'000};
   // The largest response body read into memory. Default 4 GiB.
   uint64_t body_limit = uint64_t{4} << 30;
+  // HTTPS: every connection is TLS (1.2 at least), and the handshake fails unless the server's
+  // certificate chains to a trusted CA and is valid for the host (a DNS name, also sent as SNI,
+  // or an IP address). Default false: plain HTTP.
+  bool tls = false;
+  // The CA certificates (PEM; a self-signed server certificate itself will do) to trust.
+  // Default "": the system's trust store. Only with `tls`.
+  std::string ca_file = "";
 };
 
 class HttpClient {
@@ -48,7 +55,10 @@ class HttpClient {
   // a request goes out at most twice (mufld's Idempotency-Key makes a POST safe even then).
   // Any HTTP status is a success here.
   // kUnavailable, with a message that names the server and says what happened, when the server
-  // cannot be reached, the connection breaks, or `timeout` passes.
+  // cannot be reached, the connection breaks, or `timeout` passes. With `tls`: kUnauthenticated
+  // when the TLS handshake fails ("TLS: certificate verify failed (self-signed certificate) for
+  // https://HOST:PORT", a wrong host name, a server that does not speak TLS); kInvalidArgument
+  // when `ca_file` cannot be read or holds no PEM certificate. Neither is retried.
   Result<Response> send(const std::string& method, const std::string& target, const std::string& body = "",
                         const std::map<std::string, std::string>& headers = {});
 
@@ -59,7 +69,7 @@ class HttpClient {
   // whole into the returned Response instead, and no callback runs. `idle_timeout` bounds each
   // wait for the next bytes of a 2xx body. Returns the status and headers. kUnavailable as for
   // send(), also when the stream breaks or stays silent for `idle_timeout`: the caller may
-  // reconnect.
+  // reconnect. kUnauthenticated and kInvalidArgument as for send().
   Result<Response> stream(const std::string& target, const std::map<std::string, std::string>& headers,
                           const std::function<bool(const Response& head)>& on_head,
                           const std::function<bool(std::string_view)>& on_data,

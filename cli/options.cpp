@@ -54,14 +54,17 @@ const CommandSpec* find_command(const std::string& name) {
   return nullptr;
 }
 
-const char* kGlobalFlags[] = {"server", "token", "json", "timeout", "help", "version", "command", "args"};
+const char* kGlobalFlags[] = {"server", "token", "json", "timeout", "ca-file", "help", "version", "command", "args"};
 
 po::options_description describe(Options& o) {
   po::options_description desc("Flags");
   desc.add_options()
       ("help,h", "print this help and exit")
       ("version", "print the version and exit")
-      ("server", po::value<std::string>(&o.server), "mufld's URL, http:// only (env MUFL_SERVER; default http://127.0.0.1:8080)")
+      ("server", po::value<std::string>(&o.server), "mufld's URL, http:// or https:// (env MUFL_SERVER; default http://127.0.0.1:8080)")
+      ("ca-file", po::value<std::string>(&o.ca_file),
+       "https: trust the CA certificates in this PEM file (or the server's self-signed certificate)\n"
+       "instead of the system's trust store (env MUFL_CA_FILE)")
       ("token", po::value<std::string>(&o.token), "bearer token (env MUFL_TOKEN, which keeps it out of ps)")
       ("json", po::bool_switch(&o.json), "print JSON instead of tables")
       ("timeout", po::value<double>(&o.timeout_seconds), "seconds one request may take (env MUFL_TIMEOUT; default 30)")
@@ -92,19 +95,19 @@ Status usage_error(const std::string& what) { return Status::invalid_argument(wh
 }  // namespace
 
 Result<ServerUrl> parse_server_url(const std::string& text) {
-  const std::string scheme = "http://";
-  if (text.rfind("https://", 0) == 0)
-    return Status::invalid_argument("--server " + text + ": https is not supported; muflctl speaks plain http://");
-  if (text.rfind(scheme, 0) != 0)
-    return Status::invalid_argument("--server " + text + ": must be an http:// URL, e.g. http://127.0.0.1:8080");
-  std::string rest = text.substr(scheme.size());
   ServerUrl url;
+  url.tls = text.rfind("https://", 0) == 0;
+  const std::string scheme = url.tls ? "https://" : "http://";
+  if (text.rfind(scheme, 0) != 0)
+    return Status::invalid_argument("--server " + text + ": must be an http:// or https:// URL, e.g. http://127.0.0.1:8080");
+  if (url.tls) url.port = 443;
+  std::string rest = text.substr(scheme.size());
   const size_t slash = rest.find('/');
   std::string authority = rest.substr(0, slash);
   if (slash != std::string::npos) url.prefix = rest.substr(slash);
   while (!url.prefix.empty() && url.prefix.back() == '/') url.prefix.pop_back();
   if (authority.find('@') != std::string::npos || url.prefix.find_first_of("?#") != std::string::npos)
-    return Status::invalid_argument("--server " + text + ": only http://HOST[:PORT][/PATH] is supported");
+    return Status::invalid_argument("--server " + text + ": only " + scheme + "HOST[:PORT][/PATH] is supported");
   std::string port;
   if (!authority.empty() && authority.front() == '[') {  // [::1]:8080
     const size_t close = authority.find(']');
@@ -136,7 +139,7 @@ Result<ServerUrl> parse_server_url(const std::string& text) {
 std::string help_text() {
   Options scratch;
   std::ostringstream h;
-  h << "muflctl: the command-line client of mufld (plain http:// only).\n\n"
+  h << "muflctl: the command-line client of mufld (http:// or https://).\n\n"
     << "Usage: muflctl [flags] COMMAND [ARGS]   (flags may come before or after the command)\n\nCommands:\n";
   for (const auto& c : commands()) {
     h << "  " << c.usage << "\n";
@@ -144,7 +147,9 @@ std::string help_text() {
     for (std::string line; std::getline(lines, line);) h << "      " << line << "\n";
   }
   h << "\n" << describe(scratch)
-    << "\nEnvironment: MUFL_SERVER, MUFL_TOKEN, MUFL_TIMEOUT (a flag wins over its variable).\n"
+    << "\nEnvironment: MUFL_SERVER, MUFL_TOKEN, MUFL_TIMEOUT, MUFL_CA_FILE (a flag wins over its variable).\n"
+    << "\nhttps://: the server's certificate must chain to a trusted CA (--ca-file, else the system's)\n"
+    << "and name the server's host (DNS name or IP address); TLS 1.2 at least.\n"
     << "\n--json prints the API's JSON document unchanged, except: submit prints\n"
     << "{\"items\":[{\"index\":I,\"id\":ID,\"activity\":{...}}],\"failed\":null|{\"index\":I,\"status\":S,\"problem\":{...}}};\n"
     << "list/groups --all print {\"items\":[every page],\"next_cursor\":null}; download prints\n"
@@ -160,7 +165,9 @@ std::string help_text() {
     << "  4  the API answered 5xx (or sent a model whose SHA-256 is wrong)\n"
     << "  5  cannot connect to the server, the connection broke, or --timeout passed\n"
     << "  6  watch: the activity failed\n"
-    << "  7  watch: the activity was cancelled\n";
+    << "  7  watch: the activity was cancelled\n"
+    << "  8  TLS: the server's certificate was refused (not trusted: see --ca-file; expired; not\n"
+    << "     for this host), or the TLS handshake failed (is the server https?)\n";
   return h.str();
 }
 
@@ -175,6 +182,7 @@ Result<ParsedCommandLine> parse_command_line(int argc, const char* const* argv, 
     const std::string name = kv.substr(0, eq), value = kv.substr(eq + 1);
     if (name == "MUFL_SERVER") o.server = value;
     if (name == "MUFL_TOKEN") o.token = value;
+    if (name == "MUFL_CA_FILE") o.ca_file = value;
     if (name == "MUFL_TIMEOUT") {
       try {
         size_t used = 0;

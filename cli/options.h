@@ -9,15 +9,15 @@
 
 namespace mufl::cli {
 
-// http://HOST[:PORT][/PREFIX]; the prefix (no trailing slash) goes before every API path.
+// http[s]://HOST[:PORT][/PREFIX]; the prefix (no trailing slash) goes before every API path.
 struct ServerUrl {
+  bool tls = false;  // https://
   std::string host;
-  uint16_t port = 80;
+  uint16_t port = 80;  // 443 for https:// without a port
   std::string prefix;
 };
 
-// kInvalidArgument for anything that is not an http:// URL with a host (https:// included:
-// muflctl speaks plain HTTP only).
+// kInvalidArgument for anything that is not an http:// or https:// URL with a host.
 Result<ServerUrl> parse_server_url(const std::string& text);
 
 struct Options {
@@ -30,6 +30,10 @@ struct Options {
   bool json = false;
   // --timeout S / MUFL_TIMEOUT: seconds one request may take, (0, 3600]. Default 30.
   double timeout_seconds = 30;
+  // --ca-file FILE / MUFL_CA_FILE: PEM CA certificates (or the server's self-signed
+  // certificate) to verify an https:// server with. Default "": the system's trust store.
+  // Ignored for http://.
+  std::string ca_file;
 
   std::string command;            // submit, list, get, watch, cancel, download, groups, devices, usage
   std::vector<std::string> args;  // the command's positional arguments
@@ -54,7 +58,7 @@ struct ParsedCommandLine {
 };
 
 // Parses argv and the environment (`env` as from `environ`; MUFL_SERVER, MUFL_TOKEN,
-// MUFL_TIMEOUT are read, a flag wins). kInvalidArgument with a message for people on an
+// MUFL_TIMEOUT, MUFL_CA_FILE are read, a flag wins). kInvalidArgument with a message for people on an
 // unknown command or flag, a flag the command does not take, a wrong argument count or a bad
 // value.
 Result<ParsedCommandLine> parse_command_line(int argc, const char* const* argv, const char* const* env);

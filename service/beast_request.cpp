@@ -1,6 +1,7 @@
 #include "service/beast_request.h"
 
 #include <boost/asio/error.hpp>
+#include <boost/asio/ssl/error.hpp>
 
 #include <cctype>
 
@@ -30,6 +31,9 @@ HttpResponse bad_target_reply() { return problem(400, "about:blank", "malformed 
 std::optional<HttpResponse> parse_error_reply(const beast::error_code& ec, size_t body_limit) {
   if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout ||
       ec == asio::error::connection_reset || ec == asio::error::eof || ec == asio::error::bad_descriptor)
+    return std::nullopt;
+  // TLS: the client closed without close_notify, or a broken record; no reply can get through.
+  if (ec == asio::ssl::error::stream_truncated || ec.category() == asio::error::get_ssl_category())
     return std::nullopt;
   if (ec == http::error::body_limit)
     return problem(413, "about:blank",

@@ -23,7 +23,8 @@ HttpResponse bad_target_reply();
 
 // The reply to a parser error before the connection closes: 413 for a body over `body_limit`,
 // 431 for a header block over kHeaderLimit, 400 for anything else unparsable. nullopt for the
-// errors after which there is no one to answer (end of stream, reset, timeout, cancel).
+// errors after which there is no one to answer (end of stream, reset, timeout, cancel, and
+// every TLS error: a truncated or broken TLS stream).
 std::optional<HttpResponse> parse_error_reply(const boost::beast::error_code& ec, size_t body_limit);
 
 }  // namespace mufl::service

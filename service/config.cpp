@@ -127,7 +127,11 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
       ("event-keepalive", po::value<double>(&c.event_keepalive_seconds)->default_value(c.event_keepalive_seconds),
        "seconds of silence after which an event stream gets a ': keep-alive' comment (0 to 3600]")
       ("max-connections", po::value<int>(&c.max_connections)->default_value(c.max_connections),
-       "open client connections at most; one more gets 503 with Retry-After and is closed (0 = no limit)");
+       "open client connections at most; one more gets 503 with Retry-After and is closed (0 = no limit)")
+      ("tls-cert", po::value<std::string>(&c.tls_cert_file),
+       "serve HTTPS (TLS 1.2+) with this PEM certificate chain, the server's certificate first;\n"
+       "needs --tls-key (default: plain HTTP)")
+      ("tls-key", po::value<std::string>(&c.tls_key_file), "the unencrypted PEM private key of --tls-cert");
 
   std::ostringstream help;
   help << desc << "\nAdmin token: MUFL_ADMIN_TOKEN if set; otherwise generated at the first start and\n"
@@ -215,6 +219,9 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
     return Status::invalid_argument("--event-keepalive must be above 0 and at most 3600 seconds");
   if (c.max_connections < 0 || c.max_connections > 1'000'000)
     return Status::invalid_argument("--max-connections must be from 0 (no limit) to 1000000");
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty())
+    return Status::invalid_argument(c.tls_cert_file.empty() ? "--tls-key needs --tls-cert (HTTPS takes both)"
+                                                            : "--tls-cert needs --tls-key (HTTPS takes both)");
   if (c.db_path.empty()) c.db_path = c.data_dir + "/mufl.db";
   return out;
 }

@@ -76,6 +76,10 @@ struct Config {
   // --max-connections N: open client connections at most; one more gets 503 with Retry-After
   // and is closed. 0 = no limit. Default 1024 (0 to 1000000).
   int max_connections = 1024;
+  // --tls-cert FILE and --tls-key FILE: serve HTTPS with this PEM certificate chain and its
+  // PEM private key (service/tls_context.h). Both or neither; default neither: plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // MUFL_ADMIN_TOKEN only (a secret does not belong on a command line, where ps shows it).
   std::string admin_token;
 };

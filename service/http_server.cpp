@@ -1,8 +1,10 @@
 #include "service/http_server.h"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -13,12 +15,14 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
 #include "service/beast_request.h"
 #include "service/problem.h"
 #include "service/response_stream.h"
+#include "service/tls_context.h"
 
 namespace mufl::service {
 
@@ -26,6 +30,10 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+namespace ssl = asio::ssl;
+// A session's connection: plain TCP, or TLS over TCP. Both run the same session code.
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 namespace {
 constexpr size_t kLingerLimit = 8 << 20;           // bytes we read and drop after an error reply
@@ -135,16 +143,23 @@ class HttpServer::Impl {
   }
 
   Status listen();
+  // The TLS context from the options' files; none for plain HTTP.
+  Status load_tls();
   uint16_t port() const { return port_; }
   void run();
   void shutdown();
   size_t handlers_running();
 
   class Session;
+  template <typename Stream>
+  class StreamSession;
 
  private:
-  friend class Session;
+  template <typename Stream>
+  friend class StreamSession;
   void do_accept();
+  // Registers a new connection and starts it, or rejects it when max_connections are open.
+  void admit(const std::shared_ptr<Session>& session);
   void session_started(Session* s, const std::shared_ptr<Session>& p);
   void session_ended(Session* s);
   // handler_(req), or a 500 problem when it throws (logged): nothing thrown by a handler
@@ -178,32 +193,48 @@ class HttpServer::Impl {
   std::chrono::steady_clock::time_point drain_deadline_;  // set by shutdown(), read after ioc_ ends
   std::mutex deadline_mu_;
   uint16_t port_ = 0;
+  std::shared_ptr<ssl::context> tls_;  // set by listen() when serving HTTPS
+};
+
+// What the server needs of a session, whatever its stream: start, reject, drain.
+class HttpServer::Impl::Session {
+ public:
+  virtual ~Session() = default;
+  virtual void start() = 0;
+  virtual void reject() = 0;
+  virtual void drain() = 0;
 };
 
 // One connection: read a request, run the handler on the pool, write the response, repeat.
 // A streamed response (service/response_stream.h) ends the loop: the session writes the
-// stream's chunks until it ends, then closes.
-class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
+// stream's chunks until it ends, then closes. `Stream` is PlainStream or TlsStream; the two
+// differ only in open() (the TLS handshake), linger_close() and stream_layer().
+template <typename Stream>
+class HttpServer::Impl::StreamSession : public Session, public std::enable_shared_from_this<StreamSession<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
-  Session(Impl& server, tcp::socket&& socket)
+  // `tls` is the server's TLS context for a TlsStream, nothing for a PlainStream.
+  template <typename... Tls>
+  StreamSession(Impl& server, tcp::socket&& socket, Tls&... tls)
       : server_(server),
-        stream_(std::move(socket)),
+        stream_(std::move(socket), tls...),
         tick_timer_(stream_.get_executor()) {}
-  ~Session() {
+  ~StreamSession() override {
     if (counted_) --server_.connections_;
     if (source_) source_->cancel();
     server_.session_ended(this);
   }
 
-  void start() {
+  void start() override {
     counted_ = true;
     ++server_.connections_;
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+    open([self = this->shared_from_this()] { self->do_read(); });
   }
 
   // One connection over max_connections: 503 with Retry-After, then the lingering close.
-  void reject() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+  void reject() override {
+    open([self = this->shared_from_this()] {
       HttpResponse res = problem(503, "about:blank", "too many open connections; try again later");
       res.headers.emplace_back("Retry-After", "1");
       self->reply_and_close(std::move(res));
@@ -212,8 +243,8 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   // Called on shutdown: an idle connection closes now; one with a request in flight (being
   // read, handled or written) closes after its response.
-  void drain() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+  void drain() override {
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       if (self->source_) return self->source_->cancel();  // it writes its last chunk, then closes
       bool reading_request = self->buffer_.size() > 0 || (self->parser_ && self->parser_->got_some());
       if (!self->busy_ && !reading_request) self->close();
@@ -221,14 +252,46 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  beast::tcp_stream& tcp_layer() { return beast::get_lowest_layer(stream_); }
+
+  // Runs `then` on the session's strand once the connection is ready for HTTP: at once on plain
+  // TCP; after the TLS handshake, which must finish within read_timeout. A handshake that fails
+  // (a plain HTTP request, an unknown CA, a port scan) or times out closes the connection; it
+  // is the client's problem, so it is logged at debug only.
+  template <typename Then>
+  void open(Then then) {
+    if constexpr (!kTls) {
+      asio::dispatch(stream_.get_executor(), std::move(then));
+    } else {
+      asio::dispatch(stream_.get_executor(), [self = this->shared_from_this(), then = std::move(then)]() mutable {
+        self->tcp_layer().expires_after(self->server_.options_.read_timeout);
+        self->stream_.async_handshake(ssl::stream_base::server,
+                                      [self, then = std::move(then)](beast::error_code ec) mutable {
+                                        if (!ec) return then();
+                                        spdlog::debug("TLS handshake failed: {}", ec.message());
+                                        self->close();
+                                      });
+      });
+    }
+  }
+
+  // Where a streamed response's bytes go: past tcp_stream's timers (the session times a
+  // stream with its own timer). The bare socket, or TLS over a tcp_stream whose timers are off.
+  auto& stream_layer() {
+    if constexpr (kTls)
+      return stream_;
+    else
+      return stream_.socket();
+  }
+
   void do_read() {
     if (server_.draining_) return close();
     parser_.emplace();
     parser_->body_limit(server_.options_.body_limit);
     parser_->header_limit(kHeaderLimit);
-    stream_.expires_after(server_.options_.read_timeout);
+    tcp_layer().expires_after(server_.options_.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::on_read, shared_from_this()));
+                     beast::bind_front_handler(&StreamSession::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, size_t) {
@@ -246,10 +309,10 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     if (!to_http_request(std::move(beast_req), req)) return reply_and_close(bad_target_reply());
 
     busy_ = true;
-    stream_.expires_never();
+    tcp_layer().expires_never();
     // Keeps run() alive while the handler works off the I/O threads.
     auto guard = asio::make_work_guard(server_.ioc_);
-    server_.pool_.post([self = shared_from_this(), req = std::move(req), guard = std::move(guard)]() mutable {
+    server_.pool_.post([self = this->shared_from_this(), req = std::move(req), guard = std::move(guard)]() mutable {
       HttpResponse res = self->server_.call_handler(std::move(req));
       asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
         if (res.stream) return self->start_stream(std::move(res));
@@ -270,8 +333,8 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       out->body() = std::move(res.body);
       out->prepare_payload();
     }
-    stream_.expires_after(server_.options_.read_timeout);
-    http::async_write(stream_, *out, [self = shared_from_this(), out, keep_alive](beast::error_code ec, size_t) {
+    tcp_layer().expires_after(server_.options_.read_timeout);
+    http::async_write(stream_, *out, [self = this->shared_from_this(), out, keep_alive](beast::error_code ec, size_t) {
       self->busy_ = false;
       if (ec || !keep_alive) return self->linger_close();
       self->do_read();
@@ -293,10 +356,11 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     head->keep_alive(false);  // no Content-Length: the body ends when the connection closes
     auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*head);
     if (server_.draining_) source_->cancel();  // shutdown began while the handler ran
+    tcp_layer().expires_never();  // the session times the stream itself (on_tick)
     writing_ = true;
     write_started_ = last_write_ = std::chrono::steady_clock::now();
     arm_tick(next_tick(write_started_));
-    http::async_write_header(stream_, *sr, [self = shared_from_this(), head, sr](beast::error_code ec, size_t) {
+    http::async_write_header(stream_, *sr, [self = this->shared_from_this(), head, sr](beast::error_code ec, size_t) {
       self->writing_ = false;
       self->last_write_ = std::chrono::steady_clock::now();
       if (ec || self->head_) return self->end_stream();
@@ -306,10 +370,10 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   // A client has nothing to send on a stream: what it sends is dropped, and the end of its
-  // side (or a reset) ends the stream and frees what it holds at once. On the bare socket: the
+  // side (or a reset) ends the stream and frees what it holds at once. On stream_layer(): the
   // session keeps its own timer while it streams.
   void watch_client() {
-    stream_.socket().async_read_some(asio::buffer(watch_buf_), [self = shared_from_this()](beast::error_code ec, size_t) {
+    stream_layer().async_read_some(asio::buffer(watch_buf_), [self = this->shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->end_stream();
       self->watch_client();
     });
@@ -318,7 +382,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   void ask_next() {
     if (ended_) return;
     waiting_ = true;
-    auto ask = [self = shared_from_this(), source = source_] {
+    auto ask = [self = this->shared_from_this(), source = source_] {
       try {
         source->next([self](StreamChunk chunk) {
           asio::post(self->stream_.get_executor(),
@@ -353,7 +417,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   void write_bytes(std::shared_ptr<std::string> bytes, bool last) {
     writing_ = true;
     write_started_ = std::chrono::steady_clock::now();
-    asio::async_write(stream_.socket(), asio::buffer(*bytes), [self = shared_from_this(), bytes, last](beast::error_code ec, size_t) {
+    asio::async_write(stream_layer(), asio::buffer(*bytes), [self = this->shared_from_this(), bytes, last](beast::error_code ec, size_t) {
       self->writing_ = false;
       self->last_write_ = std::chrono::steady_clock::now();
       if (ec || last) return self->end_stream();
@@ -368,7 +432,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void arm_tick(std::chrono::steady_clock::duration after) {
     tick_timer_.expires_after(std::max<std::chrono::steady_clock::duration>(after, std::chrono::milliseconds(1)));
-    tick_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    tick_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (!ec && !self->ended_) self->on_tick();
     });
   }
@@ -419,32 +483,40 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   // Half-closes, then reads and drops what the client still sends (up to a limit), so that the
-  // client reads our error reply instead of a connection reset (nginx's lingering close).
+  // client reads our error reply instead of a connection reset (nginx's lingering close). Over
+  // TLS the half-close is the close_notify alert, and OpenSSL drops what arrives after it
+  // until the client's close_notify or its end of the connection.
   void linger_close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (ec) return close();
-    stream_.expires_after(kLingerTimeout);
-    linger_buf_.resize(64 * 1024);
-    do_linger();
+    tcp_layer().expires_after(kLingerTimeout);
+    if constexpr (kTls) {
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->close(); });
+    } else {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      if (ec) return close();
+      linger_buf_.resize(64 * 1024);
+      do_linger();
+    }
   }
 
   void do_linger() {
-    stream_.async_read_some(asio::buffer(linger_buf_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    stream_.async_read_some(asio::buffer(linger_buf_), [self = this->shared_from_this()](beast::error_code ec, size_t n) {
       self->lingered_ += n;
       if (ec || self->lingered_ > kLingerLimit) return self->close();
       self->do_linger();
     });
   }
 
+  // Closes the TCP connection at once. Over TLS without close_notify: this ends idle
+  // connections and streams, where a read is pending, and the client's next read fails either way.
   void close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    tcp_layer().socket().shutdown(tcp::socket::shutdown_both, ec);
+    tcp_layer().close();
   }
 
   Impl& server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::vector<char> linger_buf_;
@@ -465,7 +537,18 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   bool ended_ = false;
 };
 
+Status HttpServer::Impl::load_tls() {
+  const bool cert = !options_.tls_cert_file.empty(), key = !options_.tls_key_file.empty();
+  if (cert != key) return Status::invalid_argument("TLS needs both a certificate and a key file, or neither");
+  if (!cert) return Status::ok();
+  auto ctx = make_server_tls_context(options_.tls_cert_file, options_.tls_key_file);
+  if (!ctx.ok()) return ctx.status();
+  tls_ = std::move(*ctx);
+  return Status::ok();
+}
+
 Status HttpServer::Impl::listen() {
+  if (Status s = load_tls(); !s.is_ok()) return s;
   beast::error_code ec;
   auto address = asio::ip::make_address(options_.host, ec);
   if (ec) return Status::invalid_argument("listen address '" + options_.host + "' is not an IP address");
@@ -509,16 +592,22 @@ void HttpServer::Impl::do_accept() {
     }
     accept_backoff_ = std::chrono::milliseconds(0);
     socket.set_option(tcp::no_delay(true), ec);
-    auto session = std::make_shared<Session>(*this, std::move(socket));
-    session_started(session.get(), session);
-    const size_t limit = options_.max_connections;
-    if (limit > 0 && connections_.load() >= limit) {
-      session->reject();
-    } else {
-      session->start();
-    }
+    if (tls_)
+      admit(std::make_shared<StreamSession<TlsStream>>(*this, std::move(socket), *tls_));
+    else
+      admit(std::make_shared<StreamSession<PlainStream>>(*this, std::move(socket)));
     if (!draining_) do_accept();
   });
+}
+
+void HttpServer::Impl::admit(const std::shared_ptr<Session>& session) {
+  session_started(session.get(), session);
+  const size_t limit = options_.max_connections;
+  if (limit > 0 && connections_.load() >= limit) {
+    session->reject();
+  } else {
+    session->start();
+  }
 }
 
 void HttpServer::Impl::session_started(Session* s, const std::shared_ptr<Session>& p) {

@@ -17,6 +17,13 @@
 // a write that makes no progress for stream_write_timeout closes the connection (a client that
 // stops reading costs no more than the stream's own bounded queue).
 //
+// HTTPS: with tls_cert_file and tls_key_file set, every connection is TLS (Beast's ssl_stream;
+// service/tls_context.h: TLS 1.2 at least) and runs the same session code as plain HTTP,
+// streams included. The handshake must finish within read_timeout; one that fails (a plain
+// HTTP request, a client that does not trust the certificate, a scan) or times out closes the
+// connection, logged at debug. The lingering close after a "Connection: close" reply sends
+// close_notify; idle connections and ended streams close without it.
+//
 // Accept errors (out of file descriptors: EMFILE, ENFILE) are logged and retried after a
 // back-off of 10 ms doubling to 1 s, reset by the next success, so they never spin a core.
 //
@@ -52,6 +59,10 @@ struct HttpServerOptions {
   size_t max_connections = 1024;   // open connections at most; one more gets 503 + Retry-After: 1 and is closed; 0 = no limit
   bool handle_signals = true;      // SIGTERM and SIGINT start shutdown()
   std::string server_name = "mufld";
+  // HTTPS: a PEM certificate chain (the server's certificate first) and its unencrypted PEM
+  // private key, read by listen(). Both empty (default): plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // Called on the I/O thread after each failed accept (EMFILE, ENFILE, ...), before the server
   // waits to accept again: 10 ms after the first failure, doubling up to 1 s, back to 10 ms
   // after a success. Default none; for tests.
@@ -67,9 +78,11 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Resolves the host and binds; from here on SIGTERM/SIGINT start shutdown() (handle_signals),
-  // also before run(). kInvalidArgument for a host that is not an address;
-  // kUnavailable when the address is in use or cannot be bound.
+  // Loads the TLS files (when set), resolves the host and binds; from here on SIGTERM/SIGINT
+  // start shutdown() (handle_signals), also before run(). kInvalidArgument for a host that is
+  // not an address, and for TLS files that are not both set, cannot be read, are not PEM, or
+  // do not match (the message names the file); kUnavailable when the address is in use or
+  // cannot be bound.
   Status listen();
   // The bound port (after listen()).
   uint16_t port() const;

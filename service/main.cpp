@@ -50,6 +50,9 @@ void raise_fd_limit() {
   if (setrlimit(RLIMIT_NOFILE, &lim) != 0) spdlog::warn("cannot raise the open-file limit");
 }
 
+// Whether `host` (an IP address, as --listen takes it) is a loopback address.
+bool is_loopback(const std::string& host) { return host == "::1" || host.rfind("127.", 0) == 0; }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -186,11 +189,17 @@ int main(int argc, char** argv) {
   http.handler_threads = cfg.threads;
   http.max_connections = static_cast<size_t>(cfg.max_connections);
   http.server_name = std::string("mufld/") + service::kVersion;
+  http.tls_cert_file = cfg.tls_cert_file;
+  http.tls_key_file = cfg.tls_key_file;
   service::HttpServer server(http, [&app](service::HttpRequest&& r) { return app.handle(std::move(r)); });
   if (Status s = server.listen(); !s.is_ok()) return fail(s.message());
 
-  spdlog::info("mufld {} serving http://{}:{} (data dir {}, database {}, {} threads)", service::kVersion,
-               cfg.listen_host, server.port(), cfg.data_dir, cfg.db_path, cfg.threads);
+  const bool tls = !cfg.tls_cert_file.empty();
+  spdlog::info("mufld {} serving {}://{}:{} (data dir {}, database {}, {} threads)", service::kVersion,
+               tls ? "https" : "http", cfg.listen_host, server.port(), cfg.data_dir, cfg.db_path, cfg.threads);
+  if (tls) spdlog::info("TLS certificate {}, key {}", cfg.tls_cert_file, cfg.tls_key_file);
+  else if (!is_loopback(cfg.listen_host))
+    spdlog::warn("serving plain HTTP on {}: bearer tokens cross the network in clear; use --tls-cert and --tls-key", cfg.listen_host);
   spdlog::info("training on {} ({} LibTorch threads each), grouping {}, placement policy {}", device_names,
                torch_threads, cfg.grouping, cfg.policy);
   spdlog::info("admin token: {}", admin->source == "MUFL_ADMIN_TOKEN" ? "from MUFL_ADMIN_TOKEN"

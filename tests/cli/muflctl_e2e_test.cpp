@@ -209,7 +209,10 @@ TEST_CASE("muflctl e2e: a server that is down exits 5") {
     CHECK(r.exit_code == 5);
     CHECK_THAT(r.err, Catch::Contains("cannot connect to 127.0.0.1:"));
   }
-  CliRun usage = run_cli(MUFLCTL_PATH, {"list", "--server", "https://" + server.substr(7)});
+  CliRun https = run_cli(MUFLCTL_PATH, {"list", "--server", "https://" + server.substr(7)});
+  CHECK(https.exit_code == 5);  // no TCP connection, so no TLS failure either
+  CHECK_THAT(https.err, Catch::Contains("cannot connect to 127.0.0.1:"));
+  CliRun usage = run_cli(MUFLCTL_PATH, {"list", "--server", "ftp://" + server.substr(7)});
   CHECK(usage.exit_code == 2);
 }
 

@@ -41,6 +41,13 @@ TEST_CASE("cli options: server and token come from flags, else the environment, 
   CHECK(f->options.url.host == "10.0.0.1");
   CHECK(f->options.url.port == 81);
   CHECK(f->options.token == "t-flag");
+
+  auto ca = parse({"--server", "https://h", "list"}, {"MUFL_CA_FILE=/env/ca.pem"});
+  REQUIRE(ca.ok());
+  CHECK(ca->options.ca_file == "/env/ca.pem");
+  auto ca_flag = parse({"list", "--ca-file", "/flag/ca.pem"}, {"MUFL_CA_FILE=/env/ca.pem"});
+  REQUIRE(ca_flag.ok());
+  CHECK(ca_flag->options.ca_file == "/flag/ca.pem");
 }
 
 TEST_CASE("cli options: each command takes its own flags and arguments") {
@@ -91,7 +98,7 @@ TEST_CASE("cli options: usage errors say what is wrong") {
   CHECK_THAT(message({"list", "--timeout", "0"}), Catch::Contains("--timeout"));
   CHECK_THAT(message({"watch", "a", "--interval", "0"}), Catch::Contains("--interval"));
   CHECK_THAT(message({"groups", "grp_1", "--all"}), Catch::Contains("groups ID shows one group"));
-  CHECK_THAT(message({"list", "--server", "https://mufl.example"}), Catch::Contains("https is not supported"));
+  CHECK_THAT(message({"list", "--server", "ftp://mufl.example"}), Catch::Contains("must be an http:// or https:// URL"));
 }
 
 TEST_CASE("cli options: --help and --version exit at once") {
@@ -100,6 +107,7 @@ TEST_CASE("cli options: --help and --version exit at once") {
   CHECK(h->exit_now);
   CHECK_THAT(h->output, Catch::Contains("Exit codes:"));
   CHECK_THAT(h->output, Catch::Contains("7  watch: the activity was cancelled"));
+  CHECK_THAT(h->output, Catch::Contains("8  TLS: the server's certificate was refused"));
   CHECK_THAT(h->output, Catch::Contains("stops at the first failure"));
   auto v = parse({"--version"});
   REQUIRE(v.ok());
@@ -114,9 +122,17 @@ TEST_CASE("cli options: server URLs") {
   auto plain = parse_server_url("http://localhost");
   REQUIRE(plain.ok());
   CHECK(plain->port == 80);
+  CHECK_FALSE(plain->tls);
   CHECK(plain->prefix.empty());
+  auto https = parse_server_url("https://mufl.example/api/");
+  REQUIRE(https.ok());
+  CHECK(https->tls);
+  CHECK(https->host == "mufl.example");
+  CHECK(https->port == 443);
+  CHECK(https->prefix == "/api");
+  CHECK(parse_server_url("https://10.0.0.1:8443")->port == 8443);
   for (const char* bad : {"localhost:8080", "http://", "http://:80", "http://h:0", "http://h:99999", "http://h:",
-                          "http://u@h", "http://h/p?q=1", "ftp://h"}) {
+                          "http://u@h", "http://h/p?q=1", "ftp://h", "https://", "https://h:0", "HTTPS://h"}) {
     INFO(bad);
     CHECK_FALSE(parse_server_url(bad).ok());
   }

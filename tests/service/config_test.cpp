@@ -154,3 +154,19 @@ TEST_CASE("config: --storage-retry-max defaults to 60 s and is bounded") {
   for (const char* bad : {"0", "0.5", "3601", "x"})
     CHECK(parse({"--storage-retry-max", bad}).status().is_invalid_argument());
 }
+
+TEST_CASE("config: --tls-cert and --tls-key go together, default plain HTTP") {
+  CHECK(parse({})->config.tls_cert_file.empty());
+  CHECK(parse({})->config.tls_key_file.empty());
+  auto both = parse({"--tls-cert", "/etc/mufl/cert.pem"}, {"MUFL_TLS_KEY=/etc/mufl/key.pem"});
+  REQUIRE(both.ok());
+  CHECK(both->config.tls_cert_file == "/etc/mufl/cert.pem");
+  CHECK(both->config.tls_key_file == "/etc/mufl/key.pem");
+  auto cert_only = parse({"--tls-cert", "/etc/mufl/cert.pem"});
+  REQUIRE_FALSE(cert_only.ok());
+  CHECK(cert_only.status().message() == "--tls-cert needs --tls-key (HTTPS takes both)");
+  auto key_only = parse({}, {"MUFL_TLS_KEY=/etc/mufl/key.pem"});
+  REQUIRE_FALSE(key_only.ok());
+  CHECK(key_only.status().message() == "--tls-key needs --tls-cert (HTTPS takes both)");
+  CHECK(parse({"--help"})->output.find("--tls-cert") != std::string::npos);
+}

@@ -1,16 +1,18 @@
-// HttpServer over real loopback sockets, in process: graceful shutdown and the errors at the edge.
+// HttpServer over real loopback sockets, in process: graceful shutdown, the errors at the edge, and HTTPS.
 #include "service/http_server.h"
 
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -18,11 +20,16 @@
 #include <thread>
 
 #include "tests/support/http_client.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tls_cert.h"
 
 using namespace mufl;
 using namespace mufl::service;
 using mufl::testing::HttpClient;
 using mufl::testing::raw_exchange;
+using mufl::testing::TempDir;
+using mufl::testing::make_test_certificate;
+using mufl::testing::https_options;
 
 namespace {
 
@@ -53,6 +60,33 @@ HttpServerOptions test_options() {
   o.handler_threads = 2;
   o.body_limit = 1024;
   return o;
+}
+
+// test_options() serving HTTPS with `cert`.
+HttpServerOptions tls_options(const mufl::testing::TestCertificate& cert) {
+  HttpServerOptions o = test_options();
+  o.tls_cert_file = cert.cert_file;
+  o.tls_key_file = cert.key_file;
+  return o;
+}
+
+// Connects to 127.0.0.1:port, sends nothing, and waits up to `limit` for the server to close.
+// True when it closed in time.
+bool server_closes_silent_connection(uint16_t port, std::chrono::milliseconds limit) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (fd >= 0) ::close(fd);
+    return false;
+  }
+  pollfd p{fd, POLLIN, 0};
+  char byte;
+  const bool closed = ::poll(&p, 1, static_cast<int>(limit.count())) == 1 && ::read(fd, &byte, 1) <= 0;
+  ::close(fd);
+  return closed;
 }
 
 }  // namespace
@@ -266,4 +300,118 @@ TEST_CASE("http server: beyond max_connections a connection gets 503 with Retry-
 
   server.shutdown();
   runner.join();
+}
+
+TEST_CASE("http server: TLS serves HTTPS, refuses plain HTTP on its port, and keeps serving") {
+  TempDir dir;
+  const auto cert = make_test_certificate(dir);
+  HttpServer server(tls_options(cert), [](HttpRequest&& req) { return HttpResponse{200, "text/plain", {}, "tls " + req.path}; });
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+
+  mufl::client::HttpClient https("127.0.0.1", server.port(), https_options(cert.cert_file));
+  auto first = https.get("/a");
+  CHECK(first.status == 200);
+  CHECK(first.body == "tls /a");
+  CHECK(https.get("/b").body == "tls /b");  // the same keep-alive TLS connection
+
+  // A plain HTTP request fails the handshake: the connection closes without an HTTP answer.
+  std::string plain = raw_exchange("127.0.0.1", server.port(), "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(plain.find("HTTP/1.1") == std::string::npos);
+  // A client that does not trust the certificate refuses it, and says why.
+  mufl::client::HttpClient untrusting("127.0.0.1", server.port(), https_options(""));
+  auto refused = untrusting.send("GET", "/a");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == Status::Code::kUnauthenticated);
+  CHECK_THAT(refused.status().message(),
+             Catch::Contains("TLS: certificate verify failed (self-signed certificate) for https://127.0.0.1:" +
+                             std::to_string(server.port())));
+  // A plain HTTP client gets no answer either.
+  CHECK_FALSE(mufl::client::HttpClient("127.0.0.1", server.port()).send("GET", "/a").ok());
+
+  CHECK(mufl::client::HttpClient("127.0.0.1", server.port(), https_options(cert.cert_file)).get("/c").body == "tls /c");
+  server.shutdown();
+  runner.join();
+}
+
+TEST_CASE("http server: over TLS a 413 reaches the client before the connection closes") {
+  TempDir dir;
+  const auto cert = make_test_certificate(dir);
+  HttpServer server(tls_options(cert), [](HttpRequest&& req) { return HttpResponse{200, "text/plain", {}, req.body}; });
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+
+  mufl::client::HttpClient client("127.0.0.1", server.port(), https_options(cert.cert_file));
+  auto big = client.post("/echo", std::string(4096, 'a'));  // over the 1 KiB body limit
+  CHECK(big.status == 413);
+  CHECK(big.header("connection") == "close");
+  auto ok = client.post("/echo", "small");  // on a new connection
+  CHECK(ok.status == 200);
+  CHECK(ok.body == "small");
+
+  server.shutdown();
+  runner.join();
+}
+
+TEST_CASE("http server: over TLS a connection beyond max_connections gets 503 after the handshake") {
+  TempDir dir;
+  const auto cert = make_test_certificate(dir);
+  HttpServerOptions o = tls_options(cert);
+  o.max_connections = 1;
+  HttpServer server(o, [](HttpRequest&&) { return HttpResponse{200, "text/plain", {}, "ok"}; });
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+
+  mufl::client::HttpClient first("127.0.0.1", server.port(), https_options(cert.cert_file));
+  REQUIRE(first.get("/a").status == 200);  // holds the only connection
+  auto busy = mufl::client::HttpClient("127.0.0.1", server.port(), https_options(cert.cert_file)).get("/b");
+  CHECK(busy.status == 503);
+  CHECK(busy.header("retry-after") == "1");
+  CHECK(first.get("/again").status == 200);
+
+  server.shutdown();
+  runner.join();
+}
+
+TEST_CASE("http server: a TLS handshake that does not come closes the connection after read_timeout") {
+  TempDir dir;
+  HttpServerOptions o = tls_options(make_test_certificate(dir));
+  o.read_timeout = std::chrono::seconds(1);
+  HttpServer server(o, [](HttpRequest&&) { return HttpResponse{200, "text/plain", {}, "ok"}; });
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(server_closes_silent_connection(server.port(), std::chrono::seconds(20)));
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(900));
+
+  server.shutdown();
+  runner.join();
+}
+
+TEST_CASE("http server: listen refuses TLS files that are missing, not PEM, mismatched, or half given") {
+  TempDir dir;
+  const auto cert = make_test_certificate(dir, "one");
+  const auto other = make_test_certificate(dir, "two");
+  const std::string garbage = dir.file("garbage.pem");
+  std::ofstream(garbage) << "not a certificate\n";
+  auto listen_with = [](const std::string& cert_file, const std::string& key_file) {
+    HttpServerOptions o = test_options();
+    o.tls_cert_file = cert_file;
+    o.tls_key_file = key_file;
+    return HttpServer(o, [](HttpRequest&&) { return HttpResponse{}; }).listen();
+  };
+  Status missing = listen_with(dir.file("absent.crt"), cert.key_file);
+  CHECK(missing.code() == Status::Code::kInvalidArgument);
+  CHECK_THAT(missing.message(), Catch::Contains("--tls-cert " + dir.file("absent.crt") + ": cannot read it"));
+  Status not_pem = listen_with(garbage, cert.key_file);
+  CHECK(not_pem.code() == Status::Code::kInvalidArgument);
+  CHECK_THAT(not_pem.message(), Catch::Contains("not a PEM certificate"));
+  Status bad_key = listen_with(cert.cert_file, garbage);
+  CHECK_THAT(bad_key.message(), Catch::Contains("--tls-key " + garbage + ": not a PEM private key"));
+  Status mismatch = listen_with(cert.cert_file, other.key_file);
+  CHECK(mismatch.code() == Status::Code::kInvalidArgument);
+  CHECK_THAT(mismatch.message(), Catch::Contains("does not belong to the certificate"));
+  CHECK(listen_with(cert.cert_file, "").code() == Status::Code::kInvalidArgument);
+  CHECK(listen_with(cert.cert_file, cert.key_file).is_ok());
 }

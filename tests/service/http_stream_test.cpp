@@ -1,6 +1,6 @@
 // HttpServer's streamed responses (service/response_stream.h) over real loopback sockets, in
-// process: header and chunks, heartbeat, a client that leaves, shutdown, and a client that
-// stops reading.
+// process: header and chunks, heartbeat, a client that leaves, shutdown, a client that stops
+// reading, and a stream over TLS.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -12,6 +12,8 @@
 #include "service/http_server.h"
 #include "service/response_stream.h"
 #include "tests/support/sse_client.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tls_cert.h"
 
 using namespace mufl;
 using namespace mufl::service;
@@ -85,8 +87,10 @@ struct Server {
   HttpServer http;
   std::thread runner;
 
-  explicit Server(std::shared_ptr<ScriptedStream> s, std::chrono::seconds write_timeout = 30s)
-      : stream(std::move(s)), http(options(write_timeout), [this](HttpRequest&&) {
+  // Serves HTTPS with `tls` when it is set.
+  explicit Server(std::shared_ptr<ScriptedStream> s, std::chrono::seconds write_timeout = 30s,
+                  const mufl::testing::TestCertificate* tls = nullptr)
+      : stream(std::move(s)), http(options(write_timeout, tls), [this](HttpRequest&&) {
           HttpResponse r;
           r.content_type = "text/event-stream";
           r.headers = {{"Cache-Control", "no-store"}};
@@ -100,8 +104,13 @@ struct Server {
     http.shutdown();
     runner.join();
   }
-  static HttpServerOptions options(std::chrono::seconds write_timeout) {
+  static HttpServerOptions options(std::chrono::seconds write_timeout,
+                                   const mufl::testing::TestCertificate* tls = nullptr) {
     HttpServerOptions o;
+    if (tls) {
+      o.tls_cert_file = tls->cert_file;
+      o.tls_key_file = tls->key_file;
+    }
     o.port = 0;
     o.handle_signals = false;
     o.io_threads = 1;
@@ -186,4 +195,29 @@ TEST_CASE("http stream: a client that stops reading is dropped after the write t
   SseClient client(server.http.port(), "/stream", "");
   REQUIRE(client.status() == 200);
   CHECK(server.stream->wait_cancelled(20s));
+}
+
+TEST_CASE("http stream: over TLS the chunks and the heartbeat arrive, and a client that leaves cancels the stream") {
+  mufl::testing::TempDir dir;
+  const auto cert = mufl::testing::make_test_certificate(dir);
+  Server server(std::make_shared<ScriptedStream>(50ms), 30s, &cert);
+  mufl::client::HttpClient client("127.0.0.1", server.http.port(), mufl::testing::https_options(cert.cert_file));
+  std::string seen;
+  auto head = client.stream(
+      "/stream", {},
+      [&](const mufl::client::Response&) {
+        server.stream->push("id: 1\ndata: one\n\n");
+        return true;
+      },
+      [&](std::string_view bytes) {  // until the chunk and a heartbeat came; then the client closes
+        seen.append(bytes);
+        return seen.find("data: one\n\n") == std::string::npos || seen.find(": hb\n\n") == std::string::npos;
+      },
+      10s);
+  REQUIRE(head.ok());
+  CHECK(head->status == 200);
+  CHECK(head->header("content-type") == "text/event-stream");
+  CHECK(seen.find("id: 1\ndata: one\n\n") != std::string::npos);
+  CHECK(seen.find(": hb\n\n") != std::string::npos);
+  CHECK(server.stream->wait_cancelled(10s));  // the server's pending TLS read saw the close
 }
