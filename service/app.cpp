@@ -34,7 +34,7 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
       router_([this](std::string_view token) { return registry_.authenticate(token); }) {
   add_system_routes(router_, store, metrics_);
   add_tenant_routes(router_, registry_, energy.on_quotas_changed);
-  add_activity_routes(router_, activities_, store, Catalog::builtin(), clock, energy.waiting);
+  add_activity_routes(router_, activities_, Catalog::builtin(), clock, energy.waiting);
   add_group_routes(router_, store, energy.waiting);
   add_device_routes(router_, store, energy.inventory, clock, energy.dispatcher);
   add_usage_routes(router_, store, energy, clock);

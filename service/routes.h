@@ -37,9 +37,8 @@ void add_tenant_routes(Router& router, tenants::TenantRegistry& registry,
                        std::function<void()> on_quotas_changed = {});
 // /v1/activities… (with rounds and model download) and /v1/catalog.
 // `waiting`: why a group waits, shown as `waiting` and `waiting_reason` (nullptr: always null).
-void add_activity_routes(Router& router, tenants::ActivityService& activities, storage::Store& store,
-                         const Catalog& catalog, const Clock& clock,
-                         const scheduler::WaitingExplainer* waiting = nullptr);
+void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog,
+                         const Clock& clock, const scheduler::WaitingExplainer* waiting = nullptr);
 // /v1/groups and /v1/groups/{id}: merge-and-split groups, scoped to the caller.
 // `waiting`: why a group waits, shown as `waiting` and `waiting_reason` (nullptr: always null).
 void add_group_routes(Router& router, storage::Store& store, const scheduler::WaitingExplainer* waiting = nullptr);
