@@ -51,7 +51,10 @@ void add_usage_routes(Router& router, storage::Store& store, const EnergyOptions
 // /v1/events: Server-Sent Events about the caller's activities and the devices (docs/events.md).
 // `hub` must be the Store's event listener and outlive the router.
 void add_event_routes(Router& router, storage::Store& store, EventHub& hub, EventStreamOptions options = {});
-// /healthz, /readyz, /metrics, and the web dashboard (/ and /assets/{name}).
-void add_system_routes(Router& router, storage::Store& store, Metrics& metrics);
+// /healthz, /readyz, and the web dashboard (/ and /assets/{name}).
+void add_system_routes(Router& router, storage::Store& store);
+// GET /metrics (Prometheus text). `token` non-empty: a scrape must send it as a bearer token
+// (service/metrics_endpoint.h), else 401.
+void add_metrics_route(Router& router, storage::Store& store, Metrics& metrics, const std::string& token);
 
 }  // namespace mufl::service
