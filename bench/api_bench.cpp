@@ -5,6 +5,12 @@
 // POST /v1/activities (unique names) from --connections keep-alive connections, each sending
 // requests back to back: 1 s of warm-up, then --seconds measured. Prints req/s, p50/p99/max
 // latency and the ratio to the targets of the issue, and ends with one line of JSON.
+//
+// The baseline: a bare Beast server in this process (bench/bare_server.h) on as many threads
+// as mufld's --threads, answering every request with the bytes of one real GET
+// /v1/activities/{id} reply, driven by the same client (same connections count, same
+// io_context) before mufld's phases. mufld's GET and POST rates are also given as a ratio of it:
+// what share of what this machine and this client can do at all mufl reaches.
 // Exit code: 0 when every response had the expected status, 1 otherwise, 2 on a setup failure.
 //
 // The client is a single io_context (run by --client-threads threads, default 1) because on the
@@ -35,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bare_server.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -49,6 +56,7 @@ using Clock = std::chrono::steady_clock;
 using Request = http::request<http::string_body>;
 
 constexpr double kGetTargetRps = 20000, kGetTargetP99Ms = 5, kPostTargetRps = 2000;
+constexpr double kGetTargetOfBare = 0.5;  // mufld's GET rate at least half the bare server's
 
 struct Options {
   std::string mufld = MUFLD_PATH;
@@ -338,6 +346,23 @@ nlohmann::ordered_json report(const char* name, const Result& r, double target_r
   return j;
 }
 
+// The baseline's figures. Its server shares this process with the client, so only their sum
+// is known: `process_cpu`.
+nlohmann::ordered_json report_bare(const Result& r, size_t body_bytes) {
+  std::printf("bare Beast server (%zu-byte reply, in this process): %.0f req/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms;"
+              " %zu requests in %.1f s; CPU: server and client %.2f cores\n",
+              body_bytes, r.rps, r.p50, r.p99, r.max, r.requests, r.seconds, r.cpu.server);
+  nlohmann::ordered_json j;
+  j["body_bytes"] = body_bytes;
+  j["requests"] = r.requests;
+  j["rps"] = round2(r.rps);
+  j["p50_ms"] = round2(r.p50);
+  j["p99_ms"] = round2(r.p99);
+  j["max_ms"] = round2(r.max);
+  j["process_cpu"] = round2(r.cpu.server);
+  return j;
+}
+
 int run(const Options& o) {
   std::random_device rd;
   std::string admin_token;
@@ -380,9 +405,25 @@ int run(const Options& o) {
   std::fflush(stdout);  // a progress line: someone may be waiting for it (e.g. to attach perf)
   if (seed.errors > 0) throw std::runtime_error("seeding failed with " + std::to_string(seed.errors) + " errors");
 
-  Phase get{.method = http::verb::get, .expect = 200, .fill = [&ids](size_t, std::mt19937_64& rng, Request& req) {
-              req.target("/v1/activities/" + ids[rng() % ids.size()]);
-            }};
+  auto get_fill = [&ids](size_t, std::mt19937_64& rng, Request& req) {
+    req.target("/v1/activities/" + ids[rng() % ids.size()]);
+  };
+  // The baseline first, with a real reply's bytes, while mufld idles.
+  auto [get_status, get_body] = request_once(ep, http::verb::get, "/v1/activities/" + ids[0], token, "");
+  if (get_status != 200) throw std::runtime_error("GET /v1/activities/{id}: " + std::to_string(get_status));
+  Result b;
+  size_t bare_errors = 0;
+  {
+    mufl::bench::BareServer bare(get_body, "application/json", o.server_threads);
+    const tcp::endpoint bare_ep(asio::ip::make_address("127.0.0.1"), bare.port());
+    std::vector<std::shared_ptr<Connection>> bare_conns;
+    for (int i = 0; i < o.connections; ++i)
+      bare_conns.push_back(std::make_shared<Connection>(io, bare_ep, token, static_cast<unsigned>(i + 1)));
+    Phase bare_get{.method = http::verb::get, .expect = 200, .fill = get_fill};
+    b = run_phase(io, o.client_threads, bare_conns, bare_get, o, getpid());
+    bare_errors = bare_get.errors;
+  }
+  Phase get{.method = http::verb::get, .expect = 200, .fill = get_fill};
   Result g = run_phase(io, o.client_threads, conns, get, o, server.pid());
   Phase post{.method = http::verb::post, .expect = 201, .fill = post_fill("post-")};
   Result p = run_phase(io, o.client_threads, conns, post, o, server.pid());
@@ -393,10 +434,21 @@ int run(const Options& o) {
   std::printf("mufld %s: --threads %d, --db-sync %s%s; client: %d thread(s), %d keep-alive connections; %u cores\n",
               o.mufld.c_str(), o.server_threads, o.db_sync.empty() ? "full (default)" : o.db_sync.c_str(),
               extra.c_str(), o.client_threads, o.connections, std::thread::hardware_concurrency());
+  nlohmann::ordered_json jb = report_bare(b, get_body.size());
   nlohmann::ordered_json jg = report("GET /v1/activities/{id}", g, kGetTargetRps, kGetTargetP99Ms);
   nlohmann::ordered_json jp = report("POST /v1/activities", p, kPostTargetRps, 0);
-  const size_t errors = get.errors + post.errors;
-  if (errors > 0) std::printf("ERRORS: %zu (GET %zu, POST %zu)\n", errors, get.errors.load(), post.errors.load());
+  const double get_of_bare = b.rps > 0 ? g.rps / b.rps : 0, post_of_bare = b.rps > 0 ? p.rps / b.rps : 0;
+  const bool get_met = jg["met"].get<bool>() && get_of_bare >= kGetTargetOfBare;
+  std::printf("of the bare server: GET %.2f (target >= %.1f) -> %s, POST %.2f\n", get_of_bare, kGetTargetOfBare,
+              get_of_bare >= kGetTargetOfBare ? "met" : "MISSED", post_of_bare);
+  jg["of_bare"] = round2(get_of_bare);
+  jg["target_of_bare"] = kGetTargetOfBare;
+  jg["met_all"] = get_met;  // rate, p99 and the share of the bare server
+  jp["of_bare"] = round2(post_of_bare);
+  const size_t errors = get.errors + post.errors + bare_errors;
+  if (errors > 0)
+    std::printf("ERRORS: %zu (GET %zu, POST %zu, bare %zu)\n", errors, get.errors.load(), post.errors.load(),
+                bare_errors);
   // Key order as in the issue; ordered_json keeps it.
   nlohmann::ordered_json out = {{"bench", "api"},
                                 {"connections", o.connections},
@@ -407,6 +459,7 @@ int run(const Options& o) {
                                 {"mufld_args", o.extra_args},
                                 {"seconds", o.seconds},
                                 {"cores", std::thread::hardware_concurrency()},
+                                {"bare", jb},
                                 {"get", jg},
                                 {"post", jp},
                                 {"errors", errors}};

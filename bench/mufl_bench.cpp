@@ -347,6 +347,19 @@ T must(mufl::Result<T> r, const std::string& what) {
   return std::move(r).value();
 }
 
+// Every round of activity `id`, oldest first: Store::list_rounds a page at a time.
+std::vector<storage::RoundRecord> all_rounds(storage::Store& store, const std::string& id) {
+  std::vector<storage::RoundRecord> out;
+  storage::RoundQuery q{storage::Scope::all()};
+  q.limit = 1000;
+  for (;;) {
+    auto page = must(store.list_rounds(id, q), "rounds of " + id);
+    out.insert(out.end(), page.items.begin(), page.items.end());
+    if (!page.next_after_round) return out;
+    q.after_round = *page.next_after_round;
+  }
+}
+
 // A fresh directory under $TMPDIR with <dir>/datasets → the real data sets.
 std::string make_data_dir(const Options& o, const std::string& policy) {
   std::string templ = (fs::temp_directory_path() / ("mufl-bench-" + policy + "-XXXXXX")).string();
@@ -420,7 +433,7 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
       if (a.state != mufl::ActivityState::kSucceeded)
         throw std::runtime_error(kTasks[i] + " (" + ids[i] + ") ended " + mufl::to_string(a.state) + ": " +
                                  a.state_reason);
-      const auto rounds = must(store->list_rounds(ids[i], storage::Scope::all()), "rounds of " + ids[i]);
+      const auto rounds = all_rounds(*store, ids[i]);
       if (rounds.empty()) throw std::runtime_error(kTasks[i] + " has no rounds");
       for (const auto& r : rounds) {
         const auto j = json::parse(r.report_json);

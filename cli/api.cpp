@@ -81,6 +81,29 @@ Reply Api::call_json(const std::string& method, const std::string& path, const s
   return r;
 }
 
+Reply Api::list_all(const std::string& path) {
+  nlohmann::json items = nlohmann::json::array();
+  std::string cursor;
+  for (;;) {
+    Reply page = call_json("GET", path + "?limit=1000" + (cursor.empty() ? "" : "&cursor=" + url_encode(cursor)));
+    if (!page.ok()) return page;
+    const auto& doc = page.document;
+    const auto* page_items = doc.is_object() && doc.contains("items") ? &doc["items"] : nullptr;
+    if (!page_items || !page_items->is_array()) {
+      page.exit_code = kExitServerError;
+      page.error = "GET " + path + " answered a list without items";
+      return page;
+    }
+    for (const auto& item : *page_items) items.push_back(item);
+    const auto next = doc.find("next_cursor");
+    if (next == doc.end() || !next->is_string() || next->get<std::string>().empty()) {
+      page.document = {{"items", std::move(items)}};
+      return page;
+    }
+    cursor = next->get<std::string>();
+  }
+}
+
 Result<client::Response> Api::stream(const std::string& path, std::map<std::string, std::string> headers,
                                      const std::function<bool(const client::Response&)>& on_head,
                                      const std::function<bool(std::string_view)>& on_data,

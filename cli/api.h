@@ -35,6 +35,11 @@ class Api {
   Reply call_json(const std::string& method, const std::string& path, const std::string& body = "",
                   const std::map<std::string, std::string>& headers = {});
 
+  // Every item of a paginated list (GET `path`, which has no query): pages of 1000 items,
+  // following next_cursor until it is null. On success `document` is {"items": [...]} with the
+  // items of every page in the API's order; on failure, the failing page's reply.
+  Reply list_all(const std::string& path);
+
   // HttpClient::stream on `path`, with the token.
   Result<client::Response> stream(const std::string& path, std::map<std::string, std::string> headers,
                                   const std::function<bool(const client::Response&)>& on_head,

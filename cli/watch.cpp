@@ -241,7 +241,7 @@ class Watcher {
       const int64_t round = int_at(obj_at(a.document, "progress"), "round");
       // Rounds that went by between two polls, one line each (a bar shows only the last).
       if (round > display_.round_shown() + 1 && !io_.out_is_tty) {
-        Reply rounds = api_.call_json("GET", path_ + "/rounds");
+        Reply rounds = api_.list_all(path_ + "/rounds");
         const json items = rounds.ok() && rounds.document.is_object() ? rounds.document.value("items", json::array())
                                                                       : json::array();
         for (const auto& item : items.is_array() ? items : json::array())

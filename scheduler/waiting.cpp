@@ -63,6 +63,11 @@ Result<std::map<std::string, WaitNote>> WaitingExplainer::explain(const std::opt
   return out;
 }
 
+WaitNote WaitingExplainer::explain(const storage::UnclaimedGroup& group) const {
+  return wait_reason(group, board_ ? board_->note(group.id) : std::nullopt,
+                     device_availability(inventory_, one_group_at_a_time_));
+}
+
 std::map<WaitReason, int64_t> count_by_reason(const std::map<std::string, WaitNote>& waiting) {
   std::map<WaitReason, int64_t> counts;
   for (WaitReason r : kAllWaitReasons) counts[r] = 0;

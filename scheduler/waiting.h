@@ -76,6 +76,9 @@ class WaitingExplainer {
   // Every live group without a device (or only group `id`: none when it has a device or has
   // ended), with its reason. Errors are the store's.
   Result<std::map<std::string, WaitNote>> explain(const std::optional<std::string>& id = std::nullopt) const;
+  // The reason for one group the caller read from the store itself (Store::list_unclaimed_groups,
+  // or ActivityDetail::waiting_group): explain() without the store's query.
+  WaitNote explain(const storage::UnclaimedGroup& group) const;
 
  private:
   storage::Store& store_;

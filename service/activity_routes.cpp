@@ -49,6 +49,34 @@ Result<storage::ActivityQuery> parse_list_query(const HttpRequest& req) {
   return q;
 }
 
+constexpr int kDefaultRoundsPage = 100;
+
+// Reads ?limit=&cursor= of GET /v1/activities/{id}/rounds strictly, as parse_list_query.
+Result<storage::RoundQuery> parse_rounds_query(const HttpRequest& req) {
+  storage::RoundQuery q;
+  q.limit = kDefaultRoundsPage;
+  std::vector<FieldError> errors;
+  for (const auto& [key, value] : req.query) {
+    const bool digits = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+    if (key == "limit") {
+      const int n = digits && value.size() <= 4 ? std::stoi(value) : 0;
+      if (n < 1 || n > kMaxPageSize)
+        errors.push_back({"limit", "must be an integer from 1 to " + std::to_string(kMaxPageSize)});
+      else
+        q.limit = n;
+    } else if (key == "cursor") {
+      if (digits && value.size() <= 18)
+        q.after_round = std::stoll(value);
+      else
+        errors.push_back({"cursor", "is not a cursor this server returned (use next_cursor from a previous page)"});
+    } else {
+      errors.push_back({key, "unknown query parameter; this route takes limit and cursor"});
+    }
+  }
+  if (!errors.empty()) return Status::invalid_argument("the query has invalid parameters", std::move(errors));
+  return q;
+}
+
 // The file's bytes, after checking them against the SHA-256 recorded with it.
 Result<std::string> read_verified_file(const storage::StoredFile& f) {
   auto bytes = read_file(f.path);
@@ -70,8 +98,8 @@ nlohmann::json paused_reason(const Activity& a, const Tenant& t) {
 
 }  // namespace
 
-void add_activity_routes(Router& router, tenants::ActivityService& activities, storage::Store& store,
-                         const Catalog& catalog, const Clock& clock, const scheduler::WaitingExplainer* waiting) {
+void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog,
+                         const Clock& clock, const scheduler::WaitingExplainer* waiting) {
   router.add("GET", "/v1/catalog", Access::kAnyone,
              [json = dump_json(catalog.to_json())](const RequestContext&) {
                HttpResponse r;
@@ -104,34 +132,28 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, s
     return json_response(200, {{"items", items}, {"next_cursor", next}});
   });
 
-  router.add("GET", "/v1/activities/{id}", Access::kAnyone, [&activities, &store, &clock, waiting](const RequestContext& ctx) {
-    auto a = activities.get(ctx.principal, ctx.param("id"));
-    if (!a.ok()) return problem_from_status(a.status());
-    auto json = tenants::activity_to_json(*a, clock.now_unix_ms());
+  router.add("GET", "/v1/activities/{id}", Access::kAnyone, [&activities, &clock, waiting](const RequestContext& ctx) {
+    // Everything below comes from one read snapshot (Store::get_activity_detail).
+    auto d = activities.get_detail(ctx.principal, ctx.param("id"));
+    if (!d.ok()) return problem_from_status(d.status());
+    const Activity& a = d->activity;
+    auto json = tenants::activity_to_json(a, clock.now_unix_ms());
     // The groups it has trained in, oldest first (merge, then the group it was split into).
-    auto groups = store.activity_groups(a->id);
-    if (!groups.ok()) return problem_from_status(groups.status());
-    json["groups"] = *groups;
+    json["groups"] = d->groups;
     // Its shares of the energy ledger (docs/energy.md) and whether its budget stops it.
-    auto energy = store.activity_energy(a->id);
-    if (!energy.ok()) return problem_from_status(energy.status());
-    json["energy"] = {{"joules", energy->joules},
-                      {"device_seconds", energy->device_seconds},
-                      {"grams_co2e", energy->grams_co2e},
-                      {"work_units", energy->units},
-                      {"abandoned_units", energy->abandoned_units}};
-    auto tenant = store.get_tenant(a->tenant_id);
-    json["paused"] = tenant.ok() ? paused_reason(*a, *tenant) : nlohmann::json();
+    json["energy"] = {{"joules", d->energy.joules},
+                      {"device_seconds", d->energy.device_seconds},
+                      {"grams_co2e", d->energy.grams_co2e},
+                      {"work_units", d->energy.units},
+                      {"abandoned_units", d->energy.abandoned_units}};
+    json["paused"] = d->tenant ? paused_reason(a, *d->tenant) : nlohmann::json();
     // Why its group waits for a device (scheduler/waiting.h: budget, carbon deferral, …).
     json["waiting"] = nullptr;
     json["waiting_reason"] = nullptr;
-    if (waiting && !is_terminal(a->state) && !groups->empty() && a->progress.device.empty()) {
-      auto notes = waiting->explain(groups->back());
-      if (!notes.ok()) return problem_from_status(notes.status());
-      if (auto it = notes->find(groups->back()); it != notes->end()) {
-        json["waiting"] = it->second.text;
-        json["waiting_reason"] = to_string(it->second.reason);
-      }
+    if (waiting && !is_terminal(a.state) && d->waiting_group && a.progress.device.empty()) {
+      const scheduler::WaitNote note = waiting->explain(*d->waiting_group);
+      json["waiting"] = note.text;
+      json["waiting_reason"] = to_string(note.reason);
     }
     return json_response(200, json);
   });
@@ -142,14 +164,18 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, s
   });
 
   router.add("GET", "/v1/activities/{id}/rounds", Access::kAnyone, [&activities](const RequestContext& ctx) {
-    auto rounds = activities.rounds(ctx.principal, ctx.param("id"));
-    if (!rounds.ok()) return problem_from_status(rounds.status());
+    auto query = parse_rounds_query(ctx.request);
+    if (!query.ok()) return problem_from_status(query.status());
+    auto page = activities.rounds(ctx.principal, ctx.param("id"), *query);
+    if (!page.ok()) return problem_from_status(page.status());
     nlohmann::json items = nlohmann::json::array();
-    for (const auto& r : *rounds) {
+    for (const auto& r : page->items) {
       auto report = nlohmann::json::parse(r.report_json, nullptr, /*allow_exceptions=*/false);
       items.push_back(report.is_discarded() ? nlohmann::json{{"round", r.round}} : report);
     }
-    return json_response(200, {{"items", items}});
+    nlohmann::json next = page->next_after_round ? nlohmann::json(std::to_string(*page->next_after_round))
+                                                 : nlohmann::json();
+    return json_response(200, {{"items", items}, {"next_cursor", next}});
   });
 
   router.add("GET", "/v1/activities/{id}/model", Access::kAnyone, [&activities](const RequestContext& ctx) {

@@ -24,17 +24,22 @@ std::unique_ptr<EventHub> attach_event_hub(storage::Store& store) {
 }  // namespace
 
 App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash,
-         tenants::ActivityHooks hooks, EnergyOptions energy, EventStreamOptions events)
+         tenants::ActivityHooks hooks, EnergyOptions energy, EventStreamOptions events,
+         MetricsEndpointOptions scrape)
     : store_(store),
       hub_(attach_event_hub(store)),
       clock_(clock),
       metrics_(kVersion, clock.now_unix_ms()),
       registry_(store, clock, rng, admin_token_hash),
       activities_(store, Catalog::builtin(), clock, rng, std::move(hooks)),
-      router_([this](std::string_view token) { return registry_.authenticate(token); }) {
-  add_system_routes(router_, store, metrics_, energy.training_health);
+      router_([this](std::string_view token) { return registry_.authenticate(token); }),
+      metrics_router_([](std::string_view) -> Result<Principal> {
+        return Status::unauthenticated("the metrics listener serves no API");  // no route asks: all are public
+      }) {
+  add_system_routes(router_, store, energy.training_health);
+  add_metrics_route(scrape.on_main_listener ? router_ : metrics_router_, store, metrics_, scrape.token);
   add_tenant_routes(router_, registry_, energy.on_quotas_changed);
-  add_activity_routes(router_, activities_, store, Catalog::builtin(), clock, energy.waiting);
+  add_activity_routes(router_, activities_, Catalog::builtin(), clock, energy.waiting);
   add_group_routes(router_, store, energy.waiting);
   add_device_routes(router_, store, energy.inventory, clock, energy.dispatcher);
   add_usage_routes(router_, store, energy, clock);
@@ -57,7 +62,16 @@ App::~App() { store_.set_event_listener({}); }
 
 HttpResponse App::handle(HttpRequest&& request) {
   const int64_t start = clock_.monotonic_ns();
-  Router::Outcome out = router_.handle(request);
+  return finish(request, router_.handle(request), start);
+}
+
+HttpResponse App::handle_metrics(HttpRequest&& request) {
+  const int64_t start = clock_.monotonic_ns();
+  return finish(request, metrics_router_.handle(request), start);
+}
+
+// Counts and logs a routed request; returns its response.
+HttpResponse App::finish(const HttpRequest& request, Router::Outcome out, int64_t start) {
   const double seconds = static_cast<double>(clock_.monotonic_ns() - start) / 1e9;
   metrics_.observe_request(out.route, request.method, out.response.status, seconds);
   if (out.response.status >= 500)

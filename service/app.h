@@ -14,6 +14,7 @@
 #include "service/event_stream.h"
 #include "service/http_types.h"
 #include "service/metrics.h"
+#include "service/metrics_endpoint.h"
 #include "service/router.h"
 #include "service/routes.h"
 #include "storage/store.h"
@@ -29,14 +30,20 @@ class App {
   // `energy`: the devices (GET /v1/devices, their /metrics series) and the carbon figures of
   // /v1/usage; the inventory, when given, must outlive the App.
   // The App's EventHub is the Store's event listener while the App lives (GET /v1/events);
-  // `events` sets the streams' keep-alive.
+  // `events` sets the streams' keep-alive. `scrape` says where GET /metrics is served (the main
+  // router, or handle_metrics only) and whether it needs a token.
   App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash,
-      tenants::ActivityHooks hooks = {}, EnergyOptions energy = {}, EventStreamOptions events = {});
+      tenants::ActivityHooks hooks = {}, EnergyOptions energy = {}, EventStreamOptions events = {},
+      MetricsEndpointOptions scrape = {});
   ~App();
   App(const App&) = delete;
   App& operator=(const App&) = delete;
 
   HttpResponse handle(HttpRequest&& request);
+  // The request path of a listener for /metrics alone (mufld's --metrics-listen): GET /metrics
+  // as `scrape` says, 404 problem+json for every other path. Requests are counted in /metrics
+  // like handle()'s. Thread safety as handle().
+  HttpResponse handle_metrics(HttpRequest&& request);
 
   const Router& router() const { return router_; }
   Metrics& metrics() { return metrics_; }
@@ -50,6 +57,9 @@ class App {
   tenants::TenantRegistry registry_;
   tenants::ActivityService activities_;
   Router router_;
+  Router metrics_router_;  // GET /metrics when it is not on router_; nothing else
+
+  HttpResponse finish(const HttpRequest& request, Router::Outcome out, int64_t start_ns);
 };
 
 }  // namespace mufl::service

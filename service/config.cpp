@@ -21,18 +21,27 @@ std::string env_to_option(const std::string& var, const po::options_description&
   return desc.find_nothrow(name, false) ? name : "";
 }
 
-Status parse_listen(const std::string& text, Config& c) {
+// HOST:PORT of flag `flag` ("--listen") into `host` and `port`.
+Status parse_listen(const std::string& text, const std::string& flag, std::string& out_host, uint16_t& out_port) {
   size_t colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0)
-    return Status::invalid_argument("--listen must be HOST:PORT, e.g. 127.0.0.1:8080");
+    return Status::invalid_argument(flag + " must be HOST:PORT, e.g. 127.0.0.1:8080");
   std::string host = text.substr(0, colon), port = text.substr(colon + 1);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
       std::stoi(port) > 65535)
-    return Status::invalid_argument("--listen port must be a number from 0 to 65535");
-  c.listen_host = host;
-  c.listen_port = static_cast<uint16_t>(std::stoi(port));
+    return Status::invalid_argument(flag + " port must be a number from 0 to 65535");
+  out_host = host;
+  out_port = static_cast<uint16_t>(std::stoi(port));
   return Status::ok();
+}
+
+// A token may hold any printable ASCII but blanks (it goes into an Authorization header).
+bool valid_token(const std::string& t) {
+  if (t.empty()) return false;
+  for (unsigned char ch : t)
+    if (ch <= ' ' || ch >= 0x7f) return false;
+  return true;
 }
 
 // "7d", "12h", "30m", "90s" or "90" → seconds; nullopt for anything else or 0.
@@ -55,10 +64,21 @@ std::optional<int64_t> parse_duration_seconds(const std::string& text) {
 
 }  // namespace
 
+Result<std::string> metrics_token_from_file_contents(const std::string& contents) {
+  std::string line = contents.substr(0, contents.find('\n'));
+  const size_t first = line.find_first_not_of(" \t\r"), last = line.find_last_not_of(" \t\r");
+  line = first == std::string::npos ? "" : line.substr(first, last - first + 1);
+  if (!valid_token(line))
+    return Status::invalid_argument(
+        "--metrics-token-file must hold the token on its first line (printable characters, no blanks)");
+  return line;
+}
+
 Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* const* env) {
   ParsedArgs out;
   Config& c = out.config;
   std::string listen = "127.0.0.1:8080";
+  std::string metrics_listen;
   std::string event_retention = "7d";
   po::options_description desc(
       "mufld: multi-tenant federated-learning job service.\n"
@@ -131,7 +151,14 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
       ("tls-cert", po::value<std::string>(&c.tls_cert_file),
        "serve HTTPS (TLS 1.2+) with this PEM certificate chain, the server's certificate first;\n"
        "needs --tls-key (default: plain HTTP)")
-      ("tls-key", po::value<std::string>(&c.tls_key_file), "the unencrypted PEM private key of --tls-cert");
+      ("tls-key", po::value<std::string>(&c.tls_key_file), "the unencrypted PEM private key of --tls-cert")
+      ("metrics-listen", po::value<std::string>(&metrics_listen),
+       "HOST:PORT to serve /metrics on instead of --listen (which then answers 404 for it)")
+      ("metrics-token", po::value<std::string>(&c.metrics_token),
+       "require Authorization: Bearer TOKEN for /metrics; prefer MUFL_METRICS_TOKEN or\n"
+       "--metrics-token-file, since ps shows a command line")
+      ("metrics-token-file", po::value<std::string>(&c.metrics_token_file),
+       "require the token on FILE's first line for /metrics (read at start)");
 
   std::ostringstream help;
   help << desc << "\nAdmin token: MUFL_ADMIN_TOKEN if set; otherwise generated at the first start and\n"
@@ -174,7 +201,18 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
     out.output = std::string("mufld ") + kVersion + "\n";
     return out;
   }
-  if (Status s = parse_listen(listen, c); !s.is_ok()) return s;
+  if (Status s = parse_listen(listen, "--listen", c.listen_host, c.listen_port); !s.is_ok()) return s;
+  if (!metrics_listen.empty()) {
+    if (Status s = parse_listen(metrics_listen, "--metrics-listen", c.metrics_host, c.metrics_port); !s.is_ok())
+      return s;
+    c.metrics_listen = true;
+  }
+  if (vm.count("metrics-token") && vm.count("metrics-token-file"))
+    return Status::invalid_argument("--metrics-token and --metrics-token-file are exclusive: give one");
+  if (vm.count("metrics-token") && !valid_token(c.metrics_token))
+    return Status::invalid_argument("--metrics-token must be printable characters without blanks");
+  if (vm.count("metrics-token-file") && c.metrics_token_file.empty())
+    return Status::invalid_argument("--metrics-token-file must name a file");
   if (c.db_sync != "full" && c.db_sync != "normal")
     return Status::invalid_argument("--db-sync must be full or normal");
   if (c.threads < 0 || c.threads > 256) return Status::invalid_argument("--threads must be from 0 to 256");

@@ -80,6 +80,16 @@ struct Config {
   // PEM private key (service/tls_context.h). Both or neither; default neither: plain HTTP.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // --metrics-listen HOST:PORT: serve /metrics on a listener of its own, and answer 404 for it
+  // on --listen. Default: none, /metrics is served on --listen. Port 0 picks a free port.
+  bool metrics_listen = false;
+  std::string metrics_host;
+  uint16_t metrics_port = 0;
+  // --metrics-token TOKEN (also MUFL_METRICS_TOKEN) or --metrics-token-file FILE (at most one of
+  // the two): /metrics requires Authorization: Bearer TOKEN. Default: none, /metrics is public.
+  // The file is read by mufld at start (see read_metrics_token); parse_args only checks the flags.
+  std::string metrics_token;
+  std::string metrics_token_file;
   // MUFL_ADMIN_TOKEN only (a secret does not belong on a command line, where ps shows it).
   std::string admin_token;
 };
@@ -89,6 +99,10 @@ struct ParsedArgs {
   bool exit_now = false;  // --help or --version: print `output` and exit 0
   std::string output;
 };
+
+// The metrics token in `file`'s contents: the first line without its line ending and with
+// surrounding blanks removed. kInvalidArgument when that is empty or has other whitespace.
+Result<std::string> metrics_token_from_file_contents(const std::string& contents);
 
 // Parses argv and the environment (`env` as from `environ`). kInvalidArgument with a message
 // for people on an unknown flag or a bad value.

@@ -15,6 +15,7 @@
 
 #include "core/clock.h"
 #include "core/crash_point_env.h"
+#include "core/file_io.h"
 #include "core/random.h"
 #include "fl/fl_job.h"
 #include "scheduler/carbon_intensity.h"
@@ -28,6 +29,7 @@
 #include "service/config.h"
 #include "service/event_retention.h"
 #include "service/http_server.h"
+#include "service/metrics_endpoint.h"
 #include "service/version.h"
 #include "storage/sqlite_store.h"
 #include "tenants/token.h"
@@ -143,8 +145,19 @@ int main(int argc, char** argv) {
   service::EventStreamOptions event_options;
   event_options.keepalive =
       std::chrono::milliseconds(std::max<int64_t>(1, static_cast<int64_t>(cfg.event_keepalive_seconds * 1000)));
+  // Where /metrics is served and whether it needs a token (--metrics-listen, --metrics-token[-file]).
+  service::MetricsEndpointOptions scrape;
+  scrape.on_main_listener = !cfg.metrics_listen;
+  scrape.token = cfg.metrics_token;
+  if (!cfg.metrics_token_file.empty()) {
+    auto contents = read_file(cfg.metrics_token_file);
+    if (!contents.ok()) return fail("--metrics-token-file: " + contents.status().message());
+    auto token = service::metrics_token_from_file_contents(*contents);
+    if (!token.ok()) return fail(token.status().message());
+    scrape.token = *token;
+  }
   service::App app(**store, SystemClock::instance(), SecureRandom::instance(), tenants::sha256_hex(admin->token),
-                   hooks, energy, event_options);
+                   hooks, energy, event_options, scrape);
   // Stored events older than --event-retention go, now and every hour.
   service::EventRetention retention(**store, SystemClock::instance(), std::chrono::seconds(cfg.event_retention_seconds));
   retention.start();
@@ -193,6 +206,23 @@ int main(int argc, char** argv) {
   http.tls_key_file = cfg.tls_key_file;
   service::HttpServer server(http, [&app](service::HttpRequest&& r) { return app.handle(std::move(r)); });
   if (Status s = server.listen(); !s.is_ok()) return fail(s.message());
+  // --metrics-listen: /metrics alone on a small server of its own, stopped after the main one.
+  std::unique_ptr<service::HttpServer> metrics_server;
+  std::thread metrics_thread;
+  if (cfg.metrics_listen) {
+    service::HttpServerOptions m;
+    m.host = cfg.metrics_host;
+    m.port = cfg.metrics_port;
+    m.io_threads = 1;
+    m.handler_threads = 1;
+    m.max_connections = 64;  // scrapers, not clients
+    m.handle_signals = false;  // the main server's shutdown stops it
+    m.server_name = http.server_name;
+    metrics_server = std::make_unique<service::HttpServer>(
+        m, [&app](service::HttpRequest&& r) { return app.handle_metrics(std::move(r)); });
+    if (Status s = metrics_server->listen(); !s.is_ok()) return fail("--metrics-listen: " + s.message());
+    metrics_thread = std::thread([&metrics_server] { metrics_server->run(); });
+  }
 
   const bool tls = !cfg.tls_cert_file.empty();
   spdlog::info("mufld {} serving {}://{}:{} (data dir {}, database {}, {} threads)", service::kVersion,
@@ -204,11 +234,23 @@ int main(int argc, char** argv) {
                torch_threads, cfg.grouping, cfg.policy);
   spdlog::info("admin token: {}", admin->source == "MUFL_ADMIN_TOKEN" ? "from MUFL_ADMIN_TOKEN"
                                                                       : "in " + admin->source);
-  // One machine-readable line on stdout, for scripts and tests that start mufld on port 0.
+  spdlog::info("/metrics: {}, {}",
+               metrics_server ? "on http://" + cfg.metrics_host + ":" + std::to_string(metrics_server->port()) + " only"
+                              : std::string("on the main listener"),
+               scrape.token.empty() ? "public" : "bearer token required");
+  // Machine-readable lines on stdout, for scripts and tests that start mufld on port 0; the
+  // metrics line comes first, so "listening" means everything listens.
+  if (metrics_server)
+    std::printf("mufld metrics listening on %s:%u\n", cfg.metrics_host.c_str(),
+                static_cast<unsigned>(metrics_server->port()));
   std::printf("mufld listening on %s:%u\n", cfg.listen_host.c_str(), static_cast<unsigned>(server.port()));
   std::fflush(stdout);
 
   server.run();
+  if (metrics_server) {
+    metrics_server->shutdown();
+    metrics_thread.join();
+  }
   executor->stop();  // training in progress stays recorded and resumes at the next start
   if (size_t blocked = server.handlers_running(); blocked > 0) {
     // A handler blocked past the drain timeout: destroying the server (and the App it uses)

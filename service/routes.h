@@ -40,9 +40,8 @@ void add_tenant_routes(Router& router, tenants::TenantRegistry& registry,
                        std::function<void()> on_quotas_changed = {});
 // /v1/activities… (with rounds and model download) and /v1/catalog.
 // `waiting`: why a group waits, shown as `waiting` and `waiting_reason` (nullptr: always null).
-void add_activity_routes(Router& router, tenants::ActivityService& activities, storage::Store& store,
-                         const Catalog& catalog, const Clock& clock,
-                         const scheduler::WaitingExplainer* waiting = nullptr);
+void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog,
+                         const Clock& clock, const scheduler::WaitingExplainer* waiting = nullptr);
 // /v1/groups and /v1/groups/{id}: merge-and-split groups, scoped to the caller.
 // `waiting`: why a group waits, shown as `waiting` and `waiting_reason` (nullptr: always null).
 void add_group_routes(Router& router, storage::Store& store, const scheduler::WaitingExplainer* waiting = nullptr);
@@ -55,9 +54,11 @@ void add_usage_routes(Router& router, storage::Store& store, const EnergyOptions
 // /v1/events: Server-Sent Events about the caller's activities and the devices (docs/events.md).
 // `hub` must be the Store's event listener and outlive the router.
 void add_event_routes(Router& router, storage::Store& store, EventHub& hub, EventStreamOptions options = {});
-// /healthz, /readyz, /metrics, and the web dashboard (/ and /assets/{name}).
-// /healthz, /readyz (the store's readiness, then `training_health` when set), /metrics, the dashboard.
-void add_system_routes(Router& router, storage::Store& store, Metrics& metrics,
-                       std::function<Status()> training_health = {});
+// /healthz, /readyz (the store's readiness, then `training_health` when set), and the web
+// dashboard (/ and /assets/{name}).
+void add_system_routes(Router& router, storage::Store& store, std::function<Status()> training_health = {});
+// GET /metrics (Prometheus text). `token` non-empty: a scrape must send it as a bearer token
+// (service/metrics_endpoint.h), else 401.
+void add_metrics_route(Router& router, storage::Store& store, Metrics& metrics, const std::string& token);
 
 }  // namespace mufl::service

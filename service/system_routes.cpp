@@ -1,6 +1,7 @@
 #include <nlohmann/json.hpp>
 
 #include "service/json_response.h"
+#include "service/metrics_endpoint.h"
 #include "service/problem.h"
 #include "service/routes.h"
 #include "service/version.h"
@@ -23,8 +24,7 @@ HttpResponse asset_response(const web::Asset& a) {
 
 }  // namespace
 
-void add_system_routes(Router& router, storage::Store& store, Metrics& metrics,
-                       std::function<Status()> training_health) {
+void add_system_routes(Router& router, storage::Store& store, std::function<Status()> training_health) {
   router.add("GET", "/healthz", Access::kPublic, [](const RequestContext&) {
     return json_response(200, {{"status", "ok"}, {"version", kVersion}});
   });
@@ -45,17 +45,6 @@ void add_system_routes(Router& router, storage::Store& store, Metrics& metrics,
     return json_response(200, {{"status", "ready"}});
   });
 
-  router.add("GET", "/metrics", Access::kPublic, [&store, &metrics](const RequestContext&) {
-    if (auto counts = store.count_activities_by_state(); counts.ok()) metrics.set_activity_counts(*counts);
-    if (auto counts = store.count_groups_by_phase(); counts.ok()) metrics.set_group_counts(*counts);
-    if (auto tenants = store.list_tenants(); tenants.ok()) metrics.set_tenants(*tenants);
-    metrics.before_scrape();
-    HttpResponse r;
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = metrics.serialize();
-    return r;
-  });
-
   router.add("GET", "/", Access::kPublic, [](const RequestContext&) {
     return asset_response(*web::find_asset("index.html"));
   });
@@ -64,6 +53,21 @@ void add_system_routes(Router& router, storage::Store& store, Metrics& metrics,
     const web::Asset* a = web::find_asset(ctx.param("name"));
     if (!a) return problem(404, "about:blank", "no asset " + ctx.param("name"));
     return asset_response(*a);
+  });
+}
+
+void add_metrics_route(Router& router, storage::Store& store, Metrics& metrics, const std::string& token) {
+  // Public to the router: the metrics token is not a tenant's or the admin's token.
+  router.add("GET", "/metrics", Access::kPublic, [&store, &metrics, token](const RequestContext& ctx) {
+    if (!token.empty() && !scrape_authorized(ctx.request, token)) return scrape_unauthorized(ctx.request);
+    if (auto counts = store.count_activities_by_state(); counts.ok()) metrics.set_activity_counts(*counts);
+    if (auto counts = store.count_groups_by_phase(); counts.ok()) metrics.set_group_counts(*counts);
+    if (auto tenants = store.list_tenants(); tenants.ok()) metrics.set_tenants(*tenants);
+    metrics.before_scrape();
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics.serialize();
+    return r;
   });
 }
 

@@ -134,6 +134,18 @@ Result<StatementRef> Connection::prepare(const std::string& sql) {
 
 int64_t Connection::changes() const { return sqlite3_changes64(db_); }
 
+void Connection::count_statements(std::atomic<int64_t>* counter) {
+  // SQLITE_TRACE_STMT fires once when a statement starts running; a trigger's statements come
+  // with SQL text starting "--", which are part of the statement that fired them.
+  auto on_statement = [](unsigned, void* ctx, void*, void* sql) -> int {
+    const char* text = static_cast<const char*>(sql);
+    if (!(text && text[0] == '-' && text[1] == '-'))
+      static_cast<std::atomic<int64_t>*>(ctx)->fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  };
+  sqlite3_trace_v2(db_, counter ? SQLITE_TRACE_STMT : 0, counter ? +on_statement : nullptr, counter);
+}
+
 bool Connection::in_transaction() const noexcept { return sqlite3_get_autocommit(db_) == 0; }
 
 void Connection::rollback() noexcept {

@@ -4,6 +4,7 @@
 //
 // Thread safety: a Connection (and its statements) must be used by one thread at a time;
 // the owner serialises access.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -98,6 +99,11 @@ class Connection {
   // Rolls back the open transaction, if any, and ignores the outcome. Never throws; allocates
   // nothing. For Transaction's destructor.
   void rollback() noexcept;
+  // From now on, adds one to `*counter` for every SQL statement this connection starts (a
+  // step() after a reset, each statement of exec(); not the statements of triggers), so a test
+  // can bound the queries of a call. nullptr stops counting. `counter` must outlive the
+  // connection or the next call.
+  void count_statements(std::atomic<int64_t>* counter);
 
  private:
   explicit Connection(sqlite3* db) : db_(db) {}

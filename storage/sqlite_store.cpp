@@ -226,6 +226,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const StoreOptions& optio
   if (!writer.ok()) return writer.status();
   store->writer_ = std::move(*writer);
   if (Status s = migrate(*store->writer_, clock.now_unix_ms()); !s.is_ok()) return s;
+  store->writer_->count_statements(&store->statements_run_);
   if (options.path == ":memory:") {
     store->use_writer_for_reads_ = true;
     return store;
@@ -233,6 +234,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const StoreOptions& optio
   for (int i = 0; i < std::max(1, options.readers); ++i) {
     auto reader = Connection::open(options.path, true, options.synchronous, options.busy_timeout_ms);
     if (!reader.ok()) return reader.status();
+    (*reader)->count_statements(&store->statements_run_);
     store->idle_readers_.push_back(std::move(*reader));
   }
   return store;
@@ -526,21 +528,30 @@ Result<int64_t> SqliteStore::requeue_interrupted(int64_t now_ms) {
   });
 }
 
-Result<std::vector<RoundRecord>> SqliteStore::list_rounds(const std::string& id, const Scope& scope) {
+Result<RoundPage> SqliteStore::list_rounds(const std::string& id, const RoundQuery& q) {
   ReaderLease conn(*this);
-  auto a = select_activity(*conn, id, scope);
+  // One snapshot: the activity's scope check and its rounds agree.
+  Transaction txn(*conn);
+  if (Status s = txn.begin(Transaction::Mode::kRead); !s.is_ok()) return s;
+  auto a = select_activity(*conn, id, q.scope);
   if (!a.ok()) return a.status();
-  auto st = (*conn).prepare("SELECT round, report, created_ms FROM activity_rounds WHERE activity_id = ? ORDER BY round");
+  auto st = (*conn).prepare(
+      "SELECT round, report, created_ms FROM activity_rounds WHERE activity_id = ? AND round > ? ORDER BY round "
+      "LIMIT ?");
   if (!st.ok()) return st.status();
-  (*st)->bind(1, id);
-  std::vector<RoundRecord> out;
+  (*st)->bind(1, id).bind(2, q.after_round).bind(3, int64_t{q.limit} + 1);  // one more: is there a next page?
+  RoundPage page;
   for (;;) {
     auto row = (*st)->step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    out.push_back({(*st)->column_int64(0), (*st)->column_text(1), (*st)->column_int64(2)});
+    if (static_cast<int>(page.items.size()) == q.limit) {
+      page.next_after_round = page.items.back().round;
+      break;
+    }
+    page.items.push_back({(*st)->column_int64(0), (*st)->column_text(1), (*st)->column_int64(2)});
   }
-  return out;
+  return page;
 }
 
 Result<std::optional<StoredFile>> SqliteStore::get_file(const std::string& id, const std::string& kind) {
@@ -653,27 +664,54 @@ Result<Group> read_group(const Statement& st) {
   return g;
 }
 
+constexpr const char* kMemberColumns = "activity_id, tenant_id, task, joined_round, left_round, group_id";
+
+// A group_members row as kMemberColumns selects it.
+GroupMember read_member(const Statement& st) {
+  GroupMember m;
+  m.activity_id = st.column_text(0);
+  m.tenant_id = st.column_text(1);
+  m.task = st.column_text(2);
+  m.joined_round = st.column_int64(3);
+  if (!st.column_is_null(4)) m.left_round = st.column_int64(4);
+  return m;
+}
+
 // Fills `g.members` (every member it ever had, in join order).
 Status load_members(Connection& c, Group& g) {
-  auto st = c.prepare(
-      "SELECT activity_id, tenant_id, task, joined_round, left_round FROM group_members WHERE group_id = ? "
-      "ORDER BY rowid");
+  auto st = c.prepare(std::string("SELECT ") + kMemberColumns + " FROM group_members WHERE group_id = ? ORDER BY rowid");
   if (!st.ok()) return st.status();
   (*st)->bind(1, g.id);
   g.members.clear();
   for (;;) {
     auto row = (*st)->step();
     if (!row.ok()) return row.status();
-    if (!*row) break;
-    GroupMember m;
-    m.activity_id = (*st)->column_text(0);
-    m.tenant_id = (*st)->column_text(1);
-    m.task = (*st)->column_text(2);
-    m.joined_round = (*st)->column_int64(3);
-    if (!(*st)->column_is_null(4)) m.left_round = (*st)->column_int64(4);
-    g.members.push_back(std::move(m));
+    if (!*row) return Status::ok();
+    g.members.push_back(read_member(**st));
   }
-  return Status::ok();
+}
+
+// Fills the members of every group in `groups` (as load_members) with one query, whatever
+// their number: the ids go in as one JSON array.
+Status load_members(Connection& c, std::vector<Group>& groups) {
+  if (groups.empty()) return Status::ok();
+  std::map<std::string, Group*> by_id;
+  nlohmann::json ids = nlohmann::json::array();
+  for (Group& g : groups) {
+    g.members.clear();
+    by_id[g.id] = &g;
+    ids.push_back(g.id);
+  }
+  auto st = c.prepare(std::string("SELECT ") + kMemberColumns +
+                      " FROM group_members WHERE group_id IN (SELECT value FROM json_each(?)) ORDER BY rowid");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, ids.dump());
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::ok();
+    by_id.at((*st)->column_text(5))->members.push_back(read_member(**st));
+  }
 }
 
 // The group with its members if `scope` may see it; kNotFound otherwise.
@@ -1083,10 +1121,12 @@ Result<std::vector<ClaimableGroup>> SqliteStore::list_claimable_groups(bool excl
   return out;
 }
 
-Result<std::vector<UnclaimedGroup>> SqliteStore::list_unclaimed_groups(const std::optional<std::string>& id) {
-  ReaderLease conn(*this);
+namespace {
+
+// list_unclaimed_groups on `c`.
+Result<std::vector<UnclaimedGroup>> select_unclaimed_groups(Connection& c, const std::optional<std::string>& id) {
   // The same budget and max_devices conditions as claimable_sql, as columns instead of filters.
-  auto st = (*conn).prepare(
+  auto st = c.prepare(
       std::string("SELECT g.id, "
                   "NOT EXISTS(SELECT 1 FROM group_members m JOIN tenants t ON t.id = m.tenant_id "
                   "  WHERE m.group_id = g.id AND m.left_round IS NULL AND ") +
@@ -1104,6 +1144,13 @@ Result<std::vector<UnclaimedGroup>> SqliteStore::list_unclaimed_groups(const std
     out.push_back({(*st)->column_text(0), (*st)->column_int64(1) != 0, (*st)->column_int64(2) != 0});
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<UnclaimedGroup>> SqliteStore::list_unclaimed_groups(const std::optional<std::string>& id) {
+  ReaderLease conn(*this);
+  return select_unclaimed_groups(*conn, id);
 }
 
 Result<std::optional<Group>> SqliteStore::claim_group(const std::string& id, const std::string& device, bool exclusive,
@@ -1328,6 +1375,9 @@ Result<GroupPage> SqliteStore::list_groups(const GroupQuery& q) {
   if (q.before_seq) sql += " AND seq < ?3";
   sql += " ORDER BY seq DESC LIMIT ?4";
   ReaderLease conn(*this);
+  // One snapshot for the page and its members; two queries whatever the page's size.
+  Transaction txn(*conn);
+  if (Status s = txn.begin(Transaction::Mode::kRead); !s.is_ok()) return s;
   GroupPage page;
   {
     auto st = (*conn).prepare(sql);
@@ -1349,8 +1399,7 @@ Result<GroupPage> SqliteStore::list_groups(const GroupQuery& q) {
       page.items.push_back(std::move(*g));
     }
   }
-  for (Group& g : page.items)
-    if (Status s = load_members(*conn, g); !s.is_ok()) return s;
+  if (Status s = load_members(*conn, page.items); !s.is_ok()) return s;
   return page;
 }
 
@@ -1414,17 +1463,12 @@ Status SqliteStore::replace_group_checkpoint(const std::string& group_id, const 
   });
 }
 
-Result<std::vector<std::string>> SqliteStore::activity_groups(const std::string& activity_id) {
-  ReaderLease conn(*this);
-  {
-    auto exists = (*conn).prepare("SELECT 1 FROM activities WHERE id = ?");
-    if (!exists.ok()) return exists.status();
-    (*exists)->bind(1, activity_id);
-    auto row = (*exists)->step();
-    if (!row.ok()) return row.status();
-    if (!*row) return Status::not_found("no activity " + activity_id);
-  }
-  auto st = (*conn).prepare(
+namespace {
+
+// The ids of the groups activity `activity_id` has been a member of, oldest first (none when
+// there is no such activity).
+Result<std::vector<std::string>> select_activity_groups(Connection& c, const std::string& activity_id) {
+  auto st = c.prepare(
       "SELECT m.group_id FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.activity_id = ? "
       "ORDER BY g.seq");
   if (!st.ok()) return st.status();
@@ -1437,6 +1481,59 @@ Result<std::vector<std::string>> SqliteStore::activity_groups(const std::string&
     out.push_back((*st)->column_text(0));
   }
   return out;
+}
+
+// activity_energy on `c`.
+Result<EnergyTotals> select_activity_energy(Connection& c, const std::string& activity_id) {
+  auto st = c.prepare(std::string("SELECT ") + kTotals + "WHERE a.activity_id = ?");
+  if (!st.ok()) return st.status();
+  (*st)->bind(1, activity_id);
+  auto row = (*st)->step();
+  if (!row.ok()) return row.status();
+  return read_totals(**st, 0);
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> SqliteStore::activity_groups(const std::string& activity_id) {
+  ReaderLease conn(*this);
+  {
+    auto exists = (*conn).prepare("SELECT 1 FROM activities WHERE id = ?");
+    if (!exists.ok()) return exists.status();
+    (*exists)->bind(1, activity_id);
+    auto row = (*exists)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::not_found("no activity " + activity_id);
+  }
+  return select_activity_groups(*conn, activity_id);
+}
+
+Result<ActivityDetail> SqliteStore::get_activity_detail(const std::string& id, const Scope& scope) {
+  ReaderLease conn(*this);
+  Transaction txn(*conn);  // one snapshot: the parts agree with each other
+  if (Status s = txn.begin(Transaction::Mode::kRead); !s.is_ok()) return s;
+  ActivityDetail d;
+  auto a = select_activity(*conn, id, scope);
+  if (!a.ok()) return a.status();
+  d.activity = std::move(*a);
+  auto groups = select_activity_groups(*conn, id);
+  if (!groups.ok()) return groups.status();
+  d.groups = std::move(*groups);
+  auto energy = select_activity_energy(*conn, id);
+  if (!energy.ok()) return energy.status();
+  d.energy = *energy;
+  auto tenant = select_live_tenant(*conn, "id", d.activity.tenant_id);
+  if (tenant.ok())
+    d.tenant = std::move(*tenant);
+  else if (!tenant.status().is_not_found())
+    return tenant.status();
+  if (!d.groups.empty()) {
+    auto unclaimed = select_unclaimed_groups(*conn, d.groups.back());
+    if (!unclaimed.ok()) return unclaimed.status();
+    if (!unclaimed->empty()) d.waiting_group = unclaimed->front();
+  }
+  if (Status s = txn.commit(); !s.is_ok()) return s;
+  return d;
 }
 
 Result<std::vector<std::pair<GroupPhase, int64_t>>> SqliteStore::count_groups_by_phase() {
@@ -1463,12 +1560,7 @@ Result<bool> SqliteStore::group_over_budget(const std::string& group_id) {
 
 Result<EnergyTotals> SqliteStore::activity_energy(const std::string& activity_id) {
   ReaderLease conn(*this);
-  auto st = (*conn).prepare(std::string("SELECT ") + kTotals + "WHERE a.activity_id = ?");
-  if (!st.ok()) return st.status();
-  (*st)->bind(1, activity_id);
-  auto row = (*st)->step();
-  if (!row.ok()) return row.status();
-  return read_totals(**st, 0);
+  return select_activity_energy(*conn, activity_id);
 }
 
 Result<std::vector<UsageDay>> SqliteStore::tenant_usage(const std::string& tenant_id, int64_t from_ms, int64_t to_ms) {

@@ -5,6 +5,7 @@
 // Concurrency: one writer connection (mutations are serialised by a mutex, as SQLite serialises
 // writers anyway) and a small pool of reader connections, which WAL lets run beside the writer.
 // Thread safety: as Store — all methods may be called from any thread.
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -51,11 +52,12 @@ class SqliteStore final : public Store {
   Result<SubmitResult> submit_activity(const Activity& activity, int64_t max_active,
                                        const std::optional<IdempotencyKey>& idem) override;
   Result<Activity> get_activity(const std::string& id, const Scope& scope) override;
+  Result<ActivityDetail> get_activity_detail(const std::string& id, const Scope& scope) override;
   Result<ActivityPage> list_activities(const ActivityQuery& query) override;
   Result<Activity> cancel_activity(const std::string& id, const Scope& scope, const std::string& reason,
                                    int64_t now_ms) override;
   Result<int64_t> requeue_interrupted(int64_t now_ms) override;
-  Result<std::vector<RoundRecord>> list_rounds(const std::string& id, const Scope& scope) override;
+  Result<RoundPage> list_rounds(const std::string& id, const RoundQuery& query) override;
   Result<std::optional<StoredFile>> get_file(const std::string& id, const std::string& kind) override;
   Result<std::vector<std::pair<ActivityState, int64_t>>> count_activities_by_state() override;
   Result<std::vector<Activity>> list_ungrouped_queued() override;
@@ -91,6 +93,11 @@ class SqliteStore final : public Store {
   Result<int64_t> prune_events(int64_t before_unix_ms) override;
   Result<int64_t> set_event_listener(EventListener listener) override;
 
+  // How many SQL statements the store has started on all its connections since it opened
+  // (BEGIN and COMMIT included; the migrations at open not): tests use the difference across a
+  // call to bound its queries. Thread-safe; the count is exact once the calls it spans returned.
+  int64_t statements_run() const { return statements_run_.load(std::memory_order_relaxed); }
+
  private:
   class ReaderLease;
   SqliteStore() = default;
@@ -104,6 +111,9 @@ class SqliteStore final : public Store {
   // After a commit: hands the events with ids above published_id_ to listener_.
   // REQUIRES: writer_mu_ held.
   void publish_committed_events();
+
+  // See statements_run(); counted by every connection, so declared before them (it outlives them).
+  std::atomic<int64_t> statements_run_{0};
 
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;

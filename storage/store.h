@@ -64,6 +64,18 @@ struct RoundRecord {
   int64_t created_unix_ms = 0;
 };
 
+// Which rounds of an activity a read returns: a page, oldest first.
+struct RoundQuery {
+  Scope scope;
+  int64_t after_round = 0;  // only rounds after this one (the cursor); 0: from the first
+  int limit = 100;          // REQUIRES: 1 <= limit <= 1000
+};
+
+struct RoundPage {
+  std::vector<RoundRecord> items;          // oldest first
+  std::optional<int64_t> next_after_round;  // set when more rounds follow: the next page's after_round
+};
+
 // What the grouping planner decided (scheduler/grouping.h), applied in one transaction.
 struct GroupPlan {
   // New groups (id, policy, phase, compat_key, config_json, consolidation_rounds, parent_id
@@ -191,6 +203,17 @@ struct UnclaimedGroup {
   bool at_max_devices = false;  // a live member's tenant already occupies its max_devices devices
 };
 
+// An activity with what GET /v1/activities/{id} shows beside it, read in one snapshot.
+struct ActivityDetail {
+  Activity activity;
+  std::vector<std::string> groups;  // the groups it has been in, oldest first (as activity_groups)
+  EnergyTotals energy;              // its shares of the ledger (as activity_energy)
+  std::optional<Tenant> tenant;     // its tenant; nullopt once the tenant was deleted
+  // Its newest group when that group is live and has no device, as list_unclaimed_groups(id)
+  // says (the budget and max_devices checks); nullopt otherwise.
+  std::optional<UnclaimedGroup> waiting_group;
+};
+
 // One row of the events table (docs/events.md): a change, written in the transaction that made it.
 struct StoredEvent {
   int64_t id = 0;                        // strictly increasing across the service
@@ -247,6 +270,9 @@ class Store {
                                                const std::optional<IdempotencyKey>& idem) = 0;
   // The activity if it exists and `scope` may see it; kNotFound otherwise.
   virtual Result<Activity> get_activity(const std::string& id, const Scope& scope) = 0;
+  // The activity (as get_activity) with its groups, energy, tenant and waiting group, all from
+  // one read snapshot, so they agree with each other. kNotFound as get_activity.
+  virtual Result<ActivityDetail> get_activity_detail(const std::string& id, const Scope& scope) = 0;
   // A page of activities, newest first.
   virtual Result<ActivityPage> list_activities(const ActivityQuery& query) = 0;
   // Moves a non-terminal activity to cancelled with `reason`; a terminal one is returned as it is.
@@ -260,8 +286,9 @@ class Store {
   // any group by a previous process go back to the queue. A waiting live group with no live
   // member becomes done. Returns how many activities went back to the queue.
   virtual Result<int64_t> requeue_interrupted(int64_t now_ms) = 0;
-  // The rounds of an activity the scope may see, oldest first; kNotFound as get_activity.
-  virtual Result<std::vector<RoundRecord>> list_rounds(const std::string& id, const Scope& scope) = 0;
+  // A page of the rounds of an activity that query.scope may see, oldest first: at most
+  // query.limit rounds after query.after_round. kNotFound as get_activity.
+  virtual Result<RoundPage> list_rounds(const std::string& id, const RoundQuery& query) = 0;
   // The activity's checkpoint or model file; nullopt when there is none.
   virtual Result<std::optional<StoredFile>> get_file(const std::string& id, const std::string& kind) = 0;
 

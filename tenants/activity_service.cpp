@@ -92,6 +92,11 @@ Result<Activity> ActivityService::get(const Principal& who, const std::string& i
   return store_.get_activity(id, scope_of(who));
 }
 
+Result<storage::ActivityDetail> ActivityService::get_detail(const Principal& who, const std::string& id) {
+  if (!looks_like_id(id, "act")) return Status::not_found("no activity " + id);
+  return store_.get_activity_detail(id, scope_of(who));
+}
+
 Result<storage::ActivityPage> ActivityService::list(const Principal& who, storage::ActivityQuery query) {
   query.scope = scope_of(who);
   return store_.list_activities(query);
@@ -106,9 +111,11 @@ Result<Activity> ActivityService::cancel(const Principal& who, const std::string
   return a;
 }
 
-Result<std::vector<storage::RoundRecord>> ActivityService::rounds(const Principal& who, const std::string& id) {
+Result<storage::RoundPage> ActivityService::rounds(const Principal& who, const std::string& id,
+                                                  storage::RoundQuery query) {
   if (!looks_like_id(id, "act")) return Status::not_found("no activity " + id);
-  return store_.list_rounds(id, scope_of(who));
+  query.scope = scope_of(who);
+  return store_.list_rounds(id, query);
 }
 
 Result<storage::StoredFile> ActivityService::model(const Principal& who, const std::string& id) {

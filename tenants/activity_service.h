@@ -45,12 +45,16 @@ class ActivityService {
                                        const std::optional<std::string>& idempotency_key);
   // kNotFound when it does not exist or belongs to another tenant.
   Result<Activity> get(const Principal& who, const std::string& id);
+  // The activity with its groups, energy, tenant and waiting group from one snapshot
+  // (storage::ActivityDetail). kNotFound as get.
+  Result<storage::ActivityDetail> get_detail(const Principal& who, const std::string& id);
   // Newest first. The principal's scope replaces query.scope.
   Result<storage::ActivityPage> list(const Principal& who, storage::ActivityQuery query);
   // Cancels; cancelling a finished activity returns it unchanged. kNotFound as get.
   Result<Activity> cancel(const Principal& who, const std::string& id);
-  // The round history, oldest first. kNotFound as get.
-  Result<std::vector<storage::RoundRecord>> rounds(const Principal& who, const std::string& id);
+  // A page of the round history, oldest first. The principal's scope replaces query.scope.
+  // kNotFound as get.
+  Result<storage::RoundPage> rounds(const Principal& who, const std::string& id, storage::RoundQuery query);
   // The final model file. kNotFound as get; kFailedPrecondition while there is none yet.
   Result<storage::StoredFile> model(const Principal& who, const std::string& id);
 

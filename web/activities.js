@@ -1,6 +1,6 @@
 // #/activities: the tenant's activities, one page of the API's cursor at a time, and
 // #/activities/ID: one activity with its progress and its per-round loss and metric charts.
-import { api, withQuery } from './api.js';
+import { api, apiAll, withQuery } from './api.js';
 import { lineChart } from './charts.js';
 import { ACTIVITY_STATES, TERMINAL, badge, cell, coalesce, el, setChildren, facts, fmtJoules, fmtNum, fmtSeconds, fmtTime, link, metricName, table } from './dom.js';
 import { CursorPager, PAGE_SIZE } from './pager.js';
@@ -136,9 +136,8 @@ export function mountDetail(view, ctx, id) {
     const gen = ++generation;
     try {
       const path = `/v1/activities/${encodeURIComponent(id)}`;
-      const [a, rounds] = await Promise.all([api('GET', path), api('GET', `${path}/rounds`)]);
+      const [a, items] = await Promise.all([api('GET', path), apiAll(`${path}/rounds`)]);
       if (gen !== generation) return;
-      const items = rounds.items || [];
       const p = a.progress || {};
       const e = a.energy || {};
       setChildren(view, 

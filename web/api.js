@@ -44,3 +44,16 @@ export function withQuery(path, params) {
   const s = q.toString();
   return s ? `${path}?${s}` : path;
 }
+
+// Every item of a paginated list: GETs `path` a page of `limit` items at a time, following
+// next_cursor until it is null, and resolves with the items in the API's order.
+export async function apiAll(path, limit = 1000) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await api('GET', withQuery(path, { limit, cursor }));
+    items.push(...(page.items || []));
+    cursor = page.next_cursor || null;
+  } while (cursor);
+  return items;
+}

@@ -368,7 +368,7 @@ TEST_CASE("muflctl e2e: watch rides out kill -9 and a restart on the same port, 
   // One --json line per change: rounds 1..4 each once, in order, with the metrics the API has
   // for them (a round missed while mufld was down, or shown twice, breaks this), and the last
   // line is the end.
-  const json history = get(f.http, "/v1/activities/" + id + "/rounds", f.token)["items"];
+  const json history = get_all_items(f.http, "/v1/activities/" + id + "/rounds", f.token);
   REQUIRE(history.size() == 4);
   std::vector<json> shown;
   for (const auto& l : lines_of(w.out)) shown.push_back(json::parse(l));

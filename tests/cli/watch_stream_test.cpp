@@ -132,12 +132,15 @@ class ScriptedServer {
         res.set(http::field::content_type, "application/json");
         res.body() = json{{"id", kId}, {"state", round == 3 ? "succeeded" : "training"}, {"state_reason", ""},
                           {"progress", {{"round", round}, {"rounds", 3}, {"latest", latest}}}}.dump();
-      } else if (target == "/v1/activities/act_stream/rounds") {
+      } else if (target.rfind("/v1/activities/act_stream/rounds?", 0) == 0) {
+        // Two pages: rounds 1 and 2, then (after cursor 2) round 3.
+        const bool second = target.find("cursor=2") != std::string::npos;
         json items = json::array();
-        for (int r = 1; r <= 3; ++r) items.push_back({{"round", r}, {"rounds", 3}, {"metrics", class_metrics(r)}});
+        for (int r = second ? 3 : 1; r <= (second ? 3 : 2); ++r)
+          items.push_back({{"round", r}, {"rounds", 3}, {"metrics", class_metrics(r)}});
         res.result(200);
         res.set(http::field::content_type, "application/json");
-        res.body() = json{{"items", items}}.dump();
+        res.body() = json{{"items", items}, {"next_cursor", second ? json() : json("2")}}.dump();
       } else {
         res.result(404);
         res.set(http::field::content_type, "application/problem+json");
@@ -204,5 +207,7 @@ TEST_CASE("muflctl watch: polls a server without GET /v1/events, one line for ea
   const auto targets = server.targets();
   CHECK(std::count(targets.begin(), targets.end(), "/v1/events?activity=act_stream") == 1);  // asked once
   CHECK(std::count(targets.begin(), targets.end(), "/v1/activities/act_stream") == 3);
-  CHECK(std::count(targets.begin(), targets.end(), "/v1/activities/act_stream/rounds") == 1);
+  // The rounds that went by, both pages of them, once.
+  CHECK(std::count(targets.begin(), targets.end(), "/v1/activities/act_stream/rounds?limit=1000") == 1);
+  CHECK(std::count(targets.begin(), targets.end(), "/v1/activities/act_stream/rounds?limit=1000&cursor=2") == 1);
 }

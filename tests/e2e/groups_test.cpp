@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/support/http_client.h"
+#include "tests/support/json_poll.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -118,7 +119,7 @@ TEST_CASE("e2e groups: compatible activities merge, measure affinity, split, and
   }
   // Every activity has its rounds and its own model.
   for (const auto& id : ids) {
-    auto rounds = json::parse(c.get("/v1/activities/" + id + "/rounds", token).body)["items"];
+    auto rounds = get_all_items(c, "/v1/activities/" + id + "/rounds", token);
     CHECK(rounds.size() == 6);
     CHECK(c.get("/v1/activities/" + id + "/model", token).status == 200);
   }
@@ -198,7 +199,7 @@ TEST_CASE("e2e groups: kill -9 during consolidation, restart, same split and fin
     const std::string task = a["task"];
     const json m = a["progress"]["latest"]["metrics"][task], u = unbroken[i]["progress"]["latest"]["metrics"][task];
     CHECK(m["loss"].get<double>() == Approx(u["loss"].get<double>()).margin(1e-5));
-    CHECK(json::parse(c.get("/v1/activities/" + ids[i] + "/rounds", token).body)["items"].size() == 6);
+    CHECK(get_all_items(c, "/v1/activities/" + ids[i] + "/rounds", token).size() == 6);
   }
   const json resumed = json::parse(c.get("/v1/groups/" + json::parse(c.get("/v1/activities/" + ids[0], token).body)["groups"][0].get<std::string>(), token).body);
   CHECK(resumed["split"]["score"].get<double>() == Approx(unbroken_split["split"]["score"].get<double>()).margin(1e-9));

@@ -109,7 +109,7 @@ TEST_CASE("e2e prometheus: a real Prometheus scrapes mufld, holds its rounds, en
   REQUIRE(a["state"] == "succeeded");
   const int rounds = a["progress"]["round"];
   CHECK(rounds == 4);
-  CHECK(get(c, "/v1/activities/" + id + "/rounds", token)["items"].size() == 4);
+  CHECK(get_all_items(c, "/v1/activities/" + id + "/rounds", token).size() == 4);
   const double joules = a["energy"]["joules"];
   REQUIRE(joules > 0);
 
@@ -491,4 +491,43 @@ TEST_CASE("e2e prometheus: the mufl console over a merge-and-split workload, eve
   for (const auto& e : page_errors())
     if (e.find("Unexpected token 'export'") == std::string::npos) FAIL_CHECK("graph page: " << e);
   screenshot("prometheus-graph.png");
+}
+
+// deploy/README.md, "A private or token-protected /metrics": Prometheus's `authorization`
+// setting with a credentials file scrapes mufld's own metrics listener; a job with another
+// token is refused (up 0), and so is one without any.
+TEST_CASE("e2e prometheus: scrapes a --metrics-listen listener with a --metrics-token-file bearer token") {
+  require_prometheus();
+  TempDir dir;
+  const std::string token = "e2e-scrape-token-0123456789";
+  std::ofstream(dir.file("mufld-metrics.token")) << token << "\n";
+  std::ofstream(dir.file("prometheus-good.token")) << token << "\n";
+  std::ofstream(dir.file("prometheus-bad.token")) << "not-the-token\n";
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin,
+                     {"--devices", "none", "--metrics-listen", "127.0.0.1:0", "--metrics-token-file",
+                      dir.file("mufld-metrics.token")});
+  REQUIRE(mufld.metrics_port() != 0);
+  {
+    std::ofstream out(dir.file("prometheus.yml"));
+    const std::string target = "      - targets: ['127.0.0.1:" + std::to_string(mufld.metrics_port()) + "']\n";
+    out << "global:\n  scrape_interval: 500ms\n  scrape_timeout: 500ms\nscrape_configs:\n";
+    for (const char* job : {"good", "bad"})
+      out << "  - job_name: " << job << "\n    authorization:\n      type: Bearer\n      credentials_file: "
+          << dir.file(std::string("prometheus-") + job + ".token") << "\n    static_configs:\n" << target;
+    out << "  - job_name: none\n    static_configs:\n" << target;
+    REQUIRE(out);
+  }
+  PrometheusProcess prom(PROMETHEUS_PATH, dir.file("prometheus.yml"), dir.path());
+  INFO("prometheus log:\n" << prom.log_tail());
+  bool ok = false;
+  prom.wait_for("up{job=\"good\"}", [](const json& res) { return single_value(res) == 1; }, ok);
+  CHECK(ok);
+  prom.wait_for("mufl_build_info{job=\"good\"}", [](const json& res) { return single_value(res) == 1; }, ok);
+  CHECK(ok);
+  for (const char* job : {"bad", "none"}) {
+    INFO(job);
+    prom.wait_for(std::string("up{job=\"") + job + "\"}", [](const json& res) { return single_value(res) == 0; }, ok);
+    CHECK(ok);
+    CHECK(prom.query(std::string("mufl_build_info{job=\"") + job + "\"}").empty());
+  }
 }

@@ -67,9 +67,7 @@ TEST_CASE("e2e training: an activity trains, reports rounds, and its model loads
   const double accuracy = done["progress"]["latest"]["metrics"]["class"]["accuracy"];
   CHECK(accuracy > 0.3);
 
-  auto rounds = c.get("/v1/activities/" + id + "/rounds", token);
-  REQUIRE(rounds.status == 200);
-  json items = json::parse(rounds.body)["items"];
+  json items = get_all_items(c, "/v1/activities/" + id + "/rounds", token);
   REQUIRE(items.size() == 4);
   for (int i = 0; i < 4; ++i) {
     CHECK(items[i]["round"] == i + 1);
@@ -129,7 +127,7 @@ TEST_CASE("e2e training: kill -9 mid-training, restart, same final metrics as an
   const json ma = a["progress"]["latest"]["metrics"]["class"], mb = b["progress"]["latest"]["metrics"]["class"];
   CHECK(ma["accuracy"].get<double>() == Approx(mb["accuracy"].get<double>()).margin(1e-5));
   CHECK(ma["loss"].get<double>() == Approx(mb["loss"].get<double>()).margin(1e-5));
-  auto rounds = json::parse(c.get("/v1/activities/" + interrupted + "/rounds", token).body)["items"];
+  auto rounds = get_all_items(c, "/v1/activities/" + interrupted + "/rounds", token);
   CHECK(rounds.size() == 4);
 }
 

@@ -199,10 +199,11 @@ struct Harness {
 
   // Each round's losses and metrics, without what differs from run to run (ids, times).
   std::vector<json> metrics(const std::string& id) {
-    auto rounds = store->list_rounds(id, storage::Scope::all());
+    auto rounds = store->list_rounds(id, {storage::Scope::all(), 0, 1000});
     REQUIRE(rounds.ok());
+    REQUIRE(!rounds->next_after_round);
     std::vector<json> out;
-    for (const auto& r : *rounds) {
+    for (const auto& r : rounds->items) {
       json j = json::parse(r.report_json);
       out.push_back({{"round", j["round"]}, {"train_loss", j["train_loss"]}, {"metrics", j["metrics"]},
                      {"samples", j["samples"]}});

@@ -4,8 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
+#include "scheduler/waiting.h"
 #include "storage/sqlite_store.h"
 #include "tenants/token.h"
 
@@ -21,15 +23,22 @@ struct Api {
   ManualClock clock;
   SeededRandom rng{11};
   std::unique_ptr<storage::SqliteStore> store;
+  std::unique_ptr<scheduler::WaitingExplainer> waiting;
   std::unique_ptr<App> app;
 
-  Api() {
+  // `explain_waiting`: the App says why groups wait (no devices, no placement policy).
+  explicit Api(bool explain_waiting = false) {
     storage::StoreOptions o;
     o.path = ":memory:";
     auto s = storage::SqliteStore::open(o, clock);
     REQUIRE(s.ok());
     store = std::move(*s);
-    app = std::make_unique<App>(*store, clock, rng, tenants::sha256_hex(kAdmin));
+    EnergyOptions energy;
+    if (explain_waiting) {
+      waiting = std::make_unique<scheduler::WaitingExplainer>(*store, nullptr, nullptr, false);
+      energy.waiting = waiting.get();
+    }
+    app = std::make_unique<App>(*store, clock, rng, tenants::sha256_hex(kAdmin), tenants::ActivityHooks{}, energy);
   }
 
   HttpResponse call(const std::string& method, const std::string& target, const std::string& body = "",
@@ -455,4 +464,169 @@ TEST_CASE("api: a tenant's priority and the cost of one activity are bounded by 
             .status == 200);
   CHECK(api.call("POST", "/v1/activities", huge.dump(), token).status == 201);
   CHECK(json::parse(api.call("GET", "/v1/activities?limit=100", "", token).body)["items"].size() == 3);
+}
+
+namespace {
+
+// Puts activity `id` of `tenant` alone in a training group and records `rounds` rounds of it,
+// as the executor would; round n's report is {"round": n}.
+void record_rounds(Api& api, const std::string& id, const std::string& tenant, int rounds) {
+  storage::GroupPlan plan;
+  Group g;
+  g.id = "grp_rounds";
+  g.phase = GroupPhase::kTraining;
+  g.policy = "mufl";
+  g.compat_key = "k";
+  g.config_json = "{}";
+  g.members.push_back({id, tenant, "class", 0, {}});
+  plan.new_groups = {g};
+  REQUIRE(api.store->apply_group_plan(plan, api.clock.now_unix_ms()).ok());
+  for (int n = 1; n <= rounds; ++n) {
+    storage::GroupRoundRecord r;
+    r.group_id = g.id;
+    r.round = n;
+    r.checkpoint = {n, "/ckpt", "sha", 1};
+    r.reports.emplace_back(id, json{{"round", n}}.dump());
+    REQUIRE(api.store->record_group_round(r, api.clock.now_unix_ms()).is_ok());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("api: the rounds of an activity come a page at a time, each exactly once and in order") {
+  Api api;
+  auto [tenant_id, token] = api.tenant("history");
+  auto body = submit_body();
+  body["rounds"] = 250;
+  const std::string id = json::parse(api.call("POST", "/v1/activities", body.dump(), token).body)["id"];
+  record_rounds(api, id, tenant_id, 250);
+  const std::string path = "/v1/activities/" + id + "/rounds";
+
+  // The default page is 100 rounds; the next cursor leads on.
+  json first = json::parse(api.call("GET", path, "", token).body);
+  CHECK(first["items"].size() == 100);
+  CHECK(first["next_cursor"].is_string());
+
+  for (int limit : {7, 100, 250, 1000}) {
+    INFO("limit " << limit);
+    std::vector<int> rounds;
+    std::string target = path + "?limit=" + std::to_string(limit);
+    int pages = 0;
+    for (; pages < 100; ++pages) {
+      auto r = api.call("GET", target, "", token);
+      REQUIRE(r.status == 200);
+      json page = json::parse(r.body);
+      CHECK(page["items"].size() <= static_cast<size_t>(limit));
+      for (const auto& item : page["items"]) rounds.push_back(item["round"]);
+      if (page["next_cursor"].is_null()) break;
+      target = path + "?limit=" + std::to_string(limit) + "&cursor=" + page["next_cursor"].get<std::string>();
+    }
+    std::vector<int> expected(250);
+    for (int n = 0; n < 250; ++n) expected[static_cast<size_t>(n)] = n + 1;
+    CHECK(rounds == expected);
+    CHECK(pages + 1 == (250 + limit - 1) / limit);  // no empty page at the end
+  }
+
+  // Bad parameters are 400s naming them; another tenant sees no rounds at all.
+  for (const std::string q : {"limit=0", "limit=1001", "limit=x", "cursor=abc", "cursor=-1", "cursor="})
+    CHECK(error_fields(problem(api.call("GET", path + "?" + q, "", token), 400)) ==
+          std::vector<std::string>{q.substr(0, q.find('='))});
+  CHECK(error_fields(problem(api.call("GET", path + "?page=2", "", token), 400)) == std::vector<std::string>{"page"});
+  auto [other_id, other_token] = api.tenant("other");
+  problem(api.call("GET", path, "", other_token), 404);
+}
+
+namespace {
+
+// SQL statements the store runs for one request (authentication included).
+int64_t statements_for(Api& api, const std::string& target, const std::string& token, json& body) {
+  const int64_t before = api.store->statements_run();
+  auto r = api.call("GET", target, "", token);
+  const int64_t used = api.store->statements_run() - before;
+  REQUIRE(r.status == 200);
+  body = json::parse(r.body);
+  return used;
+}
+
+// `n` waiting training groups grp_0… of two activities each, one of tenant a and one of tenant b.
+void make_groups(Api& api, int n, const std::pair<std::string, std::string>& a,
+                 const std::pair<std::string, std::string>& b) {
+  storage::GroupPlan plan;
+  for (int i = 0; i < n; ++i) {
+    Group g;
+    g.id = "grp_" + std::to_string(i);
+    g.phase = GroupPhase::kTraining;
+    g.policy = "mufl";
+    g.compat_key = "k";
+    g.config_json = "{}";
+    for (const auto& [tenant_id, token] : {a, b}) {
+      const std::string id = json::parse(api.call("POST", "/v1/activities", submit_body().dump(), token).body)["id"];
+      g.members.push_back({id, tenant_id, "class", 0, {}});
+    }
+    plan.new_groups.push_back(g);
+  }
+  REQUIRE(api.store->apply_group_plan(plan, api.clock.now_unix_ms()).ok());
+}
+
+}  // namespace
+
+TEST_CASE("api: GET /v1/groups runs the same few SQL statements for a page of 2 groups and of 60") {
+  std::map<int, int64_t> admin_statements, tenant_statements;
+  for (int n : {2, 60}) {
+    INFO(n << " groups");
+    Api api(/*explain_waiting=*/true);
+    const auto a = api.tenant("a"), b = api.tenant("b");
+    make_groups(api, n, a, b);
+    json page;
+    admin_statements[n] = statements_for(api, "/v1/groups?limit=1000", kAdmin, page);
+    REQUIRE(page["items"].size() == static_cast<size_t>(n));
+    for (const auto& g : page["items"]) {
+      // Every group with both its members, each with its tenant, and why it waits.
+      REQUIRE(g["activities"].size() == 2);
+      CHECK(g["activities"][0]["tenant_id"] == a.first);
+      CHECK(g["activities"][1]["tenant_id"] == b.first);
+      CHECK(g["other_activities"] == 0);
+      CHECK(g["waiting_reason"] == "no_free_device");
+    }
+    tenant_statements[n] = statements_for(api, "/v1/groups?limit=1000", a.second, page);
+    REQUIRE(page["items"].size() == static_cast<size_t>(n));
+    for (const auto& g : page["items"]) {
+      CHECK(g["activities"].size() == 1);  // its own; the other tenant's only as a count
+      CHECK(g["other_activities"] == 1);
+    }
+  }
+  // Authentication, BEGIN, the page, its members, COMMIT and why groups wait: a bound, not n.
+  CHECK(admin_statements[60] == admin_statements[2]);
+  CHECK(tenant_statements[60] == tenant_statements[2]);
+  CHECK(admin_statements[60] <= 8);
+  CHECK(tenant_statements[60] <= 8);
+}
+
+TEST_CASE("api: GET /v1/activities/{id} reads its groups, energy, tenant and wait in one snapshot") {
+  Api api(/*explain_waiting=*/true);
+  const auto a = api.tenant("a"), b = api.tenant("b");
+  make_groups(api, 3, a, b);
+  json page;
+  statements_for(api, "/v1/groups?limit=1000", kAdmin, page);
+  const std::string id = page["items"][0]["activities"][0]["id"];
+  const std::string group = page["items"][0]["id"];
+
+  json got;
+  const int64_t statements = statements_for(api, "/v1/activities/" + id, a.second, got);
+  CHECK(got["id"] == id);
+  CHECK(got["groups"] == json::array({group}));
+  CHECK(got["energy"]["joules"] == 0);
+  CHECK(got["paused"].is_null());
+  CHECK(got["waiting_reason"] == "no_free_device");  // its group waits: mufld has no device here
+  CHECK(got["waiting"].is_string());
+  // Authentication, then BEGIN, activity, groups, energy, tenant, its group's wait, COMMIT.
+  CHECK(statements <= 8);
+
+  // Another tenant's activity is a 404, as before.
+  problem(api.call("GET", "/v1/activities/" + id, "", b.second), 404);
+  // Cancelled: no wait is explained for it any more.
+  REQUIRE(api.call("DELETE", "/v1/activities/" + id, "", a.second).status == 200);
+  statements_for(api, "/v1/activities/" + id, a.second, got);
+  CHECK(got["state"] == "cancelled");
+  CHECK(got["waiting_reason"].is_null());
 }

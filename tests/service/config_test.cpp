@@ -170,3 +170,47 @@ TEST_CASE("config: --tls-cert and --tls-key go together, default plain HTTP") {
   CHECK(key_only.status().message() == "--tls-key needs --tls-cert (HTTPS takes both)");
   CHECK(parse({"--help"})->output.find("--tls-cert") != std::string::npos);
 }
+
+TEST_CASE("config: --metrics-listen and the metrics token") {
+  auto d = parse({});
+  REQUIRE(d.ok());
+  CHECK_FALSE(d->config.metrics_listen);  // default: /metrics on --listen, public
+  CHECK(d->config.metrics_token.empty());
+  CHECK(d->config.metrics_token_file.empty());
+
+  auto r = parse({"--metrics-listen", "[::1]:9464", "--metrics-token-file", "/etc/mufl/metrics.token"});
+  REQUIRE(r.ok());
+  CHECK(r->config.metrics_listen);
+  CHECK(r->config.metrics_host == "::1");
+  CHECK(r->config.metrics_port == 9464);
+  CHECK(r->config.metrics_token_file == "/etc/mufl/metrics.token");
+  CHECK(r->config.listen_port == 8080);  // the main listener is untouched
+
+  auto env = parse({}, {"MUFL_METRICS_TOKEN=from-env"});
+  REQUIRE(env.ok());
+  CHECK(env->config.metrics_token == "from-env");
+
+  for (auto args : std::vector<std::vector<const char*>>{{"--metrics-listen", "9464"},
+                                                         {"--metrics-listen", "127.0.0.1:99999"},
+                                                         {"--metrics-token", "two words"},
+                                                         {"--metrics-token", ""},
+                                                         {"--metrics-token-file", ""},
+                                                         {"--metrics-token", "a", "--metrics-token-file", "f"}}) {
+    auto bad = parse(args);
+    INFO(args[0] << " " << args[1]);
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.status().message().find(args[0]) != std::string::npos);
+  }
+  auto help = parse({"--help"});
+  REQUIRE(help.ok());
+  for (const char* s : {"--metrics-listen", "--metrics-token", "--metrics-token-file"})
+    CHECK(help->output.find(s) != std::string::npos);
+}
+
+TEST_CASE("config: the metrics token file's first line, trimmed, is the token") {
+  CHECK(*metrics_token_from_file_contents("s3cret\n") == "s3cret");
+  CHECK(*metrics_token_from_file_contents("  s3cret \r\nignored\n") == "s3cret");
+  CHECK(*metrics_token_from_file_contents("s3cret") == "s3cret");
+  for (const std::string bad : {"", "\n", "   \nsecret\n", "two words\n"})
+    CHECK(metrics_token_from_file_contents(bad).status().is_invalid_argument());
+}

@@ -368,16 +368,17 @@ TEST_CASE("groups: a recorded round updates progress, skips a cancelled member a
   Activity a3 = f.activity("act_3");
   CHECK(a3.state == ActivityState::kCancelled);
   CHECK(a3.progress.rounds_done == 0);
-  CHECK(f.store->list_rounds("act_3", Scope::all())->empty());
+  CHECK(f.store->list_rounds("act_3", {Scope::all()})->items.empty());
 
   // The next round numbers each activity's rounds on from its own count.
   REQUIRE(f.record("grp_1", 2, {"act_1", "act_2"}, {}, R"({"round":2})", 7000).is_ok());
-  auto rounds = f.store->list_rounds("act_1", Scope::all());
-  REQUIRE(rounds.ok());
-  REQUIRE(rounds->size() == 2);
-  CHECK((*rounds)[1].round == 2);
-  CHECK((*rounds)[1].report_json == R"({"round":2})");
-  CHECK(f.store->list_rounds("act_2", Scope::all())->size() == 1);  // finished: no more rounds
+  auto page = f.store->list_rounds("act_1", {Scope::all()});
+  REQUIRE(page.ok());
+  const auto& rounds = page->items;
+  REQUIRE(rounds.size() == 2);
+  CHECK(rounds[1].round == 2);
+  CHECK(rounds[1].report_json == R"({"round":2})");
+  CHECK(f.store->list_rounds("act_2", {Scope::all()})->items.size() == 1);  // finished: no more rounds
 
   // A round replayed after a crash replaces its affinity row.
   REQUIRE(f.record("grp_1", 2, {}, {}, R"({"round":"2 again"})", 7100).is_ok());

@@ -91,7 +91,7 @@ TEST_CASE("migrations: from v2, an ungrouped training activity is queued again a
   CHECK(run->progress.device.empty());
   CHECK(run->progress.rounds_done == 0);
   CHECK(run->progress.last_round_json.empty());
-  CHECK(store->list_rounds("act_run", Scope::all())->empty());
+  CHECK(store->list_rounds("act_run", {Scope::all()})->items.empty());
   CHECK_FALSE(store->get_file("act_run", "checkpoint")->has_value());
   auto queued = store->list_ungrouped_queued();
   REQUIRE(queued.ok());
@@ -104,7 +104,7 @@ TEST_CASE("migrations: from v2, an ungrouped training activity is queued again a
   CHECK(done->state == ActivityState::kSucceeded);
   CHECK(done->progress.rounds_done == 5);
   CHECK(done->progress.has_model);
-  CHECK(store->list_rounds("act_done", Scope::all())->size() == 1);
+  CHECK(store->list_rounds("act_done", {Scope::all()})->items.size() == 1);
 }
 
 TEST_CASE("migrations: from v7 the energy ledger keeps its units, shares and ids, and takes abandoned ones") {

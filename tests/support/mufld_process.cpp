@@ -83,6 +83,11 @@ uint16_t MufldProcess::launch(const std::string& listen) {
     stop(SIGKILL);
     throw std::runtime_error("mufld (--listen " + listen + ") did not report its port; it printed: " + seen);
   }
+  // The metrics listener's line, when there is one, comes before the main one.
+  const std::string metrics_marker = "mufld metrics listening on ";
+  const size_t m = seen.find(metrics_marker);
+  const size_t m_colon = m == std::string::npos ? std::string::npos : seen.find(':', m + metrics_marker.size());
+  metrics_port_ = m_colon == std::string::npos ? 0 : static_cast<uint16_t>(std::stoi(seen.substr(m_colon + 1)));
   return static_cast<uint16_t>(std::stoi(seen.substr(colon + 1)));
 }
 

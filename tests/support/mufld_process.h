@@ -26,6 +26,9 @@ class MufldProcess {
 
   // The port of the first start; every later start() listens on it too.
   uint16_t port() const { return port_; }
+  // The port of the last start's own /metrics listener (--metrics-listen, its line "mufld
+  // metrics listening on HOST:PORT"); 0 when it has none.
+  uint16_t metrics_port() const { return metrics_port_; }
   // The running process, or -1 after stop().
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
@@ -56,6 +59,7 @@ class MufldProcess {
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   uint16_t port_ = 0;
+  uint16_t metrics_port_ = 0;
 };
 
 // Runs a command line and returns its exit code; its output (stdout and stderr) in `output`.

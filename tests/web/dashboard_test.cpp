@@ -257,7 +257,7 @@ TEST_CASE("web dashboard: an activity's page charts its rounds as they finish") 
   REQUIRE(d.api.post("/v1/devices/cpu:0/resume", "", kAdmin).status == 200);
   d.browser.wait_for("document.getElementById('view').dataset.rounds === '4' &&"
                      " document.querySelector('#state .badge').textContent === 'succeeded'", 120);
-  const json rounds = get(d.api, "/v1/activities/" + id + "/rounds", d.token)["items"];
+  const json rounds = get_all_items(d.api, "/v1/activities/" + id + "/rounds", d.token);
   REQUIRE(rounds.size() == 4);
   CHECK(d.browser.eval("document.querySelector('#loss-chart svg').dataset.points") == "4");
   CHECK(d.browser.eval("document.querySelector('#metric-chart svg').dataset.points") == "4");
@@ -382,7 +382,7 @@ TEST_CASE("web dashboard: an activity's page rides out kill -9 and a restart on 
   d.browser.wait_for("+document.getElementById('view').dataset.rounds >= 1", 60);
   REQUIRE(d.api.post("/v1/devices/cpu:0/drain", "", kAdmin).status == 200);
   wait_for(d.api, "/v1/devices", kAdmin, [](const json& p) { return p["items"][0]["state"] == "drained"; }, 60);
-  const size_t rounds_before = get(d.api, "/v1/activities/" + id + "/rounds", d.token)["items"].size();
+  const size_t rounds_before = get_all_items(d.api, "/v1/activities/" + id + "/rounds", d.token).size();
   REQUIRE(rounds_before < 4);
   d.browser.wait_for("document.getElementById('view').dataset.rounds === '" + std::to_string(rounds_before) +
                      "' && window.__stream.inFlight === 0 && performance.now() - window.__stream.lastEventAt > 1500", 30);
@@ -417,7 +417,7 @@ TEST_CASE("web dashboard: an activity's page rides out kill -9 and a restart on 
   d.browser.wait_for("document.getElementById('view').dataset.rounds === '4' &&"
                      " document.querySelector('#state .badge').textContent === 'succeeded'", 60);
   CHECK(d.browser.eval("document.getElementById('live').dataset.mode") == "live");
-  const json rounds = get(d.api, "/v1/activities/" + id + "/rounds", d.token)["items"];
+  const json rounds = get_all_items(d.api, "/v1/activities/" + id + "/rounds", d.token);
   REQUIRE(rounds.size() == 4);
   CHECK(d.browser.eval("[...document.querySelectorAll('#round-rows tr')].map((r) => +r.dataset.round)") ==
         json::array({4, 3, 2, 1}));
