@@ -105,7 +105,7 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, c
                HttpResponse r;
                r.body = json;
                return r;
-             });
+             }, Cost::kQuick);
 
   router.add("POST", "/v1/activities", Access::kAnyone, [&activities, &clock](const RequestContext& ctx) {
     auto body = tenants::parse_json_object(ctx.request.body);
@@ -130,7 +130,7 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, c
     nlohmann::json next = page->next_before_seq ? nlohmann::json(std::to_string(*page->next_before_seq))
                                                 : nlohmann::json();
     return json_response(200, {{"items", items}, {"next_cursor", next}});
-  });
+  }, Cost::kQuick);
 
   router.add("GET", "/v1/activities/{id}", Access::kAnyone, [&activities, &clock, waiting](const RequestContext& ctx) {
     // Everything below comes from one read snapshot (Store::get_activity_detail).
@@ -156,7 +156,7 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, c
       json["waiting_reason"] = to_string(note.reason);
     }
     return json_response(200, json);
-  });
+  }, Cost::kQuick);
 
   router.add("DELETE", "/v1/activities/{id}", Access::kAnyone, [&activities, &clock](const RequestContext& ctx) {
     auto a = activities.cancel(ctx.principal, ctx.param("id"));
@@ -176,7 +176,7 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, c
     nlohmann::json next = page->next_after_round ? nlohmann::json(std::to_string(*page->next_after_round))
                                                  : nlohmann::json();
     return json_response(200, {{"items", items}, {"next_cursor", next}});
-  });
+  }, Cost::kQuick);
 
   router.add("GET", "/v1/activities/{id}/model", Access::kAnyone, [&activities](const RequestContext& ctx) {
     auto file = activities.model(ctx.principal, ctx.param("id"));

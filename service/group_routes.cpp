@@ -191,7 +191,7 @@ void add_group_routes(Router& router, storage::Store& store, const scheduler::Wa
     nlohmann::json next =
         page->next_before_seq ? nlohmann::json(std::to_string(*page->next_before_seq)) : nlohmann::json();
     return json_response(200, {{"items", items}, {"next_cursor", next}});
-  });
+  }, Cost::kQuick);
 
   router.add("GET", "/v1/groups/{id}", Access::kAnyone, [&store, waiting](const RequestContext& ctx) {
     auto g = store.get_group(ctx.param("id"), scope_of(ctx.principal));
@@ -201,7 +201,7 @@ void add_group_routes(Router& router, storage::Store& store, const scheduler::Wa
     auto notes = waiting_of(waiting, g->id);
     if (!notes.ok()) return problem_from_status(notes.status());
     return json_response(200, GroupView(*g, ctx.principal, &*notes).to_json(&*records));
-  });
+  }, Cost::kQuick);
 }
 
 }  // namespace mufl::service

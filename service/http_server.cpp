@@ -310,15 +310,19 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
 
     busy_ = true;
     tcp_layer().expires_never();
+    if (server_.options_.is_quick && server_.options_.is_quick(req)) return respond(server_.call_handler(std::move(req)));
     // Keeps run() alive while the handler works off the I/O threads.
     auto guard = asio::make_work_guard(server_.ioc_);
     server_.pool_.post([self = this->shared_from_this(), req = std::move(req), guard = std::move(guard)]() mutable {
       HttpResponse res = self->server_.call_handler(std::move(req));
-      asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
-        if (res.stream) return self->start_stream(std::move(res));
-        self->write(std::move(res), self->keep_alive_ && !self->server_.draining_);
-      });
+      asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->respond(std::move(res)); });
     });
+  }
+
+  // On the session's I/O thread, with the handler's response.
+  void respond(HttpResponse res) {
+    if (res.stream) return start_stream(std::move(res));
+    write(std::move(res), keep_alive_ && !server_.draining_);
   }
 
   void write(HttpResponse res, bool keep_alive) {

@@ -63,6 +63,12 @@ struct HttpServerOptions {
   // private key, read by listen(). Both empty (default): plain HTTP.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // A request for which this returns true is handled on the I/O thread that read it, saving the
+  // two thread hops to the handler pool and back; every other request runs on the pool. Only for
+  // handlers that never wait long (a bounded read, no fsync, no write lock), since the I/O
+  // thread serves other connections meanwhile. Called on the I/O thread; must not throw.
+  // Default none: every request on the pool.
+  std::function<bool(const HttpRequest&)> is_quick;
   // Called on the I/O thread after each failed accept (EMFILE, ENFILE, ...), before the server
   // waits to accept again: 10 ms after the first failure, doubling up to 1 s, back to 10 ms
   // after a success. Default none; for tests.

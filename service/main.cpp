@@ -204,6 +204,8 @@ int main(int argc, char** argv) {
   http.server_name = std::string("mufld/") + service::kVersion;
   http.tls_cert_file = cfg.tls_cert_file;
   http.tls_key_file = cfg.tls_key_file;
+  // Bounded reads (Cost::kQuick routes) answer on the I/O threads; the rest on the pool.
+  http.is_quick = [&app](const service::HttpRequest& r) { return app.router().is_quick(r); };
   service::HttpServer server(http, [&app](service::HttpRequest&& r) { return app.handle(std::move(r)); });
   if (Status s = server.listen(); !s.is_ok()) return fail(s.message());
   // --metrics-listen: /metrics alone on a small server of its own, stopped after the main one.

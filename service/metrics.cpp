@@ -241,12 +241,26 @@ void Metrics::set_group_counts(const std::vector<std::pair<GroupPhase, int64_t>>
   for (const auto& [phase, n] : counts) groups_->Add({{"phase", to_string(phase)}}).Set(static_cast<double>(n));
 }
 
-void Metrics::observe_request(const std::string& route, const std::string& method, int status, double seconds) {
+Metrics::RequestSeries& Metrics::request_series(const std::string& route, const std::string& method, int status) {
   const std::string& m = bounded_method(method);
-  requests_->Add({{"route", route}, {"method", m}, {"code", std::to_string(status)}}).Increment();
+  std::string code = std::to_string(status);
+  std::string key = route + '\n' + m + '\n' + code;
+  {
+    std::shared_lock lock(request_series_mu_);
+    if (auto it = request_series_.find(key); it != request_series_.end()) return it->second;
+  }
   static const prometheus::Histogram::BucketBoundaries kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                                    0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
-  durations_->Add({{"route", route}, {"method", m}}, kBuckets).Observe(seconds);
+  std::unique_lock lock(request_series_mu_);
+  RequestSeries series{&requests_->Add({{"route", route}, {"method", m}, {"code", code}}),
+                       &durations_->Add({{"route", route}, {"method", m}}, kBuckets)};
+  return request_series_.emplace(std::move(key), series).first->second;  // map nodes never move
+}
+
+void Metrics::observe_request(const std::string& route, const std::string& method, int status, double seconds) {
+  RequestSeries& series = request_series(route, method, status);
+  series.count->Increment();
+  series.seconds->Observe(seconds);
 }
 
 void Metrics::set_activity_counts(const std::vector<std::pair<ActivityState, int64_t>>& counts) {

@@ -32,7 +32,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -112,6 +114,15 @@ class Metrics : public scheduler::ExecutorObserver {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* durations_;
+  // The series of each (route, method, code) seen so far: Family::Add builds a histogram and
+  // hashes its labels on every call, which the request path should not pay each time.
+  struct RequestSeries {
+    prometheus::Counter* count;
+    prometheus::Histogram* seconds;
+  };
+  std::shared_mutex request_series_mu_;
+  std::unordered_map<std::string, RequestSeries> request_series_;  // key: route \n method \n code
+  RequestSeries& request_series(const std::string& route, const std::string& method, int status);
   prometheus::Family<prometheus::Gauge>* activities_;
   prometheus::Gauge* tenants_;
   prometheus::Family<prometheus::Counter>* rounds_;

@@ -66,12 +66,24 @@ std::string bearer_token(const HttpRequest& request) {
   return std::string(v);
 }
 
-void Router::add(std::string method, std::string path_template, Access access, Handler handler) {
+void Router::add(std::string method, std::string path_template, Access access, Handler handler, Cost cost) {
   Route r;
+  r.cost = cost;
   for (auto seg : split_path(path_template)) r.segments.emplace_back(seg);
   r.info = RouteInfo{std::move(method), std::move(path_template), access};
   r.handler = std::move(handler);
   routes_.push_back(std::move(r));
+}
+
+bool Router::is_quick(const HttpRequest& request) const noexcept {
+  try {
+    auto path = split_path(request.path);
+    std::string_view method = request.method == "HEAD" ? std::string_view("GET") : std::string_view(request.method);
+    for (const auto& r : routes_)
+      if (r.info.method == method && match(r, path, nullptr)) return r.cost == Cost::kQuick;
+  } catch (...) {  // bad_alloc: the pool then answers, as for any other request
+  }
+  return false;
 }
 
 bool Router::match(const Route& r, const std::vector<std::string_view>& path,

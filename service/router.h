@@ -29,6 +29,12 @@ enum class Access {
   kAdmin,   // the admin token only
 };
 
+// Where a route's handler may run (HttpServerOptions::is_quick).
+enum class Cost {
+  kMayBlock,  // may wait on the disk, a write lock or a file (writes, downloads, scrapes): the handler pool
+  kQuick,     // a bounded read (one read snapshot, memory): may run on the I/O thread that read it
+};
+
 struct RequestContext {
   const HttpRequest& request;
   std::map<std::string, std::string> params;  // values of {name} segments
@@ -50,7 +56,11 @@ class Router {
   explicit Router(Authenticator authenticate) : authenticate_(std::move(authenticate)) {}
 
   // Registers a route. GET routes answer HEAD too.
-  void add(std::string method, std::string path_template, Access access, Handler handler);
+  void add(std::string method, std::string path_template, Access access, Handler handler,
+           Cost cost = Cost::kMayBlock);
+  // Whether `request` reaches a route added as Cost::kQuick. False when no route matches
+  // (404s and 405s go to the pool, like everything else that is not known to be quick).
+  bool is_quick(const HttpRequest& request) const noexcept;
 
   struct Outcome {
     HttpResponse response;
@@ -68,6 +78,7 @@ class Router {
     RouteInfo info;
     std::vector<std::string> segments;  // template split on '/', "{id}" kept as is
     Handler handler;
+    Cost cost = Cost::kMayBlock;
   };
   Outcome dispatch(const HttpRequest& request) const;  // handle() minus the UTF-8 check and catch-all
   static bool match(const Route& r, const std::vector<std::string_view>& path,

@@ -27,7 +27,7 @@ HttpResponse asset_response(const web::Asset& a) {
 void add_system_routes(Router& router, storage::Store& store, std::function<Status()> training_health) {
   router.add("GET", "/healthz", Access::kPublic, [](const RequestContext&) {
     return json_response(200, {{"status", "ok"}, {"version", kVersion}});
-  });
+  }, Cost::kQuick);
 
   // Not ready names its cause; a full disk says so ("storage: ..."), also when only the
   // executor's checkpoint writes met it. Reads keep working meanwhile.

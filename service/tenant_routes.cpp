@@ -57,7 +57,7 @@ void add_tenant_routes(Router& router, tenants::TenantRegistry& registry, std::f
     auto t = registry.get(ctx.principal.tenant_id);
     if (!t.ok()) return problem_from_status(t.status());
     return json_response(200, {{"kind", "tenant"}, {"tenant", tenants::tenant_to_json(*t)}});
-  });
+  }, Cost::kQuick);
 }
 
 }  // namespace mufl::service

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <limits>
+#include <mutex>
 #include <string>
 
 namespace mufl::storage {
@@ -77,8 +78,21 @@ void Statement::reset() {
   bind_error_ = Status::ok();
 }
 
+namespace {
+
+// SQLite's memory statistics take one process-wide mutex on every allocation, which the reader
+// connections of concurrent requests then queue on; mufl never reads them. Must run before
+// SQLite initialises; when it already has (another user in the process), it changes nothing.
+void configure_sqlite_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, bool read_only,
                                                      const std::string& synchronous, int busy_timeout_ms) {
+  configure_sqlite_once();
   sqlite3* db = nullptr;
   int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
               SQLITE_OPEN_NOMUTEX;  // we serialise access per connection ourselves
@@ -117,6 +131,12 @@ Status Connection::exec(std::string_view sql) {
     return Status::internal("exec: " + msg);
   }
   return Status::ok();
+}
+
+Status Connection::run(const std::string& sql) {
+  auto st = prepare(sql);
+  if (!st.ok()) return st.status();
+  return (*st)->run();
 }
 
 Result<StatementRef> Connection::prepare(const std::string& sql) {

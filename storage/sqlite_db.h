@@ -90,6 +90,9 @@ class Connection {
 
   // Runs one or more SQL statements that return nothing.
   Status exec(std::string_view sql);
+  // Runs one statement without parameters through the statement cache (prepared once per
+  // connection): for the BEGIN and COMMIT of every transaction, which exec() would compile anew.
+  Status run(const std::string& sql);
   // A cached prepared statement for `sql`, rewound and with clear bindings. Do not hold two
   // uses of the same SQL at once.
   Result<StatementRef> prepare(const std::string& sql);

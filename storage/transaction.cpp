@@ -7,13 +7,15 @@ namespace mufl::storage {
 Transaction::~Transaction() { rollback(); }
 
 Status Transaction::begin(Mode mode) {
-  Status s = conn_.exec(mode == Mode::kWrite ? "BEGIN IMMEDIATE" : "BEGIN");
+  static const std::string kBeginWrite = "BEGIN IMMEDIATE", kBeginRead = "BEGIN";
+  Status s = conn_.run(mode == Mode::kWrite ? kBeginWrite : kBeginRead);
   open_ = s.is_ok();
   return s;
 }
 
 Status Transaction::commit() {
-  Status s = conn_.exec("COMMIT");
+  static const std::string kCommit = "COMMIT";
+  Status s = conn_.run(kCommit);
   if (s.is_ok()) {
     open_ = false;
     return s;

@@ -247,6 +247,35 @@ TEST_CASE("http server: accept errors (EMFILE) back off instead of spinning, and
   runner.join();
 }
 
+TEST_CASE("http server: a quick request is answered on the I/O thread while every pool thread is busy") {
+  Gate entered, release;
+  HttpServerOptions o = test_options();
+  o.handler_threads = 1;
+  o.is_quick = [](const HttpRequest& r) { return r.path == "/quick"; };
+  HttpServer server(o, [&](HttpRequest&& req) {
+    if (req.path == "/slow") {
+      entered.open();
+      release.wait();
+    }
+    return HttpResponse{200, "text/plain", {}, "done " + req.path};
+  });
+  REQUIRE(server.listen().is_ok());
+  const uint16_t port = server.port();
+  std::thread runner([&] { server.run(); });
+
+  // The pool's only thread blocks in /slow until `release`.
+  auto slow = std::async(std::launch::async, [&] { return HttpClient("127.0.0.1", port).get("/slow"); });
+  entered.wait();
+  auto quick = HttpClient("127.0.0.1", port).get("/quick");  // would wait for `release` on the pool
+  CHECK(quick.status == 200);
+  CHECK(quick.body == "done /quick");
+  CHECK(server.handlers_running() == 1);  // /slow still holds the pool
+  release.open();
+  CHECK(slow.get().body == "done /slow");
+  server.shutdown();
+  runner.join();
+}
+
 TEST_CASE("http server: run() returns within the drain timeout although a handler blocks") {
   Gate entered, release;
   HttpServerOptions o = test_options();

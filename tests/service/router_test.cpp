@@ -147,3 +147,17 @@ TEST_CASE("router: routes() lists every registration in order") {
   CHECK(routes[2].method == "DELETE");
   CHECK(routes[3].access == Access::kAdmin);
 }
+
+TEST_CASE("router: is_quick names the routes added as quick, HEAD included, and nothing else") {
+  Router r = make_router();
+  r.add("GET", "/fast/{id}", Access::kAnyone, [](const RequestContext&) { return HttpResponse{200, "", {}, ""}; },
+        Cost::kQuick);
+  r.add("POST", "/fast/{id}", Access::kAnyone, [](const RequestContext&) { return HttpResponse{201, "", {}, ""}; });
+  CHECK(r.is_quick(req("GET", "/fast/1")));
+  CHECK(r.is_quick(req("HEAD", "/fast/1")));
+  CHECK_FALSE(r.is_quick(req("POST", "/fast/1")));   // same path, a route that may block
+  CHECK_FALSE(r.is_quick(req("GET", "/items/1")));   // added without a cost
+  CHECK_FALSE(r.is_quick(req("GET", "/fast/1/x")));  // no route: the pool answers 404
+  // Matching looks at the shape only; the UTF-8 check is handle()'s, on whichever thread runs it.
+  CHECK(r.handle(req("GET", "/fast/\xff")).response.status == 400);
+}
