@@ -52,6 +52,18 @@ class Gate {
   bool open_ = false;
 };
 
+// A handler that answers "done <path>", except that /slow first opens `entered` and waits
+// for `release`.
+RequestHandler slow_path_handler(Gate& entered, Gate& release) {
+  return [&entered, &release](HttpRequest&& req) {
+    if (req.path == "/slow") {
+      entered.open();
+      release.wait();
+    }
+    return HttpResponse{200, "text/plain", {}, "done " + req.path};
+  };
+}
+
 HttpServerOptions test_options() {
   HttpServerOptions o;
   o.port = 0;
@@ -93,13 +105,7 @@ bool server_closes_silent_connection(uint16_t port, std::chrono::milliseconds li
 
 TEST_CASE("http server: shutdown lets the request in flight finish, then run() returns") {
   Gate entered, release;
-  HttpServer server(test_options(), [&](HttpRequest&& req) {
-    if (req.path == "/slow") {
-      entered.open();
-      release.wait();
-    }
-    return HttpResponse{200, "text/plain", {}, "done " + req.path};
-  });
+  HttpServer server(test_options(), slow_path_handler(entered, release));
   REQUIRE(server.listen().is_ok());
   const uint16_t port = server.port();
   REQUIRE(port != 0);
@@ -252,13 +258,7 @@ TEST_CASE("http server: a quick request is answered on the I/O thread while ever
   HttpServerOptions o = test_options();
   o.handler_threads = 1;
   o.is_quick = [](const HttpRequest& r) { return r.path == "/quick"; };
-  HttpServer server(o, [&](HttpRequest&& req) {
-    if (req.path == "/slow") {
-      entered.open();
-      release.wait();
-    }
-    return HttpResponse{200, "text/plain", {}, "done " + req.path};
-  });
+  HttpServer server(o, slow_path_handler(entered, release));
   REQUIRE(server.listen().is_ok());
   const uint16_t port = server.port();
   std::thread runner([&] { server.run(); });
