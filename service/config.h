@@ -76,6 +76,9 @@ struct Config {
   // --max-connections N: open client connections at most; one more gets 503 with Retry-After
   // and is closed. 0 = no limit. Default 1024 (0 to 1000000).
   int max_connections = 1024;
+  // --max-streams-per-tenant N: open GET /v1/events streams one tenant may hold; one more gets
+  // 429 with Retry-After (the admin has no limit). 0 = no limit. Default 16 (0 to 100000).
+  int max_streams_per_tenant = 16;
   // --tls-cert FILE and --tls-key FILE: serve HTTPS with this PEM certificate chain and its
   // PEM private key (service/tls_context.h). Both or neither; default neither: plain HTTP.
   std::string tls_cert_file;

@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
   hooks.on_submitted = [&executor](const Activity&) { executor->submitted(); };
   hooks.on_cancelled = [&executor](const Activity& a) { executor->cancelled(a.id); };
   service::EventStreamOptions event_options;
+  event_options.max_per_tenant = static_cast<size_t>(cfg.max_streams_per_tenant);
   event_options.keepalive =
       std::chrono::milliseconds(std::max<int64_t>(1, static_cast<int64_t>(cfg.event_keepalive_seconds * 1000)));
   // Where /metrics is served and whether it needs a token (--metrics-listen, --metrics-token[-file]).

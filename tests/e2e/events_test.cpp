@@ -9,8 +9,10 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "tests/support/http_client.h"
 #include "tests/support/json_poll.h"
@@ -413,4 +415,30 @@ TEST_CASE("e2e events: an idle stream gets a keep-alive comment at the configure
   while (live.comments().size() < 2 && std::chrono::steady_clock::now() < deadline) live.next(200ms);
   REQUIRE(live.comments().size() >= 2);
   CHECK(live.comments()[0] == "keep-alive");
+}
+
+TEST_CASE("e2e events: --max-streams-per-tenant caps a tenant's open streams with 429, and a closed one frees its place") {
+  TempDir dir;
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, {"--devices", "none", "--max-streams-per-tenant", "1"});
+  HttpClient c("127.0.0.1", mufld.port());
+  Tenant a = create_tenant(c, "one-stream");
+  Tenant b = create_tenant(c, "other");
+  auto first = std::make_unique<SseClient>(mufld.port(), "/v1/events", a.token);
+  REQUIRE(first->status() == 200);
+  SseClient second(mufld.port(), "/v1/events", a.token);
+  CHECK(second.status() == 429);
+  CHECK(!second.header("retry-after").empty());
+  CHECK(json::parse(second.body())["type"] == "/problems/quota-exceeded");
+  SseClient others(mufld.port(), "/v1/events", b.token);  // the cap is per tenant
+  CHECK(others.status() == 200);
+  SseClient admin(mufld.port(), "/v1/events", kAdmin);  // the admin is not capped
+  CHECK(admin.status() == 200);
+  first.reset();  // the server sees the close asynchronously: poll, every 50 ms, for up to 10 s
+  int status = 0;
+  for (auto deadline = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < deadline;) {
+    status = SseClient(mufld.port(), "/v1/events", a.token).status();
+    if (status == 200) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(status == 200);
 }

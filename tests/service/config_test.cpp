@@ -141,6 +141,14 @@ TEST_CASE("config: event retention takes a whole number with s, m, h or d, and t
   for (const char* bad : {"0", "-1", "3601"}) CHECK(parse({"--event-keepalive", bad}).status().is_invalid_argument());
 }
 
+TEST_CASE("config: --max-streams-per-tenant defaults to 16, 0 means no limit, out of range is refused") {
+  CHECK(parse({})->config.max_streams_per_tenant == 16);
+  CHECK(parse({"--max-streams-per-tenant", "0"})->config.max_streams_per_tenant == 0);
+  CHECK(parse({}, {"MUFL_MAX_STREAMS_PER_TENANT=3"})->config.max_streams_per_tenant == 3);
+  for (const char* bad : {"-1", "100001", "x"})
+    CHECK(parse({"--max-streams-per-tenant", bad}).status().is_invalid_argument());
+}
+
 TEST_CASE("config: --max-connections defaults to 1024, 0 means no limit, negatives are refused") {
   CHECK(parse({})->config.max_connections == 1024);
   CHECK(parse({"--max-connections", "0"})->config.max_connections == 0);
