@@ -1,6 +1,7 @@
 #include <nlohmann/json.hpp>
 
 #include "service/json_response.h"
+#include "service/page_query.h"
 #include "service/problem.h"
 #include "service/routes.h"
 #include "tenants/json_fields.h"
@@ -12,7 +13,6 @@ namespace mufl::service {
 namespace {
 
 constexpr int kDefaultPageSize = 50;
-constexpr int kMaxPageSize = 1000;
 
 // Reads ?state=&limit=&cursor= strictly: unknown parameters and bad values are 400s.
 Result<storage::ActivityQuery> parse_list_query(const HttpRequest& req) {
@@ -29,18 +29,9 @@ Result<storage::ActivityQuery> parse_list_query(const HttpRequest& req) {
                                        "'; one of queued, consolidating, splitting, training, succeeded, "
                                        "failed, cancelled"});
     } else if (key == "limit") {
-      bool digits = !value.empty() && value.size() <= 4 && value.find_first_not_of("0123456789") == std::string::npos;
-      int n = digits ? std::stoi(value) : 0;
-      if (n < 1 || n > kMaxPageSize)
-        errors.push_back({"limit", "must be an integer from 1 to " + std::to_string(kMaxPageSize)});
-      else
-        q.limit = n;
+      if (auto n = read_page_limit(value, errors)) q.limit = *n;
     } else if (key == "cursor") {
-      bool digits = !value.empty() && value.size() <= 18 && value.find_first_not_of("0123456789") == std::string::npos;
-      if (digits)
-        q.before_seq = std::stoll(value);
-      else
-        errors.push_back({"cursor", "is not a cursor this server returned (use next_cursor from a previous page)"});
+      if (auto c = read_page_cursor(value, errors)) q.before_seq = *c;
     } else {
       errors.push_back({key, "unknown query parameter; this route takes state, limit and cursor"});
     }
@@ -57,18 +48,10 @@ Result<storage::RoundQuery> parse_rounds_query(const HttpRequest& req) {
   q.limit = kDefaultRoundsPage;
   std::vector<FieldError> errors;
   for (const auto& [key, value] : req.query) {
-    const bool digits = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
     if (key == "limit") {
-      const int n = digits && value.size() <= 4 ? std::stoi(value) : 0;
-      if (n < 1 || n > kMaxPageSize)
-        errors.push_back({"limit", "must be an integer from 1 to " + std::to_string(kMaxPageSize)});
-      else
-        q.limit = n;
+      if (auto n = read_page_limit(value, errors)) q.limit = *n;
     } else if (key == "cursor") {
-      if (digits && value.size() <= 18)
-        q.after_round = std::stoll(value);
-      else
-        errors.push_back({"cursor", "is not a cursor this server returned (use next_cursor from a previous page)"});
+      if (auto c = read_page_cursor(value, errors)) q.after_round = *c;
     } else {
       errors.push_back({key, "unknown query parameter; this route takes limit and cursor"});
     }

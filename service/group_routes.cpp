@@ -7,6 +7,7 @@
 
 #include "core/time_format.h"
 #include "service/json_response.h"
+#include "service/page_query.h"
 #include "service/problem.h"
 #include "service/routes.h"
 
@@ -14,7 +15,6 @@ namespace mufl::service {
 namespace {
 
 constexpr int kDefaultPageSize = 50;
-constexpr int kMaxPageSize = 1000;
 
 storage::Scope scope_of(const Principal& who) {
   return who.is_admin() ? storage::Scope::all() : storage::Scope::of(who.tenant_id);
@@ -25,23 +25,15 @@ Result<storage::GroupQuery> parse_group_query(const HttpRequest& req) {
   q.limit = kDefaultPageSize;
   std::vector<FieldError> errors;
   for (const auto& [key, value] : req.query) {
-    const bool digits = !value.empty() && value.size() <= 18 && value.find_first_not_of("0123456789") == std::string::npos;
     if (key == "phase") {
       if (auto p = parse_group_phase(value))
         q.phase = p;
       else
         errors.push_back({"phase", "unknown phase '" + value + "'; one of consolidating, training, split, done, failed"});
     } else if (key == "limit") {
-      const long long n = digits && value.size() <= 4 ? std::stoll(value) : 0;
-      if (n < 1 || n > kMaxPageSize)
-        errors.push_back({"limit", "must be an integer from 1 to " + std::to_string(kMaxPageSize)});
-      else
-        q.limit = static_cast<int>(n);
+      if (auto n = read_page_limit(value, errors)) q.limit = *n;
     } else if (key == "cursor") {
-      if (digits)
-        q.before_seq = std::stoll(value);
-      else
-        errors.push_back({"cursor", "is not a cursor this server returned (use next_cursor from a previous page)"});
+      if (auto c = read_page_cursor(value, errors)) q.before_seq = *c;
     } else {
       errors.push_back({key, "unknown query parameter; this route takes phase, limit and cursor"});
     }

@@ -527,10 +527,13 @@ TEST_CASE("api: the rounds of an activity come a page at a time, each exactly on
     CHECK(pages + 1 == (250 + limit - 1) / limit);  // no empty page at the end
   }
 
-  // Bad parameters are 400s naming them; another tenant sees no rounds at all.
-  for (const std::string q : {"limit=0", "limit=1001", "limit=x", "cursor=abc", "cursor=-1", "cursor="})
-    CHECK(error_fields(problem(api.call("GET", path + "?" + q, "", token), 400)) ==
-          std::vector<std::string>{q.substr(0, q.find('='))});
+  // Bad parameters are 400s naming them, on every paginated list; another tenant sees no rounds at all.
+  for (const std::string& list : {path, std::string("/v1/activities"), std::string("/v1/groups")})
+    for (const std::string q : {"limit=0", "limit=1001", "limit=x", "cursor=abc", "cursor=-1", "cursor="}) {
+      INFO(list << "?" << q);
+      CHECK(error_fields(problem(api.call("GET", list + "?" + q, "", token), 400)) ==
+            std::vector<std::string>{q.substr(0, q.find('='))});
+    }
   CHECK(error_fields(problem(api.call("GET", path + "?page=2", "", token), 400)) == std::vector<std::string>{"page"});
   auto [other_id, other_token] = api.tenant("other");
   problem(api.call("GET", path, "", other_token), 404);
