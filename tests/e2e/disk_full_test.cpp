@@ -117,7 +117,7 @@ TEST_CASE("e2e disk full: 507 for writes, reads work, training waits for storage
   REQUIRE(t.status == 201);
   const std::string token = json::parse(t.body)["token"];
   const std::string id = json::parse(c.post("/v1/activities", activity_body("t", 8).dump(), token).body)["id"];
-  wait_for(c, "/v1/activities/" + id, token, [](const json& a) { return a["progress"]["rounds_done"] >= 2; });
+  wait_for(c, "/v1/activities/" + id, token, [](const json& a) { return a.at("progress").at("round").get<int>() >= 2; });
 
   REQUIRE(disk.fill() > 0);
   // Writes: each either commits (an acknowledged 201 that must survive) or is refused with 507.
