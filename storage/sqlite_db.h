@@ -46,6 +46,8 @@ class Statement {
   int64_t column_int64(int col) const;
   double column_double(int col) const;
   std::string column_text(int col) const;
+  // The same text without a copy; valid until the next step() or reset().
+  std::string_view column_view(int col) const;
   bool column_is_null(int col) const;
 
   // Clears bindings and any recorded bind failure and rewinds, ready for reuse. Called by
