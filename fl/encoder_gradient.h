@@ -1,6 +1,9 @@
 #pragma once
 // Torch-free, so that fl/fl_job.h (which the rest of mufl includes) can name it.
 
+#include <optional>
+#include <string_view>
+
 namespace mufl::fl {
 
 // How a multi-head step combines the tasks' gradients in the shared encoder (each head always
@@ -10,5 +13,19 @@ namespace mufl::fl {
 // it would alone — for a group born of a split, whose tasks were grouped because their updates
 // lower each other's losses (bench/mufl, docs/merge-and-split.md: total test loss 0.1955 against 0.2276 with the mean).
 enum class EncoderGradient { kMean, kSum };
+
+// Whether the tasks' gradients are balanced before they are combined (fl/task_balance.h).
+// kNone: as they come, so a task whose loss has large gradients (cross-entropy of a label task)
+// shapes the encoder and a dense task's per-pixel mean barely moves it. kCap: no task's gradient
+// at the shared features may be longer than the geometric mean of the tasks' norms.
+enum class TaskBalance { kNone, kCap };
+
+// "none" | "cap"; nullopt for anything else.
+inline std::optional<TaskBalance> parse_task_balance(std::string_view s) {
+  if (s == "none") return TaskBalance::kNone;
+  if (s == "cap") return TaskBalance::kCap;
+  return std::nullopt;
+}
+inline const char* to_string(TaskBalance b) { return b == TaskBalance::kCap ? "cap" : "none"; }
 
 }  // namespace mufl::fl

@@ -293,6 +293,7 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
   local.prox_mu = c.prox_mu;
   local.affinity_every = c.affinity_every;
   local.encoder_gradient = c.encoder_gradient;
+  local.balance = c.balance;
 
   std::vector<ClientUpdate> updates;
   std::vector<LocalResult> results;  // parallel to updates

@@ -37,6 +37,8 @@ struct JobConfig {
   int affinity_every = 0;
   // How the encoder combines the heads' gradients (fl/training.h): kSum for a group born of a split.
   EncoderGradient encoder_gradient = EncoderGradient::kMean;
+  // Whether the tasks' encoder gradients are balanced first (fl/encoder_gradient.h).
+  TaskBalance balance = TaskBalance::kNone;
   int64_t clients = 32;
   int64_t clients_per_round = 5;
   int64_t local_epochs = 1;

@@ -1,5 +1,7 @@
 #include "fl/training.h"
 
+#include "fl/task_balance.h"
+
 #include <algorithm>
 #include <chrono>
 #include <numeric>
@@ -28,8 +30,6 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
   const auto& tasks = model->tasks();
   const size_t k = tasks.size();
   const bool lookahead = options.affinity_every > 0 && k > 1;
-  const double encoder_scale =
-      options.encoder_gradient == EncoderGradient::kMean && k > 1 ? 1.0 / static_cast<double>(k) : 1.0;
   if (lookahead) result.affinity.assign(k, std::vector<double>(k, 0.0));
   std::vector<int64_t> order(indices);
   std::mt19937_64 rng(seed);
@@ -46,41 +46,48 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
       }
       const auto batch = index.slice(0, start, std::min<int64_t>(start + options.batch_size, index.size(0)));
       const auto x = data.images.index_select(0, batch);
-      auto features = model->encode(x);
-      // The shared encoder's share of the tasks' summed gradient (fl/encoder_gradient.h).
-      if (encoder_scale != 1.0) features.register_hook([encoder_scale](torch::Tensor g) { return g * encoder_scale; });
-      std::vector<torch::Tensor> targets, losses;
-      torch::Tensor loss = torch::zeros({}, x.options());
+      // The encoder runs once; each head trains on a detached copy of its output, so that each
+      // task's gradient at the shared features can be read, balanced and combined (fl/task_balance.h)
+      // before one backward pass through the encoder.
+      const auto features = model->encode(x);
+      const auto shared = features.detach().requires_grad_(true);
+      std::vector<torch::Tensor> targets, losses, feature_grads;
+      double task_loss_value = 0;
       for (size_t t = 0; t < k; ++t) {
         targets.push_back(data.targets[t].index_select(0, batch));
-        losses.push_back(task_loss(tasks[t], model->head(t, features), targets.back()));
-        loss = loss + losses.back();
+        losses.push_back(task_loss(tasks[t], model->head(t, shared), targets.back()));
+        task_loss_value += losses.back().item<double>();
       }
-      const double task_loss_value = loss.item<double>();
-      // The lookahead needs each task's encoder gradient from this graph, before backward frees it.
+      optimizer.zero_grad();
+      for (size_t t = 0; t < k; ++t) {
+        losses[t].backward();  // head t's own full gradient; task t's at the features
+        feature_grads.push_back(shared.grad().clone());
+        shared.grad().zero_();
+      }
+      const std::vector<double> weights = task_weights(feature_grads, options.encoder_gradient, options.balance);
+      torch::Tensor combined = feature_grads[0] * weights[0];
+      for (size_t t = 1; t < k; ++t) combined.add_(feature_grads[t], weights[t]);
+      // The lookahead steps each task's encoder alone along its own (balanced, unaveraged)
+      // gradient, so it needs ∇θs of each task from the encoder's graph, before backward frees it.
       const bool measure = lookahead && batch_no % options.affinity_every == 0;
       const auto lookahead_start = std::chrono::steady_clock::now();
       std::vector<std::vector<torch::Tensor>> grads;
       std::vector<double> base;
       if (measure) {
+        const std::vector<double> own = task_weights(feature_grads, EncoderGradient::kSum, options.balance);
         for (size_t t = 0; t < k; ++t) {
-          grads.push_back(torch::autograd::grad({losses[t]}, encoder_params, {}, /*retain_graph=*/true,
-                                                /*create_graph=*/false, /*allow_unused=*/true));
-          // Undo the hook's scale: the lookahead steps along task t's own gradient.
-          if (encoder_scale != 1.0)
-            for (auto& g : grads.back())
-              if (g.defined()) g.div_(encoder_scale);
+          grads.push_back(torch::autograd::grad({features}, encoder_params, {feature_grads[t] * own[t]},
+                                                /*retain_graph=*/true, /*create_graph=*/false, /*allow_unused=*/true));
           base.push_back(losses[t].item<double>());
         }
       }
       double lookahead_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - lookahead_start).count();
+      features.backward(combined);
       if (options.prox_mu > 0 && global) {
         torch::Tensor prox = torch::zeros({}, x.options());
         for (size_t i = 0; i < params.size(); ++i) prox = prox + (params[i] - (*global)[i]).pow(2).sum();
-        loss = loss + 0.5 * options.prox_mu * prox;
+        (0.5 * options.prox_mu * prox).backward();
       }
-      optimizer.zero_grad();
-      loss.backward();
       // After backward (the graph holds the encoder weights the lookahead moves) and before the
       // step (the lookahead must see θs, not the stepped weights).
       if (measure) {

@@ -1,8 +1,8 @@
 #pragma once
 // Local training on one client's samples and evaluation on a test set, for a MultiTaskNet.
-// The loss of a multi-task model is the plain sum of its tasks' losses, except that the shared
-// encoder receives the mean of the tasks' gradients (scaled by 1/K), so its step does not grow
-// with the number of heads; each head gets its own task's full gradient.
+// Each head of a multi-task model gets its own task's full gradient; the shared encoder gets a
+// weighted sum of the tasks' gradients at its output (fl/task_balance.h: their mean or sum,
+// balanced or not).
 // Internal to fl/ (torch types).
 #include <torch/torch.h>
 
@@ -39,6 +39,7 @@ struct LocalTrainOptions {
   // bit-identical with and without it.
   int affinity_every = 0;
   EncoderGradient encoder_gradient = EncoderGradient::kMean;
+  TaskBalance balance = TaskBalance::kNone;  // fl/task_balance.h
 };
 
 struct LocalResult {
@@ -54,7 +55,8 @@ struct LocalResult {
 };
 
 // The lookahead on one batch, at the model's current weights (θs, θ_j), with step size `lr`:
-// for each head i, a virtual SGD step of the encoder alone along ∇θs L_i gives θs|i, and
+// for each head i, a virtual SGD step of the encoder alone along ∇θs L_i (scaled as balancing
+// scales task i's term of the encoder gradient, without the 1/K of kMean) gives θs|i, and
 //   Z[i][j] = (1 − L_j(θs|i, θ_j) / L_j(θs, θ_j)) / lr.
 // `grads[i]` are ∇θs L_i in encoder_parameters() order and `base[j]` = L_j(θs, θ_j). The
 // encoder's weights are restored bit for bit before it returns. Adds into `z` (K×K).

@@ -92,6 +92,8 @@ struct ExecutorOptions {
   TrainingBackend* backend = nullptr;
   GroupingOptions grouping;
   int affinity_every = 20;           // lookahead every n batches while consolidating
+  // How a multi-head group balances its tasks' encoder gradients (fl/task_balance.h; --task-balance).
+  fl::TaskBalance task_balance = fl::TaskBalance::kNone;
   // LibTorch threads for each worker. Set in the worker thread itself: OpenMP keeps the thread
   // count per thread, and a worker started later does not inherit the main thread's setting
   // (measured: workers ran on 1 thread with --torch-threads 2). 0 leaves LibTorch's default.

@@ -47,6 +47,7 @@ fl::JobConfig Executor::job_config(const Group& g, const std::vector<GroupHead>&
   // A group born of a split sums its heads' encoder gradients; a merged group (never split, or
   // kept whole by its split) averages them. See fl::EncoderGradient.
   c.encoder_gradient = g.parent_id.empty() ? fl::EncoderGradient::kMean : fl::EncoderGradient::kSum;
+  c.balance = o.task_balance;
   return c;
 }
 

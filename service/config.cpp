@@ -1,3 +1,4 @@
+#include "fl/encoder_gradient.h"
 #include "service/config.h"
 
 #include <boost/program_options.hpp>
@@ -121,6 +122,9 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "longest wait (seconds) before a group stopped by a storage error (full disk, I/O error) tries again")
       ("affinity-every", po::value<int>(&c.affinity_every)->default_value(c.affinity_every),
        "affinity lookahead every N batches while a group consolidates (1 to 10000)")
+      ("task-balance", po::value<std::string>(&c.task_balance)->default_value(c.task_balance),
+       "balancing of the tasks' encoder gradients in a multi-head group: none, or cap (no task's longer than "
+       "the geometric mean of their norms)")
       ("merge-across-tenants", po::value<bool>(&c.merge_across_tenants)->default_value(c.merge_across_tenants),
        "whether activities of different tenants may share a group (true or false)")
       ("energy-meter", po::value<std::string>(&c.energy_meter)->default_value(c.energy_meter),
@@ -241,6 +245,7 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
     return Status::invalid_argument("--storage-retry-max must be from 1 to 3600 seconds");
   if (c.affinity_every < 1 || c.affinity_every > 10000)
     return Status::invalid_argument("--affinity-every must be from 1 to 10000");
+  if (!fl::parse_task_balance(c.task_balance)) return Status::invalid_argument("--task-balance must be none or cap");
   if (c.energy_meter != "auto" && c.energy_meter != "model")
     return Status::invalid_argument("--energy-meter must be auto or model");
   if (c.gpu_power_profile.empty()) return Status::invalid_argument("--gpu-power-profile must not be empty");

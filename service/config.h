@@ -43,6 +43,9 @@ struct Config {
   int max_groups = 3;
   // --affinity-every N: affinity lookahead every N batches while consolidating. Default 20.
   int affinity_every = 20;
+  // --task-balance none|cap: how a multi-head group balances its tasks' encoder gradients
+  // (docs/merge-and-split.md, "Balancing the tasks"). Default none.
+  std::string task_balance = "none";
   // --storage-retry-max S: the longest backoff (seconds) of a group released after a storage
   // error (a full disk, an I/O error); the first retry comes after 1 s. Default 60.
   double storage_retry_max_seconds = 60;

@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "fl/model.h"
+#include "fl/task_balance.h"
 #include "fl/training.h"
 
 using namespace mufl;
@@ -161,4 +162,70 @@ TEST_CASE("training: the encoder gets the mean of the heads' gradients, or their
   CHECK(encoder > 0);
   CHECK(head > 0);
   CHECK(moved > 0);
+}
+
+TEST_CASE("task balance: without it the weights are 1 (sum) or 1/K (mean), whatever the norms", "[training][balance]") {
+  torch::manual_seed(3);
+  const std::vector<torch::Tensor> g = {torch::randn({4, 32, 7, 7}), 100 * torch::randn({4, 32, 7, 7})};
+  CHECK(task_weights(g, EncoderGradient::kSum, TaskBalance::kNone) == std::vector<double>{1.0, 1.0});
+  CHECK(task_weights(g, EncoderGradient::kMean, TaskBalance::kNone) == std::vector<double>{0.5, 0.5});
+  // One task: nothing to balance, and no 1/K either.
+  CHECK(task_weights({g[1]}, EncoderGradient::kMean, TaskBalance::kCap) == std::vector<double>{1.0});
+}
+
+TEST_CASE("task balance: a gradient 100x longer is cut to the geometric mean, a short one is left", "[training][balance]") {
+  torch::manual_seed(4);
+  const auto small = torch::randn({4, 32, 7, 7});
+  const auto large = torch::randn({4, 32, 7, 7}) * (100 * small.norm().item<double>()) / torch::randn({4, 32, 7, 7}).norm().item<double>();
+  const double ns = small.norm().item<double>(), nl = large.norm().item<double>();
+  const double cap = std::sqrt(ns * nl);  // the geometric mean of the two norms
+  for (auto combine : {EncoderGradient::kSum, EncoderGradient::kMean}) {
+    const double plain = combine == EncoderGradient::kMean ? 0.5 : 1.0;
+    const auto w = task_weights({small, large}, combine, TaskBalance::kCap);
+    REQUIRE(w.size() == 2);
+    CHECK(w[0] == Approx(plain));                       // the short one keeps its length
+    CHECK(w[1] * nl == Approx(plain * cap).epsilon(1e-6));  // the long one is cut to the cap
+    // The ratio of the two terms' lengths falls from about 100 to its square root.
+    CHECK((w[1] * nl) / (w[0] * ns) == Approx(std::sqrt(nl / ns)).epsilon(1e-6));
+  }
+  // Equal norms: nothing changes.
+  const auto w = task_weights({small, -small}, EncoderGradient::kSum, TaskBalance::kCap);
+  CHECK(w[0] == Approx(1.0));
+  CHECK(w[1] == Approx(1.0));
+}
+
+TEST_CASE("task balance: a zero or NaN gradient keeps the plain weight and is left out of the cap", "[training][balance]") {
+  const auto g = torch::ones({2, 3});
+  const auto w = task_weights({g, torch::zeros({2, 3}), torch::full({2, 3}, NAN)}, EncoderGradient::kSum,
+                              TaskBalance::kCap);
+  CHECK(w == std::vector<double>{1.0, 1.0, 1.0});
+}
+
+TEST_CASE("task balance: it changes only the encoder's step, and nothing for one head", "[training][balance]") {
+  auto data2 = make_task_data(bright_dark(20), defs({"parity", "reconstruct"}));
+  std::vector<int64_t> idx(20);
+  std::iota(idx.begin(), idx.end(), 0);
+  LocalTrainOptions o;
+  o.batch_size = 20;
+  o.momentum = 0;
+  o.weight_decay = 0;
+  auto trained = [&](const std::vector<TaskDef>& tasks, const TaskData& data, TaskBalance b) {
+    auto net = seeded_net(tasks, 12);
+    o.balance = b;
+    train_local(net, data, idx, o, 1);
+    return std::make_pair(get_weights(net), weight_names(net));
+  };
+  const auto [plain, names] = trained(defs({"parity", "reconstruct"}), data2, TaskBalance::kNone);
+  const auto capped = trained(defs({"parity", "reconstruct"}), data2, TaskBalance::kCap).first;
+  bool encoder_differs = false;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i].rfind("encoder.", 0) == 0) encoder_differs = encoder_differs || !torch::equal(plain[i], capped[i]);
+    else CHECK(torch::equal(plain[i], capped[i]));  // a head's step is its own gradient either way
+  }
+  CHECK(encoder_differs);
+  // A single head: bit for bit the same.
+  auto data1 = make_task_data(bright_dark(20), defs({"reconstruct"}));
+  const auto one_plain = trained(defs({"reconstruct"}), data1, TaskBalance::kNone).first;
+  const auto one_capped = trained(defs({"reconstruct"}), data1, TaskBalance::kCap).first;
+  for (size_t i = 0; i < one_plain.size(); ++i) CHECK(torch::equal(one_plain[i], one_capped[i]));
 }

@@ -222,3 +222,15 @@ TEST_CASE("config: the metrics token file's first line, trimmed, is the token") 
   for (const std::string bad : {"", "\n", "   \nsecret\n", "two words\n"})
     CHECK(metrics_token_from_file_contents(bad).status().is_invalid_argument());
 }
+
+TEST_CASE("config: --task-balance defaults to none, takes cap, refuses anything else") {
+  auto d = parse({});
+  REQUIRE(d.ok());
+  CHECK(d->config.task_balance == "none");
+  auto cap = parse({"--task-balance", "cap"});
+  REQUIRE(cap.ok());
+  CHECK(cap->config.task_balance == "cap");
+  auto bad = parse({"--task-balance", "gradnorm"});
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.status().message(), Catch::Contains("--task-balance"));
+}

@@ -1,0 +1,33 @@
+#pragma once
+// The weight of each task's gradient in a multi-head step's encoder gradient. Internal to fl/.
+//
+// Every head trains on the same encoder output (the shared features). Each task's loss gives
+// a gradient g_t at those features; the encoder backpropagates Σ_t w_t·g_t. Balancing acts
+// there, at the features (as MGDA-UB and GradNorm do at the last shared layer): it costs one
+// norm per task, where balancing the encoder's parameter gradients would cost one backward pass
+// through the encoder per task, the very work a merged model exists to share.
+//
+// The rule, kCap: no task's term may be longer than the geometric mean of the tasks' norms; a
+// longer one is scaled down to it, a shorter one is left as it is. Measured (bench/mufl, issue
+// 14 note): scaling every term *to* a common norm (the mean) multiplies a small-gradient task's
+// effective learning rate by the ratio of the norms (about 100 between a label task's
+// cross-entropy and a dense task's per-pixel MSE) and diverged in the first merged round
+// (train loss 253 against 7 unbalanced); capping only ever shortens steps.
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "fl/encoder_gradient.h"
+
+namespace mufl::fl {
+
+// w_t for each task's feature gradient, in the same order:
+//   kNone: 1 (kSum) or 1/K (kMean);
+//   kCap:  the same, times min(1, c/‖g_t‖), c the geometric mean of the non-zero finite ‖g_t‖.
+//          A zero or non-finite gradient keeps the plain weight (a NaN reaches the loss check
+//          unchanged).
+// One task: always 1.
+std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
+                                 TaskBalance balance);
+
+}  // namespace mufl::fl
