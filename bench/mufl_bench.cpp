@@ -576,7 +576,6 @@ double task_diff(const TaskResult& t, const TaskResult& base) {
 struct Verdict {
   std::string task;
   double loss_ratio = 0;    // final test loss ÷ the loss alone
-  double metric_diff = 0;   // points for accuracy / IoU; relative change (mufl ÷ alone − 1) for MSE
   bool loser = false;
   std::string why;          // what made it a loser
 };
@@ -585,23 +584,38 @@ Verdict judge(const TaskResult& t, const TaskResult& alone) {
   Verdict v;
   v.task = t.task;
   v.loss_ratio = alone.loss > 0 ? t.loss / alone.loss : 1.0;
-  const bool lower_is_better = t.metric == "mse";
-  if (lower_is_better) {
-    v.metric_diff = alone.value > 0 ? t.value / alone.value - 1.0 : 0.0;
-    if (t.value > alone.value * kLoserMseRatio) v.why = "mse " + fmt("%+.1f %%", v.metric_diff * 100);
-  } else {
-    v.metric_diff = (t.value - alone.value) * 100.0;
-    if (v.metric_diff < -kLoserPoints) v.why = t.metric + " " + fmt("%+.2f pts", v.metric_diff);
+  if (t.metric == "mse") {  // lower is better: compared relatively
+    const double change = alone.value > 0 ? t.value / alone.value - 1.0 : 0.0;
+    if (t.value > alone.value * kLoserMseRatio) v.why = "mse " + fmt("%+.1f %%", change * 100);
+  } else {  // accuracy or IoU: compared in points
+    const double points = (t.value - alone.value) * 100.0;
+    if (points < -kLoserPoints) v.why = t.metric + " " + fmt("%+.2f pts", points);
   }
   if (v.loss_ratio > kLoserLossRatio) v.why = "loss x" + fmt("%.3f", v.loss_ratio) + (v.why.empty() ? "" : ", " + v.why);
   v.loser = !v.why.empty();
   return v;
 }
 
-std::vector<Verdict> judge_all(const PolicyResult& r, const PolicyResult& seq) {
-  std::vector<Verdict> out;
-  for (size_t i = 0; i < r.tasks.size(); ++i) out.push_back(judge(r.tasks[i], seq.tasks[i]));
-  return out;
+// A policy's activities against themselves alone: each verdict, the worst loss ratio, the losers.
+struct Standing {
+  std::vector<Verdict> verdicts;  // in task order
+  double worst_loss_ratio = 0;
+  std::vector<std::string> losers;      // task names
+  std::vector<std::string> loser_whys;  // "task (why)"
+};
+
+Standing standing(const PolicyResult& r, const PolicyResult& seq) {
+  Standing st;
+  for (size_t i = 0; i < r.tasks.size(); ++i) {
+    const Verdict v = judge(r.tasks[i], seq.tasks[i]);
+    st.worst_loss_ratio = std::max(st.worst_loss_ratio, v.loss_ratio);
+    if (v.loser) {
+      st.losers.push_back(v.task);
+      st.loser_whys.push_back(v.task + " (" + v.why + ")");
+    }
+    st.verdicts.push_back(v);
+  }
+  return st;
 }
 
 struct Target {
@@ -633,17 +647,13 @@ std::vector<Target> check_targets(const PolicyResult& mufl, const PolicyResult& 
   }
   out.push_back({"accuracy", detail + " (target >= -1 pt each)", worst >= -kTargetAccuracyDropPts,
                  {{"worst_points", round_to(worst, 100)}, {"target", -kTargetAccuracyDropPts}}});
-  double worst_ratio = 0;
-  std::vector<std::string> losers;
-  for (const auto& v : judge_all(mufl, seq)) {
-    worst_ratio = std::max(worst_ratio, v.loss_ratio);
-    if (v.loser) losers.push_back(v.task + " (" + v.why + ")");
-  }
+  const Standing st = standing(mufl, seq);
   std::snprintf(buf, sizeof buf, "worst loss ratio %.3f; %zu loser(s)%s%s (target: none; loss <= x%.2f, "
-                "accuracy/IoU >= -%.0f pt, mse <= +%.0f %%)", worst_ratio, losers.size(), losers.empty() ? "" : ": ",
-                join(losers).c_str(), kLoserLossRatio, kLoserPoints, (kLoserMseRatio - 1) * 100);
-  out.push_back({"no_losers", buf, losers.empty(),
-                 {{"worst_loss_ratio", round_to(worst_ratio, 1e4)}, {"losers", losers.size()}}});
+                "accuracy/IoU >= -%.0f pt, mse <= +%.0f %%)", st.worst_loss_ratio, st.losers.size(),
+                st.losers.empty() ? "" : ": ", join(st.loser_whys).c_str(), kLoserLossRatio, kLoserPoints,
+                (kLoserMseRatio - 1) * 100);
+  out.push_back({"no_losers", buf, st.losers.empty(),
+                 {{"worst_loss_ratio", round_to(st.worst_loss_ratio, 1e4)}, {"losers", st.losers.size()}}});
   std::snprintf(buf, sizeof buf, "%.2f s of %.2f s consolidation: %.1f %% (target <= %.0f %%)", mufl.affinity_s,
                 mufl.consolidation_s, mufl.affinity_share() * 100, kTargetAffinityShare * 100);
   out.push_back({"affinity_share", buf, mufl.consolidation_s > 0 && mufl.affinity_share() <= kTargetAffinityShare,
@@ -722,14 +732,10 @@ std::string markdown(const Options& o, const std::vector<PolicyResult>& results,
     for (const auto& r : results) {
       if (&r == seq) continue;
       md << "| " << r.policy << " |";
-      double worst = 0;
-      std::vector<std::string> losers;
-      for (const auto& v : judge_all(r, *seq)) {
-        md << " " << fmt("%.3f", v.loss_ratio) << (v.loser ? " **loser**" : "") << " |";
-        worst = std::max(worst, v.loss_ratio);
-        if (v.loser) losers.push_back(v.task + " (" + v.why + ")");
-      }
-      md << " " << fmt("%.3f", worst) << " | " << (losers.empty() ? "none" : join(losers)) << " |\n";
+      const Standing st = standing(r, *seq);
+      for (const auto& v : st.verdicts) md << " " << fmt("%.3f", v.loss_ratio) << (v.loser ? " **loser**" : "") << " |";
+      md << " " << fmt("%.3f", st.worst_loss_ratio) << " | " << (st.losers.empty() ? "none" : join(st.loser_whys))
+         << " |\n";
     }
   }
   for (const auto& r : results)
@@ -925,7 +931,7 @@ int run(const Options& o) {
     for (const auto& r : results) {
       if (&r == seq) continue;
       std::printf("\n  %-12s final loss / alone:", r.policy.c_str());
-      for (const auto& v : judge_all(r, *seq))
+      for (const auto& v : standing(r, *seq).verdicts)
         std::printf(" %s %.3f%s", v.task.c_str(), v.loss_ratio, v.loser ? (" LOSER (" + v.why + ")").c_str() : "");
     }
   std::printf("\nenergy = the energy ledger's joules, metered per group round by %s\n", results.front().meter.c_str());
@@ -983,22 +989,18 @@ int run(const Options& o) {
     json diffs = json::object();
     for (size_t i = 0; i < r.tasks.size(); ++i)
       diffs[r.tasks[i].task] = round_to(task_diff(r.tasks[i], seq->tasks[i]), 1e4);
-    json ratios = json::object(), losers = json::array();
-    double worst = 0;
-    for (const auto& v : judge_all(r, *seq)) {
-      ratios[v.task] = round_to(v.loss_ratio, 1e4);
-      worst = std::max(worst, v.loss_ratio);
-      if (v.loser) losers.push_back(v.task);
-    }
+    const Standing st = standing(r, *seq);
+    json ratios = json::object();
+    for (const auto& v : st.verdicts) ratios[v.task] = round_to(v.loss_ratio, 1e4);
     j["vs_sequential"][r.policy] = {{"energy_ratio", round_to(r.joules / seq->joules, 1e4)},
                                     {"total_loss_diff", round_to(r.total_loss - seq->total_loss, 1e4)},
                                     {"task_diff", diffs},
                                     {"loss_ratio", ratios},
-                                    {"worst_loss_ratio", round_to(worst, 1e4)},
-                                    {"losers", losers}};
+                                    {"worst_loss_ratio", round_to(st.worst_loss_ratio, 1e4)},
+                                    {"losers", st.losers}};
     if (r.policy == "mufl") {
-      j["worst_loss_ratio"] = round_to(worst, 1e4);
-      j["losers"] = losers;
+      j["worst_loss_ratio"] = round_to(st.worst_loss_ratio, 1e4);
+      j["losers"] = st.losers;
     }
   }
   if (!targets.empty()) {

@@ -61,8 +61,8 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
       optimizer.zero_grad();
       for (size_t t = 0; t < k; ++t) {
         losses[t].backward();  // head t's own full gradient; task t's at the features
-        feature_grads.push_back(shared.grad().clone());
-        shared.grad().zero_();
+        feature_grads.push_back(shared.grad());
+        shared.mutable_grad().reset();  // the next task's backward starts a fresh one
       }
       const std::vector<double> weights = task_weights(feature_grads, options.encoder_gradient, options.balance);
       torch::Tensor combined = feature_grads[0] * weights[0];

@@ -1,4 +1,3 @@
-#include "fl/encoder_gradient.h"
 #include "service/config.h"
 
 #include <boost/program_options.hpp>
@@ -7,6 +6,7 @@
 #include <sstream>
 #include <thread>
 
+#include "fl/encoder_gradient.h"
 #include "service/version.h"
 
 namespace mufl::service {

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +22,13 @@ Result<ActivitySpec> parse_spec(std::string_view text, std::string_view activity
   }
 }
 
+// Hashes std::string keys and std::string_view probes alike, so that a lookup does not copy
+// the text (C++20 heterogeneous lookup).
+struct TextHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 class SpecMemo {
  public:
   std::shared_ptr<const ActivitySpec> find(std::string_view text) const {
@@ -30,20 +38,13 @@ class SpecMemo {
   }
   void put(std::string_view text, std::shared_ptr<const ActivitySpec> spec) {
     std::unique_lock lock(mu_);
-    if (specs_.size() >= kSpecMemoEntries) {
-      specs_.clear();
-      keys_.clear();
-    }
-    if (specs_.count(text)) return;  // another thread parsed it meanwhile
-    auto& key = keys_.emplace_back(std::make_unique<std::string>(text));
-    specs_.emplace(*key, std::move(spec));
+    if (specs_.size() >= kSpecMemoEntries) specs_.clear();
+    specs_.try_emplace(std::string(text), std::move(spec));  // a no-op when another thread put it meanwhile
   }
 
  private:
   mutable std::shared_mutex mu_;
-  // The map's keys view the strings in keys_, which stay put while the map holds them.
-  std::vector<std::unique_ptr<std::string>> keys_;
-  std::unordered_map<std::string_view, std::shared_ptr<const ActivitySpec>> specs_;
+  std::unordered_map<std::string, std::shared_ptr<const ActivitySpec>, TextHash, std::equal_to<>> specs_;
 };
 
 SpecMemo& memo() {
