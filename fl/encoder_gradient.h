@@ -17,7 +17,8 @@ enum class EncoderGradient { kMean, kSum };
 // Whether the tasks' gradients are balanced before they are combined (fl/task_balance.h).
 // kNone: as they come, so a task whose loss has large gradients (cross-entropy of a label task)
 // shapes the encoder and a dense task's per-pixel mean barely moves it. kCap: no task's gradient
-// at the shared features may be longer than the geometric mean of the tasks' norms.
+// at the shared features may be longer than the geometric mean of the tasks' norms, and the
+// capped terms are summed in every group (EncoderGradient applies to kNone only).
 enum class TaskBalance { kNone, kCap };
 
 // "none" | "cap"; nullopt for anything else.

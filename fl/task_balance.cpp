@@ -9,9 +9,9 @@ namespace mufl::fl {
 std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
                                  TaskBalance balance) {
   const size_t k = feature_grads.size();
-  const double plain = combine == EncoderGradient::kMean && k > 1 ? 1.0 / static_cast<double>(k) : 1.0;
-  std::vector<double> weights(k, plain);
-  if (balance == TaskBalance::kNone || k < 2) return weights;
+  const double mean = combine == EncoderGradient::kMean && k > 1 ? 1.0 / static_cast<double>(k) : 1.0;
+  if (balance == TaskBalance::kNone || k < 2) return std::vector<double>(k, mean);
+  std::vector<double> weights(k, 1.0);  // capped terms are summed, in every group
   std::vector<double> norms;
   double log_sum = 0;
   size_t counted = 0;
@@ -22,7 +22,7 @@ std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads
   if (counted == 0) return weights;
   const double cap = std::exp(log_sum / static_cast<double>(counted));  // geometric mean of the norms
   for (size_t t = 0; t < k; ++t)
-    if (std::isfinite(norms[t]) && norms[t] > cap) weights[t] = plain * cap / norms[t];
+    if (std::isfinite(norms[t]) && norms[t] > cap) weights[t] = cap / norms[t];
   return weights;
 }
 

@@ -8,11 +8,15 @@
 // through the encoder per task, the very work a merged model exists to share.
 //
 // The rule, kCap: no task's term may be longer than the geometric mean of the tasks' norms; a
-// longer one is scaled down to it, a shorter one is left as it is. Measured (bench/mufl, issue
-// 14 note): scaling every term *to* a common norm (the mean) multiplies a small-gradient task's
-// effective learning rate by the ratio of the norms (about 100 between a label task's
-// cross-entropy and a dense task's per-pixel MSE) and diverged in the first merged round
-// (train loss 253 against 7 unbalanced); capping only ever shortens steps.
+// longer one is scaled down to it, a shorter one is left as it is; the terms are summed, in a
+// merged group as in one born of a split. Measured (bench/mufl, docs/merge-and-split.md):
+//   - scaling every term *to* a common norm (the mean) multiplies a small-gradient task's
+//     effective learning rate by the ratio of the norms (about 100 between a label task's
+//     cross-entropy and a dense task's per-pixel MSE) and diverged in the first merged round
+//     (train loss 253 against 7 unbalanced); capping only ever shortens steps;
+//   - capped terms averaged (1/K) while merged and summed after the split made the label
+//     group's encoder step jump at the split and diverge (train loss 3.06); summed throughout,
+//     the step is continuous and bounded by K times the cap.
 #include <torch/torch.h>
 
 #include <vector>
@@ -23,9 +27,9 @@ namespace mufl::fl {
 
 // w_t for each task's feature gradient, in the same order:
 //   kNone: 1 (kSum) or 1/K (kMean);
-//   kCap:  the same, times min(1, c/‖g_t‖), c the geometric mean of the non-zero finite ‖g_t‖.
-//          A zero or non-finite gradient keeps the plain weight (a NaN reaches the loss check
-//          unchanged).
+//   kCap:  min(1, c/‖g_t‖), c the geometric mean of the non-zero finite ‖g_t‖, whatever
+//          `combine` says. A zero or non-finite gradient keeps weight 1 (a NaN reaches the loss
+//          check unchanged).
 // One task: always 1.
 std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
                                  TaskBalance balance);

@@ -60,6 +60,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/clock.h"
 #include "core/env.h"
 #include "core/group.h"
@@ -70,6 +72,7 @@
 #include "scheduler/devices.h"
 #include "scheduler/dispatch.h"
 #include "scheduler/grouping.h"
+#include "scheduler/merge_guard.h"
 #include "scheduler/split.h"
 #include "scheduler/training_job.h"
 #include "storage/store.h"
@@ -93,12 +96,14 @@ struct ExecutorOptions {
   GroupingOptions grouping;
   int affinity_every = 20;           // lookahead every n batches while consolidating
   // How a multi-head group balances its tasks' encoder gradients (fl/task_balance.h; --task-balance).
-  fl::TaskBalance task_balance = fl::TaskBalance::kNone;
+  fl::TaskBalance task_balance = fl::TaskBalance::kCap;
   // LibTorch threads for each worker. Set in the worker thread itself: OpenMP keeps the thread
   // count per thread, and a worker started later does not inherit the main thread's setting
   // (measured: workers ran on 1 thread with --torch-threads 2). 0 leaves LibTorch's default.
   int torch_threads = 0;
   SplitOptions split;
+  // The merge guard (scheduler/merge_guard.h; --merge-guard-window, 0 off).
+  MergeGuardOptions guard;
   // The devices' meters and states (drain). With one, every round is metered and recorded in
   // the energy ledger with the round, a draining device lets its group go at the next round
   // boundary, and a drained one claims nothing. nullptr: no metering, no drain. Not owned.
@@ -221,6 +226,12 @@ class Executor {
                       const std::vector<std::pair<std::string, int64_t>>& progress);
   // Ends consolidation: splits into children (kGone) or keeps the group whole (nullopt).
   std::optional<Outcome> split_now(GroupRun& g);
+  // The merge guard at a round boundary: splits a lagging member off alone (kGone) or nullopt.
+  std::optional<Outcome> guard_now(GroupRun& g, const std::vector<GroupHead>& heads);
+  // Splits the group into children, one per part (indices into `staying`), recording `split`
+  // (its "groups" already named) with the children's ids added. kGone, or why not.
+  Outcome split_into(GroupRun& g, const std::vector<GroupHead>& staying, const std::vector<std::vector<int>>& parts,
+                     nlohmann::json split);
   void conclude(GroupRun& g, const Outcome& outcome);
   // Runs `write` until it succeeds, fails for good, or the executor stops (transient errors
   // are retried with the storage backoff).

@@ -10,6 +10,7 @@
 #include "core/ids.h"
 #include "scheduler/energy_ledger.h"
 #include "scheduler/executor.h"
+#include "scheduler/merge_guard.h"
 
 namespace mufl::scheduler {
 namespace {
@@ -108,6 +109,21 @@ AffinityMatrix mean_affinity(const std::vector<storage::AffinityRecord>& records
   return mean;
 }
 
+// The test loss of `task` in a member's round report (member_report), when that round was
+// trained in group `group_id`.
+std::optional<double> test_loss_in(const std::string& report_json, const std::string& group_id,
+                                   const std::string& task) {
+  const auto j = nlohmann::json::parse(report_json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || j.value("group_id", "") != group_id) return std::nullopt;
+  const auto m = j.find("metrics");
+  if (m == j.end() || !m->is_object()) return std::nullopt;
+  const auto t = m->find(task);
+  if (t == m->end() || !t->is_object()) return std::nullopt;
+  const auto loss = t->find("loss");
+  if (loss == t->end() || !loss->is_number()) return std::nullopt;
+  return loss->get<double>();
+}
+
 }  // namespace
 
 Executor::Outcome Executor::from_store(const Status& s, const std::string& what) {
@@ -174,6 +190,10 @@ Executor::Outcome Executor::train_rounds(GroupRun& g) {
       if (split) return *split;
       continue;  // kept together: it trains on
     }
+    // After consolidation (the affinity decides then), a member whose loss falls behind its
+    // mates' leaves at this boundary (scheduler/merge_guard.h).
+    if (g.group.phase == GroupPhase::kTraining)
+      if (auto left = guard_now(g, heads)) return *left;
     auto report = run_one_round(g, heads);
     if (!report.ok()) {
       // A runtime error (a LibTorch exception, an out-of-memory) is retried from the last
@@ -319,6 +339,48 @@ void Executor::announce_round(const GroupRun& g, const fl::RoundReport& report,
   }
 }
 
+std::optional<Executor::Outcome> Executor::guard_now(GroupRun& g, const std::vector<GroupHead>& heads) {
+  if (options_.guard.window < 1 || heads.size() < 2) return std::nullopt;
+  // Each head's test loss over its own last window + 1 rounds, those trained in this group only:
+  // the guard compares mates over rounds they trained together.
+  std::vector<std::vector<double>> losses;
+  for (const auto& h : heads) {
+    auto a = store_.get_activity(h.key, storage::Scope::all());
+    if (!a.ok()) return from_store(a.status(), "cannot read " + h.key);
+    storage::RoundQuery q;
+    q.scope = storage::Scope::all();
+    q.after_round = std::max<int64_t>(0, a->progress.rounds_done - options_.guard.window - 1);
+    q.limit = options_.guard.window + 1;
+    auto page = store_.list_rounds(h.key, q);
+    if (!page.ok()) return from_store(page.status(), "cannot read the rounds of " + h.key);
+    std::vector<double> l;
+    for (const auto& r : page->items)
+      if (auto loss = test_loss_in(r.report_json, g.group.id, h.task)) l.push_back(*loss);
+    losses.push_back(std::move(l));
+  }
+  auto verdict = lagging_head(losses, options_.guard);
+  if (!verdict) return std::nullopt;
+  const std::vector<std::string> keys = keys_of(heads);
+  std::vector<int> alone{static_cast<int>(verdict->head)}, rest;
+  for (size_t i = 0; i < heads.size(); ++i)
+    if (i != verdict->head) rest.push_back(static_cast<int>(i));
+  nlohmann::json split = {{"reason", "guard"},
+                          {"tasks", keys},
+                          {"round", g.group.round},
+                          {"method", "guard"},
+                          {"groups", {{keys[verdict->head]}, nlohmann::json::array()}},
+                          {"guard",
+                           {{"activity_id", keys[verdict->head]},
+                            {"window", options_.guard.window},
+                            {"progress", verdict->progress},
+                            {"others_progress", verdict->others},
+                            {"detail", verdict->reason}}}};
+  for (int i : rest) split["groups"][1].push_back(keys[static_cast<size_t>(i)]);
+  spdlog::info("group {}: {} leaves after round {}: {}", g.group.id, keys[verdict->head], g.group.round,
+               verdict->reason);
+  return split_into(g, heads, {alone, rest}, std::move(split));
+}
+
 std::optional<Executor::Outcome> Executor::split_now(GroupRun& g) {
   const auto staying = live_heads(g.group);
   auto affinity = store_.list_affinity(g.group.id);
@@ -356,6 +418,11 @@ std::optional<Executor::Outcome> Executor::split_now(GroupRun& g) {
     spdlog::info("group {} keeps its {} activities together after round {}", g.group.id, k, g.group.round);
     return std::nullopt;
   }
+  return split_into(g, staying, parts, std::move(split));
+}
+
+Executor::Outcome Executor::split_into(GroupRun& g, const std::vector<GroupHead>& staying,
+                                       const std::vector<std::vector<int>>& parts, nlohmann::json split) {
   std::vector<Group> children;
   nlohmann::json child_ids = nlohmann::json::array();
   for (const auto& p : parts) {
@@ -379,7 +446,7 @@ std::optional<Executor::Outcome> Executor::split_now(GroupRun& g) {
     child.checkpoint_sha256 = sha256_hex(*child_bytes);
     for (const auto& h : child.heads)
       for (const auto& m : g.group.members)
-        if (m.activity_id == h.key) child.members.push_back({m.activity_id, m.tenant_id, m.task, g.group.round, {}});
+        if (m.activity_id == h.key) child.members.push_back({m.activity_id, m.tenant_id, m.task, g.group.round, {}, {}});
     child_ids.push_back(child.id);
     children.push_back(std::move(child));
   }
@@ -391,8 +458,8 @@ std::optional<Executor::Outcome> Executor::split_now(GroupRun& g) {
   }
   if (Status s = store_.split_group(g.group.id, split.dump(), children, now_ms()); !s.is_ok())
     return from_store(s, "cannot record the split");
-  spdlog::info("group {} splits after round {} into {} groups: {}", g.group.id, g.group.round, children.size(),
-               named.dump());
+  spdlog::info("group {} splits after round {} into {} groups ({}): {}", g.group.id, g.group.round, children.size(),
+               split.value("reason", "affinity"), split.at("groups").dump());
   observer_->group_split(g.group, children.size());
   return Outcome::gone();  // the children are new groups: any worker claims them
 }

@@ -59,7 +59,7 @@ int live_members(const Group& g) {
 }
 
 GroupMember member_of(const Activity& a, int64_t joined_round) {
-  return GroupMember{a.id, a.tenant_id, a.spec.task, joined_round, std::nullopt};
+  return GroupMember{a.id, a.tenant_id, a.spec.task, joined_round, std::nullopt, {}};
 }
 
 Group new_group(const std::string& id, const std::vector<const Activity*>& members, GroupPhase phase,

@@ -394,10 +394,21 @@ double partition_score(const AffinityMatrix& affinity, const std::vector<std::ve
   return total / k;
 }
 
-Result<SplitPlan> plan_split(const AffinityMatrix& affinity, const SplitOptions& options) {
-  if (Status s = check_affinity(affinity); !s.is_ok()) return s;
+AffinityMatrix weigh_harm(const AffinityMatrix& affinity, double harm_weight) {
+  AffinityMatrix z = affinity;
+  for (auto& row : z)
+    for (double& v : row)
+      if (v < 0) v *= harm_weight;
+  return z;
+}
+
+Result<SplitPlan> plan_split(const AffinityMatrix& measured, const SplitOptions& options) {
+  if (Status s = check_affinity(measured); !s.is_ok()) return s;
   if (options.max_groups < 1)
     return Status::invalid_argument("max_groups must be at least 1", {{"max_groups", "must be at least 1"}});
+  if (!(options.harm_weight >= 1))
+    return Status::invalid_argument("harm_weight must be at least 1", {{"harm_weight", "must be at least 1"}});
+  const AffinityMatrix affinity = weigh_harm(measured, options.harm_weight);
 
   const int k = static_cast<int>(affinity.size());
   const int m = std::min(options.max_groups, k);

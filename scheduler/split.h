@@ -41,6 +41,13 @@ struct SplitOptions {
   // Default 3, the number of splits MAS reports.
   int max_groups = 3;
 
+  // The weight of harm (issue 14: a task's regret for staying merged). Every negative Z[i][j]
+  // (a step for task i raises task j's loss) counts harm_weight times before scoring; positive
+  // ones count once. 1 is MAS's rule. With 2 (the default) a partition that puts a task with
+  // mates that hurt it must gain twice as much elsewhere to win: a tenant's loss from merging is
+  // a broken promise, another's gain only a bonus. REQUIRES: >= 1.
+  double harm_weight = 2.0;
+
   // --- Performance ---
   // Search every partition while count_partitions(K, max_groups) is at most this; beyond it
   // use the heuristic. Default 2,000,000: with max_groups = 3 that is exhaustive up to
@@ -52,7 +59,8 @@ struct SplitOptions {
 struct SplitPlan {
   // Task indices; each group sorted, groups ordered by their smallest member. Never empty.
   std::vector<std::vector<int>> groups;
-  // Mean over tasks of their score in their group (as partition_score computes it).
+  // Mean over tasks of their score in their group (as partition_score computes it, on the
+  // harm-weighted matrix).
   double score = 0;
   // Per task, in index order.
   std::vector<double> task_scores;
@@ -83,14 +91,19 @@ struct SplitPlan {
 // partition in a Release build (K = 14: 20 ms; K = 16, past the default limit: 160 ms); the
 // heuristic is polynomial, well under 1 ms up to K = 50 and about 4 ms at K = 100 (max_groups 3,
 // bench/split_bench.cpp).
-// kInvalidArgument (field "affinity" or "max_groups") when the matrix is empty, not square, has
-// a non-finite value off the diagonal, or max_groups < 1.
+// The search scores weigh_harm(affinity, options.harm_weight); the plan's score and task scores
+// are of that matrix.
+// kInvalidArgument (field "affinity", "max_groups" or "harm_weight") when the matrix is empty,
+// not square, has a non-finite value off the diagonal, max_groups < 1 or harm_weight < 1.
 Result<SplitPlan> plan_split(const AffinityMatrix& affinity, const SplitOptions& options = {});
 
 // The score of a given partition (the mean over tasks of their score) by the rules above.
 // Fills `task_scores` (if not null) with each task's score, in index order.
 // REQUIRES: `affinity` square and non-empty, and `groups` a partition of 0..K-1 into non-empty
 // groups (any order). Throws std::invalid_argument otherwise (a broken caller invariant).
+// The matrix the split scores: `affinity` with every negative entry times harm_weight.
+AffinityMatrix weigh_harm(const AffinityMatrix& affinity, double harm_weight);
+
 double partition_score(const AffinityMatrix& affinity, const std::vector<std::vector<int>>& groups,
                        std::vector<double>* task_scores = nullptr);
 

@@ -125,6 +125,11 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
       ("task-balance", po::value<std::string>(&c.task_balance)->default_value(c.task_balance),
        "balancing of the tasks' encoder gradients in a multi-head group: none, or cap (no task's longer than "
        "the geometric mean of their norms)")
+      ("merge-guard-window", po::value<int>(&c.merge_guard_window)->default_value(c.merge_guard_window),
+       "after consolidation, a member whose test loss fell by less than --merge-guard-lag of its mates' over "
+       "this many rounds leaves its group alone (0 to 100; 0 turns the guard off)")
+      ("merge-guard-lag", po::value<double>(&c.merge_guard_lag)->default_value(c.merge_guard_lag),
+       "the merge guard's share of the mates' progress below which a member lags (0 to 1)")
       ("merge-across-tenants", po::value<bool>(&c.merge_across_tenants)->default_value(c.merge_across_tenants),
        "whether activities of different tenants may share a group (true or false)")
       ("energy-meter", po::value<std::string>(&c.energy_meter)->default_value(c.energy_meter),
@@ -245,6 +250,10 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
     return Status::invalid_argument("--storage-retry-max must be from 1 to 3600 seconds");
   if (c.affinity_every < 1 || c.affinity_every > 10000)
     return Status::invalid_argument("--affinity-every must be from 1 to 10000");
+  if (c.merge_guard_window < 0 || c.merge_guard_window > 100)
+    return Status::invalid_argument("--merge-guard-window must be from 0 to 100");
+  if (!(c.merge_guard_lag >= 0 && c.merge_guard_lag <= 1))
+    return Status::invalid_argument("--merge-guard-lag must be from 0 to 1");
   if (!fl::parse_task_balance(c.task_balance)) return Status::invalid_argument("--task-balance must be none or cap");
   if (c.energy_meter != "auto" && c.energy_meter != "model")
     return Status::invalid_argument("--energy-meter must be auto or model");

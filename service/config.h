@@ -44,8 +44,13 @@ struct Config {
   // --affinity-every N: affinity lookahead every N batches while consolidating. Default 20.
   int affinity_every = 20;
   // --task-balance none|cap: how a multi-head group balances its tasks' encoder gradients
-  // (docs/merge-and-split.md, "Balancing the tasks"). Default none.
-  std::string task_balance = "none";
+  // (docs/merge-and-split.md, "Balancing the tasks"). Default cap.
+  std::string task_balance = "cap";
+  // --merge-guard-window N, --merge-guard-lag R: the merge guard (scheduler/merge_guard.h). A
+  // member of a group past consolidation whose test loss fell by less than R times its mates'
+  // median over N rounds leaves alone. Defaults 3 and 0.25; a window of 0 turns it off.
+  int merge_guard_window = 3;
+  double merge_guard_lag = 0.25;
   // --storage-retry-max S: the longest backoff (seconds) of a group released after a storage
   // error (a full disk, an I/O error); the first retry comes after 1 s. Default 60.
   double storage_retry_max_seconds = 60;

@@ -48,6 +48,9 @@ class GroupView {
   GroupView(const Group& g, const Principal& who, const std::map<std::string, scheduler::WaitNote>* waiting)
       : g_(g), who_(who), waiting_(waiting) {}
 
+  // Each visible member's test loss while in this group (member_losses); shown when set.
+  void set_losses(const std::map<std::string, nlohmann::json>* losses) { losses_ = losses; }
+
   bool visible(const std::string& activity_id) const {
     if (who_.is_admin()) return true;
     for (const auto& m : g_.members)
@@ -112,6 +115,11 @@ class GroupView {
                           {"joined_round", m.joined_round},
                           {"left_round", m.left_round ? nlohmann::json(*m.left_round) : nlohmann::json()}};
       if (who_.is_admin()) j["tenant_id"] = m.tenant_id;
+      j["left_reason"] = m.left_reason.empty() ? nlohmann::json() : nlohmann::json(m.left_reason);
+      if (losses_) {
+        auto it = losses_->find(m.activity_id);
+        if (it != losses_->end()) j["loss"] = it->second;
+      }
       members.push_back(j);
     }
     nlohmann::json split;
@@ -119,12 +127,18 @@ class GroupView {
       auto s = nlohmann::json::parse(g_.split_json, nullptr, false);
       if (!s.is_discarded()) {
         split = {{"round", s.value("round", 0)},
+                 {"reason", s.value("reason", "affinity")},
                  {"score", s.value("score", 0.0)},
                  {"method", s.value("method", "")},
                  {"child_groups", s.value("child_groups", nlohmann::json::array())}};
         nlohmann::json groups = nlohmann::json::array();
         for (const auto& grp : s.value("groups", nlohmann::json::array())) groups.push_back(names(grp));
         split["groups"] = groups;
+        if (s.contains("guard") && s["guard"].is_object()) {  // which member left, and why
+          nlohmann::json guard = s["guard"];
+          guard["activity_id"] = name(guard.value("activity_id", ""));
+          split["guard"] = guard;
+        }
       }
     }
     const scheduler::WaitNote* waits = note();
@@ -158,7 +172,45 @@ class GroupView {
   const Group& g_;
   const Principal& who_;
   const std::map<std::string, scheduler::WaitNote>* waiting_;
+  const std::map<std::string, nlohmann::json>* losses_ = nullptr;
 };
+
+// The most rounds of a member's loss history one group view shows (the latest ones).
+constexpr size_t kMaxLossHistory = 100;
+
+// How a member's test loss evolved in group `group_id`: {"first", "last", "rounds", "history":
+// [{"round": group round, "loss"}]} from its activity's round reports, null before its first
+// round here.
+Result<nlohmann::json> member_losses(storage::Store& store, const std::string& group_id, const GroupMember& m) {
+  storage::RoundQuery q;
+  q.scope = storage::Scope::all();  // the caller shows only members the principal may see
+  q.limit = 1000;
+  nlohmann::json history = nlohmann::json::array();
+  size_t rounds = 0;
+  std::optional<double> first, last;
+  for (;;) {
+    auto page = store.list_rounds(m.activity_id, q);
+    if (!page.ok()) return page.status();
+    for (const auto& r : page->items) {
+      const auto j = nlohmann::json::parse(r.report_json, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_object() || j.value("group_id", "") != group_id) continue;
+      const auto metrics = j.value("metrics", nlohmann::json::object());
+      if (!metrics.is_object() || !metrics.contains(m.task) || !metrics[m.task].is_object() ||
+          !metrics[m.task].contains("loss") || !metrics[m.task]["loss"].is_number())
+        continue;
+      const double loss = metrics[m.task]["loss"].get<double>();
+      if (!first) first = loss;
+      last = loss;
+      ++rounds;
+      history.push_back({{"round", j.value("group_round", int64_t{0})}, {"loss", loss}});
+      if (history.size() > kMaxLossHistory) history.erase(history.begin());
+    }
+    if (!page->next_after_round) break;
+    q.after_round = *page->next_after_round;
+  }
+  if (!first) return nlohmann::json();
+  return nlohmann::json{{"first", *first}, {"last", *last}, {"rounds", rounds}, {"history", history}};
+}
 
 // Why groups wait, for a view: every waiting group, or only `id`; empty without an explainer.
 Result<std::map<std::string, scheduler::WaitNote>> waiting_of(const scheduler::WaitingExplainer* waiting,
@@ -192,7 +244,16 @@ void add_group_routes(Router& router, storage::Store& store, const scheduler::Wa
     if (!records.ok()) return problem_from_status(records.status());
     auto notes = waiting_of(waiting, g->id);
     if (!notes.ok()) return problem_from_status(notes.status());
-    return json_response(200, GroupView(*g, ctx.principal, &*notes).to_json(&*records));
+    GroupView view(*g, ctx.principal, &*notes);
+    std::map<std::string, nlohmann::json> losses;
+    for (const auto& m : g->members) {
+      if (!view.visible(m.activity_id)) continue;
+      auto l = member_losses(store, g->id, m);
+      if (!l.ok()) return problem_from_status(l.status());
+      losses[m.activity_id] = std::move(*l);
+    }
+    view.set_losses(&losses);
+    return json_response(200, view.to_json(&*records));
   }, Cost::kQuick);
 }
 

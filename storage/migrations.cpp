@@ -366,6 +366,12 @@ CREATE TABLE readiness_probe (
   checked_ms INTEGER NOT NULL
 );
 )sql"},
+      {12, "why a member left its group", R"sql(
+-- Why a member left (left_round set): 'split' (the affinity split), 'guard' (its loss fell
+-- behind while merged), 'finished', 'cancelled', 'failed'; '' while it trains and for rows
+-- written before this column.
+ALTER TABLE group_members ADD COLUMN left_reason TEXT NOT NULL DEFAULT '';
+)sql"},
   };
   return migrations;
 }

@@ -104,7 +104,7 @@ Result<Activity> select_activity(Connection& c, const std::string& id, const Sco
 }
 
 // Group helpers used by the activity methods (defined with the group methods below).
-Status leave_groups(Connection& c, const std::string& where, const std::string& arg);
+Status leave_groups(Connection& c, const std::string& where, const std::string& arg, const std::string& reason);
 Status close_emptied_groups(Connection& c, int64_t now_ms);
 
 Result<Tenant> select_live_tenant(Connection& c, const std::string& column, const std::string& value) {
@@ -365,7 +365,7 @@ Status SqliteStore::delete_tenant(const std::string& id, int64_t now_ms) {
     if (!cancel.ok()) return cancel.status();
     if (Status s = (*cancel)->bind(1, "tenant deleted").bind(2, now_ms).bind(3, id).run(); !s.is_ok()) return s;
     // Its cancelled activities leave their groups.
-    if (Status s = leave_groups(c, "tenant_id = ?", id); !s.is_ok()) return s;
+    if (Status s = leave_groups(c, "tenant_id = ?2", id, "cancelled"); !s.is_ok()) return s;
     return close_emptied_groups(c, now_ms);
   });
 }
@@ -478,7 +478,7 @@ Result<Activity> SqliteStore::cancel_activity(const std::string& id, const Scope
     if (!up.ok()) return up.status();
     if (Status s = (*up)->bind(1, reason).bind(2, now_ms).bind(3, id).run(); !s.is_ok()) return s;
     // It leaves its group at the group's round; a waiting group it leaves empty is done.
-    if (Status s = leave_groups(c, "activity_id = ?", id); !s.is_ok()) return s;
+    if (Status s = leave_groups(c, "activity_id = ?2", id, "cancelled"); !s.is_ok()) return s;
     if (Status s = close_emptied_groups(c, now_ms); !s.is_ok()) return s;
     a->state = ActivityState::kCancelled;
     a->state_reason = reason;
@@ -661,7 +661,7 @@ Result<Group> read_group(const Statement& st) {
   return g;
 }
 
-constexpr const char* kMemberColumns = "activity_id, tenant_id, task, joined_round, left_round, group_id";
+constexpr const char* kMemberColumns = "activity_id, tenant_id, task, joined_round, left_round, group_id, left_reason";
 
 // A group_members row as kMemberColumns selects it.
 GroupMember read_member(const Statement& st) {
@@ -671,6 +671,7 @@ GroupMember read_member(const Statement& st) {
   m.task = st.column_text(2);
   m.joined_round = st.column_int64(3);
   if (!st.column_is_null(4)) m.left_round = st.column_int64(4);
+  m.left_reason = st.column_text(6);
   return m;
 }
 
@@ -829,14 +830,14 @@ Status set_group_device(Connection& c, const std::string& id, const std::string&
   return (*a)->bind(1, device).bind(2, now_ms).bind(3, id).run();
 }
 
-// Marks `left_round` (the group's round) on the live membership of each activity `where`
-// selects; `where` is a condition on group_members with one text parameter.
-Status leave_groups(Connection& c, const std::string& where, const std::string& arg) {
+// Marks `left_round` (the group's round) and `left_reason` on the live membership of each
+// activity `where` selects; `where` is a condition on group_members with one parameter (?2).
+Status leave_groups(Connection& c, const std::string& where, const std::string& arg, const std::string& reason) {
   auto st = c.prepare(
-      "UPDATE group_members SET left_round = (SELECT round FROM groups WHERE groups.id = group_members.group_id) "
-      "WHERE left_round IS NULL AND " + where);
+      "UPDATE group_members SET left_round = (SELECT round FROM groups WHERE groups.id = group_members.group_id), "
+      "left_reason = ?1 WHERE left_round IS NULL AND " + where);
   if (!st.ok()) return st.status();
-  return (*st)->bind(1, arg).run();
+  return (*st)->bind(1, reason).bind(2, arg).run();
 }
 
 // A live group that waits (no device) with no live member left would never be claimed again:
@@ -1234,7 +1235,8 @@ Status SqliteStore::record_group_round(const GroupRoundRecord& r, int64_t now_ms
       if (!fin.ok()) return fin.status();
       if (Status s = (*fin)->bind(1, now_ms).bind(2, now_ms).bind(3, activity_id).run(); !s.is_ok()) return s;
       auto leave = c.prepare(
-          "UPDATE group_members SET left_round = ? WHERE group_id = ? AND activity_id = ? AND left_round IS NULL");
+          "UPDATE group_members SET left_round = ?, left_reason = 'finished' WHERE group_id = ? AND activity_id = ? "
+          "AND left_round IS NULL");
       if (!leave.ok()) return leave.status();
       if (Status s = (*leave)->bind(1, r.round).bind(2, r.group_id).bind(3, activity_id).run(); !s.is_ok()) return s;
     }
@@ -1279,15 +1281,18 @@ Status SqliteStore::split_group(const std::string& parent_id, const std::string&
 
     const int64_t round = parent->round;
     // The split's score, for the group.split events (null when the decision has none).
+    // Why its members leave it: the decision's reason ("guard"), else the affinity split.
     nlohmann::json score;
-    if (auto j = nlohmann::json::parse(split_json, nullptr, /*allow_exceptions=*/false);
-        j.is_object() && j.contains("score") && j["score"].is_number())
-      score = j["score"];
+    std::string why = "split";
+    if (auto j = nlohmann::json::parse(split_json, nullptr, /*allow_exceptions=*/false); j.is_object()) {
+      if (j.contains("score") && j["score"].is_number()) score = j["score"];
+      if (j.contains("reason") && j["reason"].is_string()) why = j["reason"].get<std::string>();
+    }
     auto up = c.prepare(
         "UPDATE groups SET phase = 'split', split = ?, device = '', updated_ms = ? WHERE id = ?");
     if (!up.ok()) return up.status();
     if (Status s = (*up)->bind(1, split_json).bind(2, now_ms).bind(3, parent_id).run(); !s.is_ok()) return s;
-    if (Status s = leave_groups(c, "group_id = ?", parent_id); !s.is_ok()) return s;
+    if (Status s = leave_groups(c, "group_id = ?2", parent_id, why); !s.is_ok()) return s;
     for (const Group& child : children) {
       // A member that left the parent since the caller read it (a cancel) is not moved; a child
       // left with no member is not created.
@@ -1355,7 +1360,7 @@ Status SqliteStore::finish_group(const std::string& id, GroupPhase phase, const 
                           kActiveFilter);
     if (!fail.ok()) return fail.status();
     if (Status s = (*fail)->bind(1, reason).bind(2, now_ms).bind(3, now_ms).bind(4, id).run(); !s.is_ok()) return s;
-    return leave_groups(c, "group_id = ?", id);
+    return leave_groups(c, "group_id = ?2", id, "failed");
   });
 }
 

@@ -179,12 +179,14 @@ TEST_CASE("task balance: a gradient 100x longer is cut to the geometric mean, a 
   const auto large = torch::randn({4, 32, 7, 7}) * (100 * small.norm().item<double>()) / torch::randn({4, 32, 7, 7}).norm().item<double>();
   const double ns = small.norm().item<double>(), nl = large.norm().item<double>();
   const double cap = std::sqrt(ns * nl);  // the geometric mean of the two norms
+  // Capped terms are summed in every group, merged (kMean) or born of a split (kSum): a cap
+  // already bounds the encoder's step (at most K times the cap), and the mean's 1/K would make
+  // the step jump K-fold at the split (measured: a label group diverged there, train loss 3.06).
   for (auto combine : {EncoderGradient::kSum, EncoderGradient::kMean}) {
-    const double plain = combine == EncoderGradient::kMean ? 0.5 : 1.0;
     const auto w = task_weights({small, large}, combine, TaskBalance::kCap);
     REQUIRE(w.size() == 2);
-    CHECK(w[0] == Approx(plain));                       // the short one keeps its length
-    CHECK(w[1] * nl == Approx(plain * cap).epsilon(1e-6));  // the long one is cut to the cap
+    CHECK(w[0] == Approx(1.0));                       // the short one keeps its length
+    CHECK(w[1] * nl == Approx(cap).epsilon(1e-6));  // the long one is cut to the cap
     // The ratio of the two terms' lengths falls from about 100 to its square root.
     CHECK((w[1] * nl) / (w[0] * ns) == Approx(std::sqrt(nl / ns)).epsilon(1e-6));
   }

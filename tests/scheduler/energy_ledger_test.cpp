@@ -8,8 +8,8 @@ using namespace mufl::scheduler;
 TEST_CASE("energy ledger: a unit is split evenly over the heads that trained, with carbon") {
   Group g;
   g.id = "grp_1";
-  g.members = {{"act_a", "ten_x", "class", 0, {}}, {"act_b", "ten_y", "parity", 0, {}},
-               {"act_c", "ten_x", "edges", 0, 2}};  // act_c left before this round
+  g.members = {{"act_a", "ten_x", "class", 0, {}, {}}, {"act_b", "ten_y", "parity", 0, {}, {}},
+               {"act_c", "ten_x", "edges", 0, 2, "split"}};  // act_c left before this round
   UnitMeasurement m{"cpu:0", "model", 1'767'225'600'000, 1'767'225'610'000, 10.0, 7200.0};
   auto u = make_energy_unit(g, 3, {{"act_a", "class"}, {"act_b", "parity"}}, m, CarbonIntensity::constant(500));
   CHECK(u.group_id == "grp_1");

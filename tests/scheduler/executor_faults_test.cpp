@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -43,6 +44,9 @@ class FaultyBackend final : public TrainingBackend {
     auto it = runs_.find(round);
     return it == runs_.end() ? 0 : it->second;
   }
+  // Rewrites each successful round's report before the executor sees it (the test losses the
+  // merge guard reads). Set before the executor trains.
+  std::function<void(int64_t round, fl::RoundReport&)> rewrite;
   int total_runs() const {
     std::lock_guard lock(mu_);
     int n = 0;
@@ -64,8 +68,11 @@ class FaultyBackend final : public TrainingBackend {
     Job(FaultyBackend& owner, std::unique_ptr<TrainingJob> inner, int64_t offset)
         : owner_(owner), inner_(std::move(inner)), offset_(offset) {}
     Result<fl::RoundReport> run_round(const std::function<bool()>& stop) override {
-      if (Status s = owner_.before_round(offset_ + inner_->rounds_done() + 1); !s.is_ok()) return s;
-      return inner_->run_round(stop);
+      const int64_t round = offset_ + inner_->rounds_done() + 1;
+      if (Status s = owner_.before_round(round); !s.is_ok()) return s;
+      auto report = inner_->run_round(stop);
+      if (report.ok() && !report->stopped && owner_.rewrite) owner_.rewrite(round, *report);
+      return report;
     }
     Result<std::string> checkpoint() const override { return inner_->checkpoint(); }
     Status restore(const std::string& b) override { return inner_->restore(b); }
@@ -183,9 +190,9 @@ struct Harness {
     return app->handle(std::move(r));
   }
 
-  std::string submit(int rounds = 4) {
-    json body = {{"name", "faulty"}, {"dataset", "synthetic"}, {"task", "class"}, {"rounds", rounds},
-                 {"clients", 4},     {"clients_per_round", 2},  {"seed", 3}};
+  std::string submit(int rounds = 4, const std::string& task = "class") {
+    json body = {{"name", "faulty"}, {"dataset", "synthetic"}, {"task", task}, {"rounds", rounds},
+                 {"clients", 4},     {"clients_per_round", 2},  {"seed", 3}, {"merge", true}};
     auto r = call("POST", "/v1/activities", body.dump(), token);
     REQUIRE(r.status == 201);
     return json::parse(r.body)["id"];
@@ -334,4 +341,54 @@ TEST_CASE("executor: with no usable checkpoint the activity fails, naming them")
   CHECK_THAT(reason, Catch::Contains("no usable checkpoint"));
   CHECK_THAT(reason, Catch::Contains("round 2 is damaged"));
   CHECK_THAT(reason, Catch::Contains("round 1 is damaged"));
+}
+
+TEST_CASE("executor: the merge guard splits off a member whose test loss stalls, at the next round boundary") {
+  Harness h;
+  // class's test loss falls 10 % a round; parity's stays flat: after round 4 it has fallen 0 %
+  // over the guard's 3 rounds against class's 27 %.
+  h.backend.rewrite = [](int64_t round, fl::RoundReport& r) {
+    for (auto& e : r.eval) e.loss = e.task == "class" ? std::pow(0.9, static_cast<double>(round)) : 0.5;
+  };
+  h.stop();  // both submitted before the executor plans: they merge
+  const std::string cls = h.submit(7, "class"), parity = h.submit(7, "parity");
+  h.start();
+  REQUIRE(h.endings.wait(cls) == ActivityState::kSucceeded);
+  REQUIRE(h.endings.wait(parity) == ActivityState::kSucceeded);
+
+  auto first = h.store->list_rounds(cls, {storage::Scope::all(), 0, 1});
+  REQUIRE(first.ok());
+  const std::string merged = json::parse(first->items.at(0).report_json)["group_id"];
+  auto g = h.call("GET", "/v1/groups/" + merged, "", h.token);
+  REQUIRE(g.status == 200);
+  const json group = json::parse(g.body);
+  CHECK(group["phase"] == "split");
+  CHECK(group["round"] == 4);  // the boundary after round 4, the first the guard could judge
+  CHECK(group["split"]["reason"] == "guard");
+  CHECK(group["split"]["guard"]["activity_id"] == parity);
+  CHECK(group["split"]["guard"]["window"] == 3);
+  CHECK_THAT(group["split"]["guard"]["detail"].get<std::string>(), Catch::Contains("over 3 rounds"));
+  CHECK(group["split"]["groups"] == json::array({json::array({parity}), json::array({cls})}));
+  for (const auto& m : group["activities"]) {
+    CHECK(m["left_round"] == 4);
+    CHECK(m["left_reason"] == "guard");
+    CHECK(m["loss"]["rounds"] == 4);
+    CHECK(m["loss"]["history"].size() == 4);
+    CHECK(m["loss"]["history"][0]["round"] == 1);
+  }
+  for (const auto& m : group["activities"])
+    CHECK(m["loss"]["last"].get<double>() == Approx(m["id"] == cls ? std::pow(0.9, 4) : 0.5));
+  // Each trained its last 3 rounds in a group of its own, born of the merged one.
+  for (const auto& id : {cls, parity}) {
+    auto r = h.store->list_rounds(id, {storage::Scope::all(), 4, 10});
+    REQUIRE(r.ok());
+    REQUIRE(r->items.size() == 3);
+    const std::string child = json::parse(r->items[0].report_json)["group_id"];
+    CHECK(child != merged);
+    auto c = h.store->get_group(child, storage::Scope::all());
+    REQUIRE(c.ok());
+    CHECK(c->parent_id == merged);
+    CHECK(c->members.size() == 1);
+    CHECK(c->members[0].left_reason == "finished");
+  }
 }

@@ -180,7 +180,7 @@ TEST_CASE("grouping: a group holds at most max_members activities", "[grouping]"
   live.policy = "mufl";
   live.compat_key = compat_key(act("x", 0), o);
   live.consolidation_rounds = 4;
-  live.members = {GroupMember{"x", "ten_a", "class", 0, std::nullopt}};
+  live.members = {GroupMember{"x", "ten_a", "class", 0, std::nullopt, {}}};
   auto j = plan_groups({act("f", 0), act("g", 0)}, {live}, o, 1000, ids());
   REQUIRE(j.plan.joins.size() == 1);
   CHECK(j.plan.joins[0].second.activity_id == "f");

@@ -15,9 +15,11 @@ namespace {
 
 using Groups = std::vector<std::vector<int>>;
 
+// MAS's own scoring (harm_weight 1): the search is pinned on it; the harm weight has its own tests.
 SplitPlan plan(const AffinityMatrix& z, int max_groups, uint64_t exhaustive_limit = 2'000'000) {
   SplitOptions options;
   options.max_groups = max_groups;
+  options.harm_weight = 1.0;
   options.exhaustive_limit = exhaustive_limit;
   auto p = plan_split(z, options);
   REQUIRE(p.ok());
@@ -348,4 +350,32 @@ TEST_CASE("split: heuristic and exhaustive agree on most random 6-task matrices"
   }
   INFO("agreed on " << agree << " of " << rounds);
   CHECK(agree >= rounds * 9 / 10);  // 198 of 200 at the time of writing
+}
+
+TEST_CASE("split: harm counts twice by default, so a task its mates hurt is not kept with them for others' gain") {
+  // In one group task 1's mates raise its loss (0.2 - 0.5 < 0) while the others gain a little.
+  // MAS (harm weight 1) keeps all three together (score 0.05, against 0.0333 for {0,2} {1});
+  // with harm counted twice, {0,2} {1} wins (0.0 against -0.05): no member is hurt by its mates.
+  const AffinityMatrix z = {{0, 0.2, 0.0}, {-0.1, 0, 0.6}, {0.1, -0.5, 0}};
+  SplitOptions mas;
+  mas.harm_weight = 1.0;
+  mas.max_groups = 2;
+  auto a = plan_split(z, mas);
+  REQUIRE(a.ok());
+  CHECK(a->groups == Groups{{0, 1, 2}});
+  CHECK(a->score == Approx(0.05));
+  SplitOptions regret;  // default harm weight 2
+  regret.max_groups = 2;
+  auto b = plan_split(z, regret);
+  REQUIRE(b.ok());
+  CHECK(b->groups == Groups{{0, 2}, {1}});
+  CHECK(b->score == Approx(partition_score(weigh_harm(z, 2.0), b->groups)).margin(1e-12));
+  // Without any negative affinity the weight changes nothing.
+  const AffinityMatrix helpful = {{0, 1.0, 0.1}, {1.0, 0, 0.1}, {0.9, 0.9, 0}};
+  CHECK(plan_split(helpful, mas)->groups == plan_split(helpful, regret)->groups);
+  CHECK(weigh_harm(z, 3.0)[2][1] == Approx(-1.5));
+  CHECK(weigh_harm(z, 3.0)[0][1] == 0.2);
+  SplitOptions bad;
+  bad.harm_weight = 0.5;
+  CHECK(plan_split(z, bad).status().is_invalid_argument());
 }

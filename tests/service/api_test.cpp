@@ -478,7 +478,7 @@ void record_rounds(Api& api, const std::string& id, const std::string& tenant, i
   g.policy = "mufl";
   g.compat_key = "k";
   g.config_json = "{}";
-  g.members.push_back({id, tenant, "class", 0, {}});
+  g.members.push_back({id, tenant, "class", 0, {}, {}});
   plan.new_groups = {g};
   REQUIRE(api.store->apply_group_plan(plan, api.clock.now_unix_ms()).ok());
   for (int n = 1; n <= rounds; ++n) {
@@ -564,7 +564,7 @@ void make_groups(Api& api, int n, const std::pair<std::string, std::string>& a,
     g.config_json = "{}";
     for (const auto& [tenant_id, token] : {a, b}) {
       const std::string id = json::parse(api.call("POST", "/v1/activities", submit_body().dump(), token).body)["id"];
-      g.members.push_back({id, tenant_id, "class", 0, {}});
+      g.members.push_back({id, tenant_id, "class", 0, {}, {}});
     }
     plan.new_groups.push_back(g);
   }

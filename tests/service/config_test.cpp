@@ -223,13 +223,31 @@ TEST_CASE("config: the metrics token file's first line, trimmed, is the token") 
     CHECK(metrics_token_from_file_contents(bad).status().is_invalid_argument());
 }
 
-TEST_CASE("config: --task-balance defaults to none, takes cap, refuses anything else") {
+TEST_CASE("config: the merge guard defaults to a window of 3 and a lag of 0.25, and refuses values out of range") {
   auto d = parse({});
   REQUIRE(d.ok());
-  CHECK(d->config.task_balance == "none");
-  auto cap = parse({"--task-balance", "cap"});
+  CHECK(d->config.merge_guard_window == 3);
+  CHECK(d->config.merge_guard_lag == 0.25);
+  auto off = parse({"--merge-guard-window", "0", "--merge-guard-lag", "0.5"});
+  REQUIRE(off.ok());
+  CHECK(off->config.merge_guard_window == 0);
+  CHECK(off->config.merge_guard_lag == 0.5);
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--merge-guard-window", "-1"}, {"--merge-guard-window", "101"}, {"--merge-guard-lag", "1.5"},
+           {"--merge-guard-lag", "-0.1"}}) {
+    auto bad = parse({flag.c_str(), value.c_str()});
+    REQUIRE_FALSE(bad.ok());
+    CHECK_THAT(bad.status().message(), Catch::Contains(flag));
+  }
+}
+
+TEST_CASE("config: --task-balance defaults to cap, takes none, refuses anything else") {
+  auto d = parse({});
+  REQUIRE(d.ok());
+  CHECK(d->config.task_balance == "cap");
+  auto cap = parse({"--task-balance", "none"});
   REQUIRE(cap.ok());
-  CHECK(cap->config.task_balance == "cap");
+  CHECK(cap->config.task_balance == "none");
   auto bad = parse({"--task-balance", "gradnorm"});
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(bad.status().message(), Catch::Contains("--task-balance"));

@@ -84,7 +84,7 @@ struct Api {
       g.policy = "mufl";
       g.compat_key = "k";
       g.config_json = "{}";
-      for (const auto& [a, t] : members) g.members.push_back({a, t, "class", 0, {}});
+      for (const auto& [a, t] : members) g.members.push_back({a, t, "class", 0, {}, {}});
       plan.new_groups = {g};
       REQUIRE(store->apply_group_plan(plan, clock.now_unix_ms()).ok());
     }

@@ -38,7 +38,7 @@ Group new_group(const std::string& id, const std::vector<std::string>& activitie
   g.policy = "mufl";
   g.compat_key = "k";
   g.config_json = "{}";
-  for (const auto& a : activities) g.members.push_back({a, "", "class", 0, {}});
+  for (const auto& a : activities) g.members.push_back({a, "", "class", 0, {}, {}});
   return g;
 }
 

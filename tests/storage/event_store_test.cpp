@@ -39,7 +39,7 @@ Group group_of(const std::string& id, GroupPhase phase, const std::vector<std::s
   g.compat_key = "synthetic/mlp";
   g.config_json = "{}";
   g.consolidation_rounds = phase == GroupPhase::kConsolidating ? 1 : 0;
-  for (const auto& a : activities) g.members.push_back({a, "", "class", 0, std::nullopt});
+  for (const auto& a : activities) g.members.push_back({a, "", "class", 0, std::nullopt, {}});
   return g;
 }
 

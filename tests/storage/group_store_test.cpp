@@ -146,7 +146,7 @@ TEST_CASE("groups: a plan creates groups and moves their members, skipping activ
   CHECK(g1.device.empty());
   CHECK(g1.created_unix_ms == 5000);
   REQUIRE(g1.members.size() == 1);
-  CHECK(g1.members[0] == GroupMember{"act_1", "ten_a", "task_act_1", 0, std::nullopt});
+  CHECK(g1.members[0] == GroupMember{"act_1", "ten_a", "task_act_1", 0, std::nullopt, {}});
   CHECK(f.group("grp_4").members.size() == 1);
   CHECK(f.store->get_group("grp_3", Scope::all()).status().is_not_found());
   CHECK(f.group("grp_2").seq > g1.seq);
@@ -349,6 +349,9 @@ TEST_CASE("groups: a recorded round updates progress, skips a cancelled member a
   CHECK_FALSE(f.member_of(g, "act_1").left_round.has_value());
   CHECK(f.member_of(g, "act_2").left_round == 1);
   CHECK(f.member_of(g, "act_3").left_round == 0);  // cancelled before round 1
+  CHECK(f.member_of(g, "act_1").left_reason.empty());
+  CHECK(f.member_of(g, "act_2").left_reason == "finished");
+  CHECK(f.member_of(g, "act_3").left_reason == "cancelled");
 
   Activity a1 = f.activity("act_1");
   CHECK(a1.state == ActivityState::kConsolidating);
@@ -392,6 +395,7 @@ TEST_CASE("groups: a recorded round updates progress, skips a cancelled member a
 
   CHECK(f.record("grp_nope", 1, {}).is_not_found());
   REQUIRE(f.store->finish_group("grp_1", GroupPhase::kFailed, "device lost", 8000).is_ok());
+  CHECK(f.member_of(f.group("grp_1"), "act_1").left_reason == "failed");
   CHECK(f.record("grp_1", 3, {"act_1"}).code() == Status::Code::kFailedPrecondition);
 }
 
@@ -464,6 +468,8 @@ TEST_CASE("groups: a split moves every live member to its child and refuses a pl
   CHECK(f.member_of(p, "act_1").left_round == 2);
   CHECK(f.member_of(p, "act_2").left_round == 2);
   CHECK(f.member_of(p, "act_4").left_round == 1);  // cancelled earlier
+  CHECK(f.member_of(p, "act_1").left_reason == "split");
+  CHECK(f.member_of(p, "act_4").left_reason == "cancelled");
 
   Group c1 = f.group("grp_c1");
   CHECK(c1.phase == GroupPhase::kTraining);
@@ -476,7 +482,7 @@ TEST_CASE("groups: a split moves every live member to its child and refuses a pl
   CHECK(c1.device.empty());
   CHECK(c1.seq > p.seq);
   REQUIRE(c1.members.size() == 2);
-  CHECK(c1.members[0] == GroupMember{"act_1", "ten_a", "task_act_1", 2, std::nullopt});
+  CHECK(c1.members[0] == GroupMember{"act_1", "ten_a", "task_act_1", 2, std::nullopt, {}});
   CHECK(c1.members[1].activity_id == "act_3");
   CHECK(f.group("grp_c2").members.size() == 1);
 
@@ -616,6 +622,7 @@ TEST_CASE("groups: cancelling a member leaves its group at the group's round") {
   Group w = f.group("grp_wait");
   CHECK(w.phase == GroupPhase::kDone);
   CHECK(f.member_of(w, "act_4").left_round == 0);
+  CHECK(f.member_of(w, "act_4").left_reason == "cancelled");
   CHECK(f.activity("act_4").state == ActivityState::kCancelled);
 }
 
