@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "bench/bare_server.h"
+#include "tests/support/metrics_text.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -363,6 +364,13 @@ nlohmann::ordered_json report_bare(const Result& r, size_t body_bytes) {
   return j;
 }
 
+// mufl_read_cache_requests_total{result} as mufld's /metrics says now (0 when absent).
+double read_cache_count(const tcp::endpoint& ep, const char* result) {
+  auto [status, body] = request_once(ep, http::verb::get, "/metrics", "", "");
+  if (status != 200) return 0;
+  return mufl::testing::metric(body, std::string("mufl_read_cache_requests_total{result=\"") + result + "\"}", 0);
+}
+
 int run(const Options& o) {
   std::random_device rd;
   std::string admin_token;
@@ -423,8 +431,11 @@ int run(const Options& o) {
     b = run_phase(io, o.client_threads, bare_conns, bare_get, o, getpid());
     bare_errors = bare_get.errors;
   }
+  const double hits_before = read_cache_count(ep, "hit"), misses_before = read_cache_count(ep, "miss");
   Phase get{.method = http::verb::get, .expect = 200, .fill = get_fill};
   Result g = run_phase(io, o.client_threads, conns, get, o, server.pid());
+  const double hits = read_cache_count(ep, "hit") - hits_before, misses = read_cache_count(ep, "miss") - misses_before;
+  const double hit_share = hits + misses > 0 ? hits / (hits + misses) : 0;
   Phase post{.method = http::verb::post, .expect = 201, .fill = post_fill("post-")};
   Result p = run_phase(io, o.client_threads, conns, post, o, server.pid());
   conns.clear();  // close the client side first so that mufld's drain finds idle connections
@@ -444,6 +455,9 @@ int run(const Options& o) {
   jg["of_bare"] = round2(get_of_bare);
   jg["target_of_bare"] = kGetTargetOfBare;
   jg["met_all"] = get_met;  // rate, p99 and the share of the bare server
+  jg["read_cache_hit_share"] = round2(hit_share);
+  std::printf("GET phase: %.0f reads from mufld's read cache, %.0f from SQLite (hit share %.2f)\n", hits, misses,
+              hit_share);
   jp["of_bare"] = round2(post_of_bare);
   const size_t errors = get.errors + post.errors + bare_errors;
   if (errors > 0)

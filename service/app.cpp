@@ -55,6 +55,7 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
     if (waiting)
       if (auto notes = waiting->explain(); notes.ok()) metrics_.set_waiting_groups(scheduler::count_by_reason(*notes));
     metrics_.set_event_status(hub_->subscribers(), hub_->last_id());
+    metrics_.set_read_cache(store_.read_cache_stats());
   });
 }
 

@@ -159,6 +159,8 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "open client connections at most; one more gets 503 with Retry-After and is closed (0 = no limit)")
       ("max-streams-per-tenant", po::value<int>(&c.max_streams_per_tenant)->default_value(c.max_streams_per_tenant),
        "open event streams (GET /v1/events) one tenant may hold; one more gets 429 (0 = no limit)")
+      ("read-cache", po::value<int>(&c.read_cache_entries)->default_value(c.read_cache_entries),
+       "activity details kept in memory between two writes of the database (0 = no cache)")
       ("tls-cert", po::value<std::string>(&c.tls_cert_file),
        "serve HTTPS (TLS 1.2+) with this PEM certificate chain, the server's certificate first;\n"
        "needs --tls-key (default: plain HTTP)")
@@ -275,6 +277,8 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
     return Status::invalid_argument("--max-connections must be from 0 (no limit) to 1000000");
   if (c.max_streams_per_tenant < 0 || c.max_streams_per_tenant > 100'000)
     return Status::invalid_argument("--max-streams-per-tenant must be from 0 (no limit) to 100000");
+  if (c.read_cache_entries < 0 || c.read_cache_entries > 1'000'000)
+    return Status::invalid_argument("--read-cache must be from 0 (no cache) to 1000000");
   if (c.tls_cert_file.empty() != c.tls_key_file.empty())
     return Status::invalid_argument(c.tls_cert_file.empty() ? "--tls-key needs --tls-cert (HTTPS takes both)"
                                                             : "--tls-cert needs --tls-key (HTTPS takes both)");

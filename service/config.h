@@ -87,6 +87,9 @@ struct Config {
   // --max-streams-per-tenant N: open GET /v1/events streams one tenant may hold; one more gets
   // 429 with Retry-After (the admin has no limit). 0 = no limit. Default 16 (0 to 100000).
   int max_streams_per_tenant = 16;
+  // --read-cache N: activity details (GET /v1/activities/{id}) kept between two writes of the
+  // store (storage/detail_cache.h), about 2 KB each. 0 = no cache. Default 16384 (0 to 1000000).
+  int read_cache_entries = 16384;
   // --tls-cert FILE and --tls-key FILE: serve HTTPS with this PEM certificate chain and its
   // PEM private key (service/tls_context.h). Both or neither; default neither: plain HTTP.
   std::string tls_cert_file;

@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
   store_options.path = cfg.db_path;
   store_options.synchronous = cfg.db_sync == "full" ? "FULL" : "NORMAL";
   store_options.readers = cfg.threads;
+  store_options.detail_cache_entries = static_cast<size_t>(cfg.read_cache_entries);
   auto store = storage::SqliteStore::open(store_options, SystemClock::instance());
   if (!store.ok()) return fail("database " + cfg.db_path + ": " + store.status().message());
 

@@ -156,6 +156,22 @@ Metrics::Metrics(const std::string& version, int64_t start_unix_ms)
                            .Help("Events committed (and published to the streams) since mufld started.")
                            .Register(*registry_)
                            .Add({});
+  auto& read_cache = prometheus::BuildCounter()
+                         .Name("mufl_read_cache_requests_total")
+                         .Help("GET /v1/activities/{id} reads answered from the in-memory read cache (hit) "
+                               "or from the database (miss); --read-cache.")
+                         .Register(*registry_);
+  read_cache_hits_ = &read_cache.Add({{"result", "hit"}});
+  read_cache_misses_ = &read_cache.Add({{"result", "miss"}});
+}
+
+void Metrics::set_read_cache(const storage::Store::ReadCacheStats& stats) {
+  std::lock_guard lock(read_cache_mu_);
+  if (stats.hits > read_cache_seen_.hits) read_cache_hits_->Increment(double(stats.hits - read_cache_seen_.hits));
+  if (stats.misses > read_cache_seen_.misses)
+    read_cache_misses_->Increment(double(stats.misses - read_cache_seen_.misses));
+  read_cache_seen_.hits = std::max(read_cache_seen_.hits, stats.hits);
+  read_cache_seen_.misses = std::max(read_cache_seen_.misses, stats.misses);
 }
 
 void Metrics::set_event_status(size_t subscribers, int64_t last_event_id) {

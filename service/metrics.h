@@ -25,6 +25,7 @@
 //   mufl_scheduler_decisions_total{policy,decision}    counter, placement decisions (run, hold)
 //   mufl_scheduler_held_groups                         gauge, groups the policy holds now
 //   mufl_scheduler_waiting_groups{reason}              gauge, live groups without a device, by why
+//   mufl_read_cache_requests_total{result}             counter, activity reads by hit or miss of the cache
 // Label values are bounded: route is a template, method one of a fixed set, state an enum.
 //
 // Thread safety: all methods may be called from any thread.
@@ -41,6 +42,8 @@
 #include "core/activity.h"
 #include "core/tenant.h"
 #include <map>
+
+#include "storage/store.h"
 
 #include "scheduler/executor.h"
 #include "scheduler/waiting.h"
@@ -104,6 +107,8 @@ class Metrics : public scheduler::ExecutorObserver {
   // id, from which the published counter grows (event ids are consecutive; the first call, at
   // wiring, sets where the counter starts).
   void set_event_status(size_t subscribers, int64_t last_event_id);
+  // The store's read cache (just before a scrape): its hit and miss counts since it opened.
+  void set_read_cache(const storage::Store::ReadCacheStats& stats);
   // Runs before every scrape (GET /metrics); set once, at wiring.
   void set_scrape_hook(std::function<void()> hook) { scrape_hook_ = std::move(hook); }
   void before_scrape() {
@@ -152,6 +157,10 @@ class Metrics : public scheduler::ExecutorObserver {
   prometheus::Gauge* event_subscribers_;
   prometheus::Counter* events_published_;
   int64_t last_event_id_ = -1;  // -1: set_event_status not called yet
+  prometheus::Counter* read_cache_hits_;
+  prometheus::Counter* read_cache_misses_;
+  storage::Store::ReadCacheStats read_cache_seen_;  // the counts the counters hold
+  std::mutex read_cache_mu_;                        // guards read_cache_seen_ (two scrapes at once)
   std::mutex device_mu_;  // set_device_status from concurrent scrapes
   std::function<void()> scrape_hook_;
 };

@@ -219,6 +219,7 @@ class SqliteStore::ReaderLease {
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const StoreOptions& options, const Clock& clock) {
   std::unique_ptr<SqliteStore> store(new SqliteStore());
+  store->detail_cache_ = std::make_unique<DetailCache>(options.detail_cache_entries);
   auto writer = Connection::open(options.path, false, options.synchronous, options.busy_timeout_ms);
   if (!writer.ok()) return writer.status();
   store->writer_ = std::move(*writer);
@@ -247,6 +248,11 @@ auto SqliteStore::write_transaction(Fn&& body) -> decltype(body(std::declval<Con
     if (s.code() == Status::Code::kInsufficientStorage) storage_full_ = s.message();
     return s;
   };
+  // Whatever the outcome, cached reads taken before this transaction are no longer trusted.
+  struct Invalidate {
+    DetailCache& cache;
+    ~Invalidate() { cache.invalidate(); }
+  } invalidate{*detail_cache_};
   Transaction txn(*writer_);
   if (Status s = txn.begin(Transaction::Mode::kWrite); !s.is_ok()) return note(s);
   auto result = body(*writer_);  // a throw unwinds through txn, which rolls back
@@ -255,6 +261,7 @@ auto SqliteStore::write_transaction(Fn&& body) -> decltype(body(std::declval<Con
     return result;  // txn rolls back
   }
   if (Status s = txn.commit(); !s.is_ok()) return note(s);
+  detail_cache_->invalidate();  // before the events go out: a reader told of a change must see it
   storage_full_.clear();
   publish_committed_events();
   return result;
@@ -1512,6 +1519,19 @@ Result<std::vector<std::string>> SqliteStore::activity_groups(const std::string&
 }
 
 Result<ActivityDetail> SqliteStore::get_activity_detail(const std::string& id, const Scope& scope) {
+  // A hit is what the snapshot below would read (storage/detail_cache.h); the scope is checked
+  // on it exactly as the query checks it.
+  if (auto hit = detail_cache_->find(id)) {
+    if (scope.tenant_id && hit->activity.tenant_id != *scope.tenant_id) return Status::not_found("no activity " + id);
+    return std::move(*hit);
+  }
+  const uint64_t generation = detail_cache_->generation();  // before the snapshot begins
+  auto d = read_activity_detail(id, scope);
+  if (d.ok()) detail_cache_->put(id, generation, *d);
+  return d;
+}
+
+Result<ActivityDetail> SqliteStore::read_activity_detail(const std::string& id, const Scope& scope) {
   ReaderLease conn(*this);
   Transaction txn(*conn);  // one snapshot: the parts agree with each other
   if (Status s = txn.begin(Transaction::Mode::kRead); !s.is_ok()) return s;

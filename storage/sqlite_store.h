@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "storage/detail_cache.h"
 #include "storage/store.h"
 
 namespace mufl::storage {
@@ -30,6 +31,9 @@ struct StoreOptions {
   int busy_timeout_ms = 5000;
   // Reader connections for concurrent reads. Default 4.
   int readers = 4;
+  // Activity details (get_activity_detail) kept between writes (storage/detail_cache.h); about
+  // 2 KB each. Default 16384; 0 turns the cache off.
+  size_t detail_cache_entries = 16384;
 };
 
 class SqliteStore final : public Store {
@@ -98,6 +102,10 @@ class SqliteStore final : public Store {
   // call to bound its queries. Thread-safe; the count is exact once the calls it spans returned.
   int64_t statements_run() const { return statements_run_.load(std::memory_order_relaxed); }
 
+  // The cache of get_activity_detail (hits and misses since open). Thread-safe.
+  const DetailCache& detail_cache() const { return *detail_cache_; }
+  ReadCacheStats read_cache_stats() const override { return {detail_cache_->hits(), detail_cache_->misses()}; }
+
  private:
   class ReaderLease;
   SqliteStore() = default;
@@ -108,12 +116,18 @@ class SqliteStore final : public Store {
   template <typename Fn>
   auto write_transaction(Fn&& body) -> decltype(body(std::declval<Connection&>()));
 
+  // get_activity_detail's snapshot of five queries, without the cache.
+  Result<ActivityDetail> read_activity_detail(const std::string& id, const Scope& scope);
+
   // After a commit: hands the events with ids above published_id_ to listener_.
   // REQUIRES: writer_mu_ held.
   void publish_committed_events();
 
   // See statements_run(); counted by every connection, so declared before them (it outlives them).
   std::atomic<int64_t> statements_run_{0};
+
+  // Invalidated by write_transaction after every write; read by get_activity_detail.
+  std::unique_ptr<DetailCache> detail_cache_;
 
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;

@@ -244,6 +244,13 @@ class Store {
   // OK when the database is open and fully migrated; kUnavailable otherwise.
   virtual Status check_ready() = 0;
 
+  // get_activity_detail calls answered from memory (hits) and from the database (misses) since
+  // the store was opened; both zero for a store without a read cache (mufl_read_cache_requests_total).
+  struct ReadCacheStats {
+    int64_t hits = 0, misses = 0;
+  };
+  virtual ReadCacheStats read_cache_stats() const { return {}; }
+
   // --- tenants ---------------------------------------------------------------------------------
   // Inserts `tenant` with the hash of its token. kAlreadyExists when a live tenant has the name.
   virtual Result<Tenant> create_tenant(const Tenant& tenant, const std::string& token_hash) = 0;

@@ -318,8 +318,11 @@ TEST_CASE("api: health, readiness and metrics are public, and metrics count requ
   CHECK(api.call("GET", "/healthz").status == 200);
   CHECK(api.call("GET", "/readyz").status == 200);
   auto [id, token] = api.tenant("m");
-  api.call("POST", "/v1/activities", submit_body().dump(), token);
+  auto posted = api.call("POST", "/v1/activities", submit_body().dump(), token);
   api.call("GET", "/v1/activities/act_00000000000000000000", "", token);
+  // Read twice with no write between: the database answers the first, the read cache the second.
+  const std::string path = "/v1/activities/" + json::parse(posted.body)["id"].get<std::string>();
+  CHECK(api.call("GET", path, "", token).body == api.call("GET", path, "", token).body);
   auto m = api.call("GET", "/metrics");
   REQUIRE(m.status == 200);
   CHECK(m.content_type.rfind("text/plain; version=0.0.4", 0) == 0);
@@ -329,6 +332,8 @@ TEST_CASE("api: health, readiness and metrics are public, and metrics count requ
            R"(mufl_activities{state="queued"} 1)",
            R"(mufl_activities{state="cancelled"} 0)",
            R"(mufl_tenants 1)",
+           R"(mufl_read_cache_requests_total{result="hit"} 1)",
+           R"(mufl_read_cache_requests_total{result="miss"} 2)",
            "mufl_http_request_duration_seconds_bucket{",
            "mufl_build_info{"}) {
     INFO(line);

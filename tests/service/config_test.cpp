@@ -149,6 +149,13 @@ TEST_CASE("config: --max-streams-per-tenant defaults to 16, 0 means no limit, ou
     CHECK(parse({"--max-streams-per-tenant", bad}).status().is_invalid_argument());
 }
 
+TEST_CASE("config: --read-cache defaults to 16384, 0 turns it off, out of range is refused") {
+  CHECK(parse({})->config.read_cache_entries == 16384);
+  CHECK(parse({"--read-cache", "0"})->config.read_cache_entries == 0);
+  CHECK(parse({}, {"MUFL_READ_CACHE=5"})->config.read_cache_entries == 5);
+  for (const char* bad : {"-1", "1000001", "x"}) CHECK(parse({"--read-cache", bad}).status().is_invalid_argument());
+}
+
 TEST_CASE("config: --max-connections defaults to 1024, 0 means no limit, negatives are refused") {
   CHECK(parse({})->config.max_connections == 1024);
   CHECK(parse({"--max-connections", "0"})->config.max_connections == 0);
