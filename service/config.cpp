@@ -97,7 +97,9 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "full: every acknowledged change is on disk before the reply (survives power loss);\n"
        "normal: survives a crash of mufld, may lose the last changes on power loss")
       ("threads", po::value<int>(&c.threads)->default_value(0),
-       "threads for network I/O, and as many for request handlers (0: one per core)")
+       "threads for network I/O (0: one per core)")
+      ("handler-threads", po::value<int>(&c.handler_threads)->default_value(0),
+       "threads for requests other than quick reads; writes waiting together commit together (0: max(16, --threads))")
       ("log-level", po::value<std::string>(&c.log_level)->default_value(c.log_level),
        "trace, debug, info, warn or error")
       ("devices", po::value<std::string>(&c.devices)->default_value(c.devices),
@@ -230,6 +232,9 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
     return Status::invalid_argument("--db-sync must be full or normal");
   if (c.threads < 0 || c.threads > 256) return Status::invalid_argument("--threads must be from 0 to 256");
   if (c.threads == 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (c.handler_threads < 0 || c.handler_threads > 1024)
+    return Status::invalid_argument("--handler-threads must be from 0 to 1024");
+  if (c.handler_threads == 0) c.handler_threads = std::max(16, c.threads);
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
   bool level_ok = false;
   for (const char* l : kLevels) level_ok |= c.log_level == l;

@@ -22,6 +22,10 @@ struct Config {
   std::string db_sync = "full";
   // --threads N. Default: the machine's cores. Threads for sockets and as many for handlers.
   int threads = 0;
+  // --handler-threads N. Default 0: max(16, --threads). Threads running the requests that are
+  // not quick reads; most of their time is spent waiting for a commit's fsync, and writes that
+  // wait together commit together (storage/writer_queue.h), so there are more of them than cores.
+  int handler_threads = 0;
   // --log-level trace|debug|info|warn|error. Default info.
   std::string log_level = "info";
   // --devices: where training runs ("auto", "cpu:2", "cuda", "cuda:0,cpu:1"; see scheduler/devices.h).

@@ -204,7 +204,7 @@ int main(int argc, char** argv) {
   http.host = cfg.listen_host;
   http.port = cfg.listen_port;
   http.io_threads = cfg.threads;
-  http.handler_threads = cfg.threads;
+  http.handler_threads = cfg.handler_threads;
   http.max_connections = static_cast<size_t>(cfg.max_connections);
   http.server_name = std::string("mufld/") + service::kVersion;
   http.tls_cert_file = cfg.tls_cert_file;

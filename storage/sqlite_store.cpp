@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -242,6 +243,22 @@ SqliteStore::~SqliteStore() = default;
 
 template <typename Fn>
 auto SqliteStore::write_transaction(Fn&& body) -> decltype(body(std::declval<Connection&>())) {
+  using R = decltype(body(std::declval<Connection&>()));
+  std::optional<R> result;
+  WriterQueue::Writer w;
+  w.body = [&]() -> Status {
+    result.emplace(body(*writer_));
+    return status_of(*result);
+  };
+  writers_.submit(w, [this](const std::vector<WriterQueue::Writer*>& batch) { return commit_batch(batch); });
+  if (w.thrown) std::rethrow_exception(w.thrown);
+  if (result && !status_of(*result).is_ok()) return std::move(*result);  // the body's own failure
+  if (!w.status.is_ok()) return R(w.status);  // nothing of it was committed
+  return std::move(*result);
+}
+
+size_t SqliteStore::commit_batch(const std::vector<WriterQueue::Writer*>& batch) {
+  static const std::string kSavepoint = "SAVEPOINT w", kRelease = "RELEASE w", kRollbackTo = "ROLLBACK TO w";
   std::lock_guard lock(writer_mu_);
   // A full disk is remembered for check_ready() until a write succeeds again.
   auto note = [this](const Status& s) {
@@ -254,17 +271,42 @@ auto SqliteStore::write_transaction(Fn&& body) -> decltype(body(std::declval<Con
     ~Invalidate() { cache.invalidate(); }
   } invalidate{*detail_cache_};
   Transaction txn(*writer_);
-  if (Status s = txn.begin(Transaction::Mode::kWrite); !s.is_ok()) return note(s);
-  auto result = body(*writer_);  // a throw unwinds through txn, which rolls back
-  if (!status_of(result).is_ok()) {
-    note(status_of(result));
-    return result;  // txn rolls back
+  if (Status s = txn.begin(Transaction::Mode::kWrite); !s.is_ok()) {
+    batch[0]->status = note(s);  // the others stay queued and try BEGIN again
+    return 1;
   }
-  if (Status s = txn.commit(); !s.is_ok()) return note(s);
+  // Undoes the bodies that succeeded so far: the transaction holding them is gone.
+  auto lose = [&](size_t ran, const Status& why) {
+    txn.rollback();
+    for (size_t i = 0; i < ran; ++i)
+      if (batch[i]->status.is_ok()) batch[i]->status = why;
+    return ran;
+  };
+  const bool alone = batch.size() == 1;
+  size_t ran = 0;
+  for (WriterQueue::Writer* w : batch) {
+    if (!alone) {
+      if (Status s = writer_->run(kSavepoint); !s.is_ok()) {
+        if (ran == 0) w->status = s;  // the leader always gets an outcome
+        return lose(std::max<size_t>(ran, 1), note(s));
+      }
+    }
+    w->status = note(WriterQueue::run_body(*w));
+    ++ran;
+    if (!writer_->in_transaction()) return lose(ran, w->status);  // SQLite rolled it all back (e.g. SQLITE_FULL)
+    if (alone) break;
+    if (!w->status.is_ok())
+      if (Status s = writer_->run(kRollbackTo); !s.is_ok()) return lose(ran, note(s));
+    if (Status s = writer_->run(kRelease); !s.is_ok()) return lose(ran, note(s));
+  }
+  const bool any = std::any_of(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(ran),
+                               [](const WriterQueue::Writer* w) { return w->status.is_ok(); });
+  if (!any) return ran;  // txn rolls back; nothing to commit
+  if (Status s = txn.commit(); !s.is_ok()) return lose(ran, note(s));
   detail_cache_->invalidate();  // before the events go out: a reader told of a change must see it
   storage_full_.clear();
   publish_committed_events();
-  return result;
+  return ran;
 }
 
 Status SqliteStore::check_ready() {

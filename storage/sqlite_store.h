@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "storage/detail_cache.h"
 #include "storage/store.h"
+#include "storage/writer_queue.h"
 
 namespace mufl::storage {
 
@@ -104,17 +105,29 @@ class SqliteStore final : public Store {
 
   // The cache of get_activity_detail (hits and misses since open). Thread-safe.
   const DetailCache& detail_cache() const { return *detail_cache_; }
+  // Write transactions committed or refused, and the batches they ran in (group commit:
+  // storage/writer_queue.h). Thread-safe.
+  size_t writes() const { return writers_.writes(); }
+  size_t write_batches() const { return writers_.batches(); }
   ReadCacheStats read_cache_stats() const override { return {detail_cache_->hits(), detail_cache_->misses()}; }
 
  private:
   class ReaderLease;
   SqliteStore() = default;
 
-  // Runs `body` inside BEGIN IMMEDIATE … COMMIT on the writer (a Transaction). Rolls back when
-  // the body returns a failed Status, when COMMIT fails, and when the body throws (the exception
-  // then propagates); the writer is left with no transaction open in every case.
+  // Runs `body` inside BEGIN IMMEDIATE … COMMIT on the writer, possibly in one transaction with
+  // other threads' bodies (group commit: storage/writer_queue.h), each in its own savepoint.
+  // Returns the body's result once the COMMIT that holds it returned; the body's own failure
+  // when it failed (its changes undone); the failure of BEGIN or COMMIT, or of a batch mate that
+  // lost the transaction, when nothing of it was committed. When the body throws, its changes
+  // are undone and the exception propagates to this caller. The body runs on whichever thread
+  // leads the batch, with writer_mu_ held: it must not call the store.
   template <typename Fn>
   auto write_transaction(Fn&& body) -> decltype(body(std::declval<Connection&>()));
+
+  // The batch runner of writers_ (WriterQueue::RunBatch): BEGIN, each body in a savepoint
+  // (none for a batch of one), COMMIT, then the cache invalidated and the events published.
+  size_t commit_batch(const std::vector<WriterQueue::Writer*>& batch);
 
   // get_activity_detail's snapshot of five queries, without the cache.
   Result<ActivityDetail> read_activity_detail(const std::string& id, const Scope& scope);
@@ -129,6 +142,7 @@ class SqliteStore final : public Store {
   // Invalidated by write_transaction after every write; read by get_activity_detail.
   std::unique_ptr<DetailCache> detail_cache_;
 
+  WriterQueue writers_{128};  // at most 128 writes per commit
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
   EventListener listener_;     // guarded by writer_mu_

@@ -25,18 +25,20 @@ TEST_CASE("config: defaults") {
   CHECK(c.db_path == "var/mufl.db");
   CHECK(c.db_sync == "full");
   CHECK(c.threads >= 1);
+  CHECK(c.handler_threads == std::max(16, c.threads));
   CHECK(c.log_level == "info");
   CHECK(c.admin_token.empty());
 }
 
 TEST_CASE("config: flags, environment variables, and flags winning over variables") {
-  auto r = parse({"--listen", "0.0.0.0:9000", "--threads", "3"},
+  auto r = parse({"--listen", "0.0.0.0:9000", "--threads", "3", "--handler-threads", "5"},
                  {"MUFL_DATA_DIR=/srv/mufl", "MUFL_THREADS=7", "MUFL_LOG_LEVEL=debug", "MUFL_ADMIN_TOKEN=s3cret",
                   "PATH=/usr/bin"});
   REQUIRE(r.ok());
   CHECK(r->config.listen_host == "0.0.0.0");
   CHECK(r->config.listen_port == 9000);
   CHECK(r->config.threads == 3);
+  CHECK(r->config.handler_threads == 5);
   CHECK(r->config.data_dir == "/srv/mufl");
   CHECK(r->config.db_path == "/srv/mufl/mufl.db");
   CHECK(r->config.log_level == "debug");
@@ -58,6 +60,8 @@ TEST_CASE("config: bad values are refused with a message") {
                                                          {"--listen", "127.0.0.1:"},
                                                          {"--threads", "-1"},
                                                          {"--threads", "many"},
+                                                         {"--handler-threads", "-1"},
+                                                         {"--handler-threads", "1025"},
                                                          {"--log-level", "loud"},
                                                          {"--db-sync", "sometimes"},
                                                          {"--no-such-flag"}}) {
