@@ -15,18 +15,6 @@ using namespace mufl::storage;
 
 namespace {
 
-Activity make_activity(const std::string& id, const std::string& tenant) {
-  Activity a;
-  a.id = id;
-  a.tenant_id = tenant;
-  a.spec.name = "job";
-  a.spec.dataset = "synthetic";
-  a.spec.task = "class";
-  a.spec.rounds = 3;
-  a.created_unix_ms = a.updated_unix_ms = 2000;
-  return a;
-}
-
 ActivityDetail detail_of(const std::string& id) {
   ActivityDetail d;
   d.activity.id = id;
@@ -84,7 +72,7 @@ TEST_CASE("detail cache: the store serves a repeated read from memory and every 
   auto store = open_with_cache(dir.path() + "/m.db", clock, 16);
   REQUIRE(store->create_tenant(make_tenant("ten_a", "alpha"), "ha").ok());
   REQUIRE(store->create_tenant(make_tenant("ten_b", "beta"), "hb").ok());
-  REQUIRE(store->submit_activity(make_activity("act_1", "ten_a"), 100, std::nullopt).ok());
+  REQUIRE(store->submit_activity(queued_activity("act_1", "ten_a"), 100, std::nullopt).ok());
 
   auto first = store->get_activity_detail("act_1", Scope::of("ten_a"));
   REQUIRE(first.ok());
@@ -111,7 +99,7 @@ TEST_CASE("detail cache: the store serves a repeated read from memory and every 
   REQUIRE(store->update_tenant_quotas("ten_a", q, 4000).ok());
   CHECK(store->get_activity_detail("act_1", Scope::all())->tenant->quotas.max_active_activities == 7);
   // A write that fails (the quota refuses it) changes nothing, and the read still agrees.
-  REQUIRE_FALSE(store->submit_activity(make_activity("act_1", "ten_a"), 100, std::nullopt).ok());
+  REQUIRE_FALSE(store->submit_activity(queued_activity("act_1", "ten_a"), 100, std::nullopt).ok());
   CHECK(store->get_activity_detail("act_1", Scope::all())->activity.state == ActivityState::kCancelled);
 }
 
@@ -120,7 +108,7 @@ TEST_CASE("detail cache: a read that starts after a write returned sees it, unde
   mufl::testing::TempDir dir;
   auto store = open_with_cache(dir.path() + "/m.db", clock, 16);
   REQUIRE(store->create_tenant(make_tenant("ten_a", "alpha", 1), "ha").ok());
-  REQUIRE(store->submit_activity(make_activity("act_1", "ten_a"), 100, std::nullopt).ok());
+  REQUIRE(store->submit_activity(queued_activity("act_1", "ten_a"), 100, std::nullopt).ok());
 
   constexpr int kWrites = 300;
   std::atomic<int64_t> written{1};  // the quota the last returned write set

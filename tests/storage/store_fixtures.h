@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "core/activity.h"
 #include "core/clock.h"
 #include "core/tenant.h"
 #include "storage/sqlite_store.h"
@@ -26,6 +27,19 @@ inline Tenant make_tenant(const std::string& id, const std::string& name, int64_
   t.quotas.max_active_activities = max_active;
   t.created_unix_ms = t.updated_unix_ms = 1000;
   return t;
+}
+
+// A 3-round synthetic `class` activity of `tenant`, ready for submit_activity.
+inline Activity queued_activity(const std::string& id, const std::string& tenant) {
+  Activity a;
+  a.id = id;
+  a.tenant_id = tenant;
+  a.spec.name = "job-" + id;
+  a.spec.dataset = "synthetic";
+  a.spec.task = "class";
+  a.spec.rounds = 3;
+  a.created_unix_ms = a.updated_unix_ms = 2000;
+  return a;
 }
 
 }  // namespace mufl::storage

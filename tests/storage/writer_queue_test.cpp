@@ -26,18 +26,6 @@ void await_pending(const WriterQueue& q, size_t n) {
   while (q.pending() < n) std::this_thread::yield();
 }
 
-Activity make_activity(const std::string& id, const std::string& tenant) {
-  Activity a;
-  a.id = id;
-  a.tenant_id = tenant;
-  a.spec.name = "job-" + id;
-  a.spec.dataset = "synthetic";
-  a.spec.task = "class";
-  a.spec.rounds = 3;
-  a.created_unix_ms = a.updated_unix_ms = 2000;
-  return a;
-}
-
 }  // namespace
 
 TEST_CASE("writer queue: writers that queue behind a running batch run together in the next one") {
@@ -129,7 +117,7 @@ TEST_CASE("group commit: concurrent submissions keep the quota exactly, and a re
       // Two of them share an Idempotency-Key with different bodies: at most one may win it.
       std::optional<IdempotencyKey> idem;
       if (i < 2) idem = IdempotencyKey{"same-key", "hash-" + std::to_string(i)};
-      auto r = store->submit_activity(make_activity("act_" + std::to_string(i), "ten_a"), kQuota, idem);
+      auto r = store->submit_activity(queued_activity("act_" + std::to_string(i), "ten_a"), kQuota, idem);
       if (r.ok())
         ++accepted;
       else if (r.status().code() == Status::Code::kResourceExhausted || r.status().code() == Status::Code::kConflict)
