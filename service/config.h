@@ -20,7 +20,7 @@ struct Config {
   std::string db_path;
   // --db-sync full|normal. Default full: an acknowledged change is on disk (see StoreOptions).
   std::string db_sync = "full";
-  // --threads N. Default: the machine's cores. Threads for sockets and as many for handlers.
+  // --threads N. Default: the machine's cores. Threads for sockets (quick reads answer on them).
   int threads = 0;
   // --handler-threads N. Default 0: max(16, --threads). Threads running the requests that are
   // not quick reads; most of their time is spent waiting for a commit's fsync, and writes that

@@ -166,12 +166,15 @@ Metrics::Metrics(const std::string& version, int64_t start_unix_ms)
 }
 
 void Metrics::set_read_cache(const storage::Store::ReadCacheStats& stats) {
+  // A counter follows a count kept elsewhere: it grows by what the count gained since last time.
+  auto follow = [](prometheus::Counter* counter, int64_t& seen, int64_t now) {
+    if (now <= seen) return;
+    counter->Increment(static_cast<double>(now - seen));
+    seen = now;
+  };
   std::lock_guard lock(read_cache_mu_);
-  if (stats.hits > read_cache_seen_.hits) read_cache_hits_->Increment(double(stats.hits - read_cache_seen_.hits));
-  if (stats.misses > read_cache_seen_.misses)
-    read_cache_misses_->Increment(double(stats.misses - read_cache_seen_.misses));
-  read_cache_seen_.hits = std::max(read_cache_seen_.hits, stats.hits);
-  read_cache_seen_.misses = std::max(read_cache_seen_.misses, stats.misses);
+  follow(read_cache_hits_, read_cache_seen_.hits, stats.hits);
+  follow(read_cache_misses_, read_cache_seen_.misses, stats.misses);
 }
 
 void Metrics::set_event_status(size_t subscribers, int64_t last_event_id) {

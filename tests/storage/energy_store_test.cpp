@@ -19,18 +19,6 @@ namespace {
 constexpr int64_t kDay = 86'400'000;
 constexpr int64_t kJan1 = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
 
-Activity make_activity(const std::string& id, const std::string& tenant) {
-  Activity a;
-  a.id = id;
-  a.tenant_id = tenant;
-  a.spec.name = "job " + id;
-  a.spec.dataset = "synthetic";
-  a.spec.task = "class";
-  a.spec.rounds = 100;
-  a.created_unix_ms = a.updated_unix_ms = 2000;
-  return a;
-}
-
 Group new_group(const std::string& id, const std::vector<std::string>& activities) {
   Group g;
   g.id = id;
@@ -51,7 +39,7 @@ struct Fixture {
     REQUIRE(store->create_tenant(make_tenant("ten_b", "beta"), "hb").ok());
   }
   void submit(const std::string& id, const std::string& tenant) {
-    REQUIRE(store->submit_activity(make_activity(id, tenant), 100, std::nullopt).ok());
+    REQUIRE(store->submit_activity(queued_activity(id, tenant, 100), 100, std::nullopt).ok());
   }
   void group(const std::string& id, const std::vector<std::string>& members) {
     GroupPlan p;

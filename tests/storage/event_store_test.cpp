@@ -19,18 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-Activity make_activity(const std::string& id, const std::string& tenant, int64_t now = 2000) {
-  Activity a;
-  a.id = id;
-  a.tenant_id = tenant;
-  a.spec.name = "job " + id;
-  a.spec.dataset = "synthetic";
-  a.spec.task = "class";
-  a.spec.rounds = 2;
-  a.created_unix_ms = a.updated_unix_ms = now;
-  return a;
-}
-
 Group group_of(const std::string& id, GroupPhase phase, const std::vector<std::string>& activities) {
   Group g;
   g.id = id;
@@ -52,7 +40,7 @@ struct Fixture {
     REQUIRE(store->create_tenant(make_tenant("ten_b", "name ten_b"), "hb").ok());
   }
   void submit(const std::string& id, const std::string& tenant = "ten_a", int64_t now = 2000) {
-    REQUIRE(store->submit_activity(make_activity(id, tenant, now), 100, std::nullopt).ok());
+    REQUIRE(store->submit_activity(queued_activity(id, tenant, 2, now), 100, std::nullopt).ok());
   }
   std::vector<StoredEvent> events(EventQuery q = {}) {
     auto r = store->list_events(q);
@@ -116,16 +104,16 @@ TEST_CASE("events: a transaction that fails writes no event") {
   f.submit("act_1");
   const size_t before = f.events().size();
   SECTION("a submit over the quota") {
-    CHECK(f.store->submit_activity(make_activity("act_2", "ten_a"), 1, std::nullopt).status().code() ==
+    CHECK(f.store->submit_activity(queued_activity("act_2", "ten_a", 2), 1, std::nullopt).status().code() ==
           Status::Code::kResourceExhausted);
   }
   SECTION("a submit that reuses an idempotency key with another body") {
-    REQUIRE(f.store->submit_activity(make_activity("act_2", "ten_a"), 100, IdempotencyKey{"k", "h1"}).ok());
+    REQUIRE(f.store->submit_activity(queued_activity("act_2", "ten_a", 2), 100, IdempotencyKey{"k", "h1"}).ok());
     const size_t with_first = f.events().size();
-    CHECK(f.store->submit_activity(make_activity("act_3", "ten_a"), 100, IdempotencyKey{"k", "h2"}).status().code() ==
+    CHECK(f.store->submit_activity(queued_activity("act_3", "ten_a", 2), 100, IdempotencyKey{"k", "h2"}).status().code() ==
           Status::Code::kConflict);
     // The replay of the first one is no change either.
-    CHECK(f.store->submit_activity(make_activity("act_4", "ten_a"), 100, IdempotencyKey{"k", "h1"})->replayed);
+    CHECK(f.store->submit_activity(queued_activity("act_4", "ten_a", 2), 100, IdempotencyKey{"k", "h1"})->replayed);
     CHECK(f.events().size() == with_first);
     return;
   }
@@ -296,7 +284,7 @@ TEST_CASE("events: the listener hears every committed event once and in order, f
   CHECK(*last == f.events().back().id);
 
   f.submit("act_2");
-  CHECK(f.store->submit_activity(make_activity("act_3", "ten_a"), 1, std::nullopt).status().code() ==
+  CHECK(f.store->submit_activity(queued_activity("act_3", "ten_a", 2), 1, std::nullopt).status().code() ==
         Status::Code::kResourceExhausted);  // rolled back: nothing heard
   REQUIRE(f.store->create_tenant(make_tenant("ten_c", "name ten_c"), "hc").ok());  // a commit without events
   f.plan({group_of("grp_1", GroupPhase::kTraining, {"act_1", "act_2"})});
@@ -336,7 +324,7 @@ TEST_CASE("events: retention prunes old events and ids are never reused") {
   }
   ManualClock clock;
   auto store = open_store(dir.file("events.db"), clock);  // reopened: the sequence carries on
-  REQUIRE(store->submit_activity(make_activity("act_3", "ten_a"), 100, std::nullopt).ok());
+  REQUIRE(store->submit_activity(queued_activity("act_3", "ten_a", 2), 100, std::nullopt).ok());
   auto es = store->list_events(EventQuery{});
   REQUIRE(es.ok());
   REQUIRE(es->size() == 1);

@@ -29,16 +29,18 @@ inline Tenant make_tenant(const std::string& id, const std::string& name, int64_
   return t;
 }
 
-// A 3-round synthetic `class` activity of `tenant`, ready for submit_activity.
-inline Activity queued_activity(const std::string& id, const std::string& tenant) {
+// A synthetic `class` activity of `tenant` with `rounds` rounds, created at `now_ms`, ready for
+// submit_activity.
+inline Activity queued_activity(const std::string& id, const std::string& tenant, int64_t rounds = 3,
+                                int64_t now_ms = 2000) {
   Activity a;
   a.id = id;
   a.tenant_id = tenant;
-  a.spec.name = "job-" + id;
+  a.spec.name = "job " + id;
   a.spec.dataset = "synthetic";
   a.spec.task = "class";
-  a.spec.rounds = 3;
-  a.created_unix_ms = a.updated_unix_ms = 2000;
+  a.spec.rounds = rounds;
+  a.created_unix_ms = a.updated_unix_ms = now_ms;
   return a;
 }
 
