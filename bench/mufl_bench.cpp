@@ -83,7 +83,7 @@
 #include "fl/training.h"
 #include "scheduler/device_inventory.h"
 #include "scheduler/executor.h"
-#include "scheduler/grouping.h"
+#include "scheduler/grouping/grouping.h"
 #include "storage/sqlite_store.h"
 #include "tenants/activity_service.h"
 #include "tenants/tenant_registry.h"

@@ -1,4 +1,4 @@
-// bench/split: how long the split search takes (scheduler/split.h), to state
+// bench/split: how long the split search takes (scheduler/grouping/split.h), to state
 // SplitOptions::exhaustive_limit in time.
 //
 // For each task count K, one random affinity matrix (std::mt19937 seeded with K, values uniform
@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "scheduler/split.h"
+#include "scheduler/grouping/split.h"
 
 namespace {
 

@@ -34,7 +34,7 @@ struct GroupMember {
   std::string task;
   int64_t joined_round = 0;               // lineage rounds done when it joined
   std::optional<int64_t> left_round;      // lineage rounds done when it left (finished, moved, cancelled)
-  // Why it left: "split", "guard" (its loss fell behind while merged: scheduler/merge_guard.h),
+  // Why it left: "split", "guard" (its loss fell behind while merged: scheduler/grouping/merge_guard.h),
   // "finished", "cancelled" or "failed"; empty while it trains (and for rows older than the field).
   std::string left_reason;
   bool operator==(const GroupMember&) const = default;
@@ -54,7 +54,7 @@ struct Group {
   GroupPhase phase = GroupPhase::kConsolidating;
   std::string policy;           // grouping policy that formed it (mufl, all_in_one, …)
   std::string compat_key;       // activities with equal keys may share this group
-  std::string config_json;      // the shared training settings (JSON object, see scheduler/grouping.h)
+  std::string config_json;      // the shared training settings (JSON object, see scheduler/grouping/grouping.h)
   int64_t consolidation_rounds = 0;  // lineage round after which it splits (consolidating only)
   int64_t round = 0;            // lineage rounds done
   // The checkpoint describes a job with these heads that started at lineage round

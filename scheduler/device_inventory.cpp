@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
-#include "scheduler/model_meter.h"
-#include "scheduler/power_profile.h"
-#include "scheduler/rapl_meter.h"
+#include "scheduler/energy/model_meter.h"
+#include "scheduler/energy/power_profile.h"
+#include "scheduler/energy/rapl_meter.h"
 
 namespace mufl::scheduler {
 

@@ -25,8 +25,8 @@
 #include "core/clock.h"
 #include "core/result.h"
 #include "scheduler/devices.h"
-#include "scheduler/energy_meter.h"
-#include "scheduler/nvml_meter.h"
+#include "scheduler/energy/energy_meter.h"
+#include "scheduler/energy/nvml_meter.h"
 
 namespace mufl::scheduler {
 
@@ -49,7 +49,7 @@ struct MeterOptions {
   std::string rapl_root = "/sys/class/powercap";
   // How NVML is loaded; tests pass a fake. Default NvmlApi::load.
   std::function<Result<std::shared_ptr<const NvmlApi>>()> load_nvml;
-  // Profile of a GPU that NVML does not meter (scheduler/power_profile.h). Default "V100".
+  // Profile of a GPU that NVML does not meter (scheduler/energy/power_profile.h). Default "V100".
   std::string gpu_profile = "V100";
   // Profile of one CPU slot: every slot draws the profile's power on its own. Default "cpu".
   std::string cpu_profile = "cpu";

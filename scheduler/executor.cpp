@@ -7,8 +7,8 @@
 
 #include "core/file_io.h"
 #include "core/ids.h"
-#include "scheduler/energy_ledger.h"
-#include "scheduler/power_profile.h"
+#include "scheduler/energy/energy_ledger.h"
+#include "scheduler/energy/power_profile.h"
 
 namespace mufl::scheduler {
 

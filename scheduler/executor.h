@@ -2,7 +2,7 @@
 // Executor: trains groups of activities on the devices, one group per device at a time.
 //
 // Every device has a worker thread. A worker first lets the grouping planner
-// (scheduler/grouping.h) put ungrouped queued activities into groups, then claims the next
+// (scheduler/grouping/grouping.h) put ungrouped queued activities into groups, then claims the next
 // group in a transaction and trains it round by round through fl::FlJob: one model with a
 // shared encoder and a head per live member. At each round boundary it reconciles the model
 // with the membership in the store (a late joiner gets a fresh head, a finished or cancelled
@@ -11,18 +11,18 @@
 // the measured affinity, the models of members that reached their rounds and the checkpoint it
 // now trusts, in one transaction; then it prunes checkpoint files older than the previous one.
 // A consolidating group that has reached its consolidation rounds splits, before its next
-// round, by its mean affinity (scheduler/split.h) into child groups, each starting from the
+// round, by its mean affinity (scheduler/grouping/split.h) into child groups, each starting from the
 // merged encoder and its members' heads. Rounds run through a TrainingBackend
 // (scheduler/training_job.h; fl::FlJob in this process by default); files are written through
 // an Env (core/env.h).
 //
 // Energy (with an inventory): each round is a work unit. Its device's meter is read at the
 // start and end of the round, and the unit, split over the heads that trained
-// (scheduler/energy_ledger.h), is recorded in the round's transaction. At each round boundary
+// (scheduler/energy/energy_ledger.h), is recorded in the round's transaction. At each round boundary
 // a group whose live members all belong to tenants over their energy budget lets its device go
 // (it is claimed again once a budget is raised), as does a group on a draining device.
 //
-// Placement (scheduler/dispatch.h): a free device asks the dispatcher's policy which claimable
+// Placement (scheduler/placement/dispatch.h): a free device asks the dispatcher's policy which claimable
 // group it takes (Store::list_claimable_groups, then Store::claim_group of that one); a group
 // the policy holds waits with a reason on the PlacementBoard, and the worker waits until the
 // hold ends (a timed wait on the injected clock's time), an event, or stop. Under `carbon` a
@@ -35,7 +35,7 @@
 // to rebuild it; a group fails only when neither is usable.
 //
 // Failures: a storage error (busy database, I/O error, full disk: Status::is_transient) on a
-// file or a commit releases the group; it waits with reason `storage` (scheduler/waiting.h) and
+// file or a commit releases the group; it waits with reason `storage` (scheduler/placement/waiting.h) and
 // is claimed again after a backoff (storage_retry_ms, doubling to storage_retry_max_ms), and the
 // round is redone from the last trusted checkpoint. A runtime error of a round (kInternal: a
 // LibTorch exception, an out-of-memory) is retried from the checkpoint up to max_round_errors
@@ -67,13 +67,13 @@
 #include "core/group.h"
 #include "core/random.h"
 #include "fl/fl_job.h"
-#include "scheduler/carbon_intensity.h"
+#include "scheduler/energy/carbon_intensity.h"
 #include "scheduler/device_inventory.h"
 #include "scheduler/devices.h"
-#include "scheduler/dispatch.h"
-#include "scheduler/grouping.h"
-#include "scheduler/merge_guard.h"
-#include "scheduler/split.h"
+#include "scheduler/placement/dispatch.h"
+#include "scheduler/grouping/grouping.h"
+#include "scheduler/grouping/merge_guard.h"
+#include "scheduler/grouping/split.h"
 #include "scheduler/training_job.h"
 #include "storage/store.h"
 
@@ -102,17 +102,17 @@ struct ExecutorOptions {
   // (measured: workers ran on 1 thread with --torch-threads 2). 0 leaves LibTorch's default.
   int torch_threads = 0;
   SplitOptions split;
-  // The merge guard (scheduler/merge_guard.h; --merge-guard-window, 0 off).
+  // The merge guard (scheduler/grouping/merge_guard.h; --merge-guard-window, 0 off).
   MergeGuardOptions guard;
   // The devices' meters and states (drain). With one, every round is metered and recorded in
   // the energy ledger with the round, a draining device lets its group go at the next round
   // boundary, and a drained one claims nothing. nullptr: no metering, no drain. Not owned.
   DeviceInventory* inventory = nullptr;
   // Grid carbon intensity for the ledger's grams CO2e; nullptr: kDefaultCarbonGPerKwh
-  // (scheduler/energy_ledger.h). Not owned.
+  // (scheduler/energy/energy_ledger.h). Not owned.
   const CarbonIntensity* carbon = nullptr;
   // Which claimable group a free device takes and whether it runs now or waits
-  // (scheduler/dispatch.h). nullptr: fifo. Not owned.
+  // (scheduler/placement/dispatch.h). nullptr: fifo. Not owned.
   const Dispatcher* dispatcher = nullptr;
   // Where the waiting reasons go (GET /v1/groups/{id}); nullptr: nowhere. Not owned.
   PlacementBoard* board = nullptr;

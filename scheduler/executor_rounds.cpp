@@ -8,9 +8,9 @@
 
 #include "core/file_io.h"
 #include "core/ids.h"
-#include "scheduler/energy_ledger.h"
+#include "scheduler/energy/energy_ledger.h"
 #include "scheduler/executor.h"
-#include "scheduler/merge_guard.h"
+#include "scheduler/grouping/merge_guard.h"
 
 namespace mufl::scheduler {
 namespace {
@@ -191,7 +191,7 @@ Executor::Outcome Executor::train_rounds(GroupRun& g) {
       continue;  // kept together: it trains on
     }
     // After consolidation (the affinity decides then), a member whose loss falls behind its
-    // mates' leaves at this boundary (scheduler/merge_guard.h).
+    // mates' leaves at this boundary (scheduler/grouping/merge_guard.h).
     if (g.group.phase == GroupPhase::kTraining)
       if (auto left = guard_now(g, heads)) return *left;
     auto report = run_one_round(g, heads);

@@ -130,7 +130,7 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, c
                       {"work_units", d->energy.units},
                       {"abandoned_units", d->energy.abandoned_units}};
     json["paused"] = d->tenant ? paused_reason(a, *d->tenant) : nlohmann::json();
-    // Why its group waits for a device (scheduler/waiting.h: budget, carbon deferral, …).
+    // Why its group waits for a device (scheduler/placement/waiting.h: budget, carbon deferral, …).
     json["waiting"] = nullptr;
     json["waiting_reason"] = nullptr;
     if (waiting && !is_terminal(a.state) && d->waiting_group && a.progress.device.empty()) {

@@ -35,7 +35,7 @@ struct Config {
   // --client-failure-rate P: simulated client dropouts per round. Default 0.
   double client_failure_rate = 0.0;
   // --grouping mufl|all_in_one|independent|sequential: which activities train together
-  // (scheduler/grouping.h). Default mufl.
+  // (scheduler/grouping/grouping.h). Default mufl.
   std::string grouping = "mufl";
   // --merge-window S: seconds a group waits for compatible arrivals before it forms. Default 0.
   double merge_window_seconds = 0;
@@ -50,7 +50,7 @@ struct Config {
   // --task-balance none|cap: how a multi-head group balances its tasks' encoder gradients
   // (docs/merge-and-split.md, "Balancing the tasks"). Default cap.
   std::string task_balance = "cap";
-  // --merge-guard-window N, --merge-guard-lag R: the merge guard (scheduler/merge_guard.h). A
+  // --merge-guard-window N, --merge-guard-lag R: the merge guard (scheduler/grouping/merge_guard.h). A
   // member of a group past consolidation whose test loss fell by less than R times its mates'
   // median over N rounds leaves alone. Defaults 3 and 0.25; a window of 0 turns it off.
   int merge_guard_window = 3;
@@ -65,11 +65,11 @@ struct Config {
   std::string energy_meter = "auto";
   // --gpu-power-profile MODEL: the power profile of a GPU that NVML does not meter. Default V100.
   std::string gpu_power_profile = "V100";
-  // --carbon-file PATH: hourly grid carbon intensity (scheduler/carbon_intensity.h) for the
+  // --carbon-file PATH: hourly grid carbon intensity (scheduler/energy/carbon_intensity.h) for the
   // ledger's grams CO2e. Default "": a constant 475 g/kWh (world average).
   std::string carbon_file;
   // --policy fifo|fair|energy|carbon: which claimable group a free device takes, and whether it
-  // runs now or waits (scheduler/dispatch.h, docs/scheduling.md). Default fifo.
+  // runs now or waits (scheduler/placement/dispatch.h, docs/scheduling.md). Default fifo.
   std::string policy = "fifo";
   // --energy-eta E: energy: η in Zeus's cost η·energy + (1−η)·max_power·time, [0, 1]. Default 0.9.
   double energy_eta = 0.9;

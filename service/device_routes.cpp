@@ -3,7 +3,7 @@
 // runs only when the group has (or had) one of its activities, as in /v1/groups.
 #include <nlohmann/json.hpp>
 
-#include "scheduler/carbon_intensity.h"
+#include "scheduler/energy/carbon_intensity.h"
 #include "service/json_response.h"
 #include "service/problem.h"
 #include "service/routes.h"

@@ -46,7 +46,7 @@
 #include "storage/store.h"
 
 #include "scheduler/executor.h"
-#include "scheduler/waiting.h"
+#include "scheduler/placement/waiting.h"
 
 namespace prometheus {
 class Registry;

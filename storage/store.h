@@ -76,7 +76,7 @@ struct RoundPage {
   std::optional<int64_t> next_after_round;  // set when more rounds follow: the next page's after_round
 };
 
-// What the grouping planner decided (scheduler/grouping.h), applied in one transaction.
+// What the grouping planner decided (scheduler/grouping/grouping.h), applied in one transaction.
 struct GroupPlan {
   // New groups (id, policy, phase, compat_key, config_json, consolidation_rounds, parent_id
   // empty) with their first members (joined_round 0).
@@ -173,7 +173,7 @@ struct GroupPage {
   std::optional<int64_t> next_before_seq;
 };
 
-// A live member of a claimable group, as placement sees it (scheduler/dispatch.h).
+// A live member of a claimable group, as placement sees it (scheduler/placement/dispatch.h).
 struct ClaimableMember {
   std::string activity_id;
   std::string tenant_id;

@@ -1,4 +1,4 @@
-#include "scheduler/cluster_trace.h"
+#include "scheduler/sim/cluster_trace.h"
 
 #include <catch2/catch.hpp>
 #include <fstream>

@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "scheduler/model_meter.h"
+#include "scheduler/energy/model_meter.h"
 #include "tests/support/temp_dir.h"
 
 using namespace mufl;

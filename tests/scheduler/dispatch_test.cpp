@@ -1,6 +1,6 @@
-// The executor-side placement decision (scheduler/dispatch.h): from claimable groups, free
+// The executor-side placement decision (scheduler/placement/dispatch.h): from claimable groups, free
 // devices, the time and the carbon series to a choice, with hand-made inputs.
-#include "scheduler/dispatch.h"
+#include "scheduler/placement/dispatch.h"
 
 #include <catch2/catch.hpp>
 
@@ -10,7 +10,7 @@
 #include <set>
 #include <unordered_map>
 
-#include "scheduler/carbon_intensity.h"
+#include "scheduler/energy/carbon_intensity.h"
 #include "tests/support/temp_dir.h"
 
 using namespace mufl;

@@ -13,7 +13,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "scheduler/waiting.h"
+#include "scheduler/placement/waiting.h"
 #include "service/app.h"
 #include "storage/sqlite_store.h"
 #include "tenants/token.h"

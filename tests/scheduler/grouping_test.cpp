@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "scheduler/grouping.h"
+#include "scheduler/grouping/grouping.h"
 
 using namespace mufl;
 using namespace mufl::scheduler;

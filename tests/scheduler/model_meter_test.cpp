@@ -1,4 +1,4 @@
-#include "scheduler/model_meter.h"
+#include "scheduler/energy/model_meter.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,10 +1,10 @@
-#include "scheduler/placement.h"
+#include "scheduler/placement/placement.h"
 
 #include <catch2/catch.hpp>
 
 #include <fstream>
 
-#include "scheduler/carbon_intensity.h"
+#include "scheduler/energy/carbon_intensity.h"
 #include "tests/support/temp_dir.h"
 
 using namespace mufl;

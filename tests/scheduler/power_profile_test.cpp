@@ -1,4 +1,4 @@
-#include "scheduler/power_profile.h"
+#include "scheduler/energy/power_profile.h"
 
 #include <catch2/catch.hpp>
 

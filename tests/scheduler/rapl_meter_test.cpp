@@ -1,4 +1,4 @@
-#include "scheduler/rapl_meter.h"
+#include "scheduler/energy/rapl_meter.h"
 
 #include <unistd.h>
 

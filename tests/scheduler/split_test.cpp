@@ -1,4 +1,4 @@
-#include "scheduler/split.h"
+#include "scheduler/grouping/split.h"
 
 #include <catch2/catch.hpp>
 

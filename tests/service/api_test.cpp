@@ -7,7 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "scheduler/waiting.h"
+#include "scheduler/placement/waiting.h"
 #include "storage/sqlite_store.h"
 #include "tenants/token.h"
 

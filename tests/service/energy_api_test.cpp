@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "scheduler/model_meter.h"
+#include "scheduler/energy/model_meter.h"
 #include "service/app.h"
 #include "storage/sqlite_store.h"
 #include "tenants/token.h"

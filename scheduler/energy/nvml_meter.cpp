@@ -1,4 +1,4 @@
-#include "scheduler/nvml_meter.h"
+#include "scheduler/energy/nvml_meter.h"
 
 #include <dlfcn.h>
 

@@ -1,4 +1,4 @@
-#include "scheduler/carbon_intensity.h"
+#include "scheduler/energy/carbon_intensity.h"
 
 #include <charconv>
 #include <cmath>

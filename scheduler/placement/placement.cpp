@@ -1,9 +1,9 @@
-#include "scheduler/placement.h"
+#include "scheduler/placement/placement.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "scheduler/carbon_intensity.h"
+#include "scheduler/energy/carbon_intensity.h"
 
 namespace mufl::scheduler {
 namespace {

@@ -1,4 +1,4 @@
-#include "scheduler/merge_guard.h"
+#include "scheduler/grouping/merge_guard.h"
 
 #include <algorithm>
 #include <cmath>

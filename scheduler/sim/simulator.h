@@ -1,6 +1,6 @@
 #pragma once
 // Trace-driven discrete-event replay of jobs on a simulated cluster, through the same
-// placement code (scheduler/placement.h) the live scheduler uses. mufl-sim is its command
+// placement code (scheduler/placement/placement.h) the live scheduler uses. mufl-sim is its command
 // line; docs/simulator.md states every assumption.
 //
 // Model, in brief: a job arrives, is cut into work units (one unit, or units of at most
@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "core/result.h"
-#include "scheduler/carbon_intensity.h"
-#include "scheduler/cluster_trace.h"
-#include "scheduler/placement.h"
+#include "scheduler/energy/carbon_intensity.h"
+#include "scheduler/sim/cluster_trace.h"
+#include "scheduler/placement/placement.h"
 
 namespace mufl::scheduler {
 

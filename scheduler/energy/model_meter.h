@@ -1,6 +1,6 @@
 #pragma once
 // ModelMeter: the last-resort energy meter, for a device that neither NVML nor RAPL measures.
-// It integrates the power its PowerProfile (scheduler/power_profile.h) gives for the device's
+// It integrates the power its PowerProfile (scheduler/energy/power_profile.h) gives for the device's
 // state over time: busy watts at the power limit while the executor runs a work unit on it,
 // idle watts otherwise. Time comes from the injected Clock (monotonic_ns), so tests run on fake
 // time.
@@ -10,8 +10,8 @@
 #include <optional>
 
 #include "core/clock.h"
-#include "scheduler/energy_meter.h"
-#include "scheduler/power_profile.h"
+#include "scheduler/energy/energy_meter.h"
+#include "scheduler/energy/power_profile.h"
 
 namespace mufl::scheduler {
 

@@ -1,4 +1,4 @@
-#include "scheduler/power_profile.h"
+#include "scheduler/energy/power_profile.h"
 
 #include <algorithm>
 #include <cctype>
@@ -17,7 +17,7 @@ struct MeasuredGpu {
 
 const std::vector<MeasuredGpu>& measured_gpus() {
   static const std::vector<MeasuredGpu> table = {
-#include "scheduler/power_profile_table.inc"
+#include "scheduler/energy/power_profile_table.inc"
   };
   return table;
 }

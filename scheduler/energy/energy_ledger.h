@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/group.h"
-#include "scheduler/carbon_intensity.h"
+#include "scheduler/energy/carbon_intensity.h"
 #include "scheduler/device_inventory.h"
 #include "storage/store.h"
 

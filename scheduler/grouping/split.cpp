@@ -1,4 +1,4 @@
-#include "scheduler/split.h"
+#include "scheduler/grouping/split.h"
 
 // Source of the scoring rules: EasyFL, applications/mas/network_selection.py (MAS, merge and
 // split), read in the weimingwill/EasyFL repository:

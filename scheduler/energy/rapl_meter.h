@@ -24,7 +24,7 @@
 
 #include "core/clock.h"
 #include "core/result.h"
-#include "scheduler/energy_meter.h"
+#include "scheduler/energy/energy_meter.h"
 
 namespace mufl::scheduler {
 

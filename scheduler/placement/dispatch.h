@@ -1,7 +1,7 @@
 #pragma once
 // Dispatch: the live side of placement. When a device is free, which claimable group should it
 // take next, and should the group run now or wait? A placement policy answers
-// (scheduler/placement.h): the same filters, scores, orders and deferral rule that mufl-sim
+// (scheduler/placement/placement.h): the same filters, scores, orders and deferral rule that mufl-sim
 // replays traces with. docs/scheduling.md describes every policy as it runs live.
 //
 // Each claimable group is one WorkUnit, its next round:
@@ -36,8 +36,8 @@
 #include <vector>
 
 #include "core/result.h"
-#include "scheduler/placement.h"
-#include "scheduler/waiting.h"
+#include "scheduler/placement/placement.h"
+#include "scheduler/placement/waiting.h"
 #include "storage/store.h"
 
 namespace mufl::scheduler {
@@ -127,7 +127,7 @@ class Dispatcher {
 };
 
 // What the executor decided last, for the API and /metrics: why the placement policy keeps each
-// group it looked at waiting (scheduler/waiting.h puts these beside the store's and the devices'
+// group it looked at waiting (scheduler/placement/waiting.h puts these beside the store's and the devices'
 // reasons).
 class PlacementBoard {
  public:

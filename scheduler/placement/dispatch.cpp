@@ -1,11 +1,11 @@
-#include "scheduler/dispatch.h"
+#include "scheduler/placement/dispatch.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 #include "core/time_format.h"
-#include "scheduler/carbon_intensity.h"
+#include "scheduler/energy/carbon_intensity.h"
 
 namespace mufl::scheduler {
 namespace {

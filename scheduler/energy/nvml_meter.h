@@ -19,7 +19,7 @@
 #include <string>
 
 #include "core/result.h"
-#include "scheduler/energy_meter.h"
+#include "scheduler/energy/energy_meter.h"
 
 namespace mufl::scheduler {
 

@@ -1,4 +1,4 @@
-#include "scheduler/grouping.h"
+#include "scheduler/grouping/grouping.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "scheduler/energy_ledger.h"
+#include "scheduler/energy/energy_ledger.h"
 
 namespace mufl::scheduler {
 

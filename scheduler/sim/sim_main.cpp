@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "core/time_format.h"
-#include "scheduler/carbon_intensity.h"
-#include "scheduler/cluster_trace.h"
-#include "scheduler/placement.h"
-#include "scheduler/simulator.h"
+#include "scheduler/energy/carbon_intensity.h"
+#include "scheduler/sim/cluster_trace.h"
+#include "scheduler/placement/placement.h"
+#include "scheduler/sim/simulator.h"
 
 namespace po = boost::program_options;
 using namespace mufl;

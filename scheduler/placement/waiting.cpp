@@ -1,9 +1,9 @@
-#include "scheduler/waiting.h"
+#include "scheduler/placement/waiting.h"
 
 #include <string>
 
 #include "scheduler/device_inventory.h"
-#include "scheduler/dispatch.h"
+#include "scheduler/placement/dispatch.h"
 
 namespace mufl::scheduler {
 

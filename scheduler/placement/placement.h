@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "core/result.h"
-#include "scheduler/power_profile.h"
+#include "scheduler/energy/power_profile.h"
 
 namespace mufl::scheduler {
 
