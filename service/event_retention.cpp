@@ -4,7 +4,7 @@
 
 namespace mufl::service {
 
-EventRetention::EventRetention(storage::Store& store, const Clock& clock, std::chrono::seconds retention,
+EventRetention::EventRetention(storage::EventStore& store, const Clock& clock, std::chrono::seconds retention,
                                std::chrono::seconds every)
     : store_(store), clock_(clock), retention_(retention), every_(every) {}
 

@@ -17,7 +17,7 @@ namespace mufl::service {
 class EventRetention {
  public:
   // `store` and `clock` must outlive it.
-  EventRetention(storage::Store& store, const Clock& clock, std::chrono::seconds retention,
+  EventRetention(storage::EventStore& store, const Clock& clock, std::chrono::seconds retention,
                  std::chrono::seconds every = std::chrono::hours(1));
   ~EventRetention();  // stop()
   EventRetention(const EventRetention&) = delete;
@@ -31,7 +31,7 @@ class EventRetention {
   Result<int64_t> prune_once();
 
  private:
-  storage::Store& store_;
+  storage::EventStore& store_;
   const Clock& clock_;
   const std::chrono::seconds retention_, every_;
   std::mutex mu_;

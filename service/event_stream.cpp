@@ -6,11 +6,11 @@
 
 namespace mufl::service {
 
-EventStream::EventStream(storage::Store& store, EventHub& hub, EventFilter filter, std::optional<int64_t> after,
+EventStream::EventStream(storage::EventStore& store, EventHub& hub, EventFilter filter, std::optional<int64_t> after,
                          EventStreamOptions options)
     : EventStream(store, hub, hub.subscribe(std::move(filter)), after, options) {}
 
-EventStream::EventStream(storage::Store& store, EventHub& hub, std::shared_ptr<Subscription> sub,
+EventStream::EventStream(storage::EventStore& store, EventHub& hub, std::shared_ptr<Subscription> sub,
                          std::optional<int64_t> after, EventStreamOptions options)
     : store_(store), hub_(hub), options_(options), sub_(std::move(sub)) {
   // Live only: the replay range (head, head] is empty.

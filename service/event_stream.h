@@ -38,10 +38,10 @@ class EventStream final : public ResponseStream, public std::enable_shared_from_
   // Subscribes to `hub` now. `after`: replay the stored events after this id first; nullopt:
   // live only. `filter` holds the caller's scope and filters, already checked. `store` and
   // `hub` must outlive the stream. Make it with std::make_shared.
-  EventStream(storage::Store& store, EventHub& hub, EventFilter filter, std::optional<int64_t> after,
+  EventStream(storage::EventStore& store, EventHub& hub, EventFilter filter, std::optional<int64_t> after,
               EventStreamOptions options = {});
   // As above, over a subscription the caller took from `hub` (EventHub::try_subscribe).
-  EventStream(storage::Store& store, EventHub& hub, std::shared_ptr<Subscription> sub, std::optional<int64_t> after,
+  EventStream(storage::EventStore& store, EventHub& hub, std::shared_ptr<Subscription> sub, std::optional<int64_t> after,
               EventStreamOptions options = {});
   ~EventStream() override;
 
@@ -61,7 +61,7 @@ class EventStream final : public ResponseStream, public std::enable_shared_from_
   Result<std::string> replay_page();
   void deliver_live(std::function<void(StreamChunk)> ready);
 
-  storage::Store& store_;
+  storage::EventStore& store_;
   EventHub& hub_;
   const EventStreamOptions options_;
   const std::shared_ptr<Subscription> sub_;

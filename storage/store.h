@@ -1,7 +1,8 @@
 #pragma once
-// Store: every piece of durable state mufl keeps, behind one interface (LevelDB's DB in spirit).
-// The SQLite implementation is storage/sqlite_store.h; a server database can implement the same
-// interface later. Each mutating call is one transaction: it happens entirely or not at all, and
+// Store: every piece of durable state mufl keeps (LevelDB's DB in spirit), as one interface per
+// aggregate (TenantStore, ActivityStore, GroupStore, EnergyStore, DeviceStore, EventStore) that
+// Store joins. The SQLite implementation is storage/sqlite_store.h; a server database can
+// implement the same interfaces later. Each mutating call is one transaction: it happens entirely or not at all, and
 // once it returns OK it survives a crash of the process (see StoreOptions::synchronous).
 //
 // Thread safety: all methods may be called from any thread at once.
@@ -237,21 +238,11 @@ struct EventQuery {
 // Receives the events each committed transaction wrote, in id order (see set_event_listener).
 using EventListener = std::function<void(const std::vector<StoredEvent>&)>;
 
-class Store {
+// Tenants and their tokens (the API's authentication and the admin's tenant routes).
+class TenantStore {
  public:
-  virtual ~Store() = default;
+  virtual ~TenantStore() = default;
 
-  // OK when the database is open and fully migrated; kUnavailable otherwise.
-  virtual Status check_ready() = 0;
-
-  // get_activity_detail calls answered from memory (hits) and from the database (misses) since
-  // the store was opened; both zero for a store without a read cache (mufl_read_cache_requests_total).
-  struct ReadCacheStats {
-    int64_t hits = 0, misses = 0;
-  };
-  virtual ReadCacheStats read_cache_stats() const { return {}; }
-
-  // --- tenants ---------------------------------------------------------------------------------
   // Inserts `tenant` with the hash of its token. kAlreadyExists when a live tenant has the name.
   virtual Result<Tenant> create_tenant(const Tenant& tenant, const std::string& token_hash) = 0;
   // A live tenant by id; kNotFound when there is none or it was deleted.
@@ -265,8 +256,13 @@ class Store {
   // Deletes the tenant: its token stops working and its active activities become cancelled with
   // reason "tenant deleted" and leave their groups, as cancel_activity. kNotFound as get_tenant.
   virtual Status delete_tenant(const std::string& id, int64_t now_ms) = 0;
+};
 
-  // --- activities ------------------------------------------------------------------------------
+// Activities as tenants see them: submission, reads, rounds, files, cancellation.
+class ActivityStore {
+ public:
+  virtual ~ActivityStore() = default;
+
   // Inserts `activity` (state queued) for its tenant, in one transaction that also:
   //  - with `idem`: returns the activity stored earlier under the same key (replayed = true) when
   //    the request hash matches; kConflict when the key was used with another body;
@@ -287,7 +283,17 @@ class Store {
   // live member while it waits for a device becomes done. kNotFound as get_activity.
   virtual Result<Activity> cancel_activity(const std::string& id, const Scope& scope, const std::string& reason,
                                            int64_t now_ms) = 0;
-  // --- training (the executor) ------------------------------------------------------------------
+
+  // How many activities are in each state (every state present, zero included).
+  virtual Result<std::vector<std::pair<ActivityState, int64_t>>> count_activities_by_state() = 0;
+};
+
+// Groups and their rounds (the grouping planner and the executor). Every group method fails
+// with kNotFound when the group it names does not exist.
+class GroupStore {
+ public:
+  virtual ~GroupStore() = default;
+
   // At start-up: no group or activity is on a device any more (groups wait to be claimed again
   // and keep their phase; their activities keep their states); activities left training outside
   // any group by a previous process go back to the queue. A waiting live group with no live
@@ -299,9 +305,6 @@ class Store {
   // The activity's checkpoint or model file; nullopt when there is none.
   virtual Result<std::optional<StoredFile>> get_file(const std::string& id, const std::string& kind) = 0;
 
-  // --- groups (the executor and the grouping planner) --------------------------------------------
-  // Every group method fails with kNotFound when the group it names does not exist.
-  //
   // Queued activities that no group holds yet, oldest first (the planner's input).
   virtual Result<std::vector<Activity>> list_ungrouped_queued() = 0;
   // Applies a plan: inserts the new groups and their members and adds the joins, moving each
@@ -384,8 +387,13 @@ class Store {
   // True when every live member of the group belongs to a tenant that has used up its energy
   // budget: the executor lets such a group go at the round boundary. kNotFound: no group.
   virtual Result<bool> group_over_budget(const std::string& group_id) = 0;
+};
 
-  // --- energy ledger -----------------------------------------------------------------------------
+// The energy ledger (docs/energy.md): work units, their shares, and usage.
+class EnergyStore {
+ public:
+  virtual ~EnergyStore() = default;
+
   // The activity's shares of every work unit. No scope: the caller checks get_activity. An
   // activity with no share has zero totals.
   virtual Result<EnergyTotals> activity_energy(const std::string& activity_id) = 0;
@@ -403,18 +411,26 @@ class Store {
   // so they are the tenant's. The round may be abandoned again, or recorded later (after a
   // restart), beside it. kInvalidArgument when `abandoned` is not shutdown, cancelled or failed.
   virtual Status record_abandoned_unit(const EnergyUnit& unit) = 0;
+};
 
-  // --- devices -------------------------------------------------------------------------------------
+// What the admin decided about devices, across restarts.
+class DeviceStore {
+ public:
+  virtual ~DeviceStore() = default;
+
   // Remembers that the admin drained (true) or resumed (false) a device, across restarts.
   virtual Status set_device_drained(const std::string& name, bool drained, int64_t now_ms) = 0;
   // Names of the devices drained now.
   virtual Result<std::vector<std::string>> list_drained_devices() = 0;
+};
 
-  // --- events (docs/events.md) -----------------------------------------------------------------
-  // Every method above that changes an activity's state, records a round, places activities in
-  // groups, splits a group or drains/resumes a device also writes its events, in its own
-  // transaction: a rolled-back change leaves no event.
-  //
+// The events table (docs/events.md). Every Store method that changes an activity's state,
+// records a round, places activities in groups, splits a group or drains/resumes a device also
+// writes its events, in its own transaction: a rolled-back change leaves no event.
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+
   // The events `query` selects, oldest (smallest id) first, at most query.limit of them.
   virtual Result<std::vector<StoredEvent>> list_events(const EventQuery& query) = 0;
   // Deletes the events older than `before_unix_ms` (retention); returns how many. Ids are never
@@ -426,9 +442,28 @@ class Store {
   // committing thread while the store holds its writer lock: it must be quick and must not
   // call the store. Replaces any earlier listener.
   virtual Result<int64_t> set_event_listener(EventListener listener) = 0;
+};
 
-  // How many activities are in each state (every state present, zero included).
-  virtual Result<std::vector<std::pair<ActivityState, int64_t>>> count_activities_by_state() = 0;
+// The whole store: every aggregate's interface, plus readiness. A caller that needs only one
+// aggregate takes that interface (a Store& converts to each).
+class Store : public TenantStore,
+              public ActivityStore,
+              public GroupStore,
+              public EnergyStore,
+              public DeviceStore,
+              public EventStore {
+ public:
+  ~Store() override = default;
+
+  // OK when the database is open and fully migrated; kUnavailable otherwise.
+  virtual Status check_ready() = 0;
+
+  // get_activity_detail calls answered from memory (hits) and from the database (misses) since
+  // the store was opened; both zero for a store without a read cache (mufl_read_cache_requests_total).
+  struct ReadCacheStats {
+    int64_t hits = 0, misses = 0;
+  };
+  virtual ReadCacheStats read_cache_stats() const { return {}; }
 };
 
 }  // namespace mufl::storage

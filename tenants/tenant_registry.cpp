@@ -41,7 +41,7 @@ nlohmann::json optional_json(const auto& v) { return v ? nlohmann::json(*v) : nl
 
 }  // namespace
 
-TenantRegistry::TenantRegistry(storage::Store& store, const Clock& clock, RandomSource& rng,
+TenantRegistry::TenantRegistry(storage::TenantStore& store, const Clock& clock, RandomSource& rng,
                                std::string admin_token_hash)
     : store_(store), clock_(clock), rng_(rng), admin_token_hash_(std::move(admin_token_hash)) {}
 

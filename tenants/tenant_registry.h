@@ -36,7 +36,7 @@ struct CreatedTenant {
 class TenantRegistry {
  public:
   // `admin_token_hash`: sha256_hex of the operator's token.
-  TenantRegistry(storage::Store& store, const Clock& clock, RandomSource& rng, std::string admin_token_hash);
+  TenantRegistry(storage::TenantStore& store, const Clock& clock, RandomSource& rng, std::string admin_token_hash);
 
   // The principal a bearer token stands for. kUnauthenticated when the token is empty, unknown
   // or belongs to a deleted tenant; kUnavailable when the store cannot answer. Known tokens are
@@ -60,7 +60,7 @@ class TenantRegistry {
   Status remove(const std::string& id);
 
  private:
-  storage::Store& store_;
+  storage::TenantStore& store_;
   const Clock& clock_;
   RandomSource& rng_;
   std::string admin_token_hash_;

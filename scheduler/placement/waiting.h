@@ -69,7 +69,7 @@ class WaitingExplainer {
  public:
   // `board` and `inventory` may be null (no policy notes; no devices). None is owned; all
   // outlive the explainer. `one_group_at_a_time`: grouping `sequential`.
-  WaitingExplainer(storage::Store& store, const PlacementBoard* board, DeviceInventory* inventory,
+  WaitingExplainer(storage::GroupStore& store, const PlacementBoard* board, DeviceInventory* inventory,
                    bool one_group_at_a_time)
       : store_(store), board_(board), inventory_(inventory), one_group_at_a_time_(one_group_at_a_time) {}
 
@@ -81,7 +81,7 @@ class WaitingExplainer {
   WaitNote explain(const storage::UnclaimedGroup& group) const;
 
  private:
-  storage::Store& store_;
+  storage::GroupStore& store_;
   const PlacementBoard* board_;
   DeviceInventory* inventory_;
   bool one_group_at_a_time_;
