@@ -8,7 +8,7 @@
 //   stem:   conv 1→16 3×3, GroupNorm, ReLU, max-pool 2                     → [16, 14, 14]
 //   block1: residual block 16→16 (two conv 3×3 + GroupNorm)                → [16, 14, 14]
 //   block2: residual block 16→32, stride 2 (1×1 conv + GroupNorm shortcut) → [32, 7, 7]
-//   label head: global average pool → linear 32→outputs
+//   label head: flatten → linear 32·7·7→outputs
 //   dense head: conv 1×1 32→32, ReLU, conv 1×1 32→16·outputs, pixel shuffle ×4 → [outputs, 28, 28]
 // GroupNorm, not BatchNorm: it has no running statistics, so a model is its parameters alone,
 // FedAvg averages all of it, and train and eval modes compute the same function (GroupNorm is
