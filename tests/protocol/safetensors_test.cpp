@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <random>
 
 using namespace mufl;
 using namespace mufl::protocol;
@@ -126,4 +127,35 @@ TEST_CASE("safetensors: check_tensors names the missing, extra or misshapen tens
              Catch::Contains("'x' is missing"));
   CHECK_THAT(check_tensors(*file, {{"encoder.0.weight", {3, 2}}, {"head_class.1.bias", {2}}}).message(),
              Catch::Contains("expected [3,2]"));
+}
+
+TEST_CASE("safetensors: 20,000 random corruptions of a valid file decode cleanly or fail cleanly") {
+  // Run under the sanitizer build too (MUFL_SANITIZE): a read out of bounds fails it there.
+  const auto valid = *encode_safetensors(two_tensors());
+  std::mt19937_64 rng(42);
+  int decoded = 0, refused = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string bytes = valid;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = rng() % bytes.size();
+      switch (rng() % 3) {
+        case 0: bytes[at] = static_cast<char>(rng()); break;           // change a byte
+        case 1: bytes.resize(at); break;                                 // truncate
+        default: bytes.insert(at, 1, static_cast<char>(rng())); break;  // insert a byte
+      }
+      if (bytes.empty()) break;
+    }
+    auto r = decode_safetensors(bytes);
+    if (r.ok()) {
+      ++decoded;
+      for (const auto& t : r->tensors)
+        for (float v : t.values) REQUIRE(std::isfinite(v));
+    } else {
+      ++refused;
+      REQUIRE(r.status().code() == Status::Code::kInvalidArgument);
+    }
+  }
+  CHECK(refused > 0);
+  CHECK(decoded + refused == 20000);
 }
