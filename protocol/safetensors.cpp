@@ -121,7 +121,7 @@ Result<std::string> encode_safetensors(const TensorFile& file) {
   out += text;
   out.reserve(out.size() + offset);
   for (const auto& t : file.tensors)
-    out.append(reinterpret_cast<const char*>(t.values.data()), t.values.size() * kF32Bytes);
+    if (!t.values.empty()) out.append(reinterpret_cast<const char*>(t.values.data()), t.values.size() * kF32Bytes);
   return out;
 }
 
@@ -167,7 +167,7 @@ Result<TensorFile> decode_safetensors(std::string_view bytes, const DecodeLimits
   for (auto& e : entries) {
     NamedTensor t{std::move(e.name), std::move(e.shape), {}};
     t.values.resize((e.end - e.begin) / kF32Bytes);
-    std::memcpy(t.values.data(), data.data() + e.begin, e.end - e.begin);
+    if (!t.values.empty()) std::memcpy(t.values.data(), data.data() + e.begin, e.end - e.begin);  // an empty vector's data() may be null
     const auto bad_value = std::find_if(t.values.begin(), t.values.end(), [](float v) { return !std::isfinite(v); });
     if (bad_value != t.values.end())
       return bad("tensor '" + t.name + "' holds " + (std::isnan(*bad_value) ? "NaN" : "Inf") + " at index " +

@@ -1,6 +1,7 @@
-// Runs the fuzz target (http_fuzz_target.cpp) once on every file under the directories or
-// files given, without libFuzzer: the seed corpus and every crash found so far become regression
-// tests of the normal GCC build (ctest: fuzz_corpus_replay). Exit 0 when every input passed; a
+// Runs a fuzz target (http_ or safetensors_fuzz_target.cpp) once on every file under the
+// directories or files given, without libFuzzer: the seed corpus and every crash found so far
+// become regression tests of the normal GCC build (ctest: fuzz_corpus_replay,
+// fuzz_safetensors_replay). Exit 0 when every input passed; a
 // broken invariant aborts, as under libFuzzer.
 #include <cstdint>
 #include <cstdio>

@@ -36,7 +36,7 @@ std::string error_of(std::string_view bytes, const DecodeLimits& limits = {}) {
 
 }  // namespace
 
-TEST_CASE("safetensors: a file round-trips names, shapes, values and metadata; data starts 8-byte aligned") {
+TEST_CASE("safetensors: a file round-trips names, shapes, values and metadata, and its data starts 8-byte aligned") {
   auto bytes = encode_safetensors(two_tensors());
   REQUIRE(bytes.ok());
   uint64_t n = 0;
@@ -60,7 +60,7 @@ TEST_CASE("safetensors: a file round-trips names, shapes, values and metadata; d
   CHECK(check_tensors(*file, {{"head_class.1.bias", {2}}, {"encoder.0.weight", {2, 3}}}).is_ok());
 }
 
-TEST_CASE("safetensors: a scalar and an empty tensor are valid; encode refuses values that do not fit the shape") {
+TEST_CASE("safetensors: a scalar and an empty tensor are valid, and encode refuses values that do not fit the shape") {
   TensorFile f{{{"s", {}, {7}}, {"e", {0, 4}, {}}}, {}};
   auto bytes = encode_safetensors(f);
   REQUIRE(bytes.ok());
