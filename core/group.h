@@ -34,8 +34,9 @@ struct GroupMember {
   std::string task;
   int64_t joined_round = 0;               // lineage rounds done when it joined
   std::optional<int64_t> left_round;      // lineage rounds done when it left (finished, moved, cancelled)
-  // Why it left: "split", "guard" (its loss fell behind while merged: scheduler/grouping/merge_guard.h),
-  // "finished", "cancelled" or "failed"; empty while it trains (and for rows older than the field).
+  // Why it left: "split", "guard" (its loss fell behind while merged:
+  // scheduler/grouping/merge_guard.h), "finished", "cancelled" or "failed"; empty while it trains
+  // (and for rows older than the field).
   std::string left_reason;
   bool operator==(const GroupMember&) const = default;
 };

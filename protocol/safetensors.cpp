@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "core/utf8.h"
@@ -14,7 +14,8 @@
 namespace mufl::protocol {
 namespace {
 
-static_assert(std::endian::native == std::endian::little, "the wire format is little-endian: byte swaps are not written");
+static_assert(std::endian::native == std::endian::little,
+              "the wire format is little-endian: byte swaps are not written");
 static_assert(sizeof(float) == 4 && std::numeric_limits<float>::is_iec559, "F32 is IEEE 754 binary32");
 
 constexpr uint64_t kF32Bytes = 4;
@@ -47,7 +48,8 @@ Result<Entry> read_entry(const std::string& name, const nlohmann::json& info, co
   if (!info.is_object()) return bad("entry '" + name + "' is not an object");
   const auto dtype = info.find("dtype");
   if (dtype == info.end() || !dtype->is_string()) return bad("entry '" + name + "' has no dtype");
-  if (*dtype != "F32") return bad("tensor '" + name + "' has dtype " + dtype->get<std::string>() + "; only F32 is accepted");
+  if (*dtype != "F32")
+    return bad("tensor '" + name + "' has dtype " + dtype->get<std::string>() + "; only F32 is accepted");
   const auto shape = info.find("shape");
   if (shape == info.end() || !shape->is_array()) return bad("tensor '" + name + "' has no shape array");
   Entry e{name, {}, 0, 0};
@@ -65,8 +67,8 @@ Result<Entry> read_entry(const std::string& name, const nlohmann::json& info, co
   const auto count = element_count(e.shape, limits.max_data_bytes / kF32Bytes);
   if (!count) return bad("tensor '" + name + "' has shape " + shape_text(e.shape) + ": negative or too large");
   if (e.end - e.begin != *count * kF32Bytes)
-    return bad("tensor '" + name + "' has " + std::to_string(e.end - e.begin) + " bytes; its shape " + shape_text(e.shape) +
-               " in F32 needs " + std::to_string(*count * kF32Bytes));
+    return bad("tensor '" + name + "' has " + std::to_string(e.end - e.begin) + " bytes; its shape " +
+               shape_text(e.shape) + " in F32 needs " + std::to_string(*count * kF32Bytes));
   return e;
 }
 
@@ -104,11 +106,13 @@ Result<std::string> encode_safetensors(const TensorFile& file) {
   if (!file.metadata.empty()) header[kMetadataKey] = file.metadata;
   uint64_t offset = 0;
   for (const auto& t : file.tensors) {
-    if (t.name.empty() || t.name == kMetadataKey || !is_valid_utf8(t.name)) return bad("bad tensor name '" + sanitize_utf8(t.name) + "'");
+    if (t.name.empty() || t.name == kMetadataKey || !is_valid_utf8(t.name))
+      return bad("bad tensor name '" + sanitize_utf8(t.name) + "'");
     if (header.contains(t.name)) return bad("tensor '" + t.name + "' is named twice");
     const auto count = element_count(t.shape, std::numeric_limits<uint64_t>::max() / kF32Bytes);
     if (!count || *count != t.values.size())
-      return bad("tensor '" + t.name + "' has " + std::to_string(t.values.size()) + " values for shape " + shape_text(t.shape));
+      return bad("tensor '" + t.name + "' has " + std::to_string(t.values.size()) + " values for shape " +
+                 shape_text(t.shape));
     const uint64_t bytes = *count * kF32Bytes;
     header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
@@ -129,12 +133,14 @@ Result<TensorFile> decode_safetensors(std::string_view bytes, const DecodeLimits
   if (bytes.size() < 8) return bad("shorter than its 8-byte header length");
   uint64_t n = 0;
   std::memcpy(&n, bytes.data(), 8);
-  if (n > limits.max_header_bytes) return bad("header of " + std::to_string(n) + " bytes; at most " + std::to_string(limits.max_header_bytes));
+  if (n > limits.max_header_bytes)
+    return bad("header of " + std::to_string(n) + " bytes; at most " + std::to_string(limits.max_header_bytes));
   if (n > bytes.size() - 8) return bad("header of " + std::to_string(n) + " bytes runs past the end of the body");
   auto header = parse_header(bytes.substr(8, n));
   if (!header.ok()) return header.status();
   const std::string_view data = bytes.substr(8 + n);
-  if (data.size() > limits.max_data_bytes) return bad(std::to_string(data.size()) + " bytes of tensors; at most " + std::to_string(limits.max_data_bytes));
+  if (data.size() > limits.max_data_bytes)
+    return bad(std::to_string(data.size()) + " bytes of tensors; at most " + std::to_string(limits.max_data_bytes));
 
   TensorFile file;
   std::vector<Entry> entries;
@@ -145,20 +151,20 @@ Result<TensorFile> decode_safetensors(std::string_view bytes, const DecodeLimits
       file.metadata = std::move(*m);
       continue;
     }
-    if (entries.size() >= limits.max_tensors) return bad("more than " + std::to_string(limits.max_tensors) + " tensors");
+    if (entries.size() >= limits.max_tensors)
+      return bad("more than " + std::to_string(limits.max_tensors) + " tensors");
     auto e = read_entry(name, info, limits);
     if (!e.ok()) return e.status();
     entries.push_back(std::move(*e));
   }
   // In order of their data: each begins where the previous one ended, and the last ends the body.
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   uint64_t expected = 0;
   for (const auto& e : entries) {
     if (e.begin != expected)
-      return bad("tensor '" + e.name + "' begins at byte " + std::to_string(e.begin) + ", not " + std::to_string(expected) +
-                 " (a hole or an overlap)");
+      return bad("tensor '" + e.name + "' begins at byte " + std::to_string(e.begin) + ", not " +
+                 std::to_string(expected) + " (a hole or an overlap)");
     expected = e.end;
   }
   if (expected != data.size())
@@ -167,7 +173,8 @@ Result<TensorFile> decode_safetensors(std::string_view bytes, const DecodeLimits
   for (auto& e : entries) {
     NamedTensor t{std::move(e.name), std::move(e.shape), {}};
     t.values.resize((e.end - e.begin) / kF32Bytes);
-    if (!t.values.empty()) std::memcpy(t.values.data(), data.data() + e.begin, e.end - e.begin);  // an empty vector's data() may be null
+    if (!t.values.empty())
+      std::memcpy(t.values.data(), data.data() + e.begin, e.end - e.begin);  // an empty vector's data() may be null
     const auto bad_value = std::find_if(t.values.begin(), t.values.end(), [](float v) { return !std::isfinite(v); });
     if (bad_value != t.values.end())
       return bad("tensor '" + t.name + "' holds " + (std::isnan(*bad_value) ? "NaN" : "Inf") + " at index " +
@@ -184,7 +191,8 @@ Status check_tensors(const TensorFile& file, const std::vector<TensorSpec>& expe
     const auto it = by_name.find(spec.name);
     if (it == by_name.end()) return bad("tensor '" + spec.name + "' is missing");
     if (it->second->shape != spec.shape)
-      return bad("tensor '" + spec.name + "' has shape " + shape_text(it->second->shape) + "; expected " + shape_text(spec.shape));
+      return bad("tensor '" + spec.name + "' has shape " + shape_text(it->second->shape) + "; expected " +
+                 shape_text(spec.shape));
     by_name.erase(it);
   }
   if (!by_name.empty()) return bad("tensor '" + by_name.begin()->first + "' is not part of the model");

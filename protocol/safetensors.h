@@ -31,14 +31,14 @@ struct NamedTensor {
 };
 
 struct TensorFile {
-  std::vector<NamedTensor> tensors;            // in the order of their data
+  std::vector<NamedTensor> tensors;             // in the order of their data
   std::map<std::string, std::string> metadata;  // "__metadata__"
 };
 
 // What decode accepts at most. The defaults hold mufl's models with room to spare.
 struct DecodeLimits {
-  uint64_t max_header_bytes = 1 << 20;      // 1 MiB of JSON
-  uint64_t max_data_bytes = 256ull << 20;   // 256 MiB of tensors
+  uint64_t max_header_bytes = 1 << 20;     // 1 MiB of JSON
+  uint64_t max_data_bytes = 256ull << 20;  // 256 MiB of tensors
   size_t max_tensors = 4096;
 };
 

@@ -22,9 +22,9 @@
 // a group whose live members all belong to tenants over their energy budget lets its device go
 // (it is claimed again once a budget is raised), as does a group on a draining device.
 //
-// Placement (scheduler/placement/dispatch.h): a free device asks the dispatcher's policy which claimable
-// group it takes (Store::list_claimable_groups, then Store::claim_group of that one); a group
-// the policy holds waits with a reason on the PlacementBoard, and the worker waits until the
+// Placement (scheduler/placement/dispatch.h): a free device asks the dispatcher's policy which
+// claimable group it takes (Store::list_claimable_groups, then Store::claim_group of that one); a
+// group the policy holds waits with a reason on the PlacementBoard, and the worker waits until the
 // hold ends (a timed wait on the injected clock's time), an event, or stop. Under `carbon` a
 // running group is asked again at every round boundary and lets its device go when held.
 //
@@ -34,15 +34,15 @@
 // SHA-256 is not the recorded one) falls back to the one before it, whose next round is redone
 // to rebuild it; a group fails only when neither is usable.
 //
-// Failures: a storage error (busy database, I/O error, full disk: Status::is_transient) on a
-// file or a commit releases the group; it waits with reason `storage` (scheduler/placement/waiting.h) and
-// is claimed again after a backoff (storage_retry_ms, doubling to storage_retry_max_ms), and the
-// round is redone from the last trusted checkpoint. A runtime error of a round (kInternal: a
-// LibTorch exception, an out-of-memory) is retried from the checkpoint up to max_round_errors
-// times in a row, then fails the group with the message. A failure the same settings meet again
-// (too few clients, a NaN loss, a bad configuration) fails the group and its live members at
-// once, with a state_reason that says why. Writes that end a group's claim (release, finish)
-// are retried until they pass or the executor stops.
+// Failures: a storage error (busy database, I/O error, full disk: Status::is_transient) on a file
+// or a commit releases the group; it waits with reason `storage` (scheduler/placement/waiting.h)
+// and is claimed again after a backoff (storage_retry_ms, doubling to storage_retry_max_ms), and
+// the round is redone from the last trusted checkpoint. A runtime error of a round (kInternal: a
+// LibTorch exception, an out-of-memory) is retried from the checkpoint up to max_round_errors times
+// in a row, then fails the group with the message. A failure the same settings meet again (too few
+// clients, a NaN loss, a bad configuration) fails the group and its live members at once, with a
+// state_reason that says why. Writes that end a group's claim (release, finish) are retried until
+// they pass or the executor stops.
 //
 // Cancel: cancelling the last live member of a group stops it within one batch; another
 // member's head leaves at the next round boundary.
@@ -67,13 +67,13 @@
 #include "core/group.h"
 #include "core/random.h"
 #include "fl/fl_job.h"
-#include "scheduler/energy/carbon_intensity.h"
 #include "scheduler/device_inventory.h"
 #include "scheduler/devices.h"
-#include "scheduler/placement/dispatch.h"
+#include "scheduler/energy/carbon_intensity.h"
 #include "scheduler/grouping/grouping.h"
 #include "scheduler/grouping/merge_guard.h"
 #include "scheduler/grouping/split.h"
+#include "scheduler/placement/dispatch.h"
 #include "scheduler/training_job.h"
 #include "storage/store.h"
 

@@ -28,7 +28,8 @@ struct Config {
   int handler_threads = 0;
   // --log-level trace|debug|info|warn|error. Default info.
   std::string log_level = "info";
-  // --devices: where training runs ("auto", "cpu:2", "cuda", "cuda:0,cpu:1"; see scheduler/devices.h).
+  // --devices: where training runs ("auto", "cpu:2", "cuda", "cuda:0,cpu:1"; see
+  // scheduler/devices.h).
   std::string devices = "auto";
   // --torch-threads N: LibTorch intra-op threads. Default 0: the cores divided by the CPU slots.
   int torch_threads = 0;
@@ -50,9 +51,10 @@ struct Config {
   // --task-balance none|cap: how a multi-head group balances its tasks' encoder gradients
   // (docs/merge-and-split.md, "Balancing the tasks"). Default cap.
   std::string task_balance = "cap";
-  // --merge-guard-window N, --merge-guard-lag R: the merge guard (scheduler/grouping/merge_guard.h). A
-  // member of a group past consolidation whose test loss fell by less than R times its mates'
-  // median over N rounds leaves alone. Defaults 3 and 0.25; a window of 0 turns it off.
+  // --merge-guard-window N, --merge-guard-lag R: the merge guard
+  // (scheduler/grouping/merge_guard.h). A member of a group past consolidation whose test loss fell
+  // by less than R times its mates' median over N rounds leaves alone. Defaults 3 and 0.25; a
+  // window of 0 turns it off.
   int merge_guard_window = 3;
   double merge_guard_lag = 0.25;
   // --storage-retry-max S: the longest backoff (seconds) of a group released after a storage

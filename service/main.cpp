@@ -18,12 +18,12 @@
 #include "core/file_io.h"
 #include "core/random.h"
 #include "fl/fl_job.h"
-#include "scheduler/energy/carbon_intensity.h"
 #include "scheduler/device_inventory.h"
 #include "scheduler/devices.h"
-#include "scheduler/placement/dispatch.h"
+#include "scheduler/energy/carbon_intensity.h"
 #include "scheduler/energy/energy_ledger.h"
 #include "scheduler/executor.h"
+#include "scheduler/placement/dispatch.h"
 #include "service/admin_token.h"
 #include "service/app.h"
 #include "service/config.h"
@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
   service::EnergyOptions energy;
   energy.inventory = &inventory;
   energy.dispatcher = &*dispatcher;
-  // Why groups wait (GET /v1/groups, /v1/activities/{id}, /metrics): the store, the policy's notes, the devices.
+  // Why groups wait (GET /v1/groups, /v1/activities/{id}, /metrics): the store, the policy's notes,
+  // the devices.
   scheduler::WaitingExplainer waiting(**store, &board, &inventory, cfg.grouping == "sequential");
   energy.waiting = &waiting;
   energy.carbon_source = cfg.carbon_file.empty() ? "constant" : cfg.carbon_file;

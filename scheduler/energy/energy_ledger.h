@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "core/group.h"
-#include "scheduler/energy/carbon_intensity.h"
 #include "scheduler/device_inventory.h"
+#include "scheduler/energy/carbon_intensity.h"
 #include "storage/store.h"
 
 namespace mufl::scheduler {

@@ -1,9 +1,9 @@
 #pragma once
-// EnergyMeter: how mufl reads the energy one device used. Every device has one meter, chosen
-// best first when mufld starts (scheduler/device_inventory.h): NVML for a CUDA GPU
-// (scheduler/energy/nvml_meter.h), Intel RAPL for CPU slots (scheduler/energy/rapl_meter.h), else a power
-// model from the device's profile (scheduler/energy/model_meter.h). docs/energy.md ("Meters") states
-// what each measures and how a CPU slot gets its share of a package.
+// EnergyMeter: how mufl reads the energy one device used. Every device has one meter, chosen best
+// first when mufld starts (scheduler/device_inventory.h): NVML for a CUDA GPU
+// (scheduler/energy/nvml_meter.h), Intel RAPL for CPU slots (scheduler/energy/rapl_meter.h), else a
+// power model from the device's profile (scheduler/energy/model_meter.h). docs/energy.md ("Meters")
+// states what each measures and how a CPU slot gets its share of a package.
 //
 // Thread safety: every implementation may be called from any thread at once (the worker that
 // trains on the device, HTTP handlers that show it, the metrics scrape).

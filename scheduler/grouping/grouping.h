@@ -14,8 +14,9 @@
 // differ: each activity leaves its group when it has trained its own rounds.
 //
 // Merge window: a group forms once its oldest ungrouped compatible activity has waited
-// `merge_window_seconds`; it takes every ungrouped compatible activity waiting at that moment. A compatible activity that arrives while a group is still in its first
-// `consolidation_rounds` rounds joins it with a fresh head (mufl and all_in_one).
+// `merge_window_seconds`; it takes every ungrouped compatible activity waiting at that moment. A
+// compatible activity that arrives while a group is still in its first `consolidation_rounds`
+// rounds joins it with a fresh head (mufl and all_in_one).
 // Consolidation: ceil(consolidation_fraction · the longest member's rounds), at least 1.
 // Size: at most `max_members` activities per group (joins included).
 //

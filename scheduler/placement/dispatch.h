@@ -127,8 +127,8 @@ class Dispatcher {
 };
 
 // What the executor decided last, for the API and /metrics: why the placement policy keeps each
-// group it looked at waiting (scheduler/placement/waiting.h puts these beside the store's and the devices'
-// reasons).
+// group it looked at waiting (scheduler/placement/waiting.h puts these beside the store's and the
+// devices' reasons).
 class PlacementBoard {
  public:
   // Replaces the notes of the groups a decision looked at (`seen`): those in `waiting` get

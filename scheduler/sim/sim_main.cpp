@@ -15,8 +15,8 @@
 
 #include "core/time_format.h"
 #include "scheduler/energy/carbon_intensity.h"
-#include "scheduler/sim/cluster_trace.h"
 #include "scheduler/placement/placement.h"
+#include "scheduler/sim/cluster_trace.h"
 #include "scheduler/sim/simulator.h"
 
 namespace po = boost::program_options;

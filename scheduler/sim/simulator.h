@@ -20,8 +20,8 @@
 
 #include "core/result.h"
 #include "scheduler/energy/carbon_intensity.h"
-#include "scheduler/sim/cluster_trace.h"
 #include "scheduler/placement/placement.h"
+#include "scheduler/sim/cluster_trace.h"
 
 namespace mufl::scheduler {
 
