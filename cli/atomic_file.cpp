@@ -14,7 +14,7 @@ Status os_error(const std::string& what) { return Status::internal(what + ": " +
 
 }  // namespace
 
-Status write_file_atomically(const std::string& path, std::string_view bytes, bool overwrite) {
+Status write_file_atomically(const std::string& path, std::string_view bytes, bool overwrite, unsigned mode) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   if (target.filename().empty()) return Status::internal("cannot write " + path + ": it names a directory");
@@ -28,7 +28,7 @@ Status write_file_atomically(const std::string& path, std::string_view bytes, bo
     tmp = (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
                   std::to_string(attempt)))
               .string();
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0 && errno != EEXIST) return os_error("cannot create a temp file in " + dir.string());
   }
   if (fd < 0) return Status::internal("cannot create a temp file in " + dir.string() + ": all names taken");

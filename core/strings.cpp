@@ -1,5 +1,7 @@
 #include "core/strings.h"
 
+#include <cctype>
+
 namespace mufl {
 
 std::vector<std::string_view> split_fields(std::string_view line, char sep) {
@@ -14,6 +16,12 @@ std::vector<std::string_view> split_fields(std::string_view line, char sep) {
     out.push_back(line.substr(start, pos - start));
     start = pos + 1;
   }
+}
+
+bool is_plain_name(std::string_view name) {
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
+  return true;
 }
 
 }  // namespace mufl

@@ -10,4 +10,8 @@ namespace mufl {
 // reads this way (data/README.md) have none.
 std::vector<std::string_view> split_fields(std::string_view line, char sep);
 
+// Whether `name` holds only letters, digits, '.', '_' and '-' (tenant, federation and client
+// names; the caller checks the length).
+bool is_plain_name(std::string_view name);
+
 }  // namespace mufl

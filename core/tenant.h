@@ -38,14 +38,21 @@ struct Tenant {
   int64_t updated_unix_ms = 0;
 };
 
-// Who is calling: the operator (admin token) or one tenant. Never both.
+// Who is calling: the operator (admin token), one tenant, or one enrolled federation client
+// (docs/clients.md). Exactly one of them.
 struct Principal {
-  enum class Kind { kAdmin, kTenant };
+  enum class Kind { kAdmin, kTenant, kClient };
   Kind kind = Kind::kTenant;
-  std::string tenant_id;  // empty for the admin
+  std::string tenant_id;      // kTenant only
+  std::string client_id;      // kClient only
+  std::string federation_id;  // kClient only: the federation the client is enrolled in
   bool is_admin() const { return kind == Kind::kAdmin; }
-  static Principal admin() { return Principal{Kind::kAdmin, {}}; }
-  static Principal tenant(std::string id) { return Principal{Kind::kTenant, std::move(id)}; }
+  bool is_client() const { return kind == Kind::kClient; }
+  static Principal admin() { return Principal{Kind::kAdmin, {}, {}, {}}; }
+  static Principal tenant(std::string id) { return Principal{Kind::kTenant, std::move(id), {}, {}}; }
+  static Principal client(std::string id, std::string federation) {
+    return Principal{Kind::kClient, {}, std::move(id), std::move(federation)};
+  }
 };
 
 }  // namespace mufl

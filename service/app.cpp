@@ -4,6 +4,7 @@
 
 #include "service/routes.h"
 #include "service/version.h"
+#include "tenants/token.h"
 
 namespace mufl::service {
 
@@ -31,14 +32,21 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
       clock_(clock),
       metrics_(kVersion, clock.now_unix_ms()),
       registry_(store, clock, rng, admin_token_hash),
+      federations_(store, clock, rng),
+      clients_(store, clock, rng),
       activities_(store, Catalog::builtin(), clock, rng, std::move(hooks)),
-      router_([this](std::string_view token) { return registry_.authenticate(token); }),
+      router_([this](std::string_view token) {
+        // A token's prefix says whose it is (tenants/token.h).
+        return token.starts_with(tenants::kClientTokenPrefix) ? clients_.authenticate(token)
+                                                              : registry_.authenticate(token);
+      }),
       metrics_router_([](std::string_view) -> Result<Principal> {
         return Status::unauthenticated("the metrics listener serves no API");  // no route asks: all are public
       }) {
   add_system_routes(router_, store, energy.training_health);
   add_metrics_route(scrape.on_main_listener ? router_ : metrics_router_, store, metrics_, scrape.token);
   add_tenant_routes(router_, registry_, energy.on_quotas_changed);
+  add_federation_routes(router_, federations_, clients_, work_);
   add_activity_routes(router_, activities_, Catalog::builtin(), clock, energy.waiting);
   add_group_routes(router_, store, energy.waiting);
   add_device_routes(router_, store, energy.inventory, clock, energy.dispatcher);

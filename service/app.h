@@ -10,6 +10,9 @@
 #include "core/catalog.h"
 #include "core/clock.h"
 #include "core/random.h"
+#include "federation/client_registry.h"
+#include "federation/federation_registry.h"
+#include "federation/work_board.h"
 #include "service/event_hub.h"
 #include "service/event_stream.h"
 #include "service/http_types.h"
@@ -48,6 +51,7 @@ class App {
   const Router& router() const { return router_; }
   Metrics& metrics() { return metrics_; }
   EventHub& events() { return *hub_; }
+  federation::WorkBoard& work() { return work_; }
 
  private:
   storage::Store& store_;
@@ -55,6 +59,9 @@ class App {
   const Clock& clock_;
   Metrics metrics_;
   tenants::TenantRegistry registry_;
+  federation::FederationRegistry federations_;
+  federation::ClientRegistry clients_;
+  federation::WorkBoard work_;  // the clients' open leases and long polls
   tenants::ActivityService activities_;
   Router router_;
   Router metrics_router_;  // GET /metrics when it is not on router_; nothing else

@@ -21,6 +21,7 @@
 
 #include "service/beast_request.h"
 #include "service/problem.h"
+#include "service/deferred_response.h"
 #include "service/response_stream.h"
 #include "service/tls_context.h"
 
@@ -223,6 +224,7 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
   ~StreamSession() override {
     if (counted_) --server_.connections_;
     if (source_) source_->cancel();
+    if (deferred_) deferred_->cancel();
     server_.session_ended(this);
   }
 
@@ -246,6 +248,7 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
   void drain() override {
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       if (self->source_) return self->source_->cancel();  // it writes its last chunk, then closes
+      if (self->deferred_) return self->deferred_->cancel();  // it replies now, then the session closes
       bool reading_request = self->buffer_.size() > 0 || (self->parser_ && self->parser_->got_some());
       if (!self->busy_ && !reading_request) self->close();
     });
@@ -322,6 +325,7 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
   // On the session's I/O thread, with the handler's response.
   void respond(HttpResponse res) {
     if (res.stream) return start_stream(std::move(res));
+    if (res.deferred) return start_deferred(std::move(res.deferred));
     write(std::move(res), keep_alive_ && !server_.draining_);
   }
 
@@ -342,6 +346,20 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
       self->busy_ = false;
       if (ec || !keep_alive) return self->linger_close();
       self->do_read();
+    });
+  }
+
+  // A reply that comes later (service/deferred_response.h): the connection stays open and
+  // idle, without a read timeout, until `done`; then the reply is written as any other.
+  void start_deferred(std::shared_ptr<DeferredResponse> deferred) {
+    deferred_ = std::move(deferred);
+    if (server_.draining_) deferred_->cancel();
+    deferred_->start([self = this->shared_from_this()](HttpResponse res) {
+      asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+        self->deferred_.reset();
+        res.deferred.reset();  // a reply is written, never deferred twice
+        self->respond(std::move(res));
+      });
     });
   }
 
@@ -530,6 +548,7 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
   bool head_ = false;
   bool busy_ = false;
   bool counted_ = false;  // counts against max_connections (start(), not reject())
+  std::shared_ptr<DeferredResponse> deferred_;  // a reply that comes later, while it waits
   // A streamed response:
   std::shared_ptr<ResponseStream> source_;
   asio::steady_timer tick_timer_;

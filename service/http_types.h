@@ -12,6 +12,7 @@
 namespace mufl::service {
 
 class ResponseStream;  // service/response_stream.h
+class DeferredResponse;  // service/deferred_response.h
 
 struct HttpRequest {
   std::string method;                              // "GET", upper case as sent
@@ -37,6 +38,9 @@ struct HttpResponse {
   // sends no Content-Length, answers "Connection: close", and the body ends when it closes
   // the connection.
   std::shared_ptr<ResponseStream> stream = nullptr;
+  // Set: the reply comes later, from this (service/deferred_response.h); the other fields are
+  // what metrics and logs record for the request when the handler returns.
+  std::shared_ptr<DeferredResponse> deferred = nullptr;
 };
 
 // Splits "/a/b?x=1&y=%20" into path and decoded query. Returns false when the target is not

@@ -113,6 +113,27 @@ Router::Outcome Router::handle(const HttpRequest& request) const {
   }
 }
 
+namespace {
+
+// Whether `who` may call a route with `access`: tenants and the admin use the API, federation
+// clients only their own routes.
+Status check_access(Access access, const Principal& who) {
+  switch (access) {
+    case Access::kPublic: return Status::ok();
+    case Access::kAnyone:
+      return who.is_client() ? Status::permission_denied("a federation client's token works on the client routes only")
+                             : Status::ok();
+    case Access::kAdmin:
+      return who.is_admin() ? Status::ok() : Status::permission_denied("this route needs the admin token");
+    case Access::kClient:
+      return who.is_client() ? Status::ok()
+                             : Status::permission_denied("this route needs an enrolled client's token");
+  }
+  return Status::permission_denied("unknown access level");
+}
+
+}  // namespace
+
 Router::Outcome Router::dispatch(const HttpRequest& request) const {
   auto path = split_path(request.path);
   const std::string& method = request.method == "HEAD" ? std::string("GET") : request.method;
@@ -151,8 +172,8 @@ Router::Outcome Router::dispatch(const HttpRequest& request) const {
       }
       return {std::move(r), label};
     }
-    if (found->info.access == Access::kAdmin && !who->is_admin())
-      return {problem(403, "about:blank", "this route needs the admin token"), label};
+    if (Status denied = check_access(found->info.access, *who); !denied.is_ok())
+      return {problem(403, "about:blank", denied.message()), label};
     ctx.principal = std::move(*who);
   }
 

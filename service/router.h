@@ -6,8 +6,8 @@
 //
 // Order of checks: a path, query parameter or header value that is not valid UTF-8 → 400 naming
 // it (route label "invalid"); unknown path → 404; known path, other method → 405 with Allow; then the
-// bearer token: missing or wrong → 401 with WWW-Authenticate; a tenant token on an admin route
-// → 403. Anything that throws (a handler, authentication) yields a 500 with an incident id
+// bearer token: missing or wrong → 401 with WWW-Authenticate; a tenant token on an admin route,
+// a client token on any other than a client route, or another token on a client route → 403. Anything that throws (a handler, authentication) yields a 500 with an incident id
 // (service/problem.h: incident()), never an exception out of handle().
 //
 // Thread safety: add() before the first handle(); handle() may then run on many threads.
@@ -25,8 +25,9 @@ namespace mufl::service {
 
 enum class Access {
   kPublic,  // no token needed
-  kAnyone,  // any valid token: a tenant or the admin
+  kAnyone,  // a tenant's or the admin's token (not a federation client's)
   kAdmin,   // the admin token only
+  kClient,  // an enrolled federation client's token only (docs/clients.md)
 };
 
 // Where a route's handler may run (HttpServerOptions::is_quick).

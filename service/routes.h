@@ -5,6 +5,9 @@
 
 #include "core/catalog.h"
 #include "core/clock.h"
+#include "federation/client_registry.h"
+#include "federation/federation_registry.h"
+#include "federation/work_board.h"
 #include "scheduler/device_inventory.h"
 #include "scheduler/energy/energy_ledger.h"
 #include "scheduler/placement/dispatch.h"
@@ -38,6 +41,10 @@ struct EnergyOptions {
 // /v1/tenants… (admin) and /v1/me. `on_quotas_changed` runs after a PATCH that changed quotas.
 void add_tenant_routes(Router& router, tenants::TenantRegistry& registry,
                        std::function<void()> on_quotas_changed = {});
+// /v1/federations… (tenants and the admin) and /v1/clients… (enrollment; the clients' own routes).
+// `work` holds the open leases that GET /v1/clients/me/work hands out.
+void add_federation_routes(Router& router, federation::FederationRegistry& federations,
+                           federation::ClientRegistry& clients, federation::WorkBoard& work);
 // /v1/activities… (with rounds and model download) and /v1/catalog.
 // `waiting`: why a group waits, shown as `waiting` and `waiting_reason` (nullptr: always null).
 void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog,

@@ -372,6 +372,70 @@ CREATE TABLE readiness_probe (
 -- written before this column.
 ALTER TABLE group_members ADD COLUMN left_reason TEXT NOT NULL DEFAULT '';
 )sql"},
+      {13, "federations of real clients, and their clients", R"sql(
+-- A population of mufl-client processes that keep their own data (docs/clients.md).
+CREATE TABLE federations (
+  seq               INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation order
+  id                TEXT NOT NULL UNIQUE,
+  owner_tenant_id   TEXT NOT NULL DEFAULT '',          -- '' when the admin created it
+  name              TEXT NOT NULL,
+  channels          INTEGER NOT NULL,                  -- the data schema: C x H x W, labels
+  height            INTEGER NOT NULL,
+  width             INTEGER NOT NULL,
+  labels            INTEGER NOT NULL,
+  enroll_hash       TEXT NOT NULL UNIQUE,              -- hex SHA-256 of the enrollment token
+  enroll_expires_ms INTEGER NOT NULL,
+  created_ms        INTEGER NOT NULL,
+  updated_ms        INTEGER NOT NULL,
+  deleted_ms        INTEGER                            -- set when deleted; the row stays
+);
+CREATE UNIQUE INDEX federations_live_name ON federations(owner_tenant_id, name) WHERE deleted_ms IS NULL;
+
+-- Tenants other than the owner that may submit activities to a federation.
+CREATE TABLE federation_tenants (
+  federation_id TEXT NOT NULL REFERENCES federations(id),
+  tenant_id     TEXT NOT NULL REFERENCES tenants(id),
+  PRIMARY KEY (federation_id, tenant_id)
+);
+CREATE INDEX federation_tenants_tenant ON federation_tenants(tenant_id);
+
+CREATE TABLE clients (
+  seq           INTEGER PRIMARY KEY AUTOINCREMENT,  -- enrollment order; the list's cursor
+  id            TEXT NOT NULL UNIQUE,
+  federation_id TEXT NOT NULL REFERENCES federations(id),
+  name          TEXT NOT NULL,
+  token_hash    TEXT NOT NULL UNIQUE,               -- hex SHA-256 of the client token
+  train_samples INTEGER NOT NULL,
+  test_samples  INTEGER NOT NULL,
+  created_ms    INTEGER NOT NULL,
+  last_seen_ms  INTEGER NOT NULL,
+  revoked_ms    INTEGER                             -- set when revoked: the token stops working
+);
+CREATE UNIQUE INDEX clients_live_name ON clients(federation_id, name) WHERE revoked_ms IS NULL;
+CREATE INDEX clients_federation_seq ON clients(federation_id, seq);
+)sql"},
+      {14, "work leases of federation rounds", R"sql(
+-- One client's part of one group round (storage/lease_store.h, docs/clients.md).
+CREATE TABLE leases (
+  seq           INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation order
+  id            TEXT NOT NULL UNIQUE,
+  group_id      TEXT NOT NULL,
+  round         INTEGER NOT NULL,                   -- lineage round (1-based)
+  attempt       INTEGER NOT NULL,                   -- draw of the round (0-based)
+  client_id     TEXT NOT NULL REFERENCES clients(id),
+  client_index  INTEGER NOT NULL,                   -- the client's number in the round: its seed
+  assignment    TEXT NOT NULL,                      -- JSON sent to the client
+  deadline_ms   INTEGER NOT NULL,
+  state         TEXT NOT NULL CHECK (state IN ('open','reported','expired','abandoned')),
+  report        TEXT NOT NULL DEFAULT '',           -- JSON, once reported
+  update_path   TEXT NOT NULL DEFAULT '',           -- the update's file (safetensors), once reported
+  update_sha256 TEXT NOT NULL DEFAULT '',
+  created_ms    INTEGER NOT NULL,
+  updated_ms    INTEGER NOT NULL
+);
+CREATE INDEX leases_round ON leases(group_id, round, attempt);
+CREATE INDEX leases_open ON leases(state) WHERE state = 'open';
+)sql"},
   };
   return migrations;
 }

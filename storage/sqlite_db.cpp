@@ -158,6 +158,7 @@ Result<StatementRef> Connection::prepare(const std::string& sql) {
 }
 
 int64_t Connection::changes() const { return sqlite3_changes64(db_); }
+int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 
 void Connection::count_statements(std::atomic<int64_t>* counter) {
   // SQLITE_TRACE_STMT fires once when a statement starts running; a trigger's statements come

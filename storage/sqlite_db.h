@@ -99,6 +99,8 @@ class Connection {
   // uses of the same SQL at once.
   Result<StatementRef> prepare(const std::string& sql);
   int64_t changes() const;
+  // The rowid of the last row this connection inserted.
+  int64_t last_insert_rowid() const;
   // Whether a transaction is open (SQLite is not in autocommit mode).
   bool in_transaction() const noexcept;
   // Rolls back the open transaction, if any, and ignores the outcome. Never throws; allocates

@@ -10,10 +10,14 @@
 #include "storage/migrations.h"
 #include "storage/spec_memo.h"
 #include "storage/sqlite_db.h"
+#include "storage/sqlite_store_internal.h"
 #include "storage/transaction.h"
 
 namespace mufl::storage {
 namespace {
+
+using internal::bind_optional;
+using internal::one_row;
 
 constexpr const char* kTenantColumns =
     "id, name, max_active_activities, created_ms, updated_ms, energy_budget_joules, max_devices, energy_used_joules, "
@@ -61,34 +65,6 @@ Result<Activity> read_activity(const Statement& st) {
   a.progress.last_round_json = st.column_text(12);
   a.progress.has_model = st.column_int64(13) != 0;
   return a;
-}
-
-void bind_optional(Statement& st, int idx, const std::optional<double>& v) {
-  if (v)
-    st.bind(idx, *v);
-  else
-    st.bind_null(idx);
-}
-void bind_optional(Statement& st, int idx, const std::optional<int64_t>& v) {
-  if (v)
-    st.bind(idx, *v);
-  else
-    st.bind_null(idx);
-}
-
-inline Status status_of(const Status& s) { return s; }
-template <typename T>
-Status status_of(const Result<T>& r) {
-  return r.status();
-}
-
-// Reads the one row `stmt` selects as T, or kNotFound with `what`.
-template <typename T, typename Reader>
-Result<T> one_row(StatementRef& stmt, Reader read, const std::string& what) {
-  auto row = stmt->step();
-  if (!row.ok()) return row.status();
-  if (!*row) return Status::not_found(what);
-  return read(*stmt);
 }
 
 Result<Activity> select_activity(Connection& c, const std::string& id, const Scope& scope) {
@@ -186,38 +162,6 @@ Status budget_event_if_changed(Connection& c, const std::string& id, const std::
 
 }  // namespace
 
-// Borrows a reader connection for one call and gives it back afterwards.
-class SqliteStore::ReaderLease {
- public:
-  explicit ReaderLease(SqliteStore& store) : store_(store) {
-    if (store_.use_writer_for_reads_) {
-      writer_lock_ = std::unique_lock(store_.writer_mu_);
-      conn_ = store_.writer_.get();
-      return;
-    }
-    std::unique_lock lock(store_.readers_mu_);
-    store_.readers_cv_.wait(lock, [&] { return !store_.idle_readers_.empty(); });
-    owned_ = std::move(store_.idle_readers_.back());
-    store_.idle_readers_.pop_back();
-    conn_ = owned_.get();
-  }
-  ~ReaderLease() {
-    if (!owned_) return;
-    {
-      std::lock_guard lock(store_.readers_mu_);
-      store_.idle_readers_.push_back(std::move(owned_));
-    }
-    store_.readers_cv_.notify_one();
-  }
-  Connection& operator*() { return *conn_; }
-
- private:
-  SqliteStore& store_;
-  std::unique_lock<std::mutex> writer_lock_;
-  std::unique_ptr<Connection> owned_;
-  Connection* conn_ = nullptr;
-};
-
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const StoreOptions& options, const Clock& clock) {
   std::unique_ptr<SqliteStore> store(new SqliteStore());
   store->detail_cache_ = std::make_unique<DetailCache>(options.detail_cache_entries);
@@ -240,22 +184,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const StoreOptions& optio
 }
 
 SqliteStore::~SqliteStore() = default;
-
-template <typename Fn>
-auto SqliteStore::write_transaction(Fn&& body) -> decltype(body(std::declval<Connection&>())) {
-  using R = decltype(body(std::declval<Connection&>()));
-  std::optional<R> result;
-  WriterQueue::Writer w;
-  w.body = [&]() -> Status {
-    result.emplace(body(*writer_));
-    return status_of(*result);
-  };
-  writers_.submit(w, [this](const std::vector<WriterQueue::Writer*>& batch) { return commit_batch(batch); });
-  if (w.thrown) std::rethrow_exception(w.thrown);
-  if (result && !status_of(*result).is_ok()) return std::move(*result);  // the body's own failure
-  if (!w.status.is_ok()) return R(w.status);  // nothing of it was committed
-  return std::move(*result);
-}
 
 size_t SqliteStore::commit_batch(const std::vector<WriterQueue::Writer*>& batch) {
   static const std::string kSavepoint = "SAVEPOINT w", kRelease = "RELEASE w", kRollbackTo = "ROLLBACK TO w";
@@ -415,6 +343,7 @@ Status SqliteStore::delete_tenant(const std::string& id, int64_t now_ms) {
     if (Status s = (*cancel)->bind(1, "tenant deleted").bind(2, now_ms).bind(3, id).run(); !s.is_ok()) return s;
     // Its cancelled activities leave their groups.
     if (Status s = leave_groups(c, "tenant_id = ?2", id, "cancelled"); !s.is_ok()) return s;
+    if (Status s = internal::delete_owned_federations(c, id, now_ms); !s.is_ok()) return s;
     return close_emptied_groups(c, now_ms);
   });
 }

@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "storage/detail_cache.h"
+#include "storage/lease_store.h"
 #include "storage/store.h"
 #include "storage/writer_queue.h"
 
@@ -37,7 +38,7 @@ struct StoreOptions {
   size_t detail_cache_entries = 16384;
 };
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, public LeaseStore {
  public:
   // Opens the database, applies missing migrations and opens the reader pool.
   // kFailedPrecondition when the file was migrated by a newer mufld; kInternal/kUnavailable on
@@ -97,6 +98,30 @@ class SqliteStore final : public Store {
   Result<std::vector<StoredEvent>> list_events(const EventQuery& query) override;
   Result<int64_t> prune_events(int64_t before_unix_ms) override;
   Result<int64_t> set_event_listener(EventListener listener) override;
+  Result<Federation> create_federation(const Federation& federation, const std::string& enroll_hash) override;
+  Result<Federation> get_federation(const std::string& id, const Scope& scope) override;
+  Result<std::vector<Federation>> list_federations(const Scope& scope) override;
+  Result<Federation> update_federation(const std::string& id, const std::string& name,
+                                       const std::vector<std::string>& tenants, int64_t now_ms) override;
+  Result<Federation> rotate_enrollment_token(const std::string& id, const std::string& enroll_hash,
+                                             int64_t expires_unix_ms, int64_t now_ms) override;
+  Status delete_federation(const std::string& id, int64_t now_ms) override;
+  Result<Federation> find_federation_by_enrollment(const std::string& enroll_hash) override;
+  Result<Client> enroll_client(const Client& client, const std::string& token_hash) override;
+  Result<Client> find_client_by_token(const std::string& token_hash) override;
+  Result<ClientPage> list_clients(const ClientQuery& query) override;
+  Result<Client> revoke_client(const std::string& federation_id, const std::string& client_id,
+                               int64_t now_ms) override;
+  Status touch_clients(const std::vector<std::pair<std::string, int64_t>>& last_seen) override;
+  Status create_leases(const std::vector<Lease>& leases) override;
+  Result<Lease> get_lease(const std::string& id) override;
+  Result<std::vector<Lease>> list_open_leases() override;
+  Result<std::vector<Lease>> list_round_leases(const std::string& group_id, int64_t round, int64_t attempt) override;
+  Result<Lease> record_lease_report(const std::string& id, const std::string& report_json,
+                                    const std::string& update_path, const std::string& update_sha256,
+                                    int64_t now_ms) override;
+  Result<int64_t> close_round_leases(const std::string& group_id, int64_t round, int64_t attempt, LeaseState state,
+                                     int64_t now_ms) override;
 
   // How many SQL statements the store has started on all its connections since it opened
   // (BEGIN and COMMIT included; the migrations at open not): tests use the difference across a

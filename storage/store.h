@@ -1,9 +1,10 @@
 #pragma once
 // Store: every piece of durable state mufl keeps (LevelDB's DB in spirit), as one interface per
-// aggregate (TenantStore, ActivityStore, GroupStore, EnergyStore, DeviceStore, EventStore) that
-// Store joins. The SQLite implementation is storage/sqlite_store.h; a server database can implement
-// the same interfaces later. Each mutating call is one transaction: it happens entirely or not at
-// all, and once it returns OK it survives a crash of the process (see StoreOptions::synchronous).
+// aggregate (TenantStore, ActivityStore, GroupStore, EnergyStore, DeviceStore, EventStore,
+// FederationStore) that Store joins. The SQLite implementation is storage/sqlite_store.h; a
+// server database can implement the same interfaces later. Each mutating call is one
+// transaction: it happens entirely or not at all, and once it returns OK it survives a crash of
+// the process (see StoreOptions::synchronous).
 //
 // Thread safety: all methods may be called from any thread at once.
 // Blocking: every method may block on disk I/O; never call from an I/O thread.
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "core/activity.h"
+#include "core/federation.h"
 #include "core/group.h"
 #include "core/result.h"
 #include "core/tenant.h"
@@ -254,7 +256,8 @@ class TenantStore {
   // Replaces the quotas (all of them: nullopt fields become unlimited); kNotFound as get_tenant.
   virtual Result<Tenant> update_tenant_quotas(const std::string& id, const Quotas& quotas, int64_t now_ms) = 0;
   // Deletes the tenant: its token stops working and its active activities become cancelled with
-  // reason "tenant deleted" and leave their groups, as cancel_activity. kNotFound as get_tenant.
+  // reason "tenant deleted" and leave their groups, as cancel_activity; the federations it owns
+  // are deleted as delete_federation does. kNotFound as get_tenant.
   virtual Status delete_tenant(const std::string& id, int64_t now_ms) = 0;
 };
 
@@ -444,6 +447,61 @@ class EventStore {
   virtual Result<int64_t> set_event_listener(EventListener listener) = 0;
 };
 
+struct ClientQuery {
+  std::string federation_id;
+  int64_t after_seq = 0;  // only clients enrolled after this one (the cursor); 0: from the first
+  int limit = 100;        // REQUIRES: 1 <= limit <= 1000
+};
+
+struct ClientPage {
+  std::vector<Client> items;              // oldest first, revoked ones too
+  std::optional<int64_t> next_after_seq;  // set when more clients follow
+};
+
+// Federations of real clients and their enrolled clients (docs/clients.md). A deleted
+// federation, like a deleted tenant, keeps its rows for history but is never found again.
+class FederationStore {
+ public:
+  virtual ~FederationStore() = default;
+
+  // Inserts `federation` with the hash of its enrollment token. kAlreadyExists when its owner
+  // (or the admin, for an owner of "") has a live federation of that name; kNotFound when the
+  // owner or a listed tenant is not a live tenant.
+  virtual Result<Federation> create_federation(const Federation& federation, const std::string& enroll_hash) = 0;
+  // A live federation by id, if `scope` may see it (its owner, a listed tenant, or all());
+  // kNotFound otherwise.
+  virtual Result<Federation> get_federation(const std::string& id, const Scope& scope) = 0;
+  // The live federations `scope` may see, oldest first.
+  virtual Result<std::vector<Federation>> list_federations(const Scope& scope) = 0;
+  // Replaces the name and the tenants list of a live federation; kNotFound, kAlreadyExists as
+  // create_federation.
+  virtual Result<Federation> update_federation(const std::string& id, const std::string& name,
+                                               const std::vector<std::string>& tenants, int64_t now_ms) = 0;
+  // Replaces the enrollment token (the old one stops working) and its expiry. kNotFound.
+  virtual Result<Federation> rotate_enrollment_token(const std::string& id, const std::string& enroll_hash,
+                                                     int64_t expires_unix_ms, int64_t now_ms) = 0;
+  // Deletes a live federation and revokes every client in it. kNotFound.
+  virtual Status delete_federation(const std::string& id, int64_t now_ms) = 0;
+  // The live federation whose enrollment token hashes to `enroll_hash`, expired or not (the
+  // caller checks the expiry); kNotFound when none.
+  virtual Result<Federation> find_federation_by_enrollment(const std::string& enroll_hash) = 0;
+
+  // Enrolls `client` (not revoked) with the hash of its token. kAlreadyExists when an
+  // unrevoked client of the federation has its name; kNotFound when the federation is gone.
+  virtual Result<Client> enroll_client(const Client& client, const std::string& token_hash) = 0;
+  // The unrevoked client of a live federation whose token hashes to `token_hash`; kNotFound.
+  virtual Result<Client> find_client_by_token(const std::string& token_hash) = 0;
+  // A page of a federation's clients, oldest first. No scope: the caller checks get_federation.
+  virtual Result<ClientPage> list_clients(const ClientQuery& query) = 0;
+  // Revokes a client of the federation (its token stops working); a revoked one is returned as
+  // it is. kNotFound when the federation has no such client.
+  virtual Result<Client> revoke_client(const std::string& federation_id, const std::string& client_id,
+                                       int64_t now_ms) = 0;
+  // Stores when clients were last seen (client id → unix ms); a time older than the stored one
+  // and unknown ids are ignored.
+  virtual Status touch_clients(const std::vector<std::pair<std::string, int64_t>>& last_seen) = 0;
+};
+
 // The whole store: every aggregate's interface, plus readiness. A caller that needs only one
 // aggregate takes that interface (a Store& converts to each).
 class Store : public TenantStore,
@@ -451,7 +509,8 @@ class Store : public TenantStore,
               public GroupStore,
               public EnergyStore,
               public DeviceStore,
-              public EventStore {
+              public EventStore,
+              public FederationStore {
  public:
   ~Store() override = default;
 

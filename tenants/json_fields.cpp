@@ -110,6 +110,26 @@ const nlohmann::json* FieldReader::object(const std::string& key, bool required)
   return v;
 }
 
+std::optional<std::vector<std::string>> FieldReader::string_list(const std::string& key, bool required,
+                                                                size_t max_items, size_t max_len) {
+  const auto* v = get(key, required, "an array of strings");
+  if (!v) return std::nullopt;
+  if (!v->is_array() || v->size() > max_items) {
+    fail(key, "must be an array of at most " + std::to_string(max_items) + " strings");
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  for (const auto& item : *v) {
+    if (!item.is_string() || item.get_ref<const std::string&>().empty() ||
+        item.get_ref<const std::string&>().size() > max_len) {
+      fail(key, "must hold strings of 1 to " + std::to_string(max_len) + " characters");
+      return std::nullopt;
+    }
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
 void FieldReader::finish() {
   for (auto it = object_.begin(); it != object_.end(); ++it)
     if (!known_.count(it.key())) fail(it.key(), "unknown field");

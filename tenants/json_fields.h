@@ -29,6 +29,10 @@ class FieldReader {
   // A nested object; nullptr when absent, null or of another type (reported).
   const nlohmann::json* object(const std::string& key, bool required);
 
+  // An array of strings, each 1 to max_len bytes, at most max_items of them.
+  std::optional<std::vector<std::string>> string_list(const std::string& key, bool required, size_t max_items,
+                                                      size_t max_len);
+
   // Reports every field of the object that no accessor asked for as "unknown field".
   void finish();
 

@@ -1,22 +1,15 @@
 #include "tenants/tenant_registry.h"
 
-#include <cctype>
-
 #include <nlohmann/json.hpp>
 
 #include "core/ids.h"
+#include "core/strings.h"
 #include "core/time_format.h"
 #include "tenants/json_fields.h"
 #include "tenants/token.h"
 
 namespace mufl::tenants {
 namespace {
-
-bool valid_tenant_name(const std::string& s) {
-  for (char c : s)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
-  return true;
-}
 
 // Reads {"max_active_activities": N, "energy_budget_joules": J|null, "max_devices": N|null,
 // "fair_share_weight": W} into `q`, keeping the fields the object leaves out; null makes a
@@ -70,7 +63,7 @@ Result<CreatedTenant> TenantRegistry::create(const nlohmann::json& body) {
   FieldReader r(body, "", errors);
   Tenant t;
   auto name = r.string("name", true, 1, 64);
-  if (name && !valid_tenant_name(*name)) {
+  if (name && !is_plain_name(*name)) {
     r.fail("name", "may hold only letters, digits, '.', '_' and '-'");
     name.reset();
   }

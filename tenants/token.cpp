@@ -7,11 +7,11 @@
 
 namespace mufl::tenants {
 
-std::string generate_token(RandomSource& rng) {
+std::string generate_token(RandomSource& rng, std::string_view prefix) {
   static constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   uint8_t raw[32];
   rng.fill(raw, sizeof raw);
-  std::string out = "mufl_";
+  std::string out(prefix);
   // 32 bytes = 256 bits = 42 full 6-bit groups plus 4 bits.
   uint32_t buffer = 0;
   int bits = 0;

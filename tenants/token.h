@@ -9,8 +9,14 @@
 
 namespace mufl::tenants {
 
-// A new token "mufl_<43 base64url characters>" holding 32 bytes from `rng`.
-std::string generate_token(RandomSource& rng);
+// Token prefixes: what a token is for shows in its first characters, so that authentication
+// knows which table to ask and a leaked token is easy to recognise.
+inline constexpr std::string_view kTenantTokenPrefix = "mufl_";
+inline constexpr std::string_view kClientTokenPrefix = "muflc_";      // an enrolled federation client
+inline constexpr std::string_view kEnrollmentTokenPrefix = "mufle_";  // a federation's enrollment token
+
+// A new token "<prefix><43 base64url characters>" holding 32 bytes from `rng`.
+std::string generate_token(RandomSource& rng, std::string_view prefix = kTenantTokenPrefix);
 
 // Lower-case hex SHA-256 (OpenSSL EVP); lives in core/ because files are hashed too.
 using mufl::sha256_hex;

@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "service/deferred_response.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tls_cert.h"
@@ -101,7 +102,130 @@ bool server_closes_silent_connection(uint16_t port, std::chrono::milliseconds li
   return closed;
 }
 
+// Deferred replies that the test completes by hand: each start() is parked until complete_all()
+// or its cancel(), which replies 204.
+class ParkedReplies {
+ public:
+  class Reply final : public DeferredResponse {
+   public:
+    Reply(ParkedReplies& owner, std::string body) : owner_(owner), body_(std::move(body)) {}
+    void start(std::function<void(HttpResponse)> done) override {
+      std::unique_lock lock(owner_.mu_);
+      if (cancelled_) {
+        lock.unlock();
+        return done(HttpResponse{204, "", {}, ""});
+      }
+      done_ = std::move(done);
+      ++owner_.parked_;
+      owner_.cv_.notify_all();
+    }
+    void cancel() override {
+      std::function<void(HttpResponse)> done;
+      {
+        std::lock_guard lock(owner_.mu_);
+        cancelled_ = true;
+        done.swap(done_);
+      }
+      if (done) done(HttpResponse{204, "", {}, ""});
+    }
+    // Called by complete_all with the owner's lock held; `done` only posts.
+    void complete() {
+      if (done_) std::exchange(done_, nullptr)(HttpResponse{200, "text/plain", {}, body_});
+    }
+
+   private:
+    ParkedReplies& owner_;
+    std::string body_;
+    std::function<void(HttpResponse)> done_;
+    bool cancelled_ = false;
+  };
+
+  std::shared_ptr<Reply> make(std::string body) {
+    auto r = std::make_shared<Reply>(*this, std::move(body));
+    std::lock_guard lock(mu_);
+    made_.push_back(r);
+    return r;
+  }
+  // Waits (at most 30 s) until `n` replies are parked; false when they are not.
+  bool wait_parked(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(30), [&] { return parked_ >= n; });
+  }
+  void complete_all() {
+    std::lock_guard lock(mu_);
+    for (auto& r : made_) r->complete();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int parked_ = 0;
+  std::vector<std::shared_ptr<Reply>> made_;
+};
+
+// /wait/<x> gets a deferred reply "late <x>" from `parked`; anything else "done <path>" at once.
+RequestHandler parking_handler(ParkedReplies& parked) {
+  return [&parked](HttpRequest&& req) {
+    if (req.path.rfind("/wait/", 0) == 0) {
+      HttpResponse r;
+      r.deferred = parked.make("late " + req.path.substr(6));
+      return r;
+    }
+    return HttpResponse{200, "text/plain", {}, "done " + req.path};
+  };
+}
+
 }  // namespace
+
+TEST_CASE("http server: deferred replies wait without holding a handler thread, then arrive on a kept-alive connection") {
+  ParkedReplies parked;
+  HttpServer server(test_options(), parking_handler(parked));  // 2 handler threads
+  REQUIRE(server.listen().is_ok());
+  const uint16_t port = server.port();
+  std::thread runner([&] { server.run(); });
+
+  constexpr int kWaiting = 24;  // far more than the pool's threads
+  std::vector<std::future<std::pair<int, std::string>>> replies;
+  for (int i = 0; i < kWaiting; ++i)
+    replies.push_back(std::async(std::launch::async, [port, i] {
+      HttpClient c("127.0.0.1", port);
+      auto first = c.get("/wait/" + std::to_string(i));
+      auto again = c.get("/after");  // the same connection, kept alive after a deferred reply
+      return std::make_pair(first.status, first.body + "|" + again.body);
+    }));
+  REQUIRE(parked.wait_parked(kWaiting));
+  CHECK(server.handlers_running() == 0);
+  CHECK(HttpClient("127.0.0.1", port).get("/fast").body == "done /fast");
+  parked.complete_all();
+  for (int i = 0; i < kWaiting; ++i) {
+    auto [status, body] = replies[static_cast<size_t>(i)].get();
+    CHECK(status == 200);
+    CHECK(body == "late " + std::to_string(i) + "|done /after");
+  }
+  server.shutdown();
+  runner.join();
+}
+
+TEST_CASE("http server: shutdown ends a deferred reply that still waits") {
+  ParkedReplies parked;
+  HttpServerOptions o = test_options();
+  o.drain_timeout = std::chrono::seconds(20);  // a reply that never comes fails the test, not CTest's timeout
+  HttpServer server(o, parking_handler(parked));
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+  auto waiting = std::async(std::launch::async, [port = server.port()] {
+    return mufl::client::HttpClient("127.0.0.1", port, mufl::client::ClientOptions{std::chrono::seconds(30)})
+        .send("GET", "/wait/x");
+  });
+  const bool parked_in_time = parked.wait_parked(1);
+  server.shutdown();
+  auto res = waiting.get();
+  runner.join();
+  REQUIRE(parked_in_time);
+  REQUIRE(res.ok());
+  CHECK(res->status == 204);
+  CHECK(res->header("connection") == "close");
+}
 
 TEST_CASE("http server: shutdown lets the request in flight finish, then run() returns") {
   Gate entered, release;
