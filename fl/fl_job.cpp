@@ -13,6 +13,7 @@
 #include "fl/datasets.h"
 #include "fl/model.h"
 #include "fl/partition.h"
+#include "fl/round_clients.h"
 #include "fl/strategy.h"
 #include "fl/tasks.h"
 #include "fl/training.h"
@@ -44,6 +45,22 @@ uint64_t seed_for(uint64_t seed, Purpose purpose, int64_t round = 0, int attempt
                      static_cast<uint64_t>(client)})
     h = mix(h ^ v);
   return h;
+}
+
+// The round's clients: `count` of `candidates` (all of them when there are fewer) by a partial
+// Fisher-Yates shuffle seeded with `seed`, in ascending order, so that the result does not
+// depend on the draw order.
+std::vector<int64_t> sample_clients(std::vector<int64_t> candidates, int64_t count, uint64_t seed) {
+  const int64_t n = static_cast<int64_t>(candidates.size());
+  count = std::min(count, n);
+  std::mt19937_64 pick(seed);
+  for (int64_t i = 0; i < count; ++i) {
+    std::uniform_int_distribution<int64_t> d(i, n - 1);
+    std::swap(candidates[static_cast<size_t>(i)], candidates[static_cast<size_t>(d(pick))]);
+  }
+  candidates.resize(static_cast<size_t>(count));
+  std::sort(candidates.begin(), candidates.end());
+  return candidates;
 }
 
 // Data sets and task targets are shared by every job that uses them: MNIST's training images
@@ -153,6 +170,7 @@ struct FlJob::State {
   MultiTaskNet global{nullptr};
   MultiTaskNet worker{nullptr};  // the model a client trains; reset to the global weights each time
   std::unique_ptr<Strategy> strategy;
+  std::unique_ptr<RoundClients> clients;  // who trains a round's clients (fl/round_clients.h)
   int64_t rounds_done = 0;
 };
 
@@ -265,6 +283,7 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
   }
   state->global->to(state->device);
   state->worker->to(state->device);
+  state->clients = std::make_unique<SimulatedClients>(state->worker, state->train, state->partition);
   return std::unique_ptr<FlJob>(new FlJob(std::move(state)));
 }
 
@@ -304,36 +323,31 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
     results.clear();
     loss_weighted = 0;
     report.samples = 0;
-    // Sample without replacement: a partial Fisher-Yates shuffle of the client ids.
-    std::vector<int64_t> ids(static_cast<size_t>(c.clients));
-    std::iota(ids.begin(), ids.end(), 0);
-    std::mt19937_64 pick(seed_for(c.seed, Purpose::kSample, round, attempt));
-    for (int64_t i = 0; i < c.clients_per_round; ++i) {
-      std::uniform_int_distribution<int64_t> d(i, c.clients - 1);
-      std::swap(ids[static_cast<size_t>(i)], ids[static_cast<size_t>(d(pick))]);
-    }
-    ids.resize(static_cast<size_t>(c.clients_per_round));
-    std::sort(ids.begin(), ids.end());  // train in id order: the result must not depend on the draw order
-    report.clients_sampled += c.clients_per_round;
-
-    for (int64_t client : ids) {
+    std::vector<ClientTask> tasks;
+    for (int64_t client : sample_clients(s.clients->candidates(), c.clients_per_round,
+                                         seed_for(c.seed, Purpose::kSample, round, attempt))) {
+      ++report.clients_sampled;
       std::mt19937_64 fate(seed_for(c.seed, Purpose::kDropout, round, attempt, client));
       if (std::uniform_real_distribution<double>(0, 1)(fate) < c.client_failure_rate) {
         ++report.clients_dropped;
         continue;
       }
-      set_weights(s.worker, global);
-      auto r = train_local(s.worker, s.train, s.partition[static_cast<size_t>(client)], local,
-                           seed_for(c.seed, Purpose::kTrain, round, attempt, client), &global, should_stop);
-      if (r.stopped) {
-        report.stopped = true;
-        report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        return report;
-      }
-      updates.push_back({get_weights(s.worker), static_cast<int64_t>(s.partition[static_cast<size_t>(client)].size())});
-      loss_weighted += r.mean_loss * static_cast<double>(updates.back().num_samples);
-      report.samples += r.samples;
-      results.push_back(std::move(r));
+      tasks.push_back({client, seed_for(c.seed, Purpose::kTrain, round, attempt, client)});
+    }
+    bool stopped = false;
+    auto trained = s.clients->train(global, local, tasks, should_stop, stopped);
+    if (!trained.ok()) return trained.status();
+    if (stopped) {
+      report.stopped = true;
+      report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      return report;
+    }
+    report.clients_dropped += static_cast<int64_t>(tasks.size() - trained->size());  // real clients that did not report
+    for (auto& r : *trained) {
+      updates.push_back(std::move(r.update));
+      loss_weighted += r.local.mean_loss * static_cast<double>(updates.back().num_samples);
+      report.samples += r.local.samples;
+      results.push_back(std::move(r.local));
     }
     if (static_cast<int64_t>(updates.size()) >= c.min_clients) break;
   }

@@ -1,0 +1,68 @@
+#pragma once
+// RoundClients: who trains the clients of one FL round, FlJob's seam (in the spirit of
+// Flower's ClientManager and ClientProxy). FlJob samples the round's clients, decides the
+// simulated dropouts, aggregates through its Strategy and evaluates; a RoundClients only
+// trains. SimulatedClients trains partitions of a catalog data set in this process; a
+// federation's implementation hands each real client a lease and waits for its update
+// (docs/clients.md). Both train with the same train_local, so a round with the same clients,
+// seeds and data gives the same weights either way.
+// Internal to fl/ (torch types). Thread safety: one round at a time.
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "core/result.h"
+#include "fl/model.h"
+#include "fl/partition.h"
+#include "fl/training.h"
+#include "fl/weights.h"
+
+namespace mufl::fl {
+
+// One client's part of a round.
+struct ClientTask {
+  int64_t client = 0;  // its number in the population (0-based)
+  uint64_t seed = 0;   // the seed of its local training this round and attempt
+};
+
+// What a client sent back.
+struct ClientResult {
+  int64_t client = 0;
+  ClientUpdate update;  // its weights after training, and its number of training samples
+  LocalResult local;    // its loss, samples trained and affinity
+};
+
+class RoundClients {
+ public:
+  virtual ~RoundClients() = default;
+
+  // The clients a round may sample from now, ascending.
+  virtual std::vector<int64_t> candidates() = 0;
+
+  // Trains every task, each starting from `global`, with `options`. Returns the results that
+  // came back, in `tasks` order (a client that did not report is missing). When `should_stop`
+  // fires, sets `stopped` and returns what it has: the caller aggregates nothing.
+  virtual Result<std::vector<ClientResult>> train(const Weights& global, const LocalTrainOptions& options,
+                                                  const std::vector<ClientTask>& tasks,
+                                                  const std::function<bool()>& should_stop, bool& stopped) = 0;
+};
+
+// The simulation: client i holds the samples partition[i] of `data`, and trains on `worker`,
+// a model of the job's shape. The references must outlive it.
+class SimulatedClients final : public RoundClients {
+ public:
+  SimulatedClients(MultiTaskNet& worker, const TaskData& data, const Partition& partition)
+      : worker_(worker), data_(data), partition_(partition) {}
+
+  std::vector<int64_t> candidates() override;
+  Result<std::vector<ClientResult>> train(const Weights& global, const LocalTrainOptions& options,
+                                          const std::vector<ClientTask>& tasks,
+                                          const std::function<bool()>& should_stop, bool& stopped) override;
+
+ private:
+  MultiTaskNet& worker_;
+  const TaskData& data_;
+  const Partition& partition_;
+};
+
+}  // namespace mufl::fl
