@@ -32,7 +32,7 @@ bool is_terminal(ActivityState s) {
 nlohmann::json spec_to_json(const ActivitySpec& s) {
   nlohmann::json partition = {{"kind", s.partition.kind}};
   if (s.partition.kind == "dirichlet") partition["alpha"] = s.partition.alpha;
-  return {
+  nlohmann::json j = {
       {"name", s.name},
       {"dataset", s.dataset},
       {"task", s.task},
@@ -51,12 +51,29 @@ nlohmann::json spec_to_json(const ActivitySpec& s) {
       {"priority", s.priority},
       {"deadline", s.deadline_unix_ms ? nlohmann::json(format_rfc3339(*s.deadline_unix_ms)) : nlohmann::json()},
   };
+  if (!s.federation.empty()) {
+    j.erase("dataset");
+    j["federation"] = s.federation;
+    j["schema"] = {{"channels", s.schema.channels},
+                   {"height", s.schema.height},
+                   {"width", s.schema.width},
+                   {"labels", s.schema.labels}};
+    j["round_timeout_seconds"] = s.round_timeout_seconds;
+  }
+  return j;
 }
 
 ActivitySpec spec_from_json(const nlohmann::json& j) {
   ActivitySpec s;
   s.name = j.at("name").get<std::string>();
-  s.dataset = j.at("dataset").get<std::string>();
+  s.dataset = j.value("dataset", std::string());
+  s.federation = j.value("federation", std::string());
+  if (j.contains("schema")) {
+    const auto& d = j["schema"];
+    s.schema = {d.at("channels").get<int64_t>(), d.at("height").get<int64_t>(), d.at("width").get<int64_t>(),
+                d.at("labels").get<int64_t>()};
+  }
+  s.round_timeout_seconds = j.value("round_timeout_seconds", int64_t{300});
   s.task = j.at("task").get<std::string>();
   s.rounds = j.at("rounds").get<int64_t>();
   s.clients = j.at("clients").get<int64_t>();

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "core/federation.h"
+
 namespace mufl {
 
 // Lifecycle (docs/openapi.yaml lists the same names):
@@ -33,7 +35,11 @@ struct Partition {
 // docs/openapi.yaml (ActivitySpec) and enforced by tenants/activity_spec.h.
 struct ActivitySpec {
   std::string name;
-  std::string dataset;
+  std::string dataset;     // a catalog data set, simulated in mufld; empty on a federation
+  std::string federation;  // "fed_…": real clients train it (docs/clients.md); empty for a data set
+  DataSchema schema;       // the federation's, as it was at submission (the model's input)
+  // How long a round's chosen clients have to report (federation only).
+  int64_t round_timeout_seconds = 300;
   std::string task;
   int64_t rounds = 0;
   int64_t clients = 32;

@@ -9,6 +9,9 @@
 #include <thread>
 
 #include "cli/atomic_file.h"
+#include "core/file_io.h"
+#include "fl/assignment.h"
+#include "fl/fl_job.h"
 
 namespace mufl::edge {
 namespace {
@@ -33,6 +36,7 @@ Agent::Agent(Options options, std::function<void(const std::string&)> log)
     : options_(std::move(options)), log_(std::move(log)), url_(options_.url) {}
 
 int Agent::run() {
+  if (Status s = fl::set_torch_threads(options_.threads); !s.is_ok()) say(s.message());
   auto data = fl::inspect_client_data(options_.data_dir);
   if (!data.ok()) {
     say("cannot use the data in " + options_.data_dir + ": " + data.status().message());
@@ -48,19 +52,20 @@ int Agent::run() {
 }
 
 std::optional<Agent::Reply> Agent::call(const std::string& method, const std::string& target, const std::string& body,
-                                        const std::string& token) {
+                                        const std::string& token, const std::string& content_type) {
   client::ClientOptions o;
   o.timeout = std::chrono::seconds(options_.poll_wait_seconds + 30);
   o.tls = url_.tls;
   o.ca_file = options_.ca_file;
   std::map<std::string, std::string> headers;
   if (!token.empty()) headers["Authorization"] = "Bearer " + token;
-  if (!body.empty()) headers["Content-Type"] = "application/json";
+  if (!body.empty()) headers["Content-Type"] = content_type;
   for (int attempt = 0; !stop_; ++attempt) {
     client::HttpClient http(url_.host, url_.port, o);
     auto r = http.send(method, url_.prefix + target, body, headers);
     if (r.ok() && r->status < 500) {
-      Reply reply{r->status, nlohmann::json::parse(r->body, nullptr, false)};
+      Reply reply{r->status, nlohmann::json::parse(r->body, nullptr, false), std::move(r->body),
+                  r->header("x-content-sha256")};
       if (reply.body.is_discarded()) reply.body = nullptr;
       return reply;
     }
@@ -163,11 +168,47 @@ int Agent::poll_loop() {
       continue;
     }
     if (r->status != 200) return refused("the server refused the poll for work", *r);
-    say("lease " + r->body.value("id", "?") + ": training is not served by this build yet; leaving it");
+    work_on(r->body);
     if (options_.once) return kExitOk;
-    backoff(0);  // the lease stays open on the server until its deadline: do not spin on it
   }
   return kExitOk;
+}
+
+void Agent::work_on(const nlohmann::json& lease) {
+  const std::string id = lease.is_object() ? lease.value("id", "?") : "?";
+  auto assignment = fl::assignment_from_json(lease.is_object() ? lease.value("assignment", nlohmann::json()) : lease);
+  if (!assignment.ok()) {
+    say("lease " + id + ": cannot read its assignment (" + assignment.status().message() + "); leaving it");
+    return backoff(0);  // it stays open until its deadline: do not spin on it
+  }
+  auto weights = call("GET", "/v1/work/" + id + "/weights", "", token_);
+  if (!weights) return;
+  const std::string expected = lease["weights"].value("sha256", "");
+  if (weights->status != 200 || sha256_hex(weights->raw) != expected) {
+    say("lease " + id + ": its weights did not arrive intact (HTTP " + std::to_string(weights->status) +
+        "); leaving it");
+    return backoff(0);
+  }
+  const auto started = std::chrono::steady_clock::now();
+  busy_ = true;
+  auto update = fl::train_assignment(*assignment, weights->raw, options_.data_dir, options_.device,
+                                     [this] { return stop_.load(); });
+  busy_ = false;
+  if (stop_) return say("lease " + id + ": abandoned (stopping)");
+  if (!update.ok()) {
+    say("lease " + id + ": training failed: " + update.status().message() + "; leaving it");
+    return backoff(0);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  auto put = call("PUT", "/v1/work/" + id + "/update", *update, token_, "application/octet-stream");
+  if (!put) return;
+  if (put->status == 200) {
+    say("lease " + id + " (group " + lease.value("group_id", "?") + ", round " +
+        std::to_string(lease.value("round", int64_t{0})) + ", " + std::to_string(assignment->heads.size()) +
+        " heads): trained in " + std::to_string(seconds) + " s; update accepted");
+  } else {
+    refused("lease " + id + ": update refused", *put);
+  }
 }
 
 }  // namespace mufl::edge

@@ -4,7 +4,8 @@
 //  2. load its client token from --token-file, or enroll with the enrollment token and keep the
 //     new token there (mode 0600, written atomically);
 //  3. check the token and the federation's schema against its data (GET /v1/clients/me);
-//  4. long-poll for work until told to stop; the poll is also its heartbeat.
+//  4. long-poll for work until told to stop (the poll is also its heartbeat), and train each
+//     lease it gets with fl::train_assignment, the simulation's own training code.
 // A server that cannot be reached, or answers 5xx, is retried with exponential backoff and
 // jitter up to --max-backoff; a refusal (401 revoked, 409 name taken) ends the agent.
 //
@@ -49,14 +50,19 @@ class Agent {
   struct Reply {
     int status = 0;
     nlohmann::json body;  // parsed when JSON, else null
+    std::string raw;      // the body as it came
+    std::string sha256_header;  // X-Content-SHA256, when sent
   };
   // One request. nullopt (after logging why) when stop() was called while retrying; retries
   // with backoff while the server cannot be reached or answers 5xx. `fatal` gets TLS failures.
   std::optional<Reply> call(const std::string& method, const std::string& target, const std::string& body,
-                            const std::string& token);
+                            const std::string& token, const std::string& content_type = "application/json");
   int load_or_enroll();
   int check_identity();
   int poll_loop();
+  // Trains one lease (docs/clients.md): its weights, the assignment on this client's data, the
+  // update. A lease that cannot be trained is left to expire; the loop goes on.
+  void work_on(const nlohmann::json& lease);
   void backoff(int attempt);
   void say(const std::string& line) { log_(line); }
   int refused(const std::string& what, const Reply& r);

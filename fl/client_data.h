@@ -1,10 +1,12 @@
 #pragma once
-// A federation client's own samples (mufl-client --data DIR, docs/clients.md): the idx files
-// as MNIST ships them, under the catalog's names,
-//   DIR/train-images-idx3-ubyte, DIR/train-labels-idx1-ubyte   (required)
-//   DIR/t10k-images-idx3-ubyte,  DIR/t10k-labels-idx1-ubyte    (optional: the held-out part)
-// so a catalog data set's directory, or a shard that scripts/make-shards cut from one, is a
-// client's data as it is. Torch-free header: the loading lives in fl/.
+// A federation client's own samples (mufl-client --data DIR, docs/clients.md), each part in
+// one of two forms:
+//   training: DIR/train.safetensors, or DIR/train-images-idx3-ubyte + DIR/train-labels-idx1-ubyte
+//   held-out (optional): DIR/test.safetensors, or DIR/t10k-images-idx3-ubyte + …-labels-idx1-ubyte
+// The idx files are MNIST's own format and names, so a catalog data set's directory is a
+// client's data as it is. A safetensors part holds "images" F32 [N,C,H,W] in [0,1] and
+// "labels" F32 [N] (integers): any shape, and the exact floats of a generated data set.
+// Torch-free header: datasets.h has the loader, load_client_part.
 #include <cstdint>
 #include <string>
 

@@ -52,6 +52,13 @@ std::string dataset_dir(const std::string& data_dir, const std::string& dataset)
 // MNIST takes ~0.2 s (mostly the uint8 → float conversion of 55 MB).
 Result<DatasetSplits> load_dataset(const std::string& data_dir, const std::string& dataset);
 
+// A federation client's part (fl/client_data.h): the training part, or the held-out part
+// (`train` false). kNotFound naming the missing file; kInvalidArgument for files that do not
+// hold images with their labels.
+Result<ImageSet> load_client_part(const std::string& dir, bool train);
+// Whether DIR has a held-out part (either form, or half of the idx pair: loading it then fails).
+bool has_client_test_part(const std::string& dir);
+
 // Cheap check for submission time: OK when load_dataset would find every file.
 Status check_dataset_files(const std::string& data_dir, const std::string& dataset);
 

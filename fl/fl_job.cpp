@@ -13,39 +13,16 @@
 #include "fl/datasets.h"
 #include "fl/model.h"
 #include "fl/partition.h"
+#include "fl/remote_clients.h"
 #include "fl/round_clients.h"
+#include "fl/seeds.h"
+#include "fl/shards.h"
 #include "fl/strategy.h"
 #include "fl/tasks.h"
 #include "fl/training.h"
 
 namespace mufl::fl {
 namespace {
-
-// SplitMix64 finaliser: turns structured inputs into well-spread seeds.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-// What a random draw is for, so that draws for different purposes never share a stream.
-enum class Purpose : uint64_t { kInit = 1, kSample, kDropout, kTrain, kPartition };
-
-// FNV-1a: a hash of a head key that is the same on every build and platform.
-uint64_t stable_hash(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
-
-uint64_t seed_for(uint64_t seed, Purpose purpose, int64_t round = 0, int attempt = 0, int64_t client = 0) {
-  uint64_t h = mix(seed);
-  for (uint64_t v : {static_cast<uint64_t>(purpose), static_cast<uint64_t>(round), static_cast<uint64_t>(attempt),
-                     static_cast<uint64_t>(client)})
-    h = mix(h ^ v);
-  return h;
-}
 
 // The round's clients: `count` of `candidates` (all of them when there are fewer) by a partial
 // Fisher-Yates shuffle seeded with `seed`, in ascending order, so that the result does not
@@ -98,6 +75,26 @@ class DataCache {
   std::map<std::string, std::weak_ptr<const DatasetSplits>> splits_;
   std::map<std::string, std::weak_ptr<const torch::Tensor>> targets_;
 };
+
+// Federated evaluation: each head's loss and metric as the mean of the clients' evaluations,
+// weighted by their held-out samples. A head no client evaluated is left out.
+std::vector<TaskMetrics> federated_evaluation(const std::vector<std::string>& heads, const std::vector<TaskDef>& tasks,
+                                              const std::vector<ClientResult>& evaluated) {
+  std::vector<TaskMetrics> out;
+  for (size_t i = 0; i < heads.size(); ++i) {
+    double loss = 0, value = 0, weight = 0;
+    for (const auto& r : evaluated)
+      for (const auto& e : r.eval)
+        if (e.head == heads[i] && e.task == tasks[i].name) {
+          const double w = static_cast<double>(r.test_samples);
+          loss += w * e.loss;
+          value += w * e.value;
+          weight += w;
+        }
+    if (weight > 0) out.push_back({heads[i], tasks[i].name, loss / weight, tasks[i].metric, value / weight});
+  }
+  return out;
+}
 
 // What a caught exception says, without LibTorch's C++ backtrace (c10::Error appends one).
 std::string error_text(const std::exception& e) {
@@ -186,9 +183,15 @@ Result<std::unique_ptr<FlJob>> FlJob::create(const JobConfig& config, const Runt
 Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const RuntimeOptions& options) {
   std::vector<FieldError> errors;
   if (config.tasks.empty()) errors.push_back({"tasks", "at least one task"});
+  const bool federated = !config.federation.empty();
   if (config.clients < 1) errors.push_back({"clients", "at least 1"});
-  if (config.clients_per_round < 1 || config.clients_per_round > config.clients)
+  if (config.clients_per_round < 1 || (!federated && config.clients_per_round > config.clients))
     errors.push_back({"clients_per_round", "from 1 to clients"});
+  std::shared_ptr<ClientPool> pool = federated && options.client_pools ? options.client_pools(config.federation) : nullptr;
+  if (federated && !pool) errors.push_back({"federation", "no clients for federation " + config.federation});
+  if (federated && config.name.empty()) errors.push_back({"name", "a job on a federation needs a name"});
+  if (federated && !(config.schema == DataSchema{}))
+    errors.push_back({"federation", "the model takes 1x28x28 images with 10 labels; the schema differs"});
   if (config.min_clients < 1 || config.min_clients > config.clients_per_round)
     errors.push_back({"min_clients", "from 1 to clients_per_round"});
   if (config.client_failure_rate < 0 || config.client_failure_rate >= 1)
@@ -230,38 +233,25 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
   if (!strategy.ok()) return strategy.status();
   state->strategy = std::move(*strategy);
 
-  auto data = DataCache::instance().splits(options.data_dir, config.dataset);
-  if (!data.ok()) return data.status();
-  state->data = *data;
-  // On a GPU each job keeps its own copy of the data on the device; on the CPU .to() is a no-op.
-  state->train.images = state->data->train.images.to(state->device);
-  state->test.images = state->data->test.images.to(state->device);
-  for (const auto& t : state->tasks) {
-    auto train_t = DataCache::instance().targets(t, state->data->train);
-    auto test_t = DataCache::instance().targets(t, state->data->test);
-    state->train.targets.push_back(train_t->to(state->device));
-    state->test.targets.push_back(test_t->to(state->device));
-    state->target_refs.push_back(train_t);
-    state->target_refs.push_back(test_t);
+  if (!federated) {
+    auto data = DataCache::instance().splits(options.data_dir, config.dataset);
+    if (!data.ok()) return data.status();
+    state->data = *data;
+    // On a GPU each job keeps its own copy of the data on the device; on the CPU .to() is a no-op.
+    state->train.images = state->data->train.images.to(state->device);
+    state->test.images = state->data->test.images.to(state->device);
+    for (const auto& t : state->tasks) {
+      auto train_t = DataCache::instance().targets(t, state->data->train);
+      auto test_t = DataCache::instance().targets(t, state->data->test);
+      state->train.targets.push_back(train_t->to(state->device));
+      state->test.targets.push_back(test_t->to(state->device));
+      state->target_refs.push_back(train_t);
+      state->target_refs.push_back(test_t);
+    }
+    auto partition = make_partition(config, state->data->train);
+    if (!partition.ok()) return partition.status();
+    state->partition = std::move(*partition);
   }
-
-  const uint64_t part_seed = seed_for(config.seed, Purpose::kPartition);
-  const int clients = static_cast<int>(config.clients);
-  if (config.partition == "iid") {
-    state->partition = partition_iid(state->data->train.size(), clients, part_seed);
-  } else if (config.partition == "dirichlet") {
-    const auto labels_t = state->data->train.labels.contiguous();
-    std::vector<int64_t> labels(labels_t.data_ptr<int64_t>(), labels_t.data_ptr<int64_t>() + labels_t.numel());
-    auto p = partition_dirichlet(labels, 10, clients, config.dirichlet_alpha, part_seed);
-    if (!p.ok()) return p.status();
-    state->partition = std::move(*p);
-  } else {
-    return Status::invalid_argument("unknown partition '" + config.partition + "'");
-  }
-  for (const auto& c : state->partition)
-    if (c.empty())
-      return Status::invalid_argument("a client holds no samples: " + std::to_string(config.clients) +
-                                      " clients are too many for " + config.dataset);
 
   {
     // The encoder's initialisation depends on the seed alone, and each head's on the seed, its
@@ -283,7 +273,11 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
   }
   state->global->to(state->device);
   state->worker->to(state->device);
-  state->clients = std::make_unique<SimulatedClients>(state->worker, state->train, state->partition);
+  if (federated)
+    state->clients = std::make_unique<RemoteClients>(state->worker, std::move(pool), config.name,
+                                                     config.round_timeout_seconds * 1000, config.min_clients);
+  else
+    state->clients = std::make_unique<SimulatedClients>(state->worker, state->train, state->partition);
   return std::unique_ptr<FlJob>(new FlJob(std::move(state)));
 }
 
@@ -316,15 +310,19 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
 
   std::vector<ClientUpdate> updates;
   std::vector<LocalResult> results;  // parallel to updates
+  std::vector<ClientResult> evaluated;  // the reporting clients' own evaluations (federations)
   double loss_weighted = 0;
   for (int attempt = 0; attempt < c.max_round_attempts; ++attempt) {
     ++report.attempts;
     updates.clear();
     results.clear();
+    evaluated.clear();
     loss_weighted = 0;
     report.samples = 0;
     std::vector<ClientTask> tasks;
-    for (int64_t client : sample_clients(s.clients->candidates(), c.clients_per_round,
+    auto candidates = s.clients->candidates(should_stop);
+    if (!candidates.ok()) return candidates.status();
+    for (int64_t client : sample_clients(std::move(*candidates), c.clients_per_round,
                                          seed_for(c.seed, Purpose::kSample, round, attempt))) {
       ++report.clients_sampled;
       std::mt19937_64 fate(seed_for(c.seed, Purpose::kDropout, round, attempt, client));
@@ -335,7 +333,7 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
       tasks.push_back({client, seed_for(c.seed, Purpose::kTrain, round, attempt, client)});
     }
     bool stopped = false;
-    auto trained = s.clients->train(global, local, tasks, should_stop, stopped);
+    auto trained = s.clients->train(global, local, {round + 1, attempt}, tasks, should_stop, stopped);
     if (!trained.ok()) return trained.status();
     if (stopped) {
       report.stopped = true;
@@ -344,6 +342,7 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
     }
     report.clients_dropped += static_cast<int64_t>(tasks.size() - trained->size());  // real clients that did not report
     for (auto& r : *trained) {
+      if (r.test_samples > 0) evaluated.push_back({r.client, {}, {}, r.test_samples, r.eval});
       updates.push_back(std::move(r.update));
       loss_weighted += r.local.mean_loss * static_cast<double>(updates.back().num_samples);
       report.samples += r.local.samples;
@@ -373,15 +372,21 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
       for (size_t j = 0; j < z.size(); ++j) report.affinity[i][j] += share * z[i][j];
   }
   s.rounds_done += 1;
-  auto eval = evaluate();
-  if (!eval.ok()) return eval.status();
-  report.eval = std::move(*eval);
+  if (c.federation.empty()) {
+    auto eval = evaluate();
+    if (!eval.ok()) return eval.status();
+    report.eval = std::move(*eval);
+  } else {
+    report.eval = federated_evaluation(s.config.heads, s.tasks, evaluated);
+  }
   if (Status finite = check_finite(report); !finite.is_ok()) return finite;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
 }
 
 Result<std::vector<TaskMetrics>> FlJob::evaluate() const {
+  if (!s_->config.federation.empty())
+    return Status::failed_precondition("a job on a federation has no test set: its clients evaluate");
   return guarded("evaluation", [&]() -> Result<std::vector<TaskMetrics>> {
     auto scores = fl::evaluate(s_->global, s_->test);
     std::vector<TaskMetrics> out;
@@ -451,9 +456,10 @@ Status FlJob::restore(const std::string& bytes) {
 
 Result<std::unique_ptr<FlJob>> FlJob::derive(const FlJob& source, const JobConfig& config,
                                              const RuntimeOptions& options) {
-  if (config.dataset != source.config().dataset)
-    return Status::invalid_argument("derive: data set " + config.dataset + " differs from the source's " +
-                                    source.config().dataset);
+  if (config.dataset != source.config().dataset || config.federation != source.config().federation)
+    return Status::invalid_argument("derive: data set " + config.dataset + config.federation +
+                                    " differs from the source's " + source.config().dataset +
+                                    source.config().federation);
   auto job = create(config, options);
   if (!job.ok()) return job.status();
   State& to = *(*job)->s_;

@@ -5,7 +5,9 @@
 //
 // A round: sample `clients_per_round` clients; each may drop out with `client_failure_rate`;
 // when at least `min_clients` report, aggregate their updates and evaluate on the test set;
-// otherwise draw again, and fail after `max_round_attempts` draws.
+// otherwise draw again, and fail after `max_round_attempts` draws. On a federation the
+// clients are real (fl/client_pool.h): they drop out by not reporting before the deadline,
+// and the round's evaluation is the sample-weighted mean of theirs.
 //
 // Determinism: every random choice comes from (seed, round, attempt, client), so the same job
 // gives the same weights, run straight through or resumed from a checkpoint after any round.
@@ -17,13 +19,24 @@
 #include <vector>
 
 #include "core/activity.h"
+#include "core/federation.h"
 #include "core/result.h"
+#include "fl/client_pool.h"
 #include "fl/encoder_gradient.h"
 
 namespace mufl::fl {
 
 struct JobConfig {
-  std::string dataset;             // catalog name
+  std::string dataset;             // catalog name; empty for a job on a federation
+  // The federation whose real clients train it ("fed_…"; empty: the catalog data set's
+  // partitions, simulated in this process). Its clients come from RuntimeOptions::clients, its
+  // model's input from `schema`, and `clients`, `partition` and `client_failure_rate` are unused.
+  std::string federation;
+  DataSchema schema;
+  // Names the job's rounds to its clients (the executor: the group id); unique among the jobs
+  // on one federation.
+  std::string name;
+  int64_t round_timeout_seconds = 300;  // a federation's clients have this long to report
   std::vector<std::string> tasks;  // one head each; one task for an unmerged activity
   // The heads' keys, parallel to `tasks` (unique, [A-Za-z0-9_]); empty means the task names.
   // A merged group keys heads by activity id, since two activities may train the same task.
@@ -62,6 +75,8 @@ struct JobConfig {
 struct RuntimeOptions {
   std::string data_dir = "var";  // data sets live in <data_dir>/datasets/<name>/
   std::string device = "cpu";    // LibTorch device: "cpu" or "cuda:N"
+  // The clients of a federation (JobConfig::federation), for jobs on one; unset: none.
+  std::function<std::shared_ptr<ClientPool>(const std::string& federation)> client_pools;
 };
 
 struct TaskMetrics {
@@ -136,7 +151,9 @@ class FlJob {
   // never changes the weights (a group that stops consolidating turns it off).
   void set_affinity_every(int n);
 
-  // Loss and metric of the current global model on the test set.
+  // Loss and metric of the current global model on the test set. A job on a federation has
+  // none: its rounds report the clients' own evaluations (federated evaluation), and this is
+  // kFailedPrecondition.
   Result<std::vector<TaskMetrics>> evaluate() const;
 
  private:

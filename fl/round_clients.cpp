@@ -4,13 +4,14 @@
 
 namespace mufl::fl {
 
-std::vector<int64_t> SimulatedClients::candidates() {
+Result<std::vector<int64_t>> SimulatedClients::candidates(const std::function<bool()>& /*should_stop*/) {
   std::vector<int64_t> ids(partition_.size());
   std::iota(ids.begin(), ids.end(), 0);
   return ids;
 }
 
 Result<std::vector<ClientResult>> SimulatedClients::train(const Weights& global, const LocalTrainOptions& options,
+                                                          const RoundDraw& /*draw*/,
                                                           const std::vector<ClientTask>& tasks,
                                                           const std::function<bool()>& should_stop, bool& stopped) {
   std::vector<ClientResult> out;
@@ -22,7 +23,7 @@ Result<std::vector<ClientResult>> SimulatedClients::train(const Weights& global,
       stopped = true;
       return out;
     }
-    out.push_back({task.client, {get_weights(worker_), static_cast<int64_t>(samples.size())}, std::move(r)});
+    out.push_back({task.client, {get_weights(worker_), static_cast<int64_t>(samples.size())}, std::move(r), 0, {}});
   }
   return out;
 }

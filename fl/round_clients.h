@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "fl/assignment.h"
 #include "fl/model.h"
 #include "fl/partition.h"
 #include "fl/training.h"
@@ -30,20 +31,31 @@ struct ClientResult {
   int64_t client = 0;
   ClientUpdate update;  // its weights after training, and its number of training samples
   LocalResult local;    // its loss, samples trained and affinity
+  // Its own evaluation of the model it trained, on its held-out part (real clients only:
+  // federated evaluation); empty when it holds none.
+  int64_t test_samples = 0;
+  std::vector<HeadEval> eval;
+};
+
+// Which round and draw a train() call is (real clients' leases are named by them).
+struct RoundDraw {
+  int64_t round = 0;  // the lineage round, 1-based
+  int attempt = 0;    // 0-based
 };
 
 class RoundClients {
  public:
   virtual ~RoundClients() = default;
 
-  // The clients a round may sample from now, ascending.
-  virtual std::vector<int64_t> candidates() = 0;
+  // The clients a round may sample from now, ascending. Real clients: waits (bounded, and
+  // `should_stop` ends it) until enough of them are online to make the round.
+  virtual Result<std::vector<int64_t>> candidates(const std::function<bool()>& should_stop) = 0;
 
   // Trains every task, each starting from `global`, with `options`. Returns the results that
   // came back, in `tasks` order (a client that did not report is missing). When `should_stop`
   // fires, sets `stopped` and returns what it has: the caller aggregates nothing.
   virtual Result<std::vector<ClientResult>> train(const Weights& global, const LocalTrainOptions& options,
-                                                  const std::vector<ClientTask>& tasks,
+                                                  const RoundDraw& draw, const std::vector<ClientTask>& tasks,
                                                   const std::function<bool()>& should_stop, bool& stopped) = 0;
 };
 
@@ -54,9 +66,9 @@ class SimulatedClients final : public RoundClients {
   SimulatedClients(MultiTaskNet& worker, const TaskData& data, const Partition& partition)
       : worker_(worker), data_(data), partition_(partition) {}
 
-  std::vector<int64_t> candidates() override;
+  Result<std::vector<int64_t>> candidates(const std::function<bool()>& should_stop) override;
   Result<std::vector<ClientResult>> train(const Weights& global, const LocalTrainOptions& options,
-                                          const std::vector<ClientTask>& tasks,
+                                          const RoundDraw& draw, const std::vector<ClientTask>& tasks,
                                           const std::function<bool()>& should_stop, bool& stopped) override;
 
  private:

@@ -50,6 +50,7 @@
 // Thread safety: all public methods may be called from any thread.
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -93,6 +94,9 @@ struct ExecutorOptions {
   Env* env = nullptr;
   // Where rounds run; nullptr: local_training(). Not owned.
   TrainingBackend* backend = nullptr;
+  // The clients of each federation, for groups of activities on one (fl::RuntimeOptions);
+  // unset: such groups fail with the reason.
+  std::function<std::shared_ptr<fl::ClientPool>(const std::string& federation)> client_pools;
   GroupingOptions grouping;
   int affinity_every = 20;           // lookahead every n batches while consolidating
   // How a multi-head group balances its tasks' encoder gradients (fl/task_balance.h; --task-balance).

@@ -25,6 +25,13 @@ fl::JobConfig Executor::job_config(const Group& g, const std::vector<GroupHead>&
   const auto j = nlohmann::json::parse(g.config_json);
   fl::JobConfig c;
   c.dataset = j.at("dataset");
+  c.federation = j.value("federation", std::string());
+  c.name = g.id;
+  c.round_timeout_seconds = j.value("round_timeout_seconds", int64_t{300});
+  if (j.contains("schema")) {
+    const auto d = j.at("schema").get<std::vector<int64_t>>();
+    c.schema = {d.at(0), d.at(1), d.at(2), d.at(3)};
+  }
   for (const auto& h : heads) {
     c.tasks.push_back(h.task);
     c.heads.push_back(h.key);
@@ -142,7 +149,7 @@ void Executor::train(Group group, const Device& device) {
     running_[group.id] = run;
     if (stopping_) run->stop.store(true);
   }
-  GroupRun g{std::move(group), device, {options_.data_dir, device.torch_device}, run, nullptr, {}};
+  GroupRun g{std::move(group), device, {options_.data_dir, device.torch_device, options_.client_pools}, run, nullptr, {}};
   const Outcome outcome = train_rounds(g);
   conclude(g, outcome);
   std::lock_guard lock(mu_);

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "federation/federation_pool.h"
 #include "service/routes.h"
 #include "service/version.h"
 #include "tenants/token.h"
@@ -26,7 +27,7 @@ std::unique_ptr<EventHub> attach_event_hub(storage::Store& store) {
 
 App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash,
          tenants::ActivityHooks hooks, EnergyOptions energy, EventStreamOptions events,
-         MetricsEndpointOptions scrape)
+         MetricsEndpointOptions scrape, std::string lease_dir)
     : store_(store),
       hub_(attach_event_hub(store)),
       clock_(clock),
@@ -34,7 +35,9 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
       registry_(store, clock, rng, admin_token_hash),
       federations_(store, clock, rng),
       clients_(store, clock, rng),
-      activities_(store, Catalog::builtin(), clock, rng, std::move(hooks)),
+      leases_(store, work_, clock, rng, std::move(lease_dir),
+              [this](const std::string& reason) { metrics_.client_update_rejected(reason); }),
+      activities_(store, Catalog::builtin(), clock, rng, with_federations(std::move(hooks))),
       router_([this](std::string_view token) {
         // A token's prefix says whose it is (tenants/token.h).
         return token.starts_with(tenants::kClientTokenPrefix) ? clients_.authenticate(token)
@@ -46,12 +49,15 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
   add_system_routes(router_, store, energy.training_health);
   add_metrics_route(scrape.on_main_listener ? router_ : metrics_router_, store, metrics_, scrape.token);
   add_tenant_routes(router_, registry_, energy.on_quotas_changed);
-  add_federation_routes(router_, federations_, clients_, work_);
+  add_federation_routes(router_, federations_, clients_, work_, leases_);
   add_activity_routes(router_, activities_, Catalog::builtin(), clock, energy.waiting);
   add_group_routes(router_, store, energy.waiting);
   add_device_routes(router_, store, energy.inventory, clock, energy.dispatcher);
   add_usage_routes(router_, store, energy, clock);
   add_event_routes(router_, store, *hub_, events);
+  // Leases that were open when mufld stopped go back on the board: their clients pick them up.
+  if (auto restored = leases_.restore_open_leases(); !restored.ok())
+    spdlog::error("federations: cannot restore the open leases: {}", restored.status().to_string());
   // Each tenant's energy so far, so the counters carry on across restarts.
   if (auto totals = store.energy_by_tenant(); totals.ok()) metrics_.seed_tenant_energy(*totals);
   if (energy.dispatcher) metrics_.set_policy(energy.dispatcher->name());
@@ -64,10 +70,25 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
       if (auto notes = waiting->explain(); notes.ok()) metrics_.set_waiting_groups(scheduler::count_by_reason(*notes));
     metrics_.set_event_status(hub_->subscribers(), hub_->last_id());
     metrics_.set_read_cache(store_.read_cache_stats());
+    metrics_.set_client_work(work_.waiting(), work_.open_leases());
   });
 }
 
 App::~App() { store_.set_event_listener({}); }
+
+tenants::ActivityHooks App::with_federations(tenants::ActivityHooks hooks) {
+  if (!hooks.federation_schema)
+    hooks.federation_schema = [this](const Principal& who, const std::string& id) -> Result<DataSchema> {
+      auto f = federations_.get(who, id);
+      if (!f.ok()) return f.status();
+      return f->schema;
+    };
+  return hooks;
+}
+
+std::shared_ptr<fl::ClientPool> App::client_pool(const std::string& federation_id) {
+  return std::make_shared<federation::FederationPool>(federation_id, store_, clients_, leases_, clock_);
+}
 
 HttpResponse App::handle(HttpRequest&& request) {
   const int64_t start = clock_.monotonic_ns();

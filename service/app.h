@@ -12,7 +12,9 @@
 #include "core/random.h"
 #include "federation/client_registry.h"
 #include "federation/federation_registry.h"
+#include "federation/lease_desk.h"
 #include "federation/work_board.h"
+#include "fl/client_pool.h"
 #include "service/event_hub.h"
 #include "service/event_stream.h"
 #include "service/http_types.h"
@@ -34,10 +36,11 @@ class App {
   // /v1/usage; the inventory, when given, must outlive the App.
   // The App's EventHub is the Store's event listener while the App lives (GET /v1/events);
   // `events` sets the streams' keep-alive. `scrape` says where GET /metrics is served (the main
-  // router, or handle_metrics only) and whether it needs a token.
+  // router, or handle_metrics only) and whether it needs a token. `lease_dir` holds the
+  // federation leases' weights and updates (<lease_dir>/leases/; mufld's --data-dir).
   App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash,
       tenants::ActivityHooks hooks = {}, EnergyOptions energy = {}, EventStreamOptions events = {},
-      MetricsEndpointOptions scrape = {});
+      MetricsEndpointOptions scrape = {}, std::string lease_dir = "var");
   ~App();
   App(const App&) = delete;
   App& operator=(const App&) = delete;
@@ -52,6 +55,10 @@ class App {
   Metrics& metrics() { return metrics_; }
   EventHub& events() { return *hub_; }
   federation::WorkBoard& work() { return work_; }
+  federation::LeaseDesk& leases() { return leases_; }
+  // The clients of each federation as a pool of a job's rounds (federation/federation_pool.h),
+  // for the executor (scheduler::ExecutorOptions::client_pools). The App must outlive them.
+  std::shared_ptr<fl::ClientPool> client_pool(const std::string& federation_id);
 
  private:
   storage::Store& store_;
@@ -62,11 +69,14 @@ class App {
   federation::FederationRegistry federations_;
   federation::ClientRegistry clients_;
   federation::WorkBoard work_;  // the clients' open leases and long polls
+  federation::LeaseDesk leases_;
   tenants::ActivityService activities_;
   Router router_;
   Router metrics_router_;  // GET /metrics when it is not on router_; nothing else
 
   HttpResponse finish(const HttpRequest& request, Router::Outcome out, int64_t start_ns);
+  // `hooks` with the schema lookup of activities on federations, unless the caller set one.
+  tenants::ActivityHooks with_federations(tenants::ActivityHooks hooks);
 };
 
 }  // namespace mufl::service

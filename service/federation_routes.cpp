@@ -239,12 +239,39 @@ void add_client_routes(Router& router, federation::FederationRegistry& federatio
   }, Cost::kQuick);
 }
 
+// A lease's weights and its update (docs/clients.md, "Lease").
+void add_work_routes(Router& router, federation::LeaseDesk& leases) {
+  router.add("GET", "/v1/work/{id}/weights", Access::kClient, [&leases](const RequestContext& ctx) {
+    auto w = leases.weights(ctx.principal.client_id, ctx.param("id"));
+    if (!w.ok()) return problem_from_status(w.status());
+    HttpResponse r;
+    r.content_type = "application/octet-stream";
+    r.headers.emplace_back("X-Content-SHA256", w->sha256);
+    r.headers.emplace_back("Cache-Control", "no-store");
+    r.body = std::move(w->bytes);
+    return r;
+  });
+
+  router.add("PUT", "/v1/work/{id}/update", Access::kClient, [&leases](const RequestContext& ctx) {
+    auto lease = leases.accept_update(ctx.principal.client_id, ctx.param("id"), ctx.request.body);
+    if (!lease.ok()) {
+      // Too large for the model: 413, like a body over the server's own limit.
+      if (lease.status().code() == Status::Code::kResourceExhausted)
+        return problem(413, "about:blank", lease.status().message());
+      return problem_from_status(lease.status());
+    }
+    return json_response(200, {{"id", lease->id}, {"state", storage::lease_state_name(lease->state)}});
+  });
+}
+
 }  // namespace
 
 void add_federation_routes(Router& router, federation::FederationRegistry& federations,
-                           federation::ClientRegistry& clients, federation::WorkBoard& work) {
+                           federation::ClientRegistry& clients, federation::WorkBoard& work,
+                           federation::LeaseDesk& leases) {
   add_federation_admin_routes(router, federations, clients);
   add_client_routes(router, federations, clients, work);
+  add_work_routes(router, leases);
 }
 
 }  // namespace mufl::service

@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
     scrape.token = *token;
   }
   service::App app(**store, SystemClock::instance(), SecureRandom::instance(), tenants::sha256_hex(admin->token),
-                   hooks, energy, event_options, scrape);
+                   hooks, energy, event_options, scrape, cfg.data_dir);
   // Stored events older than --event-retention go, now and every hour.
   service::EventRetention retention(**store, SystemClock::instance(), std::chrono::seconds(cfg.event_retention_seconds));
   retention.start();
@@ -186,6 +186,7 @@ int main(int argc, char** argv) {
   exec_options.dispatcher = &*dispatcher;
   exec_options.board = &board;
   exec_options.gpu_profile = cfg.gpu_power_profile;
+  exec_options.client_pools = [&app](const std::string& federation) { return app.client_pool(federation); };
   // Crash tests only (core/crash_point_env.h): die right after a chosen file operation.
   std::unique_ptr<CrashPointEnv> crash_env;
   if (const char* at = std::getenv("MUFL_CRASH_AT"); at && *at) {

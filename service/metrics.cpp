@@ -130,6 +130,23 @@ Metrics::Metrics(const std::string& version, int64_t start_unix_ms)
                       .Name("mufl_scheduler_policy_info")
                       .Help("Always 1; the label names the placement policy in force (fifo, fair, energy, carbon).")
                       .Register(*registry_);
+  updates_rejected_ = &prometheus::BuildCounter()
+                           .Name("mufl_client_updates_rejected_total")
+                           .Help("Federation clients' updates refused and never aggregated, by reason.")
+                           .Register(*registry_);
+  for (const char* reason : {"too_large", "malformed", "non_finite", "tensors", "report", "unknown_lease", "conflict",
+                             "late"})
+    updates_rejected_->Add({{"reason", reason}});  // every series from the start: rate() needs a zero
+  waiting_polls_ = &prometheus::BuildGauge()
+                        .Name("mufl_client_polls_waiting")
+                        .Help("Federation clients long-polling for work now.")
+                        .Register(*registry_)
+                        .Add({});
+  open_leases_ = &prometheus::BuildGauge()
+                      .Name("mufl_client_leases_open")
+                      .Help("Work leases handed out and not yet reported, expired or abandoned.")
+                      .Register(*registry_)
+                      .Add({});
   decisions_ = &prometheus::BuildCounter()
                     .Name("mufl_scheduler_decisions_total")
                     .Help("Placement decisions: run (a device claims a group) or hold (the policy keeps a group "
@@ -187,6 +204,15 @@ void Metrics::set_event_status(size_t subscribers, int64_t last_event_id) {
 void Metrics::set_policy(const std::string& policy) {
   policy_info_->Add({{"policy", policy}}).Set(1);
   for (const char* d : {"run", "hold"}) decisions_->Add({{"policy", policy}, {"decision", d}});
+}
+
+void Metrics::client_update_rejected(const std::string& reason) {
+  updates_rejected_->Add({{"reason", reason}}).Increment();
+}
+
+void Metrics::set_client_work(size_t waiting_polls, size_t open_leases) {
+  waiting_polls_->Set(static_cast<double>(waiting_polls));
+  open_leases_->Set(static_cast<double>(open_leases));
 }
 
 void Metrics::placement_decided(const std::string& policy, const char* decision, int64_t n) {

@@ -109,6 +109,11 @@ class Metrics : public scheduler::ExecutorObserver {
   void set_event_status(size_t subscribers, int64_t last_event_id);
   // The store's read cache (just before a scrape): its hit and miss counts since it opened.
   void set_read_cache(const storage::Store::ReadCacheStats& stats);
+  // A federation client's update refused (docs/clients.md): reason too_large, malformed,
+  // non_finite, tensors, report, unknown_lease, conflict or late.
+  void client_update_rejected(const std::string& reason);
+  // Federation clients long-polling for work now, and open leases (the work board).
+  void set_client_work(size_t waiting_polls, size_t open_leases);
   // Runs before every scrape (GET /metrics); set once, at wiring.
   void set_scrape_hook(std::function<void()> hook) { scrape_hook_ = std::move(hook); }
   void before_scrape() {
@@ -157,6 +162,9 @@ class Metrics : public scheduler::ExecutorObserver {
   prometheus::Gauge* event_subscribers_;
   prometheus::Counter* events_published_;
   int64_t last_event_id_ = -1;  // -1: set_event_status not called yet
+  prometheus::Family<prometheus::Counter>* updates_rejected_;
+  prometheus::Gauge* waiting_polls_;
+  prometheus::Gauge* open_leases_;
   prometheus::Counter* read_cache_hits_;
   prometheus::Counter* read_cache_misses_;
   storage::Store::ReadCacheStats read_cache_seen_;  // the counts the counters hold

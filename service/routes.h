@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "federation/client_registry.h"
 #include "federation/federation_registry.h"
+#include "federation/lease_desk.h"
 #include "federation/work_board.h"
 #include "scheduler/device_inventory.h"
 #include "scheduler/energy/energy_ledger.h"
@@ -42,9 +43,11 @@ struct EnergyOptions {
 void add_tenant_routes(Router& router, tenants::TenantRegistry& registry,
                        std::function<void()> on_quotas_changed = {});
 // /v1/federations… (tenants and the admin) and /v1/clients… (enrollment; the clients' own routes).
-// `work` holds the open leases that GET /v1/clients/me/work hands out.
+// `work` holds the open leases that GET /v1/clients/me/work hands out; `leases` serves their
+// weights and takes their updates (/v1/work/{id}/…).
 void add_federation_routes(Router& router, federation::FederationRegistry& federations,
-                           federation::ClientRegistry& clients, federation::WorkBoard& work);
+                           federation::ClientRegistry& clients, federation::WorkBoard& work,
+                           federation::LeaseDesk& leases);
 // /v1/activities… (with rounds and model download) and /v1/catalog.
 // `waiting`: why a group waits, shown as `waiting` and `waiting_reason` (nullptr: always null).
 void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog,

@@ -5,8 +5,8 @@
 // every committed report; the work board (federation/work_board.h) is filled again from
 // list_open_leases().
 //
-// Only the federation's round code uses it, so it is not part of Store; SqliteStore implements
-// both. Thread safety and blocking as Store.
+// Store joins it with the other aggregates (storage/store.h). Thread safety and blocking as
+// Store.
 #include <cstdint>
 #include <optional>
 #include <string>

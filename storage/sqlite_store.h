@@ -14,7 +14,6 @@
 
 #include "core/clock.h"
 #include "storage/detail_cache.h"
-#include "storage/lease_store.h"
 #include "storage/store.h"
 #include "storage/writer_queue.h"
 
@@ -38,7 +37,7 @@ struct StoreOptions {
   size_t detail_cache_entries = 16384;
 };
 
-class SqliteStore final : public Store, public LeaseStore {
+class SqliteStore final : public Store {
  public:
   // Opens the database, applies missing migrations and opens the reader pool.
   // kFailedPrecondition when the file was migrated by a newer mufld; kInternal/kUnavailable on

@@ -1,10 +1,10 @@
 #pragma once
 // Store: every piece of durable state mufl keeps (LevelDB's DB in spirit), as one interface per
 // aggregate (TenantStore, ActivityStore, GroupStore, EnergyStore, DeviceStore, EventStore,
-// FederationStore) that Store joins. The SQLite implementation is storage/sqlite_store.h; a
-// server database can implement the same interfaces later. Each mutating call is one
-// transaction: it happens entirely or not at all, and once it returns OK it survives a crash of
-// the process (see StoreOptions::synchronous).
+// FederationStore, LeaseStore) that Store joins. The SQLite implementation is
+// storage/sqlite_store.h; a server database can implement the same interfaces later. Each
+// mutating call is one transaction: it happens entirely or not at all, and once it returns OK it
+// survives a crash of the process (see StoreOptions::synchronous).
 //
 // Thread safety: all methods may be called from any thread at once.
 // Blocking: every method may block on disk I/O; never call from an I/O thread.
@@ -20,6 +20,7 @@
 #include "core/group.h"
 #include "core/result.h"
 #include "core/tenant.h"
+#include "storage/lease_store.h"
 
 namespace mufl::storage {
 
@@ -510,7 +511,8 @@ class Store : public TenantStore,
               public EnergyStore,
               public DeviceStore,
               public EventStore,
-              public FederationStore {
+              public FederationStore,
+              public LeaseStore {
  public:
   ~Store() override = default;
 

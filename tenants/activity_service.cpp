@@ -67,10 +67,19 @@ Result<storage::SubmitResult> ActivityService::submit(const Principal& who, cons
     idem = storage::IdempotencyKey{*idempotency_key, sha256_hex(body.dump())};
   }
   if (!spec.ok()) return spec.status();
-  if (hooks_.check_dataset)
+  if (!spec->federation.empty()) {
+    auto schema = hooks_.federation_schema ? hooks_.federation_schema(who, spec->federation)
+                                           : Result<DataSchema>(Status::not_found("no federations"));
+    if (!schema.ok() && schema.status().code() != Status::Code::kNotFound) return schema.status();
+    if (!schema.ok())
+      return Status::invalid_argument("the activity request has invalid fields",
+                                      {{"federation", "no federation " + spec->federation + " that this tenant may use"}});
+    spec->schema = *schema;
+  } else if (hooks_.check_dataset) {
     if (Status s = hooks_.check_dataset(spec->dataset); !s.is_ok())
       return Status::failed_precondition("data set '" + spec->dataset + "' is not available on this server: " +
                                          s.message());
+  }
 
   auto tenant = store_.get_tenant(who.tenant_id);
   if (!tenant.ok()) return tenant.status();

@@ -27,6 +27,9 @@ struct ActivityHooks {
   // OK when the data set's files are present; a failure (kFailedPrecondition, say) refuses the
   // submission with its message, so a missing data set fails at once, not later in training.
   std::function<Status(const std::string& dataset)> check_dataset;
+  // The data schema of federation `id` as `who` may see it (its owner, or a tenant it is
+  // shared with); kNotFound otherwise. Unset: the server takes no activities on federations.
+  std::function<Result<DataSchema>(const Principal& who, const std::string& id)> federation_schema;
   // Called after a submission committed (not for a replay), and after a cancel committed.
   std::function<void(const Activity&)> on_submitted;
   std::function<void(const Activity&)> on_cancelled;

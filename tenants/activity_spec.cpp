@@ -25,7 +25,11 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
   ActivitySpec spec;
 
   auto name = r.string("name", true, 1, kMaxNameLength);
-  auto dataset = r.string("dataset", true, 1, 64);
+  auto dataset = r.string("dataset", false, 1, 64);
+  auto federation = r.string("federation", false, 1, 64);
+  if (!body.contains("dataset") && !body.contains("federation"))  // named here: errors keep the fields' order
+    r.fail("dataset", "is required (or a federation whose clients train it)");
+  auto round_timeout = r.integer("round_timeout_seconds", false, kMinRoundTimeoutSeconds, kMaxRoundTimeoutSeconds);
   auto task = r.string("task", true, 1, 64);
   auto rounds = r.integer("rounds", true, 1, kMaxRounds);
   auto clients = r.integer("clients", false, 1, kMaxClients);
@@ -44,6 +48,16 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
   r.finish();
 
   if (name) spec.name = *name;
+  const bool on_federation = federation.has_value();
+  if (on_federation && dataset) r.fail("federation", "give a dataset or a federation, not both");
+  if (on_federation) {
+    spec.federation = *federation;
+    if (body.contains("clients")) r.fail("clients", "does not apply on a federation: its enrolled clients are the population");
+    if (body.contains("partition")) r.fail("partition", "does not apply on a federation: its clients hold their own data");
+    if (round_timeout) spec.round_timeout_seconds = *round_timeout;
+  } else if (round_timeout) {
+    r.fail("round_timeout_seconds", "applies only on a federation");
+  }
   if (dataset) {
     if (catalog.dataset(*dataset)) {
       spec.dataset = *dataset;
@@ -67,6 +81,7 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
   if (rounds) spec.rounds = *rounds;
   if (clients) spec.clients = *clients;
   spec.clients_per_round = per_round.value_or(std::min(kDefaultClientsPerRound, spec.clients));
+  if (on_federation) spec.clients = spec.clients_per_round;  // unused: the enrolled clients are the population
   if (per_round && *per_round > spec.clients)
     r.fail("clients_per_round", "must not exceed clients (" + std::to_string(spec.clients) +
                                     (clients ? ")" : ", the default)"));

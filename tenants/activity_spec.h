@@ -22,15 +22,21 @@ inline constexpr double kMaxProxMu = 10.0;
 inline constexpr int64_t kMinPriority = -1'000;
 inline constexpr int64_t kMaxPriority = 1'000;
 inline constexpr size_t kMaxNameLength = 128;
+inline constexpr int64_t kMinRoundTimeoutSeconds = 5, kMaxRoundTimeoutSeconds = 86'400;
 
 // Defaults for fields a request leaves out (ActivitySpec holds the same values).
 inline constexpr int64_t kDefaultClients = 32;
 inline constexpr int64_t kDefaultClientsPerRound = 5;  // capped at `clients`
+inline constexpr int64_t kDefaultRoundTimeoutSeconds = 300;
 
 // The aggregators the runtime offers (Reddi et al., "Adaptive Federated Optimization").
 inline constexpr const char* kAggregators[] = {"fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad"};
 
 // Parses and validates the body of POST /v1/activities against `catalog`, filling in defaults.
+// The activity trains on a catalog `dataset` or on a `federation`'s clients, one of the two; on
+// a federation `clients` and `partition` do not apply (its clients hold their data) and
+// `round_timeout_seconds` does. Whether the federation exists and what its schema is, the
+// caller checks (spec.schema is left at its default).
 // `now_ms` is the current time, against which `deadline` must lie in the future.
 // Returns kInvalidArgument listing every bad field (unknown, missing, wrong type, out of range,
 // unknown data set or task) in one Status.

@@ -26,7 +26,7 @@ std::optional<GroupingPolicy> parse_grouping_policy(std::string_view s) {
 nlohmann::json shared_config(const ActivitySpec& spec) {
   nlohmann::json partition = {{"kind", spec.partition.kind}};
   if (spec.partition.kind == "dirichlet") partition["alpha"] = spec.partition.alpha;
-  return {{"dataset", spec.dataset},
+  nlohmann::json c = {{"dataset", spec.dataset},
           {"clients", spec.clients},
           {"clients_per_round", spec.clients_per_round},
           {"min_clients", spec.min_clients},
@@ -37,6 +37,14 @@ nlohmann::json shared_config(const ActivitySpec& spec) {
           {"aggregator", spec.aggregator},
           {"partition", partition},
           {"seed", spec.seed}};
+  // Activities on a federation share its clients, their round deadline and the model's input.
+  // (Added only then, so that a catalog activity's key is what it always was.)
+  if (!spec.federation.empty()) {
+    c["federation"] = spec.federation;
+    c["round_timeout_seconds"] = spec.round_timeout_seconds;
+    c["schema"] = {spec.schema.channels, spec.schema.height, spec.schema.width, spec.schema.labels};
+  }
+  return c;
 }
 
 std::string compat_key(const Activity& activity, const GroupingOptions& options) {

@@ -14,6 +14,7 @@
 #include "service/app.h"
 #include "storage/sqlite_store.h"
 #include "tenants/token.h"
+#include "tests/support/temp_dir.h"
 
 namespace mufl::test {
 
@@ -23,6 +24,7 @@ using namespace mufl::service;
 inline const std::string kAdmin = "admin-token-for-tests";
 
 struct Api {
+  mufl::testing::TempDir dir;  // the leases' files
   ManualClock clock;
   SeededRandom rng{11};
   std::unique_ptr<storage::SqliteStore> store;
@@ -41,7 +43,8 @@ struct Api {
       waiting = std::make_unique<scheduler::WaitingExplainer>(*store, nullptr, nullptr, false);
       energy.waiting = waiting.get();
     }
-    app = std::make_unique<App>(*store, clock, rng, tenants::sha256_hex(kAdmin), tenants::ActivityHooks{}, energy);
+    app = std::make_unique<App>(*store, clock, rng, tenants::sha256_hex(kAdmin), tenants::ActivityHooks{}, energy,
+                                EventStreamOptions{}, MetricsEndpointOptions{}, dir.path());
   }
 
   HttpResponse call(const std::string& method, const std::string& target, const std::string& body = "",

@@ -3,8 +3,12 @@
 // revocation, rotation and deletion.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
+#include <optional>
 
+#include "protocol/safetensors.h"
+#include "service/deferred_response.h"
 #include "tests/service/api_fixture.h"
 
 using namespace mufl;
@@ -281,4 +285,136 @@ TEST_CASE("federations: deleting a federation or its owner revokes every client"
   REQUIRE(api.call("DELETE", "/v1/tenants/" + owner, "", kAdmin).status == 204);
   problem(api.call("GET", "/v1/clients/me", "", c2), 401);
   problem(api.call("GET", "/v1/federations/" + f2["id"].get<std::string>(), "", kAdmin), 404);
+}
+
+namespace {
+
+// A tiny "model" for lease tests: what an update must hold.
+const std::vector<protocol::TensorSpec> kSpecs = {{"w", {2, 2}}, {"b", {2}}};
+
+std::string tensors_bytes(float w, float b, std::map<std::string, std::string> metadata = {{"mufl.report", "{}"}}) {
+  protocol::TensorFile f;
+  f.tensors.push_back({"w", {2, 2}, std::vector<float>(4, w)});
+  f.tensors.push_back({"b", {2}, std::vector<float>(2, b)});
+  f.metadata = std::move(metadata);
+  auto bytes = protocol::encode_safetensors(f);
+  REQUIRE(bytes.ok());
+  return *bytes;
+}
+
+// Opens a draw of group grp_test round 1 for `clients` (ids), deadline in 60 s; returns the lease ids.
+std::vector<std::string> open_draw(Api& api, const std::vector<std::string>& clients, int64_t attempt = 0) {
+  federation::DrawRequest d;
+  d.group_id = "grp_test";
+  d.round = 1;
+  d.attempt = attempt;
+  d.global_weights = tensors_bytes(1, 0, {});
+  d.tensors = kSpecs;
+  for (size_t i = 0; i < clients.size(); ++i)
+    d.slots.push_back({clients[i], static_cast<int64_t>(i), json{{"seed", std::to_string(i)}}});
+  d.deadline_unix_ms = api.clock.now_unix_ms() + 60'000;
+  auto opened = api.app->leases().open_draw(d);
+  REQUIRE(opened.ok());
+  return opened->lease_ids;
+}
+
+double rejected(Api& api, const std::string& reason) {
+  const std::string text = api.call("GET", "/metrics").body;
+  const std::string key = "mufl_client_updates_rejected_total{reason=\"" + reason + "\"} ";
+  const auto at = text.find(key);
+  REQUIRE(at != std::string::npos);
+  return std::stod(text.substr(at + key.size()));
+}
+
+}  // namespace
+
+TEST_CASE("federations: a lease goes to its client only, with its weights, and takes one good update") {
+  Api api;
+  auto [owner, otok] = api.tenant("acme");
+  json f = create_fed(api, otok);
+  auto ra = enroll(api, f["enrollment_token"], "a");
+  auto rb = enroll(api, f["enrollment_token"], "b");
+  const std::string a = json::parse(ra.body)["token"], b = json::parse(rb.body)["token"];
+  const std::string a_id = json::parse(ra.body)["id"];
+  const std::string lease = open_draw(api, {a_id})[0];
+
+  auto work = api.call("GET", "/v1/clients/me/work?wait=0", "", a);
+  REQUIRE(work.deferred);
+  std::optional<HttpResponse> reply;
+  work.deferred->start([&](HttpResponse r) { reply = std::move(r); });
+  REQUIRE(reply);
+  REQUIRE(reply->status == 200);
+  json l = json::parse(reply->body);
+  CHECK(l["id"] == lease);
+  CHECK(l["assignment"]["seed"] == "0");
+  CHECK(l["tensors"].size() == 2);
+  std::optional<HttpResponse> none;
+  api.call("GET", "/v1/clients/me/work?wait=0", "", b).deferred->start([&](HttpResponse r) { none = std::move(r); });
+  REQUIRE(none);
+  CHECK(none->status == 204);
+  problem(api.call("GET", "/v1/clients/me/work?wait=61", "", a), 400);
+
+  auto weights = api.call("GET", "/v1/work/" + lease + "/weights", "", a);
+  REQUIRE(weights.status == 200);
+  CHECK(weights.content_type == "application/octet-stream");
+  CHECK(header(weights, "X-Content-SHA256") == l["weights"]["sha256"]);
+  CHECK(tenants::sha256_hex(weights.body) == l["weights"]["sha256"]);
+  problem(api.call("GET", "/v1/work/" + lease + "/weights", "", b), 404);  // another client's lease
+  problem(api.call("GET", "/v1/work/" + lease + "/weights", "", otok), 403);
+
+  // Every bad update is refused with its reason, counted, and changes nothing.
+  problem(api.call("PUT", "/v1/work/" + lease + "/update", tensors_bytes(2, 2), b), 404);
+  CHECK(rejected(api, "unknown_lease") == 1);
+  problem(api.call("PUT", "/v1/work/" + lease + "/update", "garbage", a), 400);
+  CHECK(rejected(api, "malformed") == 1);
+  problem(api.call("PUT", "/v1/work/" + lease + "/update", tensors_bytes(std::nanf(""), 0), a), 400);
+  CHECK(rejected(api, "non_finite") == 1);
+  protocol::TensorFile wrong;
+  wrong.tensors.push_back({"w", {4}, std::vector<float>(4, 1)});
+  wrong.tensors.push_back({"b", {2}, std::vector<float>(2, 1)});
+  problem(api.call("PUT", "/v1/work/" + lease + "/update", *protocol::encode_safetensors(wrong), a), 400);
+  CHECK(rejected(api, "tensors") == 1);
+  problem(api.call("PUT", "/v1/work/" + lease + "/update", std::string(400 * 1024, 'x'), a), 413);
+  CHECK(rejected(api, "too_large") == 1);
+  problem(api.call("PUT", "/v1/work/" + lease + "/update", tensors_bytes(2, 2, {}), a), 400);
+  CHECK(rejected(api, "report") == 1);
+  CHECK(api.store->get_lease(lease)->state == storage::LeaseState::kOpen);
+
+  const std::string good = tensors_bytes(2, 3, {{"mufl.report", R"({"num_samples": 5})"}});
+  auto ok = api.call("PUT", "/v1/work/" + lease + "/update", good, a);
+  REQUIRE(ok.status == 200);
+  CHECK(json::parse(ok.body)["state"] == "reported");
+  CHECK(api.call("PUT", "/v1/work/" + lease + "/update", good, a).status == 200);  // the same again
+  problem(api.call("PUT", "/v1/work/" + lease + "/update", tensors_bytes(9, 9), a), 409);
+  CHECK(rejected(api, "conflict") == 1);
+  auto stored = api.store->get_lease(lease);
+  REQUIRE(stored.ok());
+  CHECK(stored->report_json == R"({"num_samples": 5})");
+  CHECK(*api.app->leases().read_update(*stored) == good);
+  CHECK_FALSE(api.app->work().peek(a_id));  // off the board once reported
+
+  // A draw waits for its reports: here every lease reported, so it ends at once.
+  bool stopped = true;
+  auto draw = api.app->leases().wait_draw("grp_test", 1, 0, api.clock.now_unix_ms() + 60'000, {}, stopped);
+  REQUIRE(draw.ok());
+  CHECK_FALSE(stopped);
+  CHECK(draw->at(0).state == storage::LeaseState::kReported);
+}
+
+TEST_CASE("federations: after its deadline a lease's update is a straggler's, refused with 409") {
+  Api api;
+  auto [owner, otok] = api.tenant("acme");
+  json f = create_fed(api, otok);
+  auto ra = enroll(api, f["enrollment_token"], "a");
+  const std::string a = json::parse(ra.body)["token"], a_id = json::parse(ra.body)["id"];
+  const std::string lease = open_draw(api, {a_id}, 1)[0];
+  api.clock.advance_ms(60'000);
+  json p = problem(api.call("PUT", "/v1/work/" + lease + "/update", tensors_bytes(2, 2), a), 409);
+  CHECK(p["detail"].get<std::string>().find("straggler") != std::string::npos);
+  CHECK(rejected(api, "late") == 1);
+  bool stopped = true;
+  auto draw = api.app->leases().wait_draw("grp_test", 1, 1, api.clock.now_unix_ms(), {}, stopped);
+  REQUIRE(draw.ok());
+  CHECK(draw->at(0).state == storage::LeaseState::kExpired);
+  CHECK_FALSE(api.app->work().peek(a_id));
 }

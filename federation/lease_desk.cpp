@@ -1,0 +1,200 @@
+#include "federation/lease_desk.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "core/file_io.h"
+#include "core/ids.h"
+#include "core/time_format.h"
+#include "federation/update_check.h"
+
+namespace mufl::federation {
+namespace {
+
+nlohmann::json specs_json(const std::vector<protocol::TensorSpec>& specs) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : specs) out.push_back({{"name", s.name}, {"shape", s.shape}});
+  return out;
+}
+
+std::vector<protocol::TensorSpec> specs_from(const nlohmann::json& j) {
+  std::vector<protocol::TensorSpec> out;
+  if (!j.is_array()) return out;
+  for (const auto& s : j) out.push_back({s.value("name", ""), s.value("shape", std::vector<int64_t>{})});
+  return out;
+}
+
+}  // namespace
+
+LeaseDesk::LeaseDesk(storage::LeaseStore& store, WorkBoard& board, const Clock& clock, RandomSource& rng,
+                     std::string dir, std::function<void(const std::string&)> on_reject)
+    : store_(store), board_(board), clock_(clock), rng_(rng), dir_(std::move(dir)), on_reject_(std::move(on_reject)) {}
+
+std::string LeaseDesk::weights_path(const std::string& group_id, int64_t round, int64_t attempt) const {
+  return dir_ + "/leases/" + group_id + "-r" + std::to_string(round) + "-a" + std::to_string(attempt) +
+         ".safetensors";
+}
+
+std::string LeaseDesk::update_path(const std::string& lease_id) const {
+  return dir_ + "/leases/" + lease_id + ".update.safetensors";
+}
+
+Result<int64_t> LeaseDesk::restore_open_leases() {
+  auto open = store_.list_open_leases();
+  if (!open.ok()) return open.status();
+  for (const auto& l : *open) board_.offer(l.client_id, l.id, l.assignment_json);
+  return static_cast<int64_t>(open->size());
+}
+
+Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_ + "/leases", ec);
+  const std::string path = weights_path(draw.group_id, draw.round, draw.attempt);
+  if (Status s = write_file_durably(path, draw.global_weights); !s.is_ok()) return s;
+  auto existing = store_.list_round_leases(draw.group_id, draw.round, draw.attempt);
+  if (!existing.ok()) return existing.status();
+  const std::string sha = sha256_hex(draw.global_weights);
+  const int64_t now = clock_.now_unix_ms();
+  OpenedDraw opened;
+  std::vector<storage::Lease> fresh;
+  for (const auto& slot : draw.slots) {
+    const storage::Lease* kept = nullptr;
+    for (const auto& l : *existing)
+      if (l.client_id == slot.client_id && l.state != storage::LeaseState::kAbandoned) kept = &l;
+    if (kept) {
+      opened.lease_ids.push_back(kept->id);
+      if (kept->state == storage::LeaseState::kOpen)
+        opened.deadline_unix_ms = std::max(opened.deadline_unix_ms, kept->deadline_unix_ms);
+      continue;
+    }
+    storage::Lease l = new_lease(draw, slot, sha, now);
+    opened.lease_ids.push_back(l.id);
+    opened.deadline_unix_ms = std::max(opened.deadline_unix_ms, l.deadline_unix_ms);
+    fresh.push_back(std::move(l));
+  }
+  if (Status s = store_.create_leases(fresh); !s.is_ok()) return s;
+  for (const auto& l : fresh) board_.offer(l.client_id, l.id, l.assignment_json);  // only once it is durable
+  return opened;
+}
+
+storage::Lease LeaseDesk::new_lease(const DrawRequest& draw, const DrawRequest::Slot& slot, const std::string& sha,
+                                    int64_t now) {
+  storage::Lease l;
+  l.id = new_id("lea", rng_);
+  l.group_id = draw.group_id;
+  l.round = draw.round;
+  l.attempt = draw.attempt;
+  l.client_id = slot.client_id;
+  l.client_index = slot.client_index;
+  l.deadline_unix_ms = draw.deadline_unix_ms;
+  l.created_unix_ms = now;
+  l.assignment_json = nlohmann::json{{"id", l.id},
+                                     {"group_id", l.group_id},
+                                     {"round", l.round},
+                                     {"attempt", l.attempt},
+                                     {"deadline", format_rfc3339(l.deadline_unix_ms)},
+                                     {"assignment", slot.assignment},
+                                     {"tensors", specs_json(draw.tensors)},
+                                     {"weights",
+                                      {{"url", "/v1/work/" + l.id + "/weights"},
+                                       {"sha256", sha},
+                                       {"bytes", draw.global_weights.size()}}}}
+                          .dump();
+  return l;
+}
+
+Result<std::vector<storage::Lease>> LeaseDesk::wait_draw(const std::string& group_id, int64_t round, int64_t attempt,
+                                                         int64_t deadline_unix_ms,
+                                                         const std::function<bool()>& should_stop, bool& stopped) {
+  stopped = false;
+  for (;;) {
+    auto leases = store_.list_round_leases(group_id, round, attempt);
+    if (!leases.ok()) return leases.status();
+    const bool all_in = std::none_of(leases->begin(), leases->end(),
+                                     [](const storage::Lease& l) { return l.state == storage::LeaseState::kOpen; });
+    stopped = should_stop && should_stop();
+    const bool late = clock_.now_unix_ms() >= deadline_unix_ms;
+    if (all_in || stopped || late) {
+      const auto state = stopped ? storage::LeaseState::kAbandoned : storage::LeaseState::kExpired;
+      auto closed = store_.close_round_leases(group_id, round, attempt, state, clock_.now_unix_ms());
+      if (!closed.ok()) return closed.status();
+      for (const auto& l : *leases) board_.withdraw(l.id);
+      return store_.list_round_leases(group_id, round, attempt);
+    }
+    // Woken by a report; else look again shortly (the deadline, a stop request).
+    std::unique_lock lock(mu_);
+    reported_.wait_for(lock, std::chrono::milliseconds(200));
+  }
+}
+
+Result<std::string> LeaseDesk::read_update(const storage::Lease& lease) const {
+  auto bytes = read_file(lease.update_path);
+  if (!bytes.ok()) return bytes.status();
+  if (sha256_hex(*bytes) != lease.update_sha256)
+    return Status::internal("the update of lease " + lease.id + " in " + lease.update_path + " is damaged");
+  return bytes;
+}
+
+Result<storage::Lease> LeaseDesk::own_lease(const std::string& client_id, const std::string& lease_id) const {
+  auto lease = looks_like_id(lease_id, "lea") ? store_.get_lease(lease_id)
+                                              : Result<storage::Lease>(Status::not_found("no lease " + lease_id));
+  if (!lease.ok()) return lease.status();
+  // Another client's lease is as unknown as a lease that does not exist.
+  if (lease->client_id != client_id) return Status::not_found("no lease " + lease_id);
+  return lease;
+}
+
+Result<LeaseDesk::WeightsFile> LeaseDesk::weights(const std::string& client_id, const std::string& lease_id) const {
+  auto lease = own_lease(client_id, lease_id);
+  if (!lease.ok()) return lease.status();
+  auto bytes = read_file(weights_path(lease->group_id, lease->round, lease->attempt));
+  if (!bytes.ok()) return Status::not_found("the weights of lease " + lease_id + " are gone (its round ended)");
+  return WeightsFile{*bytes, sha256_hex(*bytes)};
+}
+
+Status LeaseDesk::reject(const std::string& reason, Status status) {
+  if (on_reject_) on_reject_(reason);
+  return status;
+}
+
+Result<storage::Lease> LeaseDesk::accept_update(const std::string& client_id, const std::string& lease_id,
+                                                std::string_view body) {
+  auto lease = own_lease(client_id, lease_id);
+  if (!lease.ok()) return reject("unknown_lease", lease.status());
+  const std::string sha = sha256_hex(body);
+  if (lease->state == storage::LeaseState::kReported) {
+    if (sha == lease->update_sha256) return lease;  // the same update again: idempotent
+    return reject("conflict", Status::conflict("lease " + lease_id + " was reported with another update"));
+  }
+  if (lease->state != storage::LeaseState::kOpen || clock_.now_unix_ms() >= lease->deadline_unix_ms)
+    return reject("late", Status::conflict("the deadline of lease " + lease_id + " passed at " +
+                                           format_rfc3339(lease->deadline_unix_ms) +
+                                           "; the update is a straggler's and is not aggregated"));
+  const auto lease_json = nlohmann::json::parse(lease->assignment_json, nullptr, false);
+  auto checked = check_update(body, specs_from(lease_json.is_object() ? lease_json["tensors"] : nlohmann::json()));
+  if (!checked.file) {
+    Status s = checked.rejection.reason == "too_large"
+                   ? Status::resource_exhausted(checked.rejection.detail)
+                   : Status::invalid_argument("the update is refused: " + checked.rejection.detail,
+                                              {{"update", checked.rejection.reason + ": " + checked.rejection.detail}});
+    return reject(checked.rejection.reason, s);
+  }
+  auto report = checked.file->metadata.find("mufl.report");
+  if (report == checked.file->metadata.end() ||
+      !nlohmann::json::parse(report->second, nullptr, false).is_object())
+    return reject("report", Status::invalid_argument("the update carries no report (metadata \"mufl.report\")",
+                                                     {{"update", "report: missing or not a JSON object"}}));
+  const std::string path = update_path(lease_id);
+  if (Status s = write_file_durably(path, body); !s.is_ok()) return s;
+  auto recorded = store_.record_lease_report(lease_id, report->second, path, sha, clock_.now_unix_ms());
+  if (!recorded.ok()) {
+    // Lost a race with the deadline (or a twin upload): answer as a later call would.
+    if (recorded.status().code() == Status::Code::kFailedPrecondition) return accept_update(client_id, lease_id, body);
+    return recorded.status();
+  }
+  board_.withdraw(lease_id);
+  reported_.notify_all();
+  return recorded;
+}
+
+}  // namespace mufl::federation

@@ -1,0 +1,177 @@
+#include "fl/assignment.h"
+
+#include <charconv>
+#include <cmath>
+#include <numeric>
+
+#include "fl/client_data.h"
+#include "fl/datasets.h"
+#include "fl/model.h"
+#include "fl/tasks.h"
+#include "fl/training.h"
+#include "fl/wire.h"
+#include "protocol/safetensors.h"
+
+namespace mufl::fl {
+namespace {
+
+Status bad(const std::string& field, const std::string& why) {
+  return Status::invalid_argument("the assignment has an invalid field", {{field, why}});
+}
+
+template <typename T>
+Status read(const nlohmann::json& obj, const char* key, T& out) {
+  if (!obj.contains(key)) return bad(key, "is required");
+  try {
+    out = obj.at(key).get<T>();
+  } catch (const std::exception&) {
+    return bad(key, "has the wrong type");
+  }
+  return Status::ok();
+}
+
+// The client's samples of one part with the targets of `tasks`.
+Result<TaskData> load_part(const std::string& dir, bool train, const std::vector<TaskDef>& tasks) {
+  auto set = load_client_part(dir, train);
+  if (!set.ok()) return set.status();
+  return make_task_data(*set, tasks);
+}
+
+}  // namespace
+
+nlohmann::json assignment_to_json(const Assignment& a) {
+  nlohmann::json heads = nlohmann::json::array();
+  for (size_t i = 0; i < a.tasks.size(); ++i) heads.push_back({{"key", a.heads.at(i)}, {"task", a.tasks[i]}});
+  return {{"heads", heads},
+          {"local",
+           {{"epochs", a.epochs},
+            {"batch_size", a.batch_size},
+            {"learning_rate", a.learning_rate},
+            {"momentum", a.momentum},
+            {"weight_decay", a.weight_decay},
+            {"prox_mu", a.prox_mu},
+            {"affinity_every", a.affinity_every},
+            {"encoder_gradient", a.encoder_gradient},
+            {"balance", a.balance}}},
+          {"seed", std::to_string(a.seed)}};
+}
+
+Result<Assignment> assignment_from_json(const nlohmann::json& j) {
+  Assignment a;
+  if (!j.is_object() || !j.contains("heads") || !j["heads"].is_array() || j["heads"].empty())
+    return bad("heads", "must be a non-empty array of {key, task}");
+  for (const auto& h : j["heads"]) {
+    if (!h.is_object() || !h.contains("key") || !h["key"].is_string() || !h.contains("task") || !h["task"].is_string())
+      return bad("heads", "must be a non-empty array of {key, task}");
+    a.heads.push_back(h["key"]);
+    a.tasks.push_back(h["task"]);
+  }
+  if (!j.contains("local") || !j["local"].is_object()) return bad("local", "must be an object");
+  const auto& l = j["local"];
+  for (Status s : {read(l, "epochs", a.epochs), read(l, "batch_size", a.batch_size),
+                   read(l, "learning_rate", a.learning_rate), read(l, "momentum", a.momentum),
+                   read(l, "weight_decay", a.weight_decay), read(l, "prox_mu", a.prox_mu),
+                   read(l, "affinity_every", a.affinity_every), read(l, "encoder_gradient", a.encoder_gradient),
+                   read(l, "balance", a.balance)})
+    if (!s.is_ok()) return s;
+  if (a.epochs < 1 || a.batch_size < 1 || !(a.learning_rate > 0)) return bad("local", "epochs, batch_size and learning_rate must be positive");
+  std::string seed;
+  if (Status s = read(j, "seed", seed); !s.is_ok()) return s;
+  auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), a.seed);
+  if (ec != std::errc() || end != seed.data() + seed.size()) return bad("seed", "must be a decimal string");
+  return a;
+}
+
+nlohmann::json local_report_to_json(const LocalReport& r) {
+  nlohmann::json eval = nlohmann::json::array();
+  for (const auto& e : r.eval)
+    eval.push_back({{"head", e.head}, {"task", e.task}, {"loss", e.loss}, {"metric", e.metric}, {"value", e.value}});
+  return {{"num_samples", r.num_samples}, {"samples", r.samples},   {"steps", r.steps},
+          {"mean_loss", r.mean_loss},     {"affinity", r.affinity}, {"lookaheads", r.lookaheads},
+          {"test_samples", r.test_samples}, {"eval", eval}};
+}
+
+Result<LocalReport> local_report_from_json(const nlohmann::json& j) {
+  LocalReport r;
+  if (!j.is_object()) return bad("report", "must be an object");
+  for (Status s : {read(j, "num_samples", r.num_samples), read(j, "samples", r.samples), read(j, "steps", r.steps),
+                   read(j, "mean_loss", r.mean_loss), read(j, "affinity", r.affinity),
+                   read(j, "lookaheads", r.lookaheads), read(j, "test_samples", r.test_samples)})
+    if (!s.is_ok()) return s;
+  if (r.num_samples < 1) return bad("num_samples", "must be at least 1");
+  if (!std::isfinite(r.mean_loss)) return bad("mean_loss", "must be finite");
+  if (!j.contains("eval") || !j["eval"].is_array()) return bad("eval", "must be an array");
+  for (const auto& e : j["eval"]) {
+    HeadEval h;
+    for (Status s : {read(e, "head", h.head), read(e, "task", h.task), read(e, "loss", h.loss),
+                     read(e, "metric", h.metric), read(e, "value", h.value)})
+      if (!s.is_ok()) return s;
+    r.eval.push_back(std::move(h));
+  }
+  return r;
+}
+
+Result<std::string> train_assignment(const Assignment& a, std::string_view global_weights, const std::string& data_dir,
+                                     const std::string& device, const std::function<bool()>& should_stop) {
+  try {
+    std::vector<TaskDef> tasks;
+    for (const auto& name : a.tasks) {
+      auto t = find_task(name);
+      if (!t.ok()) return t.status();
+      tasks.push_back(*t);
+    }
+    const torch::Device dev(device);
+    auto train = load_part(data_dir, true, tasks);
+    if (!train.ok()) return train.status();
+    MultiTaskNet model(tasks, a.heads);
+    model->to(dev);
+    auto file = protocol::decode_safetensors(global_weights);
+    if (!file.ok()) return file.status();
+    auto global = weights_from(*file, model);
+    if (!global.ok()) return global.status();
+    set_weights(model, *global);
+    train->images = train->images.to(dev);
+    for (auto& t : train->targets) t = t.to(dev);
+
+    LocalTrainOptions options;
+    options.epochs = static_cast<int>(a.epochs);
+    options.batch_size = static_cast<int>(a.batch_size);
+    options.learning_rate = a.learning_rate;
+    options.momentum = a.momentum;
+    options.weight_decay = a.weight_decay;
+    options.prox_mu = a.prox_mu;
+    options.affinity_every = static_cast<int>(a.affinity_every);
+    options.encoder_gradient = a.encoder_gradient == "sum" ? EncoderGradient::kSum : EncoderGradient::kMean;
+    options.balance = parse_task_balance(a.balance).value_or(TaskBalance::kNone);
+    std::vector<int64_t> indices(static_cast<size_t>(train->size()));
+    std::iota(indices.begin(), indices.end(), 0);
+    LocalResult r = train_local(model, *train, indices, options, a.seed, &*global, should_stop);
+    if (r.stopped) return Status::unavailable("stopped");
+
+    LocalReport report;
+    report.num_samples = train->size();
+    report.samples = r.samples;
+    report.steps = r.steps;
+    report.mean_loss = r.mean_loss;
+    report.affinity = r.affinity;
+    report.lookaheads = r.lookaheads;
+    if (has_client_test_part(data_dir)) {
+      auto test = load_part(data_dir, false, tasks);
+      if (!test.ok()) return test.status();
+      if (test->size() == 0) return protocol::encode_safetensors(
+          to_tensor_file(model, {{kReportMetadataKey, local_report_to_json(report).dump()}}));
+      test->images = test->images.to(dev);
+      for (auto& t : test->targets) t = t.to(dev);
+      const auto scores = evaluate(model, *test);
+      report.test_samples = test->size();
+      for (size_t i = 0; i < scores.size(); ++i)
+        report.eval.push_back({a.heads[i], tasks[i].name, tasks[i].metric, scores[i].loss, scores[i].metric});
+    }
+    return protocol::encode_safetensors(
+        to_tensor_file(model, {{kReportMetadataKey, local_report_to_json(report).dump()}}));
+  } catch (const std::exception& e) {
+    return Status::internal(std::string("training the assignment: ") + e.what());
+  }
+}
+
+}  // namespace mufl::fl

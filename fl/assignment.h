@@ -1,0 +1,70 @@
+#pragma once
+// Assignment: what a federation client trains for one lease (docs/clients.md, "Lease"), and
+// LocalReport, what it reports with its update. The server writes an assignment into the
+// lease's JSON; mufl-client reads it back and trains it with train_assignment(), the same
+// train_local the in-process simulation runs. Torch-free header.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.h"
+
+namespace mufl::fl {
+
+struct Assignment {
+  std::vector<std::string> tasks;  // one per head, in the model's order
+  std::vector<std::string> heads;  // the heads' keys, parallel to tasks
+  int64_t epochs = 1;
+  int64_t batch_size = 32;
+  double learning_rate = 0.05;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  double prox_mu = 0;
+  int64_t affinity_every = 0;
+  std::string encoder_gradient = "mean";  // "mean" | "sum" (fl/encoder_gradient.h)
+  std::string balance = "none";           // "none" | "cap"
+  uint64_t seed = 0;                      // the client's training seed for this round and draw
+};
+
+// {"heads": [{"key", "task"}], "local": {...}, "seed": "<decimal>"} (the seed as a string:
+// JSON numbers lose bits above 2^53 in many clients).
+nlohmann::json assignment_to_json(const Assignment& a);
+// kInvalidArgument naming the first bad field.
+Result<Assignment> assignment_from_json(const nlohmann::json& j);
+
+struct HeadEval {
+  std::string head, task, metric;
+  double loss = 0, value = 0;
+};
+
+struct LocalReport {
+  int64_t num_samples = 0;  // training samples held (the FedAvg weight)
+  int64_t samples = 0;      // samples trained, every epoch counted
+  int64_t steps = 0;
+  double mean_loss = 0;
+  std::vector<std::vector<double>> affinity;  // K×K, empty when the lookahead was off
+  int64_t lookaheads = 0;
+  int64_t test_samples = 0;     // the held-out part evaluated (0: none)
+  std::vector<HeadEval> eval;   // per head on the held-out part; empty without one
+};
+
+nlohmann::json local_report_to_json(const LocalReport& r);
+Result<LocalReport> local_report_from_json(const nlohmann::json& j);
+
+// The metadata key of an update file that holds its LocalReport as JSON text.
+inline constexpr const char* kReportMetadataKey = "mufl.report";
+
+// The client's side of a lease: loads its data from `data_dir` (fl/client_data.h), builds the
+// model the assignment names with `global_weights` (safetensors), trains it with the
+// assignment's settings and seed, evaluates it on the held-out part, and returns the update:
+// safetensors of its weights with its LocalReport under kReportMetadataKey. kInvalidArgument
+// when the weights do not fit the model or the data do not fit its tasks; kUnavailable
+// ("stopped") when `should_stop` said so.
+Result<std::string> train_assignment(const Assignment& a, std::string_view global_weights, const std::string& data_dir,
+                                     const std::string& device, const std::function<bool()>& should_stop = {});
+
+}  // namespace mufl::fl

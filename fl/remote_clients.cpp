@@ -1,0 +1,78 @@
+#include "fl/remote_clients.h"
+
+#include "fl/wire.h"
+
+namespace mufl::fl {
+
+Assignment make_assignment(const std::vector<std::string>& tasks, const std::vector<std::string>& heads,
+                           const LocalTrainOptions& options, uint64_t seed) {
+  Assignment a;
+  a.tasks = tasks;
+  a.heads = heads;
+  a.epochs = options.epochs;
+  a.batch_size = options.batch_size;
+  a.learning_rate = options.learning_rate;
+  a.momentum = options.momentum;
+  a.weight_decay = options.weight_decay;
+  a.prox_mu = options.prox_mu;
+  a.affinity_every = options.affinity_every;
+  a.encoder_gradient = options.encoder_gradient == EncoderGradient::kSum ? "sum" : "mean";
+  a.balance = to_string(options.balance);
+  a.seed = seed;
+  return a;
+}
+
+Result<std::vector<ClientResult>> RemoteClients::train(const Weights& global, const LocalTrainOptions& options,
+                                                       const RoundDraw& draw, const std::vector<ClientTask>& tasks,
+                                                       const std::function<bool()>& should_stop, bool& stopped) {
+  RemoteDraw remote;
+  remote.job = job_;
+  remote.timeout_ms = timeout_ms_;
+  remote.round = draw.round;
+  remote.attempt = draw.attempt;
+  set_weights(shape_, global);
+  auto encoded = protocol::encode_safetensors(to_tensor_file(shape_));
+  if (!encoded.ok()) return encoded.status();
+  remote.global_weights = std::move(*encoded);
+  remote.tensors = tensor_specs(shape_);
+  std::vector<std::string> task_names;
+  for (const auto& t : shape_->tasks()) task_names.push_back(t.name);
+  for (const ClientTask& t : tasks)
+    remote.tasks.push_back(
+        {t.client, assignment_to_json(make_assignment(task_names, shape_->keys(), options, t.seed))});
+
+  auto updates = pool_->run(remote, should_stop, stopped);
+  if (!updates.ok()) return updates.status();
+  std::vector<ClientResult> out;
+  if (stopped) return out;
+  for (const auto& u : *updates) {
+    auto r = decode(u);
+    if (r.ok()) out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+Result<ClientResult> RemoteClients::decode(const RemoteUpdate& u) const {
+  auto file = protocol::decode_safetensors(u.update);
+  if (!file.ok()) return file.status();
+  MultiTaskNet shape = shape_;  // a handle; weights_from only reads it
+  auto weights = weights_from(*file, shape);
+  if (!weights.ok()) return weights.status();
+  const auto meta = file->metadata.find(kReportMetadataKey);
+  if (meta == file->metadata.end()) return Status::invalid_argument("the update carries no report");
+  auto report = local_report_from_json(nlohmann::json::parse(meta->second, nullptr, false));
+  if (!report.ok()) return report.status();
+  ClientResult r;
+  r.client = u.client;
+  r.update = {std::move(*weights), report->num_samples};
+  r.local.samples = report->samples;
+  r.local.steps = report->steps;
+  r.local.mean_loss = report->mean_loss;
+  r.local.affinity = report->affinity;
+  r.local.lookaheads = report->lookaheads;
+  r.test_samples = report->test_samples;
+  r.eval = report->eval;
+  return r;
+}
+
+}  // namespace mufl::fl

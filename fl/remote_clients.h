@@ -1,0 +1,47 @@
+#pragma once
+// RemoteClients: the RoundClients of a job on a federation (fl/client_pool.h). It turns the
+// round's global weights into safetensors, each task into an Assignment (the same settings
+// and seed a simulated client trains with), lets the pool hand them out, and decodes the
+// updates that come back. A client trains with train_assignment(), which runs the same
+// train_local as SimulatedClients: one implementation of local training, not two.
+// Internal to fl/ (torch types).
+#include <memory>
+
+#include "fl/client_pool.h"
+#include "fl/round_clients.h"
+
+namespace mufl::fl {
+
+class RemoteClients final : public RoundClients {
+ public:
+  // `shape` is a model of the job's shape (its parameter names and shapes); it must outlive this.
+  // `job` names the job's draws (RemoteDraw::job); clients have `timeout_ms` to report, and
+  // a round waits as long for `min_clients` of them to be online.
+  RemoteClients(MultiTaskNet& shape, std::shared_ptr<ClientPool> pool, std::string job, int64_t timeout_ms,
+                int64_t min_clients)
+      : shape_(shape), pool_(std::move(pool)), job_(std::move(job)), timeout_ms_(timeout_ms), min_clients_(min_clients) {}
+
+  Result<std::vector<int64_t>> candidates(const std::function<bool()>& should_stop) override {
+    return pool_->candidates(static_cast<size_t>(min_clients_), timeout_ms_, should_stop);
+  }
+  // An update that does not decode, or does not fit the model, is left out as a client that
+  // did not report (the pool's checks make that rare: they refuse it at upload).
+  Result<std::vector<ClientResult>> train(const Weights& global, const LocalTrainOptions& options,
+                                          const RoundDraw& draw, const std::vector<ClientTask>& tasks,
+                                          const std::function<bool()>& should_stop, bool& stopped) override;
+
+ private:
+  Result<ClientResult> decode(const RemoteUpdate& update) const;
+
+  MultiTaskNet& shape_;
+  std::shared_ptr<ClientPool> pool_;
+  std::string job_;
+  int64_t timeout_ms_;
+  int64_t min_clients_;
+};
+
+// The Assignment a client trains for `options` and `seed` in a model with these heads.
+Assignment make_assignment(const std::vector<std::string>& tasks, const std::vector<std::string>& heads,
+                           const LocalTrainOptions& options, uint64_t seed);
+
+}  // namespace mufl::fl

@@ -1,0 +1,322 @@
+// Activities on a federation, trained by real mufl-client processes against the real mufld
+// (all binaries, loopback). The clients hold the shards mufl-shards cuts, which are exactly
+// the partitions simulation trains on, so the two runs of one activity must give the same
+// weights: simulation and reality share one code path.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <cstdio>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "fl/model.h"
+#include "fl/tasks.h"
+#include "tests/cli/cli_runner.h"
+#include "tests/support/http_client.h"
+#include "tests/support/json_poll.h"
+#include "tests/support/mufld_process.h"
+#include "tests/support/temp_dir.h"
+// Last: after the torch headers.
+#include "tests/support/catch_over_torch.h"
+
+using namespace mufl::testing;
+using nlohmann::json;
+
+namespace {
+
+const std::string kAdmin = "fed-train-admin";
+
+// A mufl-client running in the background until stop().
+class ClientProcess {
+ public:
+  ClientProcess(const std::string& server, const std::string& data_dir, const std::string& name,
+                const std::string& enroll_token) {
+    std::promise<pid_t> started;
+    auto pid = started.get_future();
+    run_ = std::async(std::launch::async, [=, &started] {
+      return run_cli(MUFL_CLIENT_PATH,
+                     {"--server", server, "--data", data_dir, "--name", name, "--enroll-token", enroll_token,
+                      "--poll-wait", "2", "--threads", "1"},
+                     {}, "", [&](pid_t p) { started.set_value(p); });
+    });
+    pid_ = pid.get();
+  }
+  ~ClientProcess() { stop(SIGKILL); }
+  // Sends `signal` and waits for the exit; what it printed. Idempotent.
+  CliRun stop(int signal) {
+    if (pid_ > 0) {
+      ::kill(pid_, signal);
+      pid_ = -1;
+      result_ = run_.get();
+    }
+    return result_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::future<CliRun> run_;
+  CliRun result_;
+};
+
+struct Fed {
+  std::string id, enroll_token;
+};
+
+// A new tenant's token; its id in `id` when asked.
+std::string make_tenant(HttpClient& c, const std::string& name, std::string* id = nullptr) {
+  auto t = c.post("/v1/tenants", json{{"name", name}}.dump(), kAdmin);
+  REQUIRE(t.status == 201);
+  const json j = json::parse(t.body);
+  if (id) *id = j["id"];
+  return j["token"];
+}
+
+Fed make_federation(HttpClient& c, const std::string& owner, const std::vector<std::string>& tenants = {}) {
+  json body = {{"name", "wards"}, {"schema", {{"channels", 1}, {"height", 28}, {"width", 28}, {"labels", 10}}}};
+  if (!tenants.empty()) body["tenants"] = tenants;
+  auto f = c.post("/v1/federations", body.dump(), owner);
+  REQUIRE(f.status == 201);
+  json j = json::parse(f.body);
+  return {j["id"], j["enrollment_token"]};
+}
+
+// Cuts `clients` shards of the synthetic data set for `seed` into `out` (mufl-shards).
+void cut_shards(const std::string& data_dir, const std::string& out, int clients, int seed) {
+  CliRun r = run_cli(MUFL_SHARDS_PATH, {"--dataset", "synthetic", "--clients", std::to_string(clients), "--seed",
+                                        std::to_string(seed), "--data-dir", data_dir, "--out", out});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+}
+
+// Starts one client per shard, in shard order, each enrolled before the next starts, so that
+// client i of the federation (enrollment order) holds shard i; returns once all are online.
+std::vector<std::unique_ptr<ClientProcess>> start_clients(HttpClient& c, uint16_t port, const std::string& owner,
+                                                          const Fed& fed, const std::string& shards, int n) {
+  const std::string server = "http://127.0.0.1:" + std::to_string(port);
+  std::vector<std::unique_ptr<ClientProcess>> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(std::make_unique<ClientProcess>(server, shards + "/client-" + std::to_string(i),
+                                                  "ward-" + std::to_string(i), fed.enroll_token));
+    wait_for(c, "/v1/federations/" + fed.id + "/clients", owner, [&](const json& j) {
+      if (j["items"].size() != static_cast<size_t>(i + 1)) return false;
+      for (const auto& item : j["items"])
+        if (item["state"] != "online") return false;
+      return true;
+    }, 60);
+  }
+  return out;
+}
+
+json wait_done(HttpClient& c, const std::string& token, const std::string& id, int seconds = 240) {
+  return wait_for(c, "/v1/activities/" + id, token, [](const json& a) {
+    return a["state"] == "succeeded" || a["state"] == "failed" || a["state"] == "cancelled";
+  }, seconds);
+}
+
+std::string submit(HttpClient& c, const std::string& token, const json& spec) {
+  auto r = c.post("/v1/activities", spec.dump(), token);
+  INFO(r.body);
+  REQUIRE(r.status == 201);
+  return json::parse(r.body)["id"];
+}
+
+mufl::fl::MultiTaskNet load_model(HttpClient& c, const std::string& token, const std::string& id,
+                                  const std::string& task) {
+  auto model = c.get("/v1/activities/" + id + "/model", token);
+  REQUIRE(model.status == 200);
+  mufl::fl::MultiTaskNet net(std::vector<mufl::fl::TaskDef>{*mufl::fl::find_task(task)});
+  std::istringstream in(model.body);
+  torch::load(net, in);
+  return net;
+}
+
+double max_difference(mufl::fl::MultiTaskNet& a, mufl::fl::MultiTaskNet& b) {
+  const auto pa = a->parameters(), pb = b->parameters();
+  REQUIRE(pa.size() == pb.size());
+  double worst = 0;
+  for (size_t i = 0; i < pa.size(); ++i) worst = std::max(worst, (pa[i] - pb[i]).abs().max().item<double>());
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("federated training: four mufl-client processes train the weights the simulation trains, to 1e-6") {
+  TempDir dir, shards;
+  cut_shards(dir.path(), shards.path(), 4, 7);
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, {"--devices", "cpu:1", "--torch-threads", "1"});
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string token = make_tenant(c, "hospital");
+
+  const json common = {{"task", "class"}, {"rounds", 2}, {"clients_per_round", 4}, {"seed", 7}, {"merge", false},
+                       {"batch_size", 64}};
+  json sim_spec = common;
+  sim_spec["name"] = "simulated";
+  sim_spec["dataset"] = "synthetic";
+  sim_spec["clients"] = 4;
+  const std::string sim = submit(c, token, sim_spec);
+  REQUIRE(wait_done(c, token, sim)["state"] == "succeeded");
+
+  const Fed fed = make_federation(c, token);
+  auto clients = start_clients(c, mufld.port(), token, fed, shards.path(), 4);
+  json fed_spec = common;
+  fed_spec["name"] = "federated";
+  fed_spec["federation"] = fed.id;
+  const std::string real = submit(c, token, fed_spec);
+  const json done = wait_done(c, token, real);
+  INFO(done.dump());
+  REQUIRE(done["state"] == "succeeded");
+  CHECK(done["federation"] == fed.id);
+
+  for (const auto& r : get_all_items(c, "/v1/activities/" + real + "/rounds", token)) {
+    CHECK(r["clients_sampled"] == 4);
+    CHECK(r["clients_reported"] == 4);
+    // Federated evaluation: every client holds a share of the test set.
+    CHECK(r["metrics"]["class"]["accuracy"].get<double>() > 0);
+  }
+  auto a = load_model(c, token, sim, "class");
+  auto b = load_model(c, token, real, "class");
+  const double diff = max_difference(a, b);
+  WARN("largest weight difference, federation against simulation: " << diff);
+  CHECK(diff <= 1e-6);
+
+  const CliRun log = clients[0]->stop(SIGTERM);
+  CHECK(log.exit_code == 0);
+  CHECK_THAT(log.out + log.err, Catch::Contains("update accepted"));
+}
+
+namespace {
+
+// The leases a client's log says it trained: (group, round, heads) per accepted update.
+struct TrainedLease {
+  std::string group;
+  int round = 0, heads = 0;
+};
+std::vector<TrainedLease> trained_leases(const std::string& log) {
+  std::vector<TrainedLease> out;
+  const std::string marker = " (group ";
+  for (size_t at = log.find(marker); at != std::string::npos; at = log.find(marker, at + 1)) {
+    const size_t line_end = log.find('\n', at);
+    const std::string line = log.substr(at, line_end - at);
+    if (line.find("update accepted") == std::string::npos) continue;
+    TrainedLease t;
+    char group[64] = {};
+    if (std::sscanf(line.c_str(), " (group %63[^,], round %d, %d heads)", group, &t.round, &t.heads) != 3) continue;
+    t.group = group;
+    out.push_back(t);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("federated training: three activities of two tenants on one federation merge, one lease per client and round") {
+  TempDir dir, shards;
+  cut_shards(dir.path(), shards.path(), 3, 5);
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin,
+                     {"--devices", "cpu:1", "--torch-threads", "1", "--merge-window", "1", "--affinity-every", "4",
+                      "--consolidation-fraction", "0.5"});
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string owner = make_tenant(c, "hospital");
+  std::string guest_id;
+  const std::string guest = make_tenant(c, "insurer", &guest_id);
+  const Fed fed = make_federation(c, owner, {guest_id});
+  auto clients = start_clients(c, mufld.port(), owner, fed, shards.path(), 3);
+
+  const json common = {{"federation", fed.id}, {"rounds", 4}, {"clients_per_round", 3}, {"seed", 5}};
+  std::vector<std::pair<std::string, std::string>> ids;  // token, id
+  for (const auto& [token, task] : std::vector<std::pair<std::string, std::string>>{
+           {owner, "class"}, {owner, "segment"}, {guest, "parity"}}) {
+    json spec = common;
+    spec["name"] = task;
+    spec["task"] = task;
+    ids.emplace_back(token, submit(c, token, spec));
+  }
+  std::string root;
+  for (const auto& [token, id] : ids) {
+    const json done = wait_done(c, token, id);
+    INFO(done.dump());
+    REQUIRE(done["state"] == "succeeded");
+    if (root.empty()) root = done["groups"][0];
+    CHECK(done["groups"][0] == root);  // all three trained in one group first
+    const auto rounds = get_all_items(c, "/v1/activities/" + id + "/rounds", token);
+    CHECK(rounds.size() == 4);
+    for (const auto& r : rounds) CHECK(r["metrics"].size() == 1);  // its own task, evaluated by the clients
+    CHECK(c.get("/v1/activities/" + id + "/model", token).status == 200);
+  }
+  const json group = json::parse(c.get("/v1/groups/" + root, owner).body);
+  CHECK(group["consolidation_rounds"] == 2);
+  CHECK(group["affinity"]["rounds_measured"] == 2);
+  REQUIRE(group["split"].is_object());  // the split decision was taken
+
+  // Each client trained the merged group once per consolidation round, all three heads in one lease.
+  int merged_leases = 0;
+  for (auto& client : clients) {
+    const CliRun log = client->stop(SIGTERM);
+    std::map<int, int> per_round;
+    for (const auto& t : trained_leases(log.out + log.err)) {
+      if (t.group != root) continue;
+      CHECK(t.heads == 3);
+      per_round[t.round] += 1;
+      ++merged_leases;
+    }
+    const std::map<int, int> once_each{{1, 1}, {2, 1}};
+    CHECK(per_round == once_each);
+  }
+  CHECK(merged_leases == 6);
+}
+
+TEST_CASE("federated training: a client killed with -9 is a dropout, and the rounds go on with the others") {
+  TempDir dir, shards;
+  cut_shards(dir.path(), shards.path(), 3, 3);
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, {"--devices", "cpu:1", "--torch-threads", "1"});
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string token = make_tenant(c, "hospital");
+  const Fed fed = make_federation(c, token);
+  auto clients = start_clients(c, mufld.port(), token, fed, shards.path(), 3);
+  const json spec = {{"name", "dropout"}, {"federation", fed.id}, {"task", "class"}, {"rounds", 3},
+                     {"clients_per_round", 3}, {"min_clients", 2}, {"round_timeout_seconds", 5}, {"merge", false}};
+  const std::string id = submit(c, token, spec);
+  wait_for(c, "/v1/activities/" + id, token, [](const json& a) { return a["progress"]["round"].get<int>() >= 1; });
+  clients[2]->stop(SIGKILL);  // still "online" for a while: chosen, it never reports
+
+  const json done = wait_done(c, token, id);
+  INFO(done.dump());
+  REQUIRE(done["state"] == "succeeded");
+  const auto rounds = get_all_items(c, "/v1/activities/" + id + "/rounds", token);
+  REQUIRE(rounds.size() == 3);
+  CHECK(rounds[2]["clients_sampled"] == 3);
+  CHECK(rounds[2]["clients_reported"] == 2);
+  CHECK(rounds[2]["clients_dropped"] == 1);
+}
+
+TEST_CASE("federated training: mufld killed with -9 mid-activity restarts, its clients come back by themselves, and it finishes") {
+  TempDir dir, shards;
+  cut_shards(dir.path(), shards.path(), 3, 9);
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, {"--devices", "cpu:1", "--torch-threads", "1"});
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string token = make_tenant(c, "hospital");
+  const Fed fed = make_federation(c, token);
+  auto clients = start_clients(c, mufld.port(), token, fed, shards.path(), 3);
+  // min_clients 3: every round waits for all three, so the clients must come back by themselves.
+  const json spec = {{"name", "restart"}, {"federation", fed.id}, {"task", "class"}, {"rounds", 4},
+                     {"clients_per_round", 3}, {"min_clients", 3}, {"merge", false}};
+  const std::string id = submit(c, token, spec);
+  wait_for(c, "/v1/activities/" + id, token, [](const json& a) { return a["progress"]["round"].get<int>() >= 1; });
+  REQUIRE(mufld.stop(SIGKILL) == 128 + SIGKILL);
+  mufld.start();
+
+  const json done = wait_done(c, token, id);
+  INFO(done.dump());
+  REQUIRE(done["state"] == "succeeded");
+  const auto rounds = get_all_items(c, "/v1/activities/" + id + "/rounds", token);
+  REQUIRE(rounds.size() == 4);
+  for (const auto& r : rounds) CHECK(r["clients_reported"] == 3);
+  for (auto& client : clients) CHECK(client->stop(SIGTERM).exit_code == 0);
+}
