@@ -144,7 +144,7 @@ int run(const Options& o) {
   config.aggregator = "fedavg";
   config.partition = "iid";
   config.seed = o.seed;
-  auto job_r = fl::FlJob::create(config, fl::RuntimeOptions{o.data_dir, "cpu"});
+  auto job_r = fl::FlJob::create(config, fl::RuntimeOptions{o.data_dir, "cpu", {}});
   if (!job_r.ok()) {
     std::cerr << "fl_overhead: cannot create the job: " << job_r.status().to_string() << "\n";
     return job_r.status().is_not_found() ? 2 : 1;

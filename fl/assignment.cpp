@@ -43,6 +43,7 @@ nlohmann::json assignment_to_json(const Assignment& a) {
   nlohmann::json heads = nlohmann::json::array();
   for (size_t i = 0; i < a.tasks.size(); ++i) heads.push_back({{"key", a.heads.at(i)}, {"task", a.tasks[i]}});
   return {{"heads", heads},
+          {"input", {{"channels", a.channels}, {"height", a.height}, {"width", a.width}, {"labels", a.labels}}},
           {"local",
            {{"epochs", a.epochs},
             {"batch_size", a.batch_size},
@@ -66,6 +67,13 @@ Result<Assignment> assignment_from_json(const nlohmann::json& j) {
     a.heads.push_back(h["key"]);
     a.tasks.push_back(h["task"]);
   }
+  if (!j.contains("input") || !j["input"].is_object()) return bad("input", "must be an object");
+  const auto& in = j["input"];
+  for (Status s : {read(in, "channels", a.channels), read(in, "height", a.height), read(in, "width", a.width),
+                   read(in, "labels", a.labels)})
+    if (!s.is_ok()) return s;
+  if (a.channels < 1 || a.height < 4 || a.width < 4 || a.labels < 1)
+    return bad("input", "channels and labels must be positive, sides at least 4");
   if (!j.contains("local") || !j["local"].is_object()) return bad("local", "must be an object");
   const auto& l = j["local"];
   for (Status s : {read(l, "epochs", a.epochs), read(l, "batch_size", a.batch_size),
@@ -116,14 +124,20 @@ Result<std::string> train_assignment(const Assignment& a, std::string_view globa
   try {
     std::vector<TaskDef> tasks;
     for (const auto& name : a.tasks) {
-      auto t = find_task(name);
+      auto t = find_task(name, a.labels);
       if (!t.ok()) return t.status();
       tasks.push_back(*t);
     }
     const torch::Device dev(device);
     auto train = load_part(data_dir, true, tasks);
     if (!train.ok()) return train.status();
-    MultiTaskNet model(tasks, a.heads);
+    const InputShape input{a.channels, a.height, a.width};
+    if (train->images.dim() != 4 || train->images.size(1) != a.channels || train->images.size(2) != a.height ||
+        train->images.size(3) != a.width)
+      return Status::invalid_argument("the data in " + data_dir + " are not " + std::to_string(a.channels) + "x" +
+                                      std::to_string(a.height) + "x" + std::to_string(a.width) +
+                                      " images, as the assignment's model takes");
+    MultiTaskNet model(tasks, a.heads, input);
     model->to(dev);
     auto file = protocol::decode_safetensors(global_weights);
     if (!file.ok()) return file.status();

@@ -18,6 +18,8 @@ namespace mufl::fl {
 struct Assignment {
   std::vector<std::string> tasks;  // one per head, in the model's order
   std::vector<std::string> heads;  // the heads' keys, parallel to tasks
+  // The model's input and the labels of the data (the federation's schema).
+  int64_t channels = 1, height = 28, width = 28, labels = 10;
   int64_t epochs = 1;
   int64_t batch_size = 32;
   double learning_rate = 0.05;
@@ -30,8 +32,9 @@ struct Assignment {
   uint64_t seed = 0;                      // the client's training seed for this round and draw
 };
 
-// {"heads": [{"key", "task"}], "local": {...}, "seed": "<decimal>"} (the seed as a string:
-// JSON numbers lose bits above 2^53 in many clients).
+// {"heads": [{"key", "task"}], "input": {"channels", "height", "width", "labels"},
+//  "local": {...}, "seed": "<decimal>"} (the seed as a string: JSON numbers lose bits above
+// 2^53 in many clients).
 nlohmann::json assignment_to_json(const Assignment& a);
 // kInvalidArgument naming the first bad field.
 Result<Assignment> assignment_from_json(const nlohmann::json& j);

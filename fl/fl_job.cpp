@@ -159,6 +159,7 @@ JobConfig JobConfig::from_spec(const ActivitySpec& spec) {
 struct FlJob::State {
   JobConfig config;  // heads filled in
   std::vector<TaskDef> tasks;
+  InputShape input;  // of one image: the catalog's 1×28×28, or the federation's schema
   std::shared_ptr<const DatasetSplits> data;
   std::vector<std::shared_ptr<const torch::Tensor>> target_refs;  // keep cached targets alive
   TaskData train, test;
@@ -190,8 +191,6 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
   std::shared_ptr<ClientPool> pool = federated && options.client_pools ? options.client_pools(config.federation) : nullptr;
   if (federated && !pool) errors.push_back({"federation", "no clients for federation " + config.federation});
   if (federated && config.name.empty()) errors.push_back({"name", "a job on a federation needs a name"});
-  if (federated && !(config.schema == DataSchema{}))
-    errors.push_back({"federation", "the model takes 1x28x28 images with 10 labels; the schema differs"});
   if (config.min_clients < 1 || config.min_clients > config.clients_per_round)
     errors.push_back({"min_clients", "from 1 to clients_per_round"});
   if (config.client_failure_rate < 0 || config.client_failure_rate >= 1)
@@ -224,9 +223,17 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
   }
   if (state->device.is_cuda() && state->device.index() >= cuda_device_count())
     return Status::invalid_argument("CUDA device " + options.device + " is not available");
+  // A catalog data set's images are 1×28×28 with 10 labels; a federation's are its schema's.
+  const int64_t labels = federated ? config.schema.labels : 10;
+  if (federated) state->input = {config.schema.channels, config.schema.height, config.schema.width};
   for (const auto& name : config.tasks) {
-    auto t = find_task(name);
+    auto t = find_task(name, labels);
     if (!t.ok()) return t.status();
+    if (t->kind == TaskKind::kDense && !dense_fits(state->input))
+      return Status::invalid_argument("bad job configuration",
+                                      {{"tasks", name + " needs image sides that are multiples of 4, not " +
+                                                     std::to_string(state->input.height) + "x" +
+                                                     std::to_string(state->input.width)}});
     state->tasks.push_back(*t);
   }
   auto strategy = make_strategy(config.aggregator);
@@ -260,16 +267,16 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
     // it got), and a second `class` head in a merged group starts elsewhere.
     std::lock_guard lock(init_mutex());
     torch::manual_seed(seed_for(config.seed, Purpose::kInit));
-    state->global = MultiTaskNet(state->tasks, heads);
+    state->global = MultiTaskNet(state->tasks, heads, state->input);
     for (size_t i = 0; i < heads.size(); ++i) {
       const auto same_before = std::count(config.tasks.begin(), config.tasks.begin() + static_cast<std::ptrdiff_t>(i),
                                           config.tasks[i]);
       const std::string init_key = config.tasks[i] + "#" + std::to_string(same_before);
       torch::manual_seed(seed_for(config.seed, Purpose::kInit, 0, 0, static_cast<int64_t>(stable_hash(init_key))));
-      MultiTaskNet one(std::vector<TaskDef>{state->tasks[i]}, std::vector<std::string>{heads[i]});
+      MultiTaskNet one(std::vector<TaskDef>{state->tasks[i]}, std::vector<std::string>{heads[i]}, state->input);
       copy_weights(one, state->global, {{heads[i], heads[i]}}, /*encoder=*/false);
     }
-    state->worker = MultiTaskNet(state->tasks, heads);
+    state->worker = MultiTaskNet(state->tasks, heads, state->input);
   }
   state->global->to(state->device);
   state->worker->to(state->device);
@@ -492,7 +499,7 @@ Result<std::string> FlJob::export_model(const std::string& head_key) const {
   if (it == heads.end()) return Status::not_found("no head " + head_key + " in this job");
   const TaskDef& task = s_->tasks[static_cast<size_t>(it - heads.begin())];
   try {
-    MultiTaskNet cpu(std::vector<TaskDef>{task});
+    MultiTaskNet cpu(std::vector<TaskDef>{task}, std::vector<std::string>{}, s_->input);
     MultiTaskNet source = s_->global;
     copy_weights(source, cpu, {{head_key, task.name}});  // copy_ moves device → CPU
     std::ostringstream out;
@@ -506,7 +513,7 @@ Result<std::string> FlJob::export_model(const std::string& head_key) const {
 Result<std::string> FlJob::export_model() const {
   try {
     // Exported from a CPU copy, so that the file loads on machines without a GPU.
-    MultiTaskNet cpu(s_->tasks, s_->config.heads);
+    MultiTaskNet cpu(s_->tasks, s_->config.heads, s_->input);
     set_weights(cpu, get_weights(s_->global));  // copy_ moves device → CPU
     std::ostringstream out;
     torch::save(cpu, out);

@@ -32,22 +32,29 @@ torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
   return torch::relu(y + (shortcut_->is_empty() ? x : shortcut_->forward(x)));
 }
 
-MultiTaskNetImpl::MultiTaskNetImpl(const std::vector<TaskDef>& tasks, const std::vector<std::string>& keys)
-    : tasks_(tasks), keys_(keys) {
+MultiTaskNetImpl::MultiTaskNetImpl(const std::vector<TaskDef>& tasks, const std::vector<std::string>& keys,
+                                   InputShape input)
+    : tasks_(tasks), keys_(keys), input_(input) {
   if (keys_.empty())
     for (const auto& t : tasks_) keys_.push_back(t.name);
   TORCH_CHECK(keys_.size() == tasks_.size(), "MultiTaskNet: ", keys_.size(), " keys for ", tasks_.size(), " tasks");
-  encoder_ = register_module(
-      "encoder", nn::Sequential(conv3x3(1, 16), group_norm(16), nn::ReLU(), nn::MaxPool2d(2), ResidualBlock(16, 16, 1),
-                                ResidualBlock(16, 32, 2)));
+  TORCH_CHECK(input.channels >= 1 && input.height >= 4 && input.width >= 4, "MultiTaskNet: input ", input.channels,
+              "x", input.height, "x", input.width, " is too small");
+  encoder_ = register_module("encoder", nn::Sequential(conv3x3(input.channels, 16), group_norm(16), nn::ReLU(),
+                                                       nn::MaxPool2d(2), ResidualBlock(16, 16, 1),
+                                                       ResidualBlock(16, 32, 2)));
+  // The features' side: max-pool 2 floors, the stride-2 convolution (padding 1) rounds up.
+  const int64_t fh = (input.height / 2 + 1) / 2, fw = (input.width / 2 + 1) / 2;
   // Heads are registered as "head_<key>" (not plain "<task>": torch::save goes through
   // TorchScript, where "class" is a reserved word).
   for (size_t i = 0; i < tasks_.size(); ++i) {
     const TaskDef& t = tasks_[i];
     nn::Sequential h{nullptr};
     if (t.kind == TaskKind::kLabel) {
-      h = nn::Sequential(nn::Flatten(), nn::Linear(32 * 7 * 7, t.outputs));
+      h = nn::Sequential(nn::Flatten(), nn::Linear(32 * fh * fw, t.outputs));
     } else {
+      TORCH_CHECK(dense_fits(input), "MultiTaskNet: task ", t.name, " needs sides that are multiples of 4, not ",
+                  input.height, "x", input.width);
       // Sub-pixel decoder (Shi et al., CVPR 2016): each 7×7 cell predicts its 4×4 block of the
       // 28×28 map. Measured on this CPU (batch 32, forward + backward): 0.9 ms, against 5.3 ms
       // for bilinear upsampling and a 3×3 convolution at full resolution, which made five

@@ -4,12 +4,15 @@
 // encoder and takes the heads of its group. With one head it is an ordinary single-task net.
 //
 // The encoder carries almost all of the compute, so that one pass through it serves every task
-// of a merged group (DESIGN.md: merging saves nothing when heads cost as much as the encoder):
-//   stem:   conv 1→16 3×3, GroupNorm, ReLU, max-pool 2                     → [16, 14, 14]
+// of a merged group (DESIGN.md: merging saves nothing when heads cost as much as the encoder).
+// For the catalog's 1×28×28 images (a C×H×W input in general, InputShape):
+//   stem:   conv C→16 3×3, GroupNorm, ReLU, max-pool 2                     → [16, 14, 14]
 //   block1: residual block 16→16 (two conv 3×3 + GroupNorm)                → [16, 14, 14]
 //   block2: residual block 16→32, stride 2 (1×1 conv + GroupNorm shortcut) → [32, 7, 7]
 //   label head: flatten → linear 32·7·7→outputs
 //   dense head: conv 1×1 32→32, ReLU, conv 1×1 32→16·outputs, pixel shuffle ×4 → [outputs, 28, 28]
+// The features are [32, ⌈⌊H/2⌋/2⌉, …]; a dense head's map is 4× that, the input's size when H
+// and W are multiples of 4 (dense_fits()).
 // GroupNorm, not BatchNorm: it has no running statistics, so a model is its parameters alone,
 // FedAvg averages all of it, and train and eval modes compute the same function (GroupNorm is
 // also the usual choice for non-IID FL: Hsieh et al., ICML 2020).
@@ -26,6 +29,14 @@
 
 namespace mufl::fl {
 
+// What one input image is. The catalog's data sets are all 1×28×28.
+struct InputShape {
+  int64_t channels = 1, height = 28, width = 28;
+  bool operator==(const InputShape&) const = default;
+};
+// Whether dense heads map back to the input's size (its sides are multiples of 4).
+inline bool dense_fits(const InputShape& s) { return s.height % 4 == 0 && s.width % 4 == 0; }
+
 class ResidualBlockImpl : public torch::nn::Module {
  public:
   ResidualBlockImpl(int64_t in, int64_t out, int64_t stride);
@@ -40,8 +51,10 @@ TORCH_MODULE(ResidualBlock);
 
 class MultiTaskNetImpl : public torch::nn::Module {
  public:
-  // `keys` name the heads (unique, [A-Za-z0-9_] only); empty means the task names.
-  explicit MultiTaskNetImpl(const std::vector<TaskDef>& tasks, const std::vector<std::string>& keys = {});
+  // `keys` name the heads (unique, [A-Za-z0-9_] only); empty means the task names. Dense tasks
+  // need dense_fits(input) (TORCH_CHECK).
+  explicit MultiTaskNetImpl(const std::vector<TaskDef>& tasks, const std::vector<std::string>& keys = {},
+                            InputShape input = {});
 
   torch::Tensor encode(const torch::Tensor& images);
   // The output of head `i` (in the order of the constructor's tasks) on encoded features.
@@ -51,12 +64,14 @@ class MultiTaskNetImpl : public torch::nn::Module {
 
   const std::vector<TaskDef>& tasks() const { return tasks_; }
   const std::vector<std::string>& keys() const { return keys_; }
+  const InputShape& input() const { return input_; }
   // The shared encoder's parameters (what the affinity lookahead steps).
   std::vector<torch::Tensor> encoder_parameters() const { return encoder_->parameters(); }
 
  private:
   std::vector<TaskDef> tasks_;
   std::vector<std::string> keys_;
+  InputShape input_;
   torch::nn::Sequential encoder_{nullptr};
   std::vector<torch::nn::Sequential> heads_;
 };

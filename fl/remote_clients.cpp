@@ -37,9 +37,15 @@ Result<std::vector<ClientResult>> RemoteClients::train(const Weights& global, co
   remote.tensors = tensor_specs(shape_);
   std::vector<std::string> task_names;
   for (const auto& t : shape_->tasks()) task_names.push_back(t.name);
-  for (const ClientTask& t : tasks)
-    remote.tasks.push_back(
-        {t.client, assignment_to_json(make_assignment(task_names, shape_->keys(), options, t.seed))});
+  const int64_t labels = shape_->tasks().empty() ? 10 : shape_->tasks().front().labels;
+  for (const ClientTask& t : tasks) {
+    Assignment a = make_assignment(task_names, shape_->keys(), options, t.seed);
+    a.channels = shape_->input().channels;
+    a.height = shape_->input().height;
+    a.width = shape_->input().width;
+    a.labels = labels;
+    remote.tasks.push_back({t.client, assignment_to_json(a)});
+  }
 
   auto updates = pool_->run(remote, should_stop, stopped);
   if (!updates.ok()) return updates.status();

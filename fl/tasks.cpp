@@ -42,8 +42,8 @@ torch::Tensor distance_targets(const torch::Tensor& images) {
   auto out = torch::empty_like(mask);
   const float* m = mask.data_ptr<float>();
   float* o = out.data_ptr<float>();
-  const float kFar = 1e6f;  // "no foreground here": larger than any squared distance on 28×28
-  const float scale = 1.0f / (28.0f * std::sqrt(2.0f));
+  const float kFar = 1e6f;  // "no foreground here": larger than any squared distance on 512×512
+  const float scale = 1.0f / (static_cast<float>(std::max(h, w)) * std::sqrt(2.0f));
   std::vector<float> f(std::max(h, w)), d(std::max(h, w)), grid(h * w);
   std::vector<int> v;
   std::vector<float> z;
@@ -83,20 +83,27 @@ torch::Tensor sobel_targets(const torch::Tensor& images) {
 
 }  // namespace
 
-Result<TaskDef> find_task(const std::string& name) {
-  if (name == "class") return TaskDef{name, TaskKind::kLabel, 10, "accuracy", true};
-  if (name == "parity" || name == "magnitude") return TaskDef{name, TaskKind::kLabel, 2, "accuracy", true};
-  if (name == "segment") return TaskDef{name, TaskKind::kDense, 1, "iou", true};
+Result<TaskDef> find_task(const std::string& name, int64_t labels) {
+  const int out = static_cast<int>(labels);
+  if (labels < 1) return Status::invalid_argument("task '" + name + "' needs at least one label");
+  if ((name == "parity" || name == "magnitude") && labels < 2)
+    return Status::invalid_argument("task '" + name + "' needs at least two labels, the data has " +
+                                    std::to_string(labels));
+  if (name == "class") return TaskDef{name, TaskKind::kLabel, out, "accuracy", true, labels};
+  if (name == "parity" || name == "magnitude") return TaskDef{name, TaskKind::kLabel, 2, "accuracy", true, labels};
+  if (name == "segment") return TaskDef{name, TaskKind::kDense, 1, "iou", true, labels};
   if (name == "reconstruct" || name == "edges" || name == "distance")
-    return TaskDef{name, TaskKind::kDense, 1, "mse", false};
+    return TaskDef{name, TaskKind::kDense, 1, "mse", false, labels};
   return Status::invalid_argument("unknown task '" + name + "'");
 }
 
-torch::Tensor make_targets(const TaskDef& task, const torch::Tensor& images, const torch::Tensor& labels) {
+torch::Tensor make_targets(const TaskDef& task, const torch::Tensor& all_channels, const torch::Tensor& labels) {
   torch::NoGradGuard no_grad;
   if (task.name == "class") return labels.to(torch::kInt64).clone();
   if (task.name == "parity") return labels.to(torch::kInt64).remainder(2);
-  if (task.name == "magnitude") return (labels >= 5).to(torch::kInt64);
+  if (task.name == "magnitude") return (labels >= task.labels / 2).to(torch::kInt64);
+  // Dense tasks map the grey level of colour images; a one-channel image is its own.
+  const torch::Tensor images = all_channels.size(1) == 1 ? all_channels : all_channels.mean(1, /*keepdim=*/true);
   if (task.name == "reconstruct") return images.to(torch::kFloat32).clone();
   if (task.name == "segment") return (images > 0.5).to(torch::kFloat32);
   if (task.name == "edges") return sobel_targets(images);

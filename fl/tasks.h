@@ -13,7 +13,7 @@ namespace mufl::fl {
 
 enum class TaskKind {
   kLabel,  // one value per image: logits [N, outputs] against int64 targets [N]
-  kDense,  // one value per pixel: maps [N, 1, 28, 28] against float targets of the same shape
+  kDense,  // one value per pixel: maps [N, 1, H, W] against float targets of the same shape
 };
 
 struct TaskDef {
@@ -22,16 +22,22 @@ struct TaskDef {
   int outputs = 0;      // classes of a label task; channels (1) of a dense task
   std::string metric;   // "accuracy", "iou" or "mse"
   bool higher_is_better = true;
+  int64_t labels = 10;  // labels of the data (0..labels-1): class's outputs, magnitude's threshold
 };
 
-// The definition of a catalog task; kInvalidArgument for an unknown name.
-Result<TaskDef> find_task(const std::string& name);
+// The definition of a catalog task on data with `labels` labels (class has that many
+// outputs); kInvalidArgument for an unknown name, or a label task that needs more labels than
+// there are (parity and magnitude need 2).
+Result<TaskDef> find_task(const std::string& name, int64_t labels = 10);
 
-// Targets for every sample. images: float [N,1,28,28] in [0,1]; labels: int64 [N].
-//   class: label · parity: label % 2 · magnitude: label >= 5            (int64 [N])
+// Targets for every sample. images: float [N,C,H,W] in [0,1]; labels: int64 [N].
+//   class: label · parity: label % 2 · magnitude: label >= labels/2     (int64 [N])
+// Dense targets are one map per image [N,1,H,W], of the image itself when C is 1 and of the
+// mean of its channels (its grey level) otherwise:
 //   reconstruct: the image · segment: image > 0.5 (as 0/1)
 //   edges: Sobel gradient magnitude / (4·√2), the largest it can be for [0,1] images
-//   distance: Euclidean distance to the nearest foreground pixel / (28·√2); 1 with no foreground
+//   distance: Euclidean distance to the nearest foreground pixel / (max(H,W)·√2); 1 with no
+//   foreground
 torch::Tensor make_targets(const TaskDef& task, const torch::Tensor& images, const torch::Tensor& labels);
 
 // The mean training loss of a batch: cross-entropy (label tasks), binary cross-entropy on

@@ -48,6 +48,20 @@ Status check_quotas(const ActivitySpec& spec, const Quotas& quotas) {
   return Status::invalid_argument("the activity exceeds this tenant's quotas", std::move(errors));
 }
 
+// Whether the model can train `task` on a federation's samples: dense tasks map back to the
+// image through a ×4 decoder (fl/model.h), and parity and magnitude need two labels.
+Status task_fits_schema(const std::string& task, const DataSchema& schema) {
+  const TaskInfo* info = Catalog::builtin().task(task);
+  std::string why;
+  if (info && info->kind == "dense" && (schema.height % 4 != 0 || schema.width % 4 != 0))
+    why = "task '" + task + "' needs image sides that are multiples of 4; the federation's images are " +
+          std::to_string(schema.height) + "x" + std::to_string(schema.width);
+  if ((task == "parity" || task == "magnitude") && schema.labels < 2)
+    why = "task '" + task + "' needs at least two labels; the federation's data has " + std::to_string(schema.labels);
+  if (why.empty()) return Status::ok();
+  return Status::invalid_argument("the activity request has invalid fields", {{"task", why}});
+}
+
 }  // namespace
 
 Result<storage::SubmitResult> ActivityService::submit(const Principal& who, const nlohmann::json& body,
@@ -75,6 +89,7 @@ Result<storage::SubmitResult> ActivityService::submit(const Principal& who, cons
       return Status::invalid_argument("the activity request has invalid fields",
                                       {{"federation", "no federation " + spec->federation + " that this tenant may use"}});
     spec->schema = *schema;
+    if (Status fits = task_fits_schema(spec->task, *schema); !fits.is_ok()) return fits;
   } else if (hooks_.check_dataset) {
     if (Status s = hooks_.check_dataset(spec->dataset); !s.is_ok())
       return Status::failed_precondition("data set '" + spec->dataset + "' is not available on this server: " +

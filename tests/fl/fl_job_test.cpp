@@ -129,7 +129,7 @@ TEST_CASE("fl job: bad configurations and missing data sets are refused", "[fl_j
   CHECK(FlJob::create(c, {}).status().is_invalid_argument());
   c = small_job();
   c.dataset = "mnist";
-  CHECK(FlJob::create(c, RuntimeOptions{"/nonexistent"}).status().is_not_found());
+  CHECK(FlJob::create(c, RuntimeOptions{"/nonexistent", "cpu", {}}).status().is_not_found());
 }
 
 TEST_CASE("fl job: anything thrown inside a round comes back as a kInternal Status, without a backtrace",

@@ -418,3 +418,64 @@ TEST_CASE("federations: after its deadline a lease's update is a straggler's, re
   CHECK(draw->at(0).state == storage::LeaseState::kExpired);
   CHECK_FALSE(api.app->work().peek(a_id));
 }
+
+namespace {
+
+// The fields a 400 names (its "errors"), in order.
+std::vector<std::string> bad_fields(const HttpResponse& r) {
+  std::vector<std::string> out;
+  if (r.status != 400) return {"status " + std::to_string(r.status)};
+  const json problem = json::parse(r.body);
+  for (const auto& e : problem["errors"]) out.push_back(e["field"]);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("federations: an activity on a federation is checked against who may use it and its schema") {
+  Api api;
+  auto [owner_id, owner] = api.tenant("hospital");
+  auto [guest_id, guest] = api.tenant("insurer");
+  auto [stranger_id, stranger] = api.tenant("stranger");
+  json shared = fed_body("wards", json::array({guest_id}));
+  const std::string fed = create_fed(api, owner, shared)["id"];
+  json odd_body = fed_body("odd");
+  odd_body["schema"] = {{"channels", 3}, {"height", 30}, {"width", 30}, {"labels", 1}};
+  const std::string odd = create_fed(api, owner, odd_body)["id"];
+  auto submit = [&](const std::string& token, const json& extra) {
+    json body = {{"name", "a"}, {"task", "class"}, {"rounds", 2}};
+    body.update(extra);
+    return api.call("POST", "/v1/activities", body.dump(), token);
+  };
+
+  // The owner and a listed tenant may; the reply shows the federation and its schema.
+  for (const auto& token : {owner, guest}) {
+    auto ok = submit(token, {{"federation", fed}, {"clients_per_round", 3}, {"round_timeout_seconds", 30}});
+    REQUIRE(ok.status == 201);
+    json a = json::parse(ok.body);
+    CHECK(a["federation"] == fed);
+    CHECK_FALSE(a.contains("dataset"));
+    CHECK(a["schema"] == json{{"channels", 1}, {"height", 28}, {"width", 28}, {"labels", 10}});
+    CHECK(a["round_timeout_seconds"] == 30);
+  }
+  const auto activities_before = json::parse(api.call("GET", "/v1/activities", "", owner).body)["items"].size();
+
+  // Anyone else, an unknown id, both sources, neither, and fields that do not apply: 400 naming them.
+  CHECK(bad_fields(submit(stranger, {{"federation", fed}})) == std::vector<std::string>{"federation"});
+  CHECK(bad_fields(submit(owner, {{"federation", "fed_nope"}})) == std::vector<std::string>{"federation"});
+  CHECK(bad_fields(submit(owner, {{"federation", fed}, {"dataset", "synthetic"}})) ==
+        std::vector<std::string>{"federation"});
+  CHECK(bad_fields(submit(owner, json::object())) == std::vector<std::string>{"dataset"});
+  CHECK(bad_fields(submit(owner, {{"federation", fed}, {"clients", 4}, {"partition", {{"kind", "iid"}}}})) ==
+        std::vector<std::string>{"clients", "partition"});
+  CHECK(bad_fields(submit(owner, {{"dataset", "synthetic"}, {"round_timeout_seconds", 30}})) ==
+        std::vector<std::string>{"round_timeout_seconds"});
+  CHECK(bad_fields(submit(owner, {{"federation", fed}, {"round_timeout_seconds", 1}})) ==
+        std::vector<std::string>{"round_timeout_seconds"});
+  // Tasks must fit the schema: dense maps need sides that are multiples of 4, parity two labels.
+  auto dense = submit(owner, {{"federation", odd}, {"task", "segment"}});
+  CHECK(bad_fields(dense) == std::vector<std::string>{"task"});
+  CHECK_THAT(dense.body, Catch::Contains("multiples of 4"));
+  CHECK(bad_fields(submit(owner, {{"federation", odd}, {"task", "parity"}})) == std::vector<std::string>{"task"});
+  CHECK(json::parse(api.call("GET", "/v1/activities", "", owner).body)["items"].size() == activities_before);
+}

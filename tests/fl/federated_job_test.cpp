@@ -1,0 +1,160 @@
+// A job on a federation in one process: its ClientPool's clients are train_assignment calls on
+// generated data directories, so the job's side (assignments, weights on the wire, decoding,
+// aggregation, federated evaluation) runs without processes. The schema is 3×32×32: the model
+// adapts its first convolution and its heads to it.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <random>
+
+#include "fl/assignment.h"
+#include "fl/client_pool.h"
+#include "fl/datasets.h"
+#include "fl/fl_job.h"
+#include "fl/model.h"
+#include "tests/support/temp_dir.h"
+// Last: after the torch headers.
+#include "tests/support/catch_over_torch.h"
+
+using namespace mufl;
+using namespace mufl::fl;
+
+namespace {
+
+// `n` colour images of side `side` whose label is written in their red channel's brightness
+// (learnable), as DIR/<part>.safetensors.
+void write_colour_part(const std::string& path, int64_t n, int64_t side, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> noise(0.0f, 0.3f);
+  protocol::NamedTensor images{"images", {n, 3, side, side}, {}}, labels{"labels", {n}, {}};
+  for (int64_t i = 0; i < n; ++i) {
+    const int label = static_cast<int>(rng() % 10);
+    labels.values.push_back(static_cast<float>(label));
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t p = 0; p < side * side; ++p)
+        images.values.push_back(c == 0 ? 0.07f * static_cast<float>(label) + noise(rng) : noise(rng));
+  }
+  auto bytes = protocol::encode_safetensors({{images, labels}, {}});
+  REQUIRE(bytes.ok());
+  std::ofstream(path, std::ios::binary) << *bytes;
+}
+
+// Clients that train in this process, one data directory each.
+class InProcessPool final : public ClientPool {
+ public:
+  explicit InProcessPool(std::vector<std::string> dirs) : dirs_(std::move(dirs)) {}
+
+  Result<std::vector<int64_t>> candidates(size_t, int64_t, const std::function<bool()>&) override {
+    std::vector<int64_t> all;
+    for (size_t i = 0; i < dirs_.size(); ++i) all.push_back(static_cast<int64_t>(i));
+    return all;
+  }
+  Result<std::vector<RemoteUpdate>> run(const RemoteDraw& draw, const std::function<bool()>&, bool& stopped) override {
+    stopped = false;
+    draws.push_back(draw);
+    std::vector<RemoteUpdate> out;
+    for (const auto& task : draw.tasks) {
+      auto a = assignment_from_json(task.assignment);
+      if (!a.ok()) return a.status();
+      auto update = train_assignment(*a, draw.global_weights, dirs_.at(static_cast<size_t>(task.client)), "cpu");
+      if (!update.ok()) return update.status();
+      out.push_back({task.client, std::move(*update)});
+    }
+    return out;
+  }
+
+  std::vector<RemoteDraw> draws;
+
+ private:
+  std::vector<std::string> dirs_;
+};
+
+JobConfig colour_job() {
+  JobConfig c;
+  c.federation = "fed_test";
+  c.name = "grp_test";
+  c.schema = {3, 32, 32, 10};
+  c.tasks = {"class", "segment"};
+  c.heads = {"a", "b"};
+  c.rounds = 3;
+  c.clients = 3;
+  c.clients_per_round = 3;
+  c.batch_size = 16;
+  c.seed = 4;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("federated job: 3x32x32 clients train a merged model through the pool, evaluated by the clients") {
+  mufl::testing::TempDir dir;
+  std::vector<std::string> dirs;
+  for (int i = 0; i < 3; ++i) {
+    dirs.push_back(dir.path() + "/c" + std::to_string(i));
+    std::filesystem::create_directories(dirs.back());
+    write_colour_part(dirs.back() + "/train.safetensors", 96, 32, 10 + i);
+    write_colour_part(dirs.back() + "/test.safetensors", 32, 32, 20 + i);
+  }
+  auto pool = std::make_shared<InProcessPool>(dirs);
+  RuntimeOptions runtime;
+  runtime.client_pools = [&](const std::string& federation) -> std::shared_ptr<ClientPool> {
+    return federation == "fed_test" ? pool : nullptr;
+  };
+  auto job = FlJob::create(colour_job(), runtime);
+  REQUIRE(job.ok());
+
+  std::vector<RoundReport> reports;
+  for (int r = 0; r < 3; ++r) {
+    auto report = (*job)->run_round();
+    REQUIRE(report.ok());
+    reports.push_back(*report);
+  }
+  for (const auto& r : reports) {
+    CHECK(r.clients_reported == 3);
+    REQUIRE(r.eval.size() == 2);  // both heads, from the clients' held-out parts
+    CHECK(r.eval[0].metric == "accuracy");
+    CHECK(r.eval[1].metric == "iou");
+  }
+  CHECK(reports[2].train_loss < reports[0].train_loss);
+  // The clients' own test loss of the class head falls too (the label is in the red channel).
+  CHECK(reports[2].eval[0].loss < reports[0].eval[0].loss);
+
+  // One assignment per client and round, carrying both heads and the schema.
+  REQUIRE(pool->draws.size() == 3);
+  for (size_t r = 0; r < pool->draws.size(); ++r) {
+    CHECK(pool->draws[r].job == "grp_test");
+    CHECK(pool->draws[r].round == static_cast<int64_t>(r + 1));
+    REQUIRE(pool->draws[r].tasks.size() == 3);
+    const auto a = assignment_from_json(pool->draws[r].tasks[0].assignment);
+    REQUIRE(a.ok());
+    CHECK(a->heads == std::vector<std::string>{"a", "b"});
+    CHECK((a->channels == 3 && a->height == 32 && a->width == 32 && a->labels == 10));
+  }
+  // The first convolution takes three channels; the exported head loads as a 3x32x32 model.
+  auto model = (*job)->export_model("a");
+  REQUIRE(model.ok());
+  MultiTaskNet net(std::vector<TaskDef>{*find_task("class")}, std::vector<std::string>{}, InputShape{3, 32, 32});
+  std::istringstream in(*model);
+  torch::load(net, in);
+  CHECK(net->parameters()[0].size(1) == 3);
+  CHECK(net->forward(torch::zeros({2, 3, 32, 32}))[0].sizes() == torch::IntArrayRef{2, 10});
+  // A federation job has no test set of its own.
+  CHECK_FALSE((*job)->evaluate().ok());
+}
+
+TEST_CASE("federated job: a dense task on sides that are not multiples of 4, or no pool, is refused with the reason") {
+  RuntimeOptions runtime;
+  auto pool = std::make_shared<InProcessPool>(std::vector<std::string>{});
+  runtime.client_pools = [&](const std::string&) -> std::shared_ptr<ClientPool> { return pool; };
+  JobConfig c = colour_job();
+  c.schema = {3, 30, 30, 10};
+  auto odd = FlJob::create(c, runtime);
+  REQUIRE_FALSE(odd.ok());
+  CHECK_THAT(odd.status().to_string(), Catch::Contains("multiples of 4"));
+  c.tasks = {"class", "parity"};  // label tasks take any side
+  CHECK(FlJob::create(c, runtime).ok());
+
+  auto none = FlJob::create(colour_job(), RuntimeOptions{});
+  REQUIRE_FALSE(none.ok());
+  CHECK_THAT(none.status().to_string(), Catch::Contains("no clients for federation fed_test"));
+}
