@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "fl/assignment_options.h"
 #include "fl/client_data.h"
 #include "fl/datasets.h"
 #include "fl/model.h"
@@ -119,6 +120,38 @@ Result<LocalReport> local_report_from_json(const nlohmann::json& j) {
   return r;
 }
 
+Assignment make_assignment(const std::vector<std::string>& tasks, const std::vector<std::string>& heads,
+                           const LocalTrainOptions& options, uint64_t seed) {
+  Assignment a;
+  a.tasks = tasks;
+  a.heads = heads;
+  a.epochs = options.epochs;
+  a.batch_size = options.batch_size;
+  a.learning_rate = options.learning_rate;
+  a.momentum = options.momentum;
+  a.weight_decay = options.weight_decay;
+  a.prox_mu = options.prox_mu;
+  a.affinity_every = options.affinity_every;
+  a.encoder_gradient = options.encoder_gradient == EncoderGradient::kSum ? "sum" : "mean";
+  a.balance = to_string(options.balance);
+  a.seed = seed;
+  return a;
+}
+
+LocalTrainOptions local_options(const Assignment& a) {
+  LocalTrainOptions options;
+  options.epochs = static_cast<int>(a.epochs);
+  options.batch_size = static_cast<int>(a.batch_size);
+  options.learning_rate = a.learning_rate;
+  options.momentum = a.momentum;
+  options.weight_decay = a.weight_decay;
+  options.prox_mu = a.prox_mu;
+  options.affinity_every = static_cast<int>(a.affinity_every);
+  options.encoder_gradient = a.encoder_gradient == "sum" ? EncoderGradient::kSum : EncoderGradient::kMean;
+  options.balance = parse_task_balance(a.balance).value_or(TaskBalance::kNone);
+  return options;
+}
+
 Result<std::string> train_assignment(const Assignment& a, std::string_view global_weights, const std::string& data_dir,
                                      const std::string& device, const std::function<bool()>& should_stop) {
   try {
@@ -147,16 +180,7 @@ Result<std::string> train_assignment(const Assignment& a, std::string_view globa
     train->images = train->images.to(dev);
     for (auto& t : train->targets) t = t.to(dev);
 
-    LocalTrainOptions options;
-    options.epochs = static_cast<int>(a.epochs);
-    options.batch_size = static_cast<int>(a.batch_size);
-    options.learning_rate = a.learning_rate;
-    options.momentum = a.momentum;
-    options.weight_decay = a.weight_decay;
-    options.prox_mu = a.prox_mu;
-    options.affinity_every = static_cast<int>(a.affinity_every);
-    options.encoder_gradient = a.encoder_gradient == "sum" ? EncoderGradient::kSum : EncoderGradient::kMean;
-    options.balance = parse_task_balance(a.balance).value_or(TaskBalance::kNone);
+    const LocalTrainOptions options = local_options(a);
     std::vector<int64_t> indices(static_cast<size_t>(train->size()));
     std::iota(indices.begin(), indices.end(), 0);
     LocalResult r = train_local(model, *train, indices, options, a.seed, &*global, should_stop);
@@ -172,14 +196,14 @@ Result<std::string> train_assignment(const Assignment& a, std::string_view globa
     if (has_client_test_part(data_dir)) {
       auto test = load_part(data_dir, false, tasks);
       if (!test.ok()) return test.status();
-      if (test->size() == 0) return protocol::encode_safetensors(
-          to_tensor_file(model, {{kReportMetadataKey, local_report_to_json(report).dump()}}));
-      test->images = test->images.to(dev);
-      for (auto& t : test->targets) t = t.to(dev);
-      const auto scores = evaluate(model, *test);
-      report.test_samples = test->size();
-      for (size_t i = 0; i < scores.size(); ++i)
-        report.eval.push_back({a.heads[i], tasks[i].name, tasks[i].metric, scores[i].loss, scores[i].metric});
+      if (test->size() > 0) {
+        test->images = test->images.to(dev);
+        for (auto& t : test->targets) t = t.to(dev);
+        const auto scores = evaluate(model, *test);
+        report.test_samples = test->size();
+        for (size_t i = 0; i < scores.size(); ++i)
+          report.eval.push_back({a.heads[i], tasks[i].name, tasks[i].metric, scores[i].loss, scores[i].metric});
+      }
     }
     return protocol::encode_safetensors(
         to_tensor_file(model, {{kReportMetadataKey, local_report_to_json(report).dump()}}));

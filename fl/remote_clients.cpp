@@ -1,26 +1,9 @@
 #include "fl/remote_clients.h"
 
+#include "fl/assignment_options.h"
 #include "fl/wire.h"
 
 namespace mufl::fl {
-
-Assignment make_assignment(const std::vector<std::string>& tasks, const std::vector<std::string>& heads,
-                           const LocalTrainOptions& options, uint64_t seed) {
-  Assignment a;
-  a.tasks = tasks;
-  a.heads = heads;
-  a.epochs = options.epochs;
-  a.batch_size = options.batch_size;
-  a.learning_rate = options.learning_rate;
-  a.momentum = options.momentum;
-  a.weight_decay = options.weight_decay;
-  a.prox_mu = options.prox_mu;
-  a.affinity_every = options.affinity_every;
-  a.encoder_gradient = options.encoder_gradient == EncoderGradient::kSum ? "sum" : "mean";
-  a.balance = to_string(options.balance);
-  a.seed = seed;
-  return a;
-}
 
 Result<std::vector<ClientResult>> RemoteClients::train(const Weights& global, const LocalTrainOptions& options,
                                                        const RoundDraw& draw, const std::vector<ClientTask>& tasks,

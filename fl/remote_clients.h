@@ -40,8 +40,4 @@ class RemoteClients final : public RoundClients {
   int64_t min_clients_;
 };
 
-// The Assignment a client trains for `options` and `seed` in a model with these heads.
-Assignment make_assignment(const std::vector<std::string>& tasks, const std::vector<std::string>& heads,
-                           const LocalTrainOptions& options, uint64_t seed);
-
 }  // namespace mufl::fl

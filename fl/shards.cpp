@@ -7,10 +7,8 @@
 #include "protocol/safetensors.h"
 
 namespace mufl::fl {
-namespace {
 
-// A part of `set` (rows `rows`) as a client's safetensors file.
-Result<std::string> part_file(const ImageSet& set, const std::vector<int64_t>& rows) {
+Result<std::string> encode_client_part(const ImageSet& set, const std::vector<int64_t>& rows) {
   const auto index = torch::tensor(rows, torch::kInt64);
   const auto images = set.images.index_select(0, index).to(torch::kFloat32).contiguous().cpu();
   const auto labels = set.labels.index_select(0, index).to(torch::kFloat32).contiguous().cpu();
@@ -21,8 +19,6 @@ Result<std::string> part_file(const ImageSet& set, const std::vector<int64_t>& r
                        std::vector<float>(labels.data_ptr<float>(), labels.data_ptr<float>() + labels.numel())});
   return protocol::encode_safetensors(f);
 }
-
-}  // namespace
 
 // The samples each simulated client holds (indices into `train`), drawn from the job's seed.
 Result<Partition> make_partition(const JobConfig& config, const ImageSet& train) {
@@ -61,11 +57,11 @@ Status write_client_shards(const JobConfig& config, const RuntimeOptions& option
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);
       if (ec) return Status::internal("cannot create " + dir + ": " + ec.message());
-      auto train = part_file(data->train, (*partition)[i]);
+      auto train = encode_client_part(data->train, (*partition)[i]);
       if (!train.ok()) return train.status();
       if (Status s = write_file_durably(dir + "/train.safetensors", *train); !s.is_ok()) return s;
       if (tests[i].empty()) continue;
-      auto test = part_file(data->test, tests[i]);
+      auto test = encode_client_part(data->test, tests[i]);
       if (!test.ok()) return test.status();
       if (Status s = write_file_durably(dir + "/test.safetensors", *test); !s.is_ok()) return s;
     }

@@ -12,6 +12,10 @@
 
 namespace mufl::fl {
 
+// Rows `rows` of `set`, in that order, as a client's safetensors part (fl/client_data.h:
+// "images" F32 [N,C,H,W], "labels" F32 [N]).
+Result<std::string> encode_client_part(const ImageSet& set, const std::vector<int64_t>& rows);
+
 // The samples each simulated client of `config` holds (indices into `train`), drawn from the
 // job's seed. kInvalidArgument for an unknown partition or a client left with no sample.
 Result<Partition> make_partition(const JobConfig& config, const ImageSet& train);

@@ -9,6 +9,7 @@
 
 #include "fl/datasets.h"
 #include "fl/partition.h"
+#include "fl/shards.h"
 #include "fl/training.h"
 #include "fl/wire.h"
 #include "tests/support/temp_dir.h"
@@ -18,17 +19,9 @@ using namespace mufl::fl;
 
 namespace {
 
-// Writes `set`'s samples `idx` as DIR/<name>.safetensors (the client data format).
+// Writes `set`'s samples `idx` as a client data part (mufl-shards' encoding).
 void write_part(const std::string& path, const ImageSet& set, const std::vector<int64_t>& idx) {
-  auto index = torch::tensor(idx, torch::kInt64);
-  auto images = set.images.index_select(0, index).contiguous();
-  auto labels = set.labels.index_select(0, index).to(torch::kFloat32).contiguous();
-  protocol::TensorFile f;
-  f.tensors.push_back({"images", images.sizes().vec(),
-                       std::vector<float>(images.data_ptr<float>(), images.data_ptr<float>() + images.numel())});
-  f.tensors.push_back({"labels", labels.sizes().vec(),
-                       std::vector<float>(labels.data_ptr<float>(), labels.data_ptr<float>() + labels.numel())});
-  auto bytes = protocol::encode_safetensors(f);
+  auto bytes = encode_client_part(set, idx);
   REQUIRE(bytes.ok());
   std::ofstream(path, std::ios::binary) << *bytes;
 }
@@ -38,7 +31,7 @@ void write_part(const std::string& path, const ImageSet& set, const std::vector<
 TEST_CASE("assignment: a client's training of its shard equals the simulation's training of that partition") {
   mufl::testing::TempDir dir;
   const ImageSet set = make_synthetic(240, 7);
-  const Partition partition = partition_iid(set.size(), 4, 11);
+  const fl::Partition partition = partition_iid(set.size(), 4, 11);
   const std::vector<int64_t>& mine = partition[2];
   write_part(dir.file("train.safetensors"), set, mine);
   const ImageSet test = make_synthetic(40, 8);
