@@ -9,9 +9,11 @@
 #include <thread>
 
 #include "cli/atomic_file.h"
+#include "core/clock.h"
 #include "core/file_io.h"
 #include "fl/assignment.h"
 #include "fl/fl_job.h"
+#include "scheduler/energy/meters.h"
 
 namespace mufl::edge {
 namespace {
@@ -43,12 +45,31 @@ int Agent::run() {
     return kExitLocal;
   }
   data_ = *data;
+  if (Status s = open_meter(); !s.is_ok()) {
+    say("cannot meter this device: " + s.message());
+    return kExitUsage;
+  }
   say("data: " + std::to_string(data_.train_samples) + " training and " + std::to_string(data_.test_samples) +
       " held-out samples of " + std::to_string(data_.channels) + "x" + std::to_string(data_.height) + "x" +
       std::to_string(data_.width));
   if (int code = load_or_enroll(); code != kExitOk || stop_) return code;
   if (int code = check_identity(); code != kExitOk || stop_) return code;
   return poll_loop();
+}
+
+Status Agent::open_meter() {
+  scheduler::MeterOptions mo;
+  mo.mode = options_.energy_meter;
+  mo.cpu_profile = mo.gpu_profile = options_.power_profile;
+  auto metered = scheduler::make_metered_devices({{"client", options_.device}}, mo, SystemClock::instance());
+  if (!metered.ok()) return metered.status();
+  meter_ = std::move(metered->front().meter);
+  probe_.meter = meter_->name();
+  probe_.joules = [m = meter_.get()] { return m->energy_joules(); };
+  probe_.busy = [m = meter_.get()](bool busy) { m->set_busy(busy); };
+  say("energy: this device is metered by " + probe_.meter +
+      (probe_.meter == "model" ? " (profile " + options_.power_profile + ")" : std::string()));
+  return Status::ok();
 }
 
 std::optional<Agent::Reply> Agent::call(const std::string& method, const std::string& target, const std::string& body,
@@ -191,8 +212,10 @@ void Agent::work_on(const nlohmann::json& lease) {
   }
   const auto started = std::chrono::steady_clock::now();
   busy_ = true;
+  const double joules_before = meter_->energy_joules();
   auto update = fl::train_assignment(*assignment, weights->raw, options_.data_dir, options_.device,
-                                     [this] { return stop_.load(); });
+                                     [this] { return stop_.load(); }, probe_);
+  const double joules = meter_->energy_joules() - joules_before;
   busy_ = false;
   if (stop_) return say("lease " + id + ": abandoned (stopping)");
   if (!update.ok()) {
@@ -205,7 +228,8 @@ void Agent::work_on(const nlohmann::json& lease) {
   if (put->status == 200) {
     say("lease " + id + " (group " + lease.value("group_id", "?") + ", round " +
         std::to_string(lease.value("round", int64_t{0})) + ", " + std::to_string(assignment->heads.size()) +
-        " heads): trained in " + std::to_string(seconds) + " s; update accepted");
+        " heads): trained in " + std::to_string(seconds) + " s, " + std::to_string(joules) + " J (" + probe_.meter +
+        "); update accepted");
   } else {
     refused("lease " + id + ": update refused", *put);
   }

@@ -5,7 +5,8 @@
 //     new token there (mode 0600, written atomically);
 //  3. check the token and the federation's schema against its data (GET /v1/clients/me);
 //  4. long-poll for work until told to stop (the poll is also its heartbeat), and train each
-//     lease it gets with fl::train_assignment, the simulation's own training code.
+//     lease it gets with fl::train_assignment, the simulation's own training code, metering its
+//     own device over each lease (scheduler/energy/meters.h) and reporting the joules.
 // A server that cannot be reached, or answers 5xx, is retried with exponential backoff and
 // jitter up to --max-backoff; a refusal (401 revoked, 409 name taken) ends the agent.
 //
@@ -13,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -21,7 +23,9 @@
 #include "cli/http_client.h"
 #include "core/result.h"
 #include "edge/options.h"
+#include "fl/assignment.h"
 #include "fl/client_data.h"
+#include "scheduler/energy/energy_meter.h"
 
 namespace mufl::edge {
 
@@ -57,6 +61,8 @@ class Agent {
   // with backoff while the server cannot be reached or answers 5xx. `fatal` gets TLS failures.
   std::optional<Reply> call(const std::string& method, const std::string& target, const std::string& body,
                             const std::string& token, const std::string& content_type = "application/json");
+  // Chooses the meter of the client's device (--energy-meter, --power-profile).
+  Status open_meter();
   int load_or_enroll();
   int check_identity();
   int poll_loop();
@@ -74,6 +80,8 @@ class Agent {
   cli::ServerUrl url_;
   std::string token_;
   fl::ClientDataSummary data_;
+  std::unique_ptr<scheduler::EnergyMeter> meter_;
+  fl::EnergyProbe probe_;  // reads meter_
   int exit_code_ = kExitOk;  // set by call() on a TLS failure
   bool fatal_ = false;
 };

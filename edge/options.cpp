@@ -5,6 +5,7 @@
 #include <regex>
 #include <sstream>
 
+#include "scheduler/energy/power_profile.h"
 #include "service/version.h"
 
 namespace mufl::edge {
@@ -34,6 +35,10 @@ po::options_description describe(Options& o) {
       ("poll-wait", po::value(&o.poll_wait_seconds)->default_value(30), "seconds one long poll for work waits, 1 to 60")
       ("max-backoff", po::value(&o.max_backoff_seconds)->default_value(30),
        "the longest pause in seconds between reconnection attempts, 1 to 3600")
+      ("energy-meter", po::value(&o.energy_meter)->default_value("auto"),
+       "how this client meters its energy per lease: auto (NVML, RAPL, else the power model) or model")
+      ("power-profile", po::value(&o.power_profile),
+       "the power model's device profile (default cpu, or V100 for cuda:N); docs/energy.md lists them")
       ("once", po::bool_switch(&o.once), "stop after the first lease or the first empty poll");
   return d;
 }
@@ -54,6 +59,10 @@ Status check(Options& o, const po::variables_map& vm) {
   if (o.poll_wait_seconds < 1 || o.poll_wait_seconds > 60) return usage_error("--poll-wait must be from 1 to 60");
   if (o.max_backoff_seconds < 1 || o.max_backoff_seconds > 3600)
     return usage_error("--max-backoff must be from 1 to 3600");
+  if (o.energy_meter != "auto" && o.energy_meter != "model") return usage_error("--energy-meter must be auto or model");
+  if (o.power_profile.empty()) o.power_profile = o.device == "cpu" ? "cpu" : "V100";
+  if (!scheduler::find_power_profile(o.power_profile).ok())
+    return usage_error("--power-profile: no profile named '" + o.power_profile + "'");
   if (o.token_file.empty()) o.token_file = o.data_dir + "/.mufl-client-token";
   (void)vm;
   return Status::ok();

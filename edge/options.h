@@ -25,6 +25,12 @@ struct Options {
   int poll_wait_seconds = 30;  // --poll-wait S: the long poll's wait, 1 to 60
   // --max-backoff S: the longest pause between reconnection attempts, 1 to 3600. Default 30.
   int max_backoff_seconds = 30;
+  // --energy-meter auto|model: how the client meters its own device (scheduler/energy/meters.h):
+  // auto takes NVML for cuda:N, RAPL for the CPU, else the power model; model always the model.
+  std::string energy_meter = "auto";
+  // --power-profile NAME: the power model's profile of this device (docs/energy.md). Default
+  // "cpu" for --device cpu, "V100" for cuda:N.
+  std::string power_profile;
   bool once = false;  // --once: stop after the first lease (or the first empty poll); for tests and scripts
 };
 

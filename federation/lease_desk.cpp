@@ -42,7 +42,10 @@ std::string LeaseDesk::update_path(const std::string& lease_id) const {
 Result<int64_t> LeaseDesk::restore_open_leases() {
   auto open = store_.list_open_leases();
   if (!open.ok()) return open.status();
-  for (const auto& l : *open) board_.offer(l.client_id, l.id, l.assignment_json);
+  for (const auto& l : *open) {
+    remember_limit(l);
+    board_.offer(l.client_id, l.id, l.assignment_json);
+  }
   return static_cast<int64_t>(open->size());
 }
 
@@ -62,6 +65,7 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
     for (const auto& l : *existing)
       if (l.client_id == slot.client_id && l.state != storage::LeaseState::kAbandoned) kept = &l;
     if (kept) {
+      remember_limit(*kept);
       opened.lease_ids.push_back(kept->id);
       if (kept->state == storage::LeaseState::kOpen)
         opened.deadline_unix_ms = std::max(opened.deadline_unix_ms, kept->deadline_unix_ms);
@@ -73,7 +77,10 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
     fresh.push_back(std::move(l));
   }
   if (Status s = store_.create_leases(fresh); !s.is_ok()) return s;
-  for (const auto& l : fresh) board_.offer(l.client_id, l.id, l.assignment_json);  // only once it is durable
+  for (const auto& l : fresh) {  // only once it is durable
+    remember_limit(l);
+    board_.offer(l.client_id, l.id, l.assignment_json);
+  }
   return opened;
 }
 
@@ -118,7 +125,11 @@ Result<std::vector<storage::Lease>> LeaseDesk::wait_draw(const std::string& grou
       const auto state = stopped ? storage::LeaseState::kAbandoned : storage::LeaseState::kExpired;
       auto closed = store_.close_round_leases(group_id, round, attempt, state, clock_.now_unix_ms());
       if (!closed.ok()) return closed.status();
-      for (const auto& l : *leases) board_.withdraw(l.id);
+      for (const auto& l : *leases) {
+        board_.withdraw(l.id);
+        std::lock_guard lock(limits_mu_);
+        update_limits_.erase(l.id);
+      }
       return store_.list_round_leases(group_id, round, attempt);
     }
     // Woken by a report; else look again shortly (the deadline, a stop request).
@@ -150,6 +161,20 @@ Result<LeaseDesk::WeightsFile> LeaseDesk::weights(const std::string& client_id, 
   auto bytes = read_file(weights_path(lease->group_id, lease->round, lease->attempt));
   if (!bytes.ok()) return Status::not_found("the weights of lease " + lease_id + " are gone (its round ended)");
   return WeightsFile{*bytes, sha256_hex(*bytes)};
+}
+
+void LeaseDesk::remember_limit(const storage::Lease& lease) {
+  const auto j = nlohmann::json::parse(lease.assignment_json, nullptr, false);
+  const size_t limit = max_update_bytes(specs_from(j.is_object() ? j["tensors"] : nlohmann::json()));
+  std::lock_guard lock(limits_mu_);
+  update_limits_[lease.id] = limit;
+}
+
+std::optional<size_t> LeaseDesk::update_body_limit(std::string_view lease_id) const {
+  std::lock_guard lock(limits_mu_);
+  auto it = update_limits_.find(lease_id);
+  if (it == update_limits_.end()) return std::nullopt;
+  return it->second;
 }
 
 Status LeaseDesk::reject(const std::string& reason, Status status) {

@@ -11,7 +11,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,6 +84,11 @@ class LeaseDesk {
   // The same body again returns the recorded lease (idempotent).
   Result<storage::Lease> accept_update(const std::string& client_id, const std::string& lease_id,
                                        std::string_view body);
+  // The largest update body lease `lease_id` may send (federation/update_check.h's
+  // max_update_bytes of its model), while its draw is open; nullopt for any other id. The HTTP
+  // server's body limit for PUT /v1/work/{id}/update, so that only a live lease's holder can
+  // make mufld read more than the default limit. Reads memory only.
+  std::optional<size_t> update_body_limit(std::string_view lease_id) const;
 
  private:
   storage::Lease new_lease(const DrawRequest& draw, const DrawRequest::Slot& slot, const std::string& sha, int64_t now);
@@ -89,6 +96,7 @@ class LeaseDesk {
   std::string update_path(const std::string& lease_id) const;
   Result<storage::Lease> own_lease(const std::string& client_id, const std::string& lease_id) const;
   Status reject(const std::string& reason, Status status);
+  void remember_limit(const storage::Lease& lease);
 
   storage::LeaseStore& store_;
   WorkBoard& board_;
@@ -99,6 +107,8 @@ class LeaseDesk {
 
   std::mutex mu_;
   std::condition_variable reported_;  // notified after each recorded report
+  mutable std::mutex limits_mu_;
+  std::map<std::string, size_t, std::less<>> update_limits_;  // lease id → body limit, while its draw is open
 };
 
 }  // namespace mufl::federation

@@ -1,5 +1,6 @@
 #include "fl/assignment.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <numeric>
@@ -95,10 +96,30 @@ nlohmann::json local_report_to_json(const LocalReport& r) {
   nlohmann::json eval = nlohmann::json::array();
   for (const auto& e : r.eval)
     eval.push_back({{"head", e.head}, {"task", e.task}, {"loss", e.loss}, {"metric", e.metric}, {"value", e.value}});
-  return {{"num_samples", r.num_samples}, {"samples", r.samples},   {"steps", r.steps},
-          {"mean_loss", r.mean_loss},     {"affinity", r.affinity}, {"lookaheads", r.lookaheads},
-          {"test_samples", r.test_samples}, {"eval", eval}};
+  nlohmann::json j = {{"num_samples", r.num_samples}, {"samples", r.samples},   {"steps", r.steps},
+                      {"mean_loss", r.mean_loss},     {"affinity", r.affinity}, {"lookaheads", r.lookaheads},
+                      {"test_samples", r.test_samples}, {"eval", eval}};
+  if (!r.energy_meter.empty()) j["energy"] = {{"meter", r.energy_meter}, {"joules", r.energy_joules}};
+  return j;
 }
+
+namespace {
+
+// The report's optional "energy": {"meter": "rapl"|"nvml"|"model", "joules": 0..kMaxReportJoules}.
+Status read_energy(const nlohmann::json& j, LocalReport& r) {
+  if (!j.contains("energy")) return Status::ok();
+  const auto& e = j["energy"];
+  if (!e.is_object()) return bad("energy", "must be an object");
+  if (Status s = read(e, "meter", r.energy_meter); !s.is_ok()) return s;
+  if (Status s = read(e, "joules", r.energy_joules); !s.is_ok()) return s;
+  if (r.energy_meter != "rapl" && r.energy_meter != "nvml" && r.energy_meter != "model")
+    return bad("energy.meter", "must be rapl, nvml or model");
+  if (!std::isfinite(r.energy_joules) || r.energy_joules < 0 || r.energy_joules > kMaxReportJoules)
+    return bad("energy.joules", "must be between 0 and 1e9");
+  return Status::ok();
+}
+
+}  // namespace
 
 Result<LocalReport> local_report_from_json(const nlohmann::json& j) {
   LocalReport r;
@@ -117,6 +138,7 @@ Result<LocalReport> local_report_from_json(const nlohmann::json& j) {
       if (!s.is_ok()) return s;
     r.eval.push_back(std::move(h));
   }
+  if (Status s = read_energy(j, r); !s.is_ok()) return s;
   return r;
 }
 
@@ -152,8 +174,53 @@ LocalTrainOptions local_options(const Assignment& a) {
   return options;
 }
 
+namespace {
+
+// The client's own evaluation of the model it trained, on its held-out part when it has one
+// (federated evaluation): test_samples and a score per head into `report`.
+Status evaluate_held_out(MultiTaskNet& model, const std::vector<TaskDef>& tasks, const Assignment& a,
+                         const std::string& data_dir, const torch::Device& dev, LocalReport& report) {
+  if (!has_client_test_part(data_dir)) return Status::ok();
+  auto test = load_part(data_dir, false, tasks);
+  if (!test.ok()) return test.status();
+  if (test->size() == 0) return Status::ok();
+  test->images = test->images.to(dev);
+  for (auto& t : test->targets) t = t.to(dev);
+  const auto scores = evaluate(model, *test);
+  report.test_samples = test->size();
+  for (size_t i = 0; i < scores.size(); ++i)
+    report.eval.push_back({a.heads[i], tasks[i].name, tasks[i].metric, scores[i].loss, scores[i].metric});
+  return Status::ok();
+}
+
+// Reads the client's meter over one lease; a power model counts busy watts only inside it.
+class MeteredLease {
+ public:
+  explicit MeteredLease(const EnergyProbe& probe) : probe_(probe) {
+    if (probe_.busy) probe_.busy(true);
+    start_ = probe_.joules ? probe_.joules() : 0;
+  }
+  ~MeteredLease() {
+    if (probe_.busy) probe_.busy(false);
+  }
+  // Fills the report's energy, when the client meters itself.
+  void report(LocalReport& r) const {
+    if (!probe_.joules) return;
+    r.energy_meter = probe_.meter;
+    r.energy_joules = std::max(0.0, probe_.joules() - start_);
+  }
+
+ private:
+  const EnergyProbe& probe_;
+  double start_ = 0;
+};
+
+}  // namespace
+
 Result<std::string> train_assignment(const Assignment& a, std::string_view global_weights, const std::string& data_dir,
-                                     const std::string& device, const std::function<bool()>& should_stop) {
+                                     const std::string& device, const std::function<bool()>& should_stop,
+                                     const EnergyProbe& energy) {
+  const MeteredLease metered(energy);
   try {
     std::vector<TaskDef> tasks;
     for (const auto& name : a.tasks) {
@@ -193,18 +260,8 @@ Result<std::string> train_assignment(const Assignment& a, std::string_view globa
     report.mean_loss = r.mean_loss;
     report.affinity = r.affinity;
     report.lookaheads = r.lookaheads;
-    if (has_client_test_part(data_dir)) {
-      auto test = load_part(data_dir, false, tasks);
-      if (!test.ok()) return test.status();
-      if (test->size() > 0) {
-        test->images = test->images.to(dev);
-        for (auto& t : test->targets) t = t.to(dev);
-        const auto scores = evaluate(model, *test);
-        report.test_samples = test->size();
-        for (size_t i = 0; i < scores.size(); ++i)
-          report.eval.push_back({a.heads[i], tasks[i].name, tasks[i].metric, scores[i].loss, scores[i].metric});
-      }
-    }
+    if (Status s = evaluate_held_out(model, tasks, a, data_dir, dev, report); !s.is_ok()) return s;
+    metered.report(report);
     return protocol::encode_safetensors(
         to_tensor_file(model, {{kReportMetadataKey, local_report_to_json(report).dump()}}));
   } catch (const std::exception& e) {

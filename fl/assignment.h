@@ -53,7 +53,15 @@ struct LocalReport {
   int64_t lookaheads = 0;
   int64_t test_samples = 0;     // the held-out part evaluated (0: none)
   std::vector<HeadEval> eval;   // per head on the held-out part; empty without one
+  // The client's own energy for the lease (loading, training, evaluating), as its meter read
+  // it: "rapl", "nvml" or "model"; empty when the client did not meter itself.
+  std::string energy_meter;
+  double energy_joules = 0;
 };
+
+// The most joules one report may claim (about 278 kWh): a bound against absurd figures, far
+// above what any client spends on one lease.
+inline constexpr double kMaxReportJoules = 1e9;
 
 nlohmann::json local_report_to_json(const LocalReport& r);
 Result<LocalReport> local_report_from_json(const nlohmann::json& j);
@@ -61,13 +69,24 @@ Result<LocalReport> local_report_from_json(const nlohmann::json& j);
 // The metadata key of an update file that holds its LocalReport as JSON text.
 inline constexpr const char* kReportMetadataKey = "mufl.report";
 
+// How a client reads its own energy meter (mufl-client wraps scheduler/energy/meters.h):
+// `meter` names it, `joules` reads its monotonic counter, and `busy` (optional) tells a power
+// model when the work starts and ends. Without `joules` the report carries no energy.
+struct EnergyProbe {
+  std::string meter;
+  std::function<double()> joules;
+  std::function<void(bool)> busy;
+};
+
 // The client's side of a lease: loads its data from `data_dir` (fl/client_data.h), builds the
 // model the assignment names with `global_weights` (safetensors), trains it with the
 // assignment's settings and seed, evaluates it on the held-out part, and returns the update:
-// safetensors of its weights with its LocalReport under kReportMetadataKey. kInvalidArgument
+// safetensors of its weights with its LocalReport under kReportMetadataKey, with the joules
+// `energy` measured over the whole lease when it is set. kInvalidArgument
 // when the weights do not fit the model or the data do not fit its tasks; kUnavailable
 // ("stopped") when `should_stop` said so.
 Result<std::string> train_assignment(const Assignment& a, std::string_view global_weights, const std::string& data_dir,
-                                     const std::string& device, const std::function<bool()>& should_stop = {});
+                                     const std::string& device, const std::function<bool()>& should_stop = {},
+                                     const EnergyProbe& energy = {});
 
 }  // namespace mufl::fl

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <numeric>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "fl/datasets.h"
@@ -23,6 +24,10 @@
 
 namespace mufl::fl {
 namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
 
 // The round's clients: `count` of `candidates` (all of them when there are fewer) by a partial
 // Fisher-Yates shuffle seeded with `seed`, in ascending order, so that the result does not
@@ -319,6 +324,7 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
   std::vector<LocalResult> results;  // parallel to updates
   std::vector<ClientResult> evaluated;  // the reporting clients' own evaluations (federations)
   double loss_weighted = 0;
+  std::set<std::string> meters;
   for (int attempt = 0; attempt < c.max_round_attempts; ++attempt) {
     ++report.attempts;
     updates.clear();
@@ -327,7 +333,9 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
     loss_weighted = 0;
     report.samples = 0;
     std::vector<ClientTask> tasks;
+    auto waiting = std::chrono::steady_clock::now();
     auto candidates = s.clients->candidates(should_stop);
+    report.client_wait_seconds += seconds_since(waiting);
     if (!candidates.ok()) return candidates.status();
     for (int64_t client : sample_clients(std::move(*candidates), c.clients_per_round,
                                          seed_for(c.seed, Purpose::kSample, round, attempt))) {
@@ -340,7 +348,9 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
       tasks.push_back({client, seed_for(c.seed, Purpose::kTrain, round, attempt, client)});
     }
     bool stopped = false;
+    waiting = std::chrono::steady_clock::now();
     auto trained = s.clients->train(global, local, {round + 1, attempt}, tasks, should_stop, stopped);
+    if (s.clients->remote()) report.client_wait_seconds += seconds_since(waiting);
     if (!trained.ok()) return trained.status();
     if (stopped) {
       report.stopped = true;
@@ -349,6 +359,8 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
     }
     report.clients_dropped += static_cast<int64_t>(tasks.size() - trained->size());  // real clients that did not report
     for (auto& r : *trained) {
+      if (!r.energy_meter.empty()) meters.insert(r.energy_meter);
+      report.client_joules += r.energy_joules;
       if (r.test_samples > 0) evaluated.push_back({r.client, {}, {}, r.test_samples, r.eval});
       updates.push_back(std::move(r.update));
       loss_weighted += r.local.mean_loss * static_cast<double>(updates.back().num_samples);
@@ -358,6 +370,7 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
     if (static_cast<int64_t>(updates.size()) >= c.min_clients) break;
   }
   report.clients_reported = static_cast<int64_t>(updates.size());
+  for (const auto& m : meters) report.client_meters += (report.client_meters.empty() ? "" : "+") + m;
   if (report.clients_reported < c.min_clients)
     return Status::failed_precondition("round " + std::to_string(round + 1) + ": fewer than " +
                                        std::to_string(c.min_clients) + " clients reported in each of " +

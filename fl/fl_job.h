@@ -103,6 +103,14 @@ struct RoundReport {
   int64_t lookaheads = 0;         // lookahead batches over all reporting clients
   double affinity_seconds = 0;    // time they took, included in `seconds`
   double seconds = 0;
+  // Of `seconds`, the time spent waiting for clients to be online and to report (real
+  // clients); the rest is the server's own work (sampling, aggregation, evaluation).
+  double client_wait_seconds = 0;
+  // The energy the real clients metered over their leases in every attempt of the round, as
+  // they reported it, and their meters ("model", "rapl", "nvml", several joined by '+' in
+  // that sorted order; "" when no client reported energy).
+  double client_joules = 0;
+  std::string client_meters;
   bool stopped = false;         // should_stop fired: nothing was aggregated, the round is undone
 };
 

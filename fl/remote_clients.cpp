@@ -61,6 +61,8 @@ Result<ClientResult> RemoteClients::decode(const RemoteUpdate& u) const {
   r.local.lookaheads = report->lookaheads;
   r.test_samples = report->test_samples;
   r.eval = report->eval;
+  r.energy_meter = report->energy_meter;
+  r.energy_joules = report->energy_joules;
   return r;
 }
 

@@ -29,6 +29,7 @@ class RemoteClients final : public RoundClients {
   Result<std::vector<ClientResult>> train(const Weights& global, const LocalTrainOptions& options,
                                           const RoundDraw& draw, const std::vector<ClientTask>& tasks,
                                           const std::function<bool()>& should_stop, bool& stopped) override;
+  bool remote() const override { return true; }
 
  private:
   Result<ClientResult> decode(const RemoteUpdate& update) const;

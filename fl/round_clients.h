@@ -35,6 +35,10 @@ struct ClientResult {
   // federated evaluation); empty when it holds none.
   int64_t test_samples = 0;
   std::vector<HeadEval> eval;
+  // The joules the client's own meter measured over its lease (real clients that meter
+  // themselves); energy_meter "" when it did not.
+  std::string energy_meter;
+  double energy_joules = 0;
 };
 
 // Which round and draw a train() call is (real clients' leases are named by them).
@@ -57,6 +61,9 @@ class RoundClients {
   virtual Result<std::vector<ClientResult>> train(const Weights& global, const LocalTrainOptions& options,
                                                   const RoundDraw& draw, const std::vector<ClientTask>& tasks,
                                                   const std::function<bool()>& should_stop, bool& stopped) = 0;
+
+  // True when the clients train elsewhere (train() waits for them rather than working here).
+  virtual bool remote() const { return false; }
 };
 
 // The simulation: client i holds the samples partition[i] of `data`, and trains on `worker`,

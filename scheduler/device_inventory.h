@@ -8,8 +8,9 @@
 //   idle ──drain──▶ drained           busy ──drain──▶ draining ──release──▶ drained
 //   drained | draining ──resume──▶ idle | busy
 //
-// Meters are chosen best first per device by make_metered_devices(): NVML for a CUDA GPU,
-// RAPL for CPU slots, else the power model of the device's profile.
+// Meters are chosen best first per device by make_metered_devices()
+// (scheduler/energy/meters.h): NVML for a CUDA GPU, RAPL for CPU slots, else the power model
+// of the device's profile.
 //
 // Thread safety: all methods may be called from any thread.
 #include <condition_variable>
@@ -26,7 +27,7 @@
 #include "core/result.h"
 #include "scheduler/devices.h"
 #include "scheduler/energy/energy_meter.h"
-#include "scheduler/energy/nvml_meter.h"
+#include "scheduler/energy/meters.h"
 
 namespace mufl::scheduler {
 
@@ -35,31 +36,6 @@ enum class DeviceState { kIdle, kBusy, kDraining, kDrained };
 inline constexpr DeviceState kAllDeviceStates[] = {DeviceState::kIdle, DeviceState::kBusy, DeviceState::kDraining,
                                                    DeviceState::kDrained};
 const char* to_string(DeviceState s);
-
-struct MeteredDevice {
-  Device device;
-  std::unique_ptr<EnergyMeter> meter;
-  std::string profile;  // the power profile's model when the meter is "model"; empty otherwise
-};
-
-struct MeterOptions {
-  // "auto": best first (NVML, RAPL, model); "model": the power model for every device (for
-  // tests and machines whose counters should not be trusted).
-  std::string mode = "auto";
-  std::string rapl_root = "/sys/class/powercap";
-  // How NVML is loaded; tests pass a fake. Default NvmlApi::load.
-  std::function<Result<std::shared_ptr<const NvmlApi>>()> load_nvml;
-  // Profile of a GPU that NVML does not meter (scheduler/energy/power_profile.h). Default "V100".
-  std::string gpu_profile = "V100";
-  // Profile of one CPU slot: every slot draws the profile's power on its own. Default "cpu".
-  std::string cpu_profile = "cpu";
-};
-
-// A meter for every device, best first. kInvalidArgument for an unknown mode or a profile that
-// does not exist. `clock` must outlive the meters. Logs which meter each device got and why a
-// better one was not available.
-Result<std::vector<MeteredDevice>> make_metered_devices(const std::vector<Device>& devices, const MeterOptions& options,
-                                                        const Clock& clock);
 
 struct WorkUnitRef {
   std::string group_id;

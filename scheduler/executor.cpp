@@ -32,7 +32,30 @@ Status Executor::start() {
   std::lock_guard lock(mu_);
   stopping_ = false;
   for (const auto& d : options_.devices) workers_.emplace_back([this, d] { worker(d); });
+  for (int i = 0; i < options_.federation_lanes; ++i) {
+    const Device lane{storage::kFederationLanePrefix + std::to_string(i), "cpu"};
+    workers_.emplace_back([this, lane] { worker(lane); });
+  }
   return Status::ok();
+}
+
+bool Executor::is_lane(const Device& device) {
+  return device.name.rfind(storage::kFederationLanePrefix, 0) == 0;
+}
+
+UnitMeasurement Executor::lane_measurement(const Device& lane, const fl::RoundReport& report, int64_t start_ms) const {
+  static const double busy_watts = [] {
+    auto cpu = find_power_profile("cpu");
+    return cpu.ok() ? cpu->busy_watts_at(cpu->max_limit_watts()) : 0.0;
+  }();
+  UnitMeasurement m;
+  m.device = lane.name;
+  m.meter = "model";
+  m.start_unix_ms = start_ms;
+  m.end_unix_ms = now_ms();
+  m.seconds = std::max(0.0, report.seconds - report.client_wait_seconds);
+  m.joules = busy_watts * m.seconds;
+  return m;
 }
 
 void Executor::stop() {
@@ -130,7 +153,7 @@ void Executor::worker(const Device& device) {
       seen = submissions_;
     }
     const auto replan_at = plan();
-    DeviceInventory* inv = options_.inventory;
+    DeviceInventory* inv = inventory_for(device);
     // A drained device claims nothing; resume() wakes the workers.
     Result<std::optional<Group>> claimed = std::optional<Group>();
     std::optional<int64_t> retry_at;
@@ -201,6 +224,11 @@ Result<std::optional<Group>> Executor::claim_for(const Device& device, bool excl
   auto groups = store_.list_claimable_groups(exclusive);
   if (!groups.ok()) return groups.status();
   skip_backed_off(*groups, retry_at);
+  // Lanes take the groups on federations, devices the others (all of them without lanes).
+  const bool lane = is_lane(device);
+  std::erase_if(*groups, [&](const storage::ClaimableGroup& g) {
+    return lane ? g.federation.empty() : !g.federation.empty() && options_.federation_lanes > 0;
+  });
   if (groups->empty()) return std::optional<Group>();
   DispatchInput in;
   in.groups = std::move(*groups);
@@ -209,7 +237,7 @@ Result<std::optional<Group>> Executor::claim_for(const Device& device, bool excl
   // Other free devices matter only where candidates are scored by cost (fifo and fair take
   // the first fit, which is the asking device).
   const bool by_cost = dispatcher_->name() == "energy" || dispatcher_->name() == "carbon";
-  if (options_.inventory && by_cost)
+  if (options_.inventory && by_cost && !lane)
     for (const DeviceStatus& d : options_.inventory->list()) {
       if (d.name == device.name || d.state != DeviceState::kIdle) continue;
       for (const Device& other : options_.devices)
@@ -235,7 +263,7 @@ Result<std::optional<Group>> Executor::claim_for(const Device& device, bool excl
   // A limit below the profile's highest (the energy and carbon policies choose one) is applied
   // to the device for this group; group_released() puts the old limit back.
   const PowerProfile& profile = *in.devices.front().profile;
-  if (options_.inventory && profile.has_power_limits() && choice.limit_watts > 0 &&
+  if (inventory_for(device) && profile.has_power_limits() && choice.limit_watts > 0 &&
       choice.limit_watts < profile.max_limit_watts()) {
     const double fraction = choice.limit_watts / profile.max_limit_watts();
     if (Status s = options_.inventory->set_power_limit_fraction(device.name, fraction); !s.is_ok())

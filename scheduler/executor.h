@@ -28,6 +28,14 @@
 // hold ends (a timed wait on the injected clock's time), an event, or stop. Under `carbon` a
 // running group is asked again at every round boundary and lets its device go when held.
 //
+// Federation lanes: a group of activities on a federation trains on its clients' machines. It
+// runs on one of `federation_lanes` lanes ("federation:0", ...), a worker of its own that is no
+// device: it waits for the clients (and for enough of them to be online) without holding a
+// device that a local group could use, then aggregates on this host's CPU. Its work unit in the
+// ledger is that server work, metered by the "cpu" power model over the round's time minus the
+// wait, with the clients' reported joules beside it (scheduler/energy/energy_ledger.h). With no
+// lanes, such groups take devices like any other.
+//
 // Crash safety: at start(), groups a previous process was training lose their device and are
 // claimed again; each resumes from the checkpoint the database trusts, and per-round randomness
 // makes the result the same as an unbroken run. A checkpoint that is missing or damaged (its
@@ -99,6 +107,8 @@ struct ExecutorOptions {
   std::function<std::shared_ptr<fl::ClientPool>(const std::string& federation)> client_pools;
   GroupingOptions grouping;
   int affinity_every = 20;           // lookahead every n batches while consolidating
+  // Groups on federations that run at once, on lanes of their own (see "Federation lanes").
+  int federation_lanes = 0;
   // How a multi-head group balances its tasks' encoder gradients (fl/task_balance.h; --task-balance).
   fl::TaskBalance task_balance = fl::TaskBalance::kCap;
   // LibTorch threads for each worker. Set in the worker thread itself: OpenMP keeps the thread
@@ -175,6 +185,13 @@ class Executor {
   };
 
   void worker(const Device& device);
+  // A federation lane ("federation:N"), not a device of the inventory.
+  static bool is_lane(const Device& device);
+  // The inventory that meters `device`; nullptr for a lane (or without an inventory).
+  DeviceInventory* inventory_for(const Device& device) const { return is_lane(device) ? nullptr : options_.inventory; }
+  // The server's part of a federation round on a lane: the "cpu" power model's busy watts over
+  // the round's time less its wait for clients.
+  UnitMeasurement lane_measurement(const Device& lane, const fl::RoundReport& report, int64_t start_ms) const;
   // One placement decision for the free `device`: the group it claimed (nullopt: none);
   // `retry_at` gets when a hold ends, `again` is set when the claim lost a race (ask again now).
   Result<std::optional<Group>> claim_for(const Device& device, bool exclusive, std::optional<int64_t>& retry_at,

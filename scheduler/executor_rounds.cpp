@@ -228,7 +228,7 @@ Executor::Outcome Executor::train_rounds(GroupRun& g) {
 std::optional<Executor::Outcome> Executor::pause_at_boundary(GroupRun& g, bool just_claimed) {
   // A draining device lets the group go; so does a group whose tenants have all used up their
   // energy budgets (claimed again when a budget is raised), and one the policy holds.
-  if (options_.inventory && options_.inventory->should_release(g.device.name)) {
+  if (DeviceInventory* inv = inventory_for(g.device); inv && inv->should_release(g.device.name)) {
     spdlog::info("device {} drains: group {} waits for another device after round {}", g.device.name, g.group.id,
                  g.group.round);
     return Outcome::stopped();
@@ -250,11 +250,17 @@ std::optional<Executor::Outcome> Executor::pause_at_boundary(GroupRun& g, bool j
 
 Result<fl::RoundReport> Executor::run_one_round(GroupRun& g, const std::vector<GroupHead>& heads) {
   const auto should_stop = [&] { return g.run->stop.load(std::memory_order_relaxed); };
-  if (options_.inventory) options_.inventory->unit_started(g.device.name, g.group.id, g.group.round + 1);
+  DeviceInventory* inv = inventory_for(g.device);
+  const int64_t start_ms = now_ms();
+  if (inv) inv->unit_started(g.device.name, g.group.id, g.group.round + 1);
   auto report = g.job->run_round(should_stop);
-  // An abandoned or failed round spent energy too: it goes to the ledger, flagged.
-  const auto measured =
-      options_.inventory ? options_.inventory->unit_finished(g.device.name) : std::optional<UnitMeasurement>();
+  // An abandoned or failed round spent energy too: it goes to the ledger, flagged. A lane's
+  // round is the server's work on it (an abandoned one's is not known: not recorded).
+  std::optional<UnitMeasurement> measured;
+  if (inv)
+    measured = inv->unit_finished(g.device.name);
+  else if (is_lane(g.device) && report.ok() && !report->stopped)
+    measured = lane_measurement(g.device, *report, start_ms);
   if (report.ok() && !report->stopped) {
     g.measured = measured;
     return report;
@@ -306,7 +312,9 @@ std::optional<Executor::Outcome> Executor::commit_round(GroupRun& g, const std::
                                           {"seconds", report.affinity_seconds}}
                                .dump();
   }
-  if (g.measured) record.energy = make_energy_unit(g.group, report.round, heads, *g.measured, carbon());
+  if (g.measured)
+    record.energy = make_energy_unit(g.group, report.round, heads, *g.measured, carbon(),
+                                     {report.client_joules, report.client_meters});
   Status recorded = store_.record_group_round(record, now_ms());
   if (recorded.code() == Status::Code::kFailedPrecondition) return Outcome::gone();  // no longer live
   if (!recorded.is_ok()) {

@@ -128,7 +128,8 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, c
                       {"device_seconds", d->energy.device_seconds},
                       {"grams_co2e", d->energy.grams_co2e},
                       {"work_units", d->energy.units},
-                      {"abandoned_units", d->energy.abandoned_units}};
+                      {"abandoned_units", d->energy.abandoned_units},
+                      {"client_joules", d->energy.client_joules}};
     json["paused"] = d->tenant ? paused_reason(a, *d->tenant) : nlohmann::json();
     // Why its group waits for a device (scheduler/placement/waiting.h: budget, carbon deferral, …).
     json["waiting"] = nullptr;

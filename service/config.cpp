@@ -122,6 +122,9 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "most groups one split makes (1 to 16)")
       ("storage-retry-max", po::value<double>(&c.storage_retry_max_seconds)->default_value(c.storage_retry_max_seconds),
        "longest wait (seconds) before a group stopped by a storage error (full disk, I/O error) tries again")
+      ("federation-lanes", po::value<int>(&c.federation_lanes)->default_value(c.federation_lanes),
+       "groups on federations that run at once; each waits for its clients and aggregates on this host's CPU "
+       "without holding a device (0: they take devices)")
       ("affinity-every", po::value<int>(&c.affinity_every)->default_value(c.affinity_every),
        "affinity lookahead every N batches while a group consolidates (1 to 10000)")
       ("task-balance", po::value<std::string>(&c.task_balance)->default_value(c.task_balance),
@@ -255,6 +258,8 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
     return Status::invalid_argument("--max-group-size must be from 1 to 256");
   if (!(c.storage_retry_max_seconds >= 1 && c.storage_retry_max_seconds <= 3600))
     return Status::invalid_argument("--storage-retry-max must be from 1 to 3600 seconds");
+  if (c.federation_lanes < 0 || c.federation_lanes > 256)
+    return Status::invalid_argument("--federation-lanes must be from 0 to 256");
   if (c.affinity_every < 1 || c.affinity_every > 10000)
     return Status::invalid_argument("--affinity-every must be from 1 to 10000");
   if (c.merge_guard_window < 0 || c.merge_guard_window > 100)

@@ -48,6 +48,10 @@ struct Config {
   int max_groups = 3;
   // --affinity-every N: affinity lookahead every N batches while consolidating. Default 20.
   int affinity_every = 20;
+  // --federation-lanes N: groups of activities on federations that run at once, each on a lane
+  // of its own that waits for the clients and aggregates on this host's CPU, holding no device
+  // (scheduler/executor.h). 0: such groups take a device like any other. Default 8.
+  int federation_lanes = 8;
   // --task-balance none|cap: how a multi-head group balances its tasks' encoder gradients
   // (docs/merge-and-split.md, "Balancing the tasks"). Default cap.
   std::string task_balance = "cap";

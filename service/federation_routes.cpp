@@ -266,6 +266,19 @@ void add_work_routes(Router& router, federation::LeaseDesk& leases) {
 
 }  // namespace
 
+std::optional<size_t> work_body_limit(const federation::LeaseDesk& leases, std::string_view method,
+                                      std::string_view target) {
+  constexpr std::string_view kPrefix = "/v1/work/", kSuffix = "/update";
+  if (method != "PUT") return std::nullopt;
+  target = target.substr(0, target.find('?'));
+  if (target.size() <= kPrefix.size() + kSuffix.size() || target.substr(0, kPrefix.size()) != kPrefix ||
+      target.substr(target.size() - kSuffix.size()) != kSuffix)
+    return std::nullopt;
+  const auto id = target.substr(kPrefix.size(), target.size() - kPrefix.size() - kSuffix.size());
+  if (id.find('/') != std::string_view::npos) return std::nullopt;
+  return leases.update_body_limit(id);
+}
+
 void add_federation_routes(Router& router, federation::FederationRegistry& federations,
                            federation::ClientRegistry& clients, federation::WorkBoard& work,
                            federation::LeaseDesk& leases) {

@@ -290,16 +290,37 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
   void do_read() {
     if (server_.draining_) return close();
     parser_.emplace();
-    parser_->body_limit(server_.options_.body_limit);
+    body_limit_ = server_.options_.body_limit;
+    parser_->body_limit(body_limit_);
     parser_->header_limit(kHeaderLimit);
     tcp_layer().expires_after(server_.options_.read_timeout);
+    if (!server_.options_.body_limit_for)
+      return http::async_read(stream_, buffer_, *parser_,
+                              beast::bind_front_handler(&StreamSession::on_read, this->shared_from_this()));
+    // The parser checks a Content-Length against its limit as the header ends: no limit
+    // until the header says which one applies (on_header checks it then).
+    parser_->body_limit(boost::none);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&StreamSession::on_header, this->shared_from_this()));
+  }
+
+  // With a per-request body limit: the header is in, the body not yet parsed.
+  void on_header(beast::error_code ec, size_t) {
+    if (ec) return on_read(ec, 0);
+    const auto& head = parser_->get();
+    body_limit_ = server_.options_.body_limit_for(head.method_string(), head.target())
+                      .value_or(server_.options_.body_limit);
+    const auto declared = parser_->content_length();
+    if (declared && *declared > body_limit_)
+      return on_read(http::error::body_limit, 0);
+    parser_->body_limit(body_limit_);  // chunked bodies count against it as they come
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&StreamSession::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, size_t) {
     if (ec) {
-      auto reply = parse_error_reply(ec, server_.options_.body_limit);
+      auto reply = parse_error_reply(ec, body_limit_);
       return reply ? reply_and_close(std::move(*reply)) : close();
     }
 
@@ -541,6 +562,7 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  size_t body_limit_ = 0;  // of the request being read
   std::vector<char> linger_buf_;
   size_t lingered_ = 0;
   unsigned version_ = 11;

@@ -40,7 +40,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "service/http_types.h"
@@ -69,6 +71,11 @@ struct HttpServerOptions {
   // thread serves other connections meanwhile. Called on the I/O thread; must not throw.
   // Default none: every request on the pool.
   std::function<bool(const HttpRequest&)> is_quick;
+  // The body limit of one request, chosen from its method and target once its header is read
+  // (called on the I/O thread; must not block or throw); nullopt: body_limit. For routes whose
+  // bodies are larger than the default and bounded by what the target names (a lease's update).
+  // Default none: body_limit for every request.
+  std::function<std::optional<size_t>(std::string_view method, std::string_view target)> body_limit_for;
   // Called on the I/O thread after each failed accept (EMFILE, ENFILE, ...), before the server
   // waits to accept again: 10 ms after the first failure, doubling up to 1 s, back to 10 ms
   // after a success. Default none; for tests.

@@ -176,6 +176,7 @@ int main(int argc, char** argv) {
   exec_options.grouping.max_members = cfg.max_group_size;
   exec_options.split.max_groups = cfg.max_groups;
   exec_options.affinity_every = cfg.affinity_every;
+  exec_options.federation_lanes = cfg.federation_lanes;
   exec_options.task_balance = *fl::parse_task_balance(cfg.task_balance);
   exec_options.guard.window = cfg.merge_guard_window;
   exec_options.guard.lag_ratio = cfg.merge_guard_lag;
@@ -213,6 +214,10 @@ int main(int argc, char** argv) {
   http.tls_key_file = cfg.tls_key_file;
   // Bounded reads (Cost::kQuick routes) answer on the I/O threads; the rest on the pool.
   http.is_quick = [&app](const service::HttpRequest& r) { return app.router().is_quick(r); };
+  // A lease's update may be larger than the default body limit: as large as its model implies.
+  http.body_limit_for = [&app](std::string_view method, std::string_view target) {
+    return service::work_body_limit(app.leases(), method, target);
+  };
   service::HttpServer server(http, [&app](service::HttpRequest&& r) { return app.handle(std::move(r)); });
   if (Status s = server.listen(); !s.is_ok()) return fail(s.message());
   // --metrics-listen: /metrics alone on a small server of its own, stopped after the main one.

@@ -117,6 +117,12 @@ Metrics::Metrics(const std::string& version, int64_t start_unix_ms)
                         .Name("mufl_tenant_energy_joules_total")
                         .Help("Energy attributed to each tenant's activities in the energy ledger, in joules.")
                         .Register(*registry_);
+  tenant_client_energy_ = &prometheus::BuildCounter()
+                               .Name("mufl_tenant_client_energy_joules_total")
+                               .Help("Energy federation clients metered over their leases and reported, attributed "
+                                     "to each tenant's activities in the energy ledger, in joules (beside "
+                                     "mufl_tenant_energy_joules_total, mufld's own).")
+                               .Register(*registry_);
   tenant_co2e_ = &prometheus::BuildCounter()
                       .Name("mufl_tenant_co2e_grams_total")
                       .Help("Emissions attributed to each tenant's activities, in grams CO2e.")
@@ -232,6 +238,7 @@ void Metrics::energy_recorded(const storage::EnergyUnit& unit) {
   for (const auto& s : unit.shares) {
     tenant_energy_->Add({{"tenant", s.tenant_id}}).Increment(s.joules);
     tenant_co2e_->Add({{"tenant", s.tenant_id}}).Increment(s.grams_co2e);
+    if (s.client_joules > 0) tenant_client_energy_->Add({{"tenant", s.tenant_id}}).Increment(s.client_joules);
   }
 }
 
@@ -239,6 +246,7 @@ void Metrics::seed_tenant_energy(const std::vector<std::pair<std::string, storag
   for (const auto& [tenant, t] : totals) {
     tenant_energy_->Add({{"tenant", tenant}}).Increment(t.joules);
     tenant_co2e_->Add({{"tenant", tenant}}).Increment(t.grams_co2e);
+    if (t.client_joules > 0) tenant_client_energy_->Add({{"tenant", tenant}}).Increment(t.client_joules);
   }
 }
 

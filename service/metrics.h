@@ -19,6 +19,7 @@
 //   mufl_device_energy_joules_total{device,meter}      counter, since mufld started
 //   mufl_device_state{device,state}                    gauge, 1 for the device's state, 0 otherwise
 //   mufl_tenant_energy_joules_total{tenant}            counter, the tenant's shares of the ledger
+//   mufl_tenant_client_energy_joules_total{tenant}     counter, its federation clients' reported joules
 //   mufl_tenant_co2e_grams_total{tenant}               counter, likewise in grams CO2e
 //   mufl_tenant_energy_budget_joules{tenant}           gauge, only for live tenants with a budget
 //   mufl_scheduler_policy_info{policy}                 gauge, 1 for the placement policy in force
@@ -151,6 +152,7 @@ class Metrics : public scheduler::ExecutorObserver {
   prometheus::Family<prometheus::Counter>* device_energy_;
   prometheus::Family<prometheus::Gauge>* device_state_;
   prometheus::Family<prometheus::Counter>* tenant_energy_;
+  prometheus::Family<prometheus::Counter>* tenant_client_energy_;
   prometheus::Family<prometheus::Counter>* tenant_co2e_;
   prometheus::Family<prometheus::Gauge>* tenant_budget_;
   std::mutex tenant_mu_;                        // set_tenants from concurrent scrapes

@@ -2,6 +2,8 @@
 // The REST routes, grouped by the part they expose. Each add_* registers its routes on the
 // router; docs/openapi.yaml documents every one (a test checks that none is missing).
 #include <functional>
+#include <optional>
+#include <string_view>
 
 #include "core/catalog.h"
 #include "core/clock.h"
@@ -48,6 +50,11 @@ void add_tenant_routes(Router& router, tenants::TenantRegistry& registry,
 void add_federation_routes(Router& router, federation::FederationRegistry& federations,
                            federation::ClientRegistry& clients, federation::WorkBoard& work,
                            federation::LeaseDesk& leases);
+// The body limit of a request (HttpServerOptions::body_limit_for): for PUT /v1/work/{id}/update
+// of an open lease, the largest update its model implies; nullopt (the server's default) for
+// anything else.
+std::optional<size_t> work_body_limit(const federation::LeaseDesk& leases, std::string_view method,
+                                      std::string_view target);
 // /v1/activities… (with rounds and model download) and /v1/catalog.
 // `waiting`: why a group waits, shown as `waiting` and `waiting_reason` (nullptr: always null).
 void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog,

@@ -28,7 +28,8 @@ nlohmann::json totals_json(const storage::EnergyTotals& t) {
           {"joules", t.joules},
           {"grams_co2e", t.grams_co2e},
           {"work_units", t.units},
-          {"abandoned_units", t.abandoned_units}};
+          {"abandoned_units", t.abandoned_units},
+          {"client_joules", t.client_joules}};
 }
 
 }  // namespace
@@ -83,6 +84,7 @@ void add_usage_routes(Router& router, storage::Store& store, const EnergyOptions
       total.grams_co2e += d.totals.grams_co2e;
       total.units += d.totals.units;
       total.abandoned_units += d.totals.abandoned_units;
+      total.client_joules += d.totals.client_joules;
     }
     nlohmann::json carbon = {{"source", energy.carbon_source}};
     if (energy.carbon_source == "constant") {

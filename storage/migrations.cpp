@@ -436,6 +436,37 @@ CREATE TABLE leases (
 CREATE INDEX leases_round ON leases(group_id, round, attempt);
 CREATE INDEX leases_open ON leases(state) WHERE state = 'open';
 )sql"},
+      {15, "client energy in the ledger; federation lanes are not devices", R"sql(
+-- A federation round's unit: the server's joules (sampling, aggregation) stay in `joules`; the
+-- clients' own joules, as they reported them, go beside it (docs/energy.md, "Client energy").
+ALTER TABLE energy_ledger ADD COLUMN client_joules REAL NOT NULL DEFAULT 0;
+ALTER TABLE energy_ledger ADD COLUMN client_meters TEXT NOT NULL DEFAULT '';
+ALTER TABLE energy_attribution ADD COLUMN client_joules REAL NOT NULL DEFAULT 0;
+-- A federation lane ("federation:N") is not a device: taking and letting go of one is no
+-- device.changed event.
+DROP TRIGGER events_device_released;
+DROP TRIGGER events_device_claimed;
+CREATE TRIGGER events_device_released AFTER UPDATE OF device ON groups
+  WHEN OLD.device != '' AND OLD.device != NEW.device AND OLD.device NOT LIKE 'federation:%'
+BEGIN
+  INSERT INTO events(time_ms, tenant_id, activity_id, group_id, type, data)
+  VALUES (NEW.updated_ms, NULL, '', '', 'device.changed',
+          json_object('device', OLD.device,
+                      'state', CASE WHEN EXISTS(SELECT 1 FROM devices WHERE name = OLD.device AND drained = 1)
+                                    THEN 'drained' ELSE 'idle' END,
+                      'reason', 'let its group go'));
+END;
+CREATE TRIGGER events_device_claimed AFTER UPDATE OF device ON groups
+  WHEN NEW.device != '' AND OLD.device != NEW.device AND NEW.device NOT LIKE 'federation:%'
+BEGIN
+  INSERT INTO events(time_ms, tenant_id, activity_id, group_id, type, data)
+  VALUES (NEW.updated_ms, NULL, '', '', 'device.changed',
+          json_object('device', NEW.device,
+                      'state', CASE WHEN EXISTS(SELECT 1 FROM devices WHERE name = NEW.device AND drained = 1)
+                                    THEN 'draining' ELSE 'busy' END,
+                      'reason', 'took a group'));
+END;
+)sql"},
   };
   return migrations;
 }

@@ -588,7 +588,8 @@ constexpr const char* kTenantAtMaxDevices =
     "EXISTS(SELECT 1 FROM group_members m2 JOIN tenants t2 ON t2.id = m2.tenant_id "
     "  WHERE m2.group_id = g.id AND m2.left_round IS NULL AND t2.max_devices IS NOT NULL AND "
     "  (SELECT count(DISTINCT g3.device) FROM groups g3 JOIN group_members m3 ON m3.group_id = g3.id "
-    "    AND m3.left_round IS NULL WHERE g3.device != '' AND m3.tenant_id = t2.id) >= t2.max_devices)";
+    "    AND m3.left_round IS NULL WHERE g3.device != '' AND g3.device NOT LIKE 'federation:%' "
+    "    AND m3.tenant_id = t2.id) >= t2.max_devices)";
 // The scope filter on `groups`: a tenant sees a group that has (or had) one of its activities.
 constexpr const char* kGroupTenantFilter =
     "EXISTS(SELECT 1 FROM group_members s WHERE s.group_id = groups.id AND s.tenant_id = ?)";
@@ -868,7 +869,7 @@ Status insert_group(Connection& c, const Group& g, GroupPhase phase, int64_t rou
 Status insert_energy_unit(Connection& c, const EnergyUnit& u) {
   auto ins = c.prepare(
       "INSERT OR IGNORE INTO energy_ledger(group_id, round, device, meter, start_ms, end_ms, seconds, joules, "
-      "carbon_g_per_kwh, grams_co2e, abandoned) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+      "carbon_g_per_kwh, grams_co2e, abandoned, client_joules, client_meters) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!ins.ok()) return ins.status();
   (*ins)->bind(1, u.group_id).bind(2, u.round).bind(3, u.device).bind(4, u.meter).bind(5, u.start_unix_ms)
       .bind(6, u.end_unix_ms).bind(7, u.seconds).bind(8, u.joules).bind(9, u.carbon_g_per_kwh).bind(10, u.grams_co2e);
@@ -876,6 +877,7 @@ Status insert_energy_unit(Connection& c, const EnergyUnit& u) {
     (*ins)->bind_null(11);
   else
     (*ins)->bind(11, u.abandoned);
+  (*ins)->bind(12, u.client_joules).bind(13, u.client_meters);
   if (Status s = (*ins)->run(); !s.is_ok()) return s;
   if (c.changes() == 0) return Status::ok();
   int64_t unit_id = 0;
@@ -890,10 +892,11 @@ Status insert_energy_unit(Connection& c, const EnergyUnit& u) {
   for (const EnergyShare& sh : u.shares) {
     auto a = c.prepare(
         "INSERT INTO energy_attribution(unit_id, activity_id, tenant_id, share, joules, device_seconds, grams_co2e, "
-        "end_ms) VALUES(?,?,?,?,?,?,?,?)");
+        "end_ms, client_joules) VALUES(?,?,?,?,?,?,?,?,?)");
     if (!a.ok()) return a.status();
     if (Status s = (*a)->bind(1, unit_id).bind(2, sh.activity_id).bind(3, sh.tenant_id).bind(4, sh.share)
                        .bind(5, sh.joules).bind(6, sh.device_seconds).bind(7, sh.grams_co2e).bind(8, u.end_unix_ms)
+                       .bind(9, sh.client_joules)
                        .run();
         !s.is_ok())
       return s;
@@ -907,16 +910,18 @@ Status insert_energy_unit(Connection& c, const EnergyUnit& u) {
   return Status::ok();
 }
 
-// Columns first.. first+4: joules, device seconds, grams, units, abandoned units (kTotals).
+// Columns first.. first+5: joules, device seconds, grams, units, abandoned units, client
+// joules (kTotals).
 EnergyTotals read_totals(const Statement& st, int first) {
-  return {st.column_double(first), st.column_double(first + 1), st.column_double(first + 2),
-          st.column_int64(first + 3), st.column_int64(first + 4)};
+  return {st.column_double(first),    st.column_double(first + 1), st.column_double(first + 2),
+          st.column_int64(first + 3), st.column_int64(first + 4),  st.column_double(first + 5)};
 }
 
 // The totals of a set of attribution rows `a`, joined with their units `l`.
 constexpr const char* kTotals =
     "coalesce(sum(a.joules), 0.0), coalesce(sum(a.device_seconds), 0.0), coalesce(sum(a.grams_co2e), 0.0), "
-    "count(*), coalesce(sum(l.abandoned IS NOT NULL), 0) FROM energy_attribution a "
+    "count(*), coalesce(sum(l.abandoned IS NOT NULL), 0), coalesce(sum(a.client_joules), 0.0) "
+    "FROM energy_attribution a "
     "JOIN energy_ledger l ON l.id = a.unit_id ";
 
 const char* member_state(GroupPhase phase) {
@@ -1004,7 +1009,8 @@ namespace {
 // Ordered as a claim takes them: the highest priority over the counting members, then oldest.
 std::string claimable_sql(bool and_id) {
   return std::string(
-             "SELECT g.id, g.seq, g.created_ms, g.round FROM groups g JOIN group_members m ON m.group_id = g.id "
+             "SELECT g.id, g.seq, g.created_ms, g.round, coalesce(json_extract(g.config, '$.federation'), '') "
+             "FROM groups g JOIN group_members m ON m.group_id = g.id "
              "AND m.left_round IS NULL JOIN activities a ON a.id = m.activity_id JOIN tenants t ON t.id = m.tenant_id "
              "WHERE g.phase IN ") +
          kLivePhases + " AND g.device = '' AND " + kWithinBudget + (and_id ? " AND g.id = ?" : "") + " AND NOT " +
@@ -1062,6 +1068,7 @@ Result<std::vector<ClaimableGroup>> SqliteStore::list_claimable_groups(bool excl
       g.seq = (*st)->column_int64(1);
       g.created_unix_ms = (*st)->column_int64(2);
       g.round = (*st)->column_int64(3);
+      g.federation = (*st)->column_text(4);
       out.push_back(std::move(g));
     }
   }
@@ -1593,7 +1600,7 @@ Result<std::vector<EnergyUnit>> SqliteStore::list_energy_units(const std::string
   {
     auto st = (*conn).prepare(
         "SELECT id, group_id, round, device, meter, start_ms, end_ms, seconds, joules, carbon_g_per_kwh, grams_co2e, "
-        "coalesce(abandoned, '') FROM energy_ledger WHERE group_id = ? ORDER BY round, id");
+        "coalesce(abandoned, ''), client_joules, client_meters FROM energy_ledger WHERE group_id = ? ORDER BY round, id");
     if (!st.ok()) return st.status();
     (*st)->bind(1, group_id);
     for (;;) {
@@ -1612,14 +1619,16 @@ Result<std::vector<EnergyUnit>> SqliteStore::list_energy_units(const std::string
       u.carbon_g_per_kwh = (*st)->column_double(9);
       u.grams_co2e = (*st)->column_double(10);
       u.abandoned = (*st)->column_text(11);
+      u.client_joules = (*st)->column_double(12);
+      u.client_meters = (*st)->column_text(13);
       units.emplace_back((*st)->column_int64(0), std::move(u));
     }
   }
   std::vector<EnergyUnit> out;
   for (auto& [id, u] : units) {
     auto st = (*conn).prepare(
-        "SELECT activity_id, tenant_id, share, joules, device_seconds, grams_co2e FROM energy_attribution "
-        "WHERE unit_id = ? ORDER BY rowid");
+        "SELECT activity_id, tenant_id, share, joules, device_seconds, grams_co2e, client_joules "
+        "FROM energy_attribution WHERE unit_id = ? ORDER BY rowid");
     if (!st.ok()) return st.status();
     (*st)->bind(1, id);
     for (;;) {
@@ -1627,7 +1636,8 @@ Result<std::vector<EnergyUnit>> SqliteStore::list_energy_units(const std::string
       if (!row.ok()) return row.status();
       if (!*row) break;
       u.shares.push_back({(*st)->column_text(0), (*st)->column_text(1), (*st)->column_double(2),
-                          (*st)->column_double(3), (*st)->column_double(4), (*st)->column_double(5)});
+                          (*st)->column_double(3), (*st)->column_double(4), (*st)->column_double(5),
+                          (*st)->column_double(6)});
     }
     out.push_back(std::move(u));
   }

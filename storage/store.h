@@ -97,6 +97,7 @@ struct EnergyShare {
   double joules = 0;          // share × the unit's joules (likewise the next two)
   double device_seconds = 0;
   double grams_co2e = 0;
+  double client_joules = 0;   // share × the unit's client_joules
 };
 
 // A work unit: one group round on one device, as its meter measured it.
@@ -111,6 +112,11 @@ struct EnergyUnit {
   double carbon_g_per_kwh = 0;  // grid intensity charged over [start, end)
   double grams_co2e = 0;        // kWh × carbon_g_per_kwh
   std::vector<EnergyShare> shares;
+  // A federation round's clients: the joules they metered over their leases and reported, and
+  // their meters ("model", "rapl+model", ...; "" when none reported energy). Not in `joules`,
+  // which is the server's own, nor in energy budgets, which bound what mufld's devices spend.
+  double client_joules = 0;
+  std::string client_meters;
   // "" for a recorded round. Else why the round's result was thrown away while its energy was
   // spent: "shutdown" (mufld stopped mid-round; the round runs again after a restart),
   // "cancelled" (every live member was cancelled mid-round) or "failed" (the round failed and
@@ -125,6 +131,7 @@ struct EnergyTotals {
   double grams_co2e = 0;
   int64_t units = 0;  // work units with a share in the total (abandoned ones included)
   int64_t abandoned_units = 0;  // of which abandoned (EnergyUnit::abandoned)
+  double client_joules = 0;     // federation clients' own energy (EnergyUnit::client_joules)
 };
 
 // A tenant's use on one UTC day (a unit counts on the day it ended).
@@ -197,7 +204,14 @@ struct ClaimableGroup {
   int64_t priority = 0;
   // Live members whose tenants are within their energy budgets (the members the claim counts).
   std::vector<ClaimableMember> members;
+  // The federation whose clients train it ("" for a group on a catalog data set): such a group
+  // runs on a federation lane, not on a device (scheduler/executor.h).
+  std::string federation;
 };
+
+// The device name prefix of federation lanes ("federation:0", ...): a group held by one holds
+// no training device, so it does not count against a tenant's max_devices.
+inline constexpr const char* kFederationLanePrefix = "federation:";
 
 // A live group without a device, with what in the store stops a claim of it (both false: the
 // group is claimable, and only devices or the placement policy keep it waiting).

@@ -12,7 +12,12 @@
 // Carbon: grams CO2e = kWh × the grid intensity (g/kWh) averaged over the unit's time span
 // (CarbonIntensity::mean_over), kWh = joules / 3.6e6.
 //
+// Client energy (a federation round): the joules the clients metered over their leases and
+// reported are split over the heads by the same shares, beside the server's joules. They add
+// no grams (a client's grid is not known) and do not count against energy budgets.
+//
 // Thread safety: pure functions.
+#include <string>
 #include <vector>
 
 #include "core/group.h"
@@ -26,10 +31,17 @@ namespace mufl::scheduler {
 // average for electricity generation (Global Energy & CO2 Status Report 2019).
 inline constexpr double kDefaultCarbonGPerKwh = 475.0;
 
+// What a federation round's clients reported spending (fl::RoundReport::client_joules).
+struct ClientEnergy {
+  double joules = 0;
+  std::string meters;  // "" when none reported energy
+};
+
 // The unit of round `round` of `group` measured by `m`, split over `heads` (the heads that
-// trained; tenants from group.members). REQUIRES: heads is not empty, and every head is a
-// member of `group`.
+// trained; tenants from group.members), with the clients' energy beside it. REQUIRES: heads
+// is not empty, and every head is a member of `group`.
 storage::EnergyUnit make_energy_unit(const Group& group, int64_t round, const std::vector<GroupHead>& heads,
-                                     const UnitMeasurement& m, const CarbonIntensity& carbon);
+                                     const UnitMeasurement& m, const CarbonIntensity& carbon,
+                                     const ClientEnergy& clients = {});
 
 }  // namespace mufl::scheduler

@@ -20,6 +20,8 @@
 #include "tests/support/json_poll.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/temp_dir.h"
+// Last: after the torch headers (Catch's CHECK, not glog's).
+#include "tests/support/catch_over_torch.h"
 
 using namespace mufl::testing;
 using nlohmann::json;

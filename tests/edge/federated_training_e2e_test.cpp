@@ -21,6 +21,7 @@
 #include "tests/cli/cli_runner.h"
 #include "tests/support/http_client.h"
 #include "tests/support/json_poll.h"
+#include "tests/support/metrics_text.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/temp_dir.h"
 // Last: after the torch headers.
@@ -152,7 +153,8 @@ TEST_CASE("federated training: four mufl-client processes train the weights the 
   cut_shards(dir.path(), shards.path(), 4, 7);
   MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, {"--devices", "cpu:1", "--torch-threads", "1"});
   HttpClient c("127.0.0.1", mufld.port());
-  const std::string token = make_tenant(c, "hospital");
+  std::string tenant_id;
+  const std::string token = make_tenant(c, "hospital", &tenant_id);
 
   const json common = {{"task", "class"}, {"rounds", 2}, {"clients_per_round", 4}, {"seed", 7}, {"merge", false},
                        {"batch_size", 64}};
@@ -179,7 +181,24 @@ TEST_CASE("federated training: four mufl-client processes train the weights the 
     CHECK(r["clients_reported"] == 4);
     // Federated evaluation: every client holds a share of the test set.
     CHECK(r["metrics"]["class"]["accuracy"].get<double>() > 0);
+    // It ran on a federation lane, not on the device.
+    CHECK(r["device"].get<std::string>().rfind("federation:", 0) == 0);
   }
+
+  // Energy at the edge: the clients' own joules beside the server's, per activity, per tenant
+  // and in the metrics; the simulated activity has none.
+  const json energy = done["energy"];
+  INFO(energy.dump());
+  CHECK(energy["client_joules"].get<double>() > 0);
+  CHECK(energy["joules"].get<double>() > 0);  // the server's aggregation
+  CHECK(energy["work_units"] == 2);
+  const json sim_done = json::parse(c.get("/v1/activities/" + sim, token).body);
+  CHECK(sim_done["energy"]["client_joules"] == 0);
+  const json usage = json::parse(c.get("/v1/usage", token).body);
+  CHECK(usage["total"]["client_joules"].get<double>() == Approx(energy["client_joules"].get<double>()));
+  const double metered = metric(c.get("/metrics").body,
+                                "mufl_tenant_client_energy_joules_total{tenant=\"" + tenant_id + "\"}");
+  CHECK(metered == Approx(energy["client_joules"].get<double>()));
   auto a = load_model(c, token, sim, "class");
   auto b = load_model(c, token, real, "class");
   const double diff = max_difference(a, b);
@@ -189,6 +208,46 @@ TEST_CASE("federated training: four mufl-client processes train the weights the 
   const CliRun log = clients[0]->stop(SIGTERM);
   CHECK(log.exit_code == 0);
   CHECK_THAT(log.out + log.err, Catch::Contains("update accepted"));
+  const std::string text = log.out + log.err;
+  CHECK((text.find(" J (model); update accepted") != std::string::npos ||
+         text.find(" J (rapl); update accepted") != std::string::npos));
+}
+
+TEST_CASE("federated training: a group waiting for its clients holds no device, and a local activity trains meanwhile") {
+  TempDir dir, shards;
+  cut_shards(dir.path(), shards.path(), 1, 4);
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, {"--devices", "cpu:1", "--torch-threads", "1"});
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string token = make_tenant(c, "hospital");
+  const Fed fed = make_federation(c, token);
+  // No client is online: the round waits for one (up to its timeout, per draw).
+  const std::string waiting = submit(c, token, {{"name", "waits"}, {"federation", fed.id}, {"task", "class"},
+                                                {"rounds", 1}, {"clients_per_round", 1}, {"merge", false},
+                                                {"round_timeout_seconds", 60}});
+  const json grouped = wait_for(c, "/v1/activities/" + waiting, token, [](const json& a) {
+    return a.contains("groups") && !a["groups"].empty();
+  });
+  const std::string group_id = grouped["groups"][0];
+  wait_for(c, "/v1/groups/" + group_id, token, [](const json& g) {
+    return g["device"].is_string() && g["device"].get<std::string>().rfind("federation:", 0) == 0;
+  });
+  const json devices = json::parse(c.get("/v1/devices", token).body);
+  INFO(devices.dump());
+  CHECK(devices["items"][0]["state"] == "idle");
+
+  // The only device is free: a local activity trains to the end while the other still waits.
+  const std::string local = submit(c, token, {{"name", "local"}, {"dataset", "synthetic"}, {"task", "class"},
+                                              {"rounds", 2}, {"clients", 2}, {"merge", false}});
+  CHECK(wait_done(c, token, local)["state"] == "succeeded");
+  const json still = json::parse(c.get("/v1/activities/" + waiting, token).body);
+  CHECK(still["progress"]["round"] == 0);
+  CHECK(still["state"] == "training");
+
+  // A client comes online: the waiting round takes it and the activity finishes.
+  auto clients = start_clients(c, mufld.port(), token, fed, shards.path(), 1);
+  const json done = wait_done(c, token, waiting);
+  INFO(done.dump());
+  CHECK(done["state"] == "succeeded");
 }
 
 namespace {

@@ -151,6 +151,11 @@ TEST_CASE("mufl-client: bad flags, bad data and a schema that does not fit are r
   CHECK(client({"--server", server, "--data", data.path(), "--device", "gpu"}).exit_code == mufl::edge::kExitUsage);
   CHECK(client({"--server", server}).exit_code == mufl::edge::kExitUsage);
   CHECK(client({"--server", server, "--data", data.path(), "--poll-wait", "61"}).exit_code == mufl::edge::kExitUsage);
+  CHECK(client({"--server", server, "--data", data.path(), "--energy-meter", "guess"}).exit_code ==
+        mufl::edge::kExitUsage);
+  CliRun profile = client({"--server", server, "--data", data.path(), "--power-profile", "Z9000"});
+  CHECK(profile.exit_code == mufl::edge::kExitUsage);
+  CHECK_THAT(profile.err, Catch::Contains("--power-profile: no profile named 'Z9000'"));
   CliRun no_enroll = client({"--server", server, "--data", data.path(), "--once"});
   CHECK(no_enroll.exit_code == mufl::edge::kExitUsage);
   CHECK_THAT(no_enroll.err + no_enroll.out, Catch::Contains("enrolling needs --enroll-token and --name"));

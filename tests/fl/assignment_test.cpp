@@ -13,6 +13,8 @@
 #include "fl/training.h"
 #include "fl/wire.h"
 #include "tests/support/temp_dir.h"
+// Last: after the torch headers (Catch's CHECK, not glog's).
+#include "tests/support/catch_over_torch.h"
 
 using namespace mufl;
 using namespace mufl::fl;
@@ -65,8 +67,13 @@ TEST_CASE("assignment: a client's training of its shard equals the simulation's 
   const LocalResult sim = train_local(worker, make_task_data(set, tasks), mine, o, a.seed, &start);
 
   // The client: its shard alone, through the wire format.
-  auto update = train_assignment(a, *global_bytes, dir.path(), "cpu");
+  // A meter that counts 1 J per reading, busy only inside the lease.
+  double counter = 0;
+  std::vector<bool> busy;
+  EnergyProbe probe{"model", [&] { return counter += 1; }, [&](bool b) { busy.push_back(b); }};
+  auto update = train_assignment(a, *global_bytes, dir.path(), "cpu", {}, probe);
   REQUIRE(update.ok());
+  CHECK(busy == std::vector<bool>{true, false});
   auto file = protocol::decode_safetensors(*update);
   REQUIRE(file.ok());
   auto weights = weights_from(*file, worker);
@@ -88,6 +95,8 @@ TEST_CASE("assignment: a client's training of its shard equals the simulation's 
   REQUIRE(report->eval.size() == 2);
   CHECK(report->eval[0].head == "act_a");
   CHECK(report->eval[1].metric == "iou");
+  CHECK(report->energy_meter == "model");
+  CHECK(report->energy_joules == 1);  // two readings: the start and the end of the lease
 }
 
 TEST_CASE("assignment: JSON round trips, and bad assignments are refused by field") {
@@ -119,7 +128,26 @@ TEST_CASE("assignment: JSON round trips, and bad assignments are refused by fiel
   auto rb = local_report_from_json(nlohmann::json::parse(local_report_to_json(r).dump()));
   REQUIRE(rb.ok());
   CHECK(rb->eval[0].value == 0.9);
+  CHECK(rb->energy_meter.empty());
+  CHECK_FALSE(local_report_to_json(r).contains("energy"));  // a client that does not meter itself
   nlohmann::json bad = local_report_to_json(r);
   bad["num_samples"] = 0;
   CHECK(local_report_from_json(bad).status().is_invalid_argument());
+
+  r.energy_meter = "rapl";
+  r.energy_joules = 12.5;
+  auto metered = local_report_from_json(nlohmann::json::parse(local_report_to_json(r).dump()));
+  REQUIRE(metered.ok());
+  CHECK(metered->energy_meter == "rapl");
+  CHECK(metered->energy_joules == 12.5);
+  for (const auto& energy : {nlohmann::json{{"meter", "rapl"}, {"joules", -1}},
+                             nlohmann::json{{"meter", "rapl"}, {"joules", 2e9}},
+                             nlohmann::json{{"meter", "guess"}, {"joules", 1}},
+                             nlohmann::json{{"meter", "rapl"}, {"joules", "many"}},
+                             nlohmann::json{{"joules", 1}}, nlohmann::json(5)}) {
+    bad = local_report_to_json(r);
+    bad["energy"] = energy;
+    INFO(energy.dump());
+    CHECK(local_report_from_json(bad).status().is_invalid_argument());
+  }
 }

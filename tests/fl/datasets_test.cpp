@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "tests/support/temp_dir.h"
+// Last: after the torch headers (Catch's CHECK, not glog's).
+#include "tests/support/catch_over_torch.h"
 
 using mufl::fl::dataset_dir;
 using mufl::fl::ImageSet;

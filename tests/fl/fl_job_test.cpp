@@ -5,6 +5,8 @@
 #include "fl/fl_job.h"
 #include "fl/model.h"
 #include "fl/training.h"
+// Last: after the torch headers (Catch's CHECK, not glog's).
+#include "tests/support/catch_over_torch.h"
 
 using namespace mufl;
 using namespace mufl::fl;

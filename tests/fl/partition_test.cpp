@@ -8,6 +8,8 @@
 #include <map>
 #include <utility>
 #include <vector>
+// Last: after the torch headers (Catch's CHECK, not glog's).
+#include "tests/support/catch_over_torch.h"
 
 using mufl::fl::Partition;
 using mufl::fl::partition_dirichlet;

@@ -3,6 +3,8 @@
 #include "fl/strategy.h"
 
 #include <cmath>
+// Last: after the torch headers (Catch's CHECK, not glog's).
+#include "tests/support/catch_over_torch.h"
 
 using mufl::fl::ClientUpdate;
 using mufl::fl::make_strategy;

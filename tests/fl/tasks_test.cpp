@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "fl/tasks.h"
+// Last: after the torch headers (Catch's CHECK, not glog's).
+#include "tests/support/catch_over_torch.h"
 
 using namespace mufl;
 using namespace mufl::fl;

@@ -5,6 +5,8 @@
 #include "fl/model.h"
 #include "fl/task_balance.h"
 #include "fl/training.h"
+// Last: after the torch headers (Catch's CHECK, not glog's).
+#include "tests/support/catch_over_torch.h"
 
 using namespace mufl;
 using namespace mufl::fl;

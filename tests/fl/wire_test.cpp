@@ -1,6 +1,8 @@
 #include "fl/wire.h"
 
 #include <catch2/catch.hpp>
+// Last: after the torch headers (Catch's CHECK, not glog's).
+#include "tests/support/catch_over_torch.h"
 
 using namespace mufl;
 using namespace mufl::fl;

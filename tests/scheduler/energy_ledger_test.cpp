@@ -36,3 +36,29 @@ TEST_CASE("energy ledger: a unit is split evenly over the heads that trained, wi
   CHECK(grams == Approx(u.grams_co2e));
   CHECK(share == Approx(1));
 }
+
+TEST_CASE("energy ledger: a federation round's client joules are split by the same shares, with no grams") {
+  Group g;
+  g.id = "grp_2";
+  g.members = {{"act_a", "ten_x", "class", 0, {}, {}}, {"act_b", "ten_y", "parity", 0, {}, {}},
+               {"act_c", "ten_y", "edges", 0, {}, {}}};
+  UnitMeasurement m{"federation:0", "model", 1'767'225'600'000, 1'767'225'601'000, 0.5, 10.0};
+  auto u = make_energy_unit(g, 1, {{"act_a", "class"}, {"act_b", "parity"}, {"act_c", "edges"}}, m,
+                            CarbonIntensity::constant(500), {900.0, "model+rapl"});
+  CHECK(u.joules == Approx(10));
+  CHECK(u.client_joules == Approx(900));
+  CHECK(u.client_meters == "model+rapl");
+  CHECK(u.grams_co2e == Approx(10 / 3.6e6 * 500));  // the server's joules only
+  REQUIRE(u.shares.size() == 3);
+  double clients = 0;
+  for (const auto& s : u.shares) {
+    CHECK(s.client_joules == Approx(300));
+    clients += s.client_joules;
+  }
+  CHECK(clients == Approx(900));
+  // Without clients (a device round) there is nothing beside the server's joules.
+  auto local = make_energy_unit(g, 2, {{"act_a", "class"}}, m, CarbonIntensity::constant(500));
+  CHECK(local.client_joules == 0);
+  CHECK(local.client_meters.empty());
+  CHECK(local.shares[0].client_joules == 0);
+}

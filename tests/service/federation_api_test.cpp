@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "federation/update_check.h"
 #include "protocol/safetensors.h"
 #include "service/deferred_response.h"
 #include "tests/service/api_fixture.h"
@@ -399,6 +400,29 @@ TEST_CASE("federations: a lease goes to its client only, with its weights, and t
   REQUIRE(draw.ok());
   CHECK_FALSE(stopped);
   CHECK(draw->at(0).state == storage::LeaseState::kReported);
+}
+
+TEST_CASE("federations: the HTTP body limit of an update is what its open lease's model implies") {
+  Api api;
+  auto [owner, otok] = api.tenant("acme");
+  json f = create_fed(api, otok);
+  auto ra = enroll(api, f["enrollment_token"], "a");
+  const std::string a_id = json::parse(ra.body)["id"];
+  const std::string lease = open_draw(api, {a_id})[0];
+  auto& leases = api.app->leases();
+  const auto limit = service::work_body_limit(leases, "PUT", "/v1/work/" + lease + "/update");
+  REQUIRE(limit);
+  CHECK(*limit == federation::max_update_bytes(kSpecs));
+  CHECK(service::work_body_limit(leases, "PUT", "/v1/work/" + lease + "/update?x=1") == limit);
+  CHECK_FALSE(service::work_body_limit(leases, "GET", "/v1/work/" + lease + "/update"));
+  CHECK_FALSE(service::work_body_limit(leases, "PUT", "/v1/work/" + lease + "/weights"));
+  CHECK_FALSE(service::work_body_limit(leases, "PUT", "/v1/work/lea_unknown/update"));
+  CHECK_FALSE(service::work_body_limit(leases, "PUT", "/v1/work/a/b/update"));
+  CHECK_FALSE(service::work_body_limit(leases, "PUT", "/v1/work//update"));
+  // Once the draw ends, the lease no longer opens a larger limit.
+  bool stopped = false;
+  REQUIRE(leases.wait_draw("grp_test", 1, 0, api.clock.now_unix_ms(), {}, stopped).ok());
+  CHECK_FALSE(service::work_body_limit(leases, "PUT", "/v1/work/" + lease + "/update"));
 }
 
 TEST_CASE("federations: after its deadline a lease's update is a straggler's, refused with 409") {

@@ -278,6 +278,33 @@ TEST_CASE("http server: oversized bodies get 413, garbage gets 400, both close t
   runner.join();
 }
 
+TEST_CASE("http server: a per-request body limit raises the limit for the targets it names only") {
+  HttpServerOptions o = test_options();  // 1024 bytes by default
+  o.body_limit_for = [](std::string_view method, std::string_view target) -> std::optional<size_t> {
+    if (method == "PUT" && target == "/big") return 4096;
+    return std::nullopt;
+  };
+  HttpServer server(o, [](HttpRequest&& req) { return HttpResponse{200, "text/plain", {}, req.body}; });
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+
+  HttpClient client("127.0.0.1", server.port());
+  auto big = client.request("PUT", "/big", std::string(4096, 'a'));
+  CHECK(big.status == 200);
+  CHECK(big.body.size() == 4096);
+  auto again = client.request("PUT", "/big", std::string(10, 'b'));  // the same connection goes on
+  CHECK(again.body == std::string(10, 'b'));
+  CHECK(client.request("PUT", "/big", std::string(4097, 'a')).status == 413);
+  HttpClient other("127.0.0.1", server.port());
+  auto elsewhere = other.request("PUT", "/small", std::string(2048, 'a'));
+  CHECK(elsewhere.status == 413);
+  CHECK_THAT(elsewhere.body, Catch::Contains("limit of 1024 bytes"));
+  CHECK(HttpClient("127.0.0.1", server.port()).post("/big", std::string(2048, 'a')).status == 413);  // PUT only
+
+  server.shutdown();
+  runner.join();
+}
+
 TEST_CASE("http server: listen refuses a bad host and a port in use") {
   HttpServerOptions o = test_options();
   o.host = "not-an-address";

@@ -49,7 +49,7 @@ struct Fixture {
   // Records round `round` of `group_id` with one unit of `joules` over `seconds`, ending at
   // `end_ms`, split evenly over `shares` (activity id, tenant id).
   Status record(const std::string& group_id, int64_t round, double joules, double seconds, int64_t end_ms,
-                const std::vector<std::pair<std::string, std::string>>& shares) {
+                const std::vector<std::pair<std::string, std::string>>& shares, double client_joules = 0) {
     GroupRoundRecord r;
     r.group_id = group_id;
     r.round = round;
@@ -65,9 +65,11 @@ struct Fixture {
     u.joules = joules;
     u.carbon_g_per_kwh = 360;
     u.grams_co2e = joules / 3.6e6 * 360;
+    u.client_joules = client_joules;
+    u.client_meters = client_joules > 0 ? "model" : "";
     for (const auto& [a, t] : shares) {
       const double f = 1.0 / static_cast<double>(shares.size());
-      u.shares.push_back({a, t, f, joules * f, seconds * f, u.grams_co2e * f});
+      u.shares.push_back({a, t, f, joules * f, seconds * f, u.grams_co2e * f, client_joules * f});
       r.reports.emplace_back(a, "{}");
     }
     r.energy = u;
@@ -143,6 +145,34 @@ TEST_CASE("energy store: a round's unit and its shares are written with the roun
   // A failed round transaction writes no unit.
   CHECK(f.record("grp_nope", 1, 5, 1, kJan1, {{"act_1", "ten_a"}}).is_not_found());
   CHECK(f.used("ten_a") == Approx(2000));
+}
+
+TEST_CASE("energy store: a federation round's client joules are kept beside the server's, outside budgets") {
+  Fixture f;
+  f.submit("act_1", "ten_a");
+  f.submit("act_2", "ten_b");
+  f.group("grp_1", {"act_1", "act_2"});
+  REQUIRE(f.record("grp_1", 1, 10, 1, kJan1 + 1000, {{"act_1", "ten_a"}, {"act_2", "ten_b"}}, 800).is_ok());
+  REQUIRE(f.record("grp_1", 2, 30, 1, kJan1 + 2000, {{"act_1", "ten_a"}, {"act_2", "ten_b"}}, 400).is_ok());
+  auto units = f.store->list_energy_units("grp_1");
+  REQUIRE(units.ok());
+  REQUIRE(units->size() == 2);
+  CHECK((*units)[0].client_joules == Approx(800));
+  CHECK((*units)[0].client_meters == "model");
+  CHECK((*units)[0].shares[1].client_joules == Approx(400));
+  auto e = f.store->activity_energy("act_1");
+  REQUIRE(e.ok());
+  CHECK(e->joules == Approx(20));
+  CHECK(e->client_joules == Approx(600));
+  CHECK(f.used("ten_a") == Approx(20));  // budgets count mufld's own joules only
+  auto days = f.store->tenant_usage("ten_b", kJan1, kJan1 + kDay);
+  REQUIRE(days.ok());
+  REQUIRE(days->size() == 1);
+  CHECK((*days)[0].totals.client_joules == Approx(600));
+  CHECK((*days)[0].totals.joules == Approx(20));
+  auto by_tenant = f.store->energy_by_tenant();
+  REQUIRE(by_tenant.ok());
+  CHECK((*by_tenant)[1].second.client_joules == Approx(600));
 }
 
 TEST_CASE("energy store: per-day usage in UTC, only the tenant's shares, in the range") {
