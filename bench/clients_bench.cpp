@@ -58,6 +58,7 @@ constexpr double kTargetRssMb = 300;          // mufld's peak RSS with the load 
 constexpr double kTargetP99Ms = 100;          // weights and update requests under load
 constexpr double kTargetUpdatesPerS = 200;    // updates aggregated per second
 constexpr double kTargetEdgeRatio = 0.5;      // merged ÷ unmerged client cost per round
+constexpr int kBaselineRounds = 10;           // rounds of the one-client latency baseline
 
 // ---------------------------------------------------------------------------------- options
 
@@ -413,12 +414,6 @@ Cost client_cost(const std::vector<pid_t>& pids) {
 
 // ------------------------------------------------------------------------ phase 1: sim
 
-// The bytes one lease moves (weights down, update up), measured on a probe: one load client
-// on a federation of its own trains one round of `task`.
-struct WireSize {
-  uint64_t weights = 0, update = 0;
-};
-
 std::vector<std::string> enroll(Server& s, const Federation& fed, int n, const std::string& prefix) {
   std::vector<std::string> tokens;
   for (int i = 0; i < n; ++i) {
@@ -428,17 +423,23 @@ std::vector<std::string> enroll(Server& s, const Federation& fed, int n, const s
   return tokens;
 }
 
-WireSize probe_wire_size(const Options& o, Server& s, const std::string& token) {
+// One load client alone on a federation of its own, training `rounds` rounds of class: what a
+// lease moves (weights down, update up) and the requests' latency without contention.
+mufl::bench::LoadStats run_probe(const Options& o, Server& s, const std::string& token, int rounds) {
   const Federation fed = make_federation(s, token, "probe");
   mufl::bench::LoadGenerator probe(s.port(), enroll(s, fed, 1, "probe-"), o.load_wait);
   probe.start();
   wait_online(s, token, fed, 1, 60);
   const std::string id = submit(s, token, {{"name", "probe"}, {"federation", fed.id}, {"task", "class"},
-                                           {"rounds", 1}, {"clients_per_round", 1}, {"merge", false}});
+                                           {"rounds", rounds}, {"clients_per_round", 1}, {"merge", false}});
   succeeded(s, token, id, o.timeout);
   probe.stop();
-  return {probe.stats().weights_bytes, probe.stats().update_bytes};
+  return probe.stats();
 }
+
+struct WireSize {
+  uint64_t weights = 0, update = 0;
+};
 
 json common_spec(const Options& o, const std::string& name) {
   return {{"name", name}, {"task", "class"}, {"rounds", o.rounds}, {"seed", o.seed}, {"merge", false},
@@ -482,7 +483,8 @@ json measure_clients(const Options& o, Server& s, const std::string& token, int 
 json run_sim_phase(const Options& o) {
   Server s(o, {"--devices", "cpu:1", "--torch-threads", "1"});
   const std::string token = make_tenant(s, "sim");
-  const WireSize wire = probe_wire_size(o, s, token);
+  const auto probe = run_probe(o, s, token, 1);
+  const WireSize wire{probe.weights_bytes, probe.update_bytes};
   std::printf("\n== sim: simulation vs N real mufl-client processes (task class, synthetic, %d rounds, batch %d)\n",
               o.rounds, o.batch_size);
   std::printf("mufld --devices cpu:1 --torch-threads 1; mufl-client --threads 1; a lease moves %.3f MB down (weights)"
@@ -550,6 +552,8 @@ json run_scale_phase(const Options& o) {
   Server s(o, {"--devices", "cpu:1", "--torch-threads", "1", "--max-connections",
                std::to_string(o.load_clients + 256)});
   const std::string token = make_tenant(s, "scale");
+  // The baseline: the same requests from one client alone, so nothing queues behind them.
+  const auto alone = run_probe(o, s, token, kBaselineRounds);
   const Federation fed = make_federation(s, token, "load");
   const auto enroll_start = SteadyClock::now();
   mufl::bench::LoadGenerator gen(s.port(), enroll(s, fed, o.load_clients, "load-"), o.load_wait);
@@ -595,6 +599,10 @@ json run_scale_phase(const Options& o) {
               " written to response read, all clients at once); target p99 < %.0f ms: %s\n",
               percentile(st.weights_ms, 0.5), w99, percentile(st.update_ms, 0.5), u99, kTargetP99Ms,
               std::max(w99, u99) < kTargetP99Ms ? "met" : "MISSED");
+  const double alone_w = percentile(alone.weights_ms, 0.5), alone_u = percentile(alone.update_ms, 0.5);
+  std::printf("baseline, one client alone (%d rounds): GET weights p50 %.2f ms, PUT update p50 %.2f ms; under load"
+              " p99 is %.0f x and %.0f x that\n", kBaselineRounds, alone_w, alone_u, alone_w > 0 ? w99 / alone_w : 0.0,
+              alone_u > 0 ? u99 / alone_u : 0.0);
   std::printf("lease delivery spread (a client's 200 on its long poll minus the round's first): p50 %.1f ms, p99"
               " %.1f ms\n", percentile(spread, 0.5), percentile(spread, 0.99));
   for (const auto& r : per_round)
@@ -618,6 +626,9 @@ json run_scale_phase(const Options& o) {
           {"weights_p50_ms", percentile(st.weights_ms, 0.5)}, {"weights_p99_ms", w99},
           {"update_p50_ms", percentile(st.update_ms, 0.5)},   {"update_p99_ms", u99},
           {"p99_over_target", std::max(w99, u99) / kTargetP99Ms},
+          {"alone_weights_p50_ms", alone_w}, {"alone_update_p50_ms", alone_u},
+          {"weights_p99_over_alone", alone_w > 0 ? w99 / alone_w : 0.0},
+          {"update_p99_over_alone", alone_u > 0 ? u99 / alone_u : 0.0},
           {"delivery_spread_p50_ms", percentile(spread, 0.5)}, {"delivery_spread_p99_ms", percentile(spread, 0.99)},
           {"rounds_history", per_round},     {"client_uploads", uploads},
           {"updates_per_s", rate},          {"updates_per_s_over_target", rate / kTargetUpdatesPerS},
