@@ -545,84 +545,63 @@ void client_side_rounds(const mufl::bench::LoadStats& st, std::vector<double>& s
   }
 }
 
-json run_scale_phase(const Options& o) {
+// What the scale phase measured, before any figure is derived.
+struct LoadRun {
+  mufl::bench::LoadStats load, alone;  // the load clients; the one-client baseline
+  json rounds;                         // the load activity's round history
+  double enroll_s = 0, run_s = 0, idle_rss = 0, rss_max = 0, hwm = 0, mufld_cpu = 0;
+};
+
+LoadRun run_load(const Options& o) {
   const rlim_t fds = raise_fd_limit();
   if (fds < static_cast<rlim_t>(o.load_clients) + 64)
     throw std::runtime_error("the open-file limit " + std::to_string(fds) + " is too low for the load clients");
   Server s(o, {"--devices", "cpu:1", "--torch-threads", "1", "--max-connections",
                std::to_string(o.load_clients + 256)});
   const std::string token = make_tenant(s, "scale");
+  LoadRun run;
   // The baseline: the same requests from one client alone, so nothing queues behind them.
-  const auto alone = run_probe(o, s, token, kBaselineRounds);
+  run.alone = run_probe(o, s, token, kBaselineRounds);
   const Federation fed = make_federation(s, token, "load");
   const auto enroll_start = SteadyClock::now();
   mufl::bench::LoadGenerator gen(s.port(), enroll(s, fed, o.load_clients, "load-"), o.load_wait);
-  const double enroll_s = seconds_since(enroll_start);
+  run.enroll_s = seconds_since(enroll_start);
   gen.start();
   wait_online(s, token, fed, static_cast<size_t>(o.load_clients), 120);
-  const double idle_rss = memory_mb(s.pid(), "VmRSS:");
+  run.idle_rss = memory_mb(s.pid(), "VmRSS:");
 
-  double rss_max = 0;
   const double cpu_before = cpu_seconds(s.pid());
   const auto run_start = SteadyClock::now();
   const std::string id = submit(s, token, {{"name", "load"}, {"federation", fed.id}, {"task", "class"},
                                            {"rounds", o.load_rounds}, {"clients_per_round", o.load_clients},
                                            {"min_clients", o.load_clients}, {"round_timeout_seconds", 600},
                                            {"merge", false}});
-  succeeded(s, token, id, o.timeout, [&] { rss_max = std::max(rss_max, memory_mb(s.pid(), "VmRSS:")); });
-  const double run_s = seconds_since(run_start);
-  const double mufld_cpu = cpu_seconds(s.pid()) - cpu_before;
-  const double hwm = memory_mb(s.pid(), "VmHWM:");
+  succeeded(s, token, id, o.timeout, [&] { run.rss_max = std::max(run.rss_max, memory_mb(s.pid(), "VmRSS:")); });
+  run.run_s = seconds_since(run_start);
+  run.mufld_cpu = cpu_seconds(s.pid()) - cpu_before;
+  run.hwm = memory_mb(s.pid(), "VmHWM:");
   gen.stop();
+  run.load = gen.stats();
+  run.rounds = round_history(s, token, id);
+  return run;
+}
 
-  const auto& st = gen.stats();
-  const json rounds = round_history(s, token, id);
-  const json per_round = rounds_rate(rounds);
+json scale_figures(const Options& o, const LoadRun& run) {
+  const auto& st = run.load;
+  const json per_round = rounds_rate(run.rounds);
   std::vector<double> rates, spread;
   for (const auto& r : per_round) rates.push_back(r["updates_per_s"]);
   json uploads = json::array();
   client_side_rounds(st, spread, uploads);
-  const int64_t updates = updates_reported(rounds);
+  const int64_t updates = updates_reported(run.rounds);
   const double w99 = percentile(st.weights_ms, 0.99), u99 = percentile(st.update_ms, 0.99);
+  const double alone_w = percentile(run.alone.weights_ms, 0.5), alone_u = percentile(run.alone.update_ms, 0.5);
   const double rate = mean(rates);
-
-  std::printf("\n== scale: %d clients in one process (one io_context thread) against mufld --devices cpu:1"
-              " --torch-threads 1\n", o.load_clients);
-  std::printf("enrolled %d clients in %.2f s (%.0f/s), all online; activity: %d rounds of %d clients, %.1f s\n",
-              o.load_clients, enroll_s, o.load_clients / enroll_s, o.load_rounds, o.load_clients, run_s);
-  std::printf("a lease: weights %.3f MB down, update %.3f MB up\n", static_cast<double>(st.weights_bytes) / 1e6,
-              static_cast<double>(st.update_bytes) / 1e6);
-  std::printf("mufld RSS: %.1f MB with the clients idle, %.1f MB sampled max, peak (VmHWM) %.1f MB; target < %.0f MB:"
-              " %.3f of it (%s)\n", idle_rss, rss_max, hwm, kTargetRssMb, hwm / kTargetRssMb,
-              hwm < kTargetRssMb ? "met" : "MISSED");
-  std::printf("GET weights: p50 %.1f ms, p99 %.1f ms; PUT update: p50 %.1f ms, p99 %.1f ms (round trip, request"
-              " written to response read, all clients at once); target p99 < %.0f ms: %s\n",
-              percentile(st.weights_ms, 0.5), w99, percentile(st.update_ms, 0.5), u99, kTargetP99Ms,
-              std::max(w99, u99) < kTargetP99Ms ? "met" : "MISSED");
-  const double alone_w = percentile(alone.weights_ms, 0.5), alone_u = percentile(alone.update_ms, 0.5);
-  std::printf("baseline, one client alone (%d rounds): GET weights p50 %.2f ms, PUT update p50 %.2f ms; under load"
-              " p99 is %.0f x and %.0f x that\n", kBaselineRounds, alone_w, alone_u, alone_w > 0 ? w99 / alone_w : 0.0,
-              alone_u > 0 ? u99 / alone_u : 0.0);
-  std::printf("lease delivery spread (a client's 200 on its long poll minus the round's first): p50 %.1f ms, p99"
-              " %.1f ms\n", percentile(spread, 0.5), percentile(spread, 0.99));
-  for (const auto& r : per_round)
-    std::printf("round %lld: %lld updates aggregated in %.2f s = %.0f updates/s\n",
-                static_cast<long long>(r["round"].get<int64_t>()), static_cast<long long>(r["reported"].get<int64_t>()),
-                r["seconds"].get<double>(), r["updates_per_s"].get<double>());
-  for (const auto& u : uploads)
-    std::printf("  client side, round %lld: %lld uploads in %.2f s = %.0f/s (first update sent to last 200)\n",
-                static_cast<long long>(u["round"].get<int64_t>()), static_cast<long long>(u["leases"].get<int64_t>()),
-                u["upload_window_s"].get<double>(), u["uploads_per_s"].get<double>());
-  std::printf("updates aggregated per second (round history): mean %.0f; target >= %.0f: %.3f of it (%s)\n", rate,
-              kTargetUpdatesPerS, rate / kTargetUpdatesPerS, rate >= kTargetUpdatesPerS ? "met" : "MISSED");
-  std::printf("mufld CPU: %.4f s per update (%.1f s for %lld updates); client failures: %lld%s%s\n",
-              updates ? mufld_cpu / static_cast<double>(updates) : 0.0, mufld_cpu, static_cast<long long>(updates),
-              static_cast<long long>(st.failures), st.failures ? ", first: " : "", st.first_failure.c_str());
   return {{"clients", o.load_clients},      {"rounds", o.load_rounds},
-          {"enroll_s", enroll_s},           {"run_s", run_s},
+          {"enroll_s", run.enroll_s},       {"run_s", run.run_s},
           {"weights_bytes", st.weights_bytes}, {"update_bytes", st.update_bytes},
-          {"rss_idle_mb", idle_rss},        {"rss_sampled_max_mb", rss_max},
-          {"rss_peak_mb", hwm},             {"rss_over_target", hwm / kTargetRssMb},
+          {"rss_idle_mb", run.idle_rss},    {"rss_sampled_max_mb", run.rss_max},
+          {"rss_peak_mb", run.hwm},         {"rss_over_target", run.hwm / kTargetRssMb},
           {"weights_p50_ms", percentile(st.weights_ms, 0.5)}, {"weights_p99_ms", w99},
           {"update_p50_ms", percentile(st.update_ms, 0.5)},   {"update_p99_ms", u99},
           {"p99_over_target", std::max(w99, u99) / kTargetP99Ms},
@@ -633,8 +612,55 @@ json run_scale_phase(const Options& o) {
           {"rounds_history", per_round},     {"client_uploads", uploads},
           {"updates_per_s", rate},          {"updates_per_s_over_target", rate / kTargetUpdatesPerS},
           {"updates", updates},             {"leases", st.leases},
-          {"polls_empty", st.polls_empty},  {"failures", st.failures},
-          {"mufld_cpu_s_per_update", updates ? mufld_cpu / static_cast<double>(updates) : 0.0}};
+          {"polls_empty", st.polls_empty},  {"failures", st.failures + run.alone.failures},
+          {"first_failure", st.failures ? st.first_failure : run.alone.first_failure},
+          {"mufld_cpu_s_per_update", updates ? run.mufld_cpu / static_cast<double>(updates) : 0.0}};
+}
+
+const char* met(bool ok) { return ok ? "met" : "MISSED"; }
+
+void print_scale(const json& f) {
+  const int n = f["clients"];
+  const double hwm = f["rss_peak_mb"], w99 = f["weights_p99_ms"], u99 = f["update_p99_ms"], rate = f["updates_per_s"];
+  std::printf("\n== scale: %d clients in one process (one io_context thread) against mufld --devices cpu:1"
+              " --torch-threads 1\n", n);
+  std::printf("enrolled %d clients in %.2f s (%.0f/s), all online; activity: %d rounds of %d clients, %.1f s\n", n,
+              f["enroll_s"].get<double>(), n / f["enroll_s"].get<double>(), f["rounds"].get<int>(), n,
+              f["run_s"].get<double>());
+  std::printf("a lease: weights %.3f MB down, update %.3f MB up\n", f["weights_bytes"].get<double>() / 1e6,
+              f["update_bytes"].get<double>() / 1e6);
+  std::printf("mufld RSS: %.1f MB with the clients idle, %.1f MB sampled max, peak (VmHWM) %.1f MB; target < %.0f MB:"
+              " %.3f of it (%s)\n", f["rss_idle_mb"].get<double>(), f["rss_sampled_max_mb"].get<double>(), hwm,
+              kTargetRssMb, hwm / kTargetRssMb, met(hwm < kTargetRssMb));
+  std::printf("GET weights: p50 %.1f ms, p99 %.1f ms; PUT update: p50 %.1f ms, p99 %.1f ms (round trip, request"
+              " written to response read, all clients at once); target p99 < %.0f ms: %s\n",
+              f["weights_p50_ms"].get<double>(), w99, f["update_p50_ms"].get<double>(), u99, kTargetP99Ms,
+              met(std::max(w99, u99) < kTargetP99Ms));
+  std::printf("baseline, one client alone (%d rounds): GET weights p50 %.2f ms, PUT update p50 %.2f ms; under load"
+              " p99 is %.0f x and %.0f x that\n", kBaselineRounds, f["alone_weights_p50_ms"].get<double>(),
+              f["alone_update_p50_ms"].get<double>(), f["weights_p99_over_alone"].get<double>(),
+              f["update_p99_over_alone"].get<double>());
+  std::printf("lease delivery spread (a client's 200 on its long poll minus the round's first): p50 %.1f ms, p99"
+              " %.1f ms\n", f["delivery_spread_p50_ms"].get<double>(), f["delivery_spread_p99_ms"].get<double>());
+  for (const auto& r : f["rounds_history"])
+    std::printf("round %lld: %lld updates aggregated in %.2f s = %.0f updates/s\n",
+                static_cast<long long>(r["round"].get<int64_t>()), static_cast<long long>(r["reported"].get<int64_t>()),
+                r["seconds"].get<double>(), r["updates_per_s"].get<double>());
+  for (const auto& u : f["client_uploads"])
+    std::printf("  client side, round %lld: %lld uploads in %.2f s = %.0f/s (first update sent to last 200)\n",
+                static_cast<long long>(u["round"].get<int64_t>()), static_cast<long long>(u["leases"].get<int64_t>()),
+                u["upload_window_s"].get<double>(), u["uploads_per_s"].get<double>());
+  std::printf("updates aggregated per second (round history): mean %.0f; target >= %.0f: %.3f of it (%s)\n", rate,
+              kTargetUpdatesPerS, rate / kTargetUpdatesPerS, met(rate >= kTargetUpdatesPerS));
+  std::printf("mufld CPU: %.4f s per update (%lld updates); client request failures: %lld %s\n",
+              f["mufld_cpu_s_per_update"].get<double>(), static_cast<long long>(f["updates"].get<int64_t>()),
+              static_cast<long long>(f["failures"].get<int64_t>()), f["first_failure"].get<std::string>().c_str());
+}
+
+json run_scale_phase(const Options& o) {
+  const json f = scale_figures(o, run_load(o));
+  print_scale(f);
+  return f;
 }
 
 // ----------------------------------------------------------------------- phase 3: edge
@@ -701,6 +727,7 @@ int run(const Options& o) {
     try {
       out[name] = phase(o);
       out[name]["phase_s"] = seconds_since(start);
+      if (out[name].value("failures", int64_t{0}) > 0) ok = false;  // a client request was refused or broke
     } catch (const std::exception& e) {
       std::fprintf(stderr, "clients: phase %s failed: %s\n", name.c_str(), e.what());
       out[name] = {{"error", e.what()}};
