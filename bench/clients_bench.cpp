@@ -713,14 +713,15 @@ json run_edge_phase(const Options& o) {
 // ------------------------------------------------------------------------------- main
 
 int run(const Options& o) {
+  const std::vector<std::pair<std::string, std::function<json(const Options&)>>> phases = {
+      {"sim", run_sim_phase}, {"scale", run_scale_phase}, {"edge", run_edge_phase}};
   std::printf("clients: phases");
-  for (const auto& p : o.phases) std::printf(" %s", p.c_str());
+  for (const auto& p : phases)
+    if (o.phases.count(p.first)) std::printf(" %s", p.first.c_str());
   std::printf("; %u cores, 1-minute load average %.2f\n", std::thread::hardware_concurrency(), load_average());
   std::fflush(stdout);
   json out = {{"bench", "clients"}, {"cores", std::thread::hardware_concurrency()}, {"load_before", load_average()}};
   bool ok = true;
-  const std::vector<std::pair<std::string, std::function<json(const Options&)>>> phases = {
-      {"sim", run_sim_phase}, {"scale", run_scale_phase}, {"edge", run_edge_phase}};
   for (const auto& [name, phase] : phases) {
     if (!o.phases.count(name)) continue;
     const auto start = SteadyClock::now();
