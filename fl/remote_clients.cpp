@@ -34,8 +34,9 @@ Result<std::vector<ClientResult>> RemoteClients::train(const Weights& global, co
   if (!updates.ok()) return updates.status();
   std::vector<ClientResult> out;
   if (stopped) return out;
-  for (const auto& u : *updates) {
+  for (auto& u : *updates) {
     auto r = decode(u);
+    std::string().swap(u.update);  // decoded: free its bytes now, not after the last update's
     if (r.ok()) out.push_back(std::move(*r));
   }
   return out;
