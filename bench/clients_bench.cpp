@@ -9,7 +9,8 @@
 //          weights, a precomputed update) and one activity that chooses all of them every
 //          round: mufld's peak RSS, request latencies, updates aggregated per second.
 //   edge   three activities (class, segment, parity) on the same clients, merged into one
-//          group against unmerged: what the clients spend per round (client_cost()).
+//          group against unmerged: the joules the clients metered and reported per round
+//          (the activities' energy.client_joules), with their CPU-seconds beside them.
 //
 // Every process is real and talks HTTP on loopback; nothing here links torch. The human report
 // is followed by one line of JSON with every figure. Exit 0 when it ran (a missed target is
@@ -399,17 +400,12 @@ class ClientFleet {
   std::vector<std::unique_ptr<Child>> clients_;
 };
 
-// What the clients spend, as one number with its unit. Today the CPU seconds of their
-// processes; when mufl-client reports its joules per lease (/v1/usage, an activity's energy),
-// this is where they replace it.
-struct Cost {
-  double value = 0;
-  std::string unit;
-};
-Cost client_cost(const std::vector<pid_t>& pids) {
-  Cost c{0, "client CPU-seconds"};
-  for (pid_t p : pids) c.value += cpu_seconds(p);
-  return c;
+// The CPU seconds of the client processes: a second view of what they spend, beside the
+// joules they meter and report themselves (an activity's energy.client_joules).
+double clients_cpu_seconds(const std::vector<pid_t>& pids) {
+  double total = 0;
+  for (pid_t p : pids) total += cpu_seconds(p);
+  return total;
 }
 
 // ------------------------------------------------------------------------ phase 1: sim
@@ -669,7 +665,7 @@ json run_scale_phase(const Options& o) {
 // for all three, and returns what the clients spent per round and the groups they trained in.
 json run_trio(const Options& o, Server& s, const std::string& token, const Federation& fed,
               const std::vector<pid_t>& pids, bool merged) {
-  const Cost before = client_cost(pids);
+  const double cpu_before = clients_cpu_seconds(pids);
   const auto start = SteadyClock::now();
   std::vector<std::string> ids;
   for (const std::string task : {"class", "segment", "parity"})
@@ -677,11 +673,20 @@ json run_trio(const Options& o, Server& s, const std::string& token, const Feder
                                     {"task", task}, {"rounds", o.edge_rounds}, {"clients_per_round", o.edge_clients},
                                     {"min_clients", o.edge_clients}, {"seed", o.seed}, {"merge", merged}}));
   std::set<std::string> groups;
-  for (const auto& id : ids) groups.insert(succeeded(s, token, id, o.timeout)["groups"][0].get<std::string>());
-  const Cost after = client_cost(pids);
-  const double per_round = (after.value - before.value) / o.edge_rounds;
-  return {{"merged", merged}, {"first_groups", groups.size()}, {"cost_per_round", per_round},
-          {"unit", after.unit}, {"wall_s", seconds_since(start)}};
+  double client_joules = 0, server_joules = 0;  // the three activities' shares add up to their rounds'
+  for (const auto& id : ids) {
+    const json done = succeeded(s, token, id, o.timeout);
+    groups.insert(done["groups"][0].get<std::string>());
+    client_joules += done["energy"]["client_joules"].get<double>();
+    server_joules += done["energy"]["joules"].get<double>();
+  }
+  const double cpu = clients_cpu_seconds(pids) - cpu_before;
+  return {{"merged", merged},
+          {"first_groups", groups.size()},
+          {"client_joules_per_round", client_joules / o.edge_rounds},
+          {"server_joules_per_round", server_joules / o.edge_rounds},
+          {"client_cpu_s_per_round", cpu / o.edge_rounds},
+          {"wall_s", seconds_since(start)}};
 }
 
 json run_edge_phase(const Options& o) {
@@ -692,22 +697,27 @@ json run_edge_phase(const Options& o) {
   ClientFleet fleet(o, s, token, fed, cut_shards(o, s.data_dir(), o.edge_clients), o.edge_clients);
   const json merged = run_trio(o, s, token, fed, fleet.pids(), true);
   const json alone = run_trio(o, s, token, fed, fleet.pids(), false);
-  const double m = merged["cost_per_round"], a = alone["cost_per_round"];
-  const double ratio = a > 0 ? m / a : 0;
+  const auto ratio_of = [&](const char* key) {
+    const double a = alone[key];
+    return a > 0 ? merged[key].get<double>() / a : 0.0;
+  };
+  const double ratio = ratio_of("client_joules_per_round"), cpu_ratio = ratio_of("client_cpu_s_per_round");
   std::printf("\n== edge: class + segment + parity on %d mufl-client processes, %d rounds, merged vs unmerged\n",
               o.edge_clients, o.edge_rounds);
-  std::printf("merged (--grouping all_in_one, %zu group): %.2f %s per round (%.1f s wall)\n",
-              merged["first_groups"].get<size_t>(), m, merged["unit"].get<std::string>().c_str(),
-              merged["wall_s"].get<double>());
-  std::printf("unmerged (\"merge\": false, %zu groups): %.2f %s per round (%.1f s wall)\n",
-              alone["first_groups"].get<size_t>(), a, alone["unit"].get<std::string>().c_str(),
-              alone["wall_s"].get<double>());
-  std::printf("merged / unmerged: %.3f; target <= %.2f (%s)\n", ratio, kTargetEdgeRatio,
-              ratio <= kTargetEdgeRatio ? "met" : "MISSED");
+  for (const json* r : {&merged, &alone})
+    std::printf("%s (%zu group%s): clients %.1f J per round as they metered it (%.2f CPU-s), mufld %.2f J (%.1f s "
+                "wall)\n", (*r)["merged"].get<bool>() ? "merged (--grouping all_in_one)" : "unmerged (\"merge\": false)",
+                (*r)["first_groups"].get<size_t>(), (*r)["first_groups"] == 1 ? "" : "s",
+                (*r)["client_joules_per_round"].get<double>(), (*r)["client_cpu_s_per_round"].get<double>(),
+                (*r)["server_joules_per_round"].get<double>(), (*r)["wall_s"].get<double>());
+  std::printf("merged / unmerged client joules: %.3f; target <= %.2f (%s); client CPU-seconds: %.3f\n", ratio,
+              kTargetEdgeRatio, ratio <= kTargetEdgeRatio ? "met" : "MISSED", cpu_ratio);
   if (merged["first_groups"] != 1 || alone["first_groups"] != 3)
     throw std::runtime_error("the activities did not group as asked (merged " + merged.dump() + ", unmerged " +
                              alone.dump() + ")");
-  return {{"merged", merged}, {"unmerged", alone}, {"ratio", ratio}, {"unit", merged["unit"]}};
+  if (merged["client_joules_per_round"].get<double>() <= 0)
+    throw std::runtime_error("the clients reported no energy");
+  return {{"merged", merged}, {"unmerged", alone}, {"ratio", ratio}, {"cpu_ratio", cpu_ratio}, {"unit", "J"}};
 }
 
 // ------------------------------------------------------------------------------- main

@@ -94,7 +94,7 @@ RunResult run_one(const Options& o, const std::string& partition) {
   config.partition = partition;
   config.dirichlet_alpha = o.alpha;
 
-  auto job_r = fl::FlJob::create(config, fl::RuntimeOptions{o.data_dir, "cpu"});
+  auto job_r = fl::FlJob::create(config, fl::RuntimeOptions{o.data_dir, "cpu", {}});
   if (!job_r.ok()) {
     throw std::runtime_error("cannot create the " + partition + " job: " + job_r.status().to_string() +
                              (job_r.status().is_not_found() ? " (run scripts/setup to fetch the data sets)" : ""));

@@ -71,9 +71,8 @@ Result<std::vector<fl::RemoteUpdate>> FederationPool::run(const fl::RemoteDraw& 
       return l.client_id == slot.client_id && l.state == storage::LeaseState::kReported;
     });
     if (lease == done->end()) continue;  // did not report in time: a dropout
-    auto bytes = leases_.read_update(*lease);
-    if (!bytes.ok()) return bytes.status();
-    out.push_back({slot.client_index, std::move(*bytes)});
+    // Read when the round decodes it: one update in memory at a time.
+    out.push_back({slot.client_index, {}, [this, l = *lease] { return leases_.read_update(l); }});
   }
   return out;
 }

@@ -54,6 +54,11 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
   std::filesystem::create_directories(dir_ + "/leases", ec);
   const std::string path = weights_path(draw.group_id, draw.round, draw.attempt);
   if (Status s = write_file_durably(path, draw.global_weights); !s.is_ok()) return s;
+  {
+    std::lock_guard lock(limits_mu_);
+    open_weights_[path] =
+        std::make_shared<const WeightsFile>(WeightsFile{draw.global_weights, sha256_hex(draw.global_weights)});
+  }
   auto existing = store_.list_round_leases(draw.group_id, draw.round, draw.attempt);
   if (!existing.ok()) return existing.status();
   const std::string sha = sha256_hex(draw.global_weights);
@@ -125,6 +130,10 @@ Result<std::vector<storage::Lease>> LeaseDesk::wait_draw(const std::string& grou
       const auto state = stopped ? storage::LeaseState::kAbandoned : storage::LeaseState::kExpired;
       auto closed = store_.close_round_leases(group_id, round, attempt, state, clock_.now_unix_ms());
       if (!closed.ok()) return closed.status();
+      {
+        std::lock_guard lock(limits_mu_);
+        open_weights_.erase(weights_path(group_id, round, attempt));
+      }
       for (const auto& l : *leases) {
         board_.withdraw(l.id);
         std::lock_guard lock(limits_mu_);
@@ -158,9 +167,21 @@ Result<storage::Lease> LeaseDesk::own_lease(const std::string& client_id, const 
 Result<LeaseDesk::WeightsFile> LeaseDesk::weights(const std::string& client_id, const std::string& lease_id) const {
   auto lease = own_lease(client_id, lease_id);
   if (!lease.ok()) return lease.status();
-  auto bytes = read_file(weights_path(lease->group_id, lease->round, lease->attempt));
+  const std::string path = weights_path(lease->group_id, lease->round, lease->attempt);
+  const bool open = lease->state == storage::LeaseState::kOpen;
+  {
+    std::lock_guard lock(limits_mu_);
+    if (auto it = open_weights_.find(path); it != open_weights_.end()) return *it->second;
+  }
+  auto bytes = read_file(path);
   if (!bytes.ok()) return Status::not_found("the weights of lease " + lease_id + " are gone (its round ended)");
-  return WeightsFile{*bytes, sha256_hex(*bytes)};
+  std::string sha = sha256_hex(*bytes);
+  auto file = std::make_shared<const WeightsFile>(WeightsFile{std::move(*bytes), std::move(sha)});
+  if (open) {  // restored after a restart: kept until its draw ends
+    std::lock_guard lock(limits_mu_);
+    open_weights_.emplace(path, file);
+  }
+  return *file;
 }
 
 void LeaseDesk::remember_limit(const storage::Lease& lease) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -107,8 +108,11 @@ class LeaseDesk {
 
   std::mutex mu_;
   std::condition_variable reported_;  // notified after each recorded report
-  mutable std::mutex limits_mu_;
+  mutable std::mutex limits_mu_;  // guards the two maps below
   std::map<std::string, size_t, std::less<>> update_limits_;  // lease id → body limit, while its draw is open
+  // The weights of each open draw by file path, so that a thousand clients' requests neither
+  // read nor hash the file again (after a restart the file is read once, then kept).
+  mutable std::map<std::string, std::shared_ptr<const WeightsFile>> open_weights_;
 };
 
 }  // namespace mufl::federation

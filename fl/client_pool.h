@@ -39,6 +39,10 @@ struct RemoteDraw {
 struct RemoteUpdate {
   int64_t client = 0;
   std::string update;
+  // When set, reads the update's bytes (then `update` is empty): a pool whose updates wait on
+  // disk hands them over one at a time, so a round of many clients does not hold every
+  // update in memory at once.
+  std::function<Result<std::string>()> read;
 };
 
 class ClientPool {

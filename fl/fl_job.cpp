@@ -361,7 +361,13 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
     for (auto& r : *trained) {
       if (!r.energy_meter.empty()) meters.insert(r.energy_meter);
       report.client_joules += r.energy_joules;
-      if (r.test_samples > 0) evaluated.push_back({r.client, {}, {}, r.test_samples, r.eval});
+      if (r.test_samples > 0) {
+        ClientResult e;  // only its evaluation is needed
+        e.client = r.client;
+        e.test_samples = r.test_samples;
+        e.eval = r.eval;
+        evaluated.push_back(std::move(e));
+      }
       updates.push_back(std::move(r.update));
       loss_weighted += r.local.mean_loss * static_cast<double>(updates.back().num_samples);
       report.samples += r.local.samples;

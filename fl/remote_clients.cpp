@@ -35,15 +35,21 @@ Result<std::vector<ClientResult>> RemoteClients::train(const Weights& global, co
   std::vector<ClientResult> out;
   if (stopped) return out;
   for (auto& u : *updates) {
-    auto r = decode(u);
-    std::string().swap(u.update);  // decoded: free its bytes now, not after the last update's
+    // One update's bytes at a time: read, decoded, and freed before the next.
+    std::string bytes = std::move(u.update);
+    if (u.read) {
+      auto read = u.read();
+      if (!read.ok()) return read.status();
+      bytes = std::move(*read);
+    }
+    auto r = decode(u.client, bytes);
     if (r.ok()) out.push_back(std::move(*r));
   }
   return out;
 }
 
-Result<ClientResult> RemoteClients::decode(const RemoteUpdate& u) const {
-  auto file = protocol::decode_safetensors(u.update);
+Result<ClientResult> RemoteClients::decode(int64_t client, std::string_view bytes) const {
+  auto file = protocol::decode_safetensors(bytes);
   if (!file.ok()) return file.status();
   MultiTaskNet shape = shape_;  // a handle; weights_from only reads it
   auto weights = weights_from(*file, shape);
@@ -53,7 +59,7 @@ Result<ClientResult> RemoteClients::decode(const RemoteUpdate& u) const {
   auto report = local_report_from_json(nlohmann::json::parse(meta->second, nullptr, false));
   if (!report.ok()) return report.status();
   ClientResult r;
-  r.client = u.client;
+  r.client = client;
   r.update = {std::move(*weights), report->num_samples};
   r.local.samples = report->samples;
   r.local.steps = report->steps;

@@ -32,7 +32,7 @@ class RemoteClients final : public RoundClients {
   bool remote() const override { return true; }
 
  private:
-  Result<ClientResult> decode(const RemoteUpdate& update) const;
+  Result<ClientResult> decode(int64_t client, std::string_view update) const;
 
   MultiTaskNet& shape_;
   std::shared_ptr<ClientPool> pool_;

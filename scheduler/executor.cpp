@@ -32,7 +32,8 @@ Status Executor::start() {
   std::lock_guard lock(mu_);
   stopping_ = false;
   for (const auto& d : options_.devices) workers_.emplace_back([this, d] { worker(d); });
-  for (int i = 0; i < options_.federation_lanes; ++i) {
+  // Lanes only beside devices: a node with none (--devices none) trains nothing.
+  for (int i = 0; i < (options_.devices.empty() ? 0 : options_.federation_lanes); ++i) {
     const Device lane{storage::kFederationLanePrefix + std::to_string(i), "cpu"};
     workers_.emplace_back([this, lane] { worker(lane); });
   }
@@ -152,7 +153,8 @@ void Executor::worker(const Device& device) {
       if (stopping_) return;
       seen = submissions_;
     }
-    const auto replan_at = plan();
+    // Devices plan; a lane takes what they planned (they wake it).
+    const auto replan_at = is_lane(device) ? std::nullopt : plan();
     DeviceInventory* inv = inventory_for(device);
     // A drained device claims nothing; resume() wakes the workers.
     Result<std::optional<Group>> claimed = std::optional<Group>();

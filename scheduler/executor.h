@@ -34,7 +34,8 @@
 // device that a local group could use, then aggregates on this host's CPU. Its work unit in the
 // ledger is that server work, metered by the "cpu" power model over the round's time minus the
 // wait, with the clients' reported joules beside it (scheduler/energy/energy_ledger.h). With no
-// lanes, such groups take devices like any other.
+// lanes, such groups take devices like any other. Lanes run only beside at least one device
+// (a node with none trains nothing), and only device workers plan groups.
 //
 // Crash safety: at start(), groups a previous process was training lose their device and are
 // claimed again; each resumes from the checkpoint the database trusts, and per-round randomness

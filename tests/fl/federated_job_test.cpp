@@ -58,7 +58,7 @@ class InProcessPool final : public ClientPool {
       if (!a.ok()) return a.status();
       auto update = train_assignment(*a, draw.global_weights, dirs_.at(static_cast<size_t>(task.client)), "cpu");
       if (!update.ok()) return update.status();
-      out.push_back({task.client, std::move(*update)});
+      out.push_back({task.client, std::move(*update), {}});
     }
     return out;
   }
