@@ -71,17 +71,19 @@ struct Options {
   int load_clients = 1000, load_rounds = 3, load_wait = 30;
   int edge_clients = 3, edge_rounds = 3;
   int timeout = 900;  // the most one activity may take, seconds
+  std::vector<std::string> mufld_args;  // --mufld-arg: more arguments for every mufld
 };
 
 const char* kUsage =
     "usage: clients [--phases sim,scale,edge] [--clients 1,5,20] [--rounds N] [--batch-size N] [--seed N]\n"
     "               [--load-clients N] [--load-rounds N] [--load-wait S] [--edge-clients N] [--edge-rounds N]\n"
-    "               [--timeout S] [--mufld PATH] [--mufl-client PATH] [--mufl-shards PATH]\n"
+    "               [--timeout S] [--mufld PATH] [--mufl-client PATH] [--mufl-shards PATH] [--mufld-arg ARG]...\n"
     "  sim    simulation against N real mufl-client processes (--clients, --rounds): s/round, MB, CPU/update\n"
     "  scale  --load-clients enrolled clients in this process, --load-rounds rounds choosing all of them:\n"
     "         mufld peak RSS, weights/update latency, updates/s (--load-wait: the long poll's wait)\n"
     "  edge   class+segment+parity merged vs unmerged on --edge-clients clients, --edge-rounds rounds:\n"
-    "         client CPU-seconds per round\n"
+    "         the clients' own joules per round (and their CPU-seconds)\n"
+    "  --mufld-arg ARG passes one more argument to every mufld (repeatable)\n"
     "Exit 0 when it ran (a missed target is not a failure), 1 when something failed, 2 for bad flags.\n";
 
 std::vector<std::string> split_list(const std::string& v) {
@@ -127,6 +129,7 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--edge-rounds") o.edge_rounds = positive(flag, v);
     else if (flag == "--timeout") o.timeout = positive(flag, v);
     else if (flag == "--mufld") o.mufld = v;
+    else if (flag == "--mufld-arg") o.mufld_args.push_back(v);
     else if (flag == "--mufl-client") o.client = v;
     else if (flag == "--mufl-shards") o.shards = v;
     else throw std::invalid_argument("unknown flag " + flag + " (see --help)");
@@ -238,7 +241,8 @@ double mean(const std::vector<double>& v) {
 class Server {
  public:
   explicit Server(const Options& o, std::vector<std::string> args)
-      : mufld_(o.mufld, dir_.path(), kAdmin, with_quiet_log(std::move(args))), http_("127.0.0.1", mufld_.port()) {}
+      : mufld_(o.mufld, dir_.path(), kAdmin, with_quiet_log(std::move(args), o.mufld_args)),
+        http_("127.0.0.1", mufld_.port()) {}
   ~Server() { mufld_.stop(SIGTERM); }
 
   uint16_t port() const { return mufld_.port(); }
@@ -258,7 +262,8 @@ class Server {
 
  private:
   // The pipe of its stdout is not read after start: keep its log short.
-  static std::vector<std::string> with_quiet_log(std::vector<std::string> args) {
+  static std::vector<std::string> with_quiet_log(std::vector<std::string> args, const std::vector<std::string>& more) {
+    args.insert(args.end(), more.begin(), more.end());
     args.insert(args.end(), {"--log-level", "warn"});
     return args;
   }

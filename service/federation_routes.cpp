@@ -250,7 +250,7 @@ void add_work_routes(Router& router, federation::LeaseDesk& leases) {
     r.headers.emplace_back("Cache-Control", "no-store");
     r.body = std::move(w->bytes);
     return r;
-  });
+  }, Cost::kQuick);  // a lease read and the draw's weights from memory: never queued behind updates' fsyncs
 
   router.add("PUT", "/v1/work/{id}/update", Access::kClient, [&leases](const RequestContext& ctx) {
     auto lease = leases.accept_update(ctx.principal.client_id, ctx.param("id"), ctx.request.body);
