@@ -193,12 +193,13 @@ TEST_CASE("mufl-client: SIGTERM while it waits for work stops it at once") {
   CHECK_THAT(r.err + r.out, Catch::Contains("SIGTERM: stopping"));
 }
 
-TEST_CASE("mufl-client: over https it trusts --ca-file, and without it fails with exit 8") {
+TEST_CASE("mufl-client: over https it trusts --ca-file, and without it fails with exit 8; it trains a round over TLS") {
   TempDir certs, dir, data;
   write_idx(data.path(), "train", 20);
   const auto cert = make_test_certificate(certs);
   MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin,
-                     {"--devices", "none", "--tls-cert", cert.cert_file, "--tls-key", cert.key_file});
+                     {"--devices", "cpu:1", "--torch-threads", "1", "--tls-cert", cert.cert_file, "--tls-key",
+                      cert.key_file});
   const std::string server = "https://127.0.0.1:" + std::to_string(mufld.port());
   HttpClient http("127.0.0.1", mufld.port());
   mufl::client::HttpClient https("127.0.0.1", mufld.port(), https_options(cert.cert_file));
@@ -221,4 +222,27 @@ TEST_CASE("mufl-client: over https it trusts --ca-file, and without it fails wit
                            "--enroll-token", enroll, "--poll-wait", "1", "--once"});
   CHECK(trusted.exit_code == mufl::edge::kExitOk);
   CHECK_THAT(trusted.err + trusted.out, Catch::Contains("enrolled as cli_"));
+
+  // A round over TLS: the lease, its weights and the update all cross HTTPS.
+  const std::string fed = json::parse(fr.body)["id"];
+  auto sub = https.post("/v1/activities",
+                        json{{"name", "tls"}, {"federation", fed}, {"task", "class"}, {"rounds", 1},
+                             {"clients_per_round", 1}, {"merge", false}}.dump(),
+                        tok);
+  REQUIRE(sub.status == 201);
+  const std::string id = json::parse(sub.body)["id"];
+  CliRun trains = client({"--server", server, "--ca-file", cert.cert_file, "--data", data.path(), "--poll-wait", "30",
+                          "--once"});
+  INFO(trains.err + trains.out);
+  CHECK(trains.exit_code == mufl::edge::kExitOk);
+  CHECK_THAT(trains.err + trains.out, Catch::Contains("update accepted"));
+  json a;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  do {  // the round aggregates once the update is in
+    a = json::parse(https.get("/v1/activities/" + id, tok).body);
+    if (a["state"] == "succeeded" || a["state"] == "failed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < deadline);
+  CHECK(a["state"] == "succeeded");
+  CHECK(a["energy"]["client_joules"].get<double>() > 0);
 }
