@@ -54,14 +54,13 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
   std::filesystem::create_directories(dir_ + "/leases", ec);
   const std::string path = weights_path(draw.group_id, draw.round, draw.attempt);
   if (Status s = write_file_durably(path, draw.global_weights); !s.is_ok()) return s;
+  const std::string sha = sha256_hex(draw.global_weights);
   {
     std::lock_guard lock(limits_mu_);
-    open_weights_[path] =
-        std::make_shared<const WeightsFile>(WeightsFile{draw.global_weights, sha256_hex(draw.global_weights)});
+    open_weights_[path] = std::make_shared<const WeightsFile>(WeightsFile{draw.global_weights, sha});
   }
   auto existing = store_.list_round_leases(draw.group_id, draw.round, draw.attempt);
   if (!existing.ok()) return existing.status();
-  const std::string sha = sha256_hex(draw.global_weights);
   const int64_t now = clock_.now_unix_ms();
   OpenedDraw opened;
   std::vector<storage::Lease> fresh;

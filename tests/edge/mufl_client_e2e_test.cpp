@@ -193,7 +193,7 @@ TEST_CASE("mufl-client: SIGTERM while it waits for work stops it at once") {
   CHECK_THAT(r.err + r.out, Catch::Contains("SIGTERM: stopping"));
 }
 
-TEST_CASE("mufl-client: over https it trusts --ca-file, and without it fails with exit 8; it trains a round over TLS") {
+TEST_CASE("mufl-client: over https it trusts --ca-file, and without it fails with exit 8, and it trains a round over TLS") {
   TempDir certs, dir, data;
   write_idx(data.path(), "train", 20);
   const auto cert = make_test_certificate(certs);
