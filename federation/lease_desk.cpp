@@ -43,7 +43,9 @@ Result<int64_t> LeaseDesk::restore_open_leases() {
   auto open = store_.list_open_leases();
   if (!open.ok()) return open.status();
   for (const auto& l : *open) {
-    remember_limit(l);
+    // After a restart only the lease's own JSON says what its model holds.
+    const auto j = nlohmann::json::parse(l.assignment_json, nullptr, false);
+    remember_limit(l.id, max_update_bytes(specs_from(j.is_object() ? j["tensors"] : nlohmann::json())));
     board_.offer(l.client_id, l.id, l.assignment_json);
   }
   return static_cast<int64_t>(open->size());
@@ -55,6 +57,7 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
   const std::string path = weights_path(draw.group_id, draw.round, draw.attempt);
   if (Status s = write_file_durably(path, draw.global_weights); !s.is_ok()) return s;
   const std::string sha = sha256_hex(draw.global_weights);
+  const size_t limit = max_update_bytes(draw.tensors);  // the same for every lease of the draw
   {
     std::lock_guard lock(limits_mu_);
     open_weights_[path] = std::make_shared<const WeightsFile>(WeightsFile{draw.global_weights, sha});
@@ -69,7 +72,7 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
     for (const auto& l : *existing)
       if (l.client_id == slot.client_id && l.state != storage::LeaseState::kAbandoned) kept = &l;
     if (kept) {
-      remember_limit(*kept);
+      remember_limit(kept->id, limit);
       opened.lease_ids.push_back(kept->id);
       if (kept->state == storage::LeaseState::kOpen)
         opened.deadline_unix_ms = std::max(opened.deadline_unix_ms, kept->deadline_unix_ms);
@@ -82,7 +85,7 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
   }
   if (Status s = store_.create_leases(fresh); !s.is_ok()) return s;
   for (const auto& l : fresh) {  // only once it is durable
-    remember_limit(l);
+    remember_limit(l.id, limit);
     board_.offer(l.client_id, l.id, l.assignment_json);
   }
   return opened;
@@ -129,14 +132,11 @@ Result<std::vector<storage::Lease>> LeaseDesk::wait_draw(const std::string& grou
       const auto state = stopped ? storage::LeaseState::kAbandoned : storage::LeaseState::kExpired;
       auto closed = store_.close_round_leases(group_id, round, attempt, state, clock_.now_unix_ms());
       if (!closed.ok()) return closed.status();
+      for (const auto& l : *leases) board_.withdraw(l.id);
       {
         std::lock_guard lock(limits_mu_);
         open_weights_.erase(weights_path(group_id, round, attempt));
-      }
-      for (const auto& l : *leases) {
-        board_.withdraw(l.id);
-        std::lock_guard lock(limits_mu_);
-        update_limits_.erase(l.id);
+        for (const auto& l : *leases) update_limits_.erase(l.id);
       }
       return store_.list_round_leases(group_id, round, attempt);
     }
@@ -183,11 +183,9 @@ Result<LeaseDesk::WeightsFile> LeaseDesk::weights(const std::string& client_id, 
   return *file;
 }
 
-void LeaseDesk::remember_limit(const storage::Lease& lease) {
-  const auto j = nlohmann::json::parse(lease.assignment_json, nullptr, false);
-  const size_t limit = max_update_bytes(specs_from(j.is_object() ? j["tensors"] : nlohmann::json()));
+void LeaseDesk::remember_limit(const std::string& lease_id, size_t limit) {
   std::lock_guard lock(limits_mu_);
-  update_limits_[lease.id] = limit;
+  update_limits_[lease_id] = limit;
 }
 
 std::optional<size_t> LeaseDesk::update_body_limit(std::string_view lease_id) const {

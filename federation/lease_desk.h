@@ -97,7 +97,8 @@ class LeaseDesk {
   std::string update_path(const std::string& lease_id) const;
   Result<storage::Lease> own_lease(const std::string& client_id, const std::string& lease_id) const;
   Status reject(const std::string& reason, Status status);
-  void remember_limit(const storage::Lease& lease);
+  // Keeps `limit` as the update body limit of lease `lease_id` while its draw is open.
+  void remember_limit(const std::string& lease_id, size_t limit);
 
   storage::LeaseStore& store_;
   WorkBoard& board_;

@@ -239,7 +239,7 @@ Result<std::optional<Group>> Executor::claim_for(const Device& device, bool excl
   // Other free devices matter only where candidates are scored by cost (fifo and fair take
   // the first fit, which is the asking device).
   const bool by_cost = dispatcher_->name() == "energy" || dispatcher_->name() == "carbon";
-  if (options_.inventory && by_cost && !lane)
+  if (inventory_for(device) && by_cost)
     for (const DeviceStatus& d : options_.inventory->list()) {
       if (d.name == device.name || d.state != DeviceState::kIdle) continue;
       for (const Device& other : options_.devices)
