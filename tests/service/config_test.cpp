@@ -64,6 +64,8 @@ TEST_CASE("config: bad values are refused with a message") {
                                                          {"--handler-threads", "1025"},
                                                          {"--log-level", "loud"},
                                                          {"--db-sync", "sometimes"},
+                                                         {"--federation-lanes", "-1"},
+                                                         {"--federation-lanes", "257"},
                                                          {"--no-such-flag"}}) {
     auto r = parse(args);
     INFO(args[0] << " " << (args.size() > 1 ? args[1] : ""));
@@ -72,6 +74,12 @@ TEST_CASE("config: bad values are refused with a message") {
     CHECK_FALSE(r.status().message().empty());
   }
   CHECK_FALSE(parse({}, {"MUFL_THREADS=lots"}).ok());
+}
+
+TEST_CASE("config: --federation-lanes") {
+  CHECK(parse({})->config.federation_lanes == 8);
+  CHECK(parse({"--federation-lanes", "0"})->config.federation_lanes == 0);
+  CHECK(parse({"--federation-lanes", "32"})->config.federation_lanes == 32);
 }
 
 TEST_CASE("config: energy flags") {
