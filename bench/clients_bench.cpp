@@ -56,7 +56,7 @@ using SteadyClock = std::chrono::steady_clock;
 const std::string kAdmin = "mufl_clients_bench_admin_token";
 constexpr double kTargetSimRatio = 1.10;      // federation s/round ÷ simulation's, at N = 5
 constexpr double kTargetRssMb = 300;          // mufld's peak RSS with the load clients
-constexpr double kTargetP99Ms = 100;          // weights and update requests under load
+constexpr double kTargetLeaseP99Ms = 100;     // lease latency under load: created → in the client's hands
 constexpr double kTargetUpdatesPerS = 200;    // updates aggregated per second
 constexpr double kTargetEdgeRatio = 0.5;      // merged ÷ unmerged client cost per round
 constexpr int kBaselineRounds = 10;           // rounds of the one-client latency baseline
@@ -555,10 +555,11 @@ struct LoadRun {
 
 LoadRun run_load(const Options& o) {
   const rlim_t fds = raise_fd_limit();
-  if (fds < static_cast<rlim_t>(o.load_clients) + 64)
+  // Two connections per load client (its polls, its transfers), on both ends of loopback.
+  if (fds < 2 * static_cast<rlim_t>(o.load_clients) + 64)
     throw std::runtime_error("the open-file limit " + std::to_string(fds) + " is too low for the load clients");
   Server s(o, {"--devices", "cpu:1", "--torch-threads", "1", "--max-connections",
-               std::to_string(o.load_clients + 256)});
+               std::to_string(2 * o.load_clients + 256)});
   const std::string token = make_tenant(s, "scale");
   LoadRun run;
   // The baseline: the same requests from one client alone, so nothing queues behind them.
@@ -605,7 +606,8 @@ json scale_figures(const Options& o, const LoadRun& run) {
           {"rss_peak_mb", run.hwm},         {"rss_over_target", run.hwm / kTargetRssMb},
           {"weights_p50_ms", percentile(st.weights_ms, 0.5)}, {"weights_p99_ms", w99},
           {"update_p50_ms", percentile(st.update_ms, 0.5)},   {"update_p99_ms", u99},
-          {"p99_over_target", std::max(w99, u99) / kTargetP99Ms},
+          {"lease_p50_ms", percentile(st.lease_ms, 0.5)},     {"lease_p99_ms", percentile(st.lease_ms, 0.99)},
+          {"lease_p99_over_target", percentile(st.lease_ms, 0.99) / kTargetLeaseP99Ms},
           {"alone_weights_p50_ms", alone_w}, {"alone_update_p50_ms", alone_u},
           {"weights_p99_over_alone", alone_w > 0 ? w99 / alone_w : 0.0},
           {"update_p99_over_alone", alone_u > 0 ? u99 / alone_u : 0.0},
@@ -623,7 +625,7 @@ const char* met(bool ok) { return ok ? "met" : "MISSED"; }
 void print_scale(const json& f) {
   const int n = f["clients"];
   const double hwm = f["rss_peak_mb"], w99 = f["weights_p99_ms"], u99 = f["update_p99_ms"], rate = f["updates_per_s"];
-  std::printf("\n== scale: %d clients in one process (one io_context thread) against mufld --devices cpu:1"
+  std::printf("\n== scale: %d clients in one process (polls on one thread, transfers on another) against mufld --devices cpu:1"
               " --torch-threads 1\n", n);
   std::printf("enrolled %d clients in %.2f s (%.0f/s), all online; activity: %d rounds of %d clients, %.1f s\n", n,
               f["enroll_s"].get<double>(), n / f["enroll_s"].get<double>(), f["rounds"].get<int>(), n,
@@ -633,10 +635,13 @@ void print_scale(const json& f) {
   std::printf("mufld RSS: %.1f MB with the clients idle, %.1f MB sampled max, peak (VmHWM) %.1f MB; target < %.0f MB:"
               " %.3f of it (%s)\n", f["rss_idle_mb"].get<double>(), f["rss_sampled_max_mb"].get<double>(), hwm,
               kTargetRssMb, hwm / kTargetRssMb, met(hwm < kTargetRssMb));
+  const double l99 = f["lease_p99_ms"];
+  std::printf("lease latency (its \"created\", as mufld built it, to the client holding it; one host, one clock):"
+              " p50 %.1f ms, p99 %.1f ms; target p99 < %.0f ms: %s\n", f["lease_p50_ms"].get<double>(), l99,
+              kTargetLeaseP99Ms, met(l99 < kTargetLeaseP99Ms));
   std::printf("GET weights: p50 %.1f ms, p99 %.1f ms; PUT update: p50 %.1f ms, p99 %.1f ms (round trip, request"
-              " written to response read, all clients at once); target p99 < %.0f ms: %s\n",
-              f["weights_p50_ms"].get<double>(), w99, f["update_p50_ms"].get<double>(), u99, kTargetP99Ms,
-              met(std::max(w99, u99) < kTargetP99Ms));
+              " written to response read, all clients at once)\n",
+              f["weights_p50_ms"].get<double>(), w99, f["update_p50_ms"].get<double>(), u99);
   std::printf("baseline, one client alone (%d rounds): GET weights p50 %.2f ms, PUT update p50 %.2f ms; under load"
               " p99 is %.0f x and %.0f x that\n", kBaselineRounds, f["alone_weights_p50_ms"].get<double>(),
               f["alone_update_p50_ms"].get<double>(), f["weights_p99_over_alone"].get<double>(),

@@ -1,13 +1,21 @@
-// bench/clients' load generator (clients_load.h): one asynchronous state machine per client,
-// all on one io_context thread, so a thousand clients cost one core at most.
+// bench/clients' load generator (clients_load.h): one asynchronous state machine per client. All
+// long polls run on one io_context thread and all transfers (weights, updates) on another, so
+// that a lease is taken in when it arrives, not after the thousand 142 KB weights bodies that
+// the clients served before it are parsing on the same thread: each real client is a process
+// of its own, and one thread for all would measure the generator's own queue.
 #include "bench/clients_load.h"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <functional>
+#include <mutex>
 #include <optional>
 
+#include "core/time_format.h"
 #include "fl/assignment.h"  // kReportMetadataKey only (the header is torch-free)
 #include "protocol/safetensors.h"
 
@@ -61,6 +69,7 @@ struct LoadGenerator::Impl {
     return it->second;
   }
   void failed(const std::string& what) {
+    std::lock_guard lock(failures_mu);
     if (stats.failures++ == 0) stats.first_failure = what;
   }
   // The round's upload window, and whether it was new.
@@ -69,30 +78,37 @@ struct LoadGenerator::Impl {
     return {&it->second, fresh};
   }
 
-  asio::io_context io;
+  // Each thread writes only its own part of `stats`: polls the leases' figures, transfers the
+  // rest; failures from both, under failures_mu.
+  asio::io_context polls, transfers;
+  std::mutex failures_mu;
   tcp::endpoint endpoint;
   std::string poll_target;
   SteadyClock::time_point started = SteadyClock::now();
   std::map<std::string, std::string> updates;  // weights SHA-256 → update bytes
   LoadStats stats;
   std::atomic<int> polling{0};
-  bool stopping = false;
+  std::atomic<bool> stopping{false};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> polls_guard, transfers_guard;
   std::vector<std::shared_ptr<LoadClient>> clients;
 };
 
 namespace {
 
-// One client: connect, then poll → weights → update → poll, on one keep-alive connection. A
-// broken connection is reopened after a second (a backoff, as mufl-client does).
-class LoadClient : public std::enable_shared_from_this<LoadClient> {
+// One keep-alive connection of a client, on one of the generator's threads: writes a request
+// and reads its response whole. A broken connection is reopened after a second (a backoff, as
+// mufl-client does), and the step that broke starts again.
+class Connection {
  public:
-  LoadClient(LoadGenerator::Impl& gen, std::string token) : gen_(gen), stream_(gen.io), retry_(gen.io),
-                                                            token_(std::move(token)) {}
+  using Done = std::function<void(Response&, double ms)>;
+  Connection(LoadGenerator::Impl& gen, asio::io_context& io, std::string token)
+      : gen_(gen), stream_(io), retry_(io), token_(std::move(token)) {}
 
-  void connect() {
-    stream_.async_connect(gen_.endpoint, [self = shared_from_this()](beast::error_code ec) {
-      if (ec) return self->broken("connect: " + ec.message());
-      self->poll();
+  // Connects, then calls `then`; on failure, again a second later.
+  void connect(std::function<void()> then) {
+    stream_.async_connect(gen_.endpoint, [this, then = std::move(then)](beast::error_code ec) mutable {
+      if (!ec) return then();
+      broken("connect: " + ec.message(), std::move(then));
     });
   }
   void close() {
@@ -100,17 +116,83 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
     retry_.cancel();
     stream_.socket().close(ec);
   }
+  // Runs `again` a second from now (after a refusal: an open lease comes back, as promised).
+  void later(std::function<void()> again) {
+    retry_.expires_after(std::chrono::seconds(1));
+    retry_.async_wait([this, again = std::move(again)](beast::error_code ec) {
+      if (!ec && !gen_.stopping) again();
+    });
+  }
+
+  // Writes one request and reads its response whole, then calls `done` with the round trip;
+  // `again` restarts the client's step after a broken connection.
+  void send(http::verb method, const std::string& target, const std::string& body, Done done,
+            std::function<void()> again) {
+    req_ = {method, target, 11};
+    req_.set(http::field::host, "127.0.0.1");
+    req_.set(http::field::authorization, "Bearer " + token_);
+    if (method == http::verb::put) req_.set(http::field::content_type, "application/octet-stream");
+    req_.body() = body;
+    req_.prepare_payload();
+    const auto sent = SteadyClock::now();
+    http::async_write(stream_, req_, [this, done = std::move(done), again, sent](beast::error_code ec, size_t) mutable {
+      if (ec) return broken("write: " + ec.message(), std::move(again));
+      parser_.emplace();
+      parser_->body_limit(boost::none);  // weights of any model
+      http::async_read(stream_, buf_, *parser_, [this, done = std::move(done), again, sent](beast::error_code ec,
+                                                                                            size_t) mutable {
+        if (ec) return broken("read: " + ec.message(), std::move(again));
+        Response res = parser_->release();
+        done(res, std::chrono::duration<double, std::milli>(SteadyClock::now() - sent).count());
+      });
+    });
+  }
 
  private:
-  using Handler = void (LoadClient::*)(Response&, double ms);
+  void broken(const std::string& what, std::function<void()> again) {
+    if (gen_.stopping) return;
+    gen_.failed(what);
+    beast::error_code ec;
+    stream_.socket().close(ec);
+    buf_.clear();
+    later([this, again = std::move(again)]() mutable { connect(std::move(again)); });
+  }
 
+  LoadGenerator::Impl& gen_;
+  beast::tcp_stream stream_;
+  asio::steady_timer retry_;
+  std::string token_;
+  beast::flat_buffer buf_;
+  http::request<http::string_body> req_;
+  std::optional<http::response_parser<http::string_body>> parser_;
+};
+
+// One client: poll (on the polls thread) → weights → update (on the transfers thread) → poll.
+// Clients live until the generator's threads have ended, so `this` in handlers is safe.
+class LoadClient {
+ public:
+  LoadClient(LoadGenerator::Impl& gen, const std::string& token)
+      : gen_(gen), poller_(gen, gen.polls, token), mover_(gen, gen.transfers, token) {}
+
+  void connect() {
+    poller_.connect([this] { poll(); });
+    mover_.connect([] {});
+  }
+  void close_polls() { poller_.close(); }
+  void close_transfers() { mover_.close(); }
+
+ private:
   void poll() {
     if (!counted_) {
       counted_ = true;
       ++gen_.polling;
     }
-    send(http::verb::get, gen_.poll_target, "", &LoadClient::on_poll);
+    poller_.send(http::verb::get, gen_.poll_target, "", [this](Response& res, double ms) { on_poll(res, ms); },
+                 [this] { poll(); });
   }
+  // The next step on the other thread.
+  void to_transfers(std::function<void()> step) { asio::post(gen_.transfers, std::move(step)); }
+  void to_polls() { asio::post(gen_.polls, [this] { poll(); }); }
 
   void on_poll(Response& res, double) {
     if (res.result_int() == 204) {
@@ -125,7 +207,17 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
     sha256_ = lease["weights"].value("sha256", "");
     ++gen_.stats.leases;
     gen_.stats.delivered_ms[round_].push_back(gen_.ms_since_start());
-    send(http::verb::get, lease["weights"].value("url", ""), "", &LoadClient::on_weights);
+    if (auto created = parse_rfc3339(lease.value("created", ""))) {
+      const auto now_ms = std::chrono::duration<double, std::milli>(
+          std::chrono::system_clock::now().time_since_epoch()).count();
+      gen_.stats.lease_ms.push_back(now_ms - static_cast<double>(*created));
+    }
+    to_transfers([this, url = lease["weights"].value("url", "")] { fetch(url); });
+  }
+
+  void fetch(const std::string& url) {
+    mover_.send(http::verb::get, url, "", [this](Response& res, double ms) { on_weights(res, ms); },
+                [this, url] { fetch(url); });
   }
 
   void on_weights(Response& res, double ms) {
@@ -133,11 +225,19 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
     gen_.stats.weights_ms.push_back(ms);
     gen_.stats.weights_bytes = res.body().size();
     const std::string& update = gen_.update_for(sha256_, res.body());
-    if (update.empty()) return broken("the weights of lease " + lease_id_ + " are not safetensors");
+    if (update.empty()) {  // a failure of the run; the client polls again (it gets the lease back)
+      gen_.failed("the weights of lease " + lease_id_ + " are not safetensors");
+      return to_polls();
+    }
     gen_.stats.update_bytes = update.size();
     auto [window, fresh] = gen_.upload_window(round_);
     if (fresh) window->first = gen_.ms_since_start();
-    send(http::verb::put, "/v1/work/" + lease_id_ + "/update", update, &LoadClient::on_update);
+    upload(update);
+  }
+
+  void upload(const std::string& update) {
+    mover_.send(http::verb::put, "/v1/work/" + lease_id_ + "/update", update,
+                [this](Response& res, double ms) { on_update(res, ms); }, [this, &update] { upload(update); });
   }
 
   void on_update(Response& res, double ms) {
@@ -145,63 +245,21 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
     gen_.stats.update_ms.push_back(ms);
     ++gen_.stats.updates_accepted;
     gen_.upload_window(round_).first->second = gen_.ms_since_start();
-    poll();
+    to_polls();
   }
 
-  // Writes one request and reads its response whole, then calls `next` with the round trip.
-  void send(http::verb method, const std::string& target, const std::string& body, Handler next) {
-    req_ = {method, target, 11};
-    req_.set(http::field::host, "127.0.0.1");
-    req_.set(http::field::authorization, "Bearer " + token_);
-    if (method == http::verb::put) req_.set(http::field::content_type, "application/octet-stream");
-    req_.body() = body;
-    req_.prepare_payload();
-    const auto sent = SteadyClock::now();
-    http::async_write(stream_, req_, [self = shared_from_this(), next, sent](beast::error_code ec, size_t) {
-      if (ec) return self->broken("write: " + ec.message());
-      self->parser_.emplace();
-      self->parser_->body_limit(boost::none);  // weights of any model
-      http::async_read(self->stream_, self->buf_, *self->parser_,
-                       [self, next, sent](beast::error_code ec, size_t) {
-                         if (ec) return self->broken("read: " + ec.message());
-                         Response res = self->parser_->release();
-                         const double ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - sent).count();
-                         ((*self).*next)(res, ms);
-                       });
-    });
-  }
-
-  // A refusal is a failure of the run; the client asks again a second later (an open lease
+  // A refusal is a failure of the run; the client polls again a second later (an open lease
   // comes back to it, as the protocol promises).
   void refused(const std::string& step, const Response& res) {
     gen_.failed(step + ": HTTP " + std::to_string(res.result_int()) + " " + res.body().substr(0, 300));
-    retry_.expires_after(std::chrono::seconds(1));
-    retry_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec && !self->gen_.stopping) self->poll();
-    });
-  }
-
-  void broken(const std::string& what) {
-    if (gen_.stopping) return;
-    gen_.failed(what);
-    beast::error_code ec;
-    stream_.socket().close(ec);
-    buf_.clear();
-    retry_.expires_after(std::chrono::seconds(1));
-    retry_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec && !self->gen_.stopping) self->connect();
-    });
+    asio::post(gen_.polls, [this] { poller_.later([this] { poll(); }); });
   }
 
   LoadGenerator::Impl& gen_;
-  beast::tcp_stream stream_;
-  asio::steady_timer retry_;
-  std::string token_, lease_id_, sha256_;
+  Connection poller_, mover_;
+  std::string lease_id_, sha256_;  // set on the polls thread, read on the transfers thread after the post
   RoundKey round_;
   bool counted_ = false;
-  beast::flat_buffer buf_;
-  http::request<http::string_body> req_;
-  std::optional<http::response_parser<http::string_body>> parser_;
 };
 
 }  // namespace
@@ -217,17 +275,27 @@ void LoadGenerator::start() {
     impl_->clients.push_back(std::make_shared<LoadClient>(*impl_, token));
     impl_->clients.back()->connect();
   }
-  thread_ = std::thread([this] { impl_->io.run(); });
+  // Each io_context runs until stop(): the transfers one has nothing to do at first.
+  impl_->polls_guard.emplace(impl_->polls.get_executor());
+  impl_->transfers_guard.emplace(impl_->transfers.get_executor());
+  threads_.emplace_back([this] { impl_->polls.run(); });
+  threads_.emplace_back([this] { impl_->transfers.run(); });
 }
 
 void LoadGenerator::stop() {
-  if (!thread_.joinable()) return;
-  asio::post(impl_->io, [this] {
-    impl_->stopping = true;
-    for (auto& c : impl_->clients) c->close();
-    impl_->io.stop();  // long polls still in flight are simply dropped
+  if (threads_.empty()) return;
+  impl_->stopping = true;
+  // Connections are closed on their own threads; requests in flight are simply dropped.
+  asio::post(impl_->polls, [this] {
+    for (auto& c : impl_->clients) c->close_polls();
+    impl_->polls.stop();
   });
-  thread_.join();
+  asio::post(impl_->transfers, [this] {
+    for (auto& c : impl_->clients) c->close_transfers();
+    impl_->transfers.stop();
+  });
+  for (auto& t : threads_) t.join();
+  threads_.clear();
 }
 
 int LoadGenerator::polling() const { return impl_->polling.load(); }

@@ -3,7 +3,8 @@
 // torch. Each holds one keep-alive connection to mufld and walks the client protocol
 // (docs/clients.md): long poll GET /v1/clients/me/work?wait=S, GET the lease's weights, PUT a
 // precomputed update (the round's global weights echoed back, with a valid report in the
-// safetensors metadata `mufl.report`), poll again. All clients run on one io_context thread.
+// safetensors metadata `mufl.report`), poll again. Each client has two connections: its long
+// polls on one thread, its transfers on another (clients_load.cpp says why).
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -21,6 +22,9 @@ struct LoadStats {
   // Per lease round ("round" and "attempt" of the lease): when each client's poll was answered
   // with that round's lease, ms since start().
   std::map<std::pair<int64_t, int>, std::vector<double>> delivered_ms;
+  // Each lease's latency: the client's clock when its poll was answered minus the lease's
+  // "created" (mufld's clock as it built the lease, before committing it; one host, one clock).
+  std::vector<double> lease_ms;
   // Per lease round: the first update written and the last 200 for it, ms since start().
   std::map<std::pair<int64_t, int>, std::pair<double, double>> upload_window_ms;
   int64_t polls_empty = 0, leases = 0, updates_accepted = 0, failures = 0;
@@ -36,7 +40,7 @@ class LoadGenerator {
   LoadGenerator(const LoadGenerator&) = delete;
   LoadGenerator& operator=(const LoadGenerator&) = delete;
 
-  // Connects every client and starts polling, on a thread of its own.
+  // Connects every client and starts polling, on two threads of its own.
   void start();
   // Closes every connection and joins the thread; stats() is final afterwards.
   void stop();
@@ -49,7 +53,7 @@ class LoadGenerator {
  private:
   std::unique_ptr<Impl> impl_;
   std::vector<std::string> tokens_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace mufl::bench

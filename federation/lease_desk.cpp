@@ -60,13 +60,14 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
   const size_t limit = max_update_bytes(draw.tensors);  // the same for every lease of the draw
   {
     std::lock_guard lock(limits_mu_);
-    open_weights_[path] = std::make_shared<const WeightsFile>(WeightsFile{draw.global_weights, sha});
+    open_weights_[path] = WeightsFile{std::make_shared<const std::string>(draw.global_weights), sha};
   }
   auto existing = store_.list_round_leases(draw.group_id, draw.round, draw.attempt);
   if (!existing.ok()) return existing.status();
   const int64_t now = clock_.now_unix_ms();
   OpenedDraw opened;
   std::vector<storage::Lease> fresh;
+  const std::string specs = specs_json(draw.tensors).dump();  // the same in every lease of the draw
   for (const auto& slot : draw.slots) {
     const storage::Lease* kept = nullptr;
     for (const auto& l : *existing)
@@ -78,21 +79,23 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
         opened.deadline_unix_ms = std::max(opened.deadline_unix_ms, kept->deadline_unix_ms);
       continue;
     }
-    storage::Lease l = new_lease(draw, slot, sha, now);
+    storage::Lease l = new_lease(draw, slot, specs, sha, now);
     opened.lease_ids.push_back(l.id);
     opened.deadline_unix_ms = std::max(opened.deadline_unix_ms, l.deadline_unix_ms);
     fresh.push_back(std::move(l));
   }
   if (Status s = store_.create_leases(fresh); !s.is_ok()) return s;
-  for (const auto& l : fresh) {  // only once it is durable
+  std::vector<WorkBoard::Offer> offers;  // only once they are durable
+  for (const auto& l : fresh) {
     remember_limit(l.id, limit);
-    board_.offer(l.client_id, l.id, l.assignment_json);
+    offers.push_back({l.client_id, l.id, l.assignment_json});
   }
+  board_.offer_all(std::move(offers));
   return opened;
 }
 
-storage::Lease LeaseDesk::new_lease(const DrawRequest& draw, const DrawRequest::Slot& slot, const std::string& sha,
-                                    int64_t now) {
+storage::Lease LeaseDesk::new_lease(const DrawRequest& draw, const DrawRequest::Slot& slot,
+                                    const std::string& specs, const std::string& sha, int64_t now) {
   storage::Lease l;
   l.id = new_id("lea", rng_);
   l.group_id = draw.group_id;
@@ -106,14 +109,16 @@ storage::Lease LeaseDesk::new_lease(const DrawRequest& draw, const DrawRequest::
                                      {"group_id", l.group_id},
                                      {"round", l.round},
                                      {"attempt", l.attempt},
+                                     {"created", format_rfc3339(now)},
                                      {"deadline", format_rfc3339(l.deadline_unix_ms)},
                                      {"assignment", slot.assignment},
-                                     {"tensors", specs_json(draw.tensors)},
                                      {"weights",
                                       {{"url", "/v1/work/" + l.id + "/weights"},
                                        {"sha256", sha},
                                        {"bytes", draw.global_weights.size()}}}}
                           .dump();
+  // The tensors are the same in every lease of the draw: dumped once, spliced in as the last member.
+  l.assignment_json.insert(l.assignment_json.size() - 1, ",\"tensors\":" + specs);
   return l;
 }
 
@@ -170,17 +175,17 @@ Result<LeaseDesk::WeightsFile> LeaseDesk::weights(const std::string& client_id, 
   const bool open = lease->state == storage::LeaseState::kOpen;
   {
     std::lock_guard lock(limits_mu_);
-    if (auto it = open_weights_.find(path); it != open_weights_.end()) return *it->second;
+    if (auto it = open_weights_.find(path); it != open_weights_.end()) return it->second;
   }
   auto bytes = read_file(path);
   if (!bytes.ok()) return Status::not_found("the weights of lease " + lease_id + " are gone (its round ended)");
   std::string sha = sha256_hex(*bytes);
-  auto file = std::make_shared<const WeightsFile>(WeightsFile{std::move(*bytes), std::move(sha)});
+  WeightsFile file{std::make_shared<const std::string>(std::move(*bytes)), std::move(sha)};
   if (open) {  // restored after a restart: kept until its draw ends
     std::lock_guard lock(limits_mu_);
     open_weights_.emplace(path, file);
   }
-  return *file;
+  return file;
 }
 
 void LeaseDesk::remember_limit(const std::string& lease_id, size_t limit) {

@@ -75,8 +75,10 @@ class LeaseDesk {
 
   // GET /v1/work/{id}/weights for `client_id`: the bytes and their SHA-256 (hex). kNotFound
   // for an unknown lease or another client's.
+  // The bytes are shared by every request for the draw's weights (never copied per request).
   struct WeightsFile {
-    std::string bytes, sha256;
+    std::shared_ptr<const std::string> bytes;
+    std::string sha256;
   };
   Result<WeightsFile> weights(const std::string& client_id, const std::string& lease_id) const;
   // PUT /v1/work/{id}/update for `client_id`. kNotFound as weights(); kConflict when the lease
@@ -92,7 +94,9 @@ class LeaseDesk {
   std::optional<size_t> update_body_limit(std::string_view lease_id) const;
 
  private:
-  storage::Lease new_lease(const DrawRequest& draw, const DrawRequest::Slot& slot, const std::string& sha, int64_t now);
+  // `specs`: the draw's tensor specs as JSON text.
+  storage::Lease new_lease(const DrawRequest& draw, const DrawRequest::Slot& slot, const std::string& specs,
+                           const std::string& sha, int64_t now);
   std::string weights_path(const std::string& group_id, int64_t round, int64_t attempt) const;
   std::string update_path(const std::string& lease_id) const;
   Result<storage::Lease> own_lease(const std::string& client_id, const std::string& lease_id) const;
@@ -113,7 +117,7 @@ class LeaseDesk {
   std::map<std::string, size_t, std::less<>> update_limits_;  // lease id → body limit, while its draw is open
   // The weights of each open draw by file path, so that a thousand clients' requests neither
   // read nor hash the file again (after a restart the file is read once, then kept).
-  mutable std::map<std::string, std::shared_ptr<const WeightsFile>> open_weights_;
+  mutable std::map<std::string, WeightsFile> open_weights_;
 };
 
 }  // namespace mufl::federation

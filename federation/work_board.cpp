@@ -12,30 +12,44 @@ WorkBoard::~WorkBoard() {
 }
 
 void WorkBoard::offer(const std::string& client_id, const std::string& lease_id, std::string assignment_json) {
-  std::vector<Callback> wake;
-  std::string json_for_waiters;
+  std::vector<Offer> one;
+  one.push_back({client_id, lease_id, std::move(assignment_json)});
+  offer_all(std::move(one));
+}
+
+void WorkBoard::offer_all(std::vector<Offer> offers) {
+  std::vector<std::pair<Callback, std::string>> wake;  // each waiter and its client's oldest lease
   {
     std::lock_guard lock(mu_);
-    auto [it, inserted] = leases_.try_emplace(lease_id, Lease{next_order_, client_id, ""});
-    if (inserted) ++next_order_;
-    it->second.client_id = client_id;
-    it->second.assignment_json = std::move(assignment_json);
-    json_for_waiters = *oldest_locked(client_id);
-    for (auto w = waiters_.begin(); w != waiters_.end();) {
-      if (w->second.client_id != client_id) {
-        ++w;
-        continue;
+    for (auto& o : offers) {
+      auto [it, inserted] = leases_.try_emplace(o.lease_id, Lease{next_order_, o.client_id, ""});
+      if (inserted) ++next_order_;
+      if (it->second.client_id != o.client_id) {  // offered again to another client: moves
+        by_client_[it->second.client_id].erase(it->second.order);
+        it->second.client_id = o.client_id;
       }
-      wake.push_back(std::move(w->second.done));
-      w = waiters_.erase(w);
+      by_client_[o.client_id][it->second.order] = o.lease_id;
+      it->second.assignment_json = std::move(o.assignment_json);
+      for (auto range = waiting_.equal_range(o.client_id); range.first != range.second;) {
+        const WaiterId id = range.first->second;
+        ++range.first;  // take_locked erases the current entry
+        wake.emplace_back(take_locked(waiters_.find(id)), *oldest_locked(o.client_id));
+      }
     }
   }
-  for (auto& done : wake) done(json_for_waiters);
+  for (auto& [done, json] : wake) done(std::move(json));
 }
 
 void WorkBoard::withdraw(const std::string& lease_id) {
   std::lock_guard lock(mu_);
-  leases_.erase(lease_id);
+  auto it = leases_.find(lease_id);
+  if (it == leases_.end()) return;
+  auto client = by_client_.find(it->second.client_id);
+  if (client != by_client_.end()) {
+    client->second.erase(it->second.order);
+    if (client->second.empty()) by_client_.erase(client);
+  }
+  leases_.erase(it);
 }
 
 std::optional<std::string> WorkBoard::peek(const std::string& client_id) const {
@@ -44,11 +58,26 @@ std::optional<std::string> WorkBoard::peek(const std::string& client_id) const {
 }
 
 std::optional<std::string> WorkBoard::oldest_locked(const std::string& client_id) const {
-  const Lease* best = nullptr;
-  for (const auto& [id, lease] : leases_)
-    if (lease.client_id == client_id && (!best || lease.order < best->order)) best = &lease;
-  if (!best) return std::nullopt;
-  return best->assignment_json;
+  auto client = by_client_.find(client_id);
+  if (client == by_client_.end() || client->second.empty()) return std::nullopt;
+  return leases_.at(client->second.begin()->second).assignment_json;
+}
+
+WorkBoard::Callback WorkBoard::take_locked(std::map<WaiterId, Waiter>::iterator it) {
+  const WaiterId id = it->first;
+  for (auto range = waiting_.equal_range(it->second.client_id); range.first != range.second; ++range.first)
+    if (range.first->second == id) {
+      waiting_.erase(range.first);
+      break;
+    }
+  for (auto range = deadlines_.equal_range(it->second.deadline); range.first != range.second; ++range.first)
+    if (range.first->second == id) {
+      deadlines_.erase(range.first);
+      break;
+    }
+  Callback done = std::move(it->second.done);
+  waiters_.erase(it);
+  return done;
 }
 
 WorkBoard::WaiterId WorkBoard::wait(const std::string& client_id, std::chrono::milliseconds wait, Callback done) {
@@ -58,8 +87,12 @@ WorkBoard::WaiterId WorkBoard::wait(const std::string& client_id, std::chrono::m
     now = oldest_locked(client_id);
     if (!now && !stopped_ && wait.count() > 0) {
       const WaiterId id = next_waiter_++;
-      waiters_.emplace(id, Waiter{client_id, std::chrono::steady_clock::now() + wait, std::move(done)});
-      timer_cv_.notify_one();
+      const TimePoint deadline = std::chrono::steady_clock::now() + wait;
+      const bool earliest = deadlines_.empty() || deadline < deadlines_.begin()->first;
+      waiters_.emplace(id, Waiter{client_id, deadline, std::move(done)});
+      waiting_.emplace(client_id, id);
+      deadlines_.emplace(deadline, id);
+      if (earliest) timer_cv_.notify_one();  // the timer sleeps until the earliest deadline
       return id;
     }
   }
@@ -73,8 +106,7 @@ void WorkBoard::cancel(WaiterId id) {
     std::lock_guard lock(mu_);
     auto it = waiters_.find(id);
     if (it == waiters_.end()) return;
-    done = std::move(it->second.done);
-    waiters_.erase(it);
+    done = take_locked(it);
   }
   done(std::nullopt);
 }
@@ -85,6 +117,8 @@ void WorkBoard::shutdown() {
     std::lock_guard lock(mu_);
     stopped_ = true;
     all.swap(waiters_);
+    waiting_.clear();
+    deadlines_.clear();
   }
   timer_cv_.notify_all();
   for (auto& [id, w] : all) w.done(std::nullopt);
@@ -103,22 +137,14 @@ size_t WorkBoard::open_leases() const {
 void WorkBoard::run_timer() {
   std::unique_lock lock(mu_);
   while (!stopped_) {
-    auto earliest = std::chrono::steady_clock::time_point::max();
-    for (const auto& [id, w] : waiters_) earliest = std::min(earliest, w.deadline);
-    if (earliest == std::chrono::steady_clock::time_point::max())
+    if (deadlines_.empty())
       timer_cv_.wait(lock);
     else
-      timer_cv_.wait_until(lock, earliest);
+      timer_cv_.wait_until(lock, deadlines_.begin()->first);
     const auto now = std::chrono::steady_clock::now();
     std::vector<Callback> expired;
-    for (auto it = waiters_.begin(); it != waiters_.end();) {
-      if (it->second.deadline > now) {
-        ++it;
-        continue;
-      }
-      expired.push_back(std::move(it->second.done));
-      it = waiters_.erase(it);
-    }
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now)
+      expired.push_back(take_locked(waiters_.find(deadlines_.begin()->second)));
     if (expired.empty()) continue;
     lock.unlock();
     for (auto& done : expired) done(std::nullopt);

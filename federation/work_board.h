@@ -40,6 +40,11 @@ class WorkBoard {
   // Offers lease `lease_id` (its assignment JSON) to `client_id`, waking the client if it
   // waits. Offering an id again replaces its JSON.
   void offer(const std::string& client_id, const std::string& lease_id, std::string assignment_json);
+  // offer() of each, under one lock, the waiters woken after: a round's draw at once.
+  struct Offer {
+    std::string client_id, lease_id, assignment_json;
+  };
+  void offer_all(std::vector<Offer> offers);
   // Takes the lease off the board (reported, expired, abandoned); unknown ids are ignored.
   void withdraw(const std::string& lease_id);
   // The oldest lease offered to the client and not withdrawn, now.
@@ -58,22 +63,30 @@ class WorkBoard {
   size_t open_leases() const;  // leases on the board
 
  private:
+  using TimePoint = std::chrono::steady_clock::time_point;
   struct Lease {
     uint64_t order;  // offer order: oldest first
     std::string client_id, assignment_json;
   };
   struct Waiter {
     std::string client_id;
-    std::chrono::steady_clock::time_point deadline;
+    TimePoint deadline;
     Callback done;
   };
   std::optional<std::string> oldest_locked(const std::string& client_id) const;
+  // Removes waiter `it` from every index; returns its callback.
+  Callback take_locked(std::map<WaiterId, Waiter>::iterator it);
   void run_timer();
 
+  // Every lookup is by key, so that a round offering a thousand leases to a thousand waiting
+  // clients costs a thousand lookups, not a million comparisons.
   mutable std::mutex mu_;
   std::condition_variable timer_cv_;
-  std::map<std::string, Lease> leases_;  // lease id → lease
+  std::map<std::string, Lease> leases_;                              // lease id → lease
+  std::map<std::string, std::map<uint64_t, std::string>> by_client_;  // client → order → lease id
   std::map<WaiterId, Waiter> waiters_;
+  std::multimap<std::string, WaiterId> waiting_;  // client → its waiters
+  std::multimap<TimePoint, WaiterId> deadlines_;  // the timer's queue
   uint64_t next_order_ = 1;
   WaiterId next_waiter_ = 1;
   bool stopped_ = false;

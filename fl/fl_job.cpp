@@ -320,14 +320,20 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
   local.encoder_gradient = c.encoder_gradient;
   local.balance = c.balance;
 
-  std::vector<ClientUpdate> updates;
-  std::vector<LocalResult> results;  // parallel to updates
+  // The round's updates are summed as they come (fl/strategy.h, UpdateSum): each client's
+  // weights are dropped once added, and only its small results are kept.
+  struct Reported {
+    int64_t num_samples = 0;
+    LocalResult local;
+  };
+  UpdateSum sum;
+  std::vector<Reported> results;  // in the order summed
   std::vector<ClientResult> evaluated;  // the reporting clients' own evaluations (federations)
   double loss_weighted = 0;
   std::set<std::string> meters;
   for (int attempt = 0; attempt < c.max_round_attempts; ++attempt) {
     ++report.attempts;
-    updates.clear();
+    sum = UpdateSum();
     results.clear();
     evaluated.clear();
     loss_weighted = 0;
@@ -347,53 +353,52 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
       }
       tasks.push_back({client, seed_for(c.seed, Purpose::kTrain, round, attempt, client)});
     }
-    bool stopped = false;
-    waiting = std::chrono::steady_clock::now();
-    auto trained = s.clients->train(global, local, {round + 1, attempt}, tasks, should_stop, stopped);
-    if (s.clients->remote()) report.client_wait_seconds += seconds_since(waiting);
-    if (!trained.ok()) return trained.status();
-    if (stopped) {
-      report.stopped = true;
-      report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      return report;
-    }
-    report.clients_dropped += static_cast<int64_t>(tasks.size() - trained->size());  // real clients that did not report
-    for (auto& r : *trained) {
+    auto take = [&](ClientResult r) {
+      sum.add(r.update);  // throws on an update that does not fit, as aggregate() did
       if (!r.energy_meter.empty()) meters.insert(r.energy_meter);
       report.client_joules += r.energy_joules;
       if (r.test_samples > 0) {
         ClientResult e;  // only its evaluation is needed
         e.client = r.client;
         e.test_samples = r.test_samples;
-        e.eval = r.eval;
+        e.eval = std::move(r.eval);
         evaluated.push_back(std::move(e));
       }
-      updates.push_back(std::move(r.update));
-      loss_weighted += r.local.mean_loss * static_cast<double>(updates.back().num_samples);
+      loss_weighted += r.local.mean_loss * static_cast<double>(r.update.num_samples);
       report.samples += r.local.samples;
-      results.push_back(std::move(r.local));
+      results.push_back({r.update.num_samples, std::move(r.local)});
+    };
+    bool stopped = false;
+    waiting = std::chrono::steady_clock::now();
+    Status trained = s.clients->train(global, local, {round + 1, attempt}, tasks, take, should_stop, stopped);
+    if (s.clients->remote()) report.client_wait_seconds += seconds_since(waiting);
+    if (!trained.is_ok()) return trained;
+    if (stopped) {
+      report.stopped = true;
+      report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      return report;
     }
-    if (static_cast<int64_t>(updates.size()) >= c.min_clients) break;
+    report.clients_dropped += static_cast<int64_t>(tasks.size() - results.size());  // real clients that did not report
+    if (static_cast<int64_t>(results.size()) >= c.min_clients) break;
   }
-  report.clients_reported = static_cast<int64_t>(updates.size());
+  report.clients_reported = static_cast<int64_t>(results.size());
   for (const auto& m : meters) report.client_meters += (report.client_meters.empty() ? "" : "+") + m;
   if (report.clients_reported < c.min_clients)
     return Status::failed_precondition("round " + std::to_string(round + 1) + ": fewer than " +
                                        std::to_string(c.min_clients) + " clients reported in each of " +
                                        std::to_string(c.max_round_attempts) + " attempts");
 
-  set_weights(s.global, s.strategy->aggregate(global, updates));
-  int64_t weight = 0;
-  for (const auto& u : updates) weight += u.num_samples;
+  set_weights(s.global, s.strategy->aggregate_sum(global, sum));
+  const int64_t weight = sum.samples();
   report.train_loss = weight > 0 ? loss_weighted / static_cast<double>(weight) : 0;
   // Affinity: the clients' matrices averaged, weighted by their samples (DESIGN.md).
-  for (size_t u = 0; u < results.size(); ++u) {
-    const auto& z = results[u].affinity;
-    report.lookaheads += results[u].lookaheads;
-    report.affinity_seconds += results[u].affinity_seconds;
+  for (const auto& [num_samples, r] : results) {
+    const auto& z = r.affinity;
+    report.lookaheads += r.lookaheads;
+    report.affinity_seconds += r.affinity_seconds;
     if (z.empty()) continue;
     if (report.affinity.empty()) report.affinity.assign(z.size(), std::vector<double>(z.size(), 0.0));
-    const double share = static_cast<double>(updates[u].num_samples) / static_cast<double>(weight);
+    const double share = static_cast<double>(num_samples) / static_cast<double>(weight);
     for (size_t i = 0; i < z.size(); ++i)
       for (size_t j = 0; j < z.size(); ++j) report.affinity[i][j] += share * z[i][j];
   }

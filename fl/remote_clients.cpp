@@ -5,9 +5,9 @@
 
 namespace mufl::fl {
 
-Result<std::vector<ClientResult>> RemoteClients::train(const Weights& global, const LocalTrainOptions& options,
-                                                       const RoundDraw& draw, const std::vector<ClientTask>& tasks,
-                                                       const std::function<bool()>& should_stop, bool& stopped) {
+Status RemoteClients::train(const Weights& global, const LocalTrainOptions& options, const RoundDraw& draw,
+                            const std::vector<ClientTask>& tasks, const std::function<void(ClientResult)>& report,
+                            const std::function<bool()>& should_stop, bool& stopped) {
   RemoteDraw remote;
   remote.job = job_;
   remote.timeout_ms = timeout_ms_;
@@ -32,10 +32,9 @@ Result<std::vector<ClientResult>> RemoteClients::train(const Weights& global, co
 
   auto updates = pool_->run(remote, should_stop, stopped);
   if (!updates.ok()) return updates.status();
-  std::vector<ClientResult> out;
-  if (stopped) return out;
+  if (stopped) return Status::ok();
   for (auto& u : *updates) {
-    // One update's bytes at a time: read, decoded, and freed before the next.
+    // One update at a time: read, decoded, handed on (and summed there), freed before the next.
     std::string bytes = std::move(u.update);
     if (u.read) {
       auto read = u.read();
@@ -43,9 +42,9 @@ Result<std::vector<ClientResult>> RemoteClients::train(const Weights& global, co
       bytes = std::move(*read);
     }
     auto r = decode(u.client, bytes);
-    if (r.ok()) out.push_back(std::move(*r));
+    if (r.ok()) report(std::move(*r));
   }
-  return out;
+  return Status::ok();
 }
 
 Result<ClientResult> RemoteClients::decode(int64_t client, std::string_view bytes) const {

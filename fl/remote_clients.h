@@ -26,9 +26,9 @@ class RemoteClients final : public RoundClients {
   }
   // An update that does not decode, or does not fit the model, is left out as a client that
   // did not report (the pool's checks make that rare: they refuse it at upload).
-  Result<std::vector<ClientResult>> train(const Weights& global, const LocalTrainOptions& options,
-                                          const RoundDraw& draw, const std::vector<ClientTask>& tasks,
-                                          const std::function<bool()>& should_stop, bool& stopped) override;
+  Status train(const Weights& global, const LocalTrainOptions& options, const RoundDraw& draw,
+               const std::vector<ClientTask>& tasks, const std::function<void(ClientResult)>& report,
+               const std::function<bool()>& should_stop, bool& stopped) override;
   bool remote() const override { return true; }
 
  private:

@@ -10,22 +10,24 @@ Result<std::vector<int64_t>> SimulatedClients::candidates(const std::function<bo
   return ids;
 }
 
-Result<std::vector<ClientResult>> SimulatedClients::train(const Weights& global, const LocalTrainOptions& options,
-                                                          const RoundDraw& /*draw*/,
-                                                          const std::vector<ClientTask>& tasks,
-                                                          const std::function<bool()>& should_stop, bool& stopped) {
-  std::vector<ClientResult> out;
+Status SimulatedClients::train(const Weights& global, const LocalTrainOptions& options, const RoundDraw& /*draw*/,
+                               const std::vector<ClientTask>& tasks, const std::function<void(ClientResult)>& report,
+                               const std::function<bool()>& should_stop, bool& stopped) {
   for (const ClientTask& task : tasks) {
     const auto& samples = partition_.at(static_cast<size_t>(task.client));
     set_weights(worker_, global);
     LocalResult r = train_local(worker_, data_, samples, options, task.seed, &global, should_stop);
     if (r.stopped) {
       stopped = true;
-      return out;
+      return Status::ok();
     }
-    out.push_back({task.client, {get_weights(worker_), static_cast<int64_t>(samples.size())}, std::move(r), 0, {}});
+    ClientResult result;
+    result.client = task.client;
+    result.update = {get_weights(worker_), static_cast<int64_t>(samples.size())};
+    result.local = std::move(r);
+    report(std::move(result));
   }
-  return out;
+  return Status::ok();
 }
 
 }  // namespace mufl::fl

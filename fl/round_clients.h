@@ -55,12 +55,14 @@ class RoundClients {
   // `should_stop` ends it) until enough of them are online to make the round.
   virtual Result<std::vector<int64_t>> candidates(const std::function<bool()>& should_stop) = 0;
 
-  // Trains every task, each starting from `global`, with `options`. Returns the results that
-  // came back, in `tasks` order (a client that did not report is missing). When `should_stop`
-  // fires, sets `stopped` and returns what it has: the caller aggregates nothing.
-  virtual Result<std::vector<ClientResult>> train(const Weights& global, const LocalTrainOptions& options,
-                                                  const RoundDraw& draw, const std::vector<ClientTask>& tasks,
-                                                  const std::function<bool()>& should_stop, bool& stopped) = 0;
+  // Trains every task, each starting from `global`, with `options`, and hands each result that
+  // came back to `report` at once, in `tasks` order (a client that did not report is skipped).
+  // The caller folds a result's weights into the round's sum and drops them, so that a round
+  // never holds every client's weights at once (fl/strategy.h, UpdateSum). When `should_stop`
+  // fires, sets `stopped` and returns: the caller aggregates nothing.
+  virtual Status train(const Weights& global, const LocalTrainOptions& options, const RoundDraw& draw,
+                       const std::vector<ClientTask>& tasks, const std::function<void(ClientResult)>& report,
+                       const std::function<bool()>& should_stop, bool& stopped) = 0;
 
   // True when the clients train elsewhere (train() waits for them rather than working here).
   virtual bool remote() const { return false; }
@@ -74,9 +76,9 @@ class SimulatedClients final : public RoundClients {
       : worker_(worker), data_(data), partition_(partition) {}
 
   Result<std::vector<int64_t>> candidates(const std::function<bool()>& should_stop) override;
-  Result<std::vector<ClientResult>> train(const Weights& global, const LocalTrainOptions& options,
-                                          const RoundDraw& draw, const std::vector<ClientTask>& tasks,
-                                          const std::function<bool()>& should_stop, bool& stopped) override;
+  Status train(const Weights& global, const LocalTrainOptions& options, const RoundDraw& draw,
+               const std::vector<ClientTask>& tasks, const std::function<void(ClientResult)>& report,
+               const std::function<bool()>& should_stop, bool& stopped) override;
 
  private:
   MultiTaskNet& worker_;

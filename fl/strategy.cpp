@@ -19,35 +19,6 @@ std::string shape_str(const torch::Tensor& t) {
   return s + "]";
 }
 
-// Σ n_k w_k / Σ n_k per tensor, in float64, updates taken in order (deterministic).
-Weights average_acc(const std::vector<ClientUpdate>& updates) {
-  TORCH_CHECK(!updates.empty(), "aggregate: no client updates");
-  const auto& first = updates.front().weights;
-  int64_t total = 0;
-  for (size_t k = 0; k < updates.size(); ++k) {
-    const auto& u = updates[k];
-    TORCH_CHECK(u.num_samples > 0, "aggregate: update ", k, " has num_samples ", u.num_samples);
-    TORCH_CHECK(u.weights.size() == first.size(), "aggregate: update ", k, " has ", u.weights.size(),
-                " tensors, update 0 has ", first.size());
-    for (size_t i = 0; i < first.size(); ++i) {
-      TORCH_CHECK(u.weights[i].defined() && u.weights[i].is_floating_point(), "aggregate: update ", k,
-                  " tensor ", i, " is not a floating-point tensor");
-      TORCH_CHECK(u.weights[i].sizes() == first[i].sizes(), "aggregate: update ", k, " tensor ", i, " has shape ",
-                  shape_str(u.weights[i]), ", update 0 has ", shape_str(first[i]));
-    }
-    total += u.num_samples;
-  }
-  Weights avg;
-  avg.reserve(first.size());
-  for (size_t i = 0; i < first.size(); ++i) {
-    auto acc = torch::zeros(first[i].sizes(), first[i].options().dtype(kAcc));
-    // n_k · w_k is exact in float64 for float32 weights; one division at the end.
-    for (const auto& u : updates) acc.add_(u.weights[i].detach().to(kAcc), static_cast<double>(u.num_samples));
-    avg.push_back(acc.div_(static_cast<double>(total)));
-  }
-  return avg;
-}
-
 void check_global(const Weights& global, const Weights& avg) {
   TORCH_CHECK(global.size() == avg.size(), "aggregate: global has ", global.size(), " tensors, updates have ",
               avg.size());
@@ -89,9 +60,9 @@ class FedAvg final : public Strategy {
  public:
   std::string name() const override { return "fedavg"; }
 
-  Weights aggregate(const Weights& global, const std::vector<ClientUpdate>& updates) override {
+  Weights aggregate_sum(const Weights& global, const UpdateSum& sum) override {
     torch::NoGradGuard no_grad;
-    auto avg = average_acc(updates);
+    auto avg = sum.mean();
     check_global(global, avg);
     for (size_t i = 0; i < avg.size(); ++i) avg[i] = avg[i].to(global[i].scalar_type());
     return avg;
@@ -113,9 +84,9 @@ class FedAvgM final : public Strategy {
 
   std::string name() const override { return "fedavgm"; }
 
-  Weights aggregate(const Weights& global, const std::vector<ClientUpdate>& updates) override {
+  Weights aggregate_sum(const Weights& global, const UpdateSum& sum) override {
     torch::NoGradGuard no_grad;
-    const auto avg = average_acc(updates);
+    const auto avg = sum.mean();
     check_global(global, avg);
     if (!v_.empty()) check_state_fits(v_, avg, "momentum");
     // Build the new state aside and commit it last, so a throw leaves the old one.
@@ -165,9 +136,9 @@ class FedOpt final : public Strategy {
     return "";
   }
 
-  Weights aggregate(const Weights& global, const std::vector<ClientUpdate>& updates) override {
+  Weights aggregate_sum(const Weights& global, const UpdateSum& sum) override {
     torch::NoGradGuard no_grad;
-    const auto avg = average_acc(updates);
+    const auto avg = sum.mean();
     check_global(global, avg);
     if (!m_.empty()) {
       check_state_fits(m_, avg, "first moment");
@@ -243,10 +214,53 @@ void check_decay(std::vector<FieldError>& errors, const char* field, double x) {
 
 }  // namespace
 
-Weights weighted_average(const std::vector<ClientUpdate>& updates) {
+void UpdateSum::add(const ClientUpdate& u) {
   torch::NoGradGuard no_grad;
-  auto avg = average_acc(updates);
-  for (size_t i = 0; i < avg.size(); ++i) avg[i] = avg[i].to(updates.front().weights[i].scalar_type());
+  const size_t k = count_;
+  TORCH_CHECK(u.num_samples > 0, "aggregate: update ", k, " has num_samples ", u.num_samples);
+  TORCH_CHECK(count_ == 0 || u.weights.size() == sum_.size(), "aggregate: update ", k, " has ", u.weights.size(),
+              " tensors, update 0 has ", sum_.size());
+  for (size_t i = 0; i < u.weights.size(); ++i) {
+    TORCH_CHECK(u.weights[i].defined() && u.weights[i].is_floating_point(), "aggregate: update ", k, " tensor ", i,
+                " is not a floating-point tensor");
+    TORCH_CHECK(count_ == 0 || u.weights[i].sizes() == sum_[i].sizes(), "aggregate: update ", k, " tensor ", i,
+                " has shape ", shape_str(u.weights[i]), ", update 0 has ", shape_str(sum_[i]));
+  }
+  if (count_ == 0) {
+    for (const auto& w : u.weights) {
+      sum_.push_back(torch::zeros(w.sizes(), w.options().dtype(kAcc)));
+      dtypes_.push_back(w.scalar_type());
+    }
+  }
+  // n_k · w_k is exact in float64 for float32 weights; one division at the end (mean()).
+  for (size_t i = 0; i < sum_.size(); ++i) sum_[i].add_(u.weights[i].detach().to(kAcc), static_cast<double>(u.num_samples));
+  samples_ += u.num_samples;
+  ++count_;
+}
+
+Weights UpdateSum::mean() const {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(count_ > 0, "aggregate: no client updates");
+  Weights avg;
+  avg.reserve(sum_.size());
+  for (const auto& t : sum_) avg.push_back(t.div(static_cast<double>(samples_)));
+  return avg;
+}
+
+std::vector<c10::ScalarType> UpdateSum::dtypes() const { return dtypes_; }
+
+Weights Strategy::aggregate(const Weights& global, const std::vector<ClientUpdate>& updates) {
+  UpdateSum sum;
+  for (const auto& u : updates) sum.add(u);
+  return aggregate_sum(global, sum);
+}
+
+Weights weighted_average(const std::vector<ClientUpdate>& updates) {
+  UpdateSum sum;
+  for (const auto& u : updates) sum.add(u);
+  auto avg = sum.mean();
+  const auto dtypes = sum.dtypes();
+  for (size_t i = 0; i < avg.size(); ++i) avg[i] = avg[i].to(dtypes[i]);
   return avg;
 }
 

@@ -39,17 +39,44 @@ struct StrategyOptions {
   double tau = 1e-3;    // adaptive: degree of adaptivity, added to √v; v starts at τ²
 };
 
+// The sample-weighted sum of a round's updates, built one update at a time: Σ n_k w_k per
+// tensor in float64, in the order added. It holds one float64 copy of the model however many
+// updates it took, so a round of a thousand clients never holds their weights at once, and its
+// mean is bit-identical to weighted_average() of the same updates in the same order.
+// Thread safety: none (one round's aggregation).
+class UpdateSum {
+ public:
+  // REQUIRES: num_samples > 0, floating-point tensors, and the shapes of the first update
+  // added. A broken REQUIRES throws (c10::Error) and leaves the sum as it was.
+  void add(const ClientUpdate& update);
+  size_t count() const { return count_; }
+  int64_t samples() const { return samples_; }
+  // Σ n_k w_k / Σ n_k in float64. REQUIRES: count() > 0 (throws c10::Error otherwise).
+  Weights mean() const;
+  // The dtypes of the first update, which weighted_average() returns its mean in.
+  std::vector<c10::ScalarType> dtypes() const;
+
+ private:
+  Weights sum_;  // float64, empty before the first add
+  std::vector<c10::ScalarType> dtypes_;
+  int64_t samples_ = 0;
+  size_t count_ = 0;
+};
+
 class Strategy {
  public:
   virtual ~Strategy() = default;
   virtual std::string name() const = 0;
-  // The next global weights, as fresh tensors of `global`'s dtypes (never aliasing an input).
-  // REQUIRES: `updates` is not empty; every update has the shapes of `global`, floating-point
-  // tensors and num_samples > 0; a state loaded before the first round has `global`'s shapes.
-  // A broken REQUIRES throws (c10::Error) and leaves the server state as it was.
-  // Does not modify its inputs. Arithmetic is float64, updates taken in the given order, so the
-  // same inputs and state give bit-identical outputs.
-  virtual Weights aggregate(const Weights& global, const std::vector<ClientUpdate>& updates) = 0;
+  // The next global weights, as fresh tensors of `global`'s dtypes (never aliasing an input),
+  // from the round's updates summed by `sum`.
+  // REQUIRES: sum.count() > 0; its tensors have the shapes of `global`, which are floating
+  // point; a state loaded before the first round has `global`'s shapes. A broken REQUIRES
+  // throws (c10::Error) and leaves the server state as it was. Does not modify its inputs.
+  // Arithmetic is float64, so the same sum and state give bit-identical outputs.
+  virtual Weights aggregate_sum(const Weights& global, const UpdateSum& sum) = 0;
+  // The same from the updates themselves, summed in the given order. REQUIRES as above, and
+  // every update's as UpdateSum::add's.
+  Weights aggregate(const Weights& global, const std::vector<ClientUpdate>& updates);
 
   // Server state for checkpoints, as float64 clones; empty before the first aggregate (and
   // always for FedAvg). Layout, with n = number of weight tensors:

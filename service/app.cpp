@@ -106,7 +106,7 @@ HttpResponse App::finish(const HttpRequest& request, Router::Outcome out, int64_
   metrics_.observe_request(out.route, request.method, out.response.status, seconds);
   if (out.response.status >= 500)
     spdlog::error("{} {} -> {} in {:.1f} ms: {}", request.method, request.path, out.response.status, seconds * 1e3,
-                  out.response.body);
+                  body_of(out.response));
   else
     spdlog::debug("{} {} -> {} in {:.1f} ms", request.method, request.path, out.response.status, seconds * 1e3);
   return std::move(out.response);

@@ -100,6 +100,9 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "threads for network I/O (0: one per core)")
       ("handler-threads", po::value<int>(&c.handler_threads)->default_value(0),
        "threads for requests other than quick reads; writes waiting together commit together (0: max(16, --threads))")
+      ("body-memory", po::value<int>(&c.body_memory_mb)->default_value(c.body_memory_mb),
+       "MiB of large request bodies (over 64 KiB: clients' updates) held in memory at once; more wait, unread\n"
+       "(0: no limit)")
       ("log-level", po::value<std::string>(&c.log_level)->default_value(c.log_level),
        "trace, debug, info, warn or error")
       ("devices", po::value<std::string>(&c.devices)->default_value(c.devices),
@@ -237,6 +240,8 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
   if (c.threads == 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (c.handler_threads < 0 || c.handler_threads > 1024)
     return Status::invalid_argument("--handler-threads must be from 0 to 1024");
+  if (c.body_memory_mb < 0 || c.body_memory_mb > 65536)
+    return Status::invalid_argument("--body-memory must be from 0 to 65536 (MiB)");
   if (c.handler_threads == 0) c.handler_threads = std::max(16, c.threads);
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
   bool level_ok = false;

@@ -248,7 +248,7 @@ void add_work_routes(Router& router, federation::LeaseDesk& leases) {
     r.content_type = "application/octet-stream";
     r.headers.emplace_back("X-Content-SHA256", w->sha256);
     r.headers.emplace_back("Cache-Control", "no-store");
-    r.body = std::move(w->bytes);
+    r.shared_body = std::move(w->bytes);
     return r;
   }, Cost::kQuick);  // a lease read and the draw's weights from memory: never queued behind updates' fsyncs
 

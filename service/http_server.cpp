@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "service/beast_request.h"
+#include "service/body_budget.h"
 #include "service/problem.h"
 #include "service/deferred_response.h"
 #include "service/response_stream.h"
@@ -37,6 +38,7 @@ using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 namespace {
+constexpr size_t kBudgetedBody = 64 << 10;  // bodies declared larger count against body_memory
 constexpr size_t kLingerLimit = 8 << 20;           // bytes we read and drop after an error reply
 constexpr std::chrono::seconds kLingerTimeout{2};  // and for how long at most
 constexpr std::chrono::milliseconds kAcceptBackoffFirst{10};  // the wait after a failed accept
@@ -130,6 +132,7 @@ class HttpServer::Impl {
   Impl(HttpServerOptions options, RequestHandler handler)
       : options_(std::move(options)),
         handler_(std::move(handler)),
+        body_budget_(options_.body_memory),
         ioc_(std::max(1, options_.io_threads)),
         acceptor_(asio::make_strand(ioc_)),
         accept_timer_(acceptor_.get_executor()),
@@ -150,6 +153,7 @@ class HttpServer::Impl {
   void run();
   void shutdown();
   size_t handlers_running();
+  size_t bodies_waiting() const { return body_budget_.waiting(); }
 
   class Session;
   template <typename Stream>
@@ -182,6 +186,9 @@ class HttpServer::Impl {
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopped_{false};    // set by ~Impl: sessions that end from then on post nothing
   std::atomic<size_t> connections_{0};  // sessions counted against max_connections
+  // Large bodies in memory at once (service/body_budget.h). Outlives ioc_ and the pool, where
+  // grants are released; its waiters hold sessions, so it dies before what ~Session touches.
+  BodyBudget body_budget_;
 
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
@@ -294,31 +301,48 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
     parser_->body_limit(body_limit_);
     parser_->header_limit(kHeaderLimit);
     tcp_layer().expires_after(server_.options_.read_timeout);
-    if (!server_.options_.body_limit_for)
+    if (!server_.options_.body_limit_for && server_.options_.body_memory == 0)
       return http::async_read(stream_, buffer_, *parser_,
                               beast::bind_front_handler(&StreamSession::on_read, this->shared_from_this()));
     // The parser checks a Content-Length against its limit as the header ends: no limit
-    // until the header says which one applies (on_header checks it then).
+    // until the header says which one applies (on_header checks it then, and waits for room
+    // for a large body).
     parser_->body_limit(boost::none);
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&StreamSession::on_header, this->shared_from_this()));
   }
 
-  // With a per-request body limit: the header is in, the body not yet parsed.
+  // The header is in, the body not yet parsed: its limit, and room for it when it is large.
   void on_header(beast::error_code ec, size_t) {
     if (ec) return on_read(ec, 0);
     const auto& head = parser_->get();
-    body_limit_ = server_.options_.body_limit_for(head.method_string(), head.target())
+    const auto& limit_for = server_.options_.body_limit_for;
+    body_limit_ = (limit_for ? limit_for(head.method_string(), head.target()) : std::nullopt)
                       .value_or(server_.options_.body_limit);
     const auto declared = parser_->content_length();
     if (declared && *declared > body_limit_)
       return on_read(http::error::body_limit, 0);
     parser_->body_limit(body_limit_);  // chunked bodies count against it as they come
+    if (!declared || *declared <= kBudgetedBody || server_.options_.body_memory == 0) return read_body();
+    // A large body waits, unread, for room in the server's body memory (service/body_budget.h).
+    tcp_layer().expires_never();  // waiting for room is the server's doing, not the client's idleness
+    server_.body_budget_.acquire(*declared, [self = this->shared_from_this(), bytes = *declared] {
+      auto grant = BodyBudget::hold(self->server_.body_budget_, bytes);  // released even if never run
+      asio::dispatch(self->stream_.get_executor(), [self, grant = std::move(grant)]() mutable {
+        self->grant_ = std::move(grant);
+        self->read_body();
+      });
+    });
+  }
+
+  void read_body() {
+    tcp_layer().expires_after(server_.options_.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&StreamSession::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, size_t) {
+    auto grant = std::move(grant_);  // the body's room in the budget: freed with the request
     if (ec) {
       auto reply = parse_error_reply(ec, body_limit_);
       return reply ? reply_and_close(std::move(*reply)) : close();
@@ -337,8 +361,10 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
     if (server_.options_.is_quick && server_.options_.is_quick(req)) return respond(server_.call_handler(std::move(req)));
     // Keeps run() alive while the handler works off the I/O threads.
     auto guard = asio::make_work_guard(server_.ioc_);
-    server_.pool_.post([self = this->shared_from_this(), req = std::move(req), guard = std::move(guard)]() mutable {
+    server_.pool_.post([self = this->shared_from_this(), req = std::move(req), guard = std::move(guard),
+                        grant = std::move(grant)]() mutable {
       HttpResponse res = self->server_.call_handler(std::move(req));
+      grant.reset();
       asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->respond(std::move(res)); });
     });
   }
@@ -351,19 +377,46 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
   }
 
   void write(HttpResponse res, bool keep_alive) {
+    if (res.shared_body) return write_shared(std::move(res), keep_alive);
     auto out = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(res.status), version_);
-    out->set(http::field::server, server_.options_.server_name);
-    out->set(http::field::content_type, res.content_type);
-    for (auto& [name, value] : res.headers) out->insert(name, value);
-    out->keep_alive(keep_alive);
+    set_head(*out, res, keep_alive);
     if (head_) {
       out->content_length(res.body.size());
     } else {
       out->body() = std::move(res.body);
       out->prepare_payload();
     }
+    send(std::move(out), keep_alive);
+  }
+
+  // A body shared with other responses: sent from its one copy, which the write keeps alive.
+  void write_shared(HttpResponse res, bool keep_alive) {
+    using SharedResponse = http::response<http::span_body<const char>>;
+    auto out = std::make_shared<SharedResponse>(static_cast<http::status>(res.status), version_);
+    set_head(*out, res, keep_alive);
+    if (head_) {
+      out->content_length(res.shared_body->size());
+    } else {
+      out->body() = {res.shared_body->data(), res.shared_body->size()};
+      out->prepare_payload();
+    }
+    send(std::move(out), keep_alive, std::move(res.shared_body));
+  }
+
+  template <class Response>
+  void set_head(Response& out, HttpResponse& res, bool keep_alive) {
+    out.set(http::field::server, server_.options_.server_name);
+    out.set(http::field::content_type, res.content_type);
+    for (auto& [name, value] : res.headers) out.insert(name, value);
+    out.keep_alive(keep_alive);
+  }
+
+  // Writes `out`; `keep` (the bytes a body points into) lives until the write completes.
+  template <class Response>
+  void send(std::shared_ptr<Response> out, bool keep_alive, std::shared_ptr<const std::string> keep = nullptr) {
     tcp_layer().expires_after(server_.options_.read_timeout);
-    http::async_write(stream_, *out, [self = this->shared_from_this(), out, keep_alive](beast::error_code ec, size_t) {
+    http::async_write(stream_, *out, [self = this->shared_from_this(), out, keep = std::move(keep), keep_alive](
+                                         beast::error_code ec, size_t) {
       self->busy_ = false;
       if (ec || !keep_alive) return self->linger_close();
       self->do_read();
@@ -563,6 +616,7 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   size_t body_limit_ = 0;  // of the request being read
+  std::shared_ptr<void> grant_;  // the room its body holds in the server's body budget, if it needed some
   std::vector<char> linger_buf_;
   size_t lingered_ = 0;
   unsigned version_ = 11;
@@ -752,5 +806,7 @@ uint16_t HttpServer::port() const { return impl_->port(); }
 void HttpServer::run() { impl_->run(); }
 void HttpServer::shutdown() { impl_->shutdown(); }
 size_t HttpServer::handlers_running() const { return impl_->handlers_running(); }
+
+size_t HttpServer::bodies_waiting() const { return impl_->bodies_waiting(); }
 
 }  // namespace mufl::service

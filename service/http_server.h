@@ -55,6 +55,10 @@ struct HttpServerOptions {
   int io_threads = 2;              // threads running sockets (default: the machine's cores)
   int handler_threads = 2;         // threads running handlers
   size_t body_limit = 1 << 20;     // request bodies above this many bytes get 413 (1 MiB)
+  // Bytes of large request bodies (a declared Content-Length over 64 KiB) read into memory at
+  // once; a request over it waits, its body unread, until earlier ones were handled
+  // (service/body_budget.h). 0: no limit.
+  size_t body_memory = 64 << 20;
   std::chrono::seconds read_timeout{30};   // idle keep-alive connections close after this
   std::chrono::seconds drain_timeout{10};  // longest wait for in-flight requests at shutdown
   std::chrono::seconds stream_write_timeout{30};  // a streamed write stuck this long closes the connection
@@ -105,6 +109,8 @@ class HttpServer {
   void shutdown();
   // Handlers still running; after run() returned, the ones it did not wait for. Any thread.
   size_t handlers_running() const;
+  // Requests whose large body waits, unread, for room in body_memory. Any thread.
+  size_t bodies_waiting() const;
   // ~HttpServer: waits for every handler still running, however long it blocks.
 
  private:

@@ -34,6 +34,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Location, Allow…)
   std::string body;
+  // Set: the body is these bytes instead of `body`, shared and never copied (the same file sent
+  // to a thousand clients at once: a round's global weights). Kept alive until written.
+  std::shared_ptr<const std::string> shared_body = nullptr;
   // Set: the body is this stream instead of `body` (service/response_stream.h). The server
   // sends no Content-Length, answers "Connection: close", and the body ends when it closes
   // the connection.
@@ -42,6 +45,9 @@ struct HttpResponse {
   // what metrics and logs record for the request when the handler returns.
   std::shared_ptr<DeferredResponse> deferred = nullptr;
 };
+
+// The body a response sends: its shared bytes when it has them, else `body`.
+inline std::string_view body_of(const HttpResponse& r) { return r.shared_body ? *r.shared_body : r.body; }
 
 // Splits "/a/b?x=1&y=%20" into path and decoded query. Returns false when the target is not
 // origin-form ("/…") or has a bad percent escape.

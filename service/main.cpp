@@ -208,6 +208,7 @@ int main(int argc, char** argv) {
   http.port = cfg.listen_port;
   http.io_threads = cfg.threads;
   http.handler_threads = cfg.handler_threads;
+  http.body_memory = static_cast<size_t>(cfg.body_memory_mb) << 20;
   http.max_connections = static_cast<size_t>(cfg.max_connections);
   http.server_name = std::string("mufld/") + service::kVersion;
   http.tls_cert_file = cfg.tls_cert_file;

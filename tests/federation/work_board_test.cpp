@@ -78,6 +78,28 @@ TEST_CASE("work board: an open lease is handed out again until withdrawn, oldest
   CHECK(board.open_leases() == 0);
 }
 
+TEST_CASE("work board: a draw offered at once wakes each waiting client with its own oldest lease") {
+  WorkBoard board;
+  board.offer("cli_b", "lea_old", "b-old");  // cli_b already holds an older lease
+  Outcome a, b, c, late;
+  board.wait("cli_a", 30s, a.callback());
+  board.wait("cli_c", 30s, c.callback());
+  board.wait("cli_c", 30s, late.callback());  // two polls of one client: both answered
+  CHECK(board.wait("cli_b", 30s, b.callback()) == 0);  // answered at once with its old lease
+  CHECK(b.lease == std::optional<std::string>("b-old"));
+  board.offer_all({{"cli_a", "lea_a", "a-new"}, {"cli_b", "lea_b", "b-new"}, {"cli_c", "lea_c", "c-new"}});
+  CHECK(a.lease == std::optional<std::string>("a-new"));
+  CHECK(c.lease == std::optional<std::string>("c-new"));
+  CHECK(late.lease == std::optional<std::string>("c-new"));
+  CHECK(board.waiting() == 0);
+  CHECK(board.open_leases() == 4);
+  CHECK(board.peek("cli_b") == std::optional<std::string>("b-old"));  // oldest first
+  board.offer("cli_d", "lea_a", "a-moved");  // the same lease offered to another client moves
+  CHECK_FALSE(board.peek("cli_a"));
+  CHECK(board.peek("cli_d") == std::optional<std::string>("a-moved"));
+  CHECK(board.open_leases() == 4);
+}
+
 TEST_CASE("work board: a wait ends empty at its deadline, or at once with no wait") {
   WorkBoard board;
   Outcome now, later, cancelled;

@@ -423,3 +423,41 @@ TEST_CASE("aggregate rejects broken preconditions and keeps its state", "[strate
     CHECK(equal_all(s->state(), before));
   }
 }
+
+TEST_CASE("UpdateSum: summed one update at a time, its mean is the float64 weighted mean bit for bit") {
+  torch::manual_seed(11);
+  const auto round = random_round();
+  mufl::fl::UpdateSum sum;
+  for (const auto& u : round) sum.add(u);
+  CHECK(sum.count() == 3);
+  CHECK(sum.samples() == 42);
+  // The reference: Σ n_k w_k in float64 in the given order, one division at the end.
+  const auto mean = sum.mean();
+  REQUIRE(mean.size() == 2);
+  for (size_t i = 0; i < mean.size(); ++i) {
+    auto acc = torch::zeros(round[0].weights[i].sizes(), torch::kFloat64);
+    for (const auto& u : round) acc.add_(u.weights[i].to(torch::kFloat64), static_cast<double>(u.num_samples));
+    CHECK(mean[i].scalar_type() == torch::kFloat64);
+    CHECK(torch::equal(mean[i], acc.div_(42.0)));
+  }
+  const auto avg = mufl::fl::weighted_average(round);
+  CHECK(avg[0].scalar_type() == torch::kFloat32);
+  CHECK(torch::equal(avg[0], mean[0].to(torch::kFloat32)));
+  // A strategy fed the sum gives what it gives fed the updates.
+  CHECK(equal_all(make("fedavgm")->aggregate_sum(round[0].weights, sum), make("fedavgm")->aggregate(round[0].weights, round)));
+}
+
+TEST_CASE("UpdateSum: an update that does not fit throws and leaves the sum as it was") {
+  mufl::fl::UpdateSum sum;
+  CHECK_THROWS_AS(sum.mean(), c10::Error);  // nothing yet
+  sum.add({{vec({1, 2}), vec({3})}, 1});
+  CHECK_THROWS_AS(sum.add({{vec({1, 2, 3}), vec({3})}, 1}), c10::Error);  // a shape
+  CHECK_THROWS_AS(sum.add({{vec({1, 2})}, 1}), c10::Error);               // a tensor missing
+  CHECK_THROWS_AS(sum.add({{vec({1, 2}), vec({3})}, 0}), c10::Error);     // no samples
+  CHECK_THROWS_AS(sum.add({{torch::tensor({1, 2}), vec({3})}, 1}), c10::Error);  // integers
+  CHECK(sum.count() == 1);
+  CHECK(sum.samples() == 1);
+  sum.add({{vec({3, 4}), vec({5})}, 3});
+  check_values(sum.mean()[0], {2.5, 3.5});
+  check_values(sum.mean()[1], {4.5});
+}

@@ -26,12 +26,13 @@ TEST_CASE("config: defaults") {
   CHECK(c.db_sync == "full");
   CHECK(c.threads >= 1);
   CHECK(c.handler_threads == std::max(16, c.threads));
+  CHECK(c.body_memory_mb == 64);
   CHECK(c.log_level == "info");
   CHECK(c.admin_token.empty());
 }
 
 TEST_CASE("config: flags, environment variables, and flags winning over variables") {
-  auto r = parse({"--listen", "0.0.0.0:9000", "--threads", "3", "--handler-threads", "5"},
+  auto r = parse({"--listen", "0.0.0.0:9000", "--threads", "3", "--handler-threads", "5", "--body-memory", "0"},
                  {"MUFL_DATA_DIR=/srv/mufl", "MUFL_THREADS=7", "MUFL_LOG_LEVEL=debug", "MUFL_ADMIN_TOKEN=s3cret",
                   "PATH=/usr/bin"});
   REQUIRE(r.ok());
@@ -39,6 +40,7 @@ TEST_CASE("config: flags, environment variables, and flags winning over variable
   CHECK(r->config.listen_port == 9000);
   CHECK(r->config.threads == 3);
   CHECK(r->config.handler_threads == 5);
+  CHECK(r->config.body_memory_mb == 0);
   CHECK(r->config.data_dir == "/srv/mufl");
   CHECK(r->config.db_path == "/srv/mufl/mufl.db");
   CHECK(r->config.log_level == "debug");
@@ -62,6 +64,8 @@ TEST_CASE("config: bad values are refused with a message") {
                                                          {"--threads", "many"},
                                                          {"--handler-threads", "-1"},
                                                          {"--handler-threads", "1025"},
+                                                         {"--body-memory", "-1"},
+                                                         {"--body-memory", "65537"},
                                                          {"--log-level", "loud"},
                                                          {"--db-sync", "sometimes"},
                                                          {"--federation-lanes", "-1"},

@@ -359,7 +359,7 @@ TEST_CASE("federations: a lease goes to its client only, with its weights, and t
   REQUIRE(weights.status == 200);
   CHECK(weights.content_type == "application/octet-stream");
   CHECK(header(weights, "X-Content-SHA256") == l["weights"]["sha256"]);
-  CHECK(tenants::sha256_hex(weights.body) == l["weights"]["sha256"]);
+  CHECK(tenants::sha256_hex(std::string(service::body_of(weights))) == l["weights"]["sha256"]);
   problem(api.call("GET", "/v1/work/" + lease + "/weights", "", b), 404);  // another client's lease
   problem(api.call("GET", "/v1/work/" + lease + "/weights", "", otok), 403);
 

@@ -305,6 +305,64 @@ TEST_CASE("http server: a per-request body limit raises the limit for the target
   runner.join();
 }
 
+TEST_CASE("http server: large bodies beyond body_memory wait unread and are handled in turn, small ones pass") {
+  HttpServerOptions o = test_options();
+  o.handler_threads = 4;
+  o.body_limit = 1 << 20;
+  o.body_memory = 256 << 10;  // room for one of the 200 KiB bodies below
+  std::mutex mu;
+  std::condition_variable cv;
+  int inside = 0, entered = 0, released = 0, most_inside = 0;
+  HttpServer server(o, [&](HttpRequest&& req) {
+    if (req.path == "/small") return HttpResponse{200, "text/plain", {}, "small"};
+    std::unique_lock lock(mu);
+    most_inside = std::max(most_inside, ++inside);
+    const int me = ++entered;
+    cv.notify_all();
+    cv.wait(lock, [&] { return released >= me; });
+    --inside;
+    return HttpResponse{200, "text/plain", {}, std::to_string(req.body.size())};
+  });
+  REQUIRE(server.listen().is_ok());
+  std::thread runner([&] { server.run(); });
+
+  constexpr size_t kBody = 200 << 10;
+  std::vector<testing::ClientResponse> results(3);
+  std::vector<std::thread> uploads;
+  for (size_t i = 0; i < results.size(); ++i)
+    uploads.emplace_back([&, i] {
+      results[i] = HttpClient("127.0.0.1", server.port()).request("PUT", "/up", std::string(kBody, 'a'));
+    });
+  for (int step = 1; step <= 3; ++step) {
+    std::unique_lock lock(mu);
+    // Polled: the queue's length changes without a notification.
+    auto there = [&] { return entered == step && server.bodies_waiting() == static_cast<size_t>(3 - step); };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    bool ready = false;
+    while (!(ready = there()) && std::chrono::steady_clock::now() < deadline)
+      cv.wait_for(lock, std::chrono::milliseconds(5));
+    INFO("step " << step << ": entered " << entered << ", waiting " << server.bodies_waiting());
+    REQUIRE(ready);
+    CHECK(inside == 1);
+    if (step == 1) {  // a small body is not held behind the large ones
+      lock.unlock();
+      CHECK(HttpClient("127.0.0.1", server.port()).request("PUT", "/small", "x").body == "small");
+      lock.lock();
+    }
+    released = step;
+    cv.notify_all();
+  }
+  for (auto& t : uploads) t.join();
+  for (const auto& r : results) {
+    CHECK(r.status == 200);
+    CHECK(r.body == std::to_string(kBody));
+  }
+  CHECK(most_inside == 1);
+  CHECK(server.bodies_waiting() == 0);
+  server.shutdown();
+  runner.join();
+}
+
 TEST_CASE("http server: listen refuses a bad host and a port in use") {
   HttpServerOptions o = test_options();
   o.host = "not-an-address";
