@@ -78,8 +78,8 @@ struct LoadGenerator::Impl {
     return {&it->second, fresh};
   }
 
-  // Each thread writes only its own part of `stats`: polls the leases' figures, transfers the
-  // rest; failures from both, under failures_mu.
+  // Each thread writes only its own part of `stats`: polls `leases` and `polls_empty`,
+  // transfers the rest; failures from both, under failures_mu.
   asio::io_context polls, transfers;
   std::mutex failures_mu;
   tcp::endpoint endpoint;
@@ -194,25 +194,36 @@ class LoadClient {
   void to_transfers(std::function<void()> step) { asio::post(gen_.transfers, std::move(step)); }
   void to_polls() { asio::post(gen_.polls, [this] { poll(); }); }
 
+  // The poll thread only takes the lease in and notes when; reading it is the client's work,
+  // done on the transfers thread, so that no lease waits behind another's parsing.
   void on_poll(Response& res, double) {
     if (res.result_int() == 204) {
       ++gen_.stats.polls_empty;
       return poll();
     }
     if (res.result_int() != 200) return refused("poll", res);
-    const json lease = json::parse(res.body(), nullptr, false);
-    if (!lease.is_object() || !lease.contains("weights")) return refused("poll (lease)", res);
+    ++gen_.stats.leases;
+    const double received_ms = gen_.ms_since_start();
+    const double received_unix_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch()).count();
+    to_transfers([this, body = std::move(res.body()), received_ms, received_unix_ms] {
+      take_lease(body, received_ms, received_unix_ms);
+    });
+  }
+
+  void take_lease(const std::string& body, double received_ms, double received_unix_ms) {
+    const json lease = json::parse(body, nullptr, false);
+    if (!lease.is_object() || !lease.contains("weights")) {
+      gen_.failed("poll (lease): " + body.substr(0, 300));
+      return to_polls();
+    }
     lease_id_ = lease.value("id", "");
     round_ = {lease.value("round", int64_t{0}), lease.value("attempt", 0)};
     sha256_ = lease["weights"].value("sha256", "");
-    ++gen_.stats.leases;
-    gen_.stats.delivered_ms[round_].push_back(gen_.ms_since_start());
-    if (auto created = parse_rfc3339(lease.value("created", ""))) {
-      const auto now_ms = std::chrono::duration<double, std::milli>(
-          std::chrono::system_clock::now().time_since_epoch()).count();
-      gen_.stats.lease_ms.push_back(now_ms - static_cast<double>(*created));
-    }
-    to_transfers([this, url = lease["weights"].value("url", "")] { fetch(url); });
+    gen_.stats.delivered_ms[round_].push_back(received_ms);
+    if (auto created = parse_rfc3339(lease.value("created", "")))
+      gen_.stats.lease_ms.push_back(received_unix_ms - static_cast<double>(*created));
+    fetch(lease["weights"].value("url", ""));
   }
 
   void fetch(const std::string& url) {
@@ -257,7 +268,7 @@ class LoadClient {
 
   LoadGenerator::Impl& gen_;
   Connection poller_, mover_;
-  std::string lease_id_, sha256_;  // set on the polls thread, read on the transfers thread after the post
+  std::string lease_id_, sha256_;  // the transfers thread's
   RoundKey round_;
   bool counted_ = false;
 };

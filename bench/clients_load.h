@@ -20,7 +20,7 @@ struct LoadStats {
   std::vector<double> weights_ms;  // each GET /v1/work/{id}/weights, request written → body read
   std::vector<double> update_ms;   // each PUT /v1/work/{id}/update answered 200
   // Per lease round ("round" and "attempt" of the lease): when each client's poll was answered
-  // with that round's lease, ms since start().
+  // with that round's lease (its response read, before the client parses it), ms since start().
   std::map<std::pair<int64_t, int>, std::vector<double>> delivered_ms;
   // Each lease's latency: the client's clock when its poll was answered minus the lease's
   // "created" (mufld's clock as it built the lease, before committing it; one host, one clock).

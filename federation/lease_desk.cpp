@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 
 #include "core/file_io.h"
 #include "core/ids.h"
@@ -11,16 +12,9 @@
 namespace mufl::federation {
 namespace {
 
-nlohmann::json specs_json(const std::vector<protocol::TensorSpec>& specs) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& s : specs) out.push_back({{"name", s.name}, {"shape", s.shape}});
-  return out;
-}
-
-std::vector<protocol::TensorSpec> specs_from(const nlohmann::json& j) {
+std::vector<protocol::TensorSpec> specs_of(const protocol::TensorFile& file) {
   std::vector<protocol::TensorSpec> out;
-  if (!j.is_array()) return out;
-  for (const auto& s : j) out.push_back({s.value("name", ""), s.value("shape", std::vector<int64_t>{})});
+  for (const auto& t : file.tensors) out.push_back({t.name, t.shape});
   return out;
 }
 
@@ -43,12 +37,37 @@ Result<int64_t> LeaseDesk::restore_open_leases() {
   auto open = store_.list_open_leases();
   if (!open.ok()) return open.status();
   for (const auto& l : *open) {
-    // After a restart only the lease's own JSON says what its model holds.
-    const auto j = nlohmann::json::parse(l.assignment_json, nullptr, false);
-    remember_limit(l.id, max_update_bytes(specs_from(j.is_object() ? j["tensors"] : nlohmann::json())));
+    // After a restart the draw's weights file says what its model holds.
+    auto draw = draw_of(l);
+    if (!draw.ok()) return draw.status();
+    remember_limit(l.id, (*draw)->update_limit);
     board_.offer(l.client_id, l.id, l.assignment_json);
   }
   return static_cast<int64_t>(open->size());
+}
+
+Result<std::shared_ptr<const LeaseDesk::Draw>> LeaseDesk::draw_of(const storage::Lease& lease) const {
+  const std::string path = weights_path(lease.group_id, lease.round, lease.attempt);
+  {
+    std::lock_guard lock(limits_mu_);
+    if (auto it = open_draws_.find(path); it != open_draws_.end()) return it->second;
+  }
+  auto bytes = read_file(path);
+  if (!bytes.ok()) return Status::not_found("the weights of lease " + lease.id + " are gone (its round ended)");
+  auto file = protocol::decode_safetensors(*bytes);
+  if (!file.ok())
+    return Status::internal("the weights of lease " + lease.id + " in " + path + " do not decode: " +
+                            file.status().message());
+  auto draw = std::make_shared<Draw>();
+  draw->specs = specs_of(*file);
+  draw->update_limit = max_update_bytes(draw->specs);
+  draw->weights.sha256 = sha256_hex(*bytes);
+  draw->weights.bytes = std::make_shared<const std::string>(std::move(*bytes));
+  if (lease.state == storage::LeaseState::kOpen) {  // restored after a restart: kept until its draw ends
+    std::lock_guard lock(limits_mu_);
+    open_draws_.emplace(path, draw);
+  }
+  return std::shared_ptr<const Draw>(std::move(draw));
 }
 
 Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
@@ -56,18 +75,21 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
   std::filesystem::create_directories(dir_ + "/leases", ec);
   const std::string path = weights_path(draw.group_id, draw.round, draw.attempt);
   if (Status s = write_file_durably(path, draw.global_weights); !s.is_ok()) return s;
-  const std::string sha = sha256_hex(draw.global_weights);
-  const size_t limit = max_update_bytes(draw.tensors);  // the same for every lease of the draw
+  auto kept = std::make_shared<Draw>();
+  kept->weights = {std::make_shared<const std::string>(draw.global_weights), sha256_hex(draw.global_weights)};
+  kept->specs = draw.tensors;
+  kept->update_limit = max_update_bytes(draw.tensors);  // the same for every lease of the draw
+  const std::string sha = kept->weights.sha256;
+  const size_t limit = kept->update_limit;
   {
     std::lock_guard lock(limits_mu_);
-    open_weights_[path] = WeightsFile{std::make_shared<const std::string>(draw.global_weights), sha};
+    open_draws_[path] = std::move(kept);
   }
   auto existing = store_.list_round_leases(draw.group_id, draw.round, draw.attempt);
   if (!existing.ok()) return existing.status();
   const int64_t now = clock_.now_unix_ms();
   OpenedDraw opened;
   std::vector<storage::Lease> fresh;
-  const std::string specs = specs_json(draw.tensors).dump();  // the same in every lease of the draw
   for (const auto& slot : draw.slots) {
     const storage::Lease* kept = nullptr;
     for (const auto& l : *existing)
@@ -79,7 +101,7 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
         opened.deadline_unix_ms = std::max(opened.deadline_unix_ms, kept->deadline_unix_ms);
       continue;
     }
-    storage::Lease l = new_lease(draw, slot, specs, sha, now);
+    storage::Lease l = new_lease(draw, slot, sha, now);
     opened.lease_ids.push_back(l.id);
     opened.deadline_unix_ms = std::max(opened.deadline_unix_ms, l.deadline_unix_ms);
     fresh.push_back(std::move(l));
@@ -95,7 +117,7 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
 }
 
 storage::Lease LeaseDesk::new_lease(const DrawRequest& draw, const DrawRequest::Slot& slot,
-                                    const std::string& specs, const std::string& sha, int64_t now) {
+                                    const std::string& sha, int64_t now) {
   storage::Lease l;
   l.id = new_id("lea", rng_);
   l.group_id = draw.group_id;
@@ -117,8 +139,6 @@ storage::Lease LeaseDesk::new_lease(const DrawRequest& draw, const DrawRequest::
                                        {"sha256", sha},
                                        {"bytes", draw.global_weights.size()}}}}
                           .dump();
-  // The tensors are the same in every lease of the draw: dumped once, spliced in as the last member.
-  l.assignment_json.insert(l.assignment_json.size() - 1, ",\"tensors\":" + specs);
   return l;
 }
 
@@ -140,7 +160,7 @@ Result<std::vector<storage::Lease>> LeaseDesk::wait_draw(const std::string& grou
       for (const auto& l : *leases) board_.withdraw(l.id);
       {
         std::lock_guard lock(limits_mu_);
-        open_weights_.erase(weights_path(group_id, round, attempt));
+        open_draws_.erase(weights_path(group_id, round, attempt));
         for (const auto& l : *leases) update_limits_.erase(l.id);
       }
       return store_.list_round_leases(group_id, round, attempt);
@@ -171,21 +191,9 @@ Result<storage::Lease> LeaseDesk::own_lease(const std::string& client_id, const 
 Result<LeaseDesk::WeightsFile> LeaseDesk::weights(const std::string& client_id, const std::string& lease_id) const {
   auto lease = own_lease(client_id, lease_id);
   if (!lease.ok()) return lease.status();
-  const std::string path = weights_path(lease->group_id, lease->round, lease->attempt);
-  const bool open = lease->state == storage::LeaseState::kOpen;
-  {
-    std::lock_guard lock(limits_mu_);
-    if (auto it = open_weights_.find(path); it != open_weights_.end()) return it->second;
-  }
-  auto bytes = read_file(path);
-  if (!bytes.ok()) return Status::not_found("the weights of lease " + lease_id + " are gone (its round ended)");
-  std::string sha = sha256_hex(*bytes);
-  WeightsFile file{std::make_shared<const std::string>(std::move(*bytes)), std::move(sha)};
-  if (open) {  // restored after a restart: kept until its draw ends
-    std::lock_guard lock(limits_mu_);
-    open_weights_.emplace(path, file);
-  }
-  return file;
+  auto draw = draw_of(*lease);
+  if (!draw.ok()) return draw.status();
+  return (*draw)->weights;
 }
 
 void LeaseDesk::remember_limit(const std::string& lease_id, size_t limit) {
@@ -218,8 +226,9 @@ Result<storage::Lease> LeaseDesk::accept_update(const std::string& client_id, co
     return reject("late", Status::conflict("the deadline of lease " + lease_id + " passed at " +
                                            format_rfc3339(lease->deadline_unix_ms) +
                                            "; the update is a straggler's and is not aggregated"));
-  const auto lease_json = nlohmann::json::parse(lease->assignment_json, nullptr, false);
-  auto checked = check_update(body, specs_from(lease_json.is_object() ? lease_json["tensors"] : nlohmann::json()));
+  auto draw = draw_of(*lease);  // an update holds the tensors of the weights it was trained from
+  if (!draw.ok()) return draw.status();
+  auto checked = check_update(body, (*draw)->specs);
   if (!checked.file) {
     Status s = checked.rejection.reason == "too_large"
                    ? Status::resource_exhausted(checked.rejection.detail)

@@ -3,8 +3,9 @@
 // global weights and takes the client's update: checked (federation/update_check.h), written
 // durably, recorded in the LeaseStore, and only then acknowledged. What a client is sent, the
 // lease's JSON, is:
-//   {"id", "group_id", "round", "attempt", "deadline", "assignment": fl::Assignment JSON,
-//    "tensors": [{"name", "shape"}], "weights": {"url", "sha256", "bytes"}}
+//   {"id", "group_id", "round", "attempt", "created", "deadline", "assignment": fl::Assignment JSON,
+//    "weights": {"url", "sha256", "bytes"}}
+// An update must hold exactly the tensors of the lease's weights file (names and shapes).
 // Rounds (the federation's RoundClients) open leases here and wait for their reports.
 //
 // Thread safety: every method may be called from any thread. Blocking: the store and files.
@@ -35,7 +36,7 @@ struct DrawRequest {
   std::string group_id;
   int64_t round = 0, attempt = 0;
   std::string global_weights;                   // safetensors
-  std::vector<protocol::TensorSpec> tensors;    // what an update must hold
+  std::vector<protocol::TensorSpec> tensors;    // what an update must hold: the weights' own
   struct Slot {
     std::string client_id;
     int64_t client_index = 0;
@@ -94,9 +95,16 @@ class LeaseDesk {
   std::optional<size_t> update_body_limit(std::string_view lease_id) const;
 
  private:
-  // `specs`: the draw's tensor specs as JSON text.
-  storage::Lease new_lease(const DrawRequest& draw, const DrawRequest::Slot& slot, const std::string& specs,
-                           const std::string& sha, int64_t now);
+  storage::Lease new_lease(const DrawRequest& draw, const DrawRequest::Slot& slot, const std::string& sha, int64_t now);
+  // What every lease of a draw shares: its weights, what an update must hold, and its limit.
+  struct Draw {
+    WeightsFile weights;
+    std::vector<protocol::TensorSpec> specs;
+    size_t update_limit = 0;
+  };
+  // The draw of `lease`: from memory while its draw is open, else from its weights file (kept
+  // in memory when the lease is open: restored after a restart). kNotFound when the file is gone.
+  Result<std::shared_ptr<const Draw>> draw_of(const storage::Lease& lease) const;
   std::string weights_path(const std::string& group_id, int64_t round, int64_t attempt) const;
   std::string update_path(const std::string& lease_id) const;
   Result<storage::Lease> own_lease(const std::string& client_id, const std::string& lease_id) const;
@@ -115,9 +123,9 @@ class LeaseDesk {
   std::condition_variable reported_;  // notified after each recorded report
   mutable std::mutex limits_mu_;  // guards the two maps below
   std::map<std::string, size_t, std::less<>> update_limits_;  // lease id → body limit, while its draw is open
-  // The weights of each open draw by file path, so that a thousand clients' requests neither
-  // read nor hash the file again (after a restart the file is read once, then kept).
-  mutable std::map<std::string, WeightsFile> open_weights_;
+  // Each open draw by its weights' file path, so that a thousand clients' requests neither read
+  // nor hash the file, nor parse their lease, again (after a restart: read once, then kept).
+  mutable std::map<std::string, std::shared_ptr<const Draw>> open_draws_;
 };
 
 }  // namespace mufl::federation

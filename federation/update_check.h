@@ -1,7 +1,7 @@
 #pragma once
 // What a client's update must be before it may be aggregated (docs/clients.md, "Lease"): a
-// safetensors file (docs/wire-format.md) holding exactly the tensors the lease names, F32, all
-// finite, no larger than those tensors imply. A refusal says which rule failed, as the reason
+// safetensors file (docs/wire-format.md) holding exactly the tensors of the lease's weights,
+// F32, all finite, no larger than those tensors imply. A refusal says which rule failed, as the reason
 // label of mufl_client_updates_rejected_total and a problem's detail.
 #include <optional>
 #include <string>

@@ -39,6 +39,7 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 namespace {
 constexpr size_t kBudgetedBody = 64 << 10;  // bodies declared larger count against body_memory
+constexpr size_t kKeptReadBuffer = 16 << 10;  // an idle connection's read buffer keeps at most this
 constexpr size_t kLingerLimit = 8 << 20;           // bytes we read and drop after an error reply
 constexpr std::chrono::seconds kLingerTimeout{2};  // and for how long at most
 constexpr std::chrono::milliseconds kAcceptBackoffFirst{10};  // the wait after a failed accept
@@ -349,6 +350,9 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
     }
 
     auto beast_req = parser_->release();
+    // A large body grew the read buffer; a keep-alive connection would hold that for its life
+    // (a thousand clients' connections, a thousand such buffers).
+    if (buffer_.size() == 0 && buffer_.capacity() > kKeptReadBuffer) buffer_.shrink_to_fit();
     version_ = beast_req.version();
     keep_alive_ = beast_req.keep_alive();
     head_ = beast_req.method() == http::verb::head;

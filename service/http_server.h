@@ -58,7 +58,7 @@ struct HttpServerOptions {
   // Bytes of large request bodies (a declared Content-Length over 64 KiB) read into memory at
   // once; a request over it waits, its body unread, until earlier ones were handled
   // (service/body_budget.h). 0: no limit.
-  size_t body_memory = 64 << 20;
+  size_t body_memory = 16 << 20;
   std::chrono::seconds read_timeout{30};   // idle keep-alive connections close after this
   std::chrono::seconds drain_timeout{10};  // longest wait for in-flight requests at shutdown
   std::chrono::seconds stream_write_timeout{30};  // a streamed write stuck this long closes the connection

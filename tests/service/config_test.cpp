@@ -26,7 +26,7 @@ TEST_CASE("config: defaults") {
   CHECK(c.db_sync == "full");
   CHECK(c.threads >= 1);
   CHECK(c.handler_threads == std::max(16, c.threads));
-  CHECK(c.body_memory_mb == 64);
+  CHECK(c.body_memory_mb == 16);
   CHECK(c.log_level == "info");
   CHECK(c.admin_token.empty());
 }
