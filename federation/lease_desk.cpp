@@ -88,6 +88,8 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
   auto existing = store_.list_round_leases(draw.group_id, draw.round, draw.attempt);
   if (!existing.ok()) return existing.status();
   const int64_t now = clock_.now_unix_ms();
+  // The same for every lease of the draw: formatted once.
+  const LeaseTimes times{now, format_rfc3339(now), format_rfc3339(draw.deadline_unix_ms)};
   OpenedDraw opened;
   std::vector<storage::Lease> fresh;
   for (const auto& slot : draw.slots) {
@@ -101,7 +103,7 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
         opened.deadline_unix_ms = std::max(opened.deadline_unix_ms, kept->deadline_unix_ms);
       continue;
     }
-    storage::Lease l = new_lease(draw, slot, sha, now);
+    storage::Lease l = new_lease(draw, slot, times, sha);
     opened.lease_ids.push_back(l.id);
     opened.deadline_unix_ms = std::max(opened.deadline_unix_ms, l.deadline_unix_ms);
     fresh.push_back(std::move(l));
@@ -116,8 +118,8 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
   return opened;
 }
 
-storage::Lease LeaseDesk::new_lease(const DrawRequest& draw, const DrawRequest::Slot& slot,
-                                    const std::string& sha, int64_t now) {
+storage::Lease LeaseDesk::new_lease(const DrawRequest& draw, const DrawRequest::Slot& slot, const LeaseTimes& times,
+                                    const std::string& sha) {
   storage::Lease l;
   l.id = new_id("lea", rng_);
   l.group_id = draw.group_id;
@@ -126,13 +128,13 @@ storage::Lease LeaseDesk::new_lease(const DrawRequest& draw, const DrawRequest::
   l.client_id = slot.client_id;
   l.client_index = slot.client_index;
   l.deadline_unix_ms = draw.deadline_unix_ms;
-  l.created_unix_ms = now;
+  l.created_unix_ms = times.created_unix_ms;
   l.assignment_json = nlohmann::json{{"id", l.id},
                                      {"group_id", l.group_id},
                                      {"round", l.round},
                                      {"attempt", l.attempt},
-                                     {"created", format_rfc3339(now)},
-                                     {"deadline", format_rfc3339(l.deadline_unix_ms)},
+                                     {"created", times.created},
+                                     {"deadline", times.deadline},
                                      {"assignment", slot.assignment},
                                      {"weights",
                                       {{"url", "/v1/work/" + l.id + "/weights"},

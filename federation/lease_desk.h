@@ -95,7 +95,12 @@ class LeaseDesk {
   std::optional<size_t> update_body_limit(std::string_view lease_id) const;
 
  private:
-  storage::Lease new_lease(const DrawRequest& draw, const DrawRequest::Slot& slot, const std::string& sha, int64_t now);
+  struct LeaseTimes {
+    int64_t created_unix_ms = 0;
+    std::string created, deadline;  // RFC 3339
+  };
+  storage::Lease new_lease(const DrawRequest& draw, const DrawRequest::Slot& slot, const LeaseTimes& times,
+                           const std::string& sha);
   // What every lease of a draw shares: its weights, what an update must hold, and its limit.
   struct Draw {
     WeightsFile weights;
