@@ -3,7 +3,7 @@
 // Issue 4, "The benchmark": one workload trained under the four grouping policies (mufl,
 // all_in_one, independent, sequential) with the same seeds. The workload is five activities on
 // one data set, tasks class, parity, reconstruct, segment and edges, each with 32 clients, 5
-// per round, IID, seed 0, merge true and the same number of rounds (--rounds, default 20).
+// per round, IID, seed 0 (--seed), merge true and the same number of rounds (--rounds, default 20).
 //
 // How: for each policy, a fresh temporary data dir (its datasets/ is a symlink to
 // <--data-dir>/datasets) holds a new SqliteStore. A tenant is created with TenantRegistry and
@@ -128,6 +128,7 @@ struct Options {
   std::string data_dir = "var";
   std::string out = "bench/results";
   int64_t rounds = 20, clients = 32, per_round = 5;
+  int64_t seed = 0;  // every activity's seed (partition, sampling, initial weights)
   int threads = 2;
   double consolidation_fraction = 0.15;
   int affinity_every = sch::ExecutorOptions{}.affinity_every;
@@ -144,7 +145,7 @@ void usage() {
                "            [--data-dir DIR]\n"
                "            [--threads N] [--consolidation-fraction F] [--affinity-every N] [--max-groups N]\n"
                "            [--policies mufl,all_in_one,independent,sequential] [--energy-meter auto|model] [--out DIR]\n"
-               "            [--clients N] [--per-round K] [--step-reps N] [--task-balance none|cap] [--keep]\n"
+               "            [--clients N] [--per-round K] [--step-reps N] [--task-balance none|cap] [--seed N] [--keep]\n"
                "workloads: mnist = class,parity,reconstruct,segment,edges on mnist, IID;\n"
                "           fashion = class,magnitude,reconstruct,distance on fashion-mnist, Dirichlet(0.5)\n"
                "defaults: workload mnist, var, 20 rounds, 32 clients, 5 per round, 2 threads, consolidation 0.15,\n"
@@ -229,6 +230,7 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--out") o.out = v;
     else if (flag == "--clients") o.clients = integer();
     else if (flag == "--per-round") o.per_round = integer();
+    else if (flag == "--seed") o.seed = integer();
     else if (flag == "--step-reps") o.step_reps = static_cast<int>(std::clamp<int64_t>(integer(), 0, 1 << 30));
     else throw std::invalid_argument("unknown flag " + flag + " (see --help)");
   }
@@ -448,7 +450,7 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
       if (o.workload.partition == "dirichlet") partition["alpha"] = o.workload.alpha;
       const json body = {{"name", "bench-" + task},  {"dataset", o.dataset},      {"task", task},
                          {"rounds", o.rounds},       {"clients", o.clients},      {"clients_per_round", o.per_round},
-                         {"partition", partition},   {"seed", 0},                 {"merge", true}};
+                         {"partition", partition},   {"seed", o.seed},            {"merge", true}};
       auto submitted = must(activities.submit(mufl::Principal::tenant(tenant.tenant.id), body, std::nullopt),
                             "submit " + task);
       ids.push_back(submitted.activity.id);
@@ -679,7 +681,7 @@ std::string markdown(const Options& o, const std::vector<PolicyResult>& results,
   md << "Workload `" << o.workload.name << "`: " << o.workload.tasks.size() << " activities on `" << o.dataset
      << "` (" << join(o.workload.tasks) << "), " << o.clients << " clients, " << o.per_round << " per round, "
      << partition_text(o.workload) << ", " << o.rounds
-     << " rounds each, seed 0, trained by scheduler::Executor on one CPU slot with " << o.threads
+     << " rounds each, seed " << o.seed << ", trained by scheduler::Executor on one CPU slot with " << o.threads
      << " LibTorch threads. Consolidation fraction " << o.consolidation_fraction << ", affinity every "
      << o.affinity_every << " batches, at most " << o.max_groups << " groups, task balance "
      << fl::to_string(o.task_balance) << ".\n\n";
@@ -879,10 +881,10 @@ int run(const Options& o) {
   (void)fl::set_torch_threads(o.threads);
   const auto started = SteadyClock::now();
   std::printf("bench/mufl%s: workload %s, %s, tasks %s, %lld clients, %lld per round, %s, "
-              "%lld rounds, seed 0; one CPU slot, %d LibTorch threads; policies",
+              "%lld rounds, seed %lld; one CPU slot, %d LibTorch threads; policies",
               o.quick ? " --quick" : "", o.workload.name.c_str(), o.dataset.c_str(), join(o.workload.tasks).c_str(),
               static_cast<long long>(o.clients), static_cast<long long>(o.per_round), partition_text(o.workload).c_str(),
-              static_cast<long long>(o.rounds), o.threads);
+              static_cast<long long>(o.rounds), static_cast<long long>(o.seed), o.threads);
   for (const auto& p : o.policies) std::printf(" %s", p.c_str());
   std::printf("\n");
 
@@ -968,6 +970,7 @@ int run(const Options& o) {
             {"partition", partition_text(o.workload)},
             {"tasks", o.workload.tasks},
             {"rounds", o.rounds},
+            {"seed", o.seed},
             {"clients", o.clients},
             {"clients_per_round", o.per_round},
             {"threads", o.threads},
