@@ -90,7 +90,7 @@ struct LoadGenerator::Impl {
   std::atomic<int> polling{0};
   std::atomic<bool> stopping{false};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> polls_guard, transfers_guard;
-  std::vector<std::shared_ptr<LoadClient>> clients;
+  std::vector<std::unique_ptr<LoadClient>> clients;
 };
 
 namespace {
@@ -283,7 +283,7 @@ LoadGenerator::~LoadGenerator() { stop(); }
 void LoadGenerator::start() {
   impl_->started = SteadyClock::now();
   for (const auto& token : tokens_) {
-    impl_->clients.push_back(std::make_shared<LoadClient>(*impl_, token));
+    impl_->clients.push_back(std::make_unique<LoadClient>(*impl_, token));
     impl_->clients.back()->connect();
   }
   // Each io_context runs until stop(): the transfers one has nothing to do at first.

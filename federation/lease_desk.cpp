@@ -75,15 +75,15 @@ Result<LeaseDesk::OpenedDraw> LeaseDesk::open_draw(const DrawRequest& draw) {
   std::filesystem::create_directories(dir_ + "/leases", ec);
   const std::string path = weights_path(draw.group_id, draw.round, draw.attempt);
   if (Status s = write_file_durably(path, draw.global_weights); !s.is_ok()) return s;
-  auto kept = std::make_shared<Draw>();
-  kept->weights = {std::make_shared<const std::string>(draw.global_weights), sha256_hex(draw.global_weights)};
-  kept->specs = draw.tensors;
-  kept->update_limit = max_update_bytes(draw.tensors);  // the same for every lease of the draw
-  const std::string sha = kept->weights.sha256;
-  const size_t limit = kept->update_limit;
+  auto shared = std::make_shared<Draw>();  // what every lease of the draw shares
+  shared->weights = {std::make_shared<const std::string>(draw.global_weights), sha256_hex(draw.global_weights)};
+  shared->specs = draw.tensors;
+  shared->update_limit = max_update_bytes(draw.tensors);
+  const std::string sha = shared->weights.sha256;
+  const size_t limit = shared->update_limit;
   {
     std::lock_guard lock(limits_mu_);
-    open_draws_[path] = std::move(kept);
+    open_draws_[path] = std::move(shared);
   }
   auto existing = store_.list_round_leases(draw.group_id, draw.round, draw.attempt);
   if (!existing.ok()) return existing.status();

@@ -247,19 +247,22 @@ Weights UpdateSum::mean() const {
   return avg;
 }
 
-std::vector<c10::ScalarType> UpdateSum::dtypes() const { return dtypes_; }
-
-Weights Strategy::aggregate(const Weights& global, const std::vector<ClientUpdate>& updates) {
+namespace {
+UpdateSum sum_of(const std::vector<ClientUpdate>& updates) {
   UpdateSum sum;
   for (const auto& u : updates) sum.add(u);
-  return aggregate_sum(global, sum);
+  return sum;
+}
+}  // namespace
+
+Weights Strategy::aggregate(const Weights& global, const std::vector<ClientUpdate>& updates) {
+  return aggregate_sum(global, sum_of(updates));
 }
 
 Weights weighted_average(const std::vector<ClientUpdate>& updates) {
-  UpdateSum sum;
-  for (const auto& u : updates) sum.add(u);
+  const UpdateSum sum = sum_of(updates);
   auto avg = sum.mean();
-  const auto dtypes = sum.dtypes();
+  const auto& dtypes = sum.dtypes();
   for (size_t i = 0; i < avg.size(); ++i) avg[i] = avg[i].to(dtypes[i]);
   return avg;
 }

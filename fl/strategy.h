@@ -54,7 +54,7 @@ class UpdateSum {
   // Σ n_k w_k / Σ n_k in float64. REQUIRES: count() > 0 (throws c10::Error otherwise).
   Weights mean() const;
   // The dtypes of the first update, which weighted_average() returns its mean in.
-  std::vector<c10::ScalarType> dtypes() const;
+  const std::vector<c10::ScalarType>& dtypes() const { return dtypes_; }
 
  private:
   Weights sum_;  // float64, empty before the first add

@@ -408,7 +408,7 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
   }
 
   template <class Response>
-  void set_head(Response& out, HttpResponse& res, bool keep_alive) {
+  void set_head(Response& out, const HttpResponse& res, bool keep_alive) {
     out.set(http::field::server, server_.options_.server_name);
     out.set(http::field::content_type, res.content_type);
     for (auto& [name, value] : res.headers) out.insert(name, value);
