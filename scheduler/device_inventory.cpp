@@ -16,22 +16,46 @@ const char* to_string(DeviceState s) {
     case DeviceState::kBusy: return "busy";
     case DeviceState::kDraining: return "draining";
     case DeviceState::kDrained: return "drained";
+    case DeviceState::kUnavailable: return "unavailable";
   }
   return "idle";
 }
 
 DeviceInventory::DeviceInventory(std::vector<MeteredDevice> devices, const Clock& clock,
                                  const std::set<std::string>& drained)
-    : clock_(clock) {
+    : clock_(clock), drained_at_start_(drained) {
+  add_devices(std::move(devices));
+}
+
+std::vector<Device> DeviceInventory::devices() {
+  std::lock_guard lock(mu_);
+  std::vector<Device> out;
+  for (const auto& s : slots_) out.push_back(s.device);
+  return out;
+}
+
+std::vector<Device> DeviceInventory::add_devices(std::vector<MeteredDevice> devices) {
+  std::lock_guard lock(mu_);
+  std::vector<Device> added;
   for (auto& d : devices) {
-    devices_.push_back(d.device);
+    if (find_locked(d.device.name)) continue;
     Slot s;
     s.device = d.device;
     s.meter = std::move(d.meter);
     s.profile = std::move(d.profile);
-    if (drained.count(s.device.name)) s.state = DeviceState::kDrained;
+    if (drained_at_start_.count(s.device.name)) s.state = DeviceState::kDrained;
+    added.push_back(s.device);
     slots_.push_back(std::move(s));
   }
+  return added;
+}
+
+Status DeviceInventory::set_available(const std::string& name, bool available) {
+  std::lock_guard lock(mu_);
+  Slot* s = find_locked(name);
+  if (!s) return Status::not_found("no device " + name);
+  s->available = available;
+  return Status::ok();
 }
 
 DeviceInventory::~DeviceInventory() {
@@ -53,7 +77,9 @@ DeviceStatus DeviceInventory::status_locked(Slot& s) {
   DeviceStatus st;
   st.name = s.device.name;
   st.kind = is_cuda(s.device) ? "cuda" : "cpu";
-  st.state = s.state;
+  st.host = s.device.host;
+  st.gres = s.device.gres;
+  st.state = s.state == DeviceState::kIdle && !s.available ? DeviceState::kUnavailable : s.state;
   if ((s.state == DeviceState::kBusy || s.state == DeviceState::kDraining) && !s.group_id.empty())
     st.unit = WorkUnitRef{s.group_id, s.round};
   st.energy_joules = s.meter->energy_joules();
@@ -74,7 +100,8 @@ std::vector<DeviceStatus> DeviceInventory::list() {
 std::vector<DeviceState> DeviceInventory::states() {
   std::lock_guard lock(mu_);
   std::vector<DeviceState> out;
-  for (const auto& s : slots_) out.push_back(s.state);
+  for (const auto& s : slots_)
+    out.push_back(s.state == DeviceState::kIdle && !s.available ? DeviceState::kUnavailable : s.state);
   return out;
 }
 
@@ -118,7 +145,7 @@ void DeviceInventory::set_resume_listener(std::function<void()> listener) {
 bool DeviceInventory::may_claim(const std::string& name) {
   std::lock_guard lock(mu_);
   Slot* s = find_locked(name);
-  return s && (s->state == DeviceState::kIdle || s->state == DeviceState::kBusy);
+  return s && s->available && (s->state == DeviceState::kIdle || s->state == DeviceState::kBusy);
 }
 
 bool DeviceInventory::should_release(const std::string& name) {

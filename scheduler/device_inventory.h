@@ -8,6 +8,11 @@
 //   idle ──drain──▶ drained           busy ──drain──▶ draining ──release──▶ drained
 //   drained | draining ──resume──▶ idle | busy
 //
+// A device of a Slurm cluster (scheduler/cluster/cluster_devices.h) is also `unavailable`
+// while Slurm says its node takes no work (set_available): it claims nothing, and shows so
+// when idle; the admin's drain is kept beside it. Cluster devices are added while mufld runs,
+// as discovery finds them (add_devices); no device is ever removed.
+//
 // Meters are chosen best first per device by make_metered_devices()
 // (scheduler/energy/meters.h): NVML for a CUDA GPU, RAPL for CPU slots, else the power model
 // of the device's profile.
@@ -32,9 +37,9 @@
 namespace mufl::scheduler {
 
 // The names are API values (GET /v1/devices) and metric labels: never rename one.
-enum class DeviceState { kIdle, kBusy, kDraining, kDrained };
+enum class DeviceState { kIdle, kBusy, kDraining, kDrained, kUnavailable };
 inline constexpr DeviceState kAllDeviceStates[] = {DeviceState::kIdle, DeviceState::kBusy, DeviceState::kDraining,
-                                                   DeviceState::kDrained};
+                                                   DeviceState::kDrained, DeviceState::kUnavailable};
 const char* to_string(DeviceState s);
 
 struct WorkUnitRef {
@@ -45,6 +50,8 @@ struct WorkUnitRef {
 struct DeviceStatus {
   std::string name;        // "cpu:0", "cuda:1"
   std::string kind;        // "cpu" or "cuda"
+  std::string host;        // a cluster GPU's node; empty for this host's devices
+  std::string gres;        // a cluster GPU's GRES ("gpu:v100"); empty otherwise
   DeviceState state = DeviceState::kIdle;
   std::optional<WorkUnitRef> unit;  // set while busy or draining
   double power_watts = 0;
@@ -71,7 +78,13 @@ class DeviceInventory {
   DeviceInventory(std::vector<MeteredDevice> devices, const Clock& clock, const std::set<std::string>& drained = {});
   ~DeviceInventory();  // stops the sampler
 
-  const std::vector<Device>& devices() const { return devices_; }
+  // Every device, in the order given and then added.
+  std::vector<Device> devices();
+  // Adds devices not there yet (by name) at the end, idle (drained when their name is in the
+  // `drained` set given at construction); returns those added.
+  std::vector<Device> add_devices(std::vector<MeteredDevice> devices);
+  // A cluster device's node takes work (true) or not (false). kNotFound for an unknown name.
+  Status set_available(const std::string& name, bool available);
   // Every device, in the order given; reads each meter.
   std::vector<DeviceStatus> list();
   // Every device's state, in the same order, without reading a meter.
@@ -87,7 +100,7 @@ class DeviceInventory {
   // Called after every resume(). Set once, before the executor starts.
   void set_resume_listener(std::function<void()> listener);
 
-  // Executor. may_claim: false while the device is draining or drained (or unknown).
+  // Executor. may_claim: false while the device is draining, drained or unavailable (or unknown).
   bool may_claim(const std::string& name);
   // Should the device give its group back at this round boundary (it is draining)?
   bool should_release(const std::string& name);
@@ -119,6 +132,7 @@ class DeviceInventory {
     std::unique_ptr<EnergyMeter> meter;
     std::string profile;
     DeviceState state = DeviceState::kIdle;
+    bool available = true;  // set_available
     std::string group_id;
     int64_t round = 0;
     bool in_unit = false;
@@ -131,7 +145,7 @@ class DeviceInventory {
   DeviceStatus status_locked(Slot& s);
 
   const Clock& clock_;
-  std::vector<Device> devices_;
+  std::set<std::string> drained_at_start_;
   std::mutex mu_;
   std::vector<Slot> slots_;
   std::function<void()> resume_listener_;

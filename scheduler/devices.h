@@ -11,8 +11,13 @@
 namespace mufl::scheduler {
 
 struct Device {
-  std::string name;         // "cpu:0", "cuda:1": shown in progress and metrics
-  std::string torch_device; // what LibTorch calls it: "cpu", "cuda:1"
+  std::string name;         // "cpu:0", "cuda:1", "slurm:node7:v100:0": shown in progress and metrics
+  std::string torch_device; // what LibTorch calls it: "cpu", "cuda:1" ("cuda" on a cluster node)
+  // A GPU of a Slurm cluster (scheduler/cluster/cluster_devices.h): its node and its GRES
+  // ("gpu:v100"). Both empty for a device of this host.
+  std::string host = {};
+  std::string gres = {};
+  bool on_cluster() const { return !gres.empty(); }
 };
 
 // `cuda_count`: how many CUDA devices LibTorch reports (0 on a CPU build).

@@ -8,12 +8,14 @@
 #include "core/file_io.h"
 #include "core/ids.h"
 #include "scheduler/energy/energy_ledger.h"
+#include "scheduler/cluster/cluster_devices.h"
 #include "scheduler/energy/power_profile.h"
 
 namespace mufl::scheduler {
 
 Executor::Executor(storage::Store& store, const Clock& clock, ExecutorOptions options, ExecutorObserver* observer)
     : store_(store), clock_(clock), options_(std::move(options)), observer_(observer ? observer : &no_observer_) {
+  devices_ = options_.devices;
   dispatcher_ = options_.dispatcher;
   if (dispatcher_ == nullptr) {
     auto fifo = Dispatcher::create(DispatchOptions{});  // fifo needs nothing that can fail
@@ -31,9 +33,10 @@ Status Executor::start() {
   if (options_.inventory) options_.inventory->set_resume_listener([this] { wake_all(); });
   std::lock_guard lock(mu_);
   stopping_ = false;
-  for (const auto& d : options_.devices) workers_.emplace_back([this, d] { worker(d); });
+  started_ = true;
+  for (const auto& d : devices_) workers_.emplace_back([this, d] { worker(d); });
   // Lanes only beside devices: a node with none (--devices none) trains nothing.
-  for (int i = 0; i < (options_.devices.empty() ? 0 : options_.federation_lanes); ++i) {
+  for (int i = 0; i < (devices_.empty() ? 0 : options_.federation_lanes); ++i) {
     const Device lane{storage::kFederationLanePrefix + std::to_string(i), "cpu"};
     workers_.emplace_back([this, lane] { worker(lane); });
   }
@@ -80,6 +83,26 @@ void Executor::wake_all() {
 }
 
 void Executor::submitted() { wake_all(); }
+
+void Executor::add_devices(const std::vector<Device>& devices) {
+  std::lock_guard lock(mu_);
+  for (const Device& d : devices) {
+    if (std::any_of(devices_.begin(), devices_.end(), [&](const Device& known) { return known.name == d.name; }))
+      continue;
+    devices_.push_back(d);
+    if (started_ && !stopping_) workers_.emplace_back([this, d] { worker(d); });
+  }
+}
+
+std::vector<Device> Executor::all_devices() const {
+  std::lock_guard lock(mu_);
+  return devices_;
+}
+
+TrainingBackend* Executor::backend_for(const Device& device) const {
+  if (device.on_cluster()) return options_.cluster_backend ? options_.cluster_backend(device) : nullptr;
+  return options_.backend ? options_.backend : &local_training();
+}
 
 void Executor::cancelled(const std::string& activity_id) {
   observer_->activity_ended(activity_id, ActivityState::kCancelled);
@@ -160,7 +183,9 @@ void Executor::worker(const Device& device) {
     Result<std::optional<Group>> claimed = std::optional<Group>();
     std::optional<int64_t> retry_at;
     bool again = false;
-    if (!inv || inv->may_claim(device.name)) claimed = claim_for(device, exclusive, retry_at, again);
+    // A drained device claims nothing, nor one whose rounds have nowhere to run.
+    if ((!inv || inv->may_claim(device.name)) && backend_for(device))
+      claimed = claim_for(device, exclusive, retry_at, again);
     if (!claimed.ok()) {
       spdlog::error("executor {}: cannot claim work: {}", device.name, claimed.status().to_string());
     } else if (*claimed) {
@@ -187,7 +212,7 @@ void Executor::worker(const Device& device) {
 }
 
 FreeDevice Executor::free_device(const Device& device) const {
-  const std::string model = device.torch_device == "cpu" ? "cpu" : options_.gpu_profile;
+  const std::string model = power_profile_of(device, options_.gpu_profile);
   auto found = find_power_profile(model);
   const std::string& name = found.ok() ? found->model : std::string("V100");
   for (const PowerProfile& p : builtin_power_profiles())  // the registry lives forever
@@ -196,7 +221,7 @@ FreeDevice Executor::free_device(const Device& device) const {
 }
 
 Status Executor::fill_context(DispatchInput& in) {
-  in.total_devices = std::max<int>(1, static_cast<int>(options_.devices.size()));
+  in.total_devices = std::max<int>(1, static_cast<int>(all_devices().size()));
   if (dispatcher_->policy().order().name() == "drf") {  // only the fair order reads the shares
     for (GroupPhase phase : {GroupPhase::kConsolidating, GroupPhase::kTraining}) {
       storage::GroupQuery q;
@@ -239,12 +264,14 @@ Result<std::optional<Group>> Executor::claim_for(const Device& device, bool excl
   // Other free devices matter only where candidates are scored by cost (fifo and fair take
   // the first fit, which is the asking device).
   const bool by_cost = dispatcher_->name() == "energy" || dispatcher_->name() == "carbon";
-  if (inventory_for(device) && by_cost)
+  if (inventory_for(device) && by_cost) {
+    const std::vector<Device> devices = all_devices();
     for (const DeviceStatus& d : options_.inventory->list()) {
       if (d.name == device.name || d.state != DeviceState::kIdle) continue;
-      for (const Device& other : options_.devices)
-        if (other.name == d.name) in.devices.push_back(free_device(other));
+      for (const Device& other : devices)
+        if (other.name == d.name && backend_for(other)) in.devices.push_back(free_device(other));
     }
+  }
   if (Status s = fill_context(in); !s.is_ok()) return s;
   const DispatchChoice choice = dispatcher_->choose(in);
   if (options_.board) options_.board->update(choice.considered, choice.waiting);

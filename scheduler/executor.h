@@ -103,6 +103,10 @@ struct ExecutorOptions {
   Env* env = nullptr;
   // Where rounds run; nullptr: local_training(). Not owned.
   TrainingBackend* backend = nullptr;
+  // Where the rounds of a cluster device's groups run (Device::on_cluster: a `mufl-worker`
+  // job, scheduler/cluster/); the backend returned is not owned and lives as long as the
+  // executor. Unset, or nullptr for a device: that device claims nothing.
+  std::function<TrainingBackend*(const Device&)> cluster_backend;
   // The clients of each federation, for groups of activities on one (fl::RuntimeOptions);
   // unset: such groups fail with the reason.
   std::function<std::shared_ptr<fl::ClientPool>(const std::string& federation)> client_pools;
@@ -166,6 +170,10 @@ class Executor {
 
   // Wakes the workers (a new activity is queued).
   void submitted();
+  // Devices found while running (a cluster's GPUs, scheduler/cluster/cluster_watch.h): each gets
+  // a worker, as those of ExecutorOptions::devices did at start(). Names already known are
+  // skipped. Before start() they are kept for it.
+  void add_devices(const std::vector<Device>& devices);
   // The activity was cancelled in the store: stop its group now if it was the last live member.
   void cancelled(const std::string& activity_id);
 
@@ -230,6 +238,7 @@ class Executor {
     std::shared_ptr<Running> run;
     std::unique_ptr<TrainingJob> job;
     std::optional<UnitMeasurement> measured;  // the last round's energy
+    TrainingBackend* backend = nullptr;       // where its rounds run (backend_for(device))
   };
   // A store or file error: storage (transient) or failed, the reason prefixed with `what`.
   static Outcome from_store(const Status& s, const std::string& what);
@@ -279,7 +288,11 @@ class Executor {
   void skip_backed_off(std::vector<storage::ClaimableGroup>& groups, std::optional<int64_t>& retry_at);
 
   Env& env() const { return options_.env ? *options_.env : Env::posix(); }
-  TrainingBackend& backend() const { return options_.backend ? *options_.backend : local_training(); }
+  // The device's backend: the cluster's for a cluster device (nullptr when there is none), else
+  // options_.backend or local_training().
+  TrainingBackend* backend_for(const Device& device) const;
+  // Every device, those added while running included (a copy: the list grows).
+  std::vector<Device> all_devices() const;
   int64_t now_ms() const { return clock_.now_unix_ms(); }
 
   // A round that ran but whose result is thrown away (`why`: shutdown, cancelled, failed): its
@@ -318,6 +331,8 @@ class Executor {
   Status::Code storage_trouble_code_ = Status::Code::kOk;
   std::unique_ptr<Dispatcher> own_dispatcher_;  // fifo, when options_.dispatcher is nullptr
   const Dispatcher* dispatcher_ = nullptr;
+  std::vector<Device> devices_;  // options_.devices, then add_devices() (guarded by mu_)
+  bool started_ = false;         // guarded by mu_
   std::vector<std::thread> workers_;
 };
 

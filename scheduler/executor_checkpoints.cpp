@@ -57,7 +57,7 @@ Result<std::unique_ptr<TrainingJob>> Executor::open_checkpoint(GroupRun& g, cons
   if (sha256_hex(*bytes) != cp.file.sha256)
     return Status::invalid_argument("checkpoint file of round " + std::to_string(cp.file.round) +
                                     " is damaged (its SHA-256 is not the recorded one)");
-  auto job = backend().create(job_config(g.group, cp.heads, cp.job_round_offset), g.runtime);
+  auto job = g.backend->create(job_config(g.group, cp.heads, cp.job_round_offset), g.runtime);
   if (!job.ok()) return Status::invalid_argument("cannot build the model: " + job.status().message());
   if (Status s = (*job)->restore(*bytes); !s.is_ok())
     return Status::invalid_argument("cannot restore the checkpoint of round " + std::to_string(cp.file.round) + ": " +
@@ -75,7 +75,7 @@ Result<std::unique_ptr<TrainingJob>> Executor::redo_newest(GroupRun& g, std::uni
   // The newest checkpoint's job is the older one carried on, or one derived from it at the
   // older round (a join or a leave): every draw is seeded, so the redone round is the same.
   if (newest.job_round_offset != from.job_round_offset) {
-    auto derived = backend().derive(*job, job_config(g.group, newest.heads, newest.job_round_offset), g.runtime);
+    auto derived = g.backend->derive(*job, job_config(g.group, newest.heads, newest.job_round_offset), g.runtime);
     if (!derived.ok()) return Status::invalid_argument("cannot redo round: " + derived.status().message());
     job = std::move(*derived);
   }

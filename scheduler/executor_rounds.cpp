@@ -149,7 +149,8 @@ void Executor::train(Group group, const Device& device) {
     running_[group.id] = run;
     if (stopping_) run->stop.store(true);
   }
-  GroupRun g{std::move(group), device, {options_.data_dir, device.torch_device, options_.client_pools}, run, nullptr, {}};
+  GroupRun g{std::move(group), device, {options_.data_dir, device.torch_device, options_.client_pools}, run, nullptr, {},
+             backend_for(device)};
   const Outcome outcome = train_rounds(g);
   conclude(g, outcome);
   std::lock_guard lock(mu_);
@@ -186,7 +187,7 @@ Executor::Outcome Executor::train_rounds(GroupRun& g) {
     just_claimed = false;
     if (!g.job || g.job->heads() != keys_of(heads)) {
       const auto config = job_config(g.group, heads, g.group.round);
-      auto next = g.job ? backend().derive(*g.job, config, g.runtime) : backend().create(config, g.runtime);
+      auto next = g.job ? g.backend->derive(*g.job, config, g.runtime) : g.backend->create(config, g.runtime);
       if (!next.ok()) return Outcome::failed("cannot build the model: " + next.status().message());
       g.job = std::move(*next);
     }
@@ -451,7 +452,7 @@ Executor::Outcome Executor::split_into(GroupRun& g, const std::vector<GroupHead>
     child.round = g.group.round;
     child.job_round_offset = g.group.round;
     for (int i : p) child.heads.push_back(staying[static_cast<size_t>(i)]);
-    auto derived = backend().derive(*g.job, job_config(child, child.heads, g.group.round), g.runtime);
+    auto derived = g.backend->derive(*g.job, job_config(child, child.heads, g.group.round), g.runtime);
     if (!derived.ok()) return Outcome::failed("cannot split the model: " + derived.status().message());
     auto child_bytes = (*derived)->checkpoint();
     if (!child_bytes.ok()) return Outcome::failed(child_bytes.status().message());

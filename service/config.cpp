@@ -63,6 +63,39 @@ std::optional<int64_t> parse_duration_seconds(const std::string& text) {
   return n > 0 ? std::optional<int64_t>(n) : std::nullopt;
 }
 
+// A Slurm name (partition, account): what sbatch takes without quoting.
+bool valid_slurm_name(const std::string& s) {
+  if (s.size() > 128) return false;
+  for (unsigned char ch : s)
+    if (!std::isalnum(ch) && ch != '_' && ch != '-' && ch != '.') return false;
+  return true;
+}
+
+// The --cluster flags: each named, and none of the sbatch arguments mufld sets itself.
+Status check_cluster(const Config& c) {
+  if (c.cluster != "none" && c.cluster != "slurm") return Status::invalid_argument("--cluster must be none or slurm");
+  if (!valid_slurm_name(c.slurm_partition))
+    return Status::invalid_argument("--slurm-partition must be a Slurm name (letters, digits, _ - .)");
+  if (!valid_slurm_name(c.slurm_account))
+    return Status::invalid_argument("--slurm-account must be a Slurm name (letters, digits, _ - .)");
+  for (const std::string& a : c.slurm_sbatch_args) {
+    if (a.rfind("-", 0) != 0 || a.find_first_of("\n\r") != std::string::npos)
+      return Status::invalid_argument("--slurm-sbatch-arg '" + a + "' is not an sbatch option (it starts with -)");
+    for (const char* ours : {"--job-name", "-J", "--gres", "--nodelist", "-w", "--parsable", "--wrap", "--partition",
+                             "-p", "--account", "-A"})
+      if (a == ours || a.rfind(std::string(ours) + "=", 0) == 0 ||
+          (ours[1] != '-' && a.rfind(ours, 0) == 0))
+        return Status::invalid_argument("--slurm-sbatch-arg '" + a + "': mufld sets " + ours +
+                                        " itself (--slurm-partition and --slurm-account for those)");
+  }
+  if (!(c.cluster_refresh_seconds >= 5 && c.cluster_refresh_seconds <= 3600))
+    return Status::invalid_argument("--cluster-refresh must be from 5 to 3600 seconds");
+  if (c.cluster == "slurm" && c.worker_url.rfind("http://", 0) != 0 && c.worker_url.rfind("https://", 0) != 0)
+    return Status::invalid_argument(
+        "--cluster slurm needs --worker-url http[s]://HOST:PORT: how workers on the nodes reach this mufld");
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<std::string> metrics_token_from_file_contents(const std::string& contents) {
@@ -128,6 +161,16 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
       ("federation-lanes", po::value<int>(&c.federation_lanes)->default_value(c.federation_lanes),
        "groups on federations that run at once; each waits for its clients and aggregates on this host's CPU "
        "without holding a device (0: they take devices)")
+      ("cluster", po::value<std::string>(&c.cluster)->default_value(c.cluster),
+       "none, or slurm: a Slurm cluster's GPUs are devices too (sinfo, sbatch, squeue, scancel on PATH)")
+      ("slurm-partition", po::value<std::string>(&c.slurm_partition), "Slurm partition for sinfo and sbatch")
+      ("slurm-account", po::value<std::string>(&c.slurm_account), "Slurm account for sbatch")
+      ("slurm-sbatch-arg", po::value<std::vector<std::string>>(&c.slurm_sbatch_args)->composing(),
+       "one more sbatch argument for worker jobs, e.g. --slurm-sbatch-arg=--time=04:00:00 (repeatable)")
+      ("worker-url", po::value<std::string>(&c.worker_url),
+       "the URL mufl-worker jobs reach this mufld at (http[s]://HOST:PORT), needed with --cluster slurm")
+      ("cluster-refresh", po::value<double>(&c.cluster_refresh_seconds)->default_value(c.cluster_refresh_seconds),
+       "seconds between asks of the cluster for its nodes and GPUs (5 to 3600)")
       ("affinity-every", po::value<int>(&c.affinity_every)->default_value(c.affinity_every),
        "affinity lookahead every N batches while a group consolidates (1 to 10000)")
       ("task-balance", po::value<std::string>(&c.task_balance)->default_value(c.task_balance),
@@ -265,6 +308,7 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
     return Status::invalid_argument("--storage-retry-max must be from 1 to 3600 seconds");
   if (c.federation_lanes < 0 || c.federation_lanes > 256)
     return Status::invalid_argument("--federation-lanes must be from 0 to 256");
+  if (Status cluster = check_cluster(c); !cluster.is_ok()) return cluster;
   if (c.affinity_every < 1 || c.affinity_every > 10000)
     return Status::invalid_argument("--affinity-every must be from 1 to 10000");
   if (c.merge_guard_window < 0 || c.merge_guard_window > 100)

@@ -57,6 +57,17 @@ struct Config {
   // of its own that waits for the clients and aggregates on this host's CPU, holding no device
   // (scheduler/executor.h). 0: such groups take a device like any other. Default 8.
   int federation_lanes = 8;
+  // --cluster none|slurm: with slurm, the GPUs of a Slurm cluster are devices of mufld too
+  // (scheduler/cluster/; README "Running on a Slurm cluster"). --slurm-partition and
+  // --slurm-account go to sinfo and sbatch, --slurm-sbatch-arg (repeated) adds sbatch
+  // arguments, --worker-url is how `mufl-worker` jobs reach this mufld, and
+  // --cluster-refresh is how often (seconds) Slurm is asked for its nodes.
+  std::string cluster = "none";
+  std::string slurm_partition;
+  std::string slurm_account;
+  std::vector<std::string> slurm_sbatch_args;
+  std::string worker_url;
+  double cluster_refresh_seconds = 30;
   // --task-balance none|cap: how a multi-head group balances its tasks' encoder gradients
   // (docs/merge-and-split.md, "Balancing the tasks"). Default cap.
   std::string task_balance = "cap";

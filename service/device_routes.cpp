@@ -27,6 +27,8 @@ nlohmann::json device_json(const scheduler::DeviceStatus& d, const Principal& wh
               {"current", d.power_limits->current_watts}};
   return {{"name", d.name},
           {"kind", d.kind},
+          {"host", d.host.empty() ? nlohmann::json() : nlohmann::json(d.host)},
+          {"gres", d.gres.empty() ? nlohmann::json() : nlohmann::json(d.gres)},
           {"state", scheduler::to_string(d.state)},
           {"work_unit", unit},
           {"power_watts", d.power_watts},

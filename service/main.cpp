@@ -18,6 +18,7 @@
 #include "core/file_io.h"
 #include "core/random.h"
 #include "fl/fl_job.h"
+#include "scheduler/cluster/cluster_watch.h"
 #include "scheduler/device_inventory.h"
 #include "scheduler/devices.h"
 #include "scheduler/energy/carbon_intensity.h"
@@ -199,6 +200,23 @@ int main(int argc, char** argv) {
     exec_options.env = crash_env.get();
   }
   executor = std::make_unique<scheduler::Executor>(**store, SystemClock::instance(), exec_options, &app.metrics());
+  // --cluster slurm: the cluster's GPUs join the devices now and as Slurm reports more.
+  std::unique_ptr<scheduler::SlurmClient> slurm;
+  std::unique_ptr<scheduler::ClusterWatch> cluster_watch;
+  if (cfg.cluster == "slurm") {
+    scheduler::SlurmCliOptions slurm_options;
+    slurm_options.partition = cfg.slurm_partition;
+    slurm = scheduler::make_slurm_cli(slurm_options);
+    scheduler::ClusterWatchOptions watch_options;
+    watch_options.period_ms = static_cast<int64_t>(cfg.cluster_refresh_seconds * 1000);
+    watch_options.gpu_profile = cfg.gpu_power_profile;
+    cluster_watch = std::make_unique<scheduler::ClusterWatch>(
+        *slurm, inventory, SystemClock::instance(), watch_options,
+        [&executor](const std::vector<scheduler::Device>& added) { executor->add_devices(added); });
+    if (Status s = cluster_watch->start(); !s.is_ok())
+      spdlog::warn("cluster: Slurm did not answer at start ({}); asked again every {:.0f} s", s.message(),
+                   cfg.cluster_refresh_seconds);
+  }
   if (Status s = executor->start(); !s.is_ok()) return fail("executor: " + s.message());
   std::string device_names = devices->empty() ? "no device (API only)" : "";
   for (const auto& d : *devices) device_names += (device_names.empty() ? "" : ", ") + d.name;
@@ -266,6 +284,7 @@ int main(int argc, char** argv) {
     metrics_server->shutdown();
     metrics_thread.join();
   }
+  if (cluster_watch) cluster_watch->stop();  // no device is added while the executor stops
   executor->stop();  // training in progress stays recorded and resumes at the next start
   if (size_t blocked = server.handlers_running(); blocked > 0) {
     // A handler blocked past the drain timeout: destroying the server (and the App it uses)

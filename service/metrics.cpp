@@ -111,8 +111,13 @@ Metrics::Metrics(const std::string& version, int64_t start_unix_ms)
                         .Register(*registry_);
   device_state_ = &prometheus::BuildGauge()
                        .Name("mufl_device_state")
-                       .Help("1 for each device's state (idle, busy, draining, drained), 0 for the others.")
+                       .Help("1 for each device's state (idle, busy, draining, drained, unavailable), 0 for the others.")
                        .Register(*registry_);
+  device_info_ = &prometheus::BuildGauge()
+                      .Name("mufl_device_info")
+                      .Help("1 for each device, labelled with its kind (cpu, cuda), and for a Slurm cluster's GPUs "
+                            "their node (host) and GRES (gpu:TYPE); join on device.")
+                      .Register(*registry_);
   tenant_energy_ = &prometheus::BuildCounter()
                         .Name("mufl_tenant_energy_joules_total")
                         .Help("Energy attributed to each tenant's activities in the energy ledger, in joules.")
@@ -257,6 +262,7 @@ void Metrics::set_device_status(const std::vector<scheduler::DeviceStatus>& devi
     auto& energy = device_energy_->Add({{"device", d.name}, {"meter", d.meter}});
     // A counter only goes up: add what the meter counted since the last scrape.
     if (d.energy_joules > energy.Value()) energy.Increment(d.energy_joules - energy.Value());
+    device_info_->Add({{"device", d.name}, {"kind", d.kind}, {"host", d.host}, {"gres", d.gres}}).Set(1);
     for (auto s : scheduler::kAllDeviceStates)
       device_state_->Add({{"device", d.name}, {"state", scheduler::to_string(s)}}).Set(s == d.state ? 1 : 0);
   }

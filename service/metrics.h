@@ -17,6 +17,8 @@
 //   mufl_activity_progress_ratio{activity_id}          gauge, rounds done / rounds, while it trains
 //   mufl_device_power_watts{device,meter}              gauge, read from the meter at scrape
 //   mufl_device_energy_joules_total{device,meter}      counter, since mufld started
+//   mufl_device_info{device,kind,host,gres}            gauge, 1: what each device is (host and gres
+//                                                      for a Slurm cluster's GPUs, empty for this host's)
 //   mufl_device_state{device,state}                    gauge, 1 for the device's state, 0 otherwise
 //   mufl_tenant_energy_joules_total{tenant}            counter, the tenant's shares of the ledger
 //   mufl_tenant_client_energy_joules_total{tenant}     counter, its federation clients' reported joules
@@ -151,6 +153,7 @@ class Metrics : public scheduler::ExecutorObserver {
   prometheus::Family<prometheus::Gauge>* device_power_;
   prometheus::Family<prometheus::Counter>* device_energy_;
   prometheus::Family<prometheus::Gauge>* device_state_;
+  prometheus::Family<prometheus::Gauge>* device_info_;
   prometheus::Family<prometheus::Counter>* tenant_energy_;
   prometheus::Family<prometheus::Counter>* tenant_client_energy_;
   prometheus::Family<prometheus::Counter>* tenant_co2e_;

@@ -2,12 +2,14 @@
 // What a Slurm cluster offers mufld (issue 16: cluster GPUs as devices of mufld), read from
 // Slurm itself. mufld asks
 //
-//   sinfo --Node --noheader --format '%N|%P|%T|%c|%m|%G|%b'
+//   sinfo --Node --noheader --Format 'NodeList:0|,Partition:0|,StateLong:0|,CPUs:0|,Memory:0|,Gres:0|,GresUsed:0'
 //
 // (kSinfoFormat: node, partition, state, CPUs, memory in MB, GRES configured, GRES in use; one
-// line per node and partition, '|' between fields because a field never holds one) and turns
-// the answer into nodes and their GPUs by type. Why sinfo and not `scontrol show node`: its
-// fields are ours to choose and delimit, where scontrol's free text has values with spaces (OS=,
+// line per node and partition, '|' between fields because a field never holds one; width 0:
+// no padding) and turns the answer into nodes and their GPUs by type. The long form (--Format),
+// because only it has the GRES in use: the short form's %b is the node's active features in
+// Slurm 22.05 ("(null)"), not GresUsed. Why sinfo and not `scontrol show node`: its fields are
+// ours to choose and delimit, where scontrol's free text has values with spaces (OS=,
 // Reason=). Pure functions: no process is started here, so the parser is tested on text.
 //
 // GRES strings, as Slurm 22.05 prints them: "gpu:v100:4", "gpu:4" (no type), "gpu:a100:2(S:0-1)"
@@ -23,7 +25,9 @@
 
 namespace mufl::scheduler {
 
-inline constexpr const char* kSinfoFormat = "%N|%P|%T|%c|%m|%G|%b";
+// For `sinfo --Format` (long form).
+inline constexpr const char* kSinfoFormat =
+    "NodeList:0|,Partition:0|,StateLong:0|,CPUs:0|,Memory:0|,Gres:0|,GresUsed:0";
 
 struct SlurmNode {
   std::string name;

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "scheduler/cluster/slurm_client.h"
 #include "scheduler/cluster/slurm_inventory.h"
 #include "tests/support/slurm_cluster.h"
 #include "tests/support/temp_dir.h"
@@ -44,12 +45,8 @@ namespace {
 
 const std::string kScript = MUFL_SOURCE_DIR "/scripts/slurm-one-node";
 
-// scheduler::kSinfoFormat's fields in sinfo's long form (--Format; width 0: no padding), which
-// gives the same line. Slurm 22.05's short %b is not "GRES in use" but the node's active
-// features (man sinfo: "%b Features currently active on the nodes"; "(null)" here), so only
-// this form shows the GPUs in use: "gpu:fake:2(IDX:0-1)".
-const std::string kSinfoLongFormat =
-    "NodeList:0|,Partition:0|,StateLong:0|,CPUs:0|,Memory:0|,Gres:0|,GresUsed:0";
+// mufld's sinfo question (scheduler::kSinfoFormat, the long form: only it shows the GPUs in use).
+const std::string kSinfoLongFormat = mufl::scheduler::kSinfoFormat;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -136,7 +133,7 @@ TEST_CASE("slurm cluster: the node is up and sinfo shows its CPUs and 2 fake GPU
   CHECK(slurp(cluster.env_file()).find("SLURM_CONF=" + cluster.slurm_conf()) != std::string::npos);
 
   const std::string text =
-      must(cluster, {"sinfo", "--Node", "--noheader", "--format", mufl::scheduler::kSinfoFormat});
+      must(cluster, {"sinfo", "--Node", "--noheader", "--Format", kSinfoLongFormat});
   INFO("sinfo: " << text);
   auto nodes = mufl::scheduler::parse_sinfo_nodes(text);
   REQUIRE(nodes.ok());
@@ -151,21 +148,55 @@ TEST_CASE("slurm cluster: the node is up and sinfo shows its CPUs and 2 fake GPU
   CHECK(node.cpus <= static_cast<int64_t>(std::thread::hardware_concurrency()));
   CHECK(node.memory_mb > 0);
   CHECK(node.gpus == std::map<std::string, int64_t>{{"fake", 2}});
-  CHECK(node.gpus_used.empty());
+  CHECK(node.gpus_used == std::map<std::string, int64_t>{{"fake", 0}});  // "gpu:fake:0(IDX:N/A)"
 
-  // The long form gives the same line (with no GPU in use: "gpu:fake:0(IDX:N/A)").
-  const std::string long_text = must(cluster, {"sinfo", "--Node", "--noheader", "--Format", kSinfoLongFormat});
-  INFO("sinfo --Format: " << long_text);
-  auto long_nodes = mufl::scheduler::parse_sinfo_nodes(long_text);
-  REQUIRE(long_nodes.ok());
-  REQUIRE(long_nodes->size() == 1);
-  CHECK(long_nodes->front().name == node.name);
-  CHECK(long_nodes->front().partitions == node.partitions);
-  CHECK(long_nodes->front().state == node.state);
-  CHECK(long_nodes->front().cpus == node.cpus);
-  CHECK(long_nodes->front().memory_mb == node.memory_mb);
-  CHECK(long_nodes->front().gpus == node.gpus);
-  CHECK(long_nodes->front().gpus_used == std::map<std::string, int64_t>{{"fake", 0}});
+  // mufld's own client asks the same and gets the same node.
+  auto cli = mufl::scheduler::make_slurm_cli({});
+  auto asked = cli->nodes();
+  REQUIRE(asked.ok());
+  REQUIRE(asked->size() == 1);
+  CHECK(asked->front().name == node.name);
+  CHECK(asked->front().gpus == node.gpus);
+}
+
+TEST_CASE("slurm cluster: mufld's Slurm client submits, lists and cancels a job") {
+  SlurmCluster cluster(kScript);
+  auto cli = mufl::scheduler::make_slurm_cli({});
+  mufl::scheduler::SlurmJobSpec job;
+  job.name = "mufl-test-client";
+  job.gres = "gpu:fake:1";
+  job.script = "#!/bin/sh\nexec sleep 300\n";
+  job.env = {"MUFL_TEST_MARK=1"};
+  auto id = cli->submit(job);
+  REQUIRE(id.ok());
+  auto listed = cli->jobs("mufl-test-");
+  REQUIRE(listed.ok());
+  REQUIRE(listed->size() == 1);
+  CHECK(listed->front().id == *id);
+  CHECK(listed->front().name == "mufl-test-client");
+  CHECK((listed->front().state == "PENDING" || listed->front().state == "RUNNING"));
+  CHECK(cli->jobs("someone-else-")->empty());
+  REQUIRE(cli->cancel(*id).is_ok());
+  // Slurm lists a cancelled job for a moment (COMPLETING); it goes within the test's bound.
+  bool gone = false;
+  for (int i = 0; i < 300 && !gone; ++i) {
+    auto now = cli->jobs("mufl-test-");
+    REQUIRE(now.ok());
+    gone = now->empty();
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(gone);
+  CHECK(cli->cancel(*id).is_ok());  // cancelling an ended job is not an error
+  auto refused = cli->submit([] {
+    mufl::scheduler::SlurmJobSpec bad;
+    bad.name = "mufl-test-bad";
+    bad.gres = "gpu:nosuchtype:1";
+    bad.script = "#!/bin/sh\ntrue\n";
+    return bad;
+  }());
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == mufl::Status::Code::kUnavailable);
+  CHECK(refused.status().message().find("sbatch") != std::string::npos);
 }
 
 TEST_CASE("slurm cluster: a batch job with a fake GPU runs, sees its GPU and leaves the queue") {

@@ -86,6 +86,39 @@ TEST_CASE("config: --federation-lanes") {
   CHECK(parse({"--federation-lanes", "32"})->config.federation_lanes == 32);
 }
 
+TEST_CASE("config: --cluster and the Slurm flags") {
+  auto d = parse({});
+  REQUIRE(d.ok());
+  CHECK(d->config.cluster == "none");
+  CHECK(d->config.cluster_refresh_seconds == 30);
+  auto r = parse({"--cluster", "slurm", "--worker-url", "http://head:8080", "--slurm-partition", "gpu",
+                  "--slurm-account", "ml-team", "--slurm-sbatch-arg=--time=04:00:00", "--slurm-sbatch-arg=--qos=low",
+                  "--cluster-refresh", "10"});
+  REQUIRE(r.ok());
+  CHECK(r->config.cluster == "slurm");
+  CHECK(r->config.worker_url == "http://head:8080");
+  CHECK(r->config.slurm_partition == "gpu");
+  CHECK(r->config.slurm_account == "ml-team");
+  CHECK(r->config.slurm_sbatch_args == std::vector<std::string>{"--time=04:00:00", "--qos=low"});
+  CHECK(r->config.cluster_refresh_seconds == 10);
+  for (const std::vector<const char*>& bad : std::vector<std::vector<const char*>>{
+           {"--cluster", "k8s"},
+           {"--cluster", "slurm"},                               // no --worker-url
+           {"--cluster", "slurm", "--worker-url", "head:8080"},  // no scheme
+           {"--slurm-partition", "gpu; rm -rf /"},
+           {"--slurm-account", "a b"},
+           {"--slurm-sbatch-arg=--gres=gpu:2"},
+           {"--slurm-sbatch-arg=-wnode1"},
+           {"--slurm-sbatch-arg=--job-name=x"},
+           {"--slurm-sbatch-arg=time=1"},
+           {"--cluster-refresh", "1"}}) {
+    auto bad_r = parse(bad);
+    INFO(bad[0] << " " << (bad.size() > 1 ? bad[1] : ""));
+    REQUIRE_FALSE(bad_r.ok());
+    CHECK(bad_r.status().is_invalid_argument());
+  }
+}
+
 TEST_CASE("config: energy flags") {
   auto d = parse({});
   REQUIRE(d.ok());
