@@ -37,6 +37,7 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
       clients_(store, clock, rng),
       leases_(store, work_, clock, rng, std::move(lease_dir),
               [this](const std::string& reason) { metrics_.client_update_rejected(reason); }),
+      workers_(rng),
       activities_(store, Catalog::builtin(), clock, rng, with_federations(std::move(hooks))),
       router_([this](std::string_view token) {
         // A token's prefix says whose it is (tenants/token.h).
@@ -50,6 +51,7 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
   add_metrics_route(scrape.on_main_listener ? router_ : metrics_router_, store, metrics_, scrape.token);
   add_tenant_routes(router_, registry_, energy.on_quotas_changed);
   add_federation_routes(router_, federations_, clients_, work_, leases_);
+  add_worker_routes(router_, workers_);
   add_activity_routes(router_, activities_, Catalog::builtin(), clock, energy.waiting);
   add_group_routes(router_, store, energy.waiting);
   add_device_routes(router_, store, energy.inventory, clock, energy.dispatcher);

@@ -56,6 +56,8 @@ class App {
   EventHub& events() { return *hub_; }
   federation::WorkBoard& work() { return work_; }
   federation::LeaseDesk& leases() { return leases_; }
+  // The workers of a Slurm cluster (docs/cluster.md), for the cluster backend.
+  scheduler::WorkerDesk& workers() { return workers_; }
   // The clients of each federation as a pool of a job's rounds (federation/federation_pool.h),
   // for the executor (scheduler::ExecutorOptions::client_pools). The App must outlive them.
   std::shared_ptr<fl::ClientPool> client_pool(const std::string& federation_id);
@@ -70,6 +72,7 @@ class App {
   federation::ClientRegistry clients_;
   federation::WorkBoard work_;  // the clients' open leases and long polls
   federation::LeaseDesk leases_;
+  scheduler::WorkerDesk workers_;  // cluster workers' rounds and long polls
   tenants::ActivityService activities_;
   Router router_;
   Router metrics_router_;  // GET /metrics when it is not on router_; nothing else

@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -90,9 +91,8 @@ Status check_cluster(const Config& c) {
   }
   if (!(c.cluster_refresh_seconds >= 5 && c.cluster_refresh_seconds <= 3600))
     return Status::invalid_argument("--cluster-refresh must be from 5 to 3600 seconds");
-  if (c.cluster == "slurm" && c.worker_url.rfind("http://", 0) != 0 && c.worker_url.rfind("https://", 0) != 0)
-    return Status::invalid_argument(
-        "--cluster slurm needs --worker-url http[s]://HOST:PORT: how workers on the nodes reach this mufld");
+  if (!c.worker_url.empty() && c.worker_url.rfind("http://", 0) != 0 && c.worker_url.rfind("https://", 0) != 0)
+    return Status::invalid_argument("--worker-url must be http[s]://HOST:PORT");
   return Status::ok();
 }
 
@@ -114,6 +114,7 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
   std::string listen = "127.0.0.1:8080";
   std::string metrics_listen;
   std::string event_retention = "7d";
+  std::string worker_command_text;
   po::options_description desc(
       "mufld: multi-tenant federated-learning job service.\n"
       "Every flag can also be set as an environment variable MUFL_<FLAG> (e.g. MUFL_DATA_DIR);\n"
@@ -168,7 +169,11 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
       ("slurm-sbatch-arg", po::value<std::vector<std::string>>(&c.slurm_sbatch_args)->composing(),
        "one more sbatch argument for worker jobs, e.g. --slurm-sbatch-arg=--time=04:00:00 (repeatable)")
       ("worker-url", po::value<std::string>(&c.worker_url),
-       "the URL mufl-worker jobs reach this mufld at (http[s]://HOST:PORT), needed with --cluster slurm")
+       "the URL mufl-worker jobs reach this mufld at (http[s]://HOST:PORT); default: the --listen address\n"
+       "(needed when that is 0.0.0.0 or ::)")
+      ("worker-command", po::value<std::string>(&worker_command_text),
+       "what a worker job runs on its node: the program and its arguments, split on blanks\n"
+       "(default: mufl-worker on the nodes' PATH; e.g. \"/opt/mufl/mufl-worker --data-dir /shared/mufl\")")
       ("cluster-refresh", po::value<double>(&c.cluster_refresh_seconds)->default_value(c.cluster_refresh_seconds),
        "seconds between asks of the cluster for its nodes and GPUs (5 to 3600)")
       ("affinity-every", po::value<int>(&c.affinity_every)->default_value(c.affinity_every),
@@ -266,6 +271,15 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
     return out;
   }
   if (Status s = parse_listen(listen, "--listen", c.listen_host, c.listen_port); !s.is_ok()) return s;
+  if (c.cluster == "slurm" && c.worker_url.empty() &&
+      (c.listen_host == "0.0.0.0" || c.listen_host == "::" || c.listen_host.empty()))
+    return Status::invalid_argument("--cluster slurm with --listen on every address needs --worker-url "
+                                    "http[s]://HOST:PORT: the address workers on the nodes reach this mufld at");
+  if (vm.count("worker-command")) {
+    std::istringstream words(worker_command_text);
+    c.worker_command.assign(std::istream_iterator<std::string>(words), std::istream_iterator<std::string>());
+    if (c.worker_command.empty()) return Status::invalid_argument("--worker-command must name a program");
+  }
   if (!metrics_listen.empty()) {
     if (Status s = parse_listen(metrics_listen, "--metrics-listen", c.metrics_host, c.metrics_port); !s.is_ok())
       return s;

@@ -67,6 +67,9 @@ struct Config {
   std::string slurm_account;
   std::vector<std::string> slurm_sbatch_args;
   std::string worker_url;
+  // --worker-command "PROGRAM [ARG…]": what a worker job runs (default "mufl-worker", found on
+  // the nodes' PATH); split on blanks.
+  std::vector<std::string> worker_command = {"mufl-worker"};
   double cluster_refresh_seconds = 30;
   // --task-balance none|cap: how a multi-head group balances its tasks' encoder gradients
   // (docs/merge-and-split.md, "Balancing the tasks"). Default cap.

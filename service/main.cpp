@@ -18,6 +18,7 @@
 #include "core/file_io.h"
 #include "core/random.h"
 #include "fl/fl_job.h"
+#include "scheduler/cluster/cluster_backend.h"
 #include "scheduler/cluster/cluster_watch.h"
 #include "scheduler/device_inventory.h"
 #include "scheduler/devices.h"
@@ -199,25 +200,15 @@ int main(int argc, char** argv) {
     crash_env = std::make_unique<CrashPointEnv>(Env::posix(), *point);
     exec_options.env = crash_env.get();
   }
+  // --cluster slurm: rounds of cluster devices' groups run in mufl-worker jobs (docs/cluster.md);
+  // the backend is made once the server listens (the workers' default URL is its address).
+  std::unique_ptr<scheduler::SlurmClient> slurm_jobs;
+  std::unique_ptr<scheduler::ClusterBackend> cluster_backend;
+  if (cfg.cluster == "slurm")
+    exec_options.cluster_backend = [&cluster_backend](const scheduler::Device& d) {
+      return cluster_backend->for_device(d);
+    };
   executor = std::make_unique<scheduler::Executor>(**store, SystemClock::instance(), exec_options, &app.metrics());
-  // --cluster slurm: the cluster's GPUs join the devices now and as Slurm reports more.
-  std::unique_ptr<scheduler::SlurmClient> slurm;
-  std::unique_ptr<scheduler::ClusterWatch> cluster_watch;
-  if (cfg.cluster == "slurm") {
-    scheduler::SlurmCliOptions slurm_options;
-    slurm_options.partition = cfg.slurm_partition;
-    slurm = scheduler::make_slurm_cli(slurm_options);
-    scheduler::ClusterWatchOptions watch_options;
-    watch_options.period_ms = static_cast<int64_t>(cfg.cluster_refresh_seconds * 1000);
-    watch_options.gpu_profile = cfg.gpu_power_profile;
-    cluster_watch = std::make_unique<scheduler::ClusterWatch>(
-        *slurm, inventory, SystemClock::instance(), watch_options,
-        [&executor](const std::vector<scheduler::Device>& added) { executor->add_devices(added); });
-    if (Status s = cluster_watch->start(); !s.is_ok())
-      spdlog::warn("cluster: Slurm did not answer at start ({}); asked again every {:.0f} s", s.message(),
-                   cfg.cluster_refresh_seconds);
-  }
-  if (Status s = executor->start(); !s.is_ok()) return fail("executor: " + s.message());
   std::string device_names = devices->empty() ? "no device (API only)" : "";
   for (const auto& d : *devices) device_names += (device_names.empty() ? "" : ", ") + d.name;
 
@@ -235,10 +226,41 @@ int main(int argc, char** argv) {
   http.is_quick = [&app](const service::HttpRequest& r) { return app.router().is_quick(r); };
   // A lease's update may be larger than the default body limit: as large as its model implies.
   http.body_limit_for = [&app](std::string_view method, std::string_view target) {
+    if (auto limit = service::worker_body_limit(app.workers(), method, target)) return limit;
     return service::work_body_limit(app.leases(), method, target);
   };
   service::HttpServer server(http, [&app](service::HttpRequest&& r) { return app.handle(std::move(r)); });
   if (Status s = server.listen(); !s.is_ok()) return fail(s.message());
+  // The executor starts once the server listens: a worker job it submits can reach it.
+  std::unique_ptr<scheduler::ClusterWatch> cluster_watch;
+  if (cfg.cluster == "slurm") {
+    scheduler::SlurmCliOptions slurm_options;
+    slurm_options.partition = cfg.slurm_partition;
+    slurm_jobs = scheduler::make_slurm_cli(slurm_options);
+    scheduler::ClusterBackendOptions backend_options;
+    backend_options.worker_url = !cfg.worker_url.empty()
+                                     ? cfg.worker_url
+                                     : std::string(cfg.tls_cert_file.empty() ? "http" : "https") + "://" +
+                                           cfg.listen_host + ":" + std::to_string(server.port());
+    backend_options.partition = cfg.slurm_partition;
+    backend_options.account = cfg.slurm_account;
+    backend_options.sbatch_args = cfg.slurm_sbatch_args;
+    backend_options.worker_command = cfg.worker_command;
+    cluster_backend = std::make_unique<scheduler::ClusterBackend>(*slurm_jobs, app.workers(), backend_options);
+    spdlog::info("cluster: worker jobs run {} and reach mufld at {}", backend_options.worker_command.front(),
+                 backend_options.worker_url);
+    // The cluster's GPUs join the devices now and as Slurm reports more.
+    scheduler::ClusterWatchOptions watch_options;
+    watch_options.period_ms = static_cast<int64_t>(cfg.cluster_refresh_seconds * 1000);
+    watch_options.gpu_profile = cfg.gpu_power_profile;
+    cluster_watch = std::make_unique<scheduler::ClusterWatch>(
+        *slurm_jobs, inventory, SystemClock::instance(), watch_options,
+        [&executor](const std::vector<scheduler::Device>& added) { executor->add_devices(added); });
+    if (Status s = cluster_watch->start(); !s.is_ok())
+      spdlog::warn("cluster: Slurm did not answer at start ({}); asked again every {:.0f} s", s.message(),
+                   cfg.cluster_refresh_seconds);
+  }
+  if (Status s = executor->start(); !s.is_ok()) return fail("executor: " + s.message());
   // --metrics-listen: /metrics alone on a small server of its own, stopped after the main one.
   std::unique_ptr<service::HttpServer> metrics_server;
   std::thread metrics_thread;
@@ -286,6 +308,7 @@ int main(int argc, char** argv) {
   }
   if (cluster_watch) cluster_watch->stop();  // no device is added while the executor stops
   executor->stop();  // training in progress stays recorded and resumes at the next start
+  if (cluster_backend) cluster_backend->shutdown();  // no worker job is left in Slurm
   if (size_t blocked = server.handlers_running(); blocked > 0) {
     // A handler blocked past the drain timeout: destroying the server (and the App it uses)
     // would wait for it or free what it uses. Its transaction, if any, is SQLite's to roll back.

@@ -11,6 +11,7 @@
 #include "federation/federation_registry.h"
 #include "federation/lease_desk.h"
 #include "federation/work_board.h"
+#include "scheduler/cluster/worker_desk.h"
 #include "scheduler/device_inventory.h"
 #include "scheduler/energy/energy_ledger.h"
 #include "scheduler/placement/dispatch.h"
@@ -55,6 +56,13 @@ void add_federation_routes(Router& router, federation::FederationRegistry& feder
 // anything else.
 std::optional<size_t> work_body_limit(const federation::LeaseDesk& leases, std::string_view method,
                                       std::string_view target);
+// /v1/workers/{id}/… (docs/cluster.md): the long poll, checkpoint and result of `mufl-worker`
+// jobs on a Slurm cluster, each authenticated by the worker's own token.
+void add_worker_routes(Router& router, scheduler::WorkerDesk& desk);
+// The body limit of PUT /v1/workers/{id}/rounds/{round} (HttpServerOptions::body_limit_for):
+// WorkerDesk::result_body_limit; nullopt for anything else.
+std::optional<size_t> worker_body_limit(const scheduler::WorkerDesk& desk, std::string_view method,
+                                        std::string_view target);
 // /v1/activities… (with rounds and model download) and /v1/catalog.
 // `waiting`: why a group waits, shown as `waiting` and `waiting_reason` (nullptr: always null).
 void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog,

@@ -14,6 +14,7 @@ namespace mufl::tenants {
 inline constexpr std::string_view kTenantTokenPrefix = "mufl_";
 inline constexpr std::string_view kClientTokenPrefix = "muflc_";      // an enrolled federation client
 inline constexpr std::string_view kEnrollmentTokenPrefix = "mufle_";  // a federation's enrollment token
+inline constexpr std::string_view kWorkerTokenPrefix = "muflw_";      // a cluster worker's (docs/cluster.md)
 
 // A new token "<prefix><43 base64url characters>" holding 32 bytes from `rng`.
 std::string generate_token(RandomSource& rng, std::string_view prefix = kTenantTokenPrefix);

@@ -101,9 +101,14 @@ TEST_CASE("config: --cluster and the Slurm flags") {
   CHECK(r->config.slurm_account == "ml-team");
   CHECK(r->config.slurm_sbatch_args == std::vector<std::string>{"--time=04:00:00", "--qos=low"});
   CHECK(r->config.cluster_refresh_seconds == 10);
+  CHECK(d->config.worker_command == std::vector<std::string>{"mufl-worker"});
+  auto w = parse({"--worker-command", "/opt/mufl/mufl-worker  --data-dir /shared"});
+  REQUIRE(w.ok());
+  CHECK(w->config.worker_command == std::vector<std::string>{"/opt/mufl/mufl-worker", "--data-dir", "/shared"});
+  CHECK_FALSE(parse({"--worker-command", "  "}).ok());
   for (const std::vector<const char*>& bad : std::vector<std::vector<const char*>>{
            {"--cluster", "k8s"},
-           {"--cluster", "slurm"},                               // no --worker-url
+           {"--cluster", "slurm", "--listen", "0.0.0.0:8080"},  // no --worker-url, and no address to default to
            {"--cluster", "slurm", "--worker-url", "head:8080"},  // no scheme
            {"--slurm-partition", "gpu; rm -rf /"},
            {"--slurm-account", "a b"},

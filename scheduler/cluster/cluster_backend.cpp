@@ -1,0 +1,276 @@
+#include "scheduler/cluster/cluster_backend.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "fl/job_wire.h"
+
+namespace mufl::scheduler {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Single quotes for sh: 'it'\''s'.
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// A job state Slurm lists while the job may still report.
+bool still_running(const std::string& state) {
+  return state == "PENDING" || state == "RUNNING" || state == "CONFIGURING" || state == "SUSPENDED" ||
+         state == "REQUEUED" || state == "RESIZING";
+}
+
+// What a device's rounds need on mufld's own host: the job's state lives on its CPU.
+fl::RuntimeOptions on_this_cpu(fl::RuntimeOptions runtime) {
+  runtime.device = "cpu";
+  return runtime;
+}
+
+}  // namespace
+
+struct ClusterBackend::Impl {
+  Impl(SlurmClient& s, WorkerDesk& d, ClusterBackendOptions o) : slurm(s), desk(d), options(std::move(o)) {}
+  SlurmClient& slurm;
+  WorkerDesk& desk;
+  ClusterBackendOptions options;
+  std::mutex mu;
+  std::map<std::string, std::string> live;  // worker id → its Slurm job id
+};
+
+namespace {
+
+// One worker and its Slurm job. Closed and cancelled when the last job holding it goes.
+class WorkerHandle {
+ public:
+  static Result<std::shared_ptr<WorkerHandle>> start(const std::shared_ptr<ClusterBackend::Impl>& impl,
+                                                     const Device& device, const std::string& group_id,
+                                                     const std::string& script) {
+    const auto opened = impl->desk.open(group_id, device.name);
+    const ClusterBackendOptions& o = impl->options;
+    SlurmJobSpec job;
+    job.name = o.job_name_prefix + opened.id;
+    job.gres = device.gres + ":1";
+    job.node = device.host;
+    job.partition = o.partition;
+    job.account = o.account;
+    // Only what the worker needs: mufld's own environment may hold secrets (MUFL_ADMIN_TOKEN).
+    job.extra_args = {"--export=PATH,LD_LIBRARY_PATH,MUFL_SERVER_URL,MUFL_WORKER_ID,MUFL_WORKER_TOKEN"};
+    job.extra_args.insert(job.extra_args.end(), o.sbatch_args.begin(), o.sbatch_args.end());
+    job.script = script;
+    job.env = {"MUFL_SERVER_URL=" + o.worker_url, "MUFL_WORKER_ID=" + opened.id, "MUFL_WORKER_TOKEN=" + opened.token};
+    auto submitted = impl->slurm.submit(job);
+    if (!submitted.ok()) {
+      impl->desk.close(opened.id);
+      impl->desk.forget(opened.id);
+      return Status::unavailable("cannot submit the worker job of " + device.name + ": " +
+                                 submitted.status().message());
+    }
+    spdlog::info("cluster: group {} on {}: worker {} is Slurm job {}", group_id, device.name, opened.id, *submitted);
+    {
+      std::lock_guard lock(impl->mu);
+      impl->live[opened.id] = *submitted;
+    }
+    return std::make_shared<WorkerHandle>(impl, opened.id, *submitted);
+  }
+
+  WorkerHandle(std::shared_ptr<ClusterBackend::Impl> impl, std::string id, std::string job_id)
+      : impl_(std::move(impl)), id_(std::move(id)), job_id_(std::move(job_id)) {}
+  ~WorkerHandle() { end(); }
+
+  const std::string& id() const { return id_; }
+  const std::string& job_id() const { return job_id_; }
+  bool open() const { return impl_->desk.is_open(id_); }
+
+  // Closes the worker and cancels its job (idempotent).
+  void end() {
+    if (ended_) return;
+    ended_ = true;
+    impl_->desk.close(id_);
+    {
+      std::lock_guard lock(impl_->mu);
+      impl_->live.erase(id_);
+    }
+    if (Status s = impl_->slurm.cancel(job_id_); !s.is_ok())
+      spdlog::warn("cluster: cannot cancel Slurm job {} of worker {}: {}", job_id_, id_, s.message());
+  }
+
+  // Whether Slurm still runs (or queues) the job; asked at most every squeue_every_ms. A
+  // Slurm that does not answer is taken to mean yes: the round's deadline still holds.
+  bool alive() {
+    const auto now = SteadyClock::now();
+    if (now - checked_ < std::chrono::milliseconds(impl_->options.squeue_every_ms)) return alive_;
+    checked_ = now;
+    auto jobs = impl_->slurm.jobs(impl_->options.job_name_prefix);
+    if (!jobs.ok()) return alive_;
+    alive_ = false;
+    last_state_ = "gone from squeue";
+    for (const SlurmJobState& j : *jobs)
+      if (j.id == job_id_) {
+        alive_ = still_running(j.state);
+        last_state_ = j.state;
+      }
+    return alive_;
+  }
+  const std::string& last_state() const { return last_state_; }
+
+ private:
+  std::shared_ptr<ClusterBackend::Impl> impl_;
+  std::string id_, job_id_;
+  bool ended_ = false;
+  bool alive_ = true;
+  std::string last_state_;
+  SteadyClock::time_point checked_{};
+};
+
+// A group's job on a cluster device: state here, rounds on the worker.
+class ClusterJob final : public TrainingJob {
+ public:
+  ClusterJob(std::shared_ptr<ClusterBackend::Impl> impl, Device device, fl::JobConfig config,
+             std::unique_ptr<TrainingJob> local, std::shared_ptr<WorkerHandle> worker, std::string script)
+      : impl_(std::move(impl)),
+        device_(std::move(device)),
+        config_(std::move(config)),
+        local_(std::move(local)),
+        worker_(std::move(worker)),
+        script_(std::move(script)) {}
+
+  Result<fl::RoundReport> run_round(const std::function<bool()>& should_stop) override {
+    if (!worker_ || !worker_->open()) {
+      auto started = WorkerHandle::start(impl_, device_, config_.name, script_);
+      if (!started.ok()) return Status::internal(started.status().message());
+      worker_ = *started;
+    }
+    auto checkpoint = local_->checkpoint();
+    if (!checkpoint.ok()) return checkpoint.status();
+    const int64_t round = config_.round_offset + local_->rounds_done() + 1;
+    const int64_t done_before = local_->rounds_done();
+    impl_->desk.post(worker_->id(), {round, fl::job_config_to_json(config_).dump(),
+                                     std::make_shared<const std::string>(std::move(*checkpoint))});
+    bool stopped = false;
+    auto result = impl_->desk.wait(
+        worker_->id(), SteadyClock::now() + std::chrono::milliseconds(impl_->options.round_timeout_ms), [&] {
+          stopped = should_stop && should_stop();
+          return stopped || !worker_->alive();
+        });
+    if (stopped) {
+      fl::RoundReport r;
+      r.round = round;
+      r.stopped = true;
+      return r;
+    }
+    if (!result.ok()) return fail(round, result.status());
+    if (Status s = local_->restore(result->checkpoint); !s.is_ok()) return fail(round, s);
+    if (local_->rounds_done() != done_before + 1)
+      return fail(round, Status::internal("its checkpoint is not one round on from the one it was given"));
+    if (impl_->options.on_energy)
+      impl_->options.on_energy(device_.name, result->joules, result->meter, result->seconds);
+    return std::move(result->report);
+  }
+
+  Result<std::string> checkpoint() const override { return local_->checkpoint(); }
+  Status restore(const std::string& bytes) override { return local_->restore(bytes); }
+  Result<std::string> export_model(const std::string& head_key) const override {
+    return local_->export_model(head_key);
+  }
+  const std::vector<std::string>& heads() const override { return local_->heads(); }
+  int64_t rounds_done() const override { return local_->rounds_done(); }
+  void set_affinity_every(int n) override {
+    config_.affinity_every = n;
+    local_->set_affinity_every(n);
+  }
+
+  const TrainingJob& local() const { return *local_; }
+  std::shared_ptr<WorkerHandle> worker() const { return worker_; }
+  const Device& device() const { return device_; }
+
+ private:
+  // A round lost on the worker: the worker goes (a new one is started for the retry).
+  Status fail(int64_t round, const Status& why) {
+    std::string what = why.message();
+    if (worker_ && !worker_->alive())
+      what = "the worker's Slurm job " + worker_->job_id() + " ended without a report (" + worker_->last_state() + ")";
+    else if (why.code() == Status::Code::kUnavailable)
+      what = "no report from worker " + worker_->id() + " within " +
+             std::to_string(impl_->options.round_timeout_ms / 1000) + " s";
+    if (worker_) worker_->end();
+    worker_.reset();
+    return Status::internal("round " + std::to_string(round) + " on " + device_.name + ": " + what);
+  }
+
+  std::shared_ptr<ClusterBackend::Impl> impl_;
+  Device device_;
+  fl::JobConfig config_;
+  std::unique_ptr<TrainingJob> local_;
+  std::shared_ptr<WorkerHandle> worker_;
+  std::string script_;
+};
+
+class DeviceBackend final : public TrainingBackend {
+ public:
+  DeviceBackend(std::shared_ptr<ClusterBackend::Impl> impl, Device device, std::string script)
+      : impl_(std::move(impl)), device_(std::move(device)), script_(std::move(script)) {}
+
+  Result<std::unique_ptr<TrainingJob>> create(const fl::JobConfig& config, const fl::RuntimeOptions& runtime) override {
+    auto local = local_training().create(config, on_this_cpu(runtime));
+    if (!local.ok()) return local.status();
+    return std::unique_ptr<TrainingJob>(
+        std::make_unique<ClusterJob>(impl_, device_, config, std::move(*local), nullptr, script_));
+  }
+
+  Result<std::unique_ptr<TrainingJob>> derive(const TrainingJob& source, const fl::JobConfig& config,
+                                              const fl::RuntimeOptions& runtime) override {
+    const auto* cluster = dynamic_cast<const ClusterJob*>(&source);
+    if (!cluster) return Status::internal("derive: the source job is not a cluster job");
+    auto local = local_training().derive(cluster->local(), config, on_this_cpu(runtime));
+    if (!local.ok()) return local.status();
+    // The worker stays with the group's lineage while it stays on this device.
+    auto worker = cluster->device().name == device_.name ? cluster->worker() : nullptr;
+    return std::unique_ptr<TrainingJob>(
+        std::make_unique<ClusterJob>(impl_, device_, config, std::move(*local), std::move(worker), script_));
+  }
+
+ private:
+  std::shared_ptr<ClusterBackend::Impl> impl_;
+  Device device_;
+  std::string script_;
+};
+
+}  // namespace
+
+ClusterBackend::ClusterBackend(SlurmClient& slurm, WorkerDesk& desk, ClusterBackendOptions options)
+    : impl_(std::make_shared<Impl>(slurm, desk, std::move(options))) {}
+
+ClusterBackend::~ClusterBackend() = default;
+
+TrainingBackend* ClusterBackend::for_device(const Device& device) {
+  if (!device.on_cluster()) return nullptr;
+  std::lock_guard lock(mu_);
+  auto& backend = backends_[device.name];
+  if (!backend) backend = std::make_unique<DeviceBackend>(impl_, device, job_script());
+  return backend.get();
+}
+
+void ClusterBackend::shutdown() {
+  std::map<std::string, std::string> live;
+  {
+    std::lock_guard lock(impl_->mu);
+    live.swap(impl_->live);
+  }
+  for (const auto& [worker, job] : live) {
+    impl_->desk.close(worker);
+    if (Status s = impl_->slurm.cancel(job); !s.is_ok())
+      spdlog::warn("cluster: cannot cancel Slurm job {} of worker {}: {}", job, worker, s.message());
+  }
+}
+
+std::string ClusterBackend::job_script() const {
+  std::string script = "#!/bin/sh\n# mufld's worker job (docs/cluster.md)\nexec";
+  for (const std::string& arg : impl_->options.worker_command) script += " " + shell_quote(arg);
+  return script + "\n";
+}
+
+}  // namespace mufl::scheduler

@@ -1,0 +1,77 @@
+#pragma once
+// ClusterBackend: where a cluster device's rounds run (scheduler/training_job.h's seam): in a
+// `mufl-worker` job on the device's Slurm node (docs/cluster.md).
+//
+// A job of this backend keeps the group's state in an fl::FlJob in this process (the local
+// backend's job, on the CPU), which never trains: it makes the checkpoint each round starts
+// from, and takes back the checkpoint the worker returns. So checkpoints, exports, splits and
+// crash recovery work as for a local group, and a round trained by a worker gives the same
+// weights as the same round trained here (every random choice comes from the job's seed).
+//
+// The worker: the first round of a job opens one (WorkerDesk) and submits its Slurm job
+// (`sbatch --gres=gpu:TYPE:1 --nodelist=NODE`, the script `exec mufl-worker …`); later rounds,
+// and jobs derived from this one on the same device (a membership change, a split child that
+// stays), keep it. It is closed (410 to its poll) and cancelled (scancel) when no job holds it
+// any more (the group ended, split, was cancelled, released at a boundary, or mufld stops), or
+// when a round fails on it.
+//
+// A round fails with kInternal ("the worker job … ended without a report", "no report within
+// …"), which the executor retries from the checkpoint (ExecutorOptions::max_round_errors), when
+// the worker's Slurm job leaves squeue before reporting (scancel, node failure, kill -9) or the
+// round's deadline passes. should_stop (shutdown, cancel) gives a stopped report at once.
+//
+// Thread safety: for_device() and shutdown() from any thread; each job as TrainingJob says.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "scheduler/cluster/slurm_client.h"
+#include "scheduler/cluster/worker_desk.h"
+#include "scheduler/devices.h"
+#include "scheduler/training_job.h"
+
+namespace mufl::scheduler {
+
+struct ClusterBackendOptions {
+  std::string worker_url;                 // MUFL_SERVER_URL of the workers (--worker-url)
+  std::string partition;                  // --slurm-partition
+  std::string account;                    // --slurm-account
+  std::vector<std::string> sbatch_args;   // --slurm-sbatch-arg
+  // The job script's command line: the program (on the nodes' PATH, or a full path) and its
+  // arguments, e.g. {"/opt/mufl/mufl-worker", "--data-dir", "/shared/mufl"}.
+  std::vector<std::string> worker_command = {"mufl-worker"};
+  std::string job_name_prefix = "mufl-";  // squeue finds mufld's jobs by it
+  int64_t round_timeout_ms = 3'600'000;   // a round not reported within this is taken back
+  int64_t squeue_every_ms = 5'000;        // how often a waiting round asks whether its job lives
+  // Called with each reported round's energy (device, joules, meter, seconds) before the round
+  // returns: the device's meter (scheduler/energy/reported_meter.h) adds it.
+  std::function<void(const std::string& device, double joules, const std::string& meter, double seconds)> on_energy;
+};
+
+class ClusterBackend {
+ public:
+  // `slurm` and `desk` must outlive the backend and its jobs.
+  ClusterBackend(SlurmClient& slurm, WorkerDesk& desk, ClusterBackendOptions options);
+  ~ClusterBackend();
+
+  // The backend of one cluster device (Device::on_cluster), made on the first ask and kept.
+  TrainingBackend* for_device(const Device& device);
+  // Cancels every worker job still open (mufld stops). Jobs made later still work.
+  void shutdown();
+
+  // The batch script of a worker (for tests and docs): `exec` of the worker command, quoted.
+  std::string job_script() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<TrainingBackend>> backends_;
+};
+
+}  // namespace mufl::scheduler

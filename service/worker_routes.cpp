@@ -1,0 +1,151 @@
+// /v1/workers/{id}/…: the routes of `mufl-worker` jobs on a Slurm cluster (docs/cluster.md,
+// "The worker protocol"). Each request carries the worker's own token; the routes are public
+// to the router (a worker is no tenant) and check the token themselves against the WorkerDesk.
+#include <cerrno>
+#include <cstdlib>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "service/deferred_response.h"
+#include "service/json_response.h"
+#include "service/problem.h"
+#include "service/routes.h"
+
+namespace mufl::service {
+namespace {
+
+constexpr int64_t kDefaultWaitSeconds = 30, kMaxWaitSeconds = 60;
+
+// The long poll: 200 with the round to train, 204 when none came, 410 when the worker is done.
+class WorkerPoll final : public DeferredResponse {
+ public:
+  WorkerPoll(federation::WorkBoard& board, std::string worker_id, std::chrono::milliseconds wait)
+      : board_(board), worker_id_(std::move(worker_id)), wait_(wait) {}
+
+  void start(std::function<void(HttpResponse)> done) override {
+    std::lock_guard lock(mu_);
+    const auto wait = cancelled_ ? std::chrono::milliseconds(0) : wait_;
+    id_ = board_.wait(worker_id_, wait, [done = std::move(done)](std::optional<std::string> item) {
+      done(reply(std::move(item)));
+    });
+  }
+
+  void cancel() override {
+    federation::WorkBoard::WaiterId id;
+    {
+      std::lock_guard lock(mu_);
+      cancelled_ = true;
+      id = id_;
+    }
+    if (id != 0) board_.cancel(id);
+  }
+
+  static HttpResponse reply(std::optional<std::string> item) {
+    if (item && *item == scheduler::WorkerDesk::kDoneMarker)
+      return problem(410, "about:blank", "this worker is done: its group ended, split, was cancelled or let go");
+    HttpResponse r;
+    if (item) {
+      r.body = std::move(*item);
+    } else {
+      r.status = 204;
+      r.content_type.clear();
+    }
+    r.headers.emplace_back("Cache-Control", "no-store");
+    return r;
+  }
+
+ private:
+  federation::WorkBoard& board_;
+  const std::string worker_id_;
+  const std::chrono::milliseconds wait_;
+  std::mutex mu_;
+  federation::WorkBoard::WaiterId id_ = 0;
+  bool cancelled_ = false;
+};
+
+Result<std::chrono::milliseconds> parse_wait(const HttpRequest& req) {
+  std::vector<FieldError> errors;
+  int64_t seconds = kDefaultWaitSeconds;
+  for (const auto& [key, value] : req.query) {
+    if (key != "wait") {
+      errors.push_back({key, "unknown query parameter; this route takes wait"});
+      continue;
+    }
+    char* end = nullptr;
+    errno = 0;
+    const long long n = std::strtoll(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || errno != 0 || n < 0 || n > kMaxWaitSeconds)
+      errors.push_back({"wait", "must be an integer number of seconds from 0 to 60"});
+    else
+      seconds = n;
+  }
+  if (!errors.empty()) return Status::invalid_argument("the query has invalid parameters", std::move(errors));
+  return std::chrono::milliseconds(seconds * 1000);
+}
+
+// The {round} segment: a positive integer.
+Result<int64_t> parse_round(const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const long long n = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || n < 1)
+    return Status::invalid_argument("the round must be a positive integer", {{"round", "must be a positive integer"}});
+  return static_cast<int64_t>(n);
+}
+
+// 401 with a challenge unless the request carries the worker's own token.
+std::optional<HttpResponse> refuse_unless_worker(scheduler::WorkerDesk& desk, const RequestContext& ctx) {
+  if (desk.authenticate(ctx.param("id"), bearer_token(ctx.request)).is_ok()) return std::nullopt;
+  HttpResponse r = problem(401, "about:blank", "this route needs the worker's own token (MUFL_WORKER_TOKEN)");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"mufl-worker\", error=\"invalid_token\"");
+  return r;
+}
+
+}  // namespace
+
+std::optional<size_t> worker_body_limit(const scheduler::WorkerDesk& desk, std::string_view method,
+                                        std::string_view target) {
+  constexpr std::string_view kPrefix = "/v1/workers/";
+  if (method != "PUT" || target.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  target = target.substr(kPrefix.size());
+  return desk.result_body_limit(target.substr(0, target.find('/')));
+}
+
+void add_worker_routes(Router& router, scheduler::WorkerDesk& desk) {
+  router.add("GET", "/v1/workers/{id}/work", Access::kPublic, [&desk](const RequestContext& ctx) {
+    if (auto refused = refuse_unless_worker(desk, ctx)) return *refused;
+    auto wait = parse_wait(ctx.request);
+    if (!wait.ok()) return problem_from_status(wait.status());
+    HttpResponse r;
+    r.deferred = std::make_shared<WorkerPoll>(desk.board(), ctx.param("id"), *wait);
+    return r;
+  }, Cost::kQuick);
+
+  router.add("GET", "/v1/workers/{id}/rounds/{round}/checkpoint", Access::kPublic,
+             [&desk](const RequestContext& ctx) {
+    if (auto refused = refuse_unless_worker(desk, ctx)) return *refused;
+    auto round = parse_round(ctx.param("round"));
+    if (!round.ok()) return problem_from_status(round.status());
+    auto bytes = desk.checkpoint(ctx.param("id"), *round);
+    if (!bytes.ok()) return problem_from_status(bytes.status());
+    HttpResponse r;
+    r.content_type = "application/octet-stream";
+    r.headers.emplace_back("Cache-Control", "no-store");
+    r.shared_body = std::move(*bytes);
+    return r;
+  }, Cost::kQuick);
+
+  router.add("PUT", "/v1/workers/{id}/rounds/{round}", Access::kPublic, [&desk](const RequestContext& ctx) {
+    if (auto refused = refuse_unless_worker(desk, ctx)) return *refused;
+    auto round = parse_round(ctx.param("round"));
+    if (!round.ok()) return problem_from_status(round.status());
+    if (Status s = desk.deliver(ctx.param("id"), *round, ctx.request.body); !s.is_ok()) return problem_from_status(s);
+    HttpResponse r;
+    r.status = 204;
+    r.content_type.clear();
+    return r;
+  });
+}
+
+}  // namespace mufl::service

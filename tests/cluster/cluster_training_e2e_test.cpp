@@ -1,0 +1,185 @@
+// mufld on a real one-node Slurm cluster (issue 16): the real mufld with --cluster slurm and no
+// device of its own submits real mufl-worker jobs through sbatch onto the node's fake GPUs. A
+// round trained by a worker must record exactly what the same round trained in mufld records
+// (every random choice comes from the activity's seed; both train on the CPU with 1 thread), so
+// the test compares each activity, round by round, with a run on a local device. Faults: a
+// worker cancelled mid-round (scancel) loses only that round, and neither the end of the work
+// nor SIGTERM of mufld leaves a job in Slurm.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <chrono>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/http_client.h"
+#include "tests/support/json_poll.h"
+#include "tests/support/mufld_process.h"
+#include "tests/support/slurm_cluster.h"
+#include "tests/support/temp_dir.h"
+
+using namespace mufl::testing;
+using nlohmann::json;
+
+namespace {
+
+const std::string kAdmin = "cluster-e2e-admin";
+const std::string kScript = MUFL_SOURCE_DIR "/scripts/slurm-one-node";
+
+json activity_body(const std::string& name, int rounds) {
+  return {{"name", name}, {"dataset", "synthetic"}, {"task", "class"}, {"rounds", rounds},
+          {"clients", 4}, {"clients_per_round", 2}, {"seed", 11}};
+}
+
+// mufld with `devices` ("none" for the cluster alone) and 1 LibTorch thread, as the workers.
+std::vector<std::string> mufld_args(bool cluster) {
+  std::vector<std::string> a = {"--grouping", "independent", "--torch-threads", "1", "--energy-meter", "model"};
+  if (cluster) {
+    a.insert(a.end(), {"--devices", "none", "--cluster", "slurm", "--cluster-refresh", "5", "--worker-command",
+                       std::string(MUFL_WORKER_PATH) + " --torch-threads 1 --energy-meter model --give-up 60"});
+  } else {
+    a.insert(a.end(), {"--devices", "cpu:1"});
+  }
+  return a;
+}
+
+struct Service {
+  TempDir dir;
+  std::unique_ptr<MufldProcess> mufld;
+  std::unique_ptr<HttpClient> client;
+  std::string token;
+
+  explicit Service(bool cluster) {
+    mufld = std::make_unique<MufldProcess>(MUFLD_PATH, dir.path(), kAdmin, mufld_args(cluster));
+    client = std::make_unique<HttpClient>("127.0.0.1", mufld->port());
+    auto t = client->post("/v1/tenants", json{{"name", "team"}}.dump(), kAdmin);
+    REQUIRE(t.status == 201);
+    token = json::parse(t.body)["token"];
+  }
+  std::string submit(const json& body) {
+    auto r = client->post("/v1/activities", body.dump(), token);
+    REQUIRE(r.status == 201);
+    return json::parse(r.body)["id"];
+  }
+  json wait_state(const std::string& id, const std::string& state, int seconds = 150) {
+    return wait_for(*client, "/v1/activities/" + id, token, [&](const json& a) { return a["state"] == state; },
+                    seconds);
+  }
+  // Each round's losses and metrics, without times and ids.
+  std::vector<json> rounds(const std::string& id) {
+    std::vector<json> out;
+    for (const auto& r : get_all_items(*client, "/v1/activities/" + id + "/rounds", token))
+      out.push_back({{"round", r["round"]}, {"train_loss", r["train_loss"]}, {"metrics", r["metrics"]}});
+    return out;
+  }
+};
+
+// The jobs Slurm lists now (squeue), as "id|name|state".
+std::vector<std::string> squeue(const SlurmCluster& cluster) {
+  auto r = cluster.run({"squeue", "--noheader", "--format", "%i|%j|%T"});
+  REQUIRE(r.exit_code == 0);
+  std::vector<std::string> out;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+// Waits (bounded) until Slurm lists no job.
+bool queue_empties(const SlurmCluster& cluster, int seconds = 30) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    if (squeue(cluster).empty()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+// What a local device records for `body` (computed once per body name and rounds).
+const std::vector<json>& local_rounds(const json& body) {
+  static std::map<std::string, std::vector<json>> cache;
+  const std::string key = body.dump();
+  if (!cache.count(key)) {
+    Service local(false);
+    const std::string id = local.submit(body);
+    local.wait_state(id, "succeeded");
+    cache[key] = local.rounds(id);
+  }
+  return cache[key];
+}
+
+}  // namespace
+
+TEST_CASE("cluster e2e: two activities train as two Slurm jobs at once and record what a local device records") {
+  const json a_body = activity_body("a", 3), b_body = activity_body("b", 3);
+  const auto& expected = local_rounds(a_body);
+  REQUIRE(expected.size() == 3);
+  SlurmCluster cluster(kScript);
+  Service svc(true);
+  // The node's GPUs are devices, with their node and GRES.
+  const json devices = get(*svc.client, "/v1/devices", svc.token)["items"];
+  REQUIRE(devices.size() == 2);
+  CHECK(devices[0]["name"].get<std::string>().rfind("slurm:", 0) == 0);
+  CHECK(devices[0]["gres"] == "gpu:fake");
+  CHECK(devices[0]["kind"] == "cuda");
+  CHECK(devices[0]["state"] == "idle");
+  CHECK(!devices[0]["host"].get<std::string>().empty());
+
+  const std::string a = svc.submit(a_body), b = svc.submit(b_body);
+  // Both run at once: two worker jobs RUNNING together.
+  bool both = false;
+  for (int i = 0; i < 600 && !both; ++i) {
+    int running = 0;
+    for (const auto& line : squeue(cluster)) running += line.find("|mufl-wrk_") != std::string::npos &&
+                                                        line.find("|RUNNING") != std::string::npos;
+    both = running == 2;
+    if (!both) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(both);
+  svc.wait_state(a, "succeeded");
+  svc.wait_state(b, "succeeded");
+  CHECK(svc.rounds(a) == expected);
+  CHECK(svc.rounds(b) == local_rounds(b_body));
+  // The models download; the energy is in the ledger; no job is left in Slurm.
+  CHECK(svc.client->get("/v1/activities/" + a + "/model", svc.token).status == 200);
+  const json usage = get(*svc.client, "/v1/usage", svc.token);
+  INFO(usage.dump());
+  CHECK(usage.dump().find("\"joules\"") != std::string::npos);
+  CHECK(queue_empties(cluster));
+}
+
+TEST_CASE("cluster e2e: a worker cancelled mid-run loses only its round, and SIGTERM of mufld leaves no job") {
+  const json body = activity_body("c", 4);
+  const auto& expected = local_rounds(body);
+  SlurmCluster cluster(kScript);
+  Service svc(true);
+  const std::string id = svc.submit(body);
+  // After its first round, scancel the worker: the round it trains is lost and redone.
+  wait_for(*svc.client, "/v1/activities/" + id, svc.token,
+           [](const json& a) { return a["progress"]["round"].get<int>() >= 1; }, 150);
+  std::string job;
+  for (const auto& line : squeue(cluster))
+    if (line.find("|mufl-wrk_") != std::string::npos) job = line.substr(0, line.find('|'));
+  REQUIRE(!job.empty());
+  REQUIRE(cluster.run({"scancel", job}).exit_code == 0);
+  svc.wait_state(id, "succeeded");
+  CHECK(svc.rounds(id) == expected);
+  CHECK(queue_empties(cluster));
+
+  // A long activity whose worker runs when mufld gets SIGTERM: mufld cancels it on the way out.
+  const std::string long_id = svc.submit(activity_body("long", 200));
+  svc.wait_state(long_id, "training");
+  bool running = false;
+  for (int i = 0; i < 300 && !running; ++i) {
+    for (const auto& line : squeue(cluster)) running |= line.find("|RUNNING") != std::string::npos;
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(running);
+  CHECK(svc.mufld->stop(SIGTERM) == 0);
+  CHECK(queue_empties(cluster));
+}
