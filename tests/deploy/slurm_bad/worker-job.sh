@@ -1,0 +1,3 @@
+#!/bin/sh
+# mufld's worker job (docs/cluster.md)
+exec /opt/mufl/mufl-worker --data-dir /shared/mufl
