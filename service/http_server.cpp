@@ -168,6 +168,8 @@ class HttpServer::Impl {
   void admit(const std::shared_ptr<Session>& session);
   void session_started(Session* s, const std::shared_ptr<Session>& p);
   void session_ended(Session* s);
+  // shutdown()'s last step: drain() every session; none left cancels the drain timer.
+  void drain_sessions();
   // handler_(req), or a 500 problem when it throws (logged): nothing thrown by a handler
   // reaches the pool's threads, which would end the process.
   HttpResponse call_handler(HttpRequest&& req);
@@ -774,32 +776,44 @@ void HttpServer::Impl::shutdown() {
     std::lock_guard lock(deadline_mu_);
     drain_deadline_ = std::chrono::steady_clock::now() + options_.drain_timeout;
   }
-  asio::post(acceptor_.get_executor(), [this] {
-    beast::error_code ec;
-    acceptor_.close(ec);
-    accept_timer_.cancel();
-  });
-  asio::post(signals_.get_executor(), [this] {
-    beast::error_code ec;
-    signals_.cancel(ec);
-  });
+  // In order, each step posting the next: arm the drain timer (on control_), stop accepting (on
+  // the acceptor's strand), drain every session (on control_). The timer comes first because it
+  // is what keeps run() going until every session has ended or the timeout: a session whose
+  // deferred reply waits has nothing pending on ioc_, so were the acceptor closed before the
+  // timer was armed (by a task of its own, as it once was), its aborted accept could be ioc_'s
+  // last work, and run() would return without draining, leaving that reply waiting and its
+  // connection open.
   asio::post(control_, [this] {
-    // Arm the deadline first: sessions that end from here on cancel it (on this strand).
+    // Sessions that end from here on cancel the timer (on this strand) once none is left.
     drain_timer_.expires_after(options_.drain_timeout);
     drain_timer_.async_wait([this](beast::error_code ec) {
       if (ec) return;  // cancelled: every session ended in time
       spdlog::warn("shutdown: requests still in flight after the drain timeout; stopping anyway");
       ioc_.stop();
     });
-    std::vector<std::shared_ptr<Session>> live;
-    {
-      std::lock_guard lock(sessions_mu_);
-      for (auto& [_, weak] : sessions_)
-        if (auto s = weak.lock()) live.push_back(std::move(s));
-    }
-    if (live.empty()) drain_timer_.cancel();
-    for (auto& s : live) s->drain();
+    asio::post(signals_.get_executor(), [this] {
+      beast::error_code ec;
+      signals_.cancel(ec);
+    });
+    asio::post(acceptor_.get_executor(), [this] {
+      beast::error_code ec;
+      acceptor_.close(ec);
+      accept_timer_.cancel();
+      asio::post(control_, [this] { drain_sessions(); });
+    });
   });
+}
+
+// On control_, with the drain timer armed and no connection accepted any more.
+void HttpServer::Impl::drain_sessions() {
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(sessions_mu_);
+    for (auto& [_, weak] : sessions_)
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  if (live.empty()) drain_timer_.cancel();
+  for (auto& s : live) s->drain();
 }
 
 HttpServer::HttpServer(HttpServerOptions options, RequestHandler handler)

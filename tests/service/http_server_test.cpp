@@ -222,7 +222,7 @@ TEST_CASE("http server: shutdown ends a deferred reply that still waits") {
   auto res = waiting.get();
   runner.join();
   REQUIRE(parked_in_time);
-  INFO("DIAG " << (res.ok() ? std::string("ok") : res.status().message()));
+  INFO("the client: " << (res.ok() ? std::string("answered") : res.status().message()));
   REQUIRE(res.ok());
   CHECK(res->status == 204);
   CHECK(res->header("connection") == "close");
