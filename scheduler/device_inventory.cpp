@@ -221,6 +221,14 @@ std::optional<UnitMeasurement> DeviceInventory::unit_finished(const std::string&
   return m;
 }
 
+Status DeviceInventory::add_reported_energy(const std::string& name, double joules, const std::string& meter,
+                                            double seconds) {
+  std::lock_guard lock(mu_);
+  Slot* s = find_locked(name);
+  if (!s) return Status::not_found("no device " + name);
+  return s->meter->add_reported(joules, meter, seconds);
+}
+
 void DeviceInventory::sample_all() {
   std::lock_guard lock(mu_);
   for (auto& s : slots_) s.meter->energy_joules();

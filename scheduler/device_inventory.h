@@ -121,6 +121,10 @@ class DeviceInventory {
   // when no unit was started on the device.
   std::optional<UnitMeasurement> unit_finished(const std::string& name);
 
+  // Energy the device's worker measured and reported (EnergyMeter::add_reported): a cluster
+  // GPU's round. kNotFound for an unknown name; the meter's refusal otherwise.
+  Status add_reported_energy(const std::string& name, double joules, const std::string& meter, double seconds);
+
   // Reads every meter now (so that no counter wraps unseen). start_sampler() does it every
   // `period_ms` on a thread of its own until the inventory is destroyed.
   void sample_all();

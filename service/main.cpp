@@ -246,7 +246,15 @@ int main(int argc, char** argv) {
     backend_options.account = cfg.slurm_account;
     backend_options.sbatch_args = cfg.slurm_sbatch_args;
     backend_options.worker_command = cfg.worker_command;
+    backend_options.gpu_profile = cfg.gpu_power_profile;
+    backend_options.on_energy = [&inventory](const std::string& device, double joules, const std::string& meter,
+                                             double seconds) {
+      if (Status s = inventory.add_reported_energy(device, joules, meter, seconds); !s.is_ok())
+        spdlog::warn("cluster: {}: the worker's energy report is not counted: {}", device, s.message());
+    };
     cluster_backend = std::make_unique<scheduler::ClusterBackend>(*slurm_jobs, app.workers(), backend_options);
+    if (auto left = cluster_backend->cancel_leftover_jobs(); !left.ok())
+      spdlog::warn("cluster: cannot list the worker jobs an earlier mufld left: {}", left.status().message());
     spdlog::info("cluster: worker jobs run {} and reach mufld at {}", backend_options.worker_command.front(),
                  backend_options.worker_url);
     // The cluster's GPUs join the devices now and as Slurm reports more.

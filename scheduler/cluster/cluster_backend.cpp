@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "fl/job_wire.h"
+#include "scheduler/cluster/cluster_devices.h"
 
 namespace mufl::scheduler {
 namespace {
@@ -250,7 +251,7 @@ TrainingBackend* ClusterBackend::for_device(const Device& device) {
   if (!device.on_cluster()) return nullptr;
   std::lock_guard lock(mu_);
   auto& backend = backends_[device.name];
-  if (!backend) backend = std::make_unique<DeviceBackend>(impl_, device, job_script());
+  if (!backend) backend = std::make_unique<DeviceBackend>(impl_, device, job_script(device));
   return backend.get();
 }
 
@@ -267,9 +268,29 @@ void ClusterBackend::shutdown() {
   }
 }
 
-std::string ClusterBackend::job_script() const {
+Result<int> ClusterBackend::cancel_leftover_jobs() {
+  auto jobs = impl_->slurm.jobs(impl_->options.job_name_prefix + "wrk_");
+  if (!jobs.ok()) return jobs.status();
+  int cancelled = 0;
+  for (const SlurmJobState& j : *jobs) {
+    {
+      std::lock_guard lock(impl_->mu);
+      bool ours = false;
+      for (const auto& [worker, job] : impl_->live) ours |= job == j.id;
+      if (ours) continue;
+    }
+    if (Status s = impl_->slurm.cancel(j.id); !s.is_ok()) return s;
+    spdlog::info("cluster: cancelled Slurm job {} ({}, {}) left by an earlier mufld", j.id, j.name, j.state);
+    ++cancelled;
+  }
+  return cancelled;
+}
+
+std::string ClusterBackend::job_script(const Device& device) const {
   std::string script = "#!/bin/sh\n# mufld's worker job (docs/cluster.md)\nexec";
   for (const std::string& arg : impl_->options.worker_command) script += " " + shell_quote(arg);
+  for (const std::string& arg : {std::string("--power-profile"), power_profile_of(device, impl_->options.gpu_profile)})
+    script += " " + shell_quote(arg);
   return script + "\n";
 }
 

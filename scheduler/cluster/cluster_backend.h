@@ -45,6 +45,9 @@ struct ClusterBackendOptions {
   // arguments, e.g. {"/opt/mufl/mufl-worker", "--data-dir", "/shared/mufl"}.
   std::vector<std::string> worker_command = {"mufl-worker"};
   std::string job_name_prefix = "mufl-";  // squeue finds mufld's jobs by it
+  // The power profile of a GPU whose GRES type names none (--gpu-power-profile): the worker
+  // meters with it when its GPU has no NVML (`--power-profile` on its command line).
+  std::string gpu_profile = "V100";
   int64_t round_timeout_ms = 3'600'000;   // a round not reported within this is taken back
   int64_t squeue_every_ms = 5'000;        // how often a waiting round asks whether its job lives
   // Called with each reported round's energy (device, joules, meter, seconds) before the round
@@ -62,9 +65,15 @@ class ClusterBackend {
   TrainingBackend* for_device(const Device& device);
   // Cancels every worker job still open (mufld stops). Jobs made later still work.
   void shutdown();
+  // At start: cancels the jobs a previous mufld left in Slurm (named with the prefix). Their
+  // workers' tokens died with that process, so they could report nothing; their groups resume
+  // from their checkpoints in new jobs, losing only the round that was in progress. Returns how
+  // many were cancelled; Slurm's error when it cannot list them.
+  Result<int> cancel_leftover_jobs();
 
-  // The batch script of a worker (for tests and docs): `exec` of the worker command, quoted.
-  std::string job_script() const;
+  // The batch script of a worker on `device`: `exec` of the worker command, quoted, with
+  // `--power-profile` of the device's GRES type (scheduler/cluster/cluster_devices.h).
+  std::string job_script(const Device& device) const;
 
   struct Impl;
 

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "scheduler/cluster/cluster_devices.h"
-#include "scheduler/energy/model_meter.h"
+#include "scheduler/energy/reported_meter.h"
 #include "scheduler/energy/power_profile.h"
 
 namespace mufl::scheduler {
@@ -38,7 +38,7 @@ Status ClusterWatch::refresh() {
     auto profile = find_power_profile(power_profile_of(c.device, options_.gpu_profile));
     if (!profile.ok()) profile = find_power_profile("V100");
     m.profile = profile->model;
-    m.meter = std::make_unique<ModelMeter>(*profile, clock_);
+    m.meter = std::make_unique<ReportedMeter>();  // the worker meters each round
     found.push_back(std::move(m));
   }
   std::vector<Device> added = inventory_.add_devices(std::move(found));

@@ -1,9 +1,10 @@
 #pragma once
 // ClusterWatch: keeps mufld's devices in step with a Slurm cluster (issue 16). It asks Slurm
 // for its nodes (SlurmClient::nodes) at start() and then every `period_ms`; every GPU it has
-// not seen becomes a device of the inventory, metered by the power model of its GRES type
-// (scheduler/cluster/cluster_devices.h: power_profile_of; a round's NVML joules come from the
-// worker that ran it), and is handed to `on_added` (the executor gives it a worker). A device
+// not seen becomes a device of the inventory, with the power profile of its GRES type for
+// placement (scheduler/cluster/cluster_devices.h: power_profile_of) and a ReportedMeter: each
+// round's joules are what the worker that ran it measured (NVML, else that profile's model),
+// and is handed to `on_added` (the executor gives it a worker). A device
 // whose node Slurm says takes no work becomes unavailable until the node is back.
 //
 // A failed ask (Slurm down, sinfo missing) changes nothing: the devices keep the state of the

@@ -200,6 +200,8 @@ Status WorkerDesk::deliver(const std::string& id, int64_t round, const std::stri
       return Status::conflict("round " + std::to_string(round) +
                               " is not the round posted to this worker now (taken back, or already reported)");
     it->second.result = std::move(result);
+    // Off the board at once: the worker's next poll must not get the round it just reported.
+    board_.withdraw(lease_id(id, round));
   }
   changed_.notify_all();
   return Status::ok();

@@ -46,6 +46,11 @@ class EnergyMeter {
   virtual Status set_power_limit(double /*watts*/) {
     return Status::failed_precondition("this device's power limit cannot be set");
   }
+  // Energy measured elsewhere and reported here (a cluster GPU's worker: ReportedMeter,
+  // scheduler/energy/reported_meter.h). kFailedPrecondition for a meter that measures itself.
+  virtual Status add_reported(double /*joules*/, const std::string& /*meter*/, double /*seconds*/) {
+    return Status::failed_precondition("this meter measures its device; it takes no reports");
+  }
 };
 
 }  // namespace mufl::scheduler

@@ -45,6 +45,10 @@ def expand(hostlist):
     return out
 
 
+# scheduler/energy/power_profile.cpp's profiles (mufld --help lists them too).
+KNOWN_PROFILES = ["A40", "P100", "RTX6000", "V100", "V100M16", "V100M32", "G2", "G3", "T4", "A10", "cpu"]
+
+
 class Check:
     def __init__(self, folder):
         self.folder = folder
@@ -172,8 +176,13 @@ class Check:
             self.error("mufld.service", exec_line, "--listen on every address needs --worker-url")
 
         command = (flags.get("--worker-command") or ["mufl-worker"])[-1].split()
+        # mufld adds the power profile named like the GRES type (cluster_devices.h:
+        # power_profile_of), else --gpu-power-profile; the example's nodes are all one type.
+        fallback = (flags.get("--gpu-power-profile") or ["V100"])[-1]
+        types = sorted({w.get("type", "") for _, w, _ in self.conf_lines("gres.conf") if w.get("name") == "gpu"})
+        profile = next((p for p in KNOWN_PROFILES if types and p.lower() == types[0].lower()), fallback)
         want = "#!/bin/sh\n# mufld's worker job (docs/cluster.md)\nexec" + "".join(
-            " '" + word.replace("'", "'\\''") + "'" for word in command) + "\n"
+            " '" + word.replace("'", "'\\''") + "'" for word in command + ["--power-profile", profile]) + "\n"
         with open(self.path("worker-job.sh"), encoding="utf-8") as f:
             have = f.read()
         if have != want:

@@ -9,6 +9,7 @@
 #include "scheduler/cluster/cluster_watch.h"
 #include "scheduler/cluster/slurm_client.h"
 #include "scheduler/energy/model_meter.h"
+#include "scheduler/energy/reported_meter.h"
 
 using namespace mufl;
 using namespace mufl::scheduler;
@@ -200,4 +201,28 @@ TEST_CASE("cluster watch: start() asks at once and then on its period") {
   watch.stop();
   std::lock_guard lock(slurm.mu);
   CHECK(slurm.asked >= 3);
+}
+
+TEST_CASE("reported meter: a cluster GPU's work unit is the energy its worker reported") {
+  ManualClock clock;
+  std::vector<MeteredDevice> devices(1);
+  devices[0].device = Device{"slurm:n1:v100:0", "cuda", "n1", "gpu:v100"};
+  devices[0].meter = std::make_unique<ReportedMeter>();
+  devices[0].profile = "V100";
+  DeviceInventory inv(std::move(devices), clock);
+  CHECK(inv.get("slurm:n1:v100:0")->meter == "model");
+  inv.unit_started("slurm:n1:v100:0", "grp_1", 1);
+  clock.advance_ms(5000);  // the round's time passes: a reported meter adds nothing by itself
+  REQUIRE(inv.add_reported_energy("slurm:n1:v100:0", 812.5, "nvml", 5.0).is_ok());
+  CHECK(inv.get("slurm:n1:v100:0")->power_watts == Approx(162.5));
+  auto unit = inv.unit_finished("slurm:n1:v100:0");
+  REQUIRE(unit);
+  CHECK(unit->joules == 812.5);
+  CHECK(unit->meter == "nvml");
+  CHECK(inv.get("slurm:n1:v100:0")->power_watts == 0);  // idle
+  CHECK(inv.add_reported_energy("slurm:n1:v100:0", -1, "nvml", 1).code() == Status::Code::kInvalidArgument);
+  CHECK(inv.add_reported_energy("cuda:9", 1, "nvml", 1).code() == Status::Code::kNotFound);
+  // A device that measures itself takes no reports.
+  DeviceInventory local(one_cpu(clock), clock);
+  CHECK(local.add_reported_energy("cpu:0", 1, "model", 1).code() == Status::Code::kFailedPrecondition);
 }

@@ -200,7 +200,7 @@ TEST_CASE("cluster executor: a group on a cluster GPU runs in a worker job and r
   CHECK(jobs[0].gres == "gpu:fake:1");
   CHECK(jobs[0].node == "n1");
   CHECK(jobs[0].name.rfind("mufl-wrk_", 0) == 0);
-  CHECK(jobs[0].script.find("exec 'mufl-worker'") != std::string::npos);
+  CHECK(jobs[0].script.find("exec 'mufl-worker' '--power-profile' 'V100'") != std::string::npos);
   CHECK(jobs[0].extra_args.at(0).rfind("--export=", 0) == 0);
   // The group ended: its worker was told so and its job cancelled; nothing stays in Slurm.
   for (int i = 0; i < 200 && c.slurm->live() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
