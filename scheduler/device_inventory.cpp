@@ -151,7 +151,7 @@ bool DeviceInventory::may_claim(const std::string& name) {
 bool DeviceInventory::should_release(const std::string& name) {
   std::lock_guard lock(mu_);
   Slot* s = find_locked(name);
-  return s && s->state == DeviceState::kDraining;
+  return s && (s->state == DeviceState::kDraining || !s->available);
 }
 
 void DeviceInventory::group_claimed(const std::string& name, const std::string& group_id) {

@@ -102,7 +102,8 @@ class DeviceInventory {
 
   // Executor. may_claim: false while the device is draining, drained or unavailable (or unknown).
   bool may_claim(const std::string& name);
-  // Should the device give its group back at this round boundary (it is draining)?
+  // Should the device give its group back at this round boundary (it is draining, or its
+  // cluster node takes no work)?
   bool should_release(const std::string& name);
   void group_claimed(const std::string& name, const std::string& group_id);
   // Releases the device; a power limit set for the group (set_power_limit_fraction) goes back

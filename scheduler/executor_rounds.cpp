@@ -207,6 +207,9 @@ Executor::Outcome Executor::train_rounds(GroupRun& g) {
       // A runtime error (a LibTorch exception, an out-of-memory) is retried from the last
       // checkpoint a bounded number of times; one the same settings meet again fails now.
       const Status& s = report.status();
+      // A cluster that cannot take the round now (sbatch refused or timed out) is waited out
+      // like a storage error: the device goes back and the group is claimed again after a backoff.
+      if (g.device.on_cluster() && s.code() == Status::Code::kUnavailable) return from_store(s, "the cluster");
       const bool retry = s.code() == Status::Code::kInternal || s.is_transient();
       if (!retry) return Outcome::failed(s.message());
       if (++round_errors >= options_.max_round_errors)

@@ -82,8 +82,10 @@ Status check_cluster(const Config& c) {
   for (const std::string& a : c.slurm_sbatch_args) {
     if (a.rfind("-", 0) != 0 || a.find_first_of("\n\r") != std::string::npos)
       return Status::invalid_argument("--slurm-sbatch-arg '" + a + "' is not an sbatch option (it starts with -)");
+    // --export and --get-user-env too: mufld exports only what the worker needs, never its own
+    // environment (which may hold MUFL_ADMIN_TOKEN).
     for (const char* ours : {"--job-name", "-J", "--gres", "--nodelist", "-w", "--parsable", "--wrap", "--partition",
-                             "-p", "--account", "-A"})
+                             "-p", "--account", "-A", "--export", "--get-user-env"})
       if (a == ours || a.rfind(std::string(ours) + "=", 0) == 0 ||
           (ours[1] != '-' && a.rfind(ours, 0) == 0))
         return Status::invalid_argument("--slurm-sbatch-arg '" + a + "': mufld sets " + ours +

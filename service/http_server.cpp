@@ -320,7 +320,8 @@ class HttpServer::Impl::StreamSession : public Session, public std::enable_share
     if (ec) return on_read(ec, 0);
     const auto& head = parser_->get();
     const auto& limit_for = server_.options_.body_limit_for;
-    body_limit_ = (limit_for ? limit_for(head.method_string(), head.target()) : std::nullopt)
+    body_limit_ = (limit_for ? limit_for(head.method_string(), head.target(), head[http::field::authorization])
+                             : std::nullopt)
                       .value_or(server_.options_.body_limit);
     const auto declared = parser_->content_length();
     if (declared && *declared > body_limit_)

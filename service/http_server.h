@@ -79,7 +79,11 @@ struct HttpServerOptions {
   // (called on the I/O thread; must not block or throw); nullopt: body_limit. For routes whose
   // bodies are larger than the default and bounded by what the target names (a lease's update).
   // Default none: body_limit for every request.
-  std::function<std::optional<size_t>(std::string_view method, std::string_view target)> body_limit_for;
+  // `authorization` is the request's Authorization header ("" when none), so that a route may
+  // allow a large body only to a caller whose token it knows.
+  std::function<std::optional<size_t>(std::string_view method, std::string_view target,
+                                      std::string_view authorization)>
+      body_limit_for;
   // Called on the I/O thread after each failed accept (EMFILE, ENFILE, ...), before the server
   // waits to accept again: 10 ms after the first failure, doubling up to 1 s, back to 10 ms
   // after a success. Default none; for tests.

@@ -139,6 +139,10 @@ int main(int argc, char** argv) {
 
   // The executor exists after the App (it reports to the App's metrics); the hooks reach it
   // through this pointer, set before the server accepts the first request.
+  // Declared before the executor, so that they outlive it: its workers' jobs cancel their
+  // Slurm jobs as the executor stops, on every path out of main.
+  std::unique_ptr<scheduler::SlurmClient> slurm_jobs;
+  std::unique_ptr<scheduler::ClusterBackend> cluster_backend;
   std::unique_ptr<scheduler::Executor> executor;
   energy.on_quotas_changed = [&executor] { executor->submitted(); };
   energy.training_health = [&executor] { return executor ? executor->storage_health() : Status::ok(); };
@@ -202,8 +206,6 @@ int main(int argc, char** argv) {
   }
   // --cluster slurm: rounds of cluster devices' groups run in mufl-worker jobs (docs/cluster.md);
   // the backend is made once the server listens (the workers' default URL is its address).
-  std::unique_ptr<scheduler::SlurmClient> slurm_jobs;
-  std::unique_ptr<scheduler::ClusterBackend> cluster_backend;
   if (cfg.cluster == "slurm")
     exec_options.cluster_backend = [&cluster_backend](const scheduler::Device& d) {
       return cluster_backend->for_device(d);
@@ -225,8 +227,8 @@ int main(int argc, char** argv) {
   // Bounded reads (Cost::kQuick routes) answer on the I/O threads; the rest on the pool.
   http.is_quick = [&app](const service::HttpRequest& r) { return app.router().is_quick(r); };
   // A lease's update may be larger than the default body limit: as large as its model implies.
-  http.body_limit_for = [&app](std::string_view method, std::string_view target) {
-    if (auto limit = service::worker_body_limit(app.workers(), method, target)) return limit;
+  http.body_limit_for = [&app](std::string_view method, std::string_view target, std::string_view authorization) {
+    if (auto limit = service::worker_body_limit(app.workers(), method, target, authorization)) return limit;
     return service::work_body_limit(app.leases(), method, target);
   };
   service::HttpServer server(http, [&app](service::HttpRequest&& r) { return app.handle(std::move(r)); });
@@ -283,7 +285,12 @@ int main(int argc, char** argv) {
     m.server_name = http.server_name;
     metrics_server = std::make_unique<service::HttpServer>(
         m, [&app](service::HttpRequest&& r) { return app.handle_metrics(std::move(r)); });
-    if (Status s = metrics_server->listen(); !s.is_ok()) return fail("--metrics-listen: " + s.message());
+    if (Status s = metrics_server->listen(); !s.is_ok()) {
+      if (cluster_watch) cluster_watch->stop();
+      executor->stop();  // before the App its jobs report to goes
+      if (cluster_backend) cluster_backend->shutdown();
+      return fail("--metrics-listen: " + s.message());
+    }
     metrics_thread = std::thread([&metrics_server] { metrics_server->run(); });
   }
 

@@ -60,9 +60,11 @@ std::optional<size_t> work_body_limit(const federation::LeaseDesk& leases, std::
 // jobs on a Slurm cluster, each authenticated by the worker's own token.
 void add_worker_routes(Router& router, scheduler::WorkerDesk& desk);
 // The body limit of PUT /v1/workers/{id}/rounds/{round} (HttpServerOptions::body_limit_for):
-// WorkerDesk::result_body_limit; nullopt for anything else.
+// WorkerDesk::result_body_limit when `authorization` is "Bearer <that worker's token>";
+// nullopt (the server's default limit) for anything else, so that a stranger who knows a
+// worker id cannot send a large body.
 std::optional<size_t> worker_body_limit(const scheduler::WorkerDesk& desk, std::string_view method,
-                                        std::string_view target);
+                                        std::string_view target, std::string_view authorization);
 // /v1/activities… (with rounds and model download) and /v1/catalog.
 // `waiting`: why a group waits, shown as `waiting` and `waiting_reason` (nullptr: always null).
 void add_activity_routes(Router& router, tenants::ActivityService& activities, const Catalog& catalog,

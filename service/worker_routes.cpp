@@ -105,11 +105,15 @@ std::optional<HttpResponse> refuse_unless_worker(scheduler::WorkerDesk& desk, co
 }  // namespace
 
 std::optional<size_t> worker_body_limit(const scheduler::WorkerDesk& desk, std::string_view method,
-                                        std::string_view target) {
+                                        std::string_view target, std::string_view authorization) {
   constexpr std::string_view kPrefix = "/v1/workers/";
   if (method != "PUT" || target.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
   target = target.substr(kPrefix.size());
-  return desk.result_body_limit(target.substr(0, target.find('/')));
+  const std::string id(target.substr(0, target.find('/')));
+  HttpRequest head;
+  head.headers.emplace_back("authorization", std::string(authorization));
+  if (!desk.authenticate(id, bearer_token(head)).is_ok()) return std::nullopt;
+  return desk.result_body_limit(id);
 }
 
 void add_worker_routes(Router& router, scheduler::WorkerDesk& desk) {

@@ -19,10 +19,14 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-// A job state Slurm lists while the job may still report.
-bool still_running(const std::string& state) {
-  return state == "PENDING" || state == "RUNNING" || state == "CONFIGURING" || state == "SUSPENDED" ||
-         state == "REQUEUED" || state == "RESIZING";
+// A job Slurm lists that may still report: running, or pending for a reason that passes (not
+// a node or partition that is down or gone: the job was pinned to its node).
+bool still_running(const SlurmJobState& job) {
+  if (job.state == "PENDING")
+    return job.reason != "ReqNodeNotAvail" && job.reason != "NodeDown" && job.reason != "PartitionDown" &&
+           job.reason != "PartitionInactive" && job.reason != "BadConstraints" && job.reason.rfind("ReqNodeNotAvail", 0) != 0;
+  return job.state == "RUNNING" || job.state == "CONFIGURING" || job.state == "SUSPENDED" || job.state == "REQUEUED" ||
+         job.state == "RESIZING";
 }
 
 // What a device's rounds need on mufld's own host: the job's state lives on its CPU.
@@ -111,8 +115,8 @@ class WorkerHandle {
     last_state_ = "gone from squeue";
     for (const SlurmJobState& j : *jobs)
       if (j.id == job_id_) {
-        alive_ = still_running(j.state);
-        last_state_ = j.state;
+        alive_ = still_running(j);
+        last_state_ = j.state + (j.state == "PENDING" ? " (" + j.reason + ")" : "");
       }
     return alive_;
   }
@@ -141,8 +145,10 @@ class ClusterJob final : public TrainingJob {
 
   Result<fl::RoundReport> run_round(const std::function<bool()>& should_stop) override {
     if (!worker_ || !worker_->open()) {
+      // Slurm refused or did not answer: kUnavailable, which the executor waits out with a
+      // backoff (the device goes back) instead of counting it as a failed round.
       auto started = WorkerHandle::start(impl_, device_, config_.name, script_);
-      if (!started.ok()) return Status::internal(started.status().message());
+      if (!started.ok()) return started.status();
       worker_ = *started;
     }
     auto checkpoint = local_->checkpoint();
@@ -279,7 +285,10 @@ Result<int> ClusterBackend::cancel_leftover_jobs() {
       for (const auto& [worker, job] : impl_->live) ours |= job == j.id;
       if (ours) continue;
     }
-    if (Status s = impl_->slurm.cancel(j.id); !s.is_ok()) return s;
+    if (Status s = impl_->slurm.cancel(j.id); !s.is_ok()) {
+      spdlog::warn("cluster: cannot cancel Slurm job {} ({}) left by an earlier mufld: {}", j.id, j.name, s.message());
+      continue;
+    }
     spdlog::info("cluster: cancelled Slurm job {} ({}, {}) left by an earlier mufld", j.id, j.name, j.state);
     ++cancelled;
   }

@@ -10,10 +10,14 @@
 //
 // The worker: the first round of a job opens one (WorkerDesk) and submits its Slurm job
 // (`sbatch --gres=gpu:TYPE:1 --nodelist=NODE`, the script `exec mufl-worker …`); later rounds,
-// and jobs derived from this one on the same device (a membership change, a split child that
-// stays), keep it. It is closed (410 to its poll) and cancelled (scancel) when no job holds it
-// any more (the group ended, split, was cancelled, released at a boundary, or mufld stops), or
-// when a round fails on it.
+// and jobs derived from this one on the same device (a member joins or leaves at a round
+// boundary), keep it. It is closed (410 to its poll) and cancelled (scancel) when no job holds
+// it any more (the group ended, split: its children are claimed afresh, was cancelled, was
+// released at a boundary, or mufld stops), or when a round fails on it.
+//
+// A round also fails with kUnavailable when Slurm refuses or does not answer sbatch; the
+// executor then lets the device go and claims the group again after a backoff, without
+// counting a failed round.
 //
 // A round fails with kInternal ("the worker job … ended without a report", "no report within
 // …"), which the executor retries from the checkpoint (ExecutorOptions::max_round_errors), when

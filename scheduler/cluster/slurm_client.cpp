@@ -48,7 +48,7 @@ class SlurmCli : public SlurmClient {
   }
 
   Result<std::vector<SlurmJobState>> jobs(const std::string& name_prefix) override {
-    auto out = run({"squeue", "--noheader", "--format", kSqueueFormat});
+    auto out = run({"squeue", "--me", "--noheader", "--format", kSqueueFormat});
     if (!out.ok()) return out.status();
     return parse_squeue(*out, name_prefix);
   }
@@ -89,11 +89,13 @@ Result<std::vector<SlurmJobState>> parse_squeue(std::string_view text, const std
   for (int n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     auto f = split_fields(line);
-    if (f.size() != 5)
+    if (f.size() < 5)
       return Status::invalid_argument("squeue line " + std::to_string(n) + " has " + std::to_string(f.size()) +
                                       " fields, not 5: '" + line + "'");
-    if (f[1].rfind(name_prefix, 0) != 0) continue;
-    out.push_back({f[0], f[1], f[2], f[3], f[4]});
+    std::string name = f[4];  // the name is last and may hold '|'
+    for (size_t i = 5; i < f.size(); ++i) name += "|" + f[i];
+    if (name.rfind(name_prefix, 0) != 0) continue;
+    out.push_back({f[0], name, f[1], f[2], f[3]});
   }
   return out;
 }

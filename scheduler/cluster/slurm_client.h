@@ -51,7 +51,7 @@ class SlurmClient {
   virtual Result<std::string> submit(const SlurmJobSpec& job) = 0;
   // OK also for a job that already ended (scancel says nothing then).
   virtual Status cancel(const std::string& job_id) = 0;
-  // The jobs Slurm still lists whose names start with `name_prefix`.
+  // This user's jobs that Slurm still lists (squeue --me) whose names start with `name_prefix`.
   virtual Result<std::vector<SlurmJobState>> jobs(const std::string& name_prefix) = 0;
 };
 
@@ -67,7 +67,8 @@ std::vector<std::string> sbatch_arguments(const SlurmJobSpec& job);
 
 // squeue's answer in kSqueueFormat → jobs, keeping those whose names start with `name_prefix`.
 // kInvalidArgument naming the line for one with another number of fields.
-inline constexpr const char* kSqueueFormat = "%i|%j|%T|%N|%r";
+// The name last: it is the only field a user chooses, so it may hold '|'.
+inline constexpr const char* kSqueueFormat = "%i|%T|%N|%r|%j";
 Result<std::vector<SlurmJobState>> parse_squeue(std::string_view text, const std::string& name_prefix);
 
 }  // namespace mufl::scheduler

@@ -73,6 +73,15 @@ std::string WorkerDesk::lease_id(const std::string& worker_id, int64_t round) {
 WorkerDesk::Opened WorkerDesk::open(const std::string& group_id, const std::string& device) {
   Opened o{new_id("wrk", rng_), tenants::generate_token(rng_, tenants::kWorkerTokenPrefix)};
   std::lock_guard lock(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (it->second.open || now - it->second.closed_at < kClosedGrace) {
+      ++it;
+      continue;
+    }
+    board_.withdraw(it->first + ":done");
+    it = workers_.erase(it);
+  }
   Worker& w = workers_[o.id];
   w.token_sha256 = sha256_hex(o.token);
   w.group_id = group_id;
@@ -86,6 +95,7 @@ void WorkerDesk::close(const std::string& id) {
     auto it = workers_.find(id);
     if (it == workers_.end() || !it->second.open) return;
     it->second.open = false;
+    it->second.closed_at = std::chrono::steady_clock::now();
     if (it->second.posted) board_.withdraw(lease_id(id, it->second.posted->round));
   }
   board_.offer(id, id + ":done", kDoneMarker);
@@ -142,6 +152,8 @@ Result<WorkerResult> WorkerDesk::wait(const std::string& id, std::chrono::steady
     lock.unlock();
     const bool stop = give_up && give_up();
     lock.lock();
+    // A result that came while give_up ran wins: the worker was told it is recorded.
+    if (auto again = workers_.find(id); again != workers_.end() && again->second.result) continue;
     if (stop) {
       out = Status::unavailable("the round was given up");
       break;

@@ -8,7 +8,8 @@
 // or repeated one is kConflict and changes nothing.
 //
 // Tokens: open() makes a random one per worker and keeps its SHA-256 only. A closed worker's
-// token still authenticates (so that its poll learns it is done: 410) until forget().
+// token still authenticates for kClosedGrace (so that its poll learns it is done: 410); then
+// open() forgets the worker, and its token authenticates no more.
 //
 // The long poll is a federation::WorkBoard keyed by worker id: no thread waits per worker.
 //
@@ -56,6 +57,8 @@ class WorkerDesk {
     std::string id;     // "wrk_…"
     std::string token;  // shown once: it goes into the worker's environment
   };
+  static constexpr std::chrono::seconds kClosedGrace{120};  // > the longest poll (60 s)
+  // Opens a worker; forgets those closed more than kClosedGrace ago.
   Opened open(const std::string& group_id, const std::string& device);
   // The worker is done: its polls get `done` (410), a round posted to it fails its wait.
   void close(const std::string& id);
@@ -97,6 +100,7 @@ class WorkerDesk {
     std::string token_sha256;
     std::string group_id, device;
     bool open = true;
+    std::chrono::steady_clock::time_point closed_at{};
     std::optional<WorkerRound> posted;
     std::optional<WorkerResult> result;  // for `posted`
   };

@@ -97,16 +97,18 @@ TEST_CASE("slurm client: sbatch's arguments carry the job's name, GRES, node, pa
 
 TEST_CASE("slurm client: squeue's lines become jobs, mufld's only") {
   const std::string text =
-      "101|mufl-wrk_a|RUNNING|n1|None\n"
-      "102|someone-else|PENDING||Priority\n"
+      "101|RUNNING|n1|None|mufl-wrk_a\n"
+      "102|PENDING||Priority|someone|else\n"
       "\n"
-      "103|mufl-wrk_b|PENDING||Resources\n";
+      "103|PENDING||Resources|mufl-wrk_b\n"
+      "104|RUNNING|n2|None|mufl-wrk_c|odd\n";
   auto jobs = parse_squeue(text, "mufl-");
   REQUIRE(jobs.ok());
-  REQUIRE(jobs->size() == 2);
+  REQUIRE(jobs->size() == 3);
   CHECK((*jobs)[0] == SlurmJobState{"101", "mufl-wrk_a", "RUNNING", "n1", "None"});
   CHECK((*jobs)[1] == SlurmJobState{"103", "mufl-wrk_b", "PENDING", "", "Resources"});
-  auto bad = parse_squeue("101|mufl-a|RUNNING\n", "mufl-");
+  CHECK((*jobs)[2].name == "mufl-wrk_c|odd");
+  auto bad = parse_squeue("101|RUNNING|mufl-a\n", "mufl-");
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.status().message().find("line 1") != std::string::npos);
 }

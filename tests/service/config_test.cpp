@@ -115,6 +115,8 @@ TEST_CASE("config: --cluster and the Slurm flags") {
            {"--slurm-sbatch-arg=--gres=gpu:2"},
            {"--slurm-sbatch-arg=-wnode1"},
            {"--slurm-sbatch-arg=--job-name=x"},
+           {"--slurm-sbatch-arg=--export=ALL"},
+           {"--slurm-sbatch-arg=--get-user-env"},
            {"--slurm-sbatch-arg=time=1"},
            {"--cluster-refresh", "1"}}) {
     auto bad_r = parse(bad);

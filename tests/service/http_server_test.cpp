@@ -281,7 +281,7 @@ TEST_CASE("http server: oversized bodies get 413, garbage gets 400, both close t
 
 TEST_CASE("http server: a per-request body limit raises the limit for the targets it names only") {
   HttpServerOptions o = test_options();  // 1024 bytes by default
-  o.body_limit_for = [](std::string_view method, std::string_view target) -> std::optional<size_t> {
+  o.body_limit_for = [](std::string_view method, std::string_view target, std::string_view) -> std::optional<size_t> {
     if (method == "PUT" && target == "/big") return 4096;
     return std::nullopt;
   };

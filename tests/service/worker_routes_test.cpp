@@ -1,0 +1,98 @@
+// /v1/workers/{id}/… (service/worker_routes.cpp, docs/cluster.md): a cluster worker reaches
+// only its own rounds with its own token; every bad request is a problem+json that changes
+// nothing. The WorkerDesk's own rules are in tests/scheduler/worker_desk_test.cpp.
+#include <future>
+
+#include "core/file_io.h"
+#include "fl/job_wire.h"
+#include "service/deferred_response.h"
+#include "tests/service/api_fixture.h"
+
+using namespace mufl;
+using namespace mufl::test;
+using scheduler::WorkerDesk;
+
+namespace {
+
+std::string frame(int64_t round, const std::string& checkpoint) {
+  fl::RoundReport r;
+  r.round = round;
+  r.attempts = 1;
+  r.eval.push_back({"class", "class", 0.4, "accuracy", 0.9});
+  const json head = {{"report", fl::round_report_to_json(r)}, {"checkpoint_sha256", sha256_hex(checkpoint)},
+                     {"joules", 5.0}, {"meter", "model"}, {"seconds", 1.0}, {"host", "n1"}};
+  return scheduler::make_result_frame(head.dump(), checkpoint);
+}
+
+// The deferred long poll, driven as the server would.
+HttpResponse poll(Api& api, const std::string& id, const std::string& token) {
+  HttpResponse r = api.call("GET", "/v1/workers/" + id + "/work?wait=0", "", token);
+  if (!r.deferred) return r;
+  std::promise<HttpResponse> done;
+  r.deferred->start([&done](HttpResponse reply) { done.set_value(std::move(reply)); });
+  return done.get_future().get();
+}
+
+}  // namespace
+
+TEST_CASE("worker routes: the worker's own token, its own round, once") {
+  Api api;
+  WorkerDesk& desk = api.app->workers();
+  auto w = desk.open("grp_1", "slurm:n1:v100:0");
+  auto other = desk.open("grp_2", "slurm:n1:v100:1");
+  const std::string cp = "the checkpoint";
+  desk.post(w.id, {3, R"({"name":"grp_1"})", std::make_shared<const std::string>(cp)});
+
+  // Wrong, missing, another worker's, a tenant's or the admin's token: 401 with a challenge.
+  const auto [tenant_id, tenant_token] = api.tenant("team");
+  for (const std::string& token : {std::string(""), std::string("muflw_wrong"), other.token, tenant_token, kAdmin}) {
+    INFO("token " << token);
+    auto r = api.call("GET", "/v1/workers/" + w.id + "/work?wait=0", "", token);
+    CHECK(r.status == 401);
+    CHECK(r.content_type == "application/problem+json");
+    CHECK(api.call("PUT", "/v1/workers/" + w.id + "/rounds/3", frame(3, "x"), token).status == 401);
+    CHECK(api.call("GET", "/v1/workers/" + w.id + "/rounds/3/checkpoint", "", token).status == 401);
+  }
+  CHECK(api.call("GET", "/v1/workers/wrk_nosuch/work", "", w.token).status == 401);
+
+  auto work = poll(api, w.id, w.token);
+  REQUIRE(work.status == 200);
+  CHECK(json::parse(work.body)["round"] == 3);
+  CHECK(poll(api, other.id, other.token).status == 204);  // nothing posted to the other
+  auto bytes = api.call("GET", "/v1/workers/" + w.id + "/rounds/3/checkpoint", "", w.token);
+  REQUIRE(bytes.status == 200);
+  CHECK(body_of(bytes) == cp);
+  CHECK(api.call("GET", "/v1/workers/" + w.id + "/rounds/2/checkpoint", "", w.token).status == 409);
+  CHECK(api.call("GET", "/v1/workers/" + w.id + "/work?wait=61", "", w.token).status == 400);
+  CHECK(api.call("GET", "/v1/workers/" + w.id + "/rounds/x/checkpoint", "", w.token).status == 400);
+
+  // Bad results: 400 (malformed, tampered), 409 (another round, or the other worker's); nothing taken.
+  std::string tampered = frame(3, "new");
+  tampered.back() ^= 1;
+  CHECK(api.call("PUT", "/v1/workers/" + w.id + "/rounds/3", "\xff\xfe", w.token).status == 400);
+  CHECK(api.call("PUT", "/v1/workers/" + w.id + "/rounds/3", tampered, w.token).status == 400);
+  CHECK(api.call("PUT", "/v1/workers/" + w.id + "/rounds/4", frame(4, "new"), w.token).status == 409);
+  CHECK(api.call("PUT", "/v1/workers/" + other.id + "/rounds/3", frame(3, "new"), other.token).status == 409);
+  CHECK(poll(api, w.id, w.token).status == 200);  // still on offer
+
+  CHECK(api.call("PUT", "/v1/workers/" + w.id + "/rounds/3", frame(3, "new"), w.token).status == 204);
+  CHECK(api.call("PUT", "/v1/workers/" + w.id + "/rounds/3", frame(3, "new"), w.token).status == 409);
+  auto result = desk.wait(w.id, std::chrono::steady_clock::now(), nullptr);
+  REQUIRE(result.ok());
+  CHECK(result->checkpoint == "new");
+
+  // Closed: its poll says so (410), and a report after the round was taken back is 409.
+  desk.close(w.id);
+  CHECK(poll(api, w.id, w.token).status == 410);
+  CHECK(api.call("PUT", "/v1/workers/" + w.id + "/rounds/3", frame(3, "new"), w.token).status == 409);
+  // The body limit follows the posted checkpoint; none when nothing is posted.
+  const std::string bearer = "Bearer " + other.token;
+  CHECK_FALSE(service::worker_body_limit(desk, "PUT", "/v1/workers/" + w.id + "/rounds/3", "Bearer " + w.token));
+  desk.post(other.id, {1, R"({"name":"grp_2"})", std::make_shared<const std::string>(std::string(1000, 'c'))});
+  CHECK(*service::worker_body_limit(desk, "PUT", "/v1/workers/" + other.id + "/rounds/1", bearer) ==
+        2000 + (1u << 20));
+  CHECK_FALSE(service::worker_body_limit(desk, "GET", "/v1/workers/" + other.id + "/rounds/1", bearer));
+  // Only with the worker's own token: a stranger who knows the id gets the server's default limit.
+  CHECK_FALSE(service::worker_body_limit(desk, "PUT", "/v1/workers/" + other.id + "/rounds/1", ""));
+  CHECK_FALSE(service::worker_body_limit(desk, "PUT", "/v1/workers/" + other.id + "/rounds/1", "Bearer " + w.token));
+}
