@@ -115,6 +115,8 @@ Result<ProcessOutput> run_process(const std::vector<std::string>& argv, const Pr
   posix_spawn_file_actions_adddup2(&actions, in.fd[0], STDIN_FILENO);
   posix_spawn_file_actions_adddup2(&actions, out.fd[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err.fd[1], STDERR_FILENO);
+  // Nothing else: mufld's sockets (Asio opens them without O_CLOEXEC) stay out of the child.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   std::vector<std::string> args = argv, env = child_environment(options.env);
   auto c_args = c_strings(args), c_env = c_strings(env);
   pid_t pid = 0;

@@ -7,6 +7,7 @@
 #include "core/file_io.h"
 #include "fl/fl_job.h"
 #include "fl/job_wire.h"
+#include "protocol/result_frame.h"
 #include "scheduler/energy/energy_meter.h"
 #include "scheduler/energy/meters.h"
 
@@ -67,16 +68,6 @@ Result<WorkItem> parse_work_item(const std::string& body) {
 }
 
 // The result body (docs/cluster.md): 8 bytes N little-endian, N bytes of report, the checkpoint.
-std::string frame_result(const std::string& report, const std::string& checkpoint) {
-  std::string out(8, '\0');
-  const uint64_t n = report.size();
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
-  out.reserve(8 + report.size() + checkpoint.size());
-  out += report;
-  out += checkpoint;
-  return out;
-}
-
 // A problem+json body's detail and field errors, else the start of the body.
 std::string problem_text(const std::string& body) {
   const json j = json::parse(body, nullptr, false);
@@ -318,7 +309,8 @@ WorkerLoop::Next WorkerLoop::train_and_send(const WorkItem& work) {
 WorkerLoop::Next WorkerLoop::send_result(const WorkItem& work, const json& result, const std::string& checkpoint) {
   const std::string round = "round " + std::to_string(work.round);
   const std::string report = result.dump(-1, ' ', false, json::error_handler_t::replace);
-  auto r = call("PUT", worker_path() + "/rounds/" + std::to_string(work.round), frame_result(report, checkpoint),
+  auto r = call("PUT", worker_path() + "/rounds/" + std::to_string(work.round),
+                protocol::make_result_frame(report, checkpoint),
                 kTransferTimeout);
   if (!r) return Next::kExit;
   if (r->status == 204) {

@@ -13,8 +13,6 @@
 namespace mufl::scheduler {
 namespace {
 
-constexpr size_t kFrameHeader = 8;
-
 // The report JSON's own fields beside "report", checked into `out`.
 Status read_result_fields(const nlohmann::json& j, WorkerResult& out, std::string& sha) {
   static const char* kFields[] = {"report", "checkpoint_sha256", "joules", "meter", "seconds", "host"};
@@ -42,26 +40,6 @@ Status read_result_fields(const nlohmann::json& j, WorkerResult& out, std::strin
 }
 
 }  // namespace
-
-Result<ResultFrame> split_result_frame(std::string_view body) {
-  if (body.size() < kFrameHeader)
-    return Status::invalid_argument("the result is shorter than its 8-byte header");
-  uint64_t n = 0;
-  for (size_t i = 0; i < kFrameHeader; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(body[i])) << (8 * i);
-  if (n > body.size() - kFrameHeader)
-    return Status::invalid_argument("the result's header says " + std::to_string(n) + " bytes of report, and " +
-                                    std::to_string(body.size() - kFrameHeader) + " follow");
-  return ResultFrame{body.substr(kFrameHeader, n), body.substr(kFrameHeader + n)};
-}
-
-std::string make_result_frame(std::string_view report_json, std::string_view checkpoint) {
-  std::string out(kFrameHeader, '\0');
-  const uint64_t n = report_json.size();
-  for (size_t i = 0; i < kFrameHeader; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
-  out.append(report_json);
-  out.append(checkpoint);
-  return out;
-}
 
 WorkerDesk::WorkerDesk(RandomSource& rng) : rng_(rng) {}
 WorkerDesk::~WorkerDesk() { board_.shutdown(); }

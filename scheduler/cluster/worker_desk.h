@@ -28,6 +28,7 @@
 #include "core/result.h"
 #include "federation/work_board.h"
 #include "fl/fl_job.h"
+#include "protocol/result_frame.h"
 
 namespace mufl::scheduler {
 
@@ -113,14 +114,8 @@ class WorkerDesk {
   std::map<std::string, Worker, std::less<>> workers_;
 };
 
-// Splits a result body into its report JSON and checkpoint (docs/cluster.md, the frame).
-// kInvalidArgument for a body shorter than its header says.
-struct ResultFrame {
-  std::string_view report_json;
-  std::string_view checkpoint;
-};
-Result<ResultFrame> split_result_frame(std::string_view body);
-// The frame of a report and a checkpoint (the worker's side, and tests).
-std::string make_result_frame(std::string_view report_json, std::string_view checkpoint);
+// The result body's frame (protocol/result_frame.h), here for the executor's and tests' use.
+using protocol::make_result_frame;
+using protocol::split_result_frame;
 
 }  // namespace mufl::scheduler

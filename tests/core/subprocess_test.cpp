@@ -4,6 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 using namespace mufl;
 
 TEST_CASE("run_process returns stdout, stderr and the exit status", "[subprocess]") {
@@ -55,4 +58,14 @@ TEST_CASE("run_process reports a program killed by a signal as 128 + the signal"
   auto r = run_process({"sh", "-c", "kill -9 $$"});
   REQUIRE(r.ok());
   CHECK(r->exit_code == 128 + 9);
+}
+
+TEST_CASE("run_process: the child gets stdin, stdout and stderr, and none of our other descriptors", "[subprocess]") {
+  const int leaked = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC, as Asio's sockets
+  REQUIRE(leaked > 2);
+  auto r = run_process({"sh", "-c", "ls /proc/$$/fd"});
+  ::close(leaked);
+  REQUIRE(r.ok());
+  CHECK(r->out.find("\n" + std::to_string(leaked) + "\n") == std::string::npos);
+  CHECK(r->out.rfind("0\n1\n2\n", 0) == 0);
 }
