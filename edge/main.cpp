@@ -2,15 +2,11 @@
 // on a worker thread; this thread waits for SIGTERM or SIGINT. A stop while the agent is idle
 // (in a long poll) exits at once, since nothing is lost; a stop while it trains abandons the
 // lease (the server counts the client as a dropout) and then exits.
-#include <signal.h>
-
 #include <spdlog/spdlog.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <iostream>
-#include <thread>
 
+#include "cli/stop_signals.h"
 #include "edge/agent.h"
 #include "edge/options.h"
 
@@ -27,32 +23,10 @@ int main(int argc, char** argv) {
     std::cout << parsed->output;
     return kExitOk;
   }
-  // Signals go to this thread only, through sigtimedwait below.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  mufl::cli::block_stop_signals();  // before any thread starts: every thread inherits the mask
 
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ mufl-client: %v");
   Agent agent(parsed->options, [](const std::string& line) { spdlog::info("{}", line); });
-  std::atomic<bool> done{false};
-  std::atomic<int> code{kExitOk};
-  std::thread worker([&] {
-    code = agent.run();
-    done = true;
-  });
-  const timespec tick{0, 100'000'000};
-  while (!done) {
-    const int sig = sigtimedwait(&signals, nullptr, &tick);
-    if (sig != SIGTERM && sig != SIGINT) continue;
-    spdlog::info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    agent.stop();
-    if (!agent.busy()) {  // in a poll or a backoff: nothing to finish
-      spdlog::default_logger()->flush();
-      std::_Exit(kExitOk);
-    }
-  }
-  worker.join();
-  return code;
+  return mufl::cli::run_until_done_or_signalled(
+      {[&] { return agent.run(); }, [&] { agent.stop(); }, [&] { return agent.busy(); }}, kExitOk);
 }

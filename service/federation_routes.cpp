@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "service/deferred_response.h"
+#include "service/board_poll.h"
 #include "service/json_response.h"
 #include "service/page_query.h"
 #include "service/problem.h"
@@ -18,73 +18,6 @@ namespace mufl::service {
 namespace {
 
 constexpr int kDefaultClientPage = 100;
-constexpr int64_t kDefaultWorkWaitSeconds = 30, kMaxWorkWaitSeconds = 60;
-
-// The long poll for work: 200 with the client's oldest open lease, when there is one or one is
-// offered before the wait ends; 204 otherwise (also when mufld shuts down meanwhile).
-class WorkPoll final : public DeferredResponse {
- public:
-  WorkPoll(federation::WorkBoard& board, std::string client_id, std::chrono::milliseconds wait)
-      : board_(board), client_id_(std::move(client_id)), wait_(wait) {}
-
-  void start(std::function<void(HttpResponse)> done) override {
-    std::lock_guard lock(mu_);
-    const auto wait = cancelled_ ? std::chrono::milliseconds(0) : wait_;
-    id_ = board_.wait(client_id_, wait, [done = std::move(done)](std::optional<std::string> lease) {
-      done(reply(std::move(lease)));
-    });
-  }
-
-  void cancel() override {
-    federation::WorkBoard::WaiterId id;
-    {
-      std::lock_guard lock(mu_);
-      cancelled_ = true;
-      id = id_;
-    }
-    if (id != 0) board_.cancel(id);
-  }
-
-  static HttpResponse reply(std::optional<std::string> lease) {
-    HttpResponse r;
-    if (lease) {
-      r.body = std::move(*lease);
-    } else {
-      r.status = 204;
-      r.content_type.clear();
-    }
-    r.headers.emplace_back("Cache-Control", "no-store");
-    return r;
-  }
-
- private:
-  federation::WorkBoard& board_;
-  const std::string client_id_;
-  const std::chrono::milliseconds wait_;
-  std::mutex mu_;
-  federation::WorkBoard::WaiterId id_ = 0;
-  bool cancelled_ = false;
-};
-
-Result<std::chrono::milliseconds> parse_wait(const HttpRequest& req) {
-  std::vector<FieldError> errors;
-  int64_t seconds = kDefaultWorkWaitSeconds;
-  for (const auto& [key, value] : req.query) {
-    if (key != "wait") {
-      errors.push_back({key, "unknown query parameter; this route takes wait"});
-      continue;
-    }
-    char* end = nullptr;
-    errno = 0;
-    const long long n = std::strtoll(value.c_str(), &end, 10);
-    if (value.empty() || *end != '\0' || errno != 0 || n < 0 || n > kMaxWorkWaitSeconds)
-      errors.push_back({"wait", "must be an integer number of seconds from 0 to 60"});
-    else
-      seconds = n;
-  }
-  if (!errors.empty()) return Status::invalid_argument("the query has invalid parameters", std::move(errors));
-  return std::chrono::milliseconds(seconds * 1000);
-}
 
 // The body as a JSON object; an empty body is an empty object (routes whose fields are all optional).
 Result<nlohmann::json> optional_body(const HttpRequest& req) {
@@ -231,10 +164,12 @@ void add_client_routes(Router& router, federation::FederationRegistry& federatio
 
   // The long poll for work, and the client's heartbeat (authenticating it marks it seen).
   router.add("GET", "/v1/clients/me/work", Access::kClient, [&work](const RequestContext& ctx) {
-    auto wait = parse_wait(ctx.request);
+    // 200 with the client's oldest open lease, when there is one or one is offered before the
+    // wait ends; 204 otherwise (also when mufld shuts down meanwhile).
+    auto wait = parse_poll_wait(ctx.request);
     if (!wait.ok()) return problem_from_status(wait.status());
     HttpResponse r;
-    r.deferred = std::make_shared<WorkPoll>(work, ctx.principal.client_id, *wait);
+    r.deferred = std::make_shared<BoardPoll>(work, ctx.principal.client_id, *wait, &BoardPoll::item_or_no_content);
     return r;
   }, Cost::kQuick);
 }

@@ -3,11 +3,10 @@
 // to the router (a worker is no tenant) and check the token themselves against the WorkerDesk.
 #include <cerrno>
 #include <cstdlib>
-#include <mutex>
 
 #include <nlohmann/json.hpp>
 
-#include "service/deferred_response.h"
+#include "service/board_poll.h"
 #include "service/json_response.h"
 #include "service/problem.h"
 #include "service/routes.h"
@@ -15,73 +14,11 @@
 namespace mufl::service {
 namespace {
 
-constexpr int64_t kDefaultWaitSeconds = 30, kMaxWaitSeconds = 60;
-
-// The long poll: 200 with the round to train, 204 when none came, 410 when the worker is done.
-class WorkerPoll final : public DeferredResponse {
- public:
-  WorkerPoll(federation::WorkBoard& board, std::string worker_id, std::chrono::milliseconds wait)
-      : board_(board), worker_id_(std::move(worker_id)), wait_(wait) {}
-
-  void start(std::function<void(HttpResponse)> done) override {
-    std::lock_guard lock(mu_);
-    const auto wait = cancelled_ ? std::chrono::milliseconds(0) : wait_;
-    id_ = board_.wait(worker_id_, wait, [done = std::move(done)](std::optional<std::string> item) {
-      done(reply(std::move(item)));
-    });
-  }
-
-  void cancel() override {
-    federation::WorkBoard::WaiterId id;
-    {
-      std::lock_guard lock(mu_);
-      cancelled_ = true;
-      id = id_;
-    }
-    if (id != 0) board_.cancel(id);
-  }
-
-  static HttpResponse reply(std::optional<std::string> item) {
-    if (item && *item == scheduler::WorkerDesk::kDoneMarker)
-      return problem(410, "about:blank", "this worker is done: its group ended, split, was cancelled or let go");
-    HttpResponse r;
-    if (item) {
-      r.body = std::move(*item);
-    } else {
-      r.status = 204;
-      r.content_type.clear();
-    }
-    r.headers.emplace_back("Cache-Control", "no-store");
-    return r;
-  }
-
- private:
-  federation::WorkBoard& board_;
-  const std::string worker_id_;
-  const std::chrono::milliseconds wait_;
-  std::mutex mu_;
-  federation::WorkBoard::WaiterId id_ = 0;
-  bool cancelled_ = false;
-};
-
-Result<std::chrono::milliseconds> parse_wait(const HttpRequest& req) {
-  std::vector<FieldError> errors;
-  int64_t seconds = kDefaultWaitSeconds;
-  for (const auto& [key, value] : req.query) {
-    if (key != "wait") {
-      errors.push_back({key, "unknown query parameter; this route takes wait"});
-      continue;
-    }
-    char* end = nullptr;
-    errno = 0;
-    const long long n = std::strtoll(value.c_str(), &end, 10);
-    if (value.empty() || *end != '\0' || errno != 0 || n < 0 || n > kMaxWaitSeconds)
-      errors.push_back({"wait", "must be an integer number of seconds from 0 to 60"});
-    else
-      seconds = n;
-  }
-  if (!errors.empty()) return Status::invalid_argument("the query has invalid parameters", std::move(errors));
-  return std::chrono::milliseconds(seconds * 1000);
+// The long poll's reply: 410 when the worker is done, else the round or 204.
+HttpResponse work_reply(std::optional<std::string> item) {
+  if (item && *item == scheduler::WorkerDesk::kDoneMarker)
+    return problem(410, "about:blank", "this worker is done: its group ended, split, was cancelled or let go");
+  return BoardPoll::item_or_no_content(std::move(item));
 }
 
 // The {round} segment: a positive integer.
@@ -119,10 +56,10 @@ std::optional<size_t> worker_body_limit(const scheduler::WorkerDesk& desk, std::
 void add_worker_routes(Router& router, scheduler::WorkerDesk& desk) {
   router.add("GET", "/v1/workers/{id}/work", Access::kPublic, [&desk](const RequestContext& ctx) {
     if (auto refused = refuse_unless_worker(desk, ctx)) return *refused;
-    auto wait = parse_wait(ctx.request);
+    auto wait = parse_poll_wait(ctx.request);
     if (!wait.ok()) return problem_from_status(wait.status());
     HttpResponse r;
-    r.deferred = std::make_shared<WorkerPoll>(desk.board(), ctx.param("id"), *wait);
+    r.deferred = std::make_shared<BoardPoll>(desk.board(), ctx.param("id"), *wait, &work_reply);
     return r;
   }, Cost::kQuick);
 

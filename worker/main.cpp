@@ -5,13 +5,11 @@
 // this thread waits for SIGTERM or SIGINT (scancel sends SIGTERM). A stop while the loop is
 // idle exits at once; a stop while it trains abandons the round first (mufld's deadline takes
 // it back).
-#include <signal.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -19,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/stop_signals.h"
 #include "scheduler/energy/power_profile.h"
 #include "worker/worker_loop.h"
 
@@ -158,39 +157,6 @@ Result<std::string> read_token(const std::string& token_file) {
   return token;
 }
 
-sigset_t stop_signals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  return signals;
-}
-
-// Runs the loop on a worker thread and waits here for SIGTERM or SIGINT (blocked in every
-// thread, so that they come only to sigtimedwait).
-int run_until_done_or_signalled(WorkerLoop& loop) {
-  const sigset_t signals = stop_signals();
-  std::atomic<bool> done{false};
-  std::atomic<int> code{kExitDone};
-  std::thread worker([&] {
-    code = loop.run();
-    done = true;
-  });
-  const timespec tick{0, 100'000'000};
-  while (!done) {
-    const int sig = sigtimedwait(&signals, nullptr, &tick);
-    if (sig != SIGTERM && sig != SIGINT) continue;
-    spdlog::info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    loop.stop();
-    if (!loop.busy()) {  // in a poll or a pause: nothing to finish
-      spdlog::default_logger()->flush();
-      std::_Exit(kExitDone);
-    }
-  }
-  worker.join();
-  return code;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -208,9 +174,7 @@ int main(int argc, char** argv) {
     std::cerr << "mufl-worker: " << token.status().message() << "\n";
     return token.status().is_not_found() ? kExitLocal : kExitUsage;
   }
-  // Before any thread starts: the worker thread inherits the mask.
-  const sigset_t signals = stop_signals();
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  mufl::cli::block_stop_signals();  // before any thread starts: every thread inherits the mask
 
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ mufl-worker: %v");
   WorkerOptions options = std::move(parsed->options);
@@ -219,5 +183,6 @@ int main(int argc, char** argv) {
   if (!options.url.tls && options.url.host != "localhost" && options.url.host.rfind("127.", 0) != 0)
     spdlog::warn("plain http:// to {}: the worker token and the model cross the network in the clear", options.url.host);
   WorkerLoop loop(std::move(options), [](const std::string& line) { spdlog::info("{}", line); });
-  return run_until_done_or_signalled(loop);
+  return mufl::cli::run_until_done_or_signalled(
+      {[&] { return loop.run(); }, [&] { loop.stop(); }, [&] { return loop.busy(); }}, kExitDone);
 }
