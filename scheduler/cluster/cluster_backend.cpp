@@ -6,6 +6,7 @@
 
 #include "fl/job_wire.h"
 #include "scheduler/cluster/cluster_devices.h"
+#include "scheduler/energy/power_profile.h"
 
 namespace mufl::scheduler {
 namespace {
@@ -155,6 +156,7 @@ class ClusterJob final : public TrainingJob {
     if (!checkpoint.ok()) return checkpoint.status();
     const int64_t round = config_.round_offset + local_->rounds_done() + 1;
     const int64_t done_before = local_->rounds_done();
+    const auto posted = SteadyClock::now();
     impl_->desk.post(worker_->id(), {round, fl::job_config_to_json(config_).dump(),
                                      std::make_shared<const std::string>(std::move(*checkpoint))});
     bool stopped = false;
@@ -173,8 +175,10 @@ class ClusterJob final : public TrainingJob {
     if (Status s = local_->restore(result->checkpoint); !s.is_ok()) return fail(round, s);
     if (local_->rounds_done() != done_before + 1)
       return fail(round, Status::internal("its checkpoint is not one round on from the one it was given"));
-    if (impl_->options.on_energy)
-      impl_->options.on_energy(device_.name, result->joules, result->meter, result->seconds);
+    if (impl_->options.on_energy) {
+      const auto [joules, seconds] = bounded_energy(*result, SteadyClock::now() - posted);
+      impl_->options.on_energy(device_.name, joules, result->meter, seconds);
+    }
     return std::move(result->report);
   }
 
@@ -188,6 +192,20 @@ class ClusterJob final : public TrainingJob {
   void set_affinity_every(int n) override {
     config_.affinity_every = n;
     local_->set_affinity_every(n);
+  }
+
+  // A worker's energy report, bounded by what mufld can vouch for: no longer than the round
+  // took as mufld saw it, no more than the device's profile draws at full power over that
+  // time, with a 25 % margin (a tenant's budget is charged with it).
+  std::pair<double, double> bounded_energy(const WorkerResult& r, SteadyClock::duration waited) const {
+    const double wall = std::chrono::duration<double>(waited).count();
+    const double seconds = std::min(r.seconds, wall);
+    auto profile = find_power_profile(power_profile_of(device_, impl_->options.gpu_profile));
+    const double most = profile.ok() ? 1.25 * profile->busy_watts_at(profile->max_limit_watts()) * wall : r.joules;
+    if (r.joules > most)
+      spdlog::warn("cluster: {}: the worker reported {:.0f} J for a round of {:.1f} s; counting {:.0f} J", device_.name,
+                   r.joules, wall, most);
+    return {std::min(r.joules, most), seconds};
   }
 
   const TrainingJob& local() const { return *local_; }
