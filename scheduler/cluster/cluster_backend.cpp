@@ -72,8 +72,10 @@ class WorkerHandle {
     if (!submitted.ok()) {
       impl->desk.close(opened.id);
       impl->desk.forget(opened.id);
-      return Status::unavailable("cannot submit the worker job of " + device.name + ": " +
-                                 submitted.status().message());
+      const std::string why = "cannot submit the worker job of " + device.name + ": " + submitted.status().message();
+      // Refused for good: the group fails with Slurm's words; else the executor backs off.
+      if (submitted.status().code() == Status::Code::kFailedPrecondition) return Status::failed_precondition(why);
+      return Status::unavailable(why);
     }
     spdlog::info("cluster: group {} on {}: worker {} is Slurm job {}", group_id, device.name, opened.id, *submitted);
     {

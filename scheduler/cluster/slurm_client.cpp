@@ -16,6 +16,20 @@ std::vector<std::string> split_fields(const std::string& line) {
   return out;
 }
 
+// sbatch's answers that the same request meets again (a GRES, partition, account or node the
+// cluster does not have): kFailedPrecondition, so the group fails with Slurm's words instead of
+// waiting for a cluster that will never take it. Anything else stays as it was (kUnavailable:
+// slurmctld down or busy, worth a retry).
+Status refused_for_good(const Status& s) {
+  static const char* kForGood[] = {"Invalid generic resource", "Invalid partition", "Invalid account",
+                                   "Invalid node name", "Requested node configuration is not available",
+                                   "Invalid qos", "Invalid feature specification"};
+  if (s.code() == Status::Code::kUnavailable)
+    for (const char* words : kForGood)
+      if (s.message().find(words) != std::string::npos) return Status::failed_precondition(s.message());
+  return s;
+}
+
 class SlurmCli : public SlurmClient {
  public:
   explicit SlurmCli(SlurmCliOptions options) : options_(std::move(options)) {}
@@ -34,7 +48,7 @@ class SlurmCli : public SlurmClient {
     o.stdin_data = job.script;
     o.env = job.env;
     auto out = run(sbatch_arguments(job), o);
-    if (!out.ok()) return out.status();
+    if (!out.ok()) return refused_for_good(out.status());
     // --parsable: "<job id>" or "<job id>;<cluster>".
     std::string id = out->substr(0, out->find_first_of(";\n"));
     if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)

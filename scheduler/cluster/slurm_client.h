@@ -7,8 +7,9 @@
 // optional daemon that most sites do not run. Tests use a fake of this interface.
 //
 // Contract: every method returns a Status for a command that fails (kUnavailable when Slurm
-// cannot be reached or a command times out, kNotFound when the command is not installed,
-// kInvalidArgument when its answer cannot be parsed); none throws.
+// cannot be reached or a command times out, kFailedPrecondition when sbatch refuses the job
+// for good (a GRES, partition, account or node the cluster does not have), kNotFound when the
+// command is not installed, kInvalidArgument when its answer cannot be parsed); none throws.
 // Thread safety: SlurmCli's methods may be called from any thread.
 #include <cstdint>
 #include <memory>

@@ -35,6 +35,13 @@ class FakeSlurm final : public SlurmClient {
   Result<std::vector<SlurmNode>> nodes() override { return std::vector<SlurmNode>{}; }
 
   Result<std::string> submit(const SlurmJobSpec& spec) override {
+    {
+      std::lock_guard lock(mu_);
+      if (refusal_) {
+        ++refused_;
+        return *refusal_;
+      }
+    }
     std::string worker;
     for (const auto& e : spec.env)
       if (e.rfind("MUFL_WORKER_ID=", 0) == 0) worker = e.substr(15);
@@ -64,6 +71,15 @@ class FakeSlurm final : public SlurmClient {
     return out;
   }
 
+  // Every sbatch from now on fails so (nullopt: they pass again).
+  void refuse(std::optional<Status> why) {
+    std::lock_guard lock(mu_);
+    refusal_ = std::move(why);
+  }
+  int refused() {
+    std::lock_guard lock(mu_);
+    return refused_;
+  }
   // The next job to reach lineage round `round` dies before reporting it.
   void kill_at(int64_t round) {
     std::lock_guard lock(mu_);
@@ -155,6 +171,8 @@ class FakeSlurm final : public SlurmClient {
   int next_id_ = 100;
   size_t peak_live_ = 0;
   int64_t kill_at_round_ = -1;
+  std::optional<Status> refusal_;
+  int refused_ = 0;
 };
 
 // A harness whose only device is one GPU of a Slurm node, run by the cluster backend.
@@ -237,4 +255,26 @@ TEST_CASE("cluster executor: two activities run as two worker jobs at once") {
   CHECK(c.h.metrics(b) == expected);
   CHECK(c.slurm->submitted().size() == 2);
   CHECK(c.slurm->peak_live() == 2);
+}
+
+TEST_CASE("cluster executor: sbatch refusing the job for good fails the group with Slurm's words") {
+  ClusterHarness c;
+  c.slurm->refuse(Status::failed_precondition("sbatch exited with 1: Invalid generic resource (gres) specification"));
+  const std::string id = c.h.submit();
+  REQUIRE(c.h.endings.wait(id) == ActivityState::kFailed);
+  CHECK_THAT(c.h.activity(id).state_reason, Catch::Contains("Invalid generic resource"));
+  CHECK(c.slurm->refused() == 1);  // not retried: the same request meets the same answer
+}
+
+TEST_CASE("cluster executor: an sbatch that fails for now is waited out, and the group then trains") {
+  const auto& expected = unbroken();
+  ClusterHarness c;
+  c.slurm->refuse(Status::unavailable("sbatch exited with 1: Unable to contact slurm controller"));
+  const std::string id = c.h.submit();
+  for (int i = 0; i < 500 && c.slurm->refused() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(c.slurm->refused() >= 2);  // retried after the backoff (150 ms, doubling), not failed
+  CHECK(c.h.activity(id).state != ActivityState::kFailed);
+  c.slurm->refuse(std::nullopt);
+  REQUIRE(c.h.endings.wait(id) == ActivityState::kSucceeded);
+  CHECK(c.h.metrics(id) == expected);
 }
