@@ -16,10 +16,12 @@ namespace {
 // The report JSON's own fields beside "report", checked into `out`.
 Status read_result_fields(const nlohmann::json& j, WorkerResult& out, std::string& sha) {
   static const char* kFields[] = {"report", "checkpoint_sha256", "joules", "meter", "seconds", "host"};
-  for (const auto& [key, value] : j.items())
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key();  // not a structured binding: clang 14 cannot capture one
     if (std::find_if(std::begin(kFields), std::end(kFields), [&](const char* f) { return key == f; }) ==
         std::end(kFields))
       return Status::invalid_argument("the result has an unknown field", {{key, "unknown field"}});
+  }
   auto number = [&](const char* f, double& into) -> Status {
     if (!j.contains(f) || !j[f].is_number()) return Status::invalid_argument("bad result", {{f, "must be a number"}});
     into = j[f].get<double>();
