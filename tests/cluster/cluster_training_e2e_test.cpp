@@ -100,6 +100,18 @@ bool queue_empties(const SlurmCluster& cluster, int seconds = 30) {
   return false;
 }
 
+// Waits (bounded) until Slurm runs at least `n` of mufld's worker jobs at once.
+bool workers_run(const SlurmCluster& cluster, int n, int seconds = 60) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    int running = 0;
+    for (const auto& line : squeue(cluster))
+      running += line.find("|mufl-wrk_") != std::string::npos && line.find("|RUNNING") != std::string::npos;
+    if (running >= n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
 // What a local device records for `body` (computed once per body name and rounds).
 const std::vector<json>& local_rounds(const json& body) {
   static std::map<std::string, std::vector<json>> cache;
@@ -131,16 +143,7 @@ TEST_CASE("cluster e2e: two activities train as two Slurm jobs at once and recor
   CHECK(!devices[0]["host"].get<std::string>().empty());
 
   const std::string a = svc.submit(a_body), b = svc.submit(b_body);
-  // Both run at once: two worker jobs RUNNING together.
-  bool both = false;
-  for (int i = 0; i < 600 && !both; ++i) {
-    int running = 0;
-    for (const auto& line : squeue(cluster)) running += line.find("|mufl-wrk_") != std::string::npos &&
-                                                        line.find("|RUNNING") != std::string::npos;
-    both = running == 2;
-    if (!both) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  CHECK(both);
+  CHECK(workers_run(cluster, 2));  // both at once: two worker jobs RUNNING together
   svc.wait_state(a, "succeeded");
   svc.wait_state(b, "succeeded");
   CHECK(svc.rounds(a) == expected);
@@ -174,12 +177,7 @@ TEST_CASE("cluster e2e: a worker cancelled mid-run loses only its round, and SIG
   // A long activity whose worker runs when mufld gets SIGTERM: mufld cancels it on the way out.
   const std::string long_id = svc.submit(activity_body("long", 200));
   svc.wait_state(long_id, "training");
-  bool running = false;
-  for (int i = 0; i < 300 && !running; ++i) {
-    for (const auto& line : squeue(cluster)) running |= line.find("|RUNNING") != std::string::npos;
-    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  REQUIRE(running);
+  REQUIRE(workers_run(cluster, 1, 30));
   CHECK(svc.mufld->stop(SIGTERM) == 0);
   CHECK(queue_empties(cluster));
 }
@@ -220,12 +218,7 @@ TEST_CASE("cluster e2e: kill -9 of mufld mid-run, a drain and a cancel: unbroken
   // Resumed, it trains again in a new job; a cancel of the activity then ends that job.
   for (const auto& d : all)
     REQUIRE(svc.client->post("/v1/devices/" + d["name"].get<std::string>() + "/resume", "", kAdmin).status == 200);
-  bool again = false;
-  for (int i = 0; i < 300 && !again; ++i) {
-    for (const auto& line : squeue(cluster)) again |= line.find("|RUNNING") != std::string::npos;
-    if (!again) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  REQUIRE(again);
+  REQUIRE(workers_run(cluster, 1, 30));
   REQUIRE(svc.client->del("/v1/activities/" + long_id, svc.token).status == 200);
   svc.wait_state(long_id, "cancelled");
   CHECK(queue_empties(cluster));

@@ -75,8 +75,4 @@ class SlurmCluster {
   std::string old_slurm_conf_;
 };
 
-// Runs argv (argv[0] found on PATH) with the process's environment; stdout and stderr go
-// through files in `scratch_dir`. Kills it with SIGKILL after `timeout_seconds` (exit code 124).
-SlurmRun run_command(const std::vector<std::string>& argv, const std::string& scratch_dir, int timeout_seconds);
-
 }  // namespace mufl::testing
