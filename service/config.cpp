@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/strings.h"
 #include "fl/encoder_gradient.h"
 #include "service/version.h"
 
@@ -64,13 +65,8 @@ std::optional<int64_t> parse_duration_seconds(const std::string& text) {
   return n > 0 ? std::optional<int64_t>(n) : std::nullopt;
 }
 
-// A Slurm name (partition, account): what sbatch takes without quoting.
-bool valid_slurm_name(const std::string& s) {
-  if (s.size() > 128) return false;
-  for (unsigned char ch : s)
-    if (!std::isalnum(ch) && ch != '_' && ch != '-' && ch != '.') return false;
-  return true;
-}
+// A Slurm name (partition, account), or none: what sbatch takes without quoting.
+bool valid_slurm_name(const std::string& s) { return s.size() <= 128 && is_plain_name(s); }
 
 // The --cluster flags: each named, and none of the sbatch arguments mufld sets itself.
 Status check_cluster(const Config& c) {

@@ -2,19 +2,11 @@
 
 #include <sstream>
 
+#include "core/strings.h"
 #include "core/subprocess.h"
 
 namespace mufl::scheduler {
 namespace {
-
-std::vector<std::string> split_fields(const std::string& line) {
-  std::vector<std::string> out;
-  std::stringstream in(line);
-  std::string field;
-  while (std::getline(in, field, '|')) out.push_back(field);
-  if (!line.empty() && line.back() == '|') out.emplace_back();
-  return out;
-}
 
 // sbatch's answers that the same request meets again (a GRES, partition, account or node the
 // cluster does not have): kFailedPrecondition, so the group fails with Slurm's words instead of
@@ -102,14 +94,14 @@ Result<std::vector<SlurmJobState>> parse_squeue(std::string_view text, const std
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto f = split_fields(line);
+    const auto f = split_fields(line, '|');
     if (f.size() < 5)
       return Status::invalid_argument("squeue line " + std::to_string(n) + " has " + std::to_string(f.size()) +
                                       " fields, not 5: '" + line + "'");
-    std::string name = f[4];  // the name is last and may hold '|'
-    for (size_t i = 5; i < f.size(); ++i) name += "|" + f[i];
+    // The name is last and may hold '|': the rest of the line.
+    const std::string name(f[4].data(), static_cast<size_t>(line.data() + line.size() - f[4].data()));
     if (name.rfind(name_prefix, 0) != 0) continue;
-    out.push_back({f[0], name, f[1], f[2], f[3]});
+    out.push_back({std::string(f[0]), name, std::string(f[1]), std::string(f[2]), std::string(f[3])});
   }
   return out;
 }

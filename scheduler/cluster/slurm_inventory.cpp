@@ -4,18 +4,10 @@
 #include <cctype>
 #include <charconv>
 
+#include "core/strings.h"
+
 namespace mufl::scheduler {
 namespace {
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  for (size_t start = 0;;) {
-    const size_t end = s.find(sep, start);
-    out.push_back(s.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
-    if (end == std::string_view::npos) return out;
-    start = end + 1;
-  }
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -63,7 +55,7 @@ Result<std::map<std::string, int64_t>> parse_gpu_gres(std::string_view gres) {
   }
   for (std::string_view entry : entries) {
     entry = trim(entry.substr(0, entry.find('(')));
-    const auto parts = split(entry, ':');
+    const auto parts = split_fields(entry, ':');
     if (parts.empty() || parts[0] != "gpu") continue;  // shard, mps, license…
     // gpu:COUNT, gpu:TYPE:COUNT; "gpu" alone means one.
     const std::string type = parts.size() >= 3 ? std::string(parts[1]) : "gpu";
@@ -79,11 +71,11 @@ Result<std::vector<SlurmNode>> parse_sinfo_nodes(std::string_view text) {
   std::vector<SlurmNode> nodes;
   std::map<std::string, size_t, std::less<>> index;
   int line_no = 0;
-  for (std::string_view line : split(text, '\n')) {
+  for (std::string_view line : split_fields(text, '\n')) {
     ++line_no;
     if (trim(line).empty()) continue;
     const std::string where = "sinfo line " + std::to_string(line_no);
-    const auto f = split(line, '|');
+    const auto f = split_fields(line, '|');
     if (f.size() != 7) return Status::invalid_argument(where + ": " + std::to_string(f.size()) + " fields, not 7");
     const std::string name(trim(f[0]));
     if (name.empty()) return Status::invalid_argument(where + ": no node name");
