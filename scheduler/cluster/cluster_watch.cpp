@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
-#include <set>
 
 #include "scheduler/cluster/cluster_devices.h"
 #include "scheduler/energy/reported_meter.h"
@@ -30,9 +29,9 @@ Status ClusterWatch::refresh() {
   }
   if (!status.is_ok()) return status;
   std::vector<MeteredDevice> found;
-  std::set<std::string> seen;
+  std::map<std::string, bool> usable;  // every GPU Slurm lists: whether its node takes work
   for (const ClusterDevice& c : cluster_devices(*nodes)) {
-    seen.insert(c.device.name);
+    usable[c.device.name] = c.usable;
     MeteredDevice m;
     m.device = c.device;
     auto profile = find_power_profile(power_profile_of(c.device, options_.gpu_profile));
@@ -44,8 +43,6 @@ Status ClusterWatch::refresh() {
   std::vector<Device> added = inventory_.add_devices(std::move(found));
   for (const Device& d : added) spdlog::info("cluster: {} ({} on {}) is a device", d.name, d.gres, d.host);
   // Availability follows the node; a GPU Slurm no longer lists is unavailable.
-  std::map<std::string, bool> usable;
-  for (const ClusterDevice& c : cluster_devices(*nodes)) usable[c.device.name] = c.usable;
   for (const Device& d : inventory_.devices()) {
     if (!d.on_cluster()) continue;
     const auto it = usable.find(d.name);
