@@ -254,9 +254,14 @@ int main(int argc, char** argv) {
       if (Status s = inventory.add_reported_energy(device, joules, meter, seconds); !s.is_ok())
         spdlog::warn("cluster: {}: the worker's energy report is not counted: {}", device, s.message());
     };
+    backend_options.store = &**store;
     cluster_backend = std::make_unique<scheduler::ClusterBackend>(*slurm_jobs, app.workers(), backend_options);
-    if (auto left = cluster_backend->cancel_leftover_jobs(); !left.ok())
+    // Before the first request (the server runs later): an adopted worker's poll must find it.
+    if (auto left = cluster_backend->reconcile_workers(); !left.ok())
       spdlog::warn("cluster: cannot list the worker jobs an earlier mufld left: {}", left.status().message());
+    else if (left->adopted + left->cancelled + left->forgotten > 0)
+      spdlog::info("cluster: of the workers an earlier mufld left, {} adopted, {} jobs cancelled, {} gone", left->adopted,
+                   left->cancelled, left->forgotten);
     spdlog::info("cluster: worker jobs run {} and reach mufld at {}", backend_options.worker_command.front(),
                  backend_options.worker_url);
     // The cluster's GPUs join the devices now and as Slurm reports more.

@@ -467,6 +467,19 @@ BEGIN
                       'reason', 'took a group'));
 END;
 )sql"},
+      {16, "the cluster's worker jobs", R"sql(
+-- One row per mufl-worker job mufld has open on a Slurm cluster, so that a restarted mufld
+-- can adopt the ones Slurm still runs (docs/cluster.md). The token itself is never stored.
+CREATE TABLE cluster_workers (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  id           TEXT NOT NULL UNIQUE,
+  token_sha256 TEXT NOT NULL,
+  group_id     TEXT NOT NULL,
+  device       TEXT NOT NULL,
+  slurm_job_id TEXT NOT NULL,
+  created_ms   INTEGER NOT NULL
+);
+)sql"},
   };
   return migrations;
 }

@@ -121,6 +121,9 @@ class SqliteStore final : public Store {
                                     int64_t now_ms) override;
   Result<int64_t> close_round_leases(const std::string& group_id, int64_t round, int64_t attempt, LeaseState state,
                                      int64_t now_ms) override;
+  Status save_worker(const WorkerRecord& worker) override;
+  Status delete_worker(const std::string& id) override;
+  Result<std::vector<WorkerRecord>> list_workers() override;
 
   // How many SQL statements the store has started on all its connections since it opened
   // (BEGIN and COMMIT included; the migrations at open not): tests use the difference across a

@@ -21,6 +21,7 @@
 #include "core/result.h"
 #include "core/tenant.h"
 #include "storage/lease_store.h"
+#include "storage/worker_store.h"
 
 namespace mufl::storage {
 
@@ -526,7 +527,8 @@ class Store : public TenantStore,
               public DeviceStore,
               public EventStore,
               public FederationStore,
-              public LeaseStore {
+              public LeaseStore,
+              public WorkerStore {
  public:
   ~Store() override = default;
 

@@ -3,6 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <optional>
+#include <utility>
+#include <thread>
 
 #include "fl/job_wire.h"
 #include "scheduler/cluster/cluster_devices.h"
@@ -36,6 +40,16 @@ fl::RuntimeOptions on_this_cpu(fl::RuntimeOptions runtime) {
   return runtime;
 }
 
+// "slurm:NODE:TYPE:I" → "slurm:NODE:TYPE": devices Slurm does not tell apart (it picks the GPU).
+std::string node_and_type(const std::string& device) { return device.substr(0, device.rfind(':')); }
+
+int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class WorkerHandle;
+
 }  // namespace
 
 struct ClusterBackend::Impl {
@@ -45,6 +59,42 @@ struct ClusterBackend::Impl {
   ClusterBackendOptions options;
   std::mutex mu;
   std::map<std::string, std::string> live;  // worker id → its Slurm job id
+  // Adopted workers no job has taken yet: group id → the worker and the device it was on.
+  struct Parked {
+    std::shared_ptr<WorkerHandle> worker;
+    std::string device;
+  };
+  std::map<std::string, Parked> parked;
+  std::condition_variable parked_changed;
+  bool stopping = false;
+
+  void record(const storage::WorkerRecord& w) {
+    if (!options.store) return;
+    if (Status s = options.store->save_worker(w); !s.is_ok())
+      spdlog::warn("cluster: worker {} is not recorded ({}): a crash of mufld would cancel its job", w.id, s.message());
+  }
+  void unrecord(const std::string& id) {
+    if (!options.store) return;
+    if (Status s = options.store->delete_worker(id); !s.is_ok())
+      spdlog::warn("cluster: cannot delete the record of worker {}: {}", id, s.message());
+  }
+  // The adopted worker of `group_id` when `device` is of its node and GPU type. One of another
+  // node or type is let go (closed and cancelled as its handle goes).
+  std::shared_ptr<WorkerHandle> take_parked(const std::string& group_id, const std::string& device) {
+    Parked p;
+    {
+      std::lock_guard lock(mu);
+      auto it = parked.find(group_id);
+      if (it == parked.end()) return nullptr;
+      p = std::move(it->second);
+      parked.erase(it);
+    }
+    parked_changed.notify_all();
+    if (node_and_type(p.device) == node_and_type(device)) return std::move(p.worker);
+    spdlog::info("cluster: group {} went to {}, not to the node of its adopted worker ({}): that job is cancelled",
+                 group_id, device, p.device);
+    return nullptr;
+  }
 };
 
 namespace {
@@ -82,6 +132,7 @@ class WorkerHandle {
       std::lock_guard lock(impl->mu);
       impl->live[opened.id] = *submitted;
     }
+    impl->record({opened.id, opened.token_sha256, group_id, device.name, *submitted, unix_ms_now()});
     return std::make_shared<WorkerHandle>(impl, opened.id, *submitted);
   }
 
@@ -104,6 +155,7 @@ class WorkerHandle {
     }
     if (Status s = impl_->slurm.cancel(job_id_); !s.is_ok())
       spdlog::warn("cluster: cannot cancel Slurm job {} of worker {}: {}", job_id_, id_, s.message());
+    impl_->unrecord(id_);
   }
 
   // Whether Slurm still runs (or queues) the job; asked at most every squeue_every_ms. A
@@ -125,8 +177,14 @@ class WorkerHandle {
   }
   const std::string& last_state() const { return last_state_; }
 
+  // An adopted worker may report a round an earlier mufld posted: its first round's energy is
+  // bounded by the time since its job was submitted, not since this process posted the round.
+  void adopted(SteadyClock::time_point submitted) { adopted_submitted_ = submitted; }
+  std::optional<SteadyClock::time_point> take_adopted_start() { return std::exchange(adopted_submitted_, std::nullopt); }
+
  private:
   std::shared_ptr<ClusterBackend::Impl> impl_;
+  std::optional<SteadyClock::time_point> adopted_submitted_;
   std::string id_, job_id_;
   bool ended_ = false;
   bool alive_ = true;
@@ -158,7 +216,7 @@ class ClusterJob final : public TrainingJob {
     if (!checkpoint.ok()) return checkpoint.status();
     const int64_t round = config_.round_offset + local_->rounds_done() + 1;
     const int64_t done_before = local_->rounds_done();
-    const auto posted = SteadyClock::now();
+    const auto posted = worker_->take_adopted_start().value_or(SteadyClock::now());
     impl_->desk.post(worker_->id(), {round, fl::job_config_to_json(config_).dump(),
                                      std::make_shared<const std::string>(std::move(*checkpoint))});
     bool stopped = false;
@@ -244,8 +302,12 @@ class DeviceBackend final : public TrainingBackend {
   Result<std::unique_ptr<TrainingJob>> create(const fl::JobConfig& config, const fl::RuntimeOptions& runtime) override {
     auto local = local_training().create(config, on_this_cpu(runtime));
     if (!local.ok()) return local.status();
+    // A group resumed after a restart of mufld takes back its worker, where Slurm still runs it.
+    auto worker = impl_->take_parked(config.name, device_.name);
+    if (worker) spdlog::info("cluster: group {} on {} goes on with its adopted worker {} (Slurm job {})", config.name,
+                             device_.name, worker->id(), worker->job_id());
     return std::unique_ptr<TrainingJob>(
-        std::make_unique<ClusterJob>(impl_, device_, config, std::move(*local), nullptr, script_));
+        std::make_unique<ClusterJob>(impl_, device_, config, std::move(*local), std::move(worker), script_));
   }
 
   Result<std::unique_ptr<TrainingJob>> derive(const TrainingJob& source, const fl::JobConfig& config,
@@ -271,7 +333,16 @@ class DeviceBackend final : public TrainingBackend {
 ClusterBackend::ClusterBackend(SlurmClient& slurm, WorkerDesk& desk, ClusterBackendOptions options)
     : impl_(std::make_shared<Impl>(slurm, desk, std::move(options))) {}
 
-ClusterBackend::~ClusterBackend() = default;
+ClusterBackend::~ClusterBackend() { stop_sweeper(); }
+
+void ClusterBackend::stop_sweeper() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->parked_changed.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+}
 
 TrainingBackend* ClusterBackend::for_device(const Device& device) {
   if (!device.on_cluster()) return nullptr;
@@ -282,7 +353,14 @@ TrainingBackend* ClusterBackend::for_device(const Device& device) {
 }
 
 void ClusterBackend::shutdown() {
+  stop_sweeper();  // it let the adopted workers no job took go: they are ended below
+  std::map<std::string, Impl::Parked> parked;
   std::map<std::string, std::string> live;
+  {
+    std::lock_guard lock(impl_->mu);
+    parked.swap(impl_->parked);
+  }
+  parked.clear();  // their handles end them
   {
     std::lock_guard lock(impl_->mu);
     live.swap(impl_->live);
@@ -291,28 +369,88 @@ void ClusterBackend::shutdown() {
     impl_->desk.close(worker);
     if (Status s = impl_->slurm.cancel(job); !s.is_ok())
       spdlog::warn("cluster: cannot cancel Slurm job {} of worker {}: {}", job, worker, s.message());
+    impl_->unrecord(worker);
   }
 }
 
-Result<int> ClusterBackend::cancel_leftover_jobs() {
+Result<ClusterBackend::Reconciled> ClusterBackend::reconcile_workers() {
   auto jobs = impl_->slurm.jobs(impl_->options.job_name_prefix + "wrk_");
   if (!jobs.ok()) return jobs.status();
-  int cancelled = 0;
+  std::vector<storage::WorkerRecord> records;
+  if (impl_->options.store) {
+    auto listed = impl_->options.store->list_workers();
+    if (!listed.ok()) return listed.status();
+    records = std::move(*listed);
+  }
+  Reconciled out;
+  std::map<std::string, const storage::WorkerRecord*> by_job;  // Slurm job id → its record
+  for (const auto& r : records) by_job[r.slurm_job_id] = &r;
+  std::map<std::string, bool> listed;  // worker id → Slurm still lists its job
   for (const SlurmJobState& j : *jobs) {
-    {
-      std::lock_guard lock(impl_->mu);
-      bool ours = false;
-      for (const auto& [worker, job] : impl_->live) ours |= job == j.id;
-      if (ours) continue;
+    if (is_ours(j.id)) continue;
+    auto it = by_job.find(j.id);
+    const storage::WorkerRecord* r = it == by_job.end() ? nullptr : it->second;
+    if (r) listed[r->id] = true;
+    if (r && j.name == impl_->options.job_name_prefix + r->id && still_running(j) && adopt(*r)) {
+      ++out.adopted;
+      continue;
     }
     if (Status s = impl_->slurm.cancel(j.id); !s.is_ok()) {
       spdlog::warn("cluster: cannot cancel Slurm job {} ({}) left by an earlier mufld: {}", j.id, j.name, s.message());
       continue;
     }
     spdlog::info("cluster: cancelled Slurm job {} ({}, {}) left by an earlier mufld", j.id, j.name, j.state);
-    ++cancelled;
+    ++out.cancelled;
+    if (r) impl_->unrecord(r->id);
   }
-  return cancelled;
+  for (const auto& r : records)
+    if (!listed.count(r.id)) {
+      impl_->unrecord(r.id);
+      ++out.forgotten;
+    }
+  if (out.adopted > 0) start_sweeper();
+  return out;
+}
+
+bool ClusterBackend::is_ours(const std::string& job_id) const {
+  std::lock_guard lock(impl_->mu);
+  for (const auto& [worker, job] : impl_->live)
+    if (job == job_id) return true;
+  return false;
+}
+
+bool ClusterBackend::adopt(const storage::WorkerRecord& r) {
+  if (Status s = impl_->desk.adopt(r.id, r.token_sha256, r.group_id, r.device); !s.is_ok()) {
+    spdlog::warn("cluster: cannot adopt worker {}: {}", r.id, s.message());
+    return false;
+  }
+  auto handle = std::make_shared<WorkerHandle>(impl_, r.id, r.slurm_job_id);
+  handle->adopted(SteadyClock::now() - std::chrono::milliseconds(std::max<int64_t>(0, unix_ms_now() - r.created_unix_ms)));
+  std::lock_guard lock(impl_->mu);
+  impl_->live[r.id] = r.slurm_job_id;
+  impl_->parked[r.group_id] = {std::move(handle), r.device};
+  spdlog::info("cluster: adopted worker {} (Slurm job {}) of group {} on {}", r.id, r.slurm_job_id, r.group_id,
+               r.device);
+  return true;
+}
+
+// Lets go, after adopt_grace_ms, of the adopted workers no job took (their groups went
+// elsewhere, ended while mufld was down, or wait for a device).
+void ClusterBackend::start_sweeper() {
+  if (sweeper_.joinable()) return;
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(impl_->options.adopt_grace_ms);
+  sweeper_ = std::thread([impl = impl_, deadline] {
+    std::map<std::string, Impl::Parked> left;
+    {
+      std::unique_lock lock(impl->mu);
+      impl->parked_changed.wait_until(lock, deadline, [&] { return impl->stopping || impl->parked.empty(); });
+      if (impl->stopping) return;
+      left.swap(impl->parked);
+    }
+    for (const auto& [group, p] : left)
+      spdlog::info("cluster: no device took group {} within {} ms: its adopted worker is cancelled", group,
+                   impl->options.adopt_grace_ms);
+  });
 }
 
 std::string ClusterBackend::job_script(const Device& device) const {

@@ -31,12 +31,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "scheduler/cluster/slurm_client.h"
 #include "scheduler/cluster/worker_desk.h"
 #include "scheduler/devices.h"
 #include "scheduler/training_job.h"
+#include "storage/worker_store.h"
 
 namespace mufl::scheduler {
 
@@ -57,6 +59,12 @@ struct ClusterBackendOptions {
   // Called with each reported round's energy (device, joules, meter, seconds) before the round
   // returns: the device's meter (scheduler/energy/reported_meter.h) adds it.
   std::function<void(const std::string& device, double joules, const std::string& meter, double seconds)> on_energy;
+  // Where open workers are recorded (id, token SHA-256, group, device, Slurm job), so that a
+  // mufld restarted after a crash adopts those Slurm still runs; null keeps them in memory only.
+  storage::WorkerStore* store = nullptr;
+  // How long an adopted worker waits for its group to be claimed again by a device of its node
+  // and GPU type before it is closed and its job cancelled.
+  int64_t adopt_grace_ms = 60'000;
 };
 
 class ClusterBackend {
@@ -69,11 +77,20 @@ class ClusterBackend {
   TrainingBackend* for_device(const Device& device);
   // Cancels every worker job still open (mufld stops). Jobs made later still work.
   void shutdown();
-  // At start: cancels the jobs a previous mufld left in Slurm (named with the prefix). Their
-  // workers' tokens died with that process, so they could report nothing; their groups resume
-  // from their checkpoints in new jobs, losing only the round that was in progress. Returns how
-  // many were cancelled; Slurm's error when it cannot list them.
-  Result<int> cancel_leftover_jobs();
+  // At start, before the executor and the server's first request: reconciles the workers an
+  // earlier mufld recorded (options.store) with the worker jobs Slurm lists (named with the
+  // prefix). A recorded worker whose job Slurm still runs is adopted: its token authenticates
+  // again, and the first job of its group on a device of the same node and GPU type takes it
+  // (no new Slurm job; at most the round in flight is trained again). Every other worker job is
+  // cancelled, and every record without a live job deleted. An adopted worker no job takes
+  // within adopt_grace_ms is closed and cancelled. Slurm's error when it cannot list the jobs
+  // (then nothing is adopted, cancelled or deleted).
+  struct Reconciled {
+    int adopted = 0;    // live workers kept
+    int cancelled = 0;  // jobs cancelled: not recorded, or recorded but no longer running
+    int forgotten = 0;  // records deleted whose job Slurm no longer lists
+  };
+  Result<Reconciled> reconcile_workers();
 
   // The batch script of a worker on `device`: `exec` of the worker command, quoted, with
   // `--power-profile` of the device's GRES type (scheduler/cluster/cluster_devices.h).
@@ -82,9 +99,15 @@ class ClusterBackend {
   struct Impl;
 
  private:
+  bool is_ours(const std::string& slurm_job_id) const;
+  bool adopt(const storage::WorkerRecord& record);
+  void start_sweeper();
+  void stop_sweeper();
+
   std::shared_ptr<Impl> impl_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<TrainingBackend>> backends_;
+  std::thread sweeper_;  // reconcile_workers' grace for adopted workers
 };
 
 }  // namespace mufl::scheduler

@@ -51,7 +51,7 @@ std::string WorkerDesk::lease_id(const std::string& worker_id, int64_t round) {
 }
 
 WorkerDesk::Opened WorkerDesk::open(const std::string& group_id, const std::string& device) {
-  Opened o{new_id("wrk", rng_), tenants::generate_token(rng_, tenants::kWorkerTokenPrefix)};
+  Opened o{new_id("wrk", rng_), tenants::generate_token(rng_, tenants::kWorkerTokenPrefix), ""};
   std::lock_guard lock(mu_);
   const auto now = std::chrono::steady_clock::now();
   for (auto it = workers_.begin(); it != workers_.end();) {
@@ -62,11 +62,28 @@ WorkerDesk::Opened WorkerDesk::open(const std::string& group_id, const std::stri
     board_.withdraw(it->first + ":done");
     it = workers_.erase(it);
   }
+  o.token_sha256 = sha256_hex(o.token);
   Worker& w = workers_[o.id];
-  w.token_sha256 = sha256_hex(o.token);
+  w.token_sha256 = o.token_sha256;
   w.group_id = group_id;
   w.device = device;
   return o;
+}
+
+Status WorkerDesk::adopt(const std::string& id, const std::string& token_sha256, const std::string& group_id,
+                         const std::string& device) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = workers_.find(id);
+    if (it != workers_.end() && it->second.open) return Status::already_exists("worker " + id + " is open");
+    Worker w;
+    w.token_sha256 = token_sha256;
+    w.group_id = group_id;
+    w.device = device;
+    workers_[id] = std::move(w);
+  }
+  board_.withdraw(id + ":done");  // a closed worker of this id had said done
+  return Status::ok();
 }
 
 void WorkerDesk::close(const std::string& id) {

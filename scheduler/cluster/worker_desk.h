@@ -57,10 +57,16 @@ class WorkerDesk {
   struct Opened {
     std::string id;     // "wrk_…"
     std::string token;  // shown once: it goes into the worker's environment
+    std::string token_sha256;  // what is kept, here and in storage::WorkerRecord
   };
   static constexpr std::chrono::seconds kClosedGrace{120};  // > the longest poll (60 s)
   // Opens a worker; forgets those closed more than kClosedGrace ago.
   Opened open(const std::string& group_id, const std::string& device);
+  // Opens again a worker an earlier mufld opened (storage::WorkerRecord): the token whose
+  // SHA-256 is `token_sha256` authenticates as `id` from now on. Replaces a closed worker of
+  // that id; kAlreadyExists when one is open.
+  Status adopt(const std::string& id, const std::string& token_sha256, const std::string& group_id,
+               const std::string& device);
   // The worker is done: its polls get `done` (410), a round posted to it fails its wait.
   void close(const std::string& id);
   // Forgets a closed worker (its token no longer authenticates).

@@ -5,6 +5,7 @@
 // the test compares each activity, round by round, with a run on a local device. Faults: a
 // worker cancelled mid-round (scancel) loses only that round, and neither the end of the work
 // nor SIGTERM of mufld leaves a job in Slurm.
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -89,6 +90,21 @@ std::vector<std::string> squeue(const SlurmCluster& cluster) {
   for (std::string line; std::getline(lines, line);)
     if (!line.empty()) out.push_back(line);
   return out;
+}
+
+// The ids of the worker jobs Slurm lists now.
+std::vector<int64_t> worker_jobs(const SlurmCluster& cluster) {
+  std::vector<int64_t> out;
+  for (const auto& line : squeue(cluster))
+    if (line.find("|mufl-wrk_") != std::string::npos) out.push_back(std::stoll(line.substr(0, line.find('|'))));
+  return out;
+}
+
+// The id Slurm gives the next job: a trivial job's (Slurm numbers jobs one by one).
+int64_t next_job_id(const SlurmCluster& cluster) {
+  auto r = cluster.run({"sbatch", "--parsable", "--wrap", "true"});
+  REQUIRE(r.exit_code == 0);
+  return std::stoll(r.out);
 }
 
 // Waits (bounded) until Slurm lists no job.
@@ -190,12 +206,15 @@ TEST_CASE("cluster e2e: kill -9 of mufld mid-run, a drain and a cancel: unbroken
   const std::string id = svc.submit(body);
   wait_for(*svc.client, "/v1/activities/" + id, svc.token,
            [](const json& a) { return a["progress"]["round"].get<int>() >= 1; }, 150);
-  // mufld dies mid-run; its worker job outlives it. The restarted mufld cancels that job (it
-  // cannot know its token) and resumes the group from its checkpoint in a new one.
+  // mufld dies mid-run; its worker job outlives it. The restarted mufld finds the worker in its
+  // database and the job in squeue, adopts it, and the group goes on in that same job.
+  const std::vector<int64_t> before = worker_jobs(cluster);
+  REQUIRE(before.size() == 1);
   REQUIRE(svc.mufld->stop(SIGKILL) == 128 + SIGKILL);
   svc.mufld->start();
   svc.wait_state(id, "succeeded");
   CHECK(svc.rounds(id) == expected);
+  CHECK(next_job_id(cluster) == before[0] + 1);  // no other job was submitted in between
   CHECK(queue_empties(cluster));
 
   // A drain of the cluster device lets its group go at the next round boundary: the job goes.

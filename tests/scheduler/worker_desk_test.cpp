@@ -166,3 +166,22 @@ TEST_CASE("worker desk: give_up ends a wait") {
   CHECK(asked == 3);
   CHECK_FALSE(poll(desk, w.id));  // taken back
 }
+
+TEST_CASE("worker desk: an adopted worker's token authenticates again, and an open id cannot be adopted twice") {
+  WorkerDesk desk(SecureRandom::instance());
+  auto a = desk.open("grp_1", "slurm:n1:v100:0");
+  CHECK(a.token_sha256 == sha256_hex(a.token));
+  // A restarted mufld's desk knows nothing of it until it adopts the record.
+  WorkerDesk restarted(SecureRandom::instance());
+  CHECK(restarted.authenticate(a.id, a.token).code() == Status::Code::kUnauthenticated);
+  REQUIRE(restarted.adopt(a.id, a.token_sha256, "grp_1", "slurm:n1:v100:0").is_ok());
+  CHECK(restarted.authenticate(a.id, a.token).is_ok());
+  CHECK(restarted.authenticate(a.id, "muflw_wrong").code() == Status::Code::kUnauthenticated);
+  CHECK(restarted.is_open(a.id));
+  CHECK(restarted.adopt(a.id, a.token_sha256, "grp_1", "slurm:n1:v100:0").code() == Status::Code::kAlreadyExists);
+  // It gets rounds as an opened one does.
+  restarted.post(a.id, round_of(3, "ckpt"));
+  auto item = poll(restarted, a.id);
+  REQUIRE(item);
+  CHECK(nlohmann::json::parse(*item)["round"] == 3);
+}
