@@ -255,6 +255,12 @@ int main(int argc, char** argv) {
         spdlog::warn("cluster: {}: the worker's energy report is not counted: {}", device, s.message());
     };
     backend_options.store = &**store;
+    // The limit placement chose for the group (the energy and carbon policies), when below the highest.
+    backend_options.power_limit = [&inventory](const std::string& device) -> std::optional<double> {
+      auto d = inventory.get(device);
+      if (!d.ok() || !d->power_limits || d->power_limits->current_watts >= d->power_limits->max_watts) return std::nullopt;
+      return d->power_limits->current_watts;
+    };
     cluster_backend = std::make_unique<scheduler::ClusterBackend>(*slurm_jobs, app.workers(), backend_options);
     // Before the first request (the server runs later): an adopted worker's poll must find it.
     if (auto left = cluster_backend->reconcile_workers(); !left.ok())

@@ -217,8 +217,10 @@ class ClusterJob final : public TrainingJob {
     const int64_t round = config_.round_offset + local_->rounds_done() + 1;
     const int64_t done_before = local_->rounds_done();
     const auto posted = worker_->take_adopted_start().value_or(SteadyClock::now());
+    const auto& limit_of = impl_->options.power_limit;
     impl_->desk.post(worker_->id(), {round, fl::job_config_to_json(config_).dump(),
-                                     std::make_shared<const std::string>(std::move(*checkpoint))});
+                                     std::make_shared<const std::string>(std::move(*checkpoint)),
+                                     limit_of ? limit_of(device_.name) : std::nullopt});
     bool stopped = false;
     auto result = impl_->desk.wait(
         worker_->id(), SteadyClock::now() + std::chrono::milliseconds(impl_->options.round_timeout_ms), [&] {

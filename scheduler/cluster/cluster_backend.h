@@ -59,6 +59,9 @@ struct ClusterBackendOptions {
   // Called with each reported round's energy (device, joules, meter, seconds) before the round
   // returns: the device's meter (scheduler/energy/reported_meter.h) adds it.
   std::function<void(const std::string& device, double joules, const std::string& meter, double seconds)> on_energy;
+  // The power limit placement set on a device for its group (ReportedMeter), in watts, sent with
+  // each round for the worker to apply; nullopt (or no function): the GPU's highest.
+  std::function<std::optional<double>(const std::string& device)> power_limit;
   // Where open workers are recorded (id, token SHA-256, group, device, Slurm job), so that a
   // mufld restarted after a crash adopts those Slurm still runs; null keeps them in memory only.
   storage::WorkerStore* store = nullptr;

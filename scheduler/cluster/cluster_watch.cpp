@@ -37,7 +37,7 @@ Status ClusterWatch::refresh() {
     auto profile = find_power_profile(power_profile_of(c.device, options_.gpu_profile));
     if (!profile.ok()) profile = find_power_profile("V100");
     m.profile = profile->model;
-    m.meter = std::make_unique<ReportedMeter>();  // the worker meters each round
+    m.meter = std::make_unique<ReportedMeter>("model", *profile);  // the worker meters each round
     found.push_back(std::move(m));
   }
   std::vector<Device> added = inventory_.add_devices(std::move(found));

@@ -124,6 +124,7 @@ void WorkerDesk::post(const std::string& id, WorkerRound round) {
             {"config", nlohmann::json::parse(round.config_json)},
             {"checkpoint_sha256", sha256_hex(*round.checkpoint)},
             {"checkpoint_bytes", round.checkpoint->size()}};
+    if (round.power_limit_watts) item["power_limit_watts"] = *round.power_limit_watts;
     w.posted = std::move(round);
     w.result.reset();
   }

@@ -37,6 +37,8 @@ struct WorkerRound {
   int64_t round = 0;                              // the lineage round its result will be
   std::string config_json;                        // fl::job_config_to_json, dumped
   std::shared_ptr<const std::string> checkpoint;  // FlJob::checkpoint bytes to train from
+  // The GPU power limit placement chose for the group, in watts; nullopt: the GPU's highest.
+  std::optional<double> power_limit_watts;
 };
 
 // A worker's result of a round, checked.

@@ -95,6 +95,11 @@ struct Restart {
     b.worker_url = "http://head:8080";
     b.store = store.get();
     b.adopt_grace_ms = grace_ms;
+    // Placement set 150 W on the first GPU of n1 (the energy policy), none elsewhere.
+    b.power_limit = [](const std::string& device) -> std::optional<double> {
+      if (device == "slurm:n1:fake:0") return 150.0;
+      return std::nullopt;
+    };
     backend = std::make_unique<ClusterBackend>(slurm, desk, b);
   }
   ~Restart() { backend->shutdown(); }
@@ -166,6 +171,7 @@ TEST_CASE("cluster backend: the adopted worker's group, resumed on its node, tra
     return item.has_value();
   }));
   CHECK(nlohmann::json::parse(*item)["round"] == 1);
+  CHECK(!nlohmann::json::parse(*item).contains("power_limit_watts"));  // the GPU's highest
   stop = true;
   auto report = round.get();
   REQUIRE(report.ok());
@@ -212,6 +218,13 @@ TEST_CASE("cluster backend: a worker is recorded when its job is submitted and d
   CHECK(w.device == "slurm:n1:fake:0");
   CHECK(w.slurm_job_id == "900");
   CHECK(w.token_sha256.size() == 64);
+  // Its round carries the power limit placement set on the device.
+  std::optional<std::string> item;
+  REQUIRE(eventually([&] {
+    r.desk.board().wait(w.id, std::chrono::milliseconds(0), [&](std::optional<std::string> i) { item = i; });
+    return item.has_value();
+  }));
+  CHECK(nlohmann::json::parse(*item)["power_limit_watts"] == 150.0);
   stop = true;
   REQUIRE(round.get().ok());
   job->reset();

@@ -228,3 +228,30 @@ TEST_CASE("reported meter: a cluster GPU's work unit is the energy its worker re
   DeviceInventory local(one_cpu(clock), clock);
   CHECK(local.add_reported_energy("cpu:0", 1, "model", 1).code() == Status::Code::kFailedPrecondition);
 }
+
+TEST_CASE("reported meter: placement's power limit is kept for the worker, within the profile's range") {
+  ManualClock clock;
+  auto v100 = find_power_profile("V100");
+  REQUIRE(v100.ok());
+  REQUIRE(v100->has_power_limits());
+  std::vector<MeteredDevice> devices(1);
+  devices[0].device = Device{"slurm:n1:v100:0", "cuda", "n1", "gpu:v100"};
+  devices[0].meter = std::make_unique<ReportedMeter>("model", *v100);
+  devices[0].profile = "V100";
+  DeviceInventory inv(std::move(devices), clock);
+  auto limits = inv.get("slurm:n1:v100:0")->power_limits;
+  REQUIRE(limits);
+  CHECK(limits->current_watts == v100->max_limit_watts());
+  CHECK(limits->min_watts == v100->min_limit_watts());
+  // The energy policy chose 60 % of the highest limit for the group; its release puts it back.
+  inv.group_claimed("slurm:n1:v100:0", "grp_1");
+  REQUIRE(inv.set_power_limit_fraction("slurm:n1:v100:0", 0.6).is_ok());
+  CHECK(inv.get("slurm:n1:v100:0")->power_limits->current_watts ==
+        Approx(std::max(0.6 * v100->max_limit_watts(), v100->min_limit_watts())));
+  inv.group_released("slurm:n1:v100:0");
+  CHECK(inv.get("slurm:n1:v100:0")->power_limits->current_watts == v100->max_limit_watts());
+  // Without a profile of limits there is nothing to set.
+  ReportedMeter bare;
+  CHECK(!bare.power_limits());
+  CHECK(bare.set_power_limit(100).code() == Status::Code::kFailedPrecondition);
+}

@@ -42,7 +42,7 @@ std::string frame_of(int64_t round, const std::string& checkpoint, nlohmann::jso
 }
 
 WorkerRound round_of(int64_t round, const std::string& checkpoint) {
-  return {round, R"({"name":"grp_1"})", std::make_shared<const std::string>(checkpoint)};
+  return {round, R"({"name":"grp_1"})", std::make_shared<const std::string>(checkpoint), std::nullopt};
 }
 
 // What the worker's poll gets now (wait 0).
