@@ -23,6 +23,7 @@
 #include "tests/support/json_poll.h"
 #include "tests/support/mufld_process.h"
 #include "tests/support/slurm_cluster.h"
+#include "tests/support/sse_client.h"
 #include "tests/support/temp_dir.h"
 
 using namespace mufl::testing;
@@ -71,6 +72,20 @@ struct Service {
   json wait_state(const std::string& id, const std::string& state, int seconds = 150) {
     return wait_for(*client, "/v1/activities/" + id, token, [&](const json& a) { return a["state"] == state; },
                     seconds);
+  }
+  // The activity's stored events, as "type round state" lines without ids, times and devices
+  // (GET /v1/events replays them; the replay ends when no event comes within a second).
+  std::vector<std::string> events(const std::string& id) {
+    SseClient sse(mufld->port(), "/v1/events?after=0&activity=" + id, token);
+    REQUIRE(sse.status() == 200);
+    std::vector<std::string> out;
+    while (auto e = sse.next(std::chrono::milliseconds(1000))) {
+      const json d = json::parse(e->data);
+      out.push_back(e->type + " " + (d.contains("round") ? d["round"].dump() : "-") + " " +
+                    (d.contains("state") ? d["state"].get<std::string>() : "-") + " " +
+                    (d.contains("metrics") ? d["metrics"].dump() : "-"));
+    }
+    return out;
   }
   // Each round's losses and metrics, without times and ids.
   std::vector<json> rounds(const std::string& id) {
@@ -128,18 +143,23 @@ bool workers_run(const SlurmCluster& cluster, int n, int seconds = 60) {
   return false;
 }
 
-// What a local device records for `body` (computed once per body name and rounds).
-const std::vector<json>& local_rounds(const json& body) {
-  static std::map<std::string, std::vector<json>> cache;
+// What a local device records for `body`: its rounds and its events (computed once per body).
+struct LocalRun {
+  std::vector<json> rounds;
+  std::vector<std::string> events;
+};
+const LocalRun& local_run(const json& body) {
+  static std::map<std::string, LocalRun> cache;
   const std::string key = body.dump();
   if (!cache.count(key)) {
     Service local(false);
     const std::string id = local.submit(body);
     local.wait_state(id, "succeeded");
-    cache[key] = local.rounds(id);
+    cache[key] = {local.rounds(id), local.events(id)};
   }
   return cache[key];
 }
+const std::vector<json>& local_rounds(const json& body) { return local_run(body).rounds; }
 
 }  // namespace
 
@@ -164,6 +184,10 @@ TEST_CASE("cluster e2e: two activities train as two Slurm jobs at once and recor
   svc.wait_state(b, "succeeded");
   CHECK(svc.rounds(a) == expected);
   CHECK(svc.rounds(b) == local_rounds(b_body));
+  // Its events too: activity states, the group it trains in, each round's metrics.
+  const std::vector<std::string> events = svc.events(a);
+  CHECK(events.size() >= 5);
+  CHECK(events == local_run(a_body).events);
   // The models download; the energy is in the ledger; no job is left in Slurm.
   CHECK(svc.client->get("/v1/activities/" + a + "/model", svc.token).status == 200);
   const json usage = get(*svc.client, "/v1/usage", svc.token);
