@@ -3,7 +3,8 @@
 // round trained by a worker must record exactly what the same round trained in mufld records
 // (every random choice comes from the activity's seed; both train on the CPU with 1 thread), so
 // the test compares each activity, round by round, with a run on a local device. Faults: a
-// worker cancelled mid-round (scancel) loses only that round, and neither the end of the work
+// worker cancelled mid-round (scancel) or killed (kill -9) loses only that round, a mufld killed
+// mid-run adopts its worker on restart, and neither the end of the work
 // nor SIGTERM of mufld leaves a job in Slurm.
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -11,6 +12,9 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <string>
@@ -107,6 +111,22 @@ std::vector<std::string> squeue(const SlurmCluster& cluster) {
   return out;
 }
 
+// kill -9 of the mufl-worker process of worker `id` (found by MUFL_WORKER_ID in its
+// environment); returns how many processes were killed.
+int kill_worker_process(const std::string& id) {
+  int killed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string pid = entry.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream env(entry.path() / "environ"), cmd(entry.path() / "cmdline");
+    const std::string env_text((std::istreambuf_iterator<char>(env)), {}), cmdline((std::istreambuf_iterator<char>(cmd)), {});
+    if (env_text.find(std::string("MUFL_WORKER_ID=") + id + '\0') == std::string::npos) continue;
+    if (cmdline.find("mufl-worker") == std::string::npos) continue;
+    killed += ::kill(std::stoi(pid), SIGKILL) == 0;
+  }
+  return killed;
+}
+
 // The ids of the worker jobs Slurm lists now.
 std::vector<int64_t> worker_jobs(const SlurmCluster& cluster) {
   std::vector<int64_t> out;
@@ -196,7 +216,7 @@ TEST_CASE("cluster e2e: two activities train as two Slurm jobs at once and recor
   CHECK(queue_empties(cluster));
 }
 
-TEST_CASE("cluster e2e: a worker cancelled mid-run loses only its round, and SIGTERM of mufld leaves no job") {
+TEST_CASE("cluster e2e: a worker cancelled or killed mid-run loses only its round, and SIGTERM of mufld leaves no job") {
   const json body = activity_body("c", 4);
   const auto& expected = local_rounds(body);
   SlurmCluster cluster(kScript);
@@ -212,6 +232,21 @@ TEST_CASE("cluster e2e: a worker cancelled mid-run loses only its round, and SIG
   REQUIRE(cluster.run({"scancel", job}).exit_code == 0);
   svc.wait_state(id, "succeeded");
   CHECK(svc.rounds(id) == expected);
+  CHECK(queue_empties(cluster));
+
+  // kill -9 of the worker process itself: Slurm's job ends with it, and the round is redone.
+  const json w_body = activity_body("w", 4);
+  const std::string w = svc.submit(w_body);
+  wait_for(*svc.client, "/v1/activities/" + w, svc.token,
+           [](const json& a) { return a["progress"]["round"].get<int>() >= 1; }, 150);
+  std::string worker;
+  for (const auto& line : squeue(cluster))
+    if (auto at = line.find("|mufl-wrk_"); at != std::string::npos)
+      worker = line.substr(at + 6, line.find('|', at + 1) - at - 6);
+  REQUIRE(!worker.empty());
+  CHECK(kill_worker_process(worker) == 1);
+  svc.wait_state(w, "succeeded");
+  CHECK(svc.rounds(w) == local_rounds(w_body));
   CHECK(queue_empties(cluster));
 
   // A long activity whose worker runs when mufld gets SIGTERM: mufld cancels it on the way out.
