@@ -11,6 +11,8 @@
 #include <random>
 #include <vector>
 
+#include "core/dataset_files.h"
+
 namespace mufl::fl {
 
 namespace {
@@ -22,10 +24,12 @@ constexpr uint32_t kIdxLabelsMagic = 0x00000801;  // uint8 payload, 1 dimension
 constexpr int64_t kSide = 28;
 constexpr int64_t kClasses = 10;
 
-constexpr std::array<const char*, 4> kIdxFiles = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+constexpr const auto& kIdxFiles = kIdxFileNames;  // core/dataset_files.h, shared with what mufld serves
 
-bool has_files(const std::string& dataset) { return dataset == "mnist" || dataset == "fashion-mnist"; }
+bool has_files(const std::string& dataset) {
+  auto names = dataset_file_names(dataset);
+  return names && !names->empty();
+}
 
 Status unknown_dataset(const std::string& dataset) {
   return Status::invalid_argument("unknown data set \"" + dataset + "\"",
@@ -243,7 +247,7 @@ ImageSet make_synthetic(int64_t samples, uint64_t seed) {
 }
 
 std::string dataset_dir(const std::string& data_dir, const std::string& dataset) {
-  return data_dir + "/datasets/" + dataset;
+  return mufl::dataset_dir(data_dir, dataset);
 }
 
 Result<DatasetSplits> load_dataset(const std::string& data_dir, const std::string& dataset) {

@@ -27,7 +27,7 @@ std::unique_ptr<EventHub> attach_event_hub(storage::Store& store) {
 
 App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash,
          tenants::ActivityHooks hooks, EnergyOptions energy, EventStreamOptions events,
-         MetricsEndpointOptions scrape, std::string lease_dir)
+         MetricsEndpointOptions scrape, std::string data_dir)
     : store_(store),
       hub_(attach_event_hub(store)),
       clock_(clock),
@@ -35,7 +35,8 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
       registry_(store, clock, rng, admin_token_hash),
       federations_(store, clock, rng),
       clients_(store, clock, rng),
-      leases_(store, work_, clock, rng, std::move(lease_dir),
+      datasets_(data_dir),
+      leases_(store, work_, clock, rng, std::move(data_dir),
               [this](const std::string& reason) { metrics_.client_update_rejected(reason); }),
       workers_(rng),
       activities_(store, Catalog::builtin(), clock, rng, with_federations(std::move(hooks))),
@@ -51,7 +52,7 @@ App::App(storage::Store& store, const Clock& clock, RandomSource& rng, const std
   add_metrics_route(scrape.on_main_listener ? router_ : metrics_router_, store, metrics_, scrape.token);
   add_tenant_routes(router_, registry_, energy.on_quotas_changed);
   add_federation_routes(router_, federations_, clients_, work_, leases_);
-  add_worker_routes(router_, workers_);
+  add_worker_routes(router_, workers_, datasets_);
   add_activity_routes(router_, activities_, Catalog::builtin(), clock, energy.waiting);
   add_group_routes(router_, store, energy.waiting);
   add_device_routes(router_, store, energy.inventory, clock, energy.dispatcher);

@@ -22,6 +22,7 @@
 #include "service/metrics_endpoint.h"
 #include "service/router.h"
 #include "service/routes.h"
+#include "service/served_datasets.h"
 #include "storage/store.h"
 #include "tenants/activity_service.h"
 #include "tenants/tenant_registry.h"
@@ -36,11 +37,12 @@ class App {
   // /v1/usage; the inventory, when given, must outlive the App.
   // The App's EventHub is the Store's event listener while the App lives (GET /v1/events);
   // `events` sets the streams' keep-alive. `scrape` says where GET /metrics is served (the main
-  // router, or handle_metrics only) and whether it needs a token. `lease_dir` holds the
-  // federation leases' weights and updates (<lease_dir>/leases/; mufld's --data-dir).
+  // router, or handle_metrics only) and whether it needs a token. `data_dir` (mufld's
+  // --data-dir) holds the federation leases' weights and updates (<data_dir>/leases/) and the
+  // data sets served to cluster workers (<data_dir>/datasets/).
   App(storage::Store& store, const Clock& clock, RandomSource& rng, const std::string& admin_token_hash,
       tenants::ActivityHooks hooks = {}, EnergyOptions energy = {}, EventStreamOptions events = {},
-      MetricsEndpointOptions scrape = {}, std::string lease_dir = "var");
+      MetricsEndpointOptions scrape = {}, std::string data_dir = "var");
   ~App();
   App(const App&) = delete;
   App& operator=(const App&) = delete;
@@ -71,6 +73,7 @@ class App {
   federation::FederationRegistry federations_;
   federation::ClientRegistry clients_;
   federation::WorkBoard work_;  // the clients' open leases and long polls
+  ServedDatasets datasets_;     // before leases_, which takes the data dir's string
   federation::LeaseDesk leases_;
   scheduler::WorkerDesk workers_;  // cluster workers' rounds and long polls
   tenants::ActivityService activities_;

@@ -19,6 +19,7 @@
 #include "service/event_stream.h"
 #include "service/metrics.h"
 #include "service/router.h"
+#include "service/served_datasets.h"
 #include "storage/store.h"
 #include "tenants/activity_service.h"
 #include "tenants/tenant_registry.h"
@@ -57,8 +58,9 @@ void add_federation_routes(Router& router, federation::FederationRegistry& feder
 std::optional<size_t> work_body_limit(const federation::LeaseDesk& leases, std::string_view method,
                                       std::string_view target);
 // /v1/workers/{id}/… (docs/cluster.md): the long poll, checkpoint and result of `mufl-worker`
-// jobs on a Slurm cluster, each authenticated by the worker's own token.
-void add_worker_routes(Router& router, scheduler::WorkerDesk& desk);
+// jobs on a Slurm cluster, and the files of the data sets they train on (`datasets`, which
+// must outlive the router), each authenticated by the worker's own token.
+void add_worker_routes(Router& router, scheduler::WorkerDesk& desk, ServedDatasets& datasets);
 // The body limit of PUT /v1/workers/{id}/rounds/{round} (HttpServerOptions::body_limit_for):
 // WorkerDesk::result_body_limit when `authorization` is "Bearer <that worker's token>";
 // nullopt (the server's default limit) for anything else, so that a stranger who knows a

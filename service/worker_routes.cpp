@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "service/board_poll.h"
+#include "service/file_stream.h"
 #include "service/json_response.h"
 #include "service/problem.h"
 #include "service/routes.h"
@@ -39,6 +40,29 @@ std::optional<HttpResponse> refuse_unless_worker(scheduler::WorkerDesk& desk, co
   return r;
 }
 
+// GET …/datasets/{name}: {"dataset": name, "files": [{"name", "bytes", "sha256"}, …]}.
+HttpResponse dataset_manifest(ServedDatasets& datasets, const std::string& name) {
+  auto files = datasets.manifest(name);
+  if (!files.ok()) return problem_from_status(files.status());
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& f : *files) list.push_back({{"name", f.name}, {"bytes", f.bytes}, {"sha256", f.sha256}});
+  HttpResponse r = json_response(200, {{"dataset", name}, {"files", std::move(list)}});
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
+// GET …/datasets/{name}/{file}: the file's bytes, streamed from the disk.
+HttpResponse dataset_file(const ServedDatasets& datasets, const std::string& name, const std::string& file) {
+  auto path = datasets.path_of(name, file);
+  if (!path.ok()) return problem_from_status(path.status());
+  auto stream = FileStream::open(*path);
+  if (stream.status().is_not_found())
+    return problem(404, "about:blank", "mufld has no file datasets/" + name + "/" + file +
+                                           " in its data dir (scripts/setup fetches the data sets)");
+  if (!stream.ok()) return problem_from_status(stream.status());
+  return file_response(std::move(*stream), "application/octet-stream");
+}
+
 }  // namespace
 
 std::optional<size_t> worker_body_limit(const scheduler::WorkerDesk& desk, std::string_view method,
@@ -53,7 +77,7 @@ std::optional<size_t> worker_body_limit(const scheduler::WorkerDesk& desk, std::
   return desk.result_body_limit(id);
 }
 
-void add_worker_routes(Router& router, scheduler::WorkerDesk& desk) {
+void add_worker_routes(Router& router, scheduler::WorkerDesk& desk, ServedDatasets& datasets) {
   router.add("GET", "/v1/workers/{id}/work", Access::kPublic, [&desk](const RequestContext& ctx) {
     if (auto refused = refuse_unless_worker(desk, ctx)) return *refused;
     auto wait = parse_poll_wait(ctx.request);
@@ -86,6 +110,18 @@ void add_worker_routes(Router& router, scheduler::WorkerDesk& desk) {
     r.status = 204;
     r.content_type.clear();
     return r;
+  });
+
+  // Both hash or read files: the handler pool (Cost::kMayBlock).
+  router.add("GET", "/v1/workers/{id}/datasets/{name}", Access::kPublic, [&desk, &datasets](const RequestContext& ctx) {
+    if (auto refused = refuse_unless_worker(desk, ctx)) return *refused;
+    return dataset_manifest(datasets, ctx.param("name"));
+  });
+
+  router.add("GET", "/v1/workers/{id}/datasets/{name}/{file}", Access::kPublic,
+             [&desk, &datasets](const RequestContext& ctx) {
+    if (auto refused = refuse_unless_worker(desk, ctx)) return *refused;
+    return dataset_file(datasets, ctx.param("name"), ctx.param("file"));
   });
 }
 

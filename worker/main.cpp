@@ -31,6 +31,7 @@ using namespace mufl::worker;
 struct CommandLine {
   WorkerOptions options;
   std::string token_file;
+  std::string datasets;  // --datasets, read into options.datasets
   bool exit_now = false;  // --help or --version: print `output` and exit 0
   std::string output;
 };
@@ -73,7 +74,12 @@ po::options_description describe(CommandLine& c) {
       ("token-file", po::value(&c.token_file),
        "a file whose first line is the worker's token (default: the token in $MUFL_WORKER_TOKEN)")
       ("data-dir", po::value(&o.data_dir)->default_value("var"),
-       "where the data sets are: DIR/datasets/NAME/ (a shared file system path on a cluster)")
+       "where the data sets are: DIR/datasets/NAME/ (shared storage, or node-local scratch that --datasets "
+       "fills from mufld)")
+      ("datasets", po::value(&c.datasets)->default_value("auto"),
+       "where the data set's files come from: shared (read them under --data-dir, never fetch), http (check "
+       "them against mufld's size and SHA-256 and fetch what differs into --data-dir), or auto (shared when "
+       "every file is there, else http)")
       ("torch-threads", po::value(&o.torch_threads)->default_value(default_torch_threads()),
        "LibTorch threads, 1 to 1024 (default: $SLURM_CPUS_ON_NODE, else this machine's CPUs)")
       ("ca-file", po::value(&o.ca_file), "PEM CA certificates (or the server's certificate) to trust for https://")
@@ -137,6 +143,9 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     return c;
   }
   if (Status s = check(c.options); !s.is_ok()) return s;
+  auto source = parse_dataset_source(c.datasets);
+  if (!source.ok()) return usage_error(source.status().message());
+  c.options.datasets = *source;
   return c;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "core/dataset_files.h"
 #include "core/file_io.h"
 #include "fl/fl_job.h"
 #include "fl/job_wire.h"
@@ -28,15 +29,11 @@ namespace {
 
 // A checkpoint moves once per round; a big one over a busy shared network may take minutes.
 constexpr std::chrono::seconds kTransferTimeout{300};
+// A data set file's download fails when no bytes came for this long (it may take minutes).
+constexpr std::chrono::seconds kDownloadIdleTimeout{60};
 // After a round that could not be trained, so that a round mufld keeps offering is not retried
 // in a tight loop until its deadline takes it back.
 constexpr std::chrono::milliseconds kProblemPause{1000};
-
-bool is_lower_hex_sha256(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
 
 // Lenient about keys it does not know (mufld may add some); the config inside is read strictly
 // by fl/job_wire.h.
@@ -48,7 +45,7 @@ Result<WorkItem> parse_work_item(const std::string& body) {
     return Status::invalid_argument("\"round\" is not an integer from 1");
   w.round = j["round"].get<int64_t>();
   if (!j.contains("checkpoint_sha256") || !j["checkpoint_sha256"].is_string() ||
-      !is_lower_hex_sha256(j["checkpoint_sha256"].get<std::string>()))
+      !is_sha256_hex(j["checkpoint_sha256"].get<std::string>()))
     return Status::invalid_argument("\"checkpoint_sha256\" is not 64 lower-case hex digits");
   w.checkpoint_sha256 = j["checkpoint_sha256"].get<std::string>();
   if (!j.contains("checkpoint_bytes") || !j["checkpoint_bytes"].is_number_unsigned())
@@ -112,8 +109,8 @@ int WorkerLoop::run() {
     return kExitLocal;
   }
   say("worker " + options_.worker_id + " of " + options_.server + ": trains on " + options_.device + " with " +
-      std::to_string(fl::torch_threads()) + " LibTorch threads, data sets under " + options_.data_dir +
-      ", energy metered by " + meter_->name());
+      std::to_string(fl::torch_threads()) + " LibTorch threads, data sets under " + options_.data_dir + " (" +
+      dataset_source_name(options_.datasets) + "), energy metered by " + meter_->name());
   return poll_loop();
 }
 
@@ -157,12 +154,17 @@ int WorkerLoop::poll_loop() {
   return kExitDone;
 }
 
-std::optional<client::Response> WorkerLoop::call(const std::string& method, const std::string& target,
-                                                 const std::string& body, std::chrono::seconds timeout) {
+client::ClientOptions WorkerLoop::client_options(std::chrono::seconds timeout) const {
   client::ClientOptions o;
   o.timeout = timeout;
   o.tls = options_.url.tls;
   o.ca_file = options_.ca_file;
+  return o;
+}
+
+std::optional<client::Response> WorkerLoop::call(const std::string& method, const std::string& target,
+                                                 const std::string& body, std::chrono::seconds timeout) {
+  const client::ClientOptions o = client_options(timeout);
   std::map<std::string, std::string> headers{{"Authorization", "Bearer " + options_.token}};
   if (!body.empty()) headers["Content-Type"] = "application/octet-stream";
   const int64_t give_up_ns = int64_t{options_.give_up_seconds} * 1'000'000'000;
@@ -232,6 +234,7 @@ WorkerLoop::Next WorkerLoop::ready_job(const WorkItem& work) {
 
 WorkerLoop::Next WorkerLoop::download_and_restore(const WorkItem& work) {
   const std::string round = "round " + std::to_string(work.round);
+  if (Next next = ready_dataset(work); next != Next::kTrain) return next;
   auto r = call("GET", worker_path() + "/rounds/" + std::to_string(work.round) + "/checkpoint", "", kTransferTimeout);
   if (!r) return Next::kExit;
   if (is_refusal(r->status)) return refused("mufld refused the checkpoint of " + round, *r);
@@ -267,6 +270,82 @@ WorkerLoop::Next WorkerLoop::download_and_restore(const WorkItem& work) {
   job_config_ = work.config_json;
   job_sha_ = work.checkpoint_sha256;
   return Next::kTrain;
+}
+
+WorkerLoop::Next WorkerLoop::ready_dataset(const WorkItem& work) {
+  const std::string& name = work.config.dataset;
+  const auto files = dataset_file_names(name);
+  // No files to fetch (synthetic, a federation's job), or an unknown name (FlJob::create says so).
+  if (!files || files->empty() || datasets_ready_.count(name)) return Next::kTrain;
+  const std::string dir = dataset_dir(options_.data_dir, name);
+  if (options_.datasets == DatasetSource::kShared ||
+      (options_.datasets == DatasetSource::kAuto && all_files_present(dir, *files))) {
+    datasets_ready_.insert(name);
+    return Next::kTrain;
+  }
+  return fetch_dataset("round " + std::to_string(work.round), name, dir);
+}
+
+WorkerLoop::Next WorkerLoop::fetch_dataset(const std::string& round, const std::string& dataset,
+                                           const std::string& dir) {
+  const std::string what = round + ": data set " + dataset;
+  auto r = call("GET", worker_path() + "/datasets/" + dataset, "", kTransferTimeout);
+  if (!r) return Next::kExit;
+  if (r->status == 401 || r->status == 403) return refused("mufld refused the manifest of data set " + dataset, *r);
+  const int64_t started_ns = clock_.monotonic_ns();
+  auto fetched = r->status == 200 ? fetch_files(dataset, dir, r->body)
+                                  : Result<FetchReport>(Status::unavailable("its manifest got HTTP " +
+                                                                            std::to_string(r->status) + " (" +
+                                                                            problem_text(r->body) + ")"));
+  if (stop_) {
+    say(what + ": fetch abandoned (stopping)");
+    exit_code_ = kExitDone;
+    return Next::kExit;
+  }
+  if (fetched.status().code() == Status::Code::kPermissionDenied) {
+    say(what + ": " + fetched.status().message() + "; mufld does not know worker " + options_.worker_id +
+        " or its token, so this worker stops");
+    exit_code_ = kExitRefused;
+    return Next::kExit;
+  }
+  if (!fetched.ok()) {
+    say(what + " cannot be fetched into " + dir + ": " + fetched.status().message() + "; not training it");
+    pause_for(kProblemPause);
+    return Next::kPollAgain;
+  }
+  const double seconds = static_cast<double>(clock_.monotonic_ns() - started_ns) / 1e9;
+  say(what + ": " + std::to_string(fetched->files_fetched) + " files fetched from mufld (" +
+      std::to_string(fetched->bytes_fetched) + " bytes in " + fixed(seconds, 2) + " s), " +
+      std::to_string(fetched->files_kept) + " already in " + dir);
+  datasets_ready_.insert(dataset);
+  return Next::kTrain;
+}
+
+Result<FetchReport> WorkerLoop::fetch_files(const std::string& dataset, const std::string& dir,
+                                            const std::string& manifest_body) {
+  auto manifest = parse_dataset_manifest(manifest_body, dataset);
+  if (!manifest.ok()) return manifest.status();
+  return fetch_dataset_files(dir, *manifest, [this, &dataset](const std::string& file, const auto& on_data) {
+    return download_file(dataset, file, on_data);
+  });
+}
+
+Status WorkerLoop::download_file(const std::string& dataset, const std::string& file,
+                                 const std::function<bool(std::string_view)>& on_data) {
+  client::HttpClient http(options_.url.host, options_.url.port, client_options(kTransferTimeout));
+  const std::string target = options_.url.prefix + worker_path() + "/datasets/" + dataset + "/" + file;
+  auto r = http.stream(target, {{"Authorization", "Bearer " + options_.token}},
+                       [](const client::Response&) { return true; },
+                       [this, &on_data](std::string_view piece) { return !stop_ && on_data(piece); },
+                       kDownloadIdleTimeout);
+  if (!r.ok()) return r.status();
+  last_answer_ns_ = clock_.monotonic_ns();
+  if (r->status == 401 || r->status == 403)
+    return Status::permission_denied("mufld refused the download of " + file + " (HTTP " + std::to_string(r->status) +
+                                     "): " + problem_text(r->body));
+  if (r->status != 200)
+    return Status::unavailable(file + " got HTTP " + std::to_string(r->status) + " (" + problem_text(r->body) + ")");
+  return Status::ok();
 }
 
 WorkerLoop::Next WorkerLoop::train_and_send(const WorkItem& work) {

@@ -3,15 +3,19 @@
 // mufld opened a worker for one group and submitted a batch job that runs it; the loop
 //  1. long-polls GET /v1/workers/{id}/work?wait=S until mufld gives it a round (200), says it is
 //     done (410: the loop returns kExitDone), or refuses it (401/403/404: kExitRefused);
-//  2. fetches the round's checkpoint, and trains nothing unless its size and SHA-256 are the
+//  2. makes sure the files of the job's data set are under <data_dir>/datasets/<name>/
+//     (WorkerOptions::datasets): as they are, or fetched from mufld (GET …/datasets/{name} and
+//     …/{file}: worker/dataset_fetch.h), each checked against mufld's size and SHA-256;
+//  3. fetches the round's checkpoint, and trains nothing unless its size and SHA-256 are the
 //     ones the work item names;
-//  3. builds the job (fl::FlJob::create), restores the checkpoint, runs one round metering the
+//  4. builds the job (fl::FlJob::create), restores the checkpoint, runs one round metering the
 //     device (scheduler/energy/meters.h), and PUTs the framed result: 8 bytes little-endian N,
 //     N bytes of report JSON, the new checkpoint.
 // The job is kept between rounds: when the next work item has the same config (equal JSON) and
 // starts from the checkpoint this worker just made, nothing is downloaded and the data set is
-// not loaded again. A round that cannot be trained (bad work item, wrong checkpoint, failed
-// round) is dropped without a word to mufld, whose deadline takes it back; the loop polls again.
+// not loaded again. A round that cannot be trained (bad work item, a data set that cannot be
+// fetched or whose download is not mufld's, wrong checkpoint, failed round) is dropped without
+// a word to mufld, whose deadline takes it back; the loop polls again.
 // A server that cannot be reached, or answers 5xx, is retried with backoff (1 s doubling up to
 // max_backoff_seconds); after give_up_seconds without an answer the loop gives up.
 //
@@ -23,13 +27,16 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/http_client.h"
 #include "cli/options.h"
 #include "core/clock.h"
+#include "worker/dataset_fetch.h"
 
 namespace mufl::fl {
 class FlJob;
@@ -59,6 +66,10 @@ struct WorkerOptions {
   std::string token;       // the worker's bearer token; never logged
   std::string ca_file;     // PEM CA for https://; default "": the system's trust store
   std::string data_dir = "var";  // data sets are in <data_dir>/datasets/<name>/
+  // Where the data set's files come from (--datasets): kAuto (default) reads them from
+  // data_dir when all are there, else fetches them from mufld into it; kShared never fetches;
+  // kHttp checks them against mufld's manifest for every new job and fetches what differs.
+  DatasetSource datasets = DatasetSource::kAuto;
   // LibTorch device. Default "": cuda:0 when LibTorch sees a GPU (Slurm's CUDA_VISIBLE_DEVICES
   // leaves only the job's GPU), else cpu.
   std::string device;
@@ -109,10 +120,19 @@ class WorkerLoop {
   // exit_code_ says which). 5xx and unreachable servers are retried with backoff.
   std::optional<client::Response> call(const std::string& method, const std::string& target,
                                        const std::string& body, std::chrono::seconds timeout);
+  client::ClientOptions client_options(std::chrono::seconds timeout) const;
   Next work_on(const std::string& body);
   // Leaves job_ in the state of the work item's checkpoint: the kept job, or a new one.
   Next ready_job(const WorkItem& work);
   Next download_and_restore(const WorkItem& work);
+  // The work item's data set on this node as options_.datasets says (kTrain when ready).
+  Next ready_dataset(const WorkItem& work);
+  Next fetch_dataset(const std::string& round, const std::string& dataset, const std::string& dir);
+  // The manifest's files into `dir` (worker/dataset_fetch.h: fetch_dataset_files).
+  Result<FetchReport> fetch_files(const std::string& dataset, const std::string& dir, const std::string& manifest_body);
+  // GET …/datasets/{dataset}/{file}, streamed to `on_data` (worker/dataset_fetch.h: DownloadFile).
+  Status download_file(const std::string& dataset, const std::string& file,
+                       const std::function<bool(std::string_view)>& on_data);
   Next train_and_send(const WorkItem& work);
   Next send_result(const WorkItem& work, const nlohmann::json& report, const std::string& checkpoint);
   Next refused(const std::string& what, const client::Response& r);
@@ -135,6 +155,8 @@ class WorkerLoop {
   std::unique_ptr<fl::FlJob> job_;
   nlohmann::json job_config_;
   std::string job_sha_;
+  // Data sets this loop found or made complete: not checked again for its next jobs.
+  std::set<std::string> datasets_ready_;
 };
 
 }  // namespace mufl::worker

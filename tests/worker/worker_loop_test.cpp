@@ -9,6 +9,8 @@
 #include <boost/beast/http.hpp>
 
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -16,9 +18,12 @@
 #include <thread>
 #include <vector>
 
+#include "core/dataset_files.h"
 #include "core/file_io.h"
 #include "fl/fl_job.h"
 #include "fl/job_wire.h"
+#include "tests/support/idx_files.h"
+#include "tests/support/temp_dir.h"
 #include "worker/worker_loop.h"
 
 namespace asio = boost::asio;
@@ -142,6 +147,7 @@ class FakeMufld {
 struct Script {
   std::deque<std::function<Reply()>> work;
   std::map<int64_t, Reply> checkpoints;
+  std::map<std::string, Reply> datasets;  // GET …/datasets/<key> ("mnist", "mnist/<file>"), else 404
   std::deque<int> put_statuses;
   std::vector<std::string> puts;  // the PUT bodies, in order
 
@@ -151,6 +157,11 @@ struct Script {
       auto next = std::move(work.front());
       work.pop_front();
       return next();
+    }
+    const std::string datasets_path = std::string(kWorker) + "/datasets/";
+    if (r.method == "GET" && r.target.rfind(datasets_path, 0) == 0) {
+      auto it = datasets.find(r.target.substr(datasets_path.size()));
+      return it == datasets.end() ? problem(404, "no such data set file") : it->second;
     }
     const std::string rounds = std::string(kWorker) + "/rounds/";
     if (r.target.rfind(rounds, 0) != 0) return problem(404, "no route for " + r.target);
@@ -168,6 +179,18 @@ struct Script {
 
 Reply octets(const std::string& bytes) { return {200, bytes, "application/octet-stream"}; }
 
+// mufld's manifest of `files` (GET …/datasets/mnist) and each file's bytes as `served` has
+// them (GET …/datasets/mnist/<file>; default: the files themselves).
+void serve_mnist(Script& script, const std::map<std::string, std::string>& files,
+                 std::map<std::string, std::string> served = {}) {
+  json list = json::array();
+  for (const char* name : kIdxFileNames)
+    list.push_back({{"name", name}, {"bytes", files.at(name).size()}, {"sha256", sha256_hex(files.at(name))}});
+  script.datasets["mnist"] = Reply{200, json{{"dataset", "mnist"}, {"files", list}}.dump()};
+  for (const auto& [name, bytes] : files)
+    script.datasets["mnist/" + name] = Reply{200, served.count(name) ? served[name] : bytes, "application/octet-stream"};
+}
+
 fl::JobConfig tiny_job(int64_t rounds = 2) {
   fl::JobConfig c;
   c.dataset = "synthetic";
@@ -181,8 +204,9 @@ fl::JobConfig tiny_job(int64_t rounds = 2) {
   return c;
 }
 
-std::unique_ptr<fl::FlJob> make_job(const fl::JobConfig& c) {
+std::unique_ptr<fl::FlJob> make_job(const fl::JobConfig& c, const std::string& data_dir = "var") {
   fl::RuntimeOptions runtime;
+  runtime.data_dir = data_dir;
   runtime.device = "cpu";
   auto job = fl::FlJob::create(c, runtime);
   REQUIRE(job.ok());
@@ -222,7 +246,8 @@ struct TestWorker {
   std::unique_ptr<WorkerLoop> loop;
 
   TestWorker(uint16_t port, const Clock& clock = SystemClock::instance(),
-             std::function<void(std::chrono::milliseconds)> on_pause = {}) {
+             std::function<void(std::chrono::milliseconds)> on_pause = {},
+             const std::function<void(WorkerOptions&)>& configure = {}) {
     WorkerOptions o;
     o.url.host = "127.0.0.1";
     o.url.port = port;
@@ -234,6 +259,7 @@ struct TestWorker {
     o.give_up_seconds = 5;
     o.energy_meter = "model";
     o.host = "node7";
+    if (configure) configure(o);
     loop = std::make_unique<WorkerLoop>(
         o, [this](const std::string& line) { logs.push_back(line); }, clock,
         [this, on_pause](std::chrono::milliseconds d) {
@@ -412,4 +438,125 @@ TEST_CASE("worker loop: a server that never answers is retried with backoff, the
   using ms = std::chrono::milliseconds;
   CHECK(worker.pauses == std::vector<ms>{ms(1000), ms(2000), ms(2000)});
   CHECK(worker.log_text().find("no answer for 5 s: giving up") != std::string::npos);
+}
+
+namespace {
+
+fl::JobConfig tiny_mnist_job() {
+  fl::JobConfig c = tiny_job(2);
+  c.dataset = "mnist";
+  c.batch_size = 16;
+  return c;
+}
+
+// mufld's side of a job on tiny MNIST files: its data dir, and the round-1 checkpoint.
+struct MnistMufld {
+  mufl::testing::TempDir data;
+  std::map<std::string, std::string> files = mufl::testing::write_tiny_idx_files(data.path() + "/datasets/mnist", 60, 20);
+  std::string start = *make_job(tiny_mnist_job(), data.path())->checkpoint();
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST_CASE("worker loop: --datasets decides whether a data set missing from --data-dir is fetched", "[worker]") {
+  MnistMufld m;
+  const fl::JobConfig c = tiny_mnist_job();
+  Script script;
+  script.checkpoints[1] = octets(m.start);
+  script.work = {work_item(1, c, m.start)};
+  serve_mnist(script, m.files);
+  FakeMufld mufld([&script](const Request& r) { return script.answer(r); });
+  mufl::testing::TempDir node;
+  const std::string dir = node.path() + "/datasets/mnist";
+
+  SECTION("auto, the folder empty: fetched, checked, trained on") {
+    TestWorker worker(mufld.port(), SystemClock::instance(), {}, [&](WorkerOptions& o) { o.data_dir = node.path(); });
+    CHECK(worker.loop->run() == kExitDone);
+    INFO(worker.log_text());
+    CHECK(mufld.requests("PUT", "/rounds/1").size() == 1);
+    CHECK(mufld.requests("GET", "/datasets/mnist").size() == 1);
+    for (const auto& [name, bytes] : m.files) {
+      CHECK(mufld.requests("GET", "/datasets/mnist/" + name).size() == 1);
+      CHECK(slurp(dir + "/" + name) == bytes);
+    }
+    for (const auto& r : mufld.requests()) CHECK(r.authorization == std::string("Bearer ") + kToken);
+    CHECK(worker.log_text().find("4 files fetched from mufld") != std::string::npos);
+  }
+  SECTION("auto, every file there: read as it is, mufld not asked") {
+    mufl::testing::write_tiny_idx_files(dir, 60, 20);
+    TestWorker worker(mufld.port(), SystemClock::instance(), {}, [&](WorkerOptions& o) { o.data_dir = node.path(); });
+    CHECK(worker.loop->run() == kExitDone);
+    INFO(worker.log_text());
+    CHECK(mufld.requests("PUT", "/rounds/1").size() == 1);
+    CHECK(mufld.requests("GET", "/datasets/mnist").empty());
+  }
+  SECTION("shared: never fetched, so the round cannot be trained") {
+    TestWorker worker(mufld.port(), SystemClock::instance(), {}, [&](WorkerOptions& o) {
+      o.data_dir = node.path();
+      o.datasets = DatasetSource::kShared;
+    });
+    CHECK(worker.loop->run() == kExitDone);
+    INFO(worker.log_text());
+    CHECK(mufld.requests("PUT", "").empty());
+    CHECK(mufld.requests("GET", "/datasets/mnist").empty());
+    CHECK(worker.log_text().find("cannot build its job") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir));
+  }
+}
+
+TEST_CASE("worker loop: a data set file that is not mufld's manifest's is never trained on", "[worker]") {
+  MnistMufld m;
+  const fl::JobConfig c = tiny_mnist_job();
+  Script script;
+  script.checkpoints[1] = octets(m.start);
+  script.work = {work_item(1, c, m.start)};
+  const std::string name = "train-images-idx3-ubyte";
+  std::string bad = m.files.at(name);
+  SECTION("tampered") { bad[1000] ^= 1; }
+  SECTION("truncated") { bad.resize(bad.size() / 2); }
+  serve_mnist(script, m.files, {{name, bad}});
+  FakeMufld mufld([&script](const Request& r) { return script.answer(r); });
+  mufl::testing::TempDir node;
+  TestWorker worker(mufld.port(), SystemClock::instance(), {}, [&](WorkerOptions& o) { o.data_dir = node.path(); });
+
+  CHECK(worker.loop->run() == kExitDone);
+  INFO(worker.log_text());
+  CHECK(worker.loop->rounds_trained() == 0);
+  CHECK(mufld.requests("PUT", "").empty());
+  CHECK(mufld.requests("GET", "/checkpoint").empty());  // given up before the checkpoint
+  CHECK(worker.log_text().find("round 1: data set mnist cannot be fetched") != std::string::npos);
+  CHECK(worker.pauses.size() == 1);
+  const std::string dir = node.path() + "/datasets/mnist";
+  CHECK_FALSE(std::filesystem::exists(dir + "/" + name));
+  CHECK_FALSE(std::filesystem::exists(dir + "/" + name + ".part"));
+}
+
+TEST_CASE("worker loop: a manifest refused with 401 stops the worker, and a data set mufld lacks drops the round", "[worker]") {
+  MnistMufld m;
+  const fl::JobConfig c = tiny_mnist_job();
+  Script script;
+  script.checkpoints[1] = octets(m.start);
+  script.work = {work_item(1, c, m.start)};
+  mufl::testing::TempDir node;
+  SECTION("401") {
+    script.datasets["mnist"] = problem(401, "this route needs the worker's own token");
+    FakeMufld mufld([&script](const Request& r) { return script.answer(r); });
+    TestWorker worker(mufld.port(), SystemClock::instance(), {}, [&](WorkerOptions& o) { o.data_dir = node.path(); });
+    CHECK(worker.loop->run() == kExitRefused);
+    INFO(worker.log_text());
+    CHECK(worker.log_text().find("mufld refused the manifest of data set mnist") != std::string::npos);
+  }
+  SECTION("404") {
+    FakeMufld mufld([&script](const Request& r) { return script.answer(r); });
+    TestWorker worker(mufld.port(), SystemClock::instance(), {}, [&](WorkerOptions& o) { o.data_dir = node.path(); });
+    CHECK(worker.loop->run() == kExitDone);
+    INFO(worker.log_text());
+    CHECK(mufld.requests("PUT", "").empty());
+    CHECK(worker.log_text().find("its manifest got HTTP 404 (no such data set file)") != std::string::npos);
+  }
 }
