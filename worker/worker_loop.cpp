@@ -1,6 +1,7 @@
 #include "worker/worker_loop.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <thread>
 
@@ -23,6 +24,7 @@ struct WorkItem {
   fl::JobConfig config;
   std::string checkpoint_sha256;
   uint64_t checkpoint_bytes = 0;
+  std::optional<double> power_limit_watts;  // placement's limit for the GPU; absent: its highest
 };
 
 namespace {
@@ -51,6 +53,12 @@ Result<WorkItem> parse_work_item(const std::string& body) {
   if (!j.contains("checkpoint_bytes") || !j["checkpoint_bytes"].is_number_unsigned())
     return Status::invalid_argument("\"checkpoint_bytes\" is not a non-negative integer");
   w.checkpoint_bytes = j["checkpoint_bytes"].get<uint64_t>();
+  if (j.contains("power_limit_watts")) {
+    if (!j["power_limit_watts"].is_number() || !(j["power_limit_watts"].get<double>() > 0) ||
+        !std::isfinite(j["power_limit_watts"].get<double>()))
+      return Status::invalid_argument("\"power_limit_watts\" is not a positive number");
+    w.power_limit_watts = j["power_limit_watts"].get<double>();
+  }
   if (!j.contains("config")) return Status::invalid_argument("\"config\" is missing");
   auto config = fl::job_config_from_json(j["config"]);
   if (!config.ok()) {
@@ -111,7 +119,27 @@ int WorkerLoop::run() {
   say("worker " + options_.worker_id + " of " + options_.server + ": trains on " + options_.device + " with " +
       std::to_string(fl::torch_threads()) + " LibTorch threads, data sets under " + options_.data_dir + " (" +
       dataset_source_name(options_.datasets) + "), energy metered by " + meter_->name());
-  return poll_loop();
+  const int code = poll_loop();
+  apply_power_limit(std::nullopt);  // the GPU's limit as the job found it
+  return code;
+}
+
+void WorkerLoop::apply_power_limit(std::optional<double> watts) {
+  const auto limits = meter_->power_limits();
+  if (!limits) {
+    if (watts && !limit_unsettable_said_) say("this device's power limit cannot be set; the round trains at its own");
+    limit_unsettable_said_ = limit_unsettable_said_ || watts.has_value();
+    return;
+  }
+  if (!found_limit_watts_) found_limit_watts_ = limits->current_watts;
+  const double target = watts ? std::clamp(*watts, limits->min_watts, limits->max_watts) : *found_limit_watts_;
+  if (target == limits->current_watts) return;
+  if (Status s = meter_->set_power_limit(target); !s.is_ok()) {
+    say("cannot set the power limit to " + fixed(target, 0) + " W (" + s.message() + "); training at " +
+        fixed(limits->current_watts, 0) + " W");
+    return;
+  }
+  say("power limit " + fixed(target, 0) + " W" + (watts ? " (placement's choice)" : " (as the job found it)"));
 }
 
 Status WorkerLoop::open_meter() {
@@ -352,6 +380,7 @@ WorkerLoop::Next WorkerLoop::train_and_send(const WorkItem& work) {
   const std::string round = "round " + std::to_string(work.round);
   busy_ = true;
   ++rounds_trained_;
+  apply_power_limit(work.power_limit_watts);
   meter_->set_busy(true);
   const double joules_before = meter_->energy_joules();
   const int64_t started_ns = clock_.monotonic_ns();

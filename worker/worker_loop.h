@@ -8,7 +8,9 @@
 //     …/{file}: worker/dataset_fetch.h), each checked against mufld's size and SHA-256;
 //  3. fetches the round's checkpoint, and trains nothing unless its size and SHA-256 are the
 //     ones the work item names;
-//  4. builds the job (fl::FlJob::create), restores the checkpoint, runs one round metering the
+//  4. builds the job (fl::FlJob::create), restores the checkpoint, sets the power limit the work
+//     item names (placement's choice: NVML on a GPU, the power model's limit otherwise; the
+//     device's own when it names none, and again at exit), runs one round metering the
 //     device (scheduler/energy/meters.h), and PUTs the framed result: 8 bytes little-endian N,
 //     N bytes of report JSON, the new checkpoint.
 // The job is kept between rounds: when the next work item has the same config (equal JSON) and
@@ -137,6 +139,10 @@ class WorkerLoop {
   Next send_result(const WorkItem& work, const nlohmann::json& report, const std::string& checkpoint);
   Next refused(const std::string& what, const client::Response& r);
   void drop_job();
+  // Sets the device's power limit to placement's choice for the round (clamped to its range),
+  // or back to the one the job found when the round names none; a device whose limit cannot be
+  // set trains at its own, and a refusal (NVML wants root) is logged, not fatal.
+  void apply_power_limit(std::optional<double> watts);
   void pause_for(std::chrono::milliseconds duration);
   void say(const std::string& line) { log_(line); }
   std::string worker_path() const;
@@ -151,6 +157,8 @@ class WorkerLoop {
   std::unique_ptr<scheduler::EnergyMeter> meter_;
   int64_t last_answer_ns_ = 0;  // clock_.monotonic_ns() of mufld's last answer
   int exit_code_ = kExitDone;
+  std::optional<double> found_limit_watts_;  // the device's limit before the first change
+  bool limit_unsettable_said_ = false;
   // The kept job, the config JSON it was built from, and the SHA-256 of the checkpoint it is in.
   std::unique_ptr<fl::FlJob> job_;
   nlohmann::json job_config_;

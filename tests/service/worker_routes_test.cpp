@@ -58,7 +58,7 @@ TEST_CASE("worker routes: the worker's own token, its own round, once") {
   auto w = desk.open("grp_1", "slurm:n1:v100:0");
   auto other = desk.open("grp_2", "slurm:n1:v100:1");
   const std::string cp = "the checkpoint";
-  desk.post(w.id, {3, R"({"name":"grp_1"})", std::make_shared<const std::string>(cp)});
+  desk.post(w.id, {3, R"({"name":"grp_1"})", std::make_shared<const std::string>(cp), std::nullopt});
 
   // Wrong, missing, another worker's, a tenant's or the admin's token: 401 with a challenge.
   const auto [tenant_id, tenant_token] = api.tenant("team");
@@ -105,7 +105,7 @@ TEST_CASE("worker routes: the worker's own token, its own round, once") {
   // The body limit follows the posted checkpoint; none when nothing is posted.
   const std::string bearer = "Bearer " + other.token;
   CHECK_FALSE(service::worker_body_limit(desk, "PUT", "/v1/workers/" + w.id + "/rounds/3", "Bearer " + w.token));
-  desk.post(other.id, {1, R"({"name":"grp_2"})", std::make_shared<const std::string>(std::string(1000, 'c'))});
+  desk.post(other.id, {1, R"({"name":"grp_2"})", std::make_shared<const std::string>(std::string(1000, 'c')), std::nullopt});
   CHECK(*service::worker_body_limit(desk, "PUT", "/v1/workers/" + other.id + "/rounds/1", bearer) ==
         2000 + (1u << 20));
   CHECK_FALSE(service::worker_body_limit(desk, "GET", "/v1/workers/" + other.id + "/rounds/1", bearer));

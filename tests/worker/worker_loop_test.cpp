@@ -22,6 +22,7 @@
 #include "core/file_io.h"
 #include "fl/fl_job.h"
 #include "fl/job_wire.h"
+#include "scheduler/energy/power_profile.h"
 #include "tests/support/idx_files.h"
 #include "tests/support/temp_dir.h"
 #include "worker/worker_loop.h"
@@ -330,6 +331,43 @@ TEST_CASE("worker loop: trains a round exactly as here, goes on from its own che
   REQUIRE(resumed->restore(parse_frame(puts[1].body).checkpoint).is_ok());
   CHECK(resumed->rounds_done() == 2);
   CHECK(resumed->evaluate()->at(0).loss == local->evaluate()->at(0).loss);
+}
+
+TEST_CASE("worker loop: a round trains at the power limit its work item names, the next at the device's own",
+          "[worker]") {
+  const fl::JobConfig c = tiny_job(2);
+  const std::string start = *make_job(c)->checkpoint();
+  auto v100 = scheduler::find_power_profile("V100");
+  REQUIRE(v100.ok());
+  REQUIRE(v100->has_power_limits());
+  const double low = v100->min_limit_watts();
+  Script script;
+  script.checkpoints[1] = octets(start);
+  script.work.push_back([c, start, low] {
+    Reply r = work_item(1, c, start)();
+    json j = json::parse(r.body);
+    j["power_limit_watts"] = low;  // the energy policy chose the lowest
+    r.body = j.dump();
+    return r;
+  });
+  script.work.push_back([&script, c] {
+    const Frame sent = parse_frame(script.puts.back());
+    return work_item(2, c, sent.report["checkpoint_sha256"].get<std::string>(), sent.checkpoint.size())();
+  });
+  FakeMufld mufld([&script](const Request& r) { return script.answer(r); });
+  TestWorker worker(mufld.port(), SystemClock::instance(), {}, [](WorkerOptions& o) { o.power_profile = "V100"; });
+  CHECK(worker.loop->run() == kExitDone);
+  INFO(worker.log_text());
+  const auto puts = mufld.requests("PUT", "");
+  REQUIRE(puts.size() == 2);
+  // The power model draws the profile's busy watts at the limit while the round trains.
+  const Frame at_low = parse_frame(puts[0].body), at_own = parse_frame(puts[1].body);
+  const double watts_low = at_low.report["joules"].get<double>() / at_low.report["seconds"].get<double>();
+  const double watts_own = at_own.report["joules"].get<double>() / at_own.report["seconds"].get<double>();
+  CHECK(watts_low == Approx(v100->busy_watts_at(low)).epsilon(0.05));
+  CHECK(watts_own == Approx(v100->busy_watts_at(v100->max_limit_watts())).epsilon(0.05));
+  CHECK(watts_low < watts_own);
+  CHECK(worker.log_text().find("(placement's choice)") != std::string::npos);
 }
 
 TEST_CASE("worker loop: a result answered 409 is dropped, and the loop polls again and trains the round offered anew",
