@@ -40,17 +40,19 @@ nlohmann::json spec_to_json(const ActivitySpec& s) {
       {"clients", s.clients},
       {"clients_per_round", s.clients_per_round},
       {"min_clients", s.min_clients},
-      {"local_epochs", s.local_epochs},
+      {"local_epochs", s.personalized_epochs ? nlohmann::json("personalized") : nlohmann::json(s.local_epochs)},
       {"batch_size", s.batch_size},
       {"learning_rate", s.learning_rate},
       {"prox_mu", s.prox_mu},
       {"aggregator", s.aggregator},
+      {"weighting", s.weighting},
       {"partition", partition},
       {"seed", s.seed},
       {"merge", s.merge},
       {"priority", s.priority},
       {"deadline", s.deadline_unix_ms ? nlohmann::json(format_rfc3339(*s.deadline_unix_ms)) : nlohmann::json()},
   };
+  if (s.personalized_epochs) j["max_local_epochs"] = s.local_epochs;
   if (!s.federation.empty()) {
     j.erase("dataset");
     j["federation"] = s.federation;
@@ -78,13 +80,15 @@ ActivitySpec spec_from_json(const nlohmann::json& j) {
   s.rounds = j.at("rounds").get<int64_t>();
   s.clients = j.at("clients").get<int64_t>();
   s.clients_per_round = j.at("clients_per_round").get<int64_t>();
-  s.local_epochs = j.at("local_epochs").get<int64_t>();
+  s.personalized_epochs = j.at("local_epochs").is_string();  // "personalized"
+  s.local_epochs = s.personalized_epochs ? j.at("max_local_epochs").get<int64_t>() : j.at("local_epochs").get<int64_t>();
   s.batch_size = j.at("batch_size").get<int64_t>();
   s.learning_rate = j.at("learning_rate").get<double>();
   s.aggregator = j.at("aggregator").get<std::string>();
   // Fields added after schema 1: rows written before them take the defaults.
   s.min_clients = j.value("min_clients", int64_t{1});
   s.prox_mu = j.value("prox_mu", 0.0);
+  s.weighting = j.value("weighting", std::string("samples"));
   s.partition.kind = j.at("partition").at("kind").get<std::string>();
   if (j.at("partition").contains("alpha")) s.partition.alpha = j["partition"]["alpha"].get<double>();
   s.seed = j.at("seed").get<int64_t>();

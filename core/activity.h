@@ -45,11 +45,17 @@ struct ActivitySpec {
   int64_t clients = 32;
   int64_t clients_per_round = 5;
   int64_t min_clients = 1;  // reports a round needs to aggregate (the others dropped out)
+  // Local epochs per round; with personalized_epochs the most a client trains, the largest
+  // client's (FedUReID's personalised epochs: fl/training.h, personalized_epochs()).
   int64_t local_epochs = 1;
+  bool personalized_epochs = false;
   int64_t batch_size = 32;
   double learning_rate = 0.05;
   double prox_mu = 0.0;     // FedProx proximal term; 0 is plain local SGD
   std::string aggregator = "fedavg";
+  // How a round's updates are weighted: "samples" (FedAvg: by training samples) or "cosine"
+  // (FedReID: by the cosine distance of each client's model before and after training).
+  std::string weighting = "samples";
   Partition partition;
   int64_t seed = 0;
   bool merge = true;

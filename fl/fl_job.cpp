@@ -155,6 +155,8 @@ JobConfig JobConfig::from_spec(const ActivitySpec& spec) {
   c.batch_size = spec.batch_size;
   c.learning_rate = spec.learning_rate;
   c.aggregator = spec.aggregator;
+  c.weighting = spec.weighting;
+  c.personalized_epochs = spec.personalized_epochs;
   c.partition = spec.partition.kind;
   c.dirichlet_alpha = spec.partition.alpha;
   c.seed = static_cast<uint64_t>(spec.seed);
@@ -169,6 +171,7 @@ struct FlJob::State {
   std::vector<std::shared_ptr<const torch::Tensor>> target_refs;  // keep cached targets alive
   TaskData train, test;
   Partition partition;
+  int64_t largest_client = 0;  // samples of the partition's largest client (personalised epochs)
   torch::Device device{torch::kCPU};
   MultiTaskNet global{nullptr};
   MultiTaskNet worker{nullptr};  // the model a client trains; reset to the global weights each time
@@ -204,6 +207,10 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
   if (config.rounds < 1 || config.local_epochs < 1 || config.batch_size < 1 || config.learning_rate <= 0)
     errors.push_back({"rounds", "rounds, local_epochs, batch_size and learning_rate must be positive"});
   if (config.round_offset < 0) errors.push_back({"round_offset", "at least 0"});
+  if (config.weighting != "samples" && config.weighting != "cosine")
+    errors.push_back({"weighting", "\"samples\" or \"cosine\""});
+  if (config.personalized_epochs && federated)
+    errors.push_back({"local_epochs", "\"personalized\" applies to catalog data sets, not yet to a federation"});
   if (config.affinity_every < 0) errors.push_back({"affinity_every", "at least 0"});
   std::vector<std::string> heads = config.heads.empty() ? config.tasks : config.heads;
   if (heads.size() != config.tasks.size()) errors.push_back({"heads", "one key per task"});
@@ -263,6 +270,8 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
     auto partition = make_partition(config, state->data->train);
     if (!partition.ok()) return partition.status();
     state->partition = std::move(*partition);
+    for (const auto& part : state->partition)
+      state->largest_client = std::max<int64_t>(state->largest_client, static_cast<int64_t>(part.size()));
   }
 
   {
@@ -319,6 +328,7 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
   local.affinity_every = c.affinity_every;
   local.encoder_gradient = c.encoder_gradient;
   local.balance = c.balance;
+  if (c.personalized_epochs) local.personalize_max_samples = s.largest_client;
 
   // The round's updates are summed as they come (fl/strategy.h, UpdateSum): each client's
   // weights are dropped once added, and only its small results are kept.
@@ -354,7 +364,9 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
       tasks.push_back({client, seed_for(c.seed, Purpose::kTrain, round, attempt, client)});
     }
     auto take = [&](ClientResult r) {
-      sum.add(r.update);  // throws on an update that does not fit, as aggregate() did
+      // Throws on an update that does not fit, as aggregate() did.
+      sum.add(r.update, c.weighting == "cosine" ? cosine_weight(global, r.update.weights)
+                                                : static_cast<double>(r.update.num_samples));
       if (!r.energy_meter.empty()) meters.insert(r.energy_meter);
       report.client_joules += r.energy_joules;
       if (r.test_samples > 0) {

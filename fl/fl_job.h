@@ -60,6 +60,11 @@ struct JobConfig {
   // Client learning rate in round r (0-based) is learning_rate · lr_decay^r.
   double lr_decay = 0.99;
   std::string aggregator = "fedavg";
+  // "samples" (FedAvg) or "cosine" (FedReID: by each update's cosine distance from the global
+  // model, fl/strategy.h cosine_distance).
+  std::string weighting = "samples";
+  // local_epochs is the largest client's; each client trains personalized_epochs() of them.
+  bool personalized_epochs = false;
   std::string partition = "iid";  // "iid" | "dirichlet"
   double dirichlet_alpha = 0.5;
   uint64_t seed = 0;

@@ -193,6 +193,8 @@ void read_job_training(Fields& f, JobConfig& c) {
   f.number("learning_rate", c.learning_rate);
   f.number("lr_decay", c.lr_decay);
   f.text("aggregator", c.aggregator);
+  f.text("weighting", c.weighting);
+  f.flag("personalized_epochs", c.personalized_epochs);
   f.text("partition", c.partition);
   f.number("dirichlet_alpha", c.dirichlet_alpha);
   std::string seed;
@@ -305,6 +307,8 @@ nlohmann::json job_config_to_json(const JobConfig& c) {
           {"learning_rate", c.learning_rate},
           {"lr_decay", c.lr_decay},
           {"aggregator", c.aggregator},
+          {"weighting", c.weighting},
+          {"personalized_epochs", c.personalized_epochs},
           {"partition", c.partition},
           {"dirichlet_alpha", c.dirichlet_alpha},
           {"seed", std::to_string(c.seed)},

@@ -214,10 +214,11 @@ void check_decay(std::vector<FieldError>& errors, const char* field, double x) {
 
 }  // namespace
 
-void UpdateSum::add(const ClientUpdate& u) {
+void UpdateSum::add(const ClientUpdate& u, double weight) {
   torch::NoGradGuard no_grad;
   const size_t k = count_;
   TORCH_CHECK(u.num_samples > 0, "aggregate: update ", k, " has num_samples ", u.num_samples);
+  TORCH_CHECK(std::isfinite(weight) && weight > 0, "aggregate: update ", k, " has weight ", weight);
   TORCH_CHECK(count_ == 0 || u.weights.size() == sum_.size(), "aggregate: update ", k, " has ", u.weights.size(),
               " tensors, update 0 has ", sum_.size());
   for (size_t i = 0; i < u.weights.size(); ++i) {
@@ -233,8 +234,9 @@ void UpdateSum::add(const ClientUpdate& u) {
     }
   }
   // n_k · w_k is exact in float64 for float32 weights; one division at the end (mean()).
-  for (size_t i = 0; i < sum_.size(); ++i) sum_[i].add_(u.weights[i].detach().to(kAcc), static_cast<double>(u.num_samples));
+  for (size_t i = 0; i < sum_.size(); ++i) sum_[i].add_(u.weights[i].detach().to(kAcc), weight);
   samples_ += u.num_samples;
+  weight_ += weight;
   ++count_;
 }
 
@@ -243,8 +245,23 @@ Weights UpdateSum::mean() const {
   TORCH_CHECK(count_ > 0, "aggregate: no client updates");
   Weights avg;
   avg.reserve(sum_.size());
-  for (const auto& t : sum_) avg.push_back(t.div(static_cast<double>(samples_)));
+  for (const auto& t : sum_) avg.push_back(t.div(weight_));
   return avg;
+}
+
+double cosine_weight(const Weights& global, const Weights& update) {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(global.size() == update.size(), "cosine_weight: ", update.size(), " tensors for ", global.size());
+  double dot = 0, gg = 0, uu = 0;
+  for (size_t i = 0; i < global.size(); ++i) {
+    TORCH_CHECK(global[i].sizes() == update[i].sizes(), "cosine_weight: tensor ", i, " has another shape");
+    const auto g = global[i].detach().to(kAcc).flatten(), u = update[i].detach().to(kAcc).flatten();
+    dot += g.dot(u).item<double>();
+    gg += g.dot(g).item<double>();
+    uu += u.dot(u).item<double>();
+  }
+  const double distance = gg > 0 && uu > 0 ? 1.0 - dot / std::sqrt(gg * uu) : 0.0;
+  return std::isfinite(distance) && distance > 1e-12 ? distance : 1e-12;
 }
 
 namespace {

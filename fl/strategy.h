@@ -48,10 +48,14 @@ class UpdateSum {
  public:
   // REQUIRES: num_samples > 0, floating-point tensors, and the shapes of the first update
   // added. A broken REQUIRES throws (c10::Error) and leaves the sum as it was.
-  void add(const ClientUpdate& update);
+  void add(const ClientUpdate& update) { add(update, static_cast<double>(update.num_samples)); }
+  // The same with an aggregation weight of its own instead of num_samples (FedReID's cosine
+  // weighting). REQUIRES also: `weight` finite and > 0.
+  void add(const ClientUpdate& update, double weight);
   size_t count() const { return count_; }
   int64_t samples() const { return samples_; }
-  // Σ n_k w_k / Σ n_k in float64. REQUIRES: count() > 0 (throws c10::Error otherwise).
+  // Σ a_k w_k / Σ a_k in float64, a_k the weights added (num_samples by default). REQUIRES:
+  // count() > 0 (throws c10::Error otherwise).
   Weights mean() const;
   // The dtypes of the first update, which weighted_average() returns its mean in.
   const std::vector<c10::ScalarType>& dtypes() const { return dtypes_; }
@@ -60,8 +64,18 @@ class UpdateSum {
   Weights sum_;  // float64, empty before the first add
   std::vector<c10::ScalarType> dtypes_;
   int64_t samples_ = 0;
+  double weight_ = 0;  // Σ a_k
   size_t count_ = 0;
 };
+
+// FedReID's aggregation weight of one update (Zhuang et al., TOMM 2022; JobConfig::weighting
+// "cosine"): the cosine distance 1 − cos(global, update) of the two models' parameters, all
+// tensors as one vector, in float64. A client whose training moved the model further gets more
+// weight, whatever its sample count. FedReID measures the distance on the features the two
+// models extract from the client's data; the parameters' distance needs nothing from the
+// client, so it works alike for simulated and real clients. A distance that is not > 0 (the
+// model did not move) is floored at 1e-12. REQUIRES: the shapes match (throws c10::Error).
+double cosine_weight(const Weights& global, const Weights& update);
 
 class Strategy {
  public:

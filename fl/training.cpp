@@ -16,6 +16,12 @@ TaskData make_task_data(const ImageSet& set, const std::vector<TaskDef>& tasks) 
   return d;
 }
 
+int personalized_epochs(int max_epochs, int64_t samples, int64_t max_samples) {
+  if (max_samples <= 0 || samples >= max_samples) return max_epochs;
+  const int64_t e = (static_cast<int64_t>(max_epochs) * std::max<int64_t>(samples, 0) + max_samples - 1) / max_samples;
+  return static_cast<int>(std::max<int64_t>(1, e));
+}
+
 LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::vector<int64_t>& indices,
                         const LocalTrainOptions& options, uint64_t seed, const Weights* global,
                         const std::function<bool()>& should_stop) {
@@ -34,7 +40,11 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
   std::vector<int64_t> order(indices);
   std::mt19937_64 rng(seed);
   double loss_sum = 0;
-  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+  const int epochs = options.personalize_max_samples > 0
+                         ? personalized_epochs(options.epochs, static_cast<int64_t>(indices.size()),
+                                               options.personalize_max_samples)
+                         : options.epochs;
+  for (int epoch = 0; epoch < epochs; ++epoch) {
     std::shuffle(order.begin(), order.end(), rng);
     const auto index = torch::from_blob(order.data(), {static_cast<int64_t>(order.size())}, torch::kInt64);
     std::vector<std::vector<double>> epoch_z(lookahead ? k : 0, std::vector<double>(k, 0.0));

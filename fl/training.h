@@ -26,8 +26,18 @@ struct TaskData {
 };
 TaskData make_task_data(const ImageSet& set, const std::vector<TaskDef>& tasks);
 
+// FedUReID's personalised epochs (Zhuang et al., ACM MM 2021), by data volume: a client with
+// `samples` of the largest client's `max_samples` trains ceil(max_epochs · samples /
+// max_samples) epochs, at least 1. The largest client trains max_epochs; a client a tenth its
+// size, a tenth of them: small clients stop before they overfit their few samples, and the
+// computation they would have spent is saved. REQUIRES: max_epochs ≥ 1, 0 ≤ samples ≤ max_samples,
+// max_samples > 0 (else max_epochs).
+int personalized_epochs(int max_epochs, int64_t samples, int64_t max_samples);
+
 struct LocalTrainOptions {
-  int epochs = 1;
+  int epochs = 1;  // the most a client trains with personalize_max_samples
+  // > 0: each client trains personalized_epochs(epochs, its samples, this) epochs.
+  int64_t personalize_max_samples = 0;
   int batch_size = 32;
   double learning_rate = 0.05;
   double momentum = 0.9;

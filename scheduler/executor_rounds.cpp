@@ -46,6 +46,8 @@ fl::JobConfig Executor::job_config(const Group& g, const std::vector<GroupHead>&
   c.learning_rate = j.at("learning_rate");
   c.prox_mu = j.at("prox_mu");
   c.aggregator = j.at("aggregator");
+  c.weighting = j.value("weighting", std::string("samples"));
+  c.personalized_epochs = j.value("personalized_epochs", false);
   c.partition = j.at("partition").at("kind");
   c.dirichlet_alpha = j.at("partition").value("alpha", 0.5);
   c.seed = static_cast<uint64_t>(j.at("seed").get<int64_t>());

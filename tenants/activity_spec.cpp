@@ -35,11 +35,22 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
   auto clients = r.integer("clients", false, 1, kMaxClients);
   auto per_round = r.integer("clients_per_round", false, 1, kMaxClients);
   auto min_clients = r.integer("min_clients", false, 1, kMaxClients);
-  auto epochs = r.integer("local_epochs", false, 1, kMaxLocalEpochs);
+  // An integer, or "personalized" (FedUReID: each client's epochs follow its data volume).
+  const bool personalized = body.contains("local_epochs") && body["local_epochs"].is_string();
+  std::optional<int64_t> epochs;
+  if (personalized) {
+    auto rule = r.string("local_epochs", false, 1, 32);
+    if (rule && *rule != "personalized")
+      r.fail("local_epochs", "must be an integer from 1 to " + std::to_string(kMaxLocalEpochs) + ", or \"personalized\"");
+  } else {
+    epochs = r.integer("local_epochs", false, 1, kMaxLocalEpochs);
+  }
+  auto max_epochs = r.integer("max_local_epochs", false, 1, kMaxLocalEpochs);
   auto batch = r.integer("batch_size", false, 1, kMaxBatchSize);
   auto lr = r.number("learning_rate", false, 0.0, true, kMaxLearningRate);
   auto prox_mu = r.number("prox_mu", false, 0.0, false, kMaxProxMu);
   auto aggregator = r.string("aggregator", false, 1, 32);
+  auto weighting = r.string("weighting", false, 1, 32);
   const nlohmann::json* partition = r.object("partition", false);
   auto seed = r.integer("seed", false, 0, std::numeric_limits<int64_t>::max());
   auto merge = r.boolean("merge", false);
@@ -92,6 +103,14 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
   }
   if (prox_mu) spec.prox_mu = *prox_mu;
   if (epochs) spec.local_epochs = *epochs;
+  if (personalized) {
+    spec.personalized_epochs = true;
+    spec.local_epochs = max_epochs.value_or(kDefaultPersonalizedEpochs);
+    if (on_federation)
+      r.fail("local_epochs", "\"personalized\" applies to catalog data sets; on a federation give an integer");
+  } else if (max_epochs) {
+    r.fail("max_local_epochs", "applies only with \"local_epochs\": \"personalized\"");
+  }
   if (batch) spec.batch_size = *batch;
   if (lr) spec.learning_rate = *lr;
   if (aggregator) {
@@ -100,6 +119,13 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
       r.fail("aggregator", "unknown aggregator '" + *aggregator + "'; one of fedavg, fedavgm, fedadam, fedyogi, fedadagrad");
     else
       spec.aggregator = *aggregator;
+  }
+  if (weighting) {
+    if (std::find_if(std::begin(kWeightings), std::end(kWeightings),
+                     [&](const char* w) { return *weighting == w; }) == std::end(kWeightings))
+      r.fail("weighting", "unknown weighting '" + *weighting + "'; one of samples, cosine");
+    else
+      spec.weighting = *weighting;
   }
   if (partition) {
     FieldReader p(*partition, "partition.", errors);

@@ -31,6 +31,10 @@ inline constexpr int64_t kDefaultRoundTimeoutSeconds = 300;
 
 // The aggregators the runtime offers (Reddi et al., "Adaptive Federated Optimization").
 inline constexpr const char* kAggregators[] = {"fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad"};
+// How a round's updates are weighted: by samples (FedAvg) or by cosine distance (FedReID).
+inline constexpr const char* kWeightings[] = {"samples", "cosine"};
+// "local_epochs": "personalized" without max_local_epochs: the largest client trains this many.
+inline constexpr int64_t kDefaultPersonalizedEpochs = 5;
 
 // Parses and validates the body of POST /v1/activities against `catalog`, filling in defaults.
 // The activity trains on a catalog `dataset` or on a `federation`'s clients, one of the two; on

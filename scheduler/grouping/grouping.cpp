@@ -39,6 +39,9 @@ nlohmann::json shared_config(const ActivitySpec& spec) {
           {"seed", spec.seed}};
   // Activities on a federation share its clients, their round deadline and the model's input.
   // (Added only then, so that a catalog activity's key is what it always was.)
+  // The seed papers' options (issue 17), likewise only when asked for.
+  if (spec.weighting != "samples") c["weighting"] = spec.weighting;
+  if (spec.personalized_epochs) c["personalized_epochs"] = true;
   if (!spec.federation.empty()) {
     c["federation"] = spec.federation;
     c["round_timeout_seconds"] = spec.round_timeout_seconds;

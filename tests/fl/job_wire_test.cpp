@@ -37,6 +37,8 @@ JobConfig full_config() {
   c.learning_rate = 0.1 + 0.2;  // 0.30000000000000004: needs all 17 digits
   c.lr_decay = 0.987654321;
   c.aggregator = "fedprox";
+  c.weighting = "cosine";
+  c.personalized_epochs = true;
   c.partition = "dirichlet";
   c.dirichlet_alpha = 1.0 / 3.0;
   c.seed = std::numeric_limits<uint64_t>::max();
@@ -123,6 +125,8 @@ TEST_CASE("job_wire: a fully populated JobConfig round-trips through JSON text, 
   CHECK(back->dirichlet_alpha == c.dirichlet_alpha);
   CHECK(back->seed == c.seed);
   CHECK(back->prox_mu == c.prox_mu);
+  CHECK(back->weighting == "cosine");
+  CHECK(back->personalized_epochs);
   CHECK(back->client_failure_rate == c.client_failure_rate);
   CHECK(back->min_clients == c.min_clients);
   CHECK(back->max_round_attempts == c.max_round_attempts);
@@ -130,7 +134,9 @@ TEST_CASE("job_wire: a fully populated JobConfig round-trips through JSON text, 
 
 TEST_CASE("job_wire: the config's wire names are the API") {
   const json j = job_config_to_json(full_config());
-  CHECK(j.size() == 26);
+  CHECK(j.size() == 28);
+  CHECK(j.at("weighting") == "cosine");
+  CHECK(j.at("personalized_epochs") == true);
   CHECK(j.at("seed") == "18446744073709551615");  // a string: JSON numbers lose bits in many readers
   CHECK(j.at("encoder_gradient") == "sum");
   CHECK(j.at("balance") == "cap");

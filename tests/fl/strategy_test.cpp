@@ -461,3 +461,35 @@ TEST_CASE("UpdateSum: an update that does not fit throws and leaves the sum as i
   check_values(sum.mean()[0], {2.5, 3.5});
   check_values(sum.mean()[1], {4.5});
 }
+
+TEST_CASE("cosine weight: the cosine distance of the two models' parameters, as one vector") {
+  using mufl::fl::Weights;
+  // global = (1, 0 | 0), update = (1, 1 | 0): cos = 1/√2, distance 1 − 1/√2.
+  const Weights global = {torch::tensor({1.0f, 0.0f}), torch::tensor({0.0f})};
+  const Weights moved = {torch::tensor({1.0f, 1.0f}), torch::tensor({0.0f})};
+  CHECK(mufl::fl::cosine_weight(global, moved) == Approx(1.0 - 1.0 / std::sqrt(2.0)).epsilon(1e-12));
+  // The second tensor counts: (1, 0 | 1) against (1, 0 | 0): cos = 1/√2 too.
+  const Weights other = {torch::tensor({1.0f, 0.0f}), torch::tensor({1.0f})};
+  CHECK(mufl::fl::cosine_weight(global, other) == Approx(1.0 - 1.0 / std::sqrt(2.0)).epsilon(1e-12));
+  // Scale does not matter, only direction: a model that did not turn gets the floor.
+  const Weights scaled = {torch::tensor({3.0f, 0.0f}), torch::tensor({0.0f})};
+  CHECK(mufl::fl::cosine_weight(global, scaled) == 1e-12);
+  CHECK(mufl::fl::cosine_weight(global, global) == 1e-12);
+  // Opposite: distance 2.
+  const Weights opposite = {torch::tensor({-1.0f, 0.0f}), torch::tensor({0.0f})};
+  CHECK(mufl::fl::cosine_weight(global, opposite) == Approx(2.0));
+  CHECK_THROWS(mufl::fl::cosine_weight(global, Weights{torch::tensor({1.0f})}));
+}
+
+TEST_CASE("UpdateSum: weights of its own replace the sample counts in the mean") {
+  using mufl::fl::ClientUpdate;
+  mufl::fl::UpdateSum sum;
+  // Two clients with 100 and 1 samples, weighted 1 and 3: the mean follows the weights.
+  sum.add(ClientUpdate{{torch::tensor({0.0f})}, 100}, 1.0);
+  sum.add(ClientUpdate{{torch::tensor({4.0f})}, 1}, 3.0);
+  CHECK(sum.samples() == 101);
+  CHECK(sum.mean()[0].item<double>() == 3.0);
+  CHECK_THROWS(sum.add(ClientUpdate{{torch::tensor({1.0f})}, 1}, 0.0));
+  CHECK_THROWS(sum.add(ClientUpdate{{torch::tensor({1.0f})}, 1}, std::nan("")));
+  CHECK(sum.count() == 2);
+}

@@ -154,3 +154,54 @@ TEST_CASE("activity spec: deadlines must be RFC 3339 and in the future") {
   b["deadline"] = "2025-01-01T00:00:00Z";
   CHECK(names(b, "deadline"));
 }
+
+TEST_CASE("activity spec: weighting is samples by default, cosine on request, anything else is named") {
+  auto plain = parse_activity_spec(minimal(), Catalog::builtin(), kNow);
+  REQUIRE(plain.ok());
+  CHECK(plain->weighting == "samples");
+  json body = minimal();
+  body["weighting"] = "cosine";
+  auto cosine = parse_activity_spec(body, Catalog::builtin(), kNow);
+  REQUIRE(cosine.ok());
+  CHECK(cosine->weighting == "cosine");
+  body["weighting"] = "volume";
+  CHECK(bad_fields(body) == std::vector<std::string>{"weighting"});
+  body["weighting"] = 3;
+  CHECK(bad_fields(body) == std::vector<std::string>{"weighting"});
+  // The stored form round-trips.
+  CHECK(spec_from_json(spec_to_json(*cosine)) == *cosine);
+}
+
+TEST_CASE("activity spec: local_epochs \"personalized\" takes max_local_epochs, default 5") {
+  json body = minimal();
+  body["local_epochs"] = "personalized";
+  auto p = parse_activity_spec(body, Catalog::builtin(), kNow);
+  REQUIRE(p.ok());
+  CHECK(p->personalized_epochs);
+  CHECK(p->local_epochs == kDefaultPersonalizedEpochs);
+  body["max_local_epochs"] = 8;
+  p = parse_activity_spec(body, Catalog::builtin(), kNow);
+  REQUIRE(p.ok());
+  CHECK(p->local_epochs == 8);
+  // The API shows it as it was asked for, and the stored form round-trips.
+  const json shown = spec_to_json(*p);
+  CHECK(shown["local_epochs"] == "personalized");
+  CHECK(shown["max_local_epochs"] == 8);
+  CHECK(spec_from_json(shown) == *p);
+  CHECK(!spec_to_json(*parse_activity_spec(minimal(), Catalog::builtin(), kNow)).contains("max_local_epochs"));
+  // Bad values name their field.
+  body["local_epochs"] = "adaptive";
+  CHECK(names(body, "local_epochs"));
+  body["local_epochs"] = "personalized";
+  body["max_local_epochs"] = 0;
+  CHECK(bad_fields(body) == std::vector<std::string>{"max_local_epochs"});
+  json fixed = minimal();
+  fixed["local_epochs"] = 2;
+  fixed["max_local_epochs"] = 4;
+  CHECK(bad_fields(fixed) == std::vector<std::string>{"max_local_epochs"});
+}
+
+TEST_CASE("activity spec: personalized epochs are refused on a federation, naming local_epochs") {
+  json body = {{"name", "f"}, {"federation", "fed_1"}, {"task", "class"}, {"rounds", 3}, {"local_epochs", "personalized"}};
+  CHECK(bad_fields(body) == std::vector<std::string>{"local_epochs"});
+}

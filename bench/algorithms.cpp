@@ -1,0 +1,232 @@
+// bench/algorithms: the seed papers' FL methods against FedAvg on the same work (issue 17).
+//
+// For each data set (mnist, fashion-mnist) and Dirichlet alpha (0.1, 0.5), one `class` activity
+// (32 clients, 5 per round, the service's defaults otherwise: JobConfig::from_spec) is trained
+// by each method, in one process, with the same seed, so the same clients are drawn each round:
+//   fedavg        FedAvg, weighted by samples (the baseline)
+//   cosine        FedReID's cosine-distance weights ("weighting": "cosine")
+//   personalized  FedUReID's personalised epochs ("local_epochs": "personalized", E = 5)
+//   fedavg-e5     FedAvg with 5 fixed epochs: what personalised epochs save computation against
+// For each it prints the final test accuracy, the rounds to reach the target (by default 95 %
+// of FedAvg's final accuracy on the same partition), the samples trained (computation, every
+// epoch counted) and the device-seconds, each against its baseline, and ends with ONE line of
+// JSON. A method that does not beat FedAvg is reported as such.
+// Exit 0 unless something failed; 2 on bad flags or a missing data set.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/activity.h"
+#include "fl/fl_job.h"
+
+namespace {
+
+namespace fl = mufl::fl;
+
+struct Options {
+  std::string data_dir = "var";
+  std::vector<std::string> datasets = {"mnist", "fashion-mnist"};
+  std::vector<double> alphas = {0.1, 0.5};
+  std::vector<std::string> methods = {"fedavg", "cosine", "personalized", "fedavg-e5"};
+  int threads = 1;
+  int64_t rounds = 20;
+  int64_t clients = 32;
+  int64_t per_round = 5;
+  double target_fraction = 0.95;
+  int64_t seed = 0;
+};
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+[[noreturn]] void usage() {
+  std::cout << "usage: algorithms [--datasets mnist,fashion-mnist,synthetic] [--alphas 0.1,0.5] [--rounds R]\n"
+               "                  [--methods fedavg,cosine,personalized,fedavg-e5] [--clients C] [--per-round K]\n"
+               "                  [--threads N] [--target-fraction F] [--seed S] [--data-dir DIR] [--quick]\n"
+               "defaults: mnist,fashion-mnist; 0.1,0.5; 20 rounds; all methods; 32 clients, 5 per round; 1 thread;\n"
+               "          target = 0.95 x FedAvg's final accuracy on the same partition; seed 0; var\n"
+               "--quick:  synthetic, alpha 0.1, 4 rounds, 8 clients, 4 per round (explicit flags win)\n";
+  std::exit(0);
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  std::map<std::string, std::string> given;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") usage();
+    if (flag == "--quick") {
+      given.emplace("--datasets", "synthetic");
+      given.emplace("--alphas", "0.1");
+      given.emplace("--rounds", "4");
+      given.emplace("--clients", "8");
+      given.emplace("--per-round", "4");
+      continue;
+    }
+    if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value (see --help)");
+    given[flag] = argv[++i];
+  }
+  for (const auto& [flag, v] : given) {
+    if (flag == "--data-dir") o.data_dir = v;
+    else if (flag == "--datasets") o.datasets = split_list(v);
+    else if (flag == "--alphas") {
+      o.alphas.clear();
+      for (const auto& a : split_list(v)) o.alphas.push_back(std::stod(a));
+    } else if (flag == "--methods") o.methods = split_list(v);
+    else if (flag == "--threads") o.threads = std::stoi(v);
+    else if (flag == "--rounds") o.rounds = std::stoll(v);
+    else if (flag == "--clients") o.clients = std::stoll(v);
+    else if (flag == "--per-round") o.per_round = std::stoll(v);
+    else if (flag == "--target-fraction") o.target_fraction = std::stod(v);
+    else if (flag == "--seed") o.seed = std::stoll(v);
+    else throw std::invalid_argument("unknown flag " + flag + " (see --help)");
+  }
+  if (o.threads < 1 || o.rounds < 1 || o.clients < 1 || o.per_round < 1 || o.per_round > o.clients ||
+      o.datasets.empty() || o.alphas.empty() || o.methods.empty() || !(o.target_fraction > 0))
+    throw std::invalid_argument("--threads, --rounds, --clients, --per-round (<= clients), --target-fraction must be "
+                                "positive and the lists non-empty");
+  for (const auto& m : o.methods)
+    if (m != "fedavg" && m != "cosine" && m != "personalized" && m != "fedavg-e5")
+      throw std::invalid_argument("unknown method " + m);
+  return o;
+}
+
+// The activity a tenant would submit for `method`, as the service builds its job.
+fl::JobConfig config_for(const Options& o, const std::string& dataset, double alpha, const std::string& method) {
+  mufl::ActivitySpec spec;
+  spec.name = "algorithms";
+  spec.dataset = dataset;
+  spec.task = "class";
+  spec.rounds = o.rounds;
+  spec.clients = o.clients;
+  spec.clients_per_round = o.per_round;
+  spec.partition.kind = "dirichlet";
+  spec.partition.alpha = alpha;
+  spec.seed = o.seed;
+  if (method == "cosine") spec.weighting = "cosine";
+  if (method == "personalized") {
+    spec.personalized_epochs = true;
+    spec.local_epochs = 5;
+  }
+  if (method == "fedavg-e5") spec.local_epochs = 5;
+  return fl::JobConfig::from_spec(spec);
+}
+
+struct Run {
+  std::string method;
+  std::vector<double> accuracy;  // per round
+  double loss = 0;
+  int64_t samples = 0;  // every epoch counted
+  double seconds = 0;   // the rounds' own seconds (training, aggregation, evaluation)
+};
+
+Run run_one(const Options& o, const std::string& dataset, double alpha, const std::string& method) {
+  const fl::JobConfig config = config_for(o, dataset, alpha, method);
+  auto job = fl::FlJob::create(config, fl::RuntimeOptions{o.data_dir, "cpu", {}});
+  if (!job.ok())
+    throw std::runtime_error("cannot create the job: " + job.status().to_string() +
+                             (job.status().is_not_found() ? " (run scripts/setup to fetch the data sets)" : ""));
+  Run r;
+  r.method = method;
+  while (!(*job)->finished()) {
+    auto report = (*job)->run_round();
+    if (!report.ok()) throw std::runtime_error(method + ": round failed: " + report.status().to_string());
+    r.accuracy.push_back(report->eval.at(0).value);
+    r.loss = report->eval.at(0).loss;
+    r.samples += report->samples;
+    r.seconds += report->seconds;
+  }
+  return r;
+}
+
+// The first round (1-based) whose accuracy reaches `target`; 0 when none does.
+int64_t rounds_to(const std::vector<double>& accuracy, double target) {
+  for (size_t i = 0; i < accuracy.size(); ++i)
+    if (accuracy[i] >= target) return static_cast<int64_t>(i) + 1;
+  return 0;
+}
+
+double round_to(double v, double scale) { return std::round(v * scale) / scale; }
+
+nlohmann::json run_partition(const Options& o, const std::string& dataset, double alpha) {
+  std::vector<Run> runs;
+  for (const auto& m : o.methods) {
+    std::printf("  %s/%g: %s ...\n", dataset.c_str(), alpha, m.c_str());
+    std::fflush(stdout);
+    runs.push_back(run_one(o, dataset, alpha, m));
+  }
+  auto find = [&](const std::string& m) -> const Run* {
+    for (const auto& r : runs)
+      if (r.method == m) return &r;
+    return nullptr;
+  };
+  const Run* base = find("fedavg");
+  const double target = o.target_fraction * (base ? base->accuracy.back() : runs.front().accuracy.back());
+  std::printf("\n%s, Dirichlet(%g), %lld rounds; target accuracy %.4f (%.2f x FedAvg's final)\n", dataset.c_str(), alpha,
+              static_cast<long long>(o.rounds), target, o.target_fraction);
+  std::printf("| method | final accuracy | vs fedavg (pts) | rounds to target | samples | vs its baseline | device-s | vs its baseline |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  nlohmann::json out = {{"dataset", dataset}, {"alpha", alpha}, {"target_accuracy", round_to(target, 1e4)}};
+  for (const auto& r : runs) {
+    // Personalised epochs save computation against the fixed epochs they replace.
+    const Run* against = r.method == "personalized" && find("fedavg-e5") ? find("fedavg-e5") : base;
+    const double acc = r.accuracy.back();
+    const double gain = base ? 100.0 * (acc - base->accuracy.back()) : 0.0;
+    const double samples_ratio = against ? static_cast<double>(r.samples) / static_cast<double>(against->samples) : 1.0;
+    const double seconds_ratio = against && against->seconds > 0 ? r.seconds / against->seconds : 1.0;
+    const int64_t reached = rounds_to(r.accuracy, target);
+    std::printf("| %s | %.4f | %+.2f | %s | %lld | %.3f (%s) | %.1f | %.3f |\n", r.method.c_str(), acc, gain,
+                reached ? std::to_string(reached).c_str() : "not reached", static_cast<long long>(r.samples),
+                samples_ratio, against ? against->method.c_str() : "-", r.seconds, seconds_ratio);
+    out[r.method] = {{"accuracy", round_to(acc, 1e4)},
+                     {"loss", round_to(r.loss, 1e4)},
+                     {"gain_points_vs_fedavg", round_to(gain, 100)},
+                     {"rounds_to_target", reached},
+                     {"samples", r.samples},
+                     {"samples_ratio", round_to(samples_ratio, 1e3)},
+                     {"device_seconds", round_to(r.seconds, 10)},
+                     {"device_seconds_ratio", round_to(seconds_ratio, 1e3)},
+                     {"baseline", against ? against->method : ""},
+                     {"beats_fedavg", base && acc > base->accuracy.back()}};
+  }
+  std::fflush(stdout);
+  return out;
+}
+
+int run(const Options& o) {
+  (void)fl::set_torch_threads(o.threads);
+  std::printf("algorithms: %d LibTorch thread(s), %lld clients, %lld per round, seed %lld\n", o.threads,
+              static_cast<long long>(o.clients), static_cast<long long>(o.per_round), static_cast<long long>(o.seed));
+  nlohmann::json j = {{"bench", "algorithms"}, {"rounds", o.rounds}, {"clients", o.clients},
+                      {"clients_per_round", o.per_round}, {"threads", o.threads}, {"runs", nlohmann::json::array()}};
+  for (const auto& d : o.datasets)
+    for (double a : o.alphas) j["runs"].push_back(run_partition(o, d, a));
+  std::cout << j.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse_options(argc, argv));
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "algorithms: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "algorithms: " << e.what() << "\n";
+    return 1;
+  }
+}
