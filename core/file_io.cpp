@@ -79,7 +79,8 @@ Result<std::string> sha256_file_hex(const std::string& path) {
     const ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      std::string msg = "cannot read " + path + ": " + std::strerror(errno);
+      const int err = errno;
+      std::string msg = "cannot read " + path + ": " + std::strerror(err);
       ::close(fd);
       return Status::unavailable(std::move(msg));
     }

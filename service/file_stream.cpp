@@ -19,8 +19,9 @@ constexpr size_t kPiece = 256 * 1024;
 Result<std::shared_ptr<FileStream>> FileStream::open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    std::string msg = "cannot open " + path + ": " + std::strerror(errno);
-    return errno == ENOENT ? Status::not_found(std::move(msg)) : Status::unavailable(std::move(msg));
+    const int err = errno;  // before anything else can change it
+    std::string msg = "cannot open " + path + ": " + std::strerror(err);
+    return err == ENOENT ? Status::not_found(std::move(msg)) : Status::unavailable(std::move(msg));
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,22 @@ std::string join_names(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
+}
+
+// Sets `into` to `value` when it is one of `names`; otherwise names the field and the choices.
+template <size_t N>
+void pick_one(FieldReader& r, const char* field, const std::optional<std::string>& value,
+              const char* const (&names)[N], std::string& into) {
+  if (!value) return;
+  std::string choices;
+  for (const char* name : names) {
+    if (*value == name) {
+      into = *value;
+      return;
+    }
+    choices += (choices.empty() ? "" : ", ") + std::string(name);
+  }
+  r.fail(field, "unknown " + std::string(field) + " '" + *value + "'; one of " + choices);
 }
 
 }  // namespace
@@ -113,20 +130,8 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
   }
   if (batch) spec.batch_size = *batch;
   if (lr) spec.learning_rate = *lr;
-  if (aggregator) {
-    if (std::find_if(std::begin(kAggregators), std::end(kAggregators),
-                     [&](const char* a) { return *aggregator == a; }) == std::end(kAggregators))
-      r.fail("aggregator", "unknown aggregator '" + *aggregator + "'; one of fedavg, fedavgm, fedadam, fedyogi, fedadagrad");
-    else
-      spec.aggregator = *aggregator;
-  }
-  if (weighting) {
-    if (std::find_if(std::begin(kWeightings), std::end(kWeightings),
-                     [&](const char* w) { return *weighting == w; }) == std::end(kWeightings))
-      r.fail("weighting", "unknown weighting '" + *weighting + "'; one of samples, cosine");
-    else
-      spec.weighting = *weighting;
-  }
+  pick_one(r, "aggregator", aggregator, kAggregators, spec.aggregator);
+  pick_one(r, "weighting", weighting, kWeightings, spec.weighting);
   if (partition) {
     FieldReader p(*partition, "partition.", errors);
     auto kind = p.string("kind", true, 1, 32);

@@ -55,6 +55,8 @@ Result<std::unique_ptr<Fd>> lock_folder(const std::string& dir) {
   if (::flock(fd->get(), LOCK_EX | LOCK_NB) == 0) return fd;
   if (errno == EWOULDBLOCK)
     return Status::unavailable("another worker job on this node is fetching into " + dir + " now");
+  // Some NFS mounts take no flock: fetch unlocked (each file still lands whole, by rename).
+  if (errno == ENOLCK || errno == EOPNOTSUPP) return fd;
   return errno_status("cannot lock " + path);
 }
 
@@ -84,7 +86,7 @@ Status write_all(int fd, std::string_view bytes, const std::string& path) {
 // A download into <file>.part (created or truncated): what came, checked as it comes.
 struct PartFile {
   explicit PartFile(std::string part_path)
-      : path(std::move(part_path)), fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) {}
+      : path(std::move(part_path)), fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644)) {}
 
   std::string path;
   Fd fd;

@@ -388,6 +388,8 @@ WorkerLoop::Next WorkerLoop::train_and_send(const WorkItem& work) {
   const double seconds = static_cast<double>(clock_.monotonic_ns() - started_ns) / 1e9;
   const double joules = meter_->energy_joules() - joules_before;
   meter_->set_busy(false);
+  // Only for the round: an idle worker (which SIGTERM ends at once) leaves the GPU as it found it.
+  apply_power_limit(std::nullopt);
   busy_ = false;
   if (stop_) {
     say(round + ": abandoned (stopping)");

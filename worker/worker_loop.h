@@ -9,8 +9,8 @@
 //  3. fetches the round's checkpoint, and trains nothing unless its size and SHA-256 are the
 //     ones the work item names;
 //  4. builds the job (fl::FlJob::create), restores the checkpoint, sets the power limit the work
-//     item names (placement's choice: NVML on a GPU, the power model's limit otherwise; the
-//     device's own when it names none, and again at exit), runs one round metering the
+//     item names for the round (placement's choice: NVML on a GPU, the power model's limit
+//     otherwise; the limit the job found is back after the round), runs one round metering the
 //     device (scheduler/energy/meters.h), and PUTs the framed result: 8 bytes little-endian N,
 //     N bytes of report JSON, the new checkpoint.
 // The job is kept between rounds: when the next work item has the same config (equal JSON) and

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <optional>
@@ -335,7 +336,15 @@ class DeviceBackend final : public TrainingBackend {
 ClusterBackend::ClusterBackend(SlurmClient& slurm, WorkerDesk& desk, ClusterBackendOptions options)
     : impl_(std::make_shared<Impl>(slurm, desk, std::move(options))) {}
 
-ClusterBackend::~ClusterBackend() { stop_sweeper(); }
+ClusterBackend::~ClusterBackend() {
+  stop_sweeper();
+  // The parked workers hold the Impl: let them go, or neither is ever freed (nor its job cancelled).
+  std::map<std::string, Impl::Parked> parked;
+  {
+    std::lock_guard lock(impl_->mu);
+    parked.swap(impl_->parked);
+  }
+}
 
 void ClusterBackend::stop_sweeper() {
   {
@@ -427,10 +436,16 @@ bool ClusterBackend::adopt(const storage::WorkerRecord& r) {
     return false;
   }
   auto handle = std::make_shared<WorkerHandle>(impl_, r.id, r.slurm_job_id);
-  handle->adopted(SteadyClock::now() - std::chrono::milliseconds(std::max<int64_t>(0, unix_ms_now() - r.created_unix_ms)));
-  std::lock_guard lock(impl_->mu);
-  impl_->live[r.id] = r.slurm_job_id;
-  impl_->parked[r.group_id] = {std::move(handle), r.device};
+  // Its round in flight started after its job was submitted, and within the round's deadline.
+  const int64_t since_ms = std::clamp<int64_t>(unix_ms_now() - r.created_unix_ms, 0, impl_->options.round_timeout_ms);
+  handle->adopted(SteadyClock::now() - std::chrono::milliseconds(since_ms));
+  Impl::Parked displaced;  // a second live worker of the group (an older one not yet ended): it goes
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->live[r.id] = r.slurm_job_id;
+    displaced = std::exchange(impl_->parked[r.group_id], Impl::Parked{std::move(handle), r.device});
+  }
+  displaced.worker.reset();  // ends it outside the lock (WorkerHandle::end takes it)
   spdlog::info("cluster: adopted worker {} (Slurm job {}) of group {} on {}", r.id, r.slurm_job_id, r.group_id,
                r.device);
   return true;

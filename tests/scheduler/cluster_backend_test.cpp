@@ -48,6 +48,10 @@ class ListedSlurm final : public SlurmClient {
       if (j.name.rfind(prefix, 0) == 0 && !cancelled_.count(j.id)) out.push_back(j);
     return out;
   }
+  void add(SlurmJobState job) {
+    std::lock_guard lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
   std::set<std::string> cancelled() {
     std::lock_guard lock(mu_);
     return cancelled_;
@@ -138,6 +142,16 @@ bool eventually(const std::function<bool()>& done) {
   return done();
 }
 
+// The work item posted to worker `id`, as its poll gets it (waited for, bounded).
+std::optional<std::string> posted_to(WorkerDesk& desk, const std::string& id) {
+  std::optional<std::string> item;
+  eventually([&] {
+    desk.board().wait(id, std::chrono::milliseconds(0), [&](std::optional<std::string> i) { item = i; });
+    return item.has_value();
+  });
+  return item;
+}
+
 }  // namespace
 
 TEST_CASE("cluster backend: a restart adopts the recorded live worker and cancels or forgets the rest") {
@@ -165,11 +179,8 @@ TEST_CASE("cluster backend: the adopted worker's group, resumed on its node, tra
   std::atomic<bool> stop{false};
   auto round = std::async(std::launch::async, [&] { return (*job)->run_round([&] { return stop.load(); }); });
   // Its first round is posted to the adopted worker: no sbatch.
-  std::optional<std::string> item;
-  REQUIRE(eventually([&] {
-    r.desk.board().wait("wrk_live", std::chrono::milliseconds(0), [&](std::optional<std::string> i) { item = i; });
-    return item.has_value();
-  }));
+  const std::optional<std::string> item = posted_to(r.desk, "wrk_live");
+  REQUIRE(item);
   CHECK(nlohmann::json::parse(*item)["round"] == 1);
   CHECK(!nlohmann::json::parse(*item).contains("power_limit_watts"));  // the GPU's highest
   stop = true;
@@ -219,14 +230,26 @@ TEST_CASE("cluster backend: a worker is recorded when its job is submitted and d
   CHECK(w.slurm_job_id == "900");
   CHECK(w.token_sha256.size() == 64);
   // Its round carries the power limit placement set on the device.
-  std::optional<std::string> item;
-  REQUIRE(eventually([&] {
-    r.desk.board().wait(w.id, std::chrono::milliseconds(0), [&](std::optional<std::string> i) { item = i; });
-    return item.has_value();
-  }));
+  const std::optional<std::string> item = posted_to(r.desk, w.id);
+  REQUIRE(item);
   CHECK(nlohmann::json::parse(*item)["power_limit_watts"] == 150.0);
   stop = true;
   REQUIRE(round.get().ok());
   job->reset();
   CHECK(r.recorded() == std::vector<std::string>{"wrk_live"});
+}
+
+TEST_CASE("cluster backend: two live recorded workers of one group: the later is adopted, the earlier cancelled") {
+  Restart r;
+  // The group's second worker was submitted before its first had ended, then mufld died.
+  r.slurm.add({"16", "mufl-wrk_second", "RUNNING", "n1", "None"});
+  REQUIRE(r.store->save_worker(record("wrk_second", "16", "grp_a", "tok-2")).is_ok());
+  auto done = r.backend->reconcile_workers();  // must not hang
+  REQUIRE(done.ok());
+  CHECK(done->adopted == 2);
+  CHECK(r.slurm.cancelled().count("11") == 1);  // displaced by the later one
+  CHECK(r.slurm.cancelled().count("16") == 0);
+  CHECK(!r.desk.is_open("wrk_live"));
+  CHECK(r.desk.is_open("wrk_second"));
+  CHECK(r.recorded() == std::vector<std::string>{"wrk_second"});
 }
