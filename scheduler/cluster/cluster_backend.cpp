@@ -9,6 +9,7 @@
 #include <utility>
 #include <thread>
 
+#include "core/clock.h"
 #include "fl/job_wire.h"
 #include "scheduler/cluster/cluster_devices.h"
 #include "scheduler/energy/power_profile.h"
@@ -44,11 +45,6 @@ fl::RuntimeOptions on_this_cpu(fl::RuntimeOptions runtime) {
 // "slurm:NODE:TYPE:I" → "slurm:NODE:TYPE": devices Slurm does not tell apart (it picks the GPU).
 std::string node_and_type(const std::string& device) { return device.substr(0, device.rfind(':')); }
 
-int64_t unix_ms_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 class WorkerHandle;
 
 }  // namespace
@@ -67,6 +63,12 @@ struct ClusterBackend::Impl {
   };
   std::map<std::string, Parked> parked;
   std::condition_variable parked_changed;
+  // Every adopted worker no job took, out of the map: they end as the caller drops them, outside
+  // the lock (WorkerHandle::end takes it).
+  std::map<std::string, Parked> take_all_parked() {
+    std::lock_guard lock(mu);
+    return std::exchange(parked, {});
+  }
   bool stopping = false;
 
   void record(const storage::WorkerRecord& w) {
@@ -133,7 +135,8 @@ class WorkerHandle {
       std::lock_guard lock(impl->mu);
       impl->live[opened.id] = *submitted;
     }
-    impl->record({opened.id, opened.token_sha256, group_id, device.name, *submitted, unix_ms_now()});
+    impl->record(
+        {opened.id, opened.token_sha256, group_id, device.name, *submitted, SystemClock::instance().now_unix_ms()});
     return std::make_shared<WorkerHandle>(impl, opened.id, *submitted);
   }
 
@@ -339,11 +342,7 @@ ClusterBackend::ClusterBackend(SlurmClient& slurm, WorkerDesk& desk, ClusterBack
 ClusterBackend::~ClusterBackend() {
   stop_sweeper();
   // The parked workers hold the Impl: let them go, or neither is ever freed (nor its job cancelled).
-  std::map<std::string, Impl::Parked> parked;
-  {
-    std::lock_guard lock(impl_->mu);
-    parked.swap(impl_->parked);
-  }
+  impl_->take_all_parked();
 }
 
 void ClusterBackend::stop_sweeper() {
@@ -364,14 +363,9 @@ TrainingBackend* ClusterBackend::for_device(const Device& device) {
 }
 
 void ClusterBackend::shutdown() {
-  stop_sweeper();  // it let the adopted workers no job took go: they are ended below
-  std::map<std::string, Impl::Parked> parked;
+  stop_sweeper();  // it let the adopted workers no job took go: they are ended here
+  impl_->take_all_parked();
   std::map<std::string, std::string> live;
-  {
-    std::lock_guard lock(impl_->mu);
-    parked.swap(impl_->parked);
-  }
-  parked.clear();  // their handles end them
   {
     std::lock_guard lock(impl_->mu);
     live.swap(impl_->live);
@@ -437,7 +431,8 @@ bool ClusterBackend::adopt(const storage::WorkerRecord& r) {
   }
   auto handle = std::make_shared<WorkerHandle>(impl_, r.id, r.slurm_job_id);
   // Its round in flight started after its job was submitted, and within the round's deadline.
-  const int64_t since_ms = std::clamp<int64_t>(unix_ms_now() - r.created_unix_ms, 0, impl_->options.round_timeout_ms);
+  const int64_t since_ms = std::clamp<int64_t>(SystemClock::instance().now_unix_ms() - r.created_unix_ms, 0,
+                                               impl_->options.round_timeout_ms);
   handle->adopted(SteadyClock::now() - std::chrono::milliseconds(since_ms));
   Impl::Parked displaced;  // a second live worker of the group (an older one not yet ended): it goes
   {

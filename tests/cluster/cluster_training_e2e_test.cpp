@@ -13,8 +13,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <sstream>
 #include <string>
@@ -23,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/file_io.h"
 #include "tests/support/http_client.h"
 #include "tests/support/json_poll.h"
 #include "tests/support/mufld_process.h"
@@ -118,10 +117,11 @@ int kill_worker_process(const std::string& id) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const std::string pid = entry.path().filename();
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream env(entry.path() / "environ"), cmd(entry.path() / "cmdline");
-    const std::string env_text((std::istreambuf_iterator<char>(env)), {}), cmdline((std::istreambuf_iterator<char>(cmd)), {});
-    if (env_text.find(std::string("MUFL_WORKER_ID=") + id + '\0') == std::string::npos) continue;
-    if (cmdline.find("mufl-worker") == std::string::npos) continue;
+    const auto env_text = mufl::read_file(entry.path().string() + "/environ");  // gone or not ours: skipped
+    const auto cmdline = mufl::read_file(entry.path().string() + "/cmdline");
+    if (!env_text.ok() || !cmdline.ok()) continue;
+    if (env_text->find(std::string("MUFL_WORKER_ID=") + id + '\0') == std::string::npos) continue;
+    if (cmdline->find("mufl-worker") == std::string::npos) continue;
     killed += ::kill(std::stoi(pid), SIGKILL) == 0;
   }
   return killed;

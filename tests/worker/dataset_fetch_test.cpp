@@ -59,11 +59,6 @@ struct FakeDownloads {
   }
 };
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // The folder's entries other than the lock file.
 std::set<std::string> entries(const std::string& dir) {
   std::set<std::string> out;
@@ -123,7 +118,7 @@ TEST_CASE("dataset fetch: fetches into an empty folder, checks each file, and ke
   CHECK(first->files_kept == 0);
   uint64_t total = 0;
   for (const auto& [name, bytes] : mufld.served) {
-    CHECK(read_all(dir + "/" + name) == bytes);
+    CHECK(*read_file(dir + "/" + name) == bytes);
     total += bytes.size();
   }
   CHECK(first->bytes_fetched == total);
@@ -144,7 +139,7 @@ TEST_CASE("dataset fetch: fetches into an empty folder, checks each file, and ke
   REQUIRE(third.ok());
   CHECK(third->files_kept == 3);
   CHECK(third->files_fetched == 1);
-  CHECK(read_all(dir + "/t10k-labels-idx1-ubyte") == mufld.served.at("t10k-labels-idx1-ubyte"));
+  CHECK(*read_file(dir + "/t10k-labels-idx1-ubyte") == mufld.served.at("t10k-labels-idx1-ubyte"));
 }
 
 TEST_CASE("dataset fetch: a tampered, truncated, overlong or broken download is refused and leaves nothing in place",
@@ -198,7 +193,7 @@ TEST_CASE("dataset fetch: a tampered, truncated, overlong or broken download is 
   auto again = fetch_dataset_files(dir, manifest, mufld.fn());
   REQUIRE(again.ok());
   CHECK(again->files_fetched == 4);
-  CHECK(read_all(dir + "/" + name) == good);
+  CHECK(*read_file(dir + "/" + name) == good);
 }
 
 TEST_CASE("dataset fetch: a refused token ends the fetch, and a fetch in progress elsewhere means trying later", "[worker]") {
@@ -350,7 +345,7 @@ TEST_CASE("dataset fetch: a worker fetches its data set from mufld's routes, tra
   CHECK(first.report.round == 1);
   CHECK(first.checkpoint == expected);  // trained on exactly mufld's bytes
   const std::string dir = node.path() + "/datasets/mnist";
-  for (const auto& [name, bytes] : mufld.files) CHECK(read_all(dir + "/" + name) == bytes);
+  for (const auto& [name, bytes] : mufld.files) CHECK(*read_file(dir + "/" + name) == bytes);
   CHECK(entries(dir) == idx_names());
 
   // The next job on the node, checking against mufld's manifest: keeps all four.

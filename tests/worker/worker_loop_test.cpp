@@ -10,7 +10,6 @@
 
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -494,11 +493,6 @@ struct MnistMufld {
   std::string start = *make_job(tiny_mnist_job(), data.path())->checkpoint();
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 }  // namespace
 
 TEST_CASE("worker loop: --datasets decides whether a data set missing from --data-dir is fetched", "[worker]") {
@@ -520,7 +514,7 @@ TEST_CASE("worker loop: --datasets decides whether a data set missing from --dat
     CHECK(mufld.requests("GET", "/datasets/mnist").size() == 1);
     for (const auto& [name, bytes] : m.files) {
       CHECK(mufld.requests("GET", "/datasets/mnist/" + name).size() == 1);
-      CHECK(slurp(dir + "/" + name) == bytes);
+      CHECK(*read_file(dir + "/" + name) == bytes);
     }
     for (const auto& r : mufld.requests()) CHECK(r.authorization == std::string("Bearer ") + kToken);
     CHECK(worker.log_text().find("4 files fetched from mufld") != std::string::npos);
