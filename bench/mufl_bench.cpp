@@ -134,6 +134,7 @@ struct Options {
   int affinity_every = sch::ExecutorOptions{}.affinity_every;
   fl::TaskBalance task_balance = sch::ExecutorOptions{}.task_balance;
   int max_groups = 3;
+  int guard_window = sch::ExecutorOptions{}.guard.window;  // 0: no merge guard
   std::string energy_meter = "auto";  // as mufld --energy-meter
   int step_reps = 50;
   bool keep = false;
@@ -145,7 +146,8 @@ void usage() {
                "            [--data-dir DIR]\n"
                "            [--threads N] [--consolidation-fraction F] [--affinity-every N] [--max-groups N]\n"
                "            [--policies mufl,all_in_one,independent,sequential] [--energy-meter auto|model] [--out DIR]\n"
-               "            [--clients N] [--per-round K] [--step-reps N] [--task-balance none|cap] [--seed N] [--keep]\n"
+               "            [--clients N] [--per-round K] [--step-reps N] [--task-balance none|cap|cap_merged] [--seed N] [--keep]\n"
+               "            [--tasks T1,T2,...] [--merge-guard-window N]\n"
                "workloads: mnist = class,parity,reconstruct,segment,edges on mnist, IID;\n"
                "           fashion = class,magnitude,reconstruct,distance on fashion-mnist, Dirichlet(0.5)\n"
                "defaults: workload mnist, var, 20 rounds, 32 clients, 5 per round, 2 threads, consolidation 0.15,\n"
@@ -153,7 +155,8 @@ void usage() {
             << sch::ExecutorOptions{}.affinity_every
             << " batches, 3 groups at most, all four policies, 65 W, bench/results, 50 reps\n"
                "--quick:  the workload's tasks and partition on synthetic data, 4 rounds, 8 clients, 2 per round, 10 step reps (explicit flags win)\n"
-               "--keep:   keep each policy's temporary data dir (its path is printed)\n";
+               "--keep:   keep each policy's temporary data dir (its path is printed)\n"
+               "--tasks:  a subset (or another list) of tasks in place of the workload's, one activity each\n";
 }
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -221,9 +224,11 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--affinity-every") o.affinity_every = static_cast<int>(std::clamp<int64_t>(integer(), 0, 1 << 30));
     else if (flag == "--max-groups") o.max_groups = static_cast<int>(std::clamp<int64_t>(integer(), 0, 1 << 30));
     else if (flag == "--policies") o.policies = split_list(v);
+    else if (flag == "--tasks") o.workload.tasks = split_list(v);
+    else if (flag == "--merge-guard-window") o.guard_window = static_cast<int>(std::clamp<int64_t>(integer(), 0, 1000));
     else if (flag == "--task-balance") {
       auto b = fl::parse_task_balance(v);
-      if (!b) throw std::invalid_argument("--task-balance takes none or cap, not '" + v + "'");
+      if (!b) throw std::invalid_argument("--task-balance takes none, cap or cap_merged, not '" + v + "'");
       o.task_balance = *b;
     }
     else if (flag == "--energy-meter") o.energy_meter = v;
@@ -241,6 +246,10 @@ Options parse_options(int argc, char** argv) {
         "--rounds, --clients, --per-round (<= clients), --threads, --max-groups, --affinity-every and "
         "--step-reps must be positive, --consolidation-fraction in (0, 1]");
   if (o.policies.empty()) throw std::invalid_argument("--policies is empty");
+  if (o.workload.tasks.empty()) throw std::invalid_argument("--tasks is empty");
+  for (const auto& t : o.workload.tasks)
+    if (!fl::find_task(t).ok() || std::count(o.workload.tasks.begin(), o.workload.tasks.end(), t) > 1)
+      throw std::invalid_argument("--tasks: " + t + " is unknown or repeated");
   for (const auto& p : o.policies)
     if (!sch::parse_grouping_policy(p)) throw std::invalid_argument("unknown policy " + p + " in --policies");
   return o;
@@ -465,6 +474,7 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
     eo.split.max_groups = o.max_groups;
     eo.affinity_every = o.affinity_every;
     eo.task_balance = o.task_balance;
+    eo.guard.window = o.guard_window;
     eo.torch_threads = o.threads;
     // The device's energy meter, chosen as mufld chooses it (RAPL when readable, else the
     // power model of the "cpu" profile): every round is recorded in the energy ledger.
@@ -853,7 +863,7 @@ std::string svg_plot(const std::vector<PolicyResult>& results, bool quick) {
 json result_json(const PolicyResult& r) {
   json tasks = json::object();
   for (const auto& t : r.tasks)
-    tasks[t.task] = {{"loss", round_to(t.loss, 1e4)}, {t.metric, round_to(t.value, 1e4)}, {"rounds", t.rounds}};
+    tasks[t.task] = {{"loss", round_to(t.loss, 1e6)}, {t.metric, round_to(t.value, 1e4)}, {"rounds", t.rounds}};
   json j = {{"wall_s", round_to(r.wall_s, 100)},
             {"device_s", round_to(r.device_s, 100)},
             {"joules", round_to(r.joules, 10)},
@@ -978,6 +988,7 @@ int run(const Options& o) {
             {"affinity_every", o.affinity_every},
             {"task_balance", fl::to_string(o.task_balance)},
             {"max_groups", o.max_groups},
+            {"merge_guard_window", o.guard_window},
             {"energy_meter", results.front().meter},
             {"step", {{"reps", step.reps},
                       {"encoder_ms", round_to(step.encoder_ms, 1000)},

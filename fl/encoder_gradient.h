@@ -19,14 +19,24 @@ enum class EncoderGradient { kMean, kSum };
 // shapes the encoder and a dense task's per-pixel mean barely moves it. kCap: no task's gradient
 // at the shared features may be longer than the geometric mean of the tasks' norms, and the
 // capped terms are summed in every group (EncoderGradient applies to kNone only).
-enum class TaskBalance { kNone, kCap };
+// kCapMerged: kCap's capped sum in a merged group (kMean: its heads were not chosen for each
+// other), the plain sum in a group born of a split (kSum: they were, for helping each other).
+enum class TaskBalance { kNone, kCap, kCapMerged };
 
-// "none" | "cap"; nullopt for anything else.
+// "none" | "cap" | "cap_merged"; nullopt for anything else.
 inline std::optional<TaskBalance> parse_task_balance(std::string_view s) {
   if (s == "none") return TaskBalance::kNone;
   if (s == "cap") return TaskBalance::kCap;
+  if (s == "cap_merged") return TaskBalance::kCapMerged;
   return std::nullopt;
 }
-inline const char* to_string(TaskBalance b) { return b == TaskBalance::kCap ? "cap" : "none"; }
+inline const char* to_string(TaskBalance b) {
+  switch (b) {
+    case TaskBalance::kCap: return "cap";
+    case TaskBalance::kCapMerged: return "cap_merged";
+    case TaskBalance::kNone: break;
+  }
+  return "none";
+}
 
 }  // namespace mufl::fl

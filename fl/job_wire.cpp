@@ -185,7 +185,7 @@ void read_job_identity(Fields& f, JobConfig& c) {
 void read_job_training(Fields& f, JobConfig& c) {
   f.small_integer("affinity_every", c.affinity_every);
   f.choice("encoder_gradient", c.encoder_gradient, parse_gradient, "mean, sum");
-  f.choice("balance", c.balance, parse_task_balance, "none, cap");
+  f.choice("balance", c.balance, parse_task_balance, "none, cap, cap_merged");
   f.integer("clients", c.clients);
   f.integer("clients_per_round", c.clients_per_round);
   f.integer("local_epochs", c.local_epochs);

@@ -6,11 +6,18 @@
 namespace mufl::fl {
 
 
+std::vector<double> lookahead_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
+                                      TaskBalance balance) {
+  if (balance == TaskBalance::kNone) return std::vector<double>(feature_grads.size(), 1.0);
+  return task_weights(feature_grads, combine, balance);  // balanced weights never carry the 1/K
+}
+
 std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
                                  TaskBalance balance) {
   const size_t k = feature_grads.size();
   const double mean = combine == EncoderGradient::kMean && k > 1 ? 1.0 / static_cast<double>(k) : 1.0;
   if (balance == TaskBalance::kNone || k < 2) return std::vector<double>(k, mean);
+  if (balance == TaskBalance::kCapMerged && combine == EncoderGradient::kSum) return std::vector<double>(k, 1.0);
   std::vector<double> weights(k, 1.0);  // capped terms are summed, in every group
   std::vector<double> norms;
   double log_sum = 0;

@@ -7,9 +7,13 @@
 // norm per task, where balancing the encoder's parameter gradients would cost one backward pass
 // through the encoder per task, the very work a merged model exists to share.
 //
-// The rule, kCap: no task's term may be longer than the geometric mean of the tasks' norms; a
-// longer one is scaled down to it, a shorter one is left as it is; the terms are summed, in a
-// merged group as in one born of a split. Measured (bench/mufl, docs/merge-and-split.md):
+// The default, kCapMerged: in a merged group, no task's term may be longer than the geometric
+// mean of the tasks' norms (kCap); in a group born of a split, the plain sum. Measured on the
+// mnist dense trio trained together from the start (bench/mufl --tasks reconstruct,segment,edges
+// --policies all_in_one, 20 rounds, final loss ÷ alone): capped, segment 1.365 (its term is the
+// one cut, to a third); summed, 0.611 / 1.002 / 0.948, no loser. Tasks a split puts together
+// point the same way, so the sum is each one's own step and a push along it.
+// kCap: the capped terms summed, in a merged group as in one born of a split. Measured (bench/mufl, docs/merge-and-split.md):
 //   - scaling every term *to* a common norm (the mean) multiplies a small-gradient task's
 //     effective learning rate by the ratio of the norms (about 100 between a label task's
 //     cross-entropy and a dense task's per-pixel MSE) and diverged in the first merged round
@@ -29,9 +33,15 @@ namespace mufl::fl {
 //   kNone: 1 (kSum) or 1/K (kMean);
 //   kCap:  min(1, c/‖g_t‖), c the geometric mean of the non-zero finite ‖g_t‖, whatever
 //          `combine` says. A zero or non-finite gradient keeps weight 1 (a NaN reaches the loss
-//          check unchanged).
+//          check unchanged);
+//   kCapMerged: kCap's weights in a merged group (kMean), 1 in a group born of a split (kSum).
 // One task: always 1.
 std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
                                  TaskBalance balance);
+
+// The weights the affinity lookahead steps each task with: task_weights() without kNone's 1/K,
+// so that the split sees each task move the encoder as training moves it, at a task's full length.
+std::vector<double> lookahead_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
+                                      TaskBalance balance);
 
 }  // namespace mufl::fl

@@ -84,7 +84,7 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
       std::vector<std::vector<torch::Tensor>> grads;
       std::vector<double> base;
       if (measure) {
-        const std::vector<double> own = task_weights(feature_grads, EncoderGradient::kSum, options.balance);
+        const std::vector<double> own = lookahead_weights(feature_grads, options.encoder_gradient, options.balance);
         for (size_t t = 0; t < k; ++t) {
           grads.push_back(torch::autograd::grad({features}, encoder_params, {feature_grads[t] * own[t]},
                                                 /*retain_graph=*/true, /*create_graph=*/false, /*allow_unused=*/true));

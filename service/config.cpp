@@ -177,8 +177,9 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
       ("affinity-every", po::value<int>(&c.affinity_every)->default_value(c.affinity_every),
        "affinity lookahead every N batches while a group consolidates (1 to 10000)")
       ("task-balance", po::value<std::string>(&c.task_balance)->default_value(c.task_balance),
-       "balancing of the tasks' encoder gradients in a multi-head group: none, or cap (no task's longer than "
-       "the geometric mean of their norms)")
+       "balancing of the tasks' encoder gradients in a multi-head group: none; cap (no task's longer than "
+       "the geometric mean of their norms); or cap_merged (cap while merged, their plain sum in a group born of "
+       "a split)")
       ("merge-guard-window", po::value<int>(&c.merge_guard_window)->default_value(c.merge_guard_window),
        "after consolidation, a member whose test loss fell by less than --merge-guard-lag of its mates' over "
        "this many rounds leaves its group alone (0 to 100; 0 turns the guard off)")
@@ -327,7 +328,7 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
     return Status::invalid_argument("--merge-guard-window must be from 0 to 100");
   if (!(c.merge_guard_lag >= 0 && c.merge_guard_lag <= 1))
     return Status::invalid_argument("--merge-guard-lag must be from 0 to 1");
-  if (!fl::parse_task_balance(c.task_balance)) return Status::invalid_argument("--task-balance must be none or cap");
+  if (!fl::parse_task_balance(c.task_balance)) return Status::invalid_argument("--task-balance must be none, cap or cap_merged");
   if (c.energy_meter != "auto" && c.energy_meter != "model")
     return Status::invalid_argument("--energy-meter must be auto or model");
   if (c.gpu_power_profile.empty()) return Status::invalid_argument("--gpu-power-profile must not be empty");

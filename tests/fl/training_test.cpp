@@ -198,6 +198,34 @@ TEST_CASE("task balance: a gradient 100x longer is cut to the geometric mean, a 
   CHECK(w[1] == Approx(1.0));
 }
 
+TEST_CASE("task balance cap_merged: capped while merged, the plain sum in a group born of a split", "[training][balance]") {
+  torch::manual_seed(5);
+  const auto small = torch::randn({4, 32, 7, 7});
+  const auto large = 100 * torch::randn({4, 32, 7, 7});
+  const std::vector<torch::Tensor> g = {small, large};
+  // Merged (kMean): exactly kCap's weights, the long term cut to the geometric mean, no 1/K.
+  const auto merged = task_weights(g, EncoderGradient::kMean, TaskBalance::kCapMerged);
+  CHECK(merged == task_weights(g, EncoderGradient::kMean, TaskBalance::kCap));
+  CHECK(merged[0] == 1.0);
+  CHECK(merged[1] < 0.2);
+  // Born of a split (kSum): every task's full gradient, however long.
+  CHECK(task_weights(g, EncoderGradient::kSum, TaskBalance::kCapMerged) == std::vector<double>{1.0, 1.0});
+  CHECK(parse_task_balance("cap_merged") == TaskBalance::kCapMerged);
+  CHECK(std::string(to_string(TaskBalance::kCapMerged)) == "cap_merged");
+  CHECK_FALSE(parse_task_balance("cap-merged").has_value());
+}
+
+TEST_CASE("task balance: the lookahead steps each task as training weighs it, without the mean's 1/K", "[training][balance]") {
+  torch::manual_seed(6);
+  const std::vector<torch::Tensor> g = {torch::randn({4, 32, 7, 7}), 100 * torch::randn({4, 32, 7, 7})};
+  CHECK(lookahead_weights(g, EncoderGradient::kMean, TaskBalance::kNone) == std::vector<double>{1.0, 1.0});
+  for (auto balance : {TaskBalance::kCap, TaskBalance::kCapMerged})
+    for (auto combine : {EncoderGradient::kSum, EncoderGradient::kMean})
+      CHECK(lookahead_weights(g, combine, balance) == task_weights(g, combine, balance));
+  // The consolidating group is merged: under cap_merged its lookahead sees the capped steps.
+  CHECK(lookahead_weights(g, EncoderGradient::kMean, TaskBalance::kCapMerged)[1] < 0.2);
+}
+
 TEST_CASE("task balance: a zero or NaN gradient keeps the plain weight and is left out of the cap", "[training][balance]") {
   const auto g = torch::ones({2, 3});
   const auto w = task_weights({g, torch::zeros({2, 3}), torch::full({2, 3}, NAN)}, EncoderGradient::kSum,
