@@ -7,6 +7,9 @@
 //   cosine        FedReID's cosine-distance weights ("weighting": "cosine")
 //   personalized  FedUReID's personalised epochs ("local_epochs": "personalized", E = 5)
 //   fedavg-e5     FedAvg with 5 fixed epochs: what personalised epochs save computation against
+//   fedema        FedEMA's divergence-aware EMA start of each client ("local_update": "fedema",
+//                 λ auto); its clients' kept models go to a fresh folder under $TMPDIR (or /tmp),
+//                 released each round as the executor does, and their bytes on the disk are reported
 // For each it prints the final test accuracy, the rounds to reach the target (by default 95 %
 // of FedAvg's final accuracy on the same partition), the samples trained (computation, every
 // epoch counted) and the device-seconds, each against its baseline, and ends with ONE line of
@@ -15,12 +18,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/activity.h"
@@ -29,12 +35,13 @@
 namespace {
 
 namespace fl = mufl::fl;
+using mufl::Status;
 
 struct Options {
   std::string data_dir = "var";
   std::vector<std::string> datasets = {"mnist", "fashion-mnist"};
   std::vector<double> alphas = {0.1, 0.5};
-  std::vector<std::string> methods = {"fedavg", "cosine", "personalized", "fedavg-e5"};
+  std::vector<std::string> methods = {"fedavg", "cosine", "personalized", "fedavg-e5", "fedema"};
   int threads = 1;
   int64_t rounds = 20;
   int64_t clients = 32;
@@ -53,7 +60,7 @@ std::vector<std::string> split_list(const std::string& s) {
 
 [[noreturn]] void usage() {
   std::cout << "usage: algorithms [--datasets mnist,fashion-mnist,synthetic] [--alphas 0.1,0.5] [--rounds R]\n"
-               "                  [--methods fedavg,cosine,personalized,fedavg-e5] [--clients C] [--per-round K]\n"
+               "                  [--methods fedavg,cosine,personalized,fedavg-e5,fedema] [--clients C] [--per-round K]\n"
                "                  [--threads N] [--target-fraction F] [--seed S] [--data-dir DIR] [--quick]\n"
                "defaults: mnist,fashion-mnist; 0.1,0.5; 20 rounds; all methods; 32 clients, 5 per round; 1 thread;\n"
                "          target = 0.95 x FedAvg's final accuracy on the same partition; seed 0; var\n"
@@ -98,7 +105,7 @@ Options parse_options(int argc, char** argv) {
     throw std::invalid_argument("--threads, --rounds, --clients, --per-round (<= clients), --target-fraction must be "
                                 "positive and the lists non-empty");
   for (const auto& m : o.methods)
-    if (m != "fedavg" && m != "cosine" && m != "personalized" && m != "fedavg-e5")
+    if (m != "fedavg" && m != "cosine" && m != "personalized" && m != "fedavg-e5" && m != "fedema")
       throw std::invalid_argument("unknown method " + m);
   return o;
 }
@@ -121,7 +128,27 @@ fl::JobConfig config_for(const Options& o, const std::string& dataset, double al
     spec.local_epochs = 5;
   }
   if (method == "fedavg-e5") spec.local_epochs = 5;
+  if (method == "fedema") spec.local_update = "fedema";
   return fl::JobConfig::from_spec(spec);
+}
+
+// A fresh folder for one run's client states (removed by the caller).
+std::string state_dir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/mufl-algorithms-XXXXXX";
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("cannot make a folder for the client states");
+  return pattern;
+}
+
+// The files under `dir` and their bytes.
+std::pair<int64_t, int64_t> disk_use(const std::string& dir) {
+  int64_t files = 0, bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file()) {
+      ++files;
+      bytes += static_cast<int64_t>(e.file_size());
+    }
+  return {files, bytes};
 }
 
 struct Run {
@@ -130,10 +157,22 @@ struct Run {
   double loss = 0;
   int64_t samples = 0;  // every epoch counted
   double seconds = 0;   // the rounds' own seconds (training, aggregation, evaluation)
+  int64_t state_files = 0, state_bytes = 0;  // fedema: the clients' kept models at the end
 };
 
 Run run_one(const Options& o, const std::string& dataset, double alpha, const std::string& method) {
-  const fl::JobConfig config = config_for(o, dataset, alpha, method);
+  fl::JobConfig config = config_for(o, dataset, alpha, method);
+  struct Remove {
+    std::string dir;
+    ~Remove() {
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } states;
+  if (config.local_update == "fedema") {
+    states.dir = state_dir();
+    config.client_state_dir = states.dir + "/clients";
+  }
   auto job = fl::FlJob::create(config, fl::RuntimeOptions{o.data_dir, "cpu", {}});
   if (!job.ok())
     throw std::runtime_error("cannot create the job: " + job.status().to_string() +
@@ -147,7 +186,11 @@ Run run_one(const Options& o, const std::string& dataset, double alpha, const st
     r.loss = report->eval.at(0).loss;
     r.samples += report->samples;
     r.seconds += report->seconds;
+    // As the executor does once a round's checkpoint is recorded: it trusts this one and the one before.
+    if (Status released = (*job)->release_client_states(report->round - 1); !released.is_ok())
+      throw std::runtime_error(method + ": " + released.to_string());
   }
+  if (!states.dir.empty()) std::tie(r.state_files, r.state_bytes) = disk_use(config.client_state_dir);
   return r;
 }
 
@@ -200,6 +243,13 @@ nlohmann::json run_partition(const Options& o, const std::string& dataset, doubl
                      {"device_seconds_ratio", round_to(seconds_ratio, 1e3)},
                      {"baseline", against ? against->method : ""},
                      {"beats_fedavg", base && acc > base->accuracy.back()}};
+    if (r.state_files > 0) {
+      std::printf("  %s: %lld client state files, %lld bytes (%lld per file)\n", r.method.c_str(),
+                  static_cast<long long>(r.state_files), static_cast<long long>(r.state_bytes),
+                  static_cast<long long>(r.state_bytes / r.state_files));
+      out[r.method]["state_files"] = r.state_files;
+      out[r.method]["state_bytes"] = r.state_bytes;
+    }
   }
   std::fflush(stdout);
   return out;

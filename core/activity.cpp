@@ -46,6 +46,7 @@ nlohmann::json spec_to_json(const ActivitySpec& s) {
       {"prox_mu", s.prox_mu},
       {"aggregator", s.aggregator},
       {"weighting", s.weighting},
+      {"local_update", s.local_update},
       {"partition", partition},
       {"seed", s.seed},
       {"merge", s.merge},
@@ -53,6 +54,8 @@ nlohmann::json spec_to_json(const ActivitySpec& s) {
       {"deadline", s.deadline_unix_ms ? nlohmann::json(format_rfc3339(*s.deadline_unix_ms)) : nlohmann::json()},
   };
   if (s.personalized_epochs) j["max_local_epochs"] = s.local_epochs;
+  if (s.local_update != "fedavg")
+    j["ema_lambda"] = s.ema_lambda > 0 ? nlohmann::json(s.ema_lambda) : nlohmann::json("auto");
   if (!s.federation.empty()) {
     j.erase("dataset");
     j["federation"] = s.federation;
@@ -89,6 +92,8 @@ ActivitySpec spec_from_json(const nlohmann::json& j) {
   s.min_clients = j.value("min_clients", int64_t{1});
   s.prox_mu = j.value("prox_mu", 0.0);
   s.weighting = j.value("weighting", std::string("samples"));
+  s.local_update = j.value("local_update", std::string("fedavg"));
+  if (j.contains("ema_lambda") && j["ema_lambda"].is_number()) s.ema_lambda = j["ema_lambda"].get<double>();
   s.partition.kind = j.at("partition").at("kind").get<std::string>();
   if (j.at("partition").contains("alpha")) s.partition.alpha = j["partition"]["alpha"].get<double>();
   s.seed = j.at("seed").get<int64_t>();

@@ -56,6 +56,11 @@ struct ActivitySpec {
   // How a round's updates are weighted: "samples" (FedAvg: by training samples) or "cosine"
   // (FedReID: by the cosine distance of each client's model before and after training).
   std::string weighting = "samples";
+  // Where a client starts its local training: "fedavg" (the global model) or "fedema" (FedEMA,
+  // Zhuang et al. 2022: an EMA of its kept local model and the global model, weighted by their
+  // divergence; fl/fedema.h). ema_lambda is FedEMA's λ, 0 for "auto".
+  std::string local_update = "fedavg";
+  double ema_lambda = 0.0;
   Partition partition;
   int64_t seed = 0;
   bool merge = true;

@@ -213,8 +213,9 @@ void Agent::work_on(const nlohmann::json& lease) {
   const auto started = std::chrono::steady_clock::now();
   busy_ = true;
   const double joules_before = meter_->energy_joules();
+  // FedEMA's kept models stay beside the data, as the token does (docs/clients.md).
   auto update = fl::train_assignment(*assignment, weights->raw, options_.data_dir, options_.device,
-                                     [this] { return stop_.load(); }, probe_);
+                                     [this] { return stop_.load(); }, probe_, options_.data_dir + "/.mufl-state");
   const double joules = meter_->energy_joules() - joules_before;
   busy_ = false;
   if (stop_) return say("lease " + id + ": abandoned (stopping)");

@@ -4,10 +4,13 @@
 #include <charconv>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
+#include "core/strings.h"
 #include "fl/assignment_options.h"
 #include "fl/client_data.h"
 #include "fl/datasets.h"
+#include "fl/fedema_clients.h"
 #include "fl/model.h"
 #include "fl/tasks.h"
 #include "fl/training.h"
@@ -44,7 +47,7 @@ Result<TaskData> load_part(const std::string& dir, bool train, const std::vector
 nlohmann::json assignment_to_json(const Assignment& a) {
   nlohmann::json heads = nlohmann::json::array();
   for (size_t i = 0; i < a.tasks.size(); ++i) heads.push_back({{"key", a.heads.at(i)}, {"task", a.tasks[i]}});
-  return {{"heads", heads},
+  nlohmann::json j = {{"heads", heads},
           {"input", {{"channels", a.channels}, {"height", a.height}, {"width", a.width}, {"labels", a.labels}}},
           {"local",
            {{"epochs", a.epochs},
@@ -57,6 +60,12 @@ nlohmann::json assignment_to_json(const Assignment& a) {
             {"encoder_gradient", a.encoder_gradient},
             {"balance", a.balance}}},
           {"seed", std::to_string(a.seed)}};
+  if (a.local_update != "fedavg") {  // only then: clients that predate FedEMA read the rest as before
+    j["local"]["local_update"] = a.local_update;
+    j["local"]["ema_lambda"] = a.ema_lambda;
+    j["fedema"] = {{"job", a.job}, {"round", a.round}};
+  }
+  return j;
 }
 
 Result<Assignment> assignment_from_json(const nlohmann::json& j) {
@@ -89,6 +98,21 @@ Result<Assignment> assignment_from_json(const nlohmann::json& j) {
   if (Status s = read(j, "seed", seed); !s.is_ok()) return s;
   auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), a.seed);
   if (ec != std::errc() || end != seed.data() + seed.size()) return bad("seed", "must be a decimal string");
+  if (l.contains("local_update")) {
+    if (Status s = read(l, "local_update", a.local_update); !s.is_ok()) return s;
+    if (a.local_update != "fedavg" && a.local_update != "fedema") return bad("local_update", "\"fedavg\" or \"fedema\"");
+  }
+  if (a.local_update == "fedema") {
+    if (Status s = read(l, "ema_lambda", a.ema_lambda); !s.is_ok()) return s;
+    if (!(a.ema_lambda >= 0) || !std::isfinite(a.ema_lambda)) return bad("ema_lambda", "0 (auto) or a positive number");
+    if (!j.contains("fedema") || !j["fedema"].is_object()) return bad("fedema", "must be an object");
+    for (Status s : {read(j["fedema"], "job", a.job), read(j["fedema"], "round", a.round)})
+      if (!s.is_ok()) return s;
+    // The job names a folder on the client: a plain name that is not "." or "..", nor hidden.
+    if (a.job.empty() || a.job.size() > 128 || a.job[0] == '.' || !is_plain_name(a.job))
+      return bad("job", "must be a plain name of up to 128 characters, not starting with '.'");
+    if (a.round < 1) return bad("round", "must be at least 1");
+  }
   return a;
 }
 
@@ -219,7 +243,9 @@ class MeteredLease {
 
 Result<std::string> train_assignment(const Assignment& a, std::string_view global_weights, const std::string& data_dir,
                                      const std::string& device, const std::function<bool()>& should_stop,
-                                     const EnergyProbe& energy) {
+                                     const EnergyProbe& energy, const std::string& state_dir) {
+  if (a.local_update == "fedema" && state_dir.empty())
+    return bad("local_update", "\"fedema\" needs a folder where this client keeps its models");
   const MeteredLease metered(energy);
   try {
     std::vector<TaskDef> tasks;
@@ -243,7 +269,14 @@ Result<std::string> train_assignment(const Assignment& a, std::string_view globa
     if (!file.ok()) return file.status();
     auto global = weights_from(*file, model);
     if (!global.ok()) return global.status();
-    set_weights(model, *global);
+    std::optional<FedEmaClients> fedema;
+    if (a.local_update == "fedema") {
+      fedema.emplace(state_dir + "/" + a.job, a.ema_lambda);
+      auto start = fedema->start(0, a.round, *global, model);  // sets the model's weights
+      if (!start.ok()) return start.status();
+    } else {
+      set_weights(model, *global);
+    }
     train->images = train->images.to(dev);
     for (auto& t : train->targets) t = t.to(dev);
 
@@ -252,6 +285,10 @@ Result<std::string> train_assignment(const Assignment& a, std::string_view globa
     std::iota(indices.begin(), indices.end(), 0);
     LocalResult r = train_local(model, *train, indices, options, a.seed, &*global, should_stop);
     if (r.stopped) return Status::unavailable("stopped");
+    if (fedema) {
+      if (Status s = fedema->keep(0, a.round, model); !s.is_ok()) return s;
+      (void)fedema->release(a.round - 2);  // best effort: a file left over is only space
+    }
 
     LocalReport report;
     report.num_samples = train->size();

@@ -30,11 +30,18 @@ struct Assignment {
   std::string encoder_gradient = "mean";  // "mean" | "sum" (fl/encoder_gradient.h)
   std::string balance = "none";           // "none" | "cap"
   uint64_t seed = 0;                      // the client's training seed for this round and draw
+  // Where the client starts: "fedavg" (the global model) or "fedema" (FedEMA, fl/fedema.h: from
+  // the EMA of the model it kept for `job` and the global one; it then keeps its trained model).
+  std::string local_update = "fedavg";
+  double ema_lambda = 0;  // FedEMA's λ; 0 is "auto"
+  std::string job;        // "fedema": the job whose model the client keeps (a plain name)
+  int64_t round = 0;      // "fedema": the lineage round (1-based) the lease trains
 };
 
 // {"heads": [{"key", "task"}], "input": {"channels", "height", "width", "labels"},
 //  "local": {...}, "seed": "<decimal>"} (the seed as a string: JSON numbers lose bits above
-// 2^53 in many clients).
+// 2^53 in many clients). With "fedema" only, "local" adds "local_update" and "ema_lambda", and
+// the object "fedema": {"job", "round"}; an assignment without them is FedAvg's, as before.
 nlohmann::json assignment_to_json(const Assignment& a);
 // kInvalidArgument naming the first bad field.
 Result<Assignment> assignment_from_json(const nlohmann::json& j);
@@ -85,8 +92,15 @@ struct EnergyProbe {
 // `energy` measured over the whole lease when it is set. kInvalidArgument
 // when the weights do not fit the model or the data do not fit its tasks; kUnavailable
 // ("stopped") when `should_stop` said so.
+//
+// FedEMA ("local_update": "fedema"): the client keeps its models under `state_dir`/<job>
+// (fl/fedema_clients.h: a file per round it trained, so a server that redoes a round after a
+// crash gets the same start), starts from their EMA with the global model, keeps the trained
+// one and removes its files older than round − 2 needs (mufld trusts its two newest
+// checkpoints). kInvalidArgument naming local_update without a `state_dir`; the state's own
+// errors as FedEmaClients says.
 Result<std::string> train_assignment(const Assignment& a, std::string_view global_weights, const std::string& data_dir,
                                      const std::string& device, const std::function<bool()>& should_stop = {},
-                                     const EnergyProbe& energy = {});
+                                     const EnergyProbe& energy = {}, const std::string& state_dir = {});
 
 }  // namespace mufl::fl

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "fl/datasets.h"
+#include "fl/fedema_clients.h"
 #include "fl/model.h"
 #include "fl/partition.h"
 #include "fl/remote_clients.h"
@@ -157,6 +158,8 @@ JobConfig JobConfig::from_spec(const ActivitySpec& spec) {
   c.aggregator = spec.aggregator;
   c.weighting = spec.weighting;
   c.personalized_epochs = spec.personalized_epochs;
+  c.local_update = spec.local_update;
+  c.ema_lambda = spec.ema_lambda;
   c.partition = spec.partition.kind;
   c.dirichlet_alpha = spec.partition.alpha;
   c.seed = static_cast<uint64_t>(spec.seed);
@@ -176,6 +179,7 @@ struct FlJob::State {
   MultiTaskNet global{nullptr};
   MultiTaskNet worker{nullptr};  // the model a client trains; reset to the global weights each time
   std::unique_ptr<Strategy> strategy;
+  std::unique_ptr<FedEmaClients> fedema;   // "fedema" only: the clients' kept models
   std::unique_ptr<RoundClients> clients;  // who trains a round's clients (fl/round_clients.h)
   int64_t rounds_done = 0;
 };
@@ -211,6 +215,12 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
     errors.push_back({"weighting", "\"samples\" or \"cosine\""});
   if (config.personalized_epochs && federated)
     errors.push_back({"local_epochs", "\"personalized\" applies to catalog data sets, not yet to a federation"});
+  if (config.local_update != "fedavg" && config.local_update != "fedema")
+    errors.push_back({"local_update", "\"fedavg\" or \"fedema\""});
+  if (config.local_update == "fedema" && !federated && config.client_state_dir.empty())
+    errors.push_back({"client_state_dir", "\"fedema\" keeps its clients' models there"});
+  if (!(config.ema_lambda >= 0) || !std::isfinite(config.ema_lambda))
+    errors.push_back({"ema_lambda", "0 (auto) or a positive number"});
   if (config.affinity_every < 0) errors.push_back({"affinity_every", "at least 0"});
   std::vector<std::string> heads = config.heads.empty() ? config.tasks : config.heads;
   if (heads.size() != config.tasks.size()) errors.push_back({"heads", "one key per task"});
@@ -294,11 +304,17 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
   }
   state->global->to(state->device);
   state->worker->to(state->device);
-  if (federated)
-    state->clients = std::make_unique<RemoteClients>(state->worker, std::move(pool), config.name,
-                                                     config.round_timeout_seconds * 1000, config.min_clients);
-  else
-    state->clients = std::make_unique<SimulatedClients>(state->worker, state->train, state->partition);
+  if (federated) {
+    auto remote = std::make_unique<RemoteClients>(state->worker, std::move(pool), config.name,
+                                                  config.round_timeout_seconds * 1000, config.min_clients);
+    remote->set_local_update(config.local_update, config.ema_lambda);  // the clients keep their models
+    state->clients = std::move(remote);
+  } else {
+    if (config.local_update == "fedema")
+      state->fedema = std::make_unique<FedEmaClients>(config.client_state_dir, config.ema_lambda);
+    state->clients =
+        std::make_unique<SimulatedClients>(state->worker, state->train, state->partition, state->fedema.get());
+  }
   return std::unique_ptr<FlJob>(new FlJob(std::move(state)));
 }
 
@@ -495,6 +511,11 @@ Status FlJob::restore(const std::string& bytes) {
   } catch (const std::exception& e) {
     return Status::invalid_argument(std::string("unreadable checkpoint: ") + error_text(e));
   }
+}
+
+Status FlJob::release_client_states(int64_t oldest_round) {
+  if (!s_->fedema) return Status::ok();
+  return s_->fedema->release(oldest_round);
 }
 
 Result<std::unique_ptr<FlJob>> FlJob::derive(const FlJob& source, const JobConfig& config,

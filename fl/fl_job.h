@@ -65,6 +65,13 @@ struct JobConfig {
   std::string weighting = "samples";
   // local_epochs is the largest client's; each client trains personalized_epochs() of them.
   bool personalized_epochs = false;
+  // Where a client starts its local training: "fedavg" (the global model) or "fedema" (FedEMA:
+  // an EMA of the model it kept from its last round and the global one, fl/fedema.h). FedEMA
+  // keeps each simulated client's model under client_state_dir (fl/client_states.h); a
+  // federation's clients keep theirs themselves (fl/assignment.h, train_assignment).
+  std::string local_update = "fedavg";
+  double ema_lambda = 0.0;       // FedEMA's λ; 0 is "auto" (τ / the client's first divergence)
+  std::string client_state_dir;  // required with "fedema" on a data set; one job's own directory
   std::string partition = "iid";  // "iid" | "dirichlet"
   double dirichlet_alpha = 0.5;
   uint64_t seed = 0;
@@ -152,6 +159,13 @@ class FlJob {
   // restore() makes a fresh job with the same config continue exactly from there.
   Result<std::string> checkpoint() const;
   Status restore(const std::string& bytes);
+
+  // Clients' kept states (FedEMA): a state produced in round r is read from round r+1 on, so a
+  // restore() of the checkpoint of any round finds exactly the states of that round. The owner
+  // calls this once the checkpoints it trusts are those of rounds ≥ `oldest_round` (lineage
+  // rounds): the state files none of them needs are removed. OK and nothing to do without
+  // FedEMA. Errors: the first file that could not be removed (the rest are still tried).
+  Status release_client_states(int64_t oldest_round);
 
   // The model alone, as written by torch::save(MultiTaskNet): load it with torch::load into a
   // MultiTaskNet built with the same tasks (see docs/model-format.md).

@@ -195,6 +195,8 @@ void read_job_training(Fields& f, JobConfig& c) {
   f.text("aggregator", c.aggregator);
   f.text("weighting", c.weighting);
   f.flag("personalized_epochs", c.personalized_epochs);
+  f.text("local_update", c.local_update);
+  f.number("ema_lambda", c.ema_lambda);
   f.text("partition", c.partition);
   f.number("dirichlet_alpha", c.dirichlet_alpha);
   std::string seed;
@@ -309,6 +311,8 @@ nlohmann::json job_config_to_json(const JobConfig& c) {
           {"aggregator", c.aggregator},
           {"weighting", c.weighting},
           {"personalized_epochs", c.personalized_epochs},
+          {"local_update", c.local_update},
+          {"ema_lambda", c.ema_lambda},
           {"partition", c.partition},
           {"dirichlet_alpha", c.dirichlet_alpha},
           {"seed", std::to_string(c.seed)},

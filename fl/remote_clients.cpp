@@ -27,6 +27,10 @@ Status RemoteClients::train(const Weights& global, const LocalTrainOptions& opti
     a.height = shape_->input().height;
     a.width = shape_->input().width;
     a.labels = labels;
+    a.local_update = local_update_;
+    a.ema_lambda = ema_lambda_;
+    a.job = job_;
+    a.round = draw.round;
     remote.tasks.push_back({t.client, assignment_to_json(a)});
   }
 

@@ -30,6 +30,12 @@ class RemoteClients final : public RoundClients {
                const std::vector<ClientTask>& tasks, const std::function<void(ClientResult)>& report,
                const std::function<bool()>& should_stop, bool& stopped) override;
   bool remote() const override { return true; }
+  // FedEMA (fl/fedema.h): each client starts from the EMA of the model it kept for this job
+  // and the global one (Assignment::local_update), λ = `lambda` (0: auto). Default "fedavg".
+  void set_local_update(std::string rule, double lambda) {
+    local_update_ = std::move(rule);
+    ema_lambda_ = lambda;
+  }
 
  private:
   Result<ClientResult> decode(int64_t client, std::string_view update) const;
@@ -39,6 +45,8 @@ class RemoteClients final : public RoundClients {
   std::string job_;
   int64_t timeout_ms_;
   int64_t min_clients_;
+  std::string local_update_ = "fedavg";
+  double ema_lambda_ = 0;
 };
 
 }  // namespace mufl::fl

@@ -13,6 +13,7 @@
 
 #include "core/result.h"
 #include "fl/assignment.h"
+#include "fl/fedema_clients.h"
 #include "fl/model.h"
 #include "fl/partition.h"
 #include "fl/training.h"
@@ -69,11 +70,14 @@ class RoundClients {
 };
 
 // The simulation: client i holds the samples partition[i] of `data`, and trains on `worker`,
-// a model of the job's shape. The references must outlive it.
+// a model of the job's shape. Each client starts from the global model, or with `fedema` from
+// its FedEMA start, and then keeps its trained model there (fl/fedema_clients.h); a failure to
+// read or keep a state fails train(). The references and `fedema` must outlive it.
 class SimulatedClients final : public RoundClients {
  public:
-  SimulatedClients(MultiTaskNet& worker, const TaskData& data, const Partition& partition)
-      : worker_(worker), data_(data), partition_(partition) {}
+  SimulatedClients(MultiTaskNet& worker, const TaskData& data, const Partition& partition,
+                   FedEmaClients* fedema = nullptr)
+      : worker_(worker), data_(data), partition_(partition), fedema_(fedema) {}
 
   Result<std::vector<int64_t>> candidates(const std::function<bool()>& should_stop) override;
   Status train(const Weights& global, const LocalTrainOptions& options, const RoundDraw& draw,
@@ -84,6 +88,7 @@ class SimulatedClients final : public RoundClients {
   MultiTaskNet& worker_;
   const TaskData& data_;
   const Partition& partition_;
+  FedEmaClients* fedema_;
 };
 
 }  // namespace mufl::fl

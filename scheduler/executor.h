@@ -279,6 +279,9 @@ class Executor {
                                                    const storage::GroupCheckpoint& newest);
   // Removes the group's checkpoint files (and temp files) other than `keep`.
   void prune_checkpoints(const std::string& group_id, const std::set<std::string>& keep);
+  // Removes the files of the group's clients' kept states (FedEMA, <group_dir>/clients): once the
+  // group is done, failed or split, no checkpoint of it will be resumed. Failures are logged.
+  void drop_client_states(const std::string& group_id);
 
   // Storage backoff (guarded by mu_): the group waits `storage` until its retry time.
   void back_off(const std::string& group_id, const std::string& reason, Status::Code code);

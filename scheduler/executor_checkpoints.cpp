@@ -110,4 +110,15 @@ void Executor::prune_checkpoints(const std::string& group_id, const std::set<std
   }
 }
 
+void Executor::drop_client_states(const std::string& group_id) {
+  const std::string dir = group_dir(group_id) + "/clients";
+  auto names = env().list(dir);
+  if (!names.ok()) {
+    spdlog::warn("group {}: cannot remove its client states: {}", group_id, names.status().message());
+    return;
+  }
+  for (const std::string& name : *names)
+    if (Status s = env().remove(dir + "/" + name); !s.is_ok()) spdlog::warn("group {}: {}", group_id, s.message());
+}
+
 }  // namespace mufl::scheduler

@@ -48,6 +48,11 @@ fl::JobConfig Executor::job_config(const Group& g, const std::vector<GroupHead>&
   c.aggregator = j.at("aggregator");
   c.weighting = j.value("weighting", std::string("samples"));
   c.personalized_epochs = j.value("personalized_epochs", false);
+  c.local_update = j.value("local_update", std::string("fedavg"));
+  c.ema_lambda = j.value("ema_lambda", 0.0);
+  // FedEMA's clients keep their models in the group's own directory: a group split from
+  // another starts with none (docs/merge-and-split.md).
+  if (c.local_update != "fedavg") c.client_state_dir = group_dir(g.id) + "/clients";
   c.partition = j.at("partition").at("kind");
   c.dirichlet_alpha = j.at("partition").value("alpha", 0.5);
   c.seed = static_cast<uint64_t>(j.at("seed").get<int64_t>());
@@ -327,14 +332,18 @@ std::optional<Executor::Outcome> Executor::commit_round(GroupRun& g, const std::
     record_abandoned(g.group, report.round, heads, g.measured, "storage");
     return from_store(recorded, "cannot record round " + std::to_string(report.round));
   }
-  // The round is durable: the checkpoint before the previous one is no longer needed.
+  // The round is durable: the checkpoint before the previous one is no longer needed, nor are
+  // the client states (FedEMA) that only it needed.
   const std::string previous = g.group.checkpoint_path;
+  const int64_t previous_round = g.group.round;
   g.group.round = report.round;
   g.group.heads = heads;
   g.group.job_round_offset = record.job_round_offset;
   g.group.checkpoint_path = record.checkpoint.path;
   g.group.checkpoint_sha256 = record.checkpoint.sha256;
   prune_checkpoints(g.group.id, {record.checkpoint.path, previous});
+  if (Status s = g.job->release_client_states(previous_round); !s.is_ok())
+    spdlog::warn("group {}: cannot remove old client states: {}", g.group.id, s.message());
   storage_recovered(g.group.id);
   announce_round(g, report, record, progress);
   return std::nullopt;
@@ -482,6 +491,7 @@ Executor::Outcome Executor::split_into(GroupRun& g, const std::vector<GroupHead>
   spdlog::info("group {} splits after round {} into {} groups ({}): {}", g.group.id, g.group.round, children.size(),
                split.value("reason", "affinity"), split.at("groups").dump());
   observer_->group_split(g.group, children.size());
+  drop_client_states(g.group.id);  // the children start without them (docs/merge-and-split.md)
   return Outcome::gone();  // the children are new groups: any worker claims them
 }
 
@@ -494,6 +504,8 @@ void Executor::conclude(GroupRun& g, const Outcome& outcome) {
       spdlog::info("group {} is done after round {}", id, g.group.round);
       if (Status s = persist([&] { return store_.finish_group(id, GroupPhase::kDone, "", now_ms()); }); !s.is_ok())
         spdlog::error("group {}: {}", id, s.to_string());
+      else
+        drop_client_states(id);
       return;
     case Outcome::Kind::kFailed: {
       spdlog::warn("group {} failed: {}", id, outcome.reason);

@@ -68,6 +68,16 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
   auto prox_mu = r.number("prox_mu", false, 0.0, false, kMaxProxMu);
   auto aggregator = r.string("aggregator", false, 1, 32);
   auto weighting = r.string("weighting", false, 1, 32);
+  auto local_update = r.string("local_update", false, 1, 32);
+  // A number > 0, or "auto" (the default): τ / the client's first divergence.
+  const bool lambda_auto = body.contains("ema_lambda") && body["ema_lambda"].is_string();
+  std::optional<double> ema_lambda;
+  if (lambda_auto) {
+    auto word = r.string("ema_lambda", false, 1, 32);
+    if (word && *word != "auto") r.fail("ema_lambda", "must be a number > 0, or \"auto\"");
+  } else {
+    ema_lambda = r.number("ema_lambda", false, 0.0, true, kMaxEmaLambda);
+  }
   const nlohmann::json* partition = r.object("partition", false);
   auto seed = r.integer("seed", false, 0, std::numeric_limits<int64_t>::max());
   auto merge = r.boolean("merge", false);
@@ -132,6 +142,11 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
   if (lr) spec.learning_rate = *lr;
   pick_one(r, "aggregator", aggregator, kAggregators, spec.aggregator);
   pick_one(r, "weighting", weighting, kWeightings, spec.weighting);
+  pick_one(r, "local_update", local_update, kLocalUpdates, spec.local_update);
+  if (body.contains("ema_lambda") && spec.local_update != "fedema")
+    r.fail("ema_lambda", "applies only with \"local_update\": \"fedema\"");
+  else if (ema_lambda)
+    spec.ema_lambda = *ema_lambda;
   if (partition) {
     FieldReader p(*partition, "partition.", errors);
     auto kind = p.string("kind", true, 1, 32);

@@ -33,6 +33,10 @@ inline constexpr int64_t kDefaultRoundTimeoutSeconds = 300;
 inline constexpr const char* kAggregators[] = {"fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad"};
 // How a round's updates are weighted: by samples (FedAvg) or by cosine distance (FedReID).
 inline constexpr const char* kWeightings[] = {"samples", "cosine"};
+// Where a client starts its local training: the global model (FedAvg) or FedEMA's EMA.
+inline constexpr const char* kLocalUpdates[] = {"fedavg", "fedema"};
+// FedEMA's λ at most (μ = min(λ·divergence, 1) reaches 1 at a divergence of 1/λ).
+inline constexpr double kMaxEmaLambda = 1e6;
 // "local_epochs": "personalized" without max_local_epochs: the largest client trains this many.
 inline constexpr int64_t kDefaultPersonalizedEpochs = 5;
 

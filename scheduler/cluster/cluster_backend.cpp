@@ -302,10 +302,20 @@ class ClusterJob final : public TrainingJob {
 
 class DeviceBackend final : public TrainingBackend {
  public:
+  // FedEMA keeps its clients' models on mufld's disk, committed by mufld's checkpoints
+  // (fl/client_states.h); a worker on another node has neither, so it is not trained there yet.
+  static Status trainable_here(const fl::JobConfig& config) {
+    if (config.local_update == "fedavg") return Status::ok();
+    return Status::invalid_argument(
+        "bad job configuration",
+        {{"local_update", "\"" + config.local_update + "\" is not trained by cluster workers yet"}});
+  }
+
   DeviceBackend(std::shared_ptr<ClusterBackend::Impl> impl, Device device, std::string script)
       : impl_(std::move(impl)), device_(std::move(device)), script_(std::move(script)) {}
 
   Result<std::unique_ptr<TrainingJob>> create(const fl::JobConfig& config, const fl::RuntimeOptions& runtime) override {
+    if (Status s = trainable_here(config); !s.is_ok()) return s;
     auto local = local_training().create(config, on_this_cpu(runtime));
     if (!local.ok()) return local.status();
     // A group resumed after a restart of mufld takes back its worker, where Slurm still runs it.
@@ -320,6 +330,7 @@ class DeviceBackend final : public TrainingBackend {
                                               const fl::RuntimeOptions& runtime) override {
     const auto* cluster = dynamic_cast<const ClusterJob*>(&source);
     if (!cluster) return Status::internal("derive: the source job is not a cluster job");
+    if (Status s = trainable_here(config); !s.is_ok()) return s;
     auto local = local_training().derive(cluster->local(), config, on_this_cpu(runtime));
     if (!local.ok()) return local.status();
     // The worker stays with the group's lineage while it stays on this device.

@@ -42,6 +42,11 @@ nlohmann::json shared_config(const ActivitySpec& spec) {
   // The seed papers' options (issue 17), likewise only when asked for.
   if (spec.weighting != "samples") c["weighting"] = spec.weighting;
   if (spec.personalized_epochs) c["personalized_epochs"] = true;
+  // FedEMA: members that start their clients differently, or with another λ, cannot share a model.
+  if (spec.local_update != "fedavg") {
+    c["local_update"] = spec.local_update;
+    c["ema_lambda"] = spec.ema_lambda;
+  }
   if (!spec.federation.empty()) {
     c["federation"] = spec.federation;
     c["round_timeout_seconds"] = spec.round_timeout_seconds;

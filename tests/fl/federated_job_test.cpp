@@ -56,7 +56,8 @@ class InProcessPool final : public ClientPool {
     for (const auto& task : draw.tasks) {
       auto a = assignment_from_json(task.assignment);
       if (!a.ok()) return a.status();
-      auto update = train_assignment(*a, draw.global_weights, dirs_.at(static_cast<size_t>(task.client)), "cpu");
+      const std::string& dir = dirs_.at(static_cast<size_t>(task.client));
+      auto update = train_assignment(*a, draw.global_weights, dir, "cpu", {}, {}, dir + "/.mufl-state");
       if (!update.ok()) return update.status();
       out.push_back({task.client, std::move(*update), {}});
     }
@@ -157,4 +158,76 @@ TEST_CASE("federated job: a dense task on sides that are not multiples of 4, or 
   auto none = FlJob::create(colour_job(), RuntimeOptions{});
   REQUIRE_FALSE(none.ok());
   CHECK_THAT(none.status().to_string(), Catch::Contains("no clients for federation fed_test"));
+}
+
+TEST_CASE("federated job: with fedema each client keeps its model and starts from its EMA with the global one") {
+  mufl::testing::TempDir dir;
+  std::vector<std::string> dirs;
+  for (int i = 0; i < 3; ++i) {
+    dirs.push_back(dir.path() + "/c" + std::to_string(i));
+    std::filesystem::create_directories(dirs.back());
+    write_colour_part(dirs.back() + "/train.safetensors", 64, 32, 30 + i);
+  }
+  auto pool = std::make_shared<InProcessPool>(dirs);
+  RuntimeOptions runtime;
+  runtime.client_pools = [&](const std::string&) -> std::shared_ptr<ClientPool> { return pool; };
+  JobConfig avg = colour_job();
+  avg.tasks = {"class"};
+  avg.heads = {"a"};
+  avg.rounds = 4;
+  JobConfig ema = avg;
+  ema.local_update = "fedema";
+  ema.ema_lambda = 0.5;
+  auto a = FlJob::create(avg, runtime), b = FlJob::create(ema, runtime);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  std::vector<std::string> models_a, models_b;
+  for (int r = 0; r < 4; ++r) {
+    REQUIRE((*a)->run_round().ok());
+    REQUIRE((*b)->run_round().ok());
+    models_a.push_back(*(*a)->export_model());
+    models_b.push_back(*(*b)->export_model());
+  }
+  CHECK(models_a[0] == models_b[0]);  // no kept models in round 1: FedAvg's round
+  CHECK(models_a[3] != models_b[3]);
+  // The assignment says so, and each client keeps its files under its own folder, per job.
+  const auto last = assignment_from_json(pool->draws.back().tasks[0].assignment);
+  REQUIRE(last.ok());
+  CHECK(last->local_update == "fedema");
+  CHECK(last->ema_lambda == 0.5);
+  CHECK(last->job == "grp_test");
+  CHECK(last->round == 4);
+  for (const auto& d : dirs) {
+    // Round 4 released what mufld's trusted checkpoints (rounds 2 and 3) cannot need.
+    CHECK(!std::filesystem::exists(d + "/.mufl-state/grp_test/c0.r1.state"));
+    for (int r = 2; r <= 4; ++r)
+      CHECK(std::filesystem::exists(d + "/.mufl-state/grp_test/c0.r" + std::to_string(r) + ".state"));
+  }
+}
+
+TEST_CASE("federated job: a fedema assignment names a plain job and a round, and needs a folder to keep models in") {
+  Assignment a;
+  a.tasks = {"class"};
+  a.heads = {"a"};
+  a.local_update = "fedema";
+  a.job = "grp_1";
+  a.round = 2;
+  auto back = assignment_from_json(assignment_to_json(a));
+  REQUIRE(back.ok());
+  CHECK(back->job == "grp_1");
+  CHECK(back->round == 2);
+  CHECK(!assignment_to_json(Assignment{}).contains("fedema"));  // FedAvg's as before
+  for (const char* job : {"..", ".hidden", "a/b", ""}) {
+    a.job = job;
+    CHECK(!assignment_from_json(assignment_to_json(a)).ok());
+  }
+  a.job = "grp_1";
+  a.round = 0;
+  CHECK(!assignment_from_json(assignment_to_json(a)).ok());
+  a.round = 2;
+  auto refused = train_assignment(a, "", "/nonexistent", "cpu");
+  REQUIRE(!refused.ok());
+  const Status why = refused.status();
+  REQUIRE(!why.field_errors().empty());
+  CHECK(why.field_errors()[0].field == "local_update");
 }

@@ -39,6 +39,8 @@ JobConfig full_config() {
   c.aggregator = "fedprox";
   c.weighting = "cosine";
   c.personalized_epochs = true;
+  c.local_update = "fedema";
+  c.ema_lambda = 0.1 + 0.2;
   c.partition = "dirichlet";
   c.dirichlet_alpha = 1.0 / 3.0;
   c.seed = std::numeric_limits<uint64_t>::max();
@@ -127,6 +129,8 @@ TEST_CASE("job_wire: a fully populated JobConfig round-trips through JSON text, 
   CHECK(back->prox_mu == c.prox_mu);
   CHECK(back->weighting == "cosine");
   CHECK(back->personalized_epochs);
+  CHECK(back->local_update == "fedema");
+  CHECK(back->ema_lambda == c.ema_lambda);
   CHECK(back->client_failure_rate == c.client_failure_rate);
   CHECK(back->min_clients == c.min_clients);
   CHECK(back->max_round_attempts == c.max_round_attempts);
@@ -134,7 +138,8 @@ TEST_CASE("job_wire: a fully populated JobConfig round-trips through JSON text, 
 
 TEST_CASE("job_wire: the config's wire names are the API") {
   const json j = job_config_to_json(full_config());
-  CHECK(j.size() == 28);
+  CHECK(j.size() == 30);
+  CHECK(j.at("local_update") == "fedema");
   CHECK(j.at("weighting") == "cosine");
   CHECK(j.at("personalized_epochs") == true);
   CHECK(j.at("seed") == "18446744073709551615");  // a string: JSON numbers lose bits in many readers

@@ -168,3 +168,32 @@ TEST_CASE("executor: the merge guard splits off a member whose test loss stalls,
     CHECK(c->members[0].left_reason == "finished");
   }
 }
+
+TEST_CASE("executor: fedema resumes exactly after a round whose clients kept their models lost its checkpoint") {
+  const json fedema = {{"local_update", "fedema"}};
+  std::vector<json> expected;
+  {
+    Harness h;
+    const std::string id = h.submit(4, "class", fedema);
+    REQUIRE(h.endings.wait(id) == ActivityState::kSucceeded);
+    expected = h.metrics(id);
+  }
+  REQUIRE(expected.size() == 4);
+  CHECK(expected != unbroken());  // the clients' kept models changed the training
+  Harness h;
+  // Round 3 trains (its clients write their new models) but its checkpoint is never recorded:
+  // the group resumes from round 2's, and must not start any client from a round-3 model.
+  h.env.fail(FaultEnv::Op::kWrite, "checkpoint-3.pt", Status::unavailable("injected I/O error"), 1);
+  const std::string id = h.submit(4, "class", fedema);
+  REQUIRE(h.endings.wait(id) == ActivityState::kSucceeded);
+  CHECK(h.backend.runs(3) == 2);
+  CHECK(h.metrics(id) == expected);
+  // The clients' models go with the group once it is done.
+  auto group = h.store->activity_groups(id);
+  REQUIRE(group.ok());
+  const std::string clients = h.executor->group_dir(group->back()) + "/clients";
+  h.stop();  // conclude() has run
+  auto left = Env::posix().list(clients);
+  REQUIRE(left.ok());
+  CHECK(left->empty());
+}

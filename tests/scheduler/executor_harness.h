@@ -79,6 +79,7 @@ class FaultyBackend final : public TrainingBackend {
     const std::vector<std::string>& heads() const override { return inner_->heads(); }
     int64_t rounds_done() const override { return inner_->rounds_done(); }
     void set_affinity_every(int n) override { inner_->set_affinity_every(n); }
+    Status release_client_states(int64_t oldest_round) override { return inner_->release_client_states(oldest_round); }
     const TrainingJob& inner() const { return *inner_; }
 
    private:
@@ -193,9 +194,11 @@ struct Harness {
     return app->handle(std::move(r));
   }
 
-  std::string submit(int rounds = 4, const std::string& task = "class") {
+  // `extra` fields are added to the request (e.g. {"local_update": "fedema"}).
+  std::string submit(int rounds = 4, const std::string& task = "class", const json& extra = json::object()) {
     json body = {{"name", "faulty"}, {"dataset", "synthetic"}, {"task", task}, {"rounds", rounds},
                  {"clients", 4},     {"clients_per_round", 2},  {"seed", 3}, {"merge", true}};
+    body.update(extra);
     auto r = call("POST", "/v1/activities", body.dump(), token);
     REQUIRE(r.status == 201);
     return json::parse(r.body)["id"];

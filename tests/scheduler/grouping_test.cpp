@@ -187,3 +187,19 @@ TEST_CASE("grouping: a group holds at most max_members activities", "[grouping]"
   REQUIRE(j.plan.new_groups.size() == 1);
   CHECK(j.plan.new_groups[0].members[0].activity_id == "g");
 }
+
+TEST_CASE("grouping: members that disagree on local_update or its lambda are not compatible", "[grouping]") {
+  auto o = with(GroupingPolicy::kMufl);
+  const Activity plain = act("a", 0);
+  Activity ema = act("b", 0, "parity");
+  ema.spec.local_update = "fedema";
+  Activity ema2 = act("c", 0, "edges");
+  ema2.spec.local_update = "fedema";
+  CHECK(compat_key(plain, o) != compat_key(ema, o));
+  CHECK(compat_key(ema, o) == compat_key(ema2, o));  // both "auto"
+  ema2.spec.ema_lambda = 0.5;
+  CHECK(compat_key(ema, o) != compat_key(ema2, o));
+  // FedAvg's key is what it was before the option existed.
+  CHECK(!shared_config(plain.spec).contains("local_update"));
+  CHECK(shared_config(ema.spec).at("local_update") == "fedema");
+}

@@ -205,3 +205,45 @@ TEST_CASE("activity spec: personalized epochs are refused on a federation, namin
   json body = {{"name", "f"}, {"federation", "fed_1"}, {"task", "class"}, {"rounds", 3}, {"local_epochs", "personalized"}};
   CHECK(bad_fields(body) == std::vector<std::string>{"local_epochs"});
 }
+
+TEST_CASE("activity spec: local_update is fedavg by default, fedema takes ema_lambda, bad values are named") {
+  auto plain = parse_activity_spec(minimal(), Catalog::builtin(), kNow);
+  REQUIRE(plain.ok());
+  CHECK(plain->local_update == "fedavg");
+  CHECK(!spec_to_json(*plain).contains("ema_lambda"));
+  json body = minimal();
+  body["local_update"] = "fedema";
+  auto ema = parse_activity_spec(body, Catalog::builtin(), kNow);
+  REQUIRE(ema.ok());
+  CHECK(ema->local_update == "fedema");
+  CHECK(ema->ema_lambda == 0.0);  // auto
+  CHECK(spec_to_json(*ema)["ema_lambda"] == "auto");
+  CHECK(spec_from_json(spec_to_json(*ema)) == *ema);
+  body["ema_lambda"] = "auto";
+  CHECK(parse_activity_spec(body, Catalog::builtin(), kNow).ok());
+  body["ema_lambda"] = 0.25;
+  auto given = parse_activity_spec(body, Catalog::builtin(), kNow);
+  REQUIRE(given.ok());
+  CHECK(given->ema_lambda == 0.25);
+  CHECK(spec_to_json(*given)["ema_lambda"] == 0.25);
+  CHECK(spec_from_json(spec_to_json(*given)) == *given);
+  for (const json& bad : {json(0), json(-1), json("fast"), json(true), json(2e6)}) {
+    body["ema_lambda"] = bad;
+    CHECK(bad_fields(body) == std::vector<std::string>{"ema_lambda"});
+  }
+  body["ema_lambda"] = 0.25;
+  body["local_update"] = "fedavg";  // λ without FedEMA
+  CHECK(bad_fields(body) == std::vector<std::string>{"ema_lambda"});
+  body.erase("ema_lambda");
+  body["local_update"] = "fedbyol";
+  CHECK(bad_fields(body) == std::vector<std::string>{"local_update"});
+  body["local_update"] = 1;
+  CHECK(bad_fields(body) == std::vector<std::string>{"local_update"});
+}
+
+TEST_CASE("activity spec: fedema is taken on a federation too: its clients keep their models") {
+  json body = {{"name", "f"}, {"federation", "fed_1"}, {"task", "class"}, {"rounds", 3}, {"local_update", "fedema"}};
+  auto spec = parse_activity_spec(body, Catalog::builtin(), kNow);
+  REQUIRE(spec.ok());
+  CHECK(spec->local_update == "fedema");
+}
