@@ -512,6 +512,7 @@ void Executor::conclude(GroupRun& g, const Outcome& outcome) {
       // Recorded first, announced after: an observer that reads the store sees the failure.
       Status s = persist([&] { return store_.finish_group(id, GroupPhase::kFailed, outcome.reason, now_ms()); });
       if (!s.is_ok()) spdlog::error("group {}: cannot record its failure: {}", id, s.to_string());
+      else drop_client_states(id);  // a failed group never trains again: nothing can need them
       for (const auto& h : live_heads(g.group)) observer_->activity_ended(h.key, ActivityState::kFailed);
       return;
     }
