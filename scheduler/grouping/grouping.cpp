@@ -42,6 +42,8 @@ nlohmann::json shared_config(const ActivitySpec& spec) {
   // The seed papers' options (issue 17), likewise only when asked for.
   if (spec.weighting != "samples") c["weighting"] = spec.weighting;
   if (spec.personalized_epochs) c["personalized_epochs"] = true;
+  // ssl trains on two augmented views of each image: it merges only with other ssl activities.
+  if (spec.task == "ssl") c["input"] = "paired_views";
   if (!spec.federation.empty()) {
     c["federation"] = spec.federation;
     c["round_timeout_seconds"] = spec.round_timeout_seconds;
