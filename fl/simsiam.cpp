@@ -4,13 +4,16 @@ namespace mufl::fl {
 namespace nn = torch::nn;
 
 SimSiamHeadImpl::SimSiamHeadImpl(int64_t in_features, int64_t dim, int64_t hidden) {
-  projector_ = register_module(
-      "projector", nn::Sequential(nn::Linear(in_features, dim), nn::LayerNorm(nn::LayerNormOptions({dim})), nn::ReLU(),
-                                  nn::Linear(dim, dim),
-                                  nn::LayerNorm(nn::LayerNormOptions({dim}).elementwise_affine(false))));
-  predictor_ = register_module(
-      "predictor", nn::Sequential(nn::Linear(dim, hidden), nn::LayerNorm(nn::LayerNormOptions({hidden})), nn::ReLU(),
-                                  nn::Linear(hidden, dim)));
+  projector_ = register_module("projector", nn::Sequential(nn::Linear(in_features, dim), BatchStandardize(), nn::ReLU(),
+                                                           nn::Linear(dim, dim), BatchStandardize()));
+  predictor_ = register_module("predictor",
+                               nn::Sequential(nn::Linear(dim, hidden), BatchStandardize(), nn::ReLU(), nn::Linear(hidden, dim)));
+}
+
+torch::Tensor BatchStandardizeImpl::forward(const torch::Tensor& x) {
+  const auto mean = x.mean(0, /*keepdim=*/true);
+  const auto var = (x - mean).pow(2).mean(0, /*keepdim=*/true);
+  return (x - mean) * torch::rsqrt(var + 1e-5);
 }
 
 torch::Tensor SimSiamHeadImpl::forward(const torch::Tensor& features) {
