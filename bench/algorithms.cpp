@@ -14,6 +14,8 @@
 // of FedAvg's final accuracy on the same partition), the samples trained (computation, every
 // epoch counted) and the device-seconds, each against its baseline, and ends with ONE line of
 // JSON. A method that does not beat FedAvg is reported as such.
+// --task ssl trains the self-supervised task instead (SimSiam; its accuracy is the linear
+// probe's, docs/tasks.md), the setting of FedEMA's comparison on fashion-mnist Dirichlet(0.1).
 // Exit 0 unless something failed; 2 on bad flags or a missing data set.
 #include <algorithm>
 #include <cmath>
@@ -42,6 +44,7 @@ struct Options {
   std::vector<std::string> datasets = {"mnist", "fashion-mnist"};
   std::vector<double> alphas = {0.1, 0.5};
   std::vector<std::string> methods = {"fedavg", "cosine", "personalized", "fedavg-e5", "fedema"};
+  std::string task = "class";  // or "ssl"
   int threads = 1;
   int64_t rounds = 20;
   int64_t clients = 32;
@@ -61,9 +64,11 @@ std::vector<std::string> split_list(const std::string& s) {
 [[noreturn]] void usage() {
   std::cout << "usage: algorithms [--datasets mnist,fashion-mnist,synthetic] [--alphas 0.1,0.5] [--rounds R]\n"
                "                  [--methods fedavg,cosine,personalized,fedavg-e5,fedema] [--clients C] [--per-round K]\n"
-               "                  [--threads N] [--target-fraction F] [--seed S] [--data-dir DIR] [--quick]\n"
+               "                  [--threads N] [--target-fraction F] [--seed S] [--data-dir DIR] [--task class|ssl]\n"
+               "                  [--quick]\n"
                "defaults: mnist,fashion-mnist; 0.1,0.5; 20 rounds; all methods; 32 clients, 5 per round; 1 thread;\n"
-               "          target = 0.95 x FedAvg's final accuracy on the same partition; seed 0; var\n"
+               "          target = 0.95 x FedAvg's final accuracy on the same partition; seed 0; var; class\n"
+               "--task ssl: the self-supervised task; its accuracy is the linear probe's (docs/tasks.md)\n"
                "--quick:  synthetic, alpha 0.1, 4 rounds, 8 clients, 4 per round (explicit flags win)\n";
   std::exit(0);
 }
@@ -98,6 +103,7 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--per-round") o.per_round = std::stoll(v);
     else if (flag == "--target-fraction") o.target_fraction = std::stod(v);
     else if (flag == "--seed") o.seed = std::stoll(v);
+    else if (flag == "--task") o.task = v;
     else throw std::invalid_argument("unknown flag " + flag + " (see --help)");
   }
   if (o.threads < 1 || o.rounds < 1 || o.clients < 1 || o.per_round < 1 || o.per_round > o.clients ||
@@ -107,6 +113,7 @@ Options parse_options(int argc, char** argv) {
   for (const auto& m : o.methods)
     if (m != "fedavg" && m != "cosine" && m != "personalized" && m != "fedavg-e5" && m != "fedema")
       throw std::invalid_argument("unknown method " + m);
+  if (o.task != "class" && o.task != "ssl") throw std::invalid_argument("--task is class or ssl, not " + o.task);
   return o;
 }
 
@@ -115,7 +122,7 @@ fl::JobConfig config_for(const Options& o, const std::string& dataset, double al
   mufl::ActivitySpec spec;
   spec.name = "algorithms";
   spec.dataset = dataset;
-  spec.task = "class";
+  spec.task = o.task;
   spec.rounds = o.rounds;
   spec.clients = o.clients;
   spec.clients_per_round = o.per_round;
@@ -257,9 +264,10 @@ nlohmann::json run_partition(const Options& o, const std::string& dataset, doubl
 
 int run(const Options& o) {
   (void)fl::set_torch_threads(o.threads);
-  std::printf("algorithms: %d LibTorch thread(s), %lld clients, %lld per round, seed %lld\n", o.threads,
-              static_cast<long long>(o.clients), static_cast<long long>(o.per_round), static_cast<long long>(o.seed));
-  nlohmann::json j = {{"bench", "algorithms"}, {"rounds", o.rounds}, {"clients", o.clients},
+  std::printf("algorithms: task %s, %d LibTorch thread(s), %lld clients, %lld per round, seed %lld\n", o.task.c_str(),
+              o.threads, static_cast<long long>(o.clients), static_cast<long long>(o.per_round),
+              static_cast<long long>(o.seed));
+  nlohmann::json j = {{"bench", "algorithms"}, {"task", o.task}, {"rounds", o.rounds}, {"clients", o.clients},
                       {"clients_per_round", o.per_round}, {"threads", o.threads}, {"runs", nlohmann::json::array()}};
   for (const auto& d : o.datasets)
     for (double a : o.alphas) j["runs"].push_back(run_partition(o, d, a));

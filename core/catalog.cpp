@@ -12,7 +12,7 @@ Catalog::Catalog(std::vector<DatasetInfo> datasets, std::vector<TaskInfo> tasks)
 const Catalog& Catalog::builtin() {
   static const Catalog* catalog = [] {
     const std::vector<std::string> all_tasks = {"class", "parity", "magnitude", "reconstruct",
-                                                "segment", "edges", "distance"};
+                                                "segment", "edges", "distance", "ssl"};
     std::vector<TaskInfo> tasks = {
         {"class", "label", 10, "the image's label (0-9)", "cross-entropy", "accuracy",
          "10-way classification of the label"},
@@ -27,6 +27,9 @@ const Catalog& Catalog::builtin() {
          "mse", "edge map"},
         {"distance", "dense", 1, "Euclidean distance transform of the foreground mask, scaled to [0,1]",
          "mean squared error", "mse", "distance to the nearest foreground pixel"},
+        {"ssl", "embedding", 128, "none: two augmented views of the image (the label only scores the linear probe)",
+         "SimSiam negative cosine similarity", "linear_probe_accuracy",
+         "self-supervised (SimSiam), scored by a linear probe on the labels"},
     };
     std::vector<DatasetInfo> datasets = {
         {"synthetic", "shapes drawn from a seed, 10 labels; generated in code, always available",

@@ -12,7 +12,9 @@ namespace mufl {
 
 struct TaskInfo {
   std::string name;         // "class"
-  std::string kind;         // "label" (one value per image) or "dense" (one value per pixel)
+  // "label" (one value per image), "dense" (one value per pixel) or "embedding" (ssl: a
+  // vector per image, learnt without labels)
+  std::string kind;
   int outputs = 0;          // classes for label tasks, channels per pixel for dense tasks
   std::string target;       // how the target is derived from image and label
   std::string loss;         // training loss
@@ -35,7 +37,7 @@ class Catalog {
  public:
   Catalog(std::vector<DatasetInfo> datasets, std::vector<TaskInfo> tasks);
 
-  // The catalog this build ships: synthetic, mnist and fashion-mnist with the seven tasks.
+  // The catalog this build ships: synthetic, mnist and fashion-mnist with the eight tasks.
   static const Catalog& builtin();
 
   // nullptr when there is no such data set / task.

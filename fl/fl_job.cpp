@@ -222,6 +222,12 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
   if (!(config.ema_lambda >= 0) || !std::isfinite(config.ema_lambda))
     errors.push_back({"ema_lambda", "0 (auto) or a positive number"});
   if (config.affinity_every < 0) errors.push_back({"affinity_every", "at least 0"});
+  // ssl trains on two views of each image: its heads share a model with no other task's, and
+  // only on a catalog data set (a federation's clients would need the augmentation and the probe).
+  const auto ssl_heads = std::count(config.tasks.begin(), config.tasks.end(), "ssl");
+  if (ssl_heads > 0 && ssl_heads < static_cast<std::ptrdiff_t>(config.tasks.size()))
+    errors.push_back({"tasks", "ssl trains on two views of each image and cannot share a model with other tasks"});
+  if (ssl_heads > 0 && federated) errors.push_back({"tasks", "ssl runs on catalog data sets, not yet on a federation"});
   std::vector<std::string> heads = config.heads.empty() ? config.tasks : config.heads;
   if (heads.size() != config.tasks.size()) errors.push_back({"heads", "one key per task"});
   for (size_t i = 0; i < heads.size(); ++i) {
@@ -447,7 +453,7 @@ Result<std::vector<TaskMetrics>> FlJob::evaluate() const {
   if (!s_->config.federation.empty())
     return Status::failed_precondition("a job on a federation has no test set: its clients evaluate");
   return guarded("evaluation", [&]() -> Result<std::vector<TaskMetrics>> {
-    auto scores = fl::evaluate(s_->global, s_->test);
+    auto scores = fl::evaluate(s_->global, s_->test, 500, &s_->train);  // train: ssl's linear probe
     std::vector<TaskMetrics> out;
     for (size_t i = 0; i < scores.size(); ++i)
       out.push_back({s_->config.heads[i], s_->tasks[i].name, scores[i].loss, s_->tasks[i].metric, scores[i].metric});

@@ -37,7 +37,9 @@ struct JobConfig {
   // on one federation.
   std::string name;
   int64_t round_timeout_seconds = 300;  // a federation's clients have this long to report
-  std::vector<std::string> tasks;  // one head each; one task for an unmerged activity
+  // One head each; one task for an unmerged activity. ssl heads go only with ssl heads, and
+  // only on a catalog data set (kInvalidArgument, field "tasks").
+  std::vector<std::string> tasks;
   // The heads' keys, parallel to `tasks` (unique, [A-Za-z0-9_]); empty means the task names.
   // A merged group keys heads by activity id, since two activities may train the same task.
   std::vector<std::string> heads;
@@ -178,7 +180,9 @@ class FlJob {
   // never changes the weights (a group that stops consolidating turns it off).
   void set_affinity_every(int n);
 
-  // Loss and metric of the current global model on the test set. A job on a federation has
+  // Loss and metric of the current global model on the test set (an ssl head's metric is the
+  // linear probe's accuracy, fl/linear_probe.h: a fit on the training set's labels, so about a
+  // second more on 2 cores; see docs/tasks.md). A job on a federation has
   // none: its rounds report the clients' own evaluations (federated evaluation), and this is
   // kFailedPrecondition.
   Result<std::vector<TaskMetrics>> evaluate() const;

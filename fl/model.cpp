@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "fl/simsiam.h"
+
 namespace mufl::fl {
 namespace nn = torch::nn;
 
@@ -52,6 +54,8 @@ MultiTaskNetImpl::MultiTaskNetImpl(const std::vector<TaskDef>& tasks, const std:
     nn::Sequential h{nullptr};
     if (t.kind == TaskKind::kLabel) {
       h = nn::Sequential(nn::Flatten(), nn::Linear(32 * fh * fw, t.outputs));
+    } else if (t.kind == TaskKind::kSiamese) {
+      h = nn::Sequential(nn::Flatten(), SimSiamHead(32 * fh * fw, t.outputs));
     } else {
       TORCH_CHECK(dense_fits(input), "MultiTaskNet: task ", t.name, " needs sides that are multiples of 4, not ",
                   input.height, "x", input.width);

@@ -10,6 +10,7 @@
 //   block1: residual block 16→16 (two conv 3×3 + GroupNorm)                → [16, 14, 14]
 //   block2: residual block 16→32, stride 2 (1×1 conv + GroupNorm shortcut) → [32, 7, 7]
 //   label head: flatten → linear 32·7·7→outputs
+//   ssl head:   flatten → SimSiam projector and predictor (fl/simsiam.h) → [2·outputs]
 //   dense head: conv 1×1 32→32, ReLU, conv 1×1 32→16·outputs, pixel shuffle ×4 → [outputs, 28, 28]
 // The features are [32, ⌈⌊H/2⌋/2⌉, …]; a dense head's map is 4× that, the input's size when H
 // and W are multiples of 4 (dense_fits()).

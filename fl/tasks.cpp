@@ -4,8 +4,12 @@
 #include <cmath>
 #include <limits>
 
+#include "fl/simsiam.h"
+
 namespace mufl::fl {
 namespace {
+
+constexpr int kSslEmbedding = 128;  // SimSiam's projection size here (fl/simsiam.h)
 
 // Squared 1-D distance transform of f (Felzenszwalb & Huttenlocher, "Distance Transforms of
 // Sampled Functions", 2012): d[q] = min_p (q - p)² + f[p], in linear time.
@@ -94,12 +98,13 @@ Result<TaskDef> find_task(const std::string& name, int64_t labels) {
   if (name == "segment") return TaskDef{name, TaskKind::kDense, 1, "iou", true, labels};
   if (name == "reconstruct" || name == "edges" || name == "distance")
     return TaskDef{name, TaskKind::kDense, 1, "mse", false, labels};
+  if (name == "ssl") return TaskDef{name, TaskKind::kSiamese, kSslEmbedding, "linear_probe_accuracy", true, labels};
   return Status::invalid_argument("unknown task '" + name + "'");
 }
 
 torch::Tensor make_targets(const TaskDef& task, const torch::Tensor& all_channels, const torch::Tensor& labels) {
   torch::NoGradGuard no_grad;
-  if (task.name == "class") return labels.to(torch::kInt64).clone();
+  if (task.name == "class" || task.name == "ssl") return labels.to(torch::kInt64).clone();
   if (task.name == "parity") return labels.to(torch::kInt64).remainder(2);
   if (task.name == "magnitude") return (labels >= task.labels / 2).to(torch::kInt64);
   // Dense tasks map the grey level of colour images; a one-channel image is its own.
@@ -113,18 +118,21 @@ torch::Tensor make_targets(const TaskDef& task, const torch::Tensor& all_channel
 
 torch::Tensor task_loss(const TaskDef& task, const torch::Tensor& output, const torch::Tensor& target) {
   if (task.kind == TaskKind::kLabel) return torch::nn::functional::cross_entropy(output, target);
+  if (task.kind == TaskKind::kSiamese) return simsiam_loss(output);
   if (task.name == "segment") return torch::binary_cross_entropy_with_logits(output, target);
   return torch::mse_loss(torch::sigmoid(output), target);
 }
 
 void accumulate(const TaskDef& task, const torch::Tensor& output, const torch::Tensor& target, EvalSums& sums) {
   torch::NoGradGuard no_grad;
-  const int64_t n = target.size(0);
+  const int64_t n = target.size(0);  // images (an ssl head's output has two rows per image)
   sums.loss_sum += task_loss(task, output, target).item<double>() * static_cast<double>(n);
   sums.samples += n;
   if (task.kind == TaskKind::kLabel) {
     sums.numerator += output.argmax(1).eq(target).sum().item<double>();
     sums.denominator += static_cast<double>(n);
+  } else if (task.kind == TaskKind::kSiamese) {
+    // The loss alone: the metric is the linear probe's (fl/linear_probe.h).
   } else if (task.name == "segment") {
     const auto pred = output > 0;
     const auto truth = target > 0.5;

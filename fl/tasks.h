@@ -14,13 +14,17 @@ namespace mufl::fl {
 enum class TaskKind {
   kLabel,  // one value per image: logits [N, outputs] against int64 targets [N]
   kDense,  // one value per pixel: maps [N, 1, H, W] against float targets of the same shape
+  // Self-supervised (`ssl`, fl/simsiam.h): the head sees two augmented views of each image
+  // (fl/augment.h paired_views) and outputs [2N, 2·outputs]; its target is the label, which only
+  // the linear probe uses (fl/linear_probe.h).
+  kSiamese,
 };
 
 struct TaskDef {
   std::string name;     // catalog name: "class", "segment", …
   TaskKind kind = TaskKind::kLabel;
-  int outputs = 0;      // classes of a label task; channels (1) of a dense task
-  std::string metric;   // "accuracy", "iou" or "mse"
+  int outputs = 0;      // classes of a label task; channels (1) of a dense task; ssl's embedding size
+  std::string metric;   // "accuracy", "iou", "mse" or "linear_probe_accuracy"
   bool higher_is_better = true;
   int64_t labels = 10;  // labels of the data (0..labels-1): class's outputs, magnitude's threshold
 };
@@ -31,7 +35,7 @@ struct TaskDef {
 Result<TaskDef> find_task(const std::string& name, int64_t labels = 10);
 
 // Targets for every sample. images: float [N,C,H,W] in [0,1]; labels: int64 [N].
-//   class: label · parity: label % 2 · magnitude: label >= labels/2     (int64 [N])
+//   class, ssl: label · parity: label % 2 · magnitude: label >= labels/2     (int64 [N])
 // Dense targets are one map per image [N,1,H,W], of the image itself when C is 1 and of the
 // mean of its channels (its grey level) otherwise:
 //   reconstruct: the image · segment: image > 0.5 (as 0/1)
@@ -41,21 +45,22 @@ Result<TaskDef> find_task(const std::string& name, int64_t labels = 10);
 torch::Tensor make_targets(const TaskDef& task, const torch::Tensor& images, const torch::Tensor& labels);
 
 // The mean training loss of a batch: cross-entropy (label tasks), binary cross-entropy on
-// logits (segment), mean squared error of sigmoid(output) (other dense tasks).
+// logits (segment), mean squared error of sigmoid(output) (other dense tasks), the SimSiam loss
+// of paired views (ssl: `target` is not used).
 torch::Tensor task_loss(const TaskDef& task, const torch::Tensor& output, const torch::Tensor& target);
 
 // Running sums over a test set, so that metrics are exact over the whole set, not batch means.
 struct EvalSums {
   double loss_sum = 0;      // loss × samples
-  double numerator = 0;     // correct predictions · intersection · squared error
-  double denominator = 0;   // samples · union · elements
+  double numerator = 0;     // correct predictions · intersection · squared error (ssl: none)
+  double denominator = 0;   // samples · union · elements (ssl: none)
   int64_t samples = 0;
 };
 void accumulate(const TaskDef& task, const torch::Tensor& output, const torch::Tensor& target, EvalSums& sums);
 
 struct TaskScore {
   double loss = 0;
-  double metric = 0;  // accuracy in [0,1], IoU in [0,1], or MSE
+  double metric = 0;  // accuracy in [0,1], IoU in [0,1], or MSE; ssl: see evaluate() (fl/training.h)
 };
 TaskScore finish(const EvalSums& sums);
 

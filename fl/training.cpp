@@ -1,13 +1,33 @@
 #include "fl/training.h"
 
-#include "fl/task_balance.h"
-
 #include <algorithm>
 #include <chrono>
 #include <numeric>
+#include <optional>
 #include <random>
 
+#include "fl/augment.h"
+#include "fl/linear_probe.h"
+#include "fl/seeds.h"
+#include "fl/task_balance.h"
+
 namespace mufl::fl {
+namespace {
+
+// The views of the test set are always the same: ssl's test loss compares across rounds and jobs.
+constexpr uint64_t kTestViewsSeed = 0x7465737476696577ULL;  // "testview"
+
+// True when the model's heads are ssl heads, which train on paired views of each image; false
+// when none is. A model that mixes the two is refused (FlJob refuses such a job).
+bool trains_on_views(MultiTaskNet& model) {
+  const auto& tasks = model->tasks();
+  const auto siamese = std::count_if(tasks.begin(), tasks.end(), [](const TaskDef& t) { return t.kind == TaskKind::kSiamese; });
+  TORCH_CHECK(siamese == 0 || siamese == static_cast<std::ptrdiff_t>(tasks.size()),
+              "ssl heads train on two views of each image and cannot share a model with other tasks");
+  return siamese > 0;
+}
+
+}  // namespace
 
 TaskData make_task_data(const ImageSet& set, const std::vector<TaskDef>& tasks) {
   TaskData d;
@@ -39,6 +59,9 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
   if (lookahead) result.affinity.assign(k, std::vector<double>(k, 0.0));
   std::vector<int64_t> order(indices);
   std::mt19937_64 rng(seed);
+  // ssl: each batch's two views come from a seed of their own, drawn from the client's seed.
+  const bool views = trains_on_views(model);
+  std::mt19937_64 view_seeds(mix(seed ^ 0x7669657773ULL));  // "views"
   double loss_sum = 0;
   const int epochs = options.personalize_max_samples > 0
                          ? personalized_epochs(options.epochs, static_cast<int64_t>(indices.size()),
@@ -55,10 +78,11 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
         break;
       }
       const auto batch = index.slice(0, start, std::min<int64_t>(start + options.batch_size, index.size(0)));
-      const auto x = data.images.index_select(0, batch);
-      // The encoder runs once; each head trains on a detached copy of its output, so that each
-      // task's gradient at the shared features can be read, balanced and combined (fl/task_balance.h)
-      // before one backward pass through the encoder.
+      const auto images = data.images.index_select(0, batch);
+      const auto x = views ? paired_views(images, view_seeds()) : images;
+      // The encoder runs once (for ssl, on both views of each image); each head trains on a
+      // detached copy of its output, so that each task's gradient at the shared features can be
+      // read, balanced and combined (fl/task_balance.h) before one backward pass through the encoder.
       const auto features = model->encode(x);
       const auto shared = features.detach().requires_grad_(true);
       std::vector<torch::Tensor> targets, losses, feature_grads;
@@ -145,19 +169,35 @@ void affinity_lookahead(MultiTaskNet& model, const torch::Tensor& images, const 
   }
 }
 
-std::vector<TaskScore> evaluate(MultiTaskNet& model, const TaskData& data, int batch_size) {
+std::vector<TaskScore> evaluate(MultiTaskNet& model, const TaskData& data, int batch_size, const TaskData* probe_train) {
   torch::NoGradGuard no_grad;
   model->eval();
   const auto& tasks = model->tasks();
   std::vector<EvalSums> sums(tasks.size());
   for (int64_t start = 0; start < data.size(); start += batch_size) {
     const int64_t end = std::min<int64_t>(start + batch_size, data.size());
-    const auto features = model->encode(data.images.slice(0, start, end));
-    for (size_t t = 0; t < tasks.size(); ++t)
+    const auto images = data.images.slice(0, start, end);
+    torch::Tensor plain, paired;  // the encoder's features, computed once for the heads that need them
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      const bool siamese = tasks[t].kind == TaskKind::kSiamese;
+      torch::Tensor& features = siamese ? paired : plain;
+      if (!features.defined())
+        features = model->encode(siamese ? paired_views(images, mix(kTestViewsSeed ^ static_cast<uint64_t>(start)))
+                                         : images);
       accumulate(tasks[t], model->head(t, features), data.targets[t].slice(0, start, end), sums[t]);
+    }
   }
   std::vector<TaskScore> scores;
   for (const auto& s : sums) scores.push_back(finish(s));
+  // ssl: every head shares the encoder, so one probe scores them all.
+  std::optional<double> probe;
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    if (tasks[t].kind != TaskKind::kSiamese) continue;
+    if (probe_train && !probe)
+      probe = linear_probe_accuracy(model, probe_train->images, probe_train->targets[t], data.images, data.targets[t],
+                                    tasks[t].labels);
+    scores[t].metric = probe.value_or(0.0);
+  }
   return scores;
 }
 

@@ -76,13 +76,19 @@ void affinity_lookahead(MultiTaskNet& model, const torch::Tensor& images, const 
 
 // Trains `model` in place, starting from whatever weights it holds (the global model), with SGD
 // on the samples `indices` of `data`. The order of batches comes from `seed` alone, so a client
-// trains the same way every time. `global` is needed only when prox_mu > 0. `should_stop` is
+// trains the same way every time. A model of ssl heads trains on two augmented views of each
+// image (fl/augment.h), drawn from `seed` too; one that mixes ssl with other tasks throws c10::Error. `global` is needed only when prox_mu > 0. `should_stop` is
 // asked before every batch (cancellation within one batch).
 LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::vector<int64_t>& indices,
                         const LocalTrainOptions& options, uint64_t seed, const Weights* global = nullptr,
                         const std::function<bool()>& should_stop = {});
 
-// Loss and metric per task over all of `data`, in the model's task order.
-std::vector<TaskScore> evaluate(MultiTaskNet& model, const TaskData& data, int batch_size = 500);
+// Loss and metric per task over all of `data`, in the model's task order. An ssl head's loss is
+// the SimSiam loss on two views of each image drawn from a fixed seed (the same views every
+// time); its metric is the linear probe's test accuracy (fl/linear_probe.h), fitted on
+// `probe_train` (the training set: images and the same task's targets, which are the labels),
+// or 0 without it. Throws c10::Error for a model that mixes ssl with other tasks.
+std::vector<TaskScore> evaluate(MultiTaskNet& model, const TaskData& data, int batch_size = 500,
+                                const TaskData* probe_train = nullptr);
 
 }  // namespace mufl::fl

@@ -47,6 +47,8 @@ nlohmann::json shared_config(const ActivitySpec& spec) {
     c["local_update"] = spec.local_update;
     c["ema_lambda"] = spec.ema_lambda;
   }
+  // ssl trains on two augmented views of each image: it merges only with other ssl activities.
+  if (spec.task == "ssl") c["input"] = "paired_views";
   if (!spec.federation.empty()) {
     c["federation"] = spec.federation;
     c["round_timeout_seconds"] = spec.round_timeout_seconds;

@@ -18,12 +18,14 @@ TaskDef task(const std::string& name) {
 }  // namespace
 
 TEST_CASE("tasks: every catalog task is defined, unknown names are refused", "[tasks]") {
-  for (const char* n : {"class", "parity", "magnitude", "reconstruct", "segment", "edges", "distance"})
+  for (const char* n : {"class", "parity", "magnitude", "reconstruct", "segment", "edges", "distance", "ssl"})
     CHECK(find_task(n).ok());
   CHECK(find_task("poetry").status().is_invalid_argument());
   CHECK(task("class").outputs == 10);
   CHECK(task("segment").metric == "iou");
   CHECK_FALSE(task("distance").higher_is_better);
+  CHECK(task("ssl").kind == TaskKind::kSiamese);
+  CHECK(task("ssl").metric == "linear_probe_accuracy");
 }
 
 TEST_CASE("tasks: label targets come from the label", "[tasks]") {

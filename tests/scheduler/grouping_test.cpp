@@ -203,3 +203,19 @@ TEST_CASE("grouping: members that disagree on local_update or its lambda are not
   CHECK(!shared_config(plain.spec).contains("local_update"));
   CHECK(shared_config(ema.spec).at("local_update") == "fedema");
 }
+
+TEST_CASE("grouping: ssl activities merge with each other only, other keys stay as they were", "[grouping]") {
+  auto d = plan_groups({act("a", 0, "ssl"), act("b", 10, "class"), act("c", 20, "ssl"), act("d", 30, "segment")}, {},
+                       with(GroupingPolicy::kMufl), 1000, ids());
+  REQUIRE(d.plan.new_groups.size() == 2);
+  std::vector<std::string> ssl_members, other_members;
+  for (const auto& g : d.plan.new_groups) {
+    const bool ssl = g.members.front().task == "ssl";
+    for (const auto& m : g.members) (ssl ? ssl_members : other_members).push_back(m.activity_id);
+  }
+  CHECK(ssl_members == std::vector<std::string>{"a", "c"});
+  CHECK(other_members == std::vector<std::string>{"b", "d"});
+  // The key is added only for ssl: a class activity's shared config has no such entry.
+  CHECK_FALSE(shared_config(act("b", 0).spec).contains("input"));
+  CHECK(shared_config(act("a", 0, "ssl").spec).at("input") == "paired_views");
+}
