@@ -7,13 +7,13 @@
 // norm per task, where balancing the encoder's parameter gradients would cost one backward pass
 // through the encoder per task, the very work a merged model exists to share.
 //
-// The default, kCapMerged: in a merged group, no task's term may be longer than the geometric
-// mean of the tasks' norms (kCap); in a group born of a split, the plain sum. Measured on the
-// mnist dense trio trained together from the start (bench/mufl --tasks reconstruct,segment,edges
-// --policies all_in_one, 20 rounds, final loss ÷ alone): capped, segment 1.365 (its term is the
-// one cut, to a third); summed, 0.611 / 1.002 / 0.948, no loser. Tasks a split puts together
-// point the same way, so the sum is each one's own step and a push along it.
-// kCap: the capped terms summed, in a merged group as in one born of a split. Measured (bench/mufl, docs/merge-and-split.md):
+// kCapMerged: kCap in a merged group, the plain sum in a group born of a split. On the mnist
+// dense trio trained together from the start (bench/mufl --tasks reconstruct,segment,edges
+// --policies all_in_one, final loss ÷ alone) capped gives segment 1.365 (its term is the one
+// cut, to a third), summed 0.611 / 1.002 / 0.948: aligned tasks gain from the sum. Where a split
+// pairs a label task with a dense one the sum ruins the dense one (fashion, seed 1: ×2.93), so
+// it is not the default (docs/merge-and-split.md).
+// The default, kCap: the capped terms summed, in a merged group as in one born of a split. Measured (bench/mufl, docs/merge-and-split.md):
 //   - scaling every term *to* a common norm (the mean) multiplies a small-gradient task's
 //     effective learning rate by the ratio of the norms (about 100 between a label task's
 //     cross-entropy and a dense task's per-pixel MSE) and diverged in the first merged round

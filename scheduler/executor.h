@@ -115,7 +115,7 @@ struct ExecutorOptions {
   // Groups on federations that run at once, on lanes of their own (see "Federation lanes").
   int federation_lanes = 0;
   // How a multi-head group balances its tasks' encoder gradients (fl/task_balance.h; --task-balance).
-  fl::TaskBalance task_balance = fl::TaskBalance::kCapMerged;
+  fl::TaskBalance task_balance = fl::TaskBalance::kCap;
   // LibTorch threads for each worker. Set in the worker thread itself: OpenMP keeps the thread
   // count per thread, and a worker started later does not inherit the main thread's setting
   // (measured: workers ran on 1 thread with --torch-threads 2). 0 leaves LibTorch's default.

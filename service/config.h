@@ -73,7 +73,7 @@ struct Config {
   double cluster_refresh_seconds = 30;
   // --task-balance none|cap: how a multi-head group balances its tasks' encoder gradients
   // (docs/merge-and-split.md, "Balancing the tasks"). Default cap.
-  std::string task_balance = "cap_merged";
+  std::string task_balance = "cap";
   // --merge-guard-window N, --merge-guard-lag R: the merge guard
   // (scheduler/grouping/merge_guard.h). A member of a group past consolidation whose test loss fell
   // by less than R times its mates' median over N rounds leaves alone. Defaults 3 and 0.25; a
