@@ -8,11 +8,15 @@
 #include "fl/fl_job.h"
 #include "fl/model.h"
 #include "fl/training.h"
+#include "tests/support/fl_job_support.h"
 // Last: after the torch headers (Catch's CHECK, not glog's).
 #include "tests/support/catch_over_torch.h"
 
 using namespace mufl;
 using namespace mufl::fl;
+
+using mufl::fl::job_support::make;
+using mufl::fl::job_support::names_field;
 
 namespace {
 
@@ -28,12 +32,6 @@ JobConfig job_config(std::vector<std::string> tasks, std::vector<std::string> he
   c.clients_per_round = 2;
   c.seed = 11;
   return c;
-}
-
-std::unique_ptr<FlJob> make(const JobConfig& c) {
-  auto job = FlJob::create(c, RuntimeOptions{});
-  REQUIRE(job.ok());
-  return std::move(*job);
 }
 
 }  // namespace

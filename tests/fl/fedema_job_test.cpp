@@ -9,11 +9,15 @@
 #include "fl/client_states.h"
 #include "fl/fl_job.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/fl_job_support.h"
 // Last: after the torch headers (Catch's CHECK, not glog's).
 #include "tests/support/catch_over_torch.h"
 
 using namespace mufl;
 using namespace mufl::fl;
+
+using mufl::fl::job_support::make;
+using mufl::fl::job_support::names_field;
 
 namespace {
 
@@ -34,12 +38,6 @@ JobConfig ema_job(const std::string& dir) {
   return c;
 }
 
-std::unique_ptr<FlJob> make(const JobConfig& c) {
-  auto job = FlJob::create(c, RuntimeOptions{});
-  REQUIRE(job.ok());
-  return std::move(*job);
-}
-
 // Runs `job` to its end; checkpoints[r] is the one after round r.
 std::map<int64_t, std::string> run_all(FlJob& job) {
   std::map<int64_t, std::string> checkpoints;
@@ -49,14 +47,6 @@ std::map<int64_t, std::string> run_all(FlJob& job) {
     checkpoints[job.rounds_done()] = *job.checkpoint();
   }
   return checkpoints;
-}
-
-bool names_field(const Result<std::unique_ptr<FlJob>>& made, const std::string& field) {
-  if (made.ok()) return false;
-  const Status why = made.status();  // kept: a loop over a temporary's part dangles
-  for (const auto& e : why.field_errors())
-    if (e.field == field) return true;
-  return false;
 }
 
 }  // namespace

@@ -5,11 +5,15 @@
 #include "fl/fl_job.h"
 #include "fl/model.h"
 #include "fl/training.h"
+#include "tests/support/fl_job_support.h"
 // Last: after the torch headers (Catch's CHECK, not glog's).
 #include "tests/support/catch_over_torch.h"
 
 using namespace mufl;
 using namespace mufl::fl;
+
+using mufl::fl::job_support::make;
+using mufl::fl::job_support::names_field;
 
 namespace {
 
@@ -24,12 +28,6 @@ JobConfig small_job(const std::string& task = "class") {
   c.learning_rate = 0.05;
   c.seed = 7;
   return c;
-}
-
-std::unique_ptr<FlJob> make(const JobConfig& c) {
-  auto job = FlJob::create(c, RuntimeOptions{});
-  REQUIRE(job.ok());
-  return std::move(*job);
 }
 
 }  // namespace
@@ -245,8 +243,5 @@ TEST_CASE("fl job: cosine weighting aggregates differently from sample weighting
   bad.weighting = "volume";
   auto refused = FlJob::create(bad, RuntimeOptions{});
   REQUIRE(!refused.ok());
-  bool named = false;
-  const Status why = refused.status();  // kept: a loop over a temporary's part dangles
-  for (const auto& e : why.field_errors()) named |= e.field == "weighting";
-  CHECK(named);
+  CHECK(names_field(refused, "weighting"));
 }

@@ -3,11 +3,15 @@
 #include <catch2/catch.hpp>
 
 #include "fl/fl_job.h"
+#include "tests/support/fl_job_support.h"
 // Last: after the torch headers (Catch's CHECK, not glog's).
 #include "tests/support/catch_over_torch.h"
 
 using namespace mufl;
 using namespace mufl::fl;
+
+using mufl::fl::job_support::make;
+using mufl::fl::job_support::names_field;
 
 namespace {
 
@@ -22,20 +26,6 @@ JobConfig ssl_job() {
   c.learning_rate = 0.05;
   c.seed = 11;
   return c;
-}
-
-std::unique_ptr<FlJob> make(const JobConfig& c) {
-  auto job = FlJob::create(c, RuntimeOptions{});
-  REQUIRE(job.ok());
-  return std::move(*job);
-}
-
-bool names_field(const Result<std::unique_ptr<FlJob>>& r, const std::string& field) {
-  if (r.ok()) return false;
-  const Status why = r.status();  // kept: a loop over a temporary's part dangles
-  bool named = false;
-  for (const auto& e : why.field_errors()) named |= e.field == field;
-  return named;
 }
 
 }  // namespace
