@@ -33,7 +33,7 @@ class Env {
   virtual Status rename(const std::string& from, const std::string& to) = 0;
   // fsyncs a directory, so that a rename or unlink in it survives a crash.
   virtual Status sync_dir(const std::string& dir) = 0;
-  // Removes a file; OK when it does not exist.
+  // Removes a file or an empty directory; OK when it does not exist.
   virtual Status remove(const std::string& path) = 0;
   // The whole file.
   virtual Result<std::string> read(const std::string& path) = 0;

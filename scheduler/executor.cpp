@@ -216,8 +216,8 @@ FreeDevice Executor::free_device(const Device& device) const {
   auto found = find_power_profile(model);
   const std::string& name = found.ok() ? found->model : std::string("V100");
   for (const PowerProfile& p : builtin_power_profiles())  // the registry lives forever
-    if (p.model == name) return {device.name, &p};
-  return {device.name, &builtin_power_profiles().front()};
+    if (p.model == name) return {device.name, &p, device.on_cluster()};
+  return {device.name, &builtin_power_profiles().front(), device.on_cluster()};
 }
 
 Status Executor::fill_context(DispatchInput& in) {

@@ -527,6 +527,8 @@ void Executor::conclude(GroupRun& g, const Outcome& outcome) {
   if (auto fresh = store_.get_group(id, storage::Scope::all()); fresh.ok() && live_heads(*fresh).empty()) {
     if (Status s = persist([&] { return store_.finish_group(id, GroupPhase::kDone, "", now_ms()); }); !s.is_ok())
       spdlog::error("group {}: {}", id, s.to_string());
+    else
+      drop_client_states(id);  // as for kDone: a stop right after the last round must not keep them
     return;
   }
   if (Status s = persist([&] { return store_.release_group(id, now_ms()); }); !s.is_ok())

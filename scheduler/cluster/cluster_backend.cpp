@@ -304,6 +304,7 @@ class DeviceBackend final : public TrainingBackend {
  public:
   // FedEMA keeps its clients' models on mufld's disk, committed by mufld's checkpoints
   // (fl/client_states.h); a worker on another node has neither, so it is not trained there yet.
+  // Placement keeps such groups off cluster GPUs (the HostLocal filter): this is the backstop.
   static Status trainable_here(const fl::JobConfig& config) {
     if (config.local_update == "fedavg") return Status::ok();
     return Status::invalid_argument(

@@ -19,6 +19,7 @@ std::vector<Node> nodes_of(const std::vector<FreeDevice>& devices) {
     Node n;
     n.name = d.name;
     n.profile = d.profile;
+    n.remote = d.remote;
     n.devices.assign(1, DeviceLoad{});
     nodes.push_back(std::move(n));
   }
@@ -68,6 +69,7 @@ WorkUnit Dispatcher::unit_of(const storage::ClaimableGroup& g, const DispatchInp
   bool have = false;
   for (const storage::ClaimableMember& m : g.members) {
     ++per_tenant[m.tenant_id];
+    u.host_local = u.host_local || m.keeps_client_state;
     const double remaining = static_cast<double>(std::max<int64_t>(1, m.rounds_left)) * per_round;
     const int64_t deadline_s =
         m.deadline_unix_ms ? *m.deadline_unix_ms / 1000

@@ -20,6 +20,8 @@
 //               deferrable within the horizon: it gets first_seen + carbon_horizon_hours +
 //               rounds_left · work_s, first_seen being when the executor first saw the group
 //               wait (DispatchInput::first_seen_ms), so its holds add up to at most the horizon.
+//   host_local: some member keeps client state on this host (ClaimableMember::
+//               keeps_client_state), so a cluster GPU (FreeDevice::remote) does not take it.
 // Nodes: one per free device, the asking device first, each with one device of its power
 // profile. So a tie (identical CPU slots, fifo's and fair's FirstFit) goes to the asking
 // device; under `energy` a free device with a strictly lower Zeus cost takes the group instead
@@ -60,6 +62,7 @@ struct DispatchOptions {
 struct FreeDevice {
   std::string name;
   const PowerProfile* profile = nullptr;
+  bool remote = false;  // a Slurm cluster's GPU (Device::on_cluster): its node is Node::remote
 };
 
 struct DispatchInput {

@@ -47,6 +47,15 @@ class DeadlineFit final : public Filter {
   }
 };
 
+// A unit that keeps state on the service's host runs only there.
+class HostLocal final : public Filter {
+ public:
+  std::string_view name() const override { return "HostLocal"; }
+  const char* filter(const PlacementState&, const WorkUnit& unit, const Node& node) const override {
+    return unit.host_local && node.remote ? "keeps client state on the service's host" : nullptr;
+  }
+};
+
 // --- Scores ----------------------------------------------------------------------------------
 
 // The lowest node index wins: first fit in the node list's order.
@@ -386,6 +395,7 @@ const std::vector<std::string>& policy_names() {
 
 std::unique_ptr<Filter> make_resource_fit() { return std::make_unique<ResourceFit>(); }
 std::unique_ptr<Filter> make_deadline_fit() { return std::make_unique<DeadlineFit>(); }
+std::unique_ptr<Filter> make_host_local() { return std::make_unique<HostLocal>(); }
 std::unique_ptr<Score> make_first_fit() { return std::make_unique<FirstFit>(); }
 std::unique_ptr<Score> make_zeus_cost(double eta) { return std::make_unique<ZeusCost>(eta); }
 std::unique_ptr<Score> make_carbon_cost(const CarbonIntensity* carbon, int64_t origin_unix_s) {
@@ -401,19 +411,19 @@ std::unique_ptr<Deferral> make_carbon_deferral(const CarbonIntensity* carbon, in
 Result<Policy> make_policy(std::string_view name, const PolicyOptions& o) {
   if (name == "fifo") {
     Policy p("fifo", make_ready_order());
-    p.add_filter(make_resource_fit()).add_score(make_first_fit());
+    p.add_filter(make_resource_fit()).add_filter(make_host_local()).add_score(make_first_fit());
     return p;
   }
   if (name == "fair") {
     Policy p("fair", make_drf_order());
-    p.add_filter(make_resource_fit()).add_score(make_first_fit());
+    p.add_filter(make_resource_fit()).add_filter(make_host_local()).add_score(make_first_fit());
     return p;
   }
   if (name == "energy") {
     if (!(o.eta >= 0 && o.eta <= 1))
       return Status::invalid_argument("eta must be in [0, 1]", {{"eta", "must be in [0, 1]"}});
     Policy p("energy", make_ready_order());
-    p.add_filter(make_resource_fit()).add_filter(make_deadline_fit(), /*soft=*/true);
+    p.add_filter(make_resource_fit()).add_filter(make_host_local()).add_filter(make_deadline_fit(), /*soft=*/true);
     p.add_score(make_zeus_cost(o.eta), 1);
     // First fit with a weight no cost difference (at most 100) can outvote: the node is fifo's.
     if (!o.energy_device_choice) p.add_score(make_first_fit(), 1e6);
@@ -429,7 +439,7 @@ Result<Policy> make_policy(std::string_view name, const PolicyOptions& o) {
                                       {{"carbon_window_hours", "must be >= 1"}});
     Policy p("carbon", make_ready_order());
     p.set_deferral(make_carbon_deferral(o.carbon, o.carbon_origin_unix_s, o.carbon_window_hours));
-    p.add_filter(make_resource_fit()).add_filter(make_deadline_fit(), /*soft=*/true);
+    p.add_filter(make_resource_fit()).add_filter(make_host_local()).add_filter(make_deadline_fit(), /*soft=*/true);
     p.add_score(make_carbon_cost(o.carbon, o.carbon_origin_unix_s));
     p.set_choose_power_limit(true);
     return p;

@@ -61,6 +61,9 @@ struct WorkUnit {
   // Higher goes first within an order's rank (the same ready time, the same dominant share).
   // Live: the highest spec priority of the group's members; 0 in the simulator.
   int64_t priority = 0;
+  // Must run on a node of the service's own host: it keeps state there between units (a
+  // FedEMA group's client models, fl/client_states.h). False in the simulator.
+  bool host_local = false;
 };
 
 // One device of a node as placement sees it.
@@ -78,6 +81,7 @@ struct Node {
   std::vector<DeviceLoad> devices;
   double cpu_milli_free = 0;
   double memory_mib_free = 0;
+  bool remote = false;  // on another host (a Slurm cluster's node): refuses host_local units
 };
 
 // One way to run the unit.
@@ -225,7 +229,8 @@ struct PolicyOptions {
   int carbon_window_hours = 48;
 };
 
-// The policies mufl ships; docs/simulator.md defines each.
+// The policies mufl ships; docs/simulator.md defines each. Every one also has the HostLocal
+// filter after ResourceFit (a host_local unit refuses remote nodes), a no-op in the simulator.
 //   fifo   : ready order (priority first, then ready time); ResourceFit; FirstFit (lowest node
 //            index).
 //   fair   : weighted dominant-resource-fairness order (lowest dominant share first, then
@@ -243,6 +248,7 @@ const std::vector<std::string>& policy_names();
 // Plugins, for tests and for callers that compose their own policies.
 std::unique_ptr<Filter> make_resource_fit();
 std::unique_ptr<Filter> make_deadline_fit();
+std::unique_ptr<Filter> make_host_local();
 std::unique_ptr<Score> make_first_fit();
 std::unique_ptr<Score> make_zeus_cost(double eta);
 std::unique_ptr<Score> make_carbon_cost(const CarbonIntensity* carbon, int64_t origin_unix_s);

@@ -68,6 +68,21 @@ TEST_CASE("env: a full device is kInsufficientStorage, a missing file kNotFound,
   CHECK(Env::posix().list(dir.file("absent"))->empty());
 }
 
+TEST_CASE("env: remove takes a file or an empty directory, and refuses a directory that is not empty") {
+  TempDir dir;
+  REQUIRE(write_file_durably(Env::posix(), dir.file("full/f"), "x").is_ok());
+  REQUIRE(Env::posix().create_dirs(dir.file("empty")).is_ok());
+  CHECK(Env::posix().remove(dir.file("empty")).is_ok());
+  CHECK_FALSE(std::filesystem::exists(dir.file("empty")));
+  Status not_empty = Env::posix().remove(dir.file("full"));
+  CHECK_FALSE(not_empty.is_ok());
+  CHECK_THAT(not_empty.message(), Catch::Contains("cannot remove"));
+  CHECK(std::filesystem::exists(dir.file("full/f")));
+  CHECK(Env::posix().remove(dir.file("full/f")).is_ok());
+  CHECK(Env::posix().remove(dir.file("full")).is_ok());
+  CHECK(names_in(dir.path()).empty());
+}
+
 TEST_CASE("env: MUFL_CRASH_AT parses op, path part and n, and refuses the rest") {
   std::string error;
   auto p = parse_crash_point("rename:checkpoint-2.pt", error);

@@ -312,6 +312,42 @@ TEST_CASE("dispatch: energy chooses the device and the power limit by Zeus's cos
   CHECK(c.limit_watts == Approx(v100.max_limit_watts()));
 }
 
+TEST_CASE("dispatch: a group whose clients keep state on this host never goes to a cluster GPU") {
+  auto fedema = member("ten_a", 5);
+  fedema.keeps_client_state = true;
+  const auto groups = std::vector<storage::ClaimableGroup>{group("grp_ema", 100, {member("ten_b", 5), fedema}),
+                                                           group("grp_avg", 200, {member("ten_a", 5)})};
+  const FreeDevice cluster_gpu{"slurm:node1:v100:0", profile("V100"), /*remote=*/true};
+  const FreeDevice cpu{"cpu:0", profile("cpu")};
+  REQUIRE(make("fifo").unit_of(groups[0], input(groups, kJan1), *cpu.profile).host_local);
+  CHECK_FALSE(make("fifo").unit_of(groups[1], input(groups, kJan1), *cpu.profile).host_local);
+  for (const std::string policy : {"fifo", "fair", "energy"}) {
+    INFO(policy);
+    // The cluster GPU asks alone: it passes over the older FedEMA group and takes the other.
+    auto c = make(policy).choose(input(groups, kJan1, {cluster_gpu}));
+    REQUIRE(c.group_id);
+    CHECK(*c.group_id == "grp_avg");
+    REQUIRE(c.waiting.count("grp_ema"));
+    CHECK(c.waiting["grp_ema"].reason == WaitReason::kNoFit);
+    CHECK_THAT(c.waiting["grp_ema"].text, Catch::Contains("keeps client state on the service's host"));
+    // A host device asks: it takes the FedEMA group.
+    c = make(policy).choose(input(groups, kJan1, {cpu, cluster_gpu}));
+    REQUIRE(c.group_id);
+    CHECK(*c.group_id == "grp_ema");
+  }
+  // Under energy a cheaper remote CPU slot takes a plain group from the host V100 that asks,
+  // but not the FedEMA group: the V100 keeps that one.
+  const FreeDevice host_v100{"cuda:0", profile("V100")};
+  const FreeDevice remote_cpu{"slurm:node1:cpu:0", profile("cpu"), /*remote=*/true};
+  auto c = make("energy").choose(input({groups[1]}, kJan1, {host_v100, remote_cpu}));
+  CHECK_FALSE(c.group_id);
+  CHECK(c.left_to_other);
+  c = make("energy").choose(input({groups[0]}, kJan1, {host_v100, remote_cpu}));
+  REQUIRE(c.group_id);
+  CHECK(*c.group_id == "grp_ema");
+  CHECK_FALSE(c.left_to_other);
+}
+
 TEST_CASE("dispatch: bad options are refused") {
   DispatchOptions o;
   o.policy = "greedy";

@@ -248,6 +248,7 @@ TEST_CASE("groups: claimable groups list in claim order with their members, and 
   Activity dated = make_activity("act_5", "ten_b", 1);
   dated.spec.deadline_unix_ms = 1'900'000'000'000;
   dated.spec.rounds = 7;
+  dated.spec.local_update = "fedema";  // its clients keep their models on this host
   REQUIRE(f.store->submit_activity(dated, 100, std::nullopt).ok());
   f.plan({new_group("grp_1", GroupPhase::kTraining, 0, {"act_1", "act_5"}),
           new_group("grp_2", GroupPhase::kTraining, 0, {"act_2", "act_4"}),
@@ -267,10 +268,12 @@ TEST_CASE("groups: claimable groups list in claim order with their members, and 
   CHECK(g1.members[0].tenant_id == "ten_a");
   CHECK_FALSE(g1.members[0].deadline_unix_ms);
   CHECK(g1.members[0].rounds_left == 3);
+  CHECK_FALSE(g1.members[0].keeps_client_state);
   CHECK(g1.members[1].activity_id == "act_5");
   CHECK(g1.members[1].tenant_id == "ten_b");
   CHECK(g1.members[1].deadline_unix_ms == 1'900'000'000'000);
   CHECK(g1.members[1].rounds_left == 7);
+  CHECK(g1.members[1].keeps_client_state);
   CHECK(list->front().priority == 5);
 
   // A claim by id skips the order; a group taken already is no longer claimable.
