@@ -133,6 +133,7 @@ struct Options {
   double consolidation_fraction = 0.15;
   int affinity_every = sch::ExecutorOptions{}.affinity_every;
   fl::TaskBalance task_balance = sch::ExecutorOptions{}.task_balance;
+  bool head_calibration = sch::ExecutorOptions{}.head_calibration;
   int max_groups = 3;
   int guard_window = sch::ExecutorOptions{}.guard.window;  // 0: no merge guard
   std::string energy_meter = "auto";  // as mufld --energy-meter
@@ -147,7 +148,7 @@ void usage() {
                "            [--threads N] [--consolidation-fraction F] [--affinity-every N] [--max-groups N]\n"
                "            [--policies mufl,all_in_one,independent,sequential] [--energy-meter auto|model] [--out DIR]\n"
                "            [--clients N] [--per-round K] [--step-reps N] [--task-balance none|cap|cap_merged] [--seed N] [--keep]\n"
-               "            [--tasks T1,T2,...] [--merge-guard-window N]\n"
+               "            [--tasks T1,T2,...] [--merge-guard-window N] [--head-calibration on|off]\n"
                "workloads: mnist = class,parity,reconstruct,segment,edges on mnist, IID;\n"
                "           fashion = class,magnitude,reconstruct,distance on fashion-mnist, Dirichlet(0.5)\n"
                "defaults: workload mnist, var, 20 rounds, 32 clients, 5 per round, 2 threads, consolidation 0.15,\n"
@@ -230,6 +231,10 @@ Options parse_options(int argc, char** argv) {
       auto b = fl::parse_task_balance(v);
       if (!b) throw std::invalid_argument("--task-balance takes none, cap or cap_merged, not '" + v + "'");
       o.task_balance = *b;
+    }
+    else if (flag == "--head-calibration") {
+      if (v != "on" && v != "off") throw std::invalid_argument("--head-calibration takes on or off, not '" + v + "'");
+      o.head_calibration = v == "on";
     }
     else if (flag == "--energy-meter") o.energy_meter = v;
     else if (flag == "--out") o.out = v;
@@ -474,6 +479,7 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
     eo.split.max_groups = o.max_groups;
     eo.affinity_every = o.affinity_every;
     eo.task_balance = o.task_balance;
+    eo.head_calibration = o.head_calibration;
     eo.guard.window = o.guard_window;
     eo.torch_threads = o.threads;
     // The device's energy meter, chosen as mufld chooses it (RAPL when readable, else the
@@ -694,7 +700,7 @@ std::string markdown(const Options& o, const std::vector<PolicyResult>& results,
      << " rounds each, seed " << o.seed << ", trained by scheduler::Executor on one CPU slot with " << o.threads
      << " LibTorch threads. Consolidation fraction " << o.consolidation_fraction << ", affinity every "
      << o.affinity_every << " batches, at most " << o.max_groups << " groups, task balance "
-     << fl::to_string(o.task_balance) << ".\n\n";
+     << fl::to_string(o.task_balance) << ", head calibration " << (o.head_calibration ? "on" : "off") << ".\n\n";
   md << "Energy = the joules of the energy ledger, measured per group round by the device's meter: "
      << results.front().meter
      << ". Device-seconds = sum of the group rounds' seconds (local training, aggregation, test-set evaluation).\n\n";
@@ -987,6 +993,7 @@ int run(const Options& o) {
             {"consolidation_fraction", o.consolidation_fraction},
             {"affinity_every", o.affinity_every},
             {"task_balance", fl::to_string(o.task_balance)},
+            {"head_calibration", o.head_calibration},
             {"max_groups", o.max_groups},
             {"merge_guard_window", o.guard_window},
             {"energy_meter", results.front().meter},

@@ -13,6 +13,7 @@
 
 #include "fl/datasets.h"
 #include "fl/fedema_clients.h"
+#include "fl/head_calibration.h"
 #include "fl/model.h"
 #include "fl/partition.h"
 #include "fl/remote_clients.h"
@@ -363,6 +364,7 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
   std::vector<ClientResult> evaluated;  // the reporting clients' own evaluations (federations)
   double loss_weighted = 0;
   std::set<std::string> meters;
+  std::vector<ClientTask> trained_tasks;  // the aggregated attempt's clients (head calibration)
   for (int attempt = 0; attempt < c.max_round_attempts; ++attempt) {
     ++report.attempts;
     sum = UpdateSum();
@@ -413,6 +415,7 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
       return report;
     }
     report.clients_dropped += static_cast<int64_t>(tasks.size() - results.size());  // real clients that did not report
+    trained_tasks = tasks;
     if (static_cast<int64_t>(results.size()) >= c.min_clients) break;
   }
   report.clients_reported = static_cast<int64_t>(results.size());
@@ -423,6 +426,7 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
                                        std::to_string(c.max_round_attempts) + " attempts");
 
   set_weights(s.global, s.strategy->aggregate_sum(global, sum));
+  if (Status calibrated = calibrate(trained_tasks, local, report); !calibrated.is_ok()) return calibrated;
   const int64_t weight = sum.samples();
   report.train_loss = weight > 0 ? loss_weighted / static_cast<double>(weight) : 0;
   // Affinity: the clients' matrices averaged, weighted by their samples (DESIGN.md).
@@ -436,9 +440,12 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
     for (size_t i = 0; i < z.size(); ++i)
       for (size_t j = 0; j < z.size(); ++j) report.affinity[i][j] += share * z[i][j];
   }
+  // ssl's full probe only where a member ends: it costs about as much as a round on mnist.
+  bool full_probe = false;
+  for (size_t i = 0; i < s.tasks.size(); ++i) full_probe = full_probe || final_round_of(i);
   s.rounds_done += 1;
   if (c.federation.empty()) {
-    auto eval = evaluate();
+    auto eval = evaluate(full_probe);
     if (!eval.ok()) return eval.status();
     report.eval = std::move(*eval);
   } else {
@@ -449,11 +456,15 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
   return report;
 }
 
-Result<std::vector<TaskMetrics>> FlJob::evaluate() const {
+Result<std::vector<TaskMetrics>> FlJob::evaluate() const { return evaluate(true); }
+
+Result<std::vector<TaskMetrics>> FlJob::evaluate(bool full_probe) const {
   if (!s_->config.federation.empty())
     return Status::failed_precondition("a job on a federation has no test set: its clients evaluate");
   return guarded("evaluation", [&]() -> Result<std::vector<TaskMetrics>> {
-    auto scores = fl::evaluate(s_->global, s_->test, 500, &s_->train);  // train: ssl's linear probe
+    ProbeOptions probe;
+    if (!full_probe) probe.max_train_samples = probe.max_test_samples = kQuickProbeSamples;
+    auto scores = fl::evaluate(s_->global, s_->test, 500, &s_->train, probe);  // train: ssl's linear probe
     std::vector<TaskMetrics> out;
     for (size_t i = 0; i < scores.size(); ++i)
       out.push_back({s_->config.heads[i], s_->tasks[i].name, scores[i].loss, s_->tasks[i].metric, scores[i].metric});
@@ -555,6 +566,36 @@ Result<std::unique_ptr<FlJob>> FlJob::derive(const FlJob& source, const JobConfi
 const std::vector<std::string>& FlJob::heads() const { return s_->config.heads; }
 
 void FlJob::set_affinity_every(int n) { s_->config.affinity_every = std::max(0, n); }
+
+void FlJob::set_final_heads(const std::vector<std::string>& keys) { s_->config.final_heads = keys; }
+
+bool FlJob::final_round_of(size_t head) const {
+  const JobConfig& c = s_->config;
+  return s_->rounds_done + 1 >= c.rounds ||
+         std::count(c.final_heads.begin(), c.final_heads.end(), c.heads.at(head)) > 0;
+}
+
+Status FlJob::calibrate(const std::vector<ClientTask>& clients, const LocalTrainOptions& local, RoundReport& report) {
+  State& s = *s_;
+  const JobConfig& c = s.config;
+  if (!c.head_calibration || c.heads.size() < 2 || !c.federation.empty()) return Status::ok();
+  std::vector<size_t> heads;
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < c.heads.size(); ++i)
+    if (final_round_of(i) && s.tasks[i].kind != TaskKind::kSiamese) {
+      heads.push_back(i);
+      keys.push_back(c.heads[i]);
+    }
+  if (heads.empty()) return Status::ok();
+  // Not stoppable: the round's aggregate is already in the global model, and the pass is one
+  // short epoch of heads on the round's clients.
+  bool stopped = false;
+  auto samples = calibrate_heads(s.global, s.worker, s.train, s.partition, clients, heads, local, {}, stopped);
+  if (!samples.ok()) return samples.status();
+  report.calibration_samples = *samples;
+  report.calibrated = keys;
+  return Status::ok();
+}
 
 Result<std::string> FlJob::export_model(const std::string& head_key) const {
   const auto& heads = s_->config.heads;

@@ -26,6 +26,9 @@
 
 namespace mufl::fl {
 
+struct ClientTask;         // fl/round_clients.h
+struct LocalTrainOptions;  // fl/training.h
+
 struct JobConfig {
   std::string dataset;             // catalog name; empty for a job on a federation
   // The federation whose real clients train it ("fed_…"; empty: the catalog data set's
@@ -54,6 +57,13 @@ struct JobConfig {
   EncoderGradient encoder_gradient = EncoderGradient::kMean;
   // Whether the tasks' encoder gradients are balanced first (fl/encoder_gradient.h).
   TaskBalance balance = TaskBalance::kNone;
+  // Heads (keys) whose members end with the job's next round; the executor sets them before each
+  // round (FlJob::set_final_heads). Every head's round is final also at the job's own last round
+  // (`rounds`). A final round gets ssl's full linear probe (fl/linear_probe.h) and, with
+  // head_calibration in a job of two or more heads on a catalog data set, the head calibration
+  // (fl/head_calibration.h; not for ssl heads). Unknown keys are ignored.
+  std::vector<std::string> final_heads;
+  bool head_calibration = false;
   int64_t clients = 32;
   int64_t clients_per_round = 5;
   int64_t local_epochs = 1;
@@ -116,6 +126,9 @@ struct RoundReport {
   std::vector<std::vector<double>> affinity;
   int64_t lookaheads = 0;         // lookahead batches over all reporting clients
   double affinity_seconds = 0;    // time they took, included in `seconds`
+  // Samples the head calibration trained after aggregation (JobConfig::head_calibration); 0: none.
+  int64_t calibration_samples = 0;
+  std::vector<std::string> calibrated;  // the heads it calibrated (keys)
   double seconds = 0;
   // Of `seconds`, the time spent waiting for clients to be online and to report (real
   // clients); the rest is the server's own work (sampling, aggregation, evaluation).
@@ -127,6 +140,9 @@ struct RoundReport {
   std::string client_meters;
   bool stopped = false;         // should_stop fired: nothing was aggregated, the round is undone
 };
+
+// The train and test samples of ssl's probe in a round that is no head's last.
+inline constexpr int64_t kQuickProbeSamples = 2000;
 
 class FlJob {
  public:
@@ -179,10 +195,13 @@ class FlJob {
   // Turns the affinity lookahead on (every n batches) or off (0) from the next round on; it
   // never changes the weights (a group that stops consolidating turns it off).
   void set_affinity_every(int n);
+  // JobConfig::final_heads from the next round on (the executor sets it before every round).
+  void set_final_heads(const std::vector<std::string>& keys);
 
   // Loss and metric of the current global model on the test set (an ssl head's metric is the
-  // linear probe's accuracy, fl/linear_probe.h: a fit on the training set's labels, so about a
-  // second more on 2 cores; see docs/tasks.md). A job on a federation has
+  // linear probe's accuracy, fl/linear_probe.h: a fit on the training set's labels; see
+  // docs/tasks.md). A round reports this only when it is a head's last (final_heads); its
+  // other rounds score ssl with a probe on kQuickProbeSamples train and test samples. A job on a federation has
   // none: its rounds report the clients' own evaluations (federated evaluation), and this is
   // kFailedPrecondition.
   Result<std::vector<TaskMetrics>> evaluate() const;
@@ -192,6 +211,13 @@ class FlJob {
   explicit FlJob(std::unique_ptr<State> state);
   static Result<std::unique_ptr<FlJob>> build(const JobConfig& config, const RuntimeOptions& options);
   Result<RoundReport> train_round(const std::function<bool()>& should_stop);
+  // The head calibration of the round's clients, after its aggregation (fl/head_calibration.h),
+  // recorded in `report`. It does not stop: the round's aggregate is already in the model.
+  Status calibrate(const std::vector<ClientTask>& clients, const LocalTrainOptions& local, RoundReport& report);
+  // evaluate(), with ssl's full probe or the quick one.
+  Result<std::vector<TaskMetrics>> evaluate(bool full_probe) const;
+  // Whether the next round is head `head`'s last (JobConfig::final_heads, or the job's last).
+  bool final_round_of(size_t head) const;
   std::unique_ptr<State> s_;
 };
 

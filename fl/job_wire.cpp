@@ -186,6 +186,8 @@ void read_job_training(Fields& f, JobConfig& c) {
   f.small_integer("affinity_every", c.affinity_every);
   f.choice("encoder_gradient", c.encoder_gradient, parse_gradient, "mean, sum");
   f.choice("balance", c.balance, parse_task_balance, "none, cap, cap_merged");
+  f.texts("final_heads", c.final_heads);
+  f.flag("head_calibration", c.head_calibration);
   f.integer("clients", c.clients);
   f.integer("clients_per_round", c.clients_per_round);
   f.integer("local_epochs", c.local_epochs);
@@ -278,6 +280,7 @@ void read_report_counts(Fields& f, RoundReport& r) {
   f.number("learning_rate", r.learning_rate);
   f.integer("lookaheads", r.lookaheads, 0);
   f.number("affinity_seconds", r.affinity_seconds, 0);
+  f.integer("calibration_samples", r.calibration_samples, 0);
   f.number("seconds", r.seconds, 0);
   f.number("client_wait_seconds", r.client_wait_seconds, 0);
   f.number("client_joules", r.client_joules, 0);
@@ -302,6 +305,8 @@ nlohmann::json job_config_to_json(const JobConfig& c) {
           {"affinity_every", c.affinity_every},
           {"encoder_gradient", gradient_name(c.encoder_gradient)},
           {"balance", to_string(c.balance)},
+          {"final_heads", c.final_heads},
+          {"head_calibration", c.head_calibration},
           {"clients", c.clients},
           {"clients_per_round", c.clients_per_round},
           {"local_epochs", c.local_epochs},
@@ -347,6 +352,8 @@ nlohmann::json round_report_to_json(const RoundReport& r) {
           {"affinity", r.affinity},
           {"lookaheads", r.lookaheads},
           {"affinity_seconds", r.affinity_seconds},
+          {"calibration_samples", r.calibration_samples},
+          {"calibrated", r.calibrated},
           {"seconds", r.seconds},
           {"client_wait_seconds", r.client_wait_seconds},
           {"client_joules", r.client_joules},
@@ -360,6 +367,7 @@ Result<RoundReport> round_report_from_json(const nlohmann::json& j) {
   read_report_counts(f, r);
   if (const Json* e = f.take("eval")) f.check(read_eval(*e, r.eval));
   if (const Json* a = f.take("affinity")) f.check(read_affinity(*a, r.eval.size(), r.affinity));
+  f.texts("calibrated", r.calibrated);
   f.text("client_meters", r.client_meters);
   if (f.ok())
     f.check(valid_meters(r.client_meters), "client_meters",

@@ -39,7 +39,7 @@ namespace mufl::fl {
 //   "encoder_gradient": "mean" | "sum"
 //   "balance": "none" | "cap" | "cap_merged"
 //   "seed": "<decimal uint64>"
-//   "tasks", "heads": arrays of strings
+//   "tasks", "heads", "final_heads": arrays of strings
 // and every other field a string, integer or number as its C++ type says.
 nlohmann::json job_config_to_json(const JobConfig& config);
 

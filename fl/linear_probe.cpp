@@ -87,12 +87,14 @@ double linear_probe_accuracy(MultiTaskNet& model, const torch::Tensor& train_ima
   }
   const LinearProbe probe = fit.solve(options.ridge);
   int64_t correct = 0;
-  for (int64_t start = 0; start < test_images.size(0); start += options.batch_size) {
-    const int64_t end = std::min<int64_t>(start + options.batch_size, test_images.size(0));
+  const int64_t tested = options.max_test_samples > 0 ? std::min(options.max_test_samples, test_images.size(0))
+                                                      : test_images.size(0);
+  for (int64_t start = 0; start < tested; start += options.batch_size) {
+    const int64_t end = std::min<int64_t>(start + options.batch_size, tested);
     const auto predicted = probe.predict(flat_features(model, test_images.slice(0, start, end)));
     correct += predicted.eq(test_labels.slice(0, start, end).to(torch::kInt64)).sum().item<int64_t>();
   }
-  return test_images.size(0) > 0 ? static_cast<double>(correct) / static_cast<double>(test_images.size(0)) : 0.0;
+  return tested > 0 ? static_cast<double>(correct) / static_cast<double>(tested) : 0.0;
 }
 
 }  // namespace mufl::fl

@@ -48,13 +48,15 @@ struct ProbeOptions {
   // drawn once with a fixed seed (the same subset for every job on the data set). Default 10,000:
   // all of synthetic's 4,000, a sixth of mnist's 60,000.
   int64_t max_train_samples = 10000;
+  // Test samples it is scored on: the first this many of the test set; 0 is all of it.
+  int64_t max_test_samples = 0;
   double ridge = 1e-2;   // the ridge penalty per sample on standardised features
   int batch_size = 500;  // images encoded at once
 };
 
 // The probe's test accuracy in [0, 1] for `model`'s encoder: fitted on (a subset of)
-// train_images [N, C, H, W] with train_labels int64 [N] in [0, classes), scored on all of
-// test_images with test_labels. The model is left in eval mode and unchanged. Blocks; throws
+// train_images [N, C, H, W] with train_labels int64 [N] in [0, classes), scored on test_images
+// with test_labels (all of them, or the first options.max_test_samples). The model is left in eval mode and unchanged. Blocks; throws
 // c10::Error on mismatched shapes.
 double linear_probe_accuracy(MultiTaskNet& model, const torch::Tensor& train_images, const torch::Tensor& train_labels,
                              const torch::Tensor& test_images, const torch::Tensor& test_labels, int64_t classes,

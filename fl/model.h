@@ -68,6 +68,8 @@ class MultiTaskNetImpl : public torch::nn::Module {
   const InputShape& input() const { return input_; }
   // The shared encoder's parameters (what the affinity lookahead steps).
   std::vector<torch::Tensor> encoder_parameters() const { return encoder_->parameters(); }
+  // Head i's parameters (REQUIRES: i < tasks().size()).
+  std::vector<torch::Tensor> head_parameters(size_t i) const { return heads_.at(i)->parameters(); }
 
  private:
   std::vector<TaskDef> tasks_;

@@ -42,11 +42,62 @@ int personalized_epochs(int max_epochs, int64_t samples, int64_t max_samples) {
   return static_cast<int>(std::max<int64_t>(1, e));
 }
 
+namespace {
+
+// train_local with head_only: the encoder's features under no_grad, one SGD step of the chosen
+// heads per batch on the sum of their losses (heads share no parameter: each gets its own gradient).
+LocalResult train_heads(MultiTaskNet& model, const TaskData& data, const std::vector<int64_t>& indices,
+                        const LocalTrainOptions& options, uint64_t seed, const std::function<bool()>& should_stop) {
+  TORCH_CHECK(!trains_on_views(model), "ssl heads are not calibrated: their metric reads the encoder alone");
+  LocalResult result;
+  model->train();
+  std::vector<torch::Tensor> params;
+  for (size_t h : options.head_only)
+    for (const auto& p : model->head_parameters(h)) params.push_back(p);
+  torch::optim::SGD optimizer(params, torch::optim::SGDOptions(options.learning_rate)
+                                          .momentum(options.momentum)
+                                          .weight_decay(options.weight_decay));
+  const auto& tasks = model->tasks();
+  std::vector<int64_t> order(indices);
+  std::mt19937_64 rng(seed);
+  double loss_sum = 0;
+  for (int epoch = 0; epoch < options.epochs && !result.stopped; ++epoch) {
+    std::shuffle(order.begin(), order.end(), rng);
+    const auto index = torch::from_blob(order.data(), {static_cast<int64_t>(order.size())}, torch::kInt64);
+    for (int64_t start = 0; start < index.size(0); start += options.batch_size) {
+      if (should_stop && should_stop()) {
+        result.stopped = true;
+        break;
+      }
+      const auto batch = index.slice(0, start, std::min<int64_t>(start + options.batch_size, index.size(0)));
+      torch::Tensor features;
+      {
+        torch::NoGradGuard no_grad;
+        features = model->encode(data.images.index_select(0, batch));
+      }
+      torch::Tensor loss = torch::zeros({}, features.options());
+      for (size_t h : options.head_only)
+        loss = loss + task_loss(tasks[h], model->head(h, features), data.targets[h].index_select(0, batch));
+      optimizer.zero_grad();
+      loss.backward();
+      optimizer.step();
+      loss_sum += loss.item<double>();
+      result.samples += batch.size(0);
+      ++result.steps;
+    }
+  }
+  result.mean_loss = result.steps > 0 ? loss_sum / static_cast<double>(result.steps) : 0.0;
+  return result;
+}
+
+}  // namespace
+
 LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::vector<int64_t>& indices,
                         const LocalTrainOptions& options, uint64_t seed, const Weights* global,
                         const std::function<bool()>& should_stop) {
   LocalResult result;
   if (indices.empty()) return result;
+  if (!options.head_only.empty()) return train_heads(model, data, indices, options, seed, should_stop);
   model->train();
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(options.learning_rate)
                                                        .momentum(options.momentum)
@@ -169,7 +220,8 @@ void affinity_lookahead(MultiTaskNet& model, const torch::Tensor& images, const 
   }
 }
 
-std::vector<TaskScore> evaluate(MultiTaskNet& model, const TaskData& data, int batch_size, const TaskData* probe_train) {
+std::vector<TaskScore> evaluate(MultiTaskNet& model, const TaskData& data, int batch_size, const TaskData* probe_train,
+                                const ProbeOptions& probe_options) {
   torch::NoGradGuard no_grad;
   model->eval();
   const auto& tasks = model->tasks();
@@ -195,7 +247,7 @@ std::vector<TaskScore> evaluate(MultiTaskNet& model, const TaskData& data, int b
     if (tasks[t].kind != TaskKind::kSiamese) continue;
     if (probe_train && !probe)
       probe = linear_probe_accuracy(model, probe_train->images, probe_train->targets[t], data.images, data.targets[t],
-                                    tasks[t].labels);
+                                    tasks[t].labels, probe_options);
     scores[t].metric = probe.value_or(0.0);
   }
   return scores;

@@ -12,6 +12,7 @@
 
 #include "fl/datasets.h"
 #include "fl/encoder_gradient.h"
+#include "fl/linear_probe.h"
 #include "fl/model.h"
 #include "fl/tasks.h"
 #include "fl/weights.h"
@@ -50,6 +51,11 @@ struct LocalTrainOptions {
   int affinity_every = 0;
   EncoderGradient encoder_gradient = EncoderGradient::kMean;
   TaskBalance balance = TaskBalance::kNone;  // fl/task_balance.h
+  // Non-empty: only these heads (indices into the model's tasks) train, each on its own loss,
+  // on the encoder's features as they are; the encoder and the other heads are not changed (the
+  // head calibration pass, fl/head_calibration.h). The lookahead, FedProx and balancing do not
+  // apply. Not for ssl heads (c10::Error).
+  std::vector<size_t> head_only;
 };
 
 struct LocalResult {
@@ -87,8 +93,8 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
 // the SimSiam loss on two views of each image drawn from a fixed seed (the same views every
 // time); its metric is the linear probe's test accuracy (fl/linear_probe.h), fitted on
 // `probe_train` (the training set: images and the same task's targets, which are the labels),
-// or 0 without it. Throws c10::Error for a model that mixes ssl with other tasks.
+// or 0 without it; `probe` sets its sample counts (the default: ProbeOptions's full probe). Throws c10::Error for a model that mixes ssl with other tasks.
 std::vector<TaskScore> evaluate(MultiTaskNet& model, const TaskData& data, int batch_size = 500,
-                                const TaskData* probe_train = nullptr);
+                                const TaskData* probe_train = nullptr, const ProbeOptions& probe = {});
 
 }  // namespace mufl::fl

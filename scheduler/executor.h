@@ -116,6 +116,9 @@ struct ExecutorOptions {
   int federation_lanes = 0;
   // How a multi-head group balances its tasks' encoder gradients (fl/task_balance.h; --task-balance).
   fl::TaskBalance task_balance = fl::TaskBalance::kCap;
+  // At a member's last round in a group of two or more heads, fit its head to the final
+  // encoder (fl/head_calibration.h; --head-calibration). Simulated clients only.
+  bool head_calibration = true;
   // LibTorch threads for each worker. Set in the worker thread itself: OpenMP keeps the thread
   // count per thread, and a worker started later does not inherit the main thread's setting
   // (measured: workers ran on 1 thread with --torch-threads 2). 0 leaves LibTorch's default.
@@ -248,6 +251,9 @@ class Executor {
   // At a round boundary: stopped when the device drains, the tenants are over budget or the
   // policy holds the group; nullopt to go on.
   std::optional<Outcome> pause_at_boundary(GroupRun& g, bool just_claimed);
+  // The heads whose members end with the next round (fl::JobConfig::final_heads). Read from the
+  // store, so a redone round sees the same.
+  std::vector<std::string> finishing_heads(const std::vector<GroupHead>& heads);
   // Runs the next round, metered; an abandoned or failed round's energy goes to the ledger.
   Result<fl::RoundReport> run_one_round(GroupRun& g, const std::vector<GroupHead>& heads);
   // Writes the round's files and records it; nullopt when it is recorded.

@@ -63,6 +63,7 @@ fl::JobConfig Executor::job_config(const Group& g, const std::vector<GroupHead>&
   // kept whole by its split) averages them. See fl::EncoderGradient.
   c.encoder_gradient = g.parent_id.empty() ? fl::EncoderGradient::kMean : fl::EncoderGradient::kSum;
   c.balance = o.task_balance;
+  c.head_calibration = o.head_calibration;
   return c;
 }
 
@@ -80,7 +81,7 @@ nlohmann::json member_report(const fl::RoundReport& r, const std::string& head, 
   nlohmann::json metrics = nlohmann::json::object();
   for (const auto& m : r.eval)
     if (m.head == head) metrics[m.task] = {{"loss", m.loss}, {m.metric, m.value}};
-  return {{"round", round},
+  nlohmann::json out = {{"round", round},
           {"rounds", rounds},
           {"group_id", g.id},
           {"group_round", r.round},
@@ -94,6 +95,10 @@ nlohmann::json member_report(const fl::RoundReport& r, const std::string& head, 
           {"learning_rate", r.learning_rate},
           {"seconds", r.seconds},
           {"metrics", metrics}};
+  // Its head was fitted to the final encoder after this round (fl/head_calibration.h): the
+  // metrics are the calibrated model's.
+  if (std::count(r.calibrated.begin(), r.calibrated.end(), head)) out["head_calibrated"] = true;
+  return out;
 }
 
 // The mean of each pair's measured affinity over the rounds in which both heads trained.
@@ -209,6 +214,7 @@ Executor::Outcome Executor::train_rounds(GroupRun& g) {
     // mates' leaves at this boundary (scheduler/grouping/merge_guard.h).
     if (g.group.phase == GroupPhase::kTraining)
       if (auto left = guard_now(g, heads)) return *left;
+    g.job->set_final_heads(finishing_heads(heads));
     auto report = run_one_round(g, heads);
     if (!report.ok()) {
       // A runtime error (a LibTorch exception, an out-of-memory) is retried from the last
@@ -257,6 +263,15 @@ std::optional<Executor::Outcome> Executor::pause_at_boundary(GroupRun& g, bool j
     return Outcome::stopped();
   }
   return std::nullopt;
+}
+
+std::vector<std::string> Executor::finishing_heads(const std::vector<GroupHead>& heads) {
+  std::vector<std::string> out;
+  for (const auto& h : heads) {
+    auto a = store_.get_activity(h.key, storage::Scope::all());
+    if (a.ok() && !is_terminal(a->state) && a->progress.rounds_done + 1 >= a->spec.rounds) out.push_back(h.key);
+  }
+  return out;
 }
 
 Result<fl::RoundReport> Executor::run_one_round(GroupRun& g, const std::vector<GroupHead>& heads) {

@@ -18,6 +18,7 @@ class LocalJob final : public TrainingJob {
   const std::vector<std::string>& heads() const override { return job_->heads(); }
   int64_t rounds_done() const override { return job_->rounds_done(); }
   void set_affinity_every(int n) override { job_->set_affinity_every(n); }
+  void set_final_heads(const std::vector<std::string>& keys) override { job_->set_final_heads(keys); }
   Status release_client_states(int64_t oldest_round) override { return job_->release_client_states(oldest_round); }
   const fl::FlJob& job() const { return *job_; }
 

@@ -30,6 +30,8 @@ class TrainingJob {
   virtual const std::vector<std::string>& heads() const = 0;
   virtual int64_t rounds_done() const = 0;
   virtual void set_affinity_every(int n) = 0;
+  // As fl::FlJob::set_final_heads: the heads whose members end with the next round.
+  virtual void set_final_heads(const std::vector<std::string>& keys) = 0;
   // As fl::FlJob::release_client_states: the checkpoints the caller trusts are those of rounds
   // ≥ `oldest_round`. A job that keeps no client states has nothing to do.
   virtual Status release_client_states(int64_t /*oldest_round*/) { return Status::ok(); }

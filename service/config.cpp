@@ -180,6 +180,9 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "balancing of the tasks' encoder gradients in a multi-head group: none; cap (no task's longer than "
        "the geometric mean of their norms); or cap_merged (cap while merged, their plain sum in a group born of "
        "a split)")
+      ("head-calibration", po::value<bool>(&c.head_calibration)->default_value(c.head_calibration),
+       "at a member's last round in a group of two or more heads, fit its head to the final encoder, one "
+       "epoch on the round's clients (true or false)")
       ("merge-guard-window", po::value<int>(&c.merge_guard_window)->default_value(c.merge_guard_window),
        "after consolidation, a member whose test loss fell by less than --merge-guard-lag of its mates' over "
        "this many rounds leaves its group alone (0 to 100; 0 turns the guard off)")

@@ -74,6 +74,9 @@ struct Config {
   // --task-balance none|cap: how a multi-head group balances its tasks' encoder gradients
   // (docs/merge-and-split.md, "Balancing the tasks"). Default cap.
   std::string task_balance = "cap";
+  // --head-calibration true|false: at a member's last round in a group of two or more heads,
+  // fit its head to the final encoder (fl/head_calibration.h). Default true.
+  bool head_calibration = true;
   // --merge-guard-window N, --merge-guard-lag R: the merge guard
   // (scheduler/grouping/merge_guard.h). A member of a group past consolidation whose test loss fell
   // by less than R times its mates' median over N rounds leaves alone. Defaults 3 and 0.25; a

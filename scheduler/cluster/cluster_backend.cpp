@@ -259,6 +259,10 @@ class ClusterJob final : public TrainingJob {
     config_.affinity_every = n;
     local_->set_affinity_every(n);
   }
+  void set_final_heads(const std::vector<std::string>& keys) override {
+    config_.final_heads = keys;  // the worker gets it with the round's config
+    local_->set_final_heads(keys);
+  }
 
   // A worker's energy report, bounded by what mufld can vouch for: no longer than the round
   // took as mufld saw it, no more than the device's profile draws at full power over that

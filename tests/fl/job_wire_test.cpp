@@ -30,6 +30,8 @@ JobConfig full_config() {
   c.affinity_every = 4;
   c.encoder_gradient = EncoderGradient::kSum;
   c.balance = TaskBalance::kCap;
+  c.final_heads = {"act_b"};
+  c.head_calibration = true;
   c.clients = 64;
   c.clients_per_round = 9;
   c.local_epochs = 3;
@@ -68,6 +70,8 @@ RoundReport full_report() {
   r.affinity = {{0.0, 0.25, -0.125}, {1.0 / 7.0, 0.0, 5e-324}, {-2.5, 1e-17, 0.0}};
   r.lookaheads = 31;
   r.affinity_seconds = 1.5;
+  r.calibration_samples = 1234;
+  r.calibrated = {"act_b", "act_c"};
   r.seconds = 12.75;
   r.client_wait_seconds = 3.0 / 7.0;
   r.client_joules = 4567.891;
@@ -116,6 +120,8 @@ TEST_CASE("job_wire: a fully populated JobConfig round-trips through JSON text, 
   CHECK(back->affinity_every == c.affinity_every);
   CHECK(back->encoder_gradient == c.encoder_gradient);
   CHECK(back->balance == c.balance);
+  CHECK(back->final_heads == c.final_heads);
+  CHECK(back->head_calibration);
   CHECK(back->clients == c.clients);
   CHECK(back->clients_per_round == c.clients_per_round);
   CHECK(back->local_epochs == c.local_epochs);
@@ -138,7 +144,9 @@ TEST_CASE("job_wire: a fully populated JobConfig round-trips through JSON text, 
 
 TEST_CASE("job_wire: the config's wire names are the API") {
   const json j = job_config_to_json(full_config());
-  CHECK(j.size() == 30);
+  CHECK(j.size() == 32);
+  CHECK(j.at("final_heads") == json{"act_b"});
+  CHECK(j.at("head_calibration") == true);
   CHECK(j.at("local_update") == "fedema");
   CHECK(j.at("weighting") == "cosine");
   CHECK(j.at("personalized_epochs") == true);
@@ -267,6 +275,8 @@ TEST_CASE("job_wire: a fully populated RoundReport round-trips through JSON text
   CHECK(back->affinity == r.affinity);  // exact, 5e-324 (the smallest subnormal) included
   CHECK(back->lookaheads == r.lookaheads);
   CHECK(back->affinity_seconds == r.affinity_seconds);
+  CHECK(back->calibration_samples == r.calibration_samples);
+  CHECK(back->calibrated == r.calibrated);
   CHECK(back->seconds == r.seconds);
   CHECK(back->client_wait_seconds == r.client_wait_seconds);
   CHECK(back->client_joules == r.client_joules);

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include "fl/linear_probe.h"
+#include "fl/datasets.h"
+#include "fl/tasks.h"
 // Last: after the torch headers (Catch's CHECK, not glog's).
 #include "tests/support/catch_over_torch.h"
 
@@ -47,4 +49,24 @@ TEST_CASE("linear probe: labels the features do not carry stay near chance", "[l
   fit.add(x, shuffled);
   const double accuracy = fit.solve(1e-2).predict(tx).eq(ty).to(torch::kFloat64).mean().item<double>();
   CHECK(accuracy < 0.5);  // chance is 1/3
+}
+
+TEST_CASE("linear probe: max_test_samples scores exactly the first samples of the test set", "[linear_probe]") {
+  auto data = load_dataset("var", "synthetic");
+  REQUIRE(data.ok());
+  torch::manual_seed(8);
+  MultiTaskNet net(std::vector<TaskDef>{*find_task("ssl")});
+  const auto& tr = data->train;
+  const auto& te = data->test;
+  ProbeOptions quick;
+  quick.max_train_samples = 500;
+  quick.max_test_samples = 300;
+  const double first = linear_probe_accuracy(net, tr.images, tr.labels, te.images, te.labels, 10, quick);
+  ProbeOptions all_of = quick;
+  all_of.max_test_samples = 0;
+  const double sliced = linear_probe_accuracy(net, tr.images, tr.labels, te.images.slice(0, 0, 300),
+                                              te.labels.slice(0, 0, 300), 10, all_of);
+  CHECK(first == sliced);
+  CHECK(first * 300 == Approx(std::round(first * 300)));  // a count out of 300
+  CHECK(te.images.size(0) > 300);
 }

@@ -197,3 +197,51 @@ TEST_CASE("executor: fedema resumes exactly after a round whose clients kept the
   h.stop();  // whether its last loop ended done or stopped, the group is finished
   CHECK_FALSE(std::filesystem::exists(clients));
 }
+
+TEST_CASE("executor: a merged pair's last round calibrates both heads, and a redone last round records the same") {
+  const auto all_in_one = [](ExecutorOptions& o) { o.grouping.policy = GroupingPolicy::kAllInOne; };
+  const auto run = [&](Harness& h) {
+    h.stop();  // both submitted before the executor plans: they share one model
+    const std::string cls = h.submit(3, "class"), parity = h.submit(3, "parity");
+    h.start();
+    REQUIRE(h.endings.wait(cls) == ActivityState::kSucceeded);
+    REQUIRE(h.endings.wait(parity) == ActivityState::kSucceeded);
+    return std::make_pair(cls, parity);
+  };
+  std::vector<json> expected_cls, expected_parity;
+  {
+    Harness h(all_in_one);
+    const auto [cls, parity] = run(h);
+    expected_cls = h.metrics(cls);
+    expected_parity = h.metrics(parity);
+    auto rounds = h.store->list_rounds(cls, {storage::Scope::all(), 0, 10});
+    REQUIRE(rounds.ok());
+    REQUIRE(rounds->items.size() == 3);
+    for (size_t i = 0; i < 3; ++i) {
+      const json r = json::parse(rounds->items[i].report_json);
+      CHECK(r.value("head_calibrated", false) == (i == 2));  // only at its last round
+    }
+  }
+  {
+    // Without calibration the last round's metrics differ: the pass changed the heads.
+    Harness h([&](ExecutorOptions& o) {
+      all_in_one(o);
+      o.head_calibration = false;
+    });
+    const auto [cls, parity] = run(h);
+    const auto plain = h.metrics(cls);
+    CHECK(plain[1] == expected_cls[1]);
+    CHECK(plain[2] != expected_cls[2]);
+    auto last = h.store->list_rounds(cls, {storage::Scope::all(), 2, 10});
+    REQUIRE(last.ok());
+    CHECK_FALSE(json::parse(last->items.at(0).report_json).contains("head_calibrated"));
+  }
+  // The last round's checkpoint is lost once: the round is redone from round 2's, calibration
+  // included, and records what the unbroken run did.
+  Harness h(all_in_one);
+  h.env.fail(FaultEnv::Op::kWrite, "checkpoint-3.pt", Status::unavailable("injected I/O error"), 1);
+  const auto [cls, parity] = run(h);
+  CHECK(h.backend.runs(3) == 2);
+  CHECK(h.metrics(cls) == expected_cls);
+  CHECK(h.metrics(parity) == expected_parity);
+}

@@ -79,6 +79,7 @@ class FaultyBackend final : public TrainingBackend {
     const std::vector<std::string>& heads() const override { return inner_->heads(); }
     int64_t rounds_done() const override { return inner_->rounds_done(); }
     void set_affinity_every(int n) override { inner_->set_affinity_every(n); }
+    void set_final_heads(const std::vector<std::string>& keys) override { inner_->set_final_heads(keys); }
     Status release_client_states(int64_t oldest_round) override { return inner_->release_client_states(oldest_round); }
     const TrainingJob& inner() const { return *inner_; }
 
