@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "fl/client_clustering.h"
 #include "fl/datasets.h"
 #include "fl/fedema_clients.h"
 #include "fl/model.h"
@@ -160,6 +161,8 @@ JobConfig JobConfig::from_spec(const ActivitySpec& spec) {
   c.personalized_epochs = spec.personalized_epochs;
   c.local_update = spec.local_update;
   c.ema_lambda = spec.ema_lambda;
+  c.client_clusters = static_cast<int>(spec.client_clusters);
+  c.cluster_round = spec.cluster_round;
   c.partition = spec.partition.kind;
   c.dirichlet_alpha = spec.partition.alpha;
   c.seed = static_cast<uint64_t>(spec.seed);
@@ -182,7 +185,154 @@ struct FlJob::State {
   std::unique_ptr<FedEmaClients> fedema;   // "fedema" only: the clients' kept models
   std::unique_ptr<RoundClients> clients;  // who trains a round's clients (fl/round_clients.h)
   int64_t rounds_done = 0;
+
+  // Client clustering (config.client_clusters > 1). Before the clustering round cluster_of is
+  // empty and `global` is the model; after it `global` is the largest cluster's model.
+  std::vector<TaskData> test_by_label;  // the test set, split by label (built when k > 1)
+  std::vector<int> cluster_of;          // client → cluster
+  std::vector<Weights> cluster_models;  // on `device`
+  std::vector<std::unique_ptr<Strategy>> cluster_strategies;
+  // Derived from cluster_of and the partition (derive_cluster_facts): each cluster's members'
+  // training samples, and their share of each label.
+  std::vector<int64_t> cluster_samples;
+  std::vector<std::vector<double>> cluster_label_mix;
+
+  bool clustered() const { return !cluster_of.empty(); }
+  void set_clusters(std::vector<int> assignment, std::vector<Weights> models,
+                    std::vector<std::unique_ptr<Strategy>> strategies);
+  void cluster(const std::vector<int64_t>& clients, const std::vector<ClientUpdate>& updates, const Weights& start,
+               const std::function<double(const ClientUpdate&)>& weight_of);
+  size_t largest_cluster() const;
+  std::vector<std::vector<TaskMetrics>> evaluate_clusters();
+
+  // The clusters in a checkpoint (FlJob::checkpoint), checked against this job.
+  struct SavedClusters {
+    std::vector<int> assignment;  // empty: not clustered
+    std::vector<Weights> models;
+    std::vector<std::unique_ptr<Strategy>> strategies;
+  };
+  void write_clusters(torch::serialize::OutputArchive& archive) const;
+  Result<SavedClusters> read_clusters(torch::serialize::InputArchive& archive,
+                                      const std::vector<torch::Tensor>& params) const;
 };
+
+namespace {
+
+// The test set's samples of each label 0 … labels−1 (an empty TaskData for a label it lacks).
+std::vector<TaskData> split_by_label(const TaskData& test, const torch::Tensor& labels, torch::Device device) {
+  const int64_t count = labels.numel() ? labels.max().item<int64_t>() + 1 : 0;
+  std::vector<TaskData> out;
+  for (int64_t l = 0; l < count; ++l) {
+    const auto idx = (labels == l).nonzero().flatten().to(device);
+    TaskData part;
+    part.images = test.images.index_select(0, idx);
+    for (const auto& t : test.targets) part.targets.push_back(t.index_select(0, idx));
+    out.push_back(std::move(part));
+  }
+  return out;
+}
+
+// Each head's loss and metric as the mean of the clusters', weighted by `weights`.
+std::vector<TaskMetrics> weighted_mean(const std::vector<std::vector<TaskMetrics>>& per_cluster,
+                                       const std::vector<int64_t>& weights) {
+  std::vector<TaskMetrics> out = per_cluster.at(0);
+  double total = 0;
+  for (auto w : weights) total += static_cast<double>(w);
+  for (size_t h = 0; h < out.size(); ++h) {
+    out[h].loss = out[h].value = 0;
+    for (size_t c = 0; c < per_cluster.size(); ++c) {
+      const double share = total > 0 ? static_cast<double>(weights[c]) / total : 1.0 / static_cast<double>(weights.size());
+      out[h].loss += share * per_cluster[c][h].loss;
+      out[h].value += share * per_cluster[c][h].value;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void FlJob::State::set_clusters(std::vector<int> assignment, std::vector<Weights> models,
+                                std::vector<std::unique_ptr<Strategy>> strategies) {
+  cluster_of = std::move(assignment);
+  cluster_models = std::move(models);
+  cluster_strategies = std::move(strategies);
+  const size_t k = cluster_models.size();
+  const int64_t labels = static_cast<int64_t>(test_by_label.size());
+  cluster_samples.assign(k, 0);
+  cluster_label_mix.assign(k, std::vector<double>(static_cast<size_t>(labels), 0.0));
+  const auto train_labels = data->train.labels.contiguous();
+  const int64_t* label = train_labels.data_ptr<int64_t>();
+  for (size_t client = 0; client < cluster_of.size(); ++client) {
+    const auto c = static_cast<size_t>(cluster_of[client]);
+    for (int64_t i : partition[client]) {
+      ++cluster_samples[c];
+      if (label[i] >= 0 && label[i] < labels) cluster_label_mix[c][static_cast<size_t>(label[i])] += 1;
+    }
+  }
+  for (size_t c = 0; c < k; ++c)
+    for (double& share : cluster_label_mix[c]) share /= std::max<double>(1.0, static_cast<double>(cluster_samples[c]));
+  if (k > 0) set_weights(global, cluster_models[largest_cluster()]);
+}
+
+size_t FlJob::State::largest_cluster() const {
+  size_t best = 0;
+  for (size_t c = 1; c < cluster_samples.size(); ++c)
+    if (cluster_samples[c] > cluster_samples[best]) best = c;  // a tie keeps the smaller client
+  return best;
+}
+
+// The clustering round: `updates` are every client's (`clients`, ascending), trained from
+// `start`. Clusters them, and aggregates each cluster's members, in client order, with a copy
+// of the job's strategy.
+void FlJob::State::cluster(const std::vector<int64_t>& clients, const std::vector<ClientUpdate>& updates,
+                           const Weights& start, const std::function<double(const ClientUpdate&)>& weight_of) {
+  std::vector<Weights> trained;
+  for (const auto& u : updates) trained.push_back(u.weights);
+  const auto by_client = cluster_by_similarity(update_similarities(start, trained), config.client_clusters);
+  std::vector<int> assignment(partition.size(), 0);
+  for (size_t i = 0; i < clients.size(); ++i) assignment[static_cast<size_t>(clients[i])] = by_client[i];
+  const auto k = static_cast<size_t>(*std::max_element(by_client.begin(), by_client.end()) + 1);
+  std::vector<UpdateSum> sums(k);
+  for (size_t i = 0; i < updates.size(); ++i) sums[static_cast<size_t>(by_client[i])].add(updates[i], weight_of(updates[i]));
+  std::vector<Weights> models;
+  std::vector<std::unique_ptr<Strategy>> strategies;
+  for (size_t c = 0; c < k; ++c) {
+    auto copy = make_strategy(config.aggregator);
+    TORCH_CHECK(copy.ok(), "client clustering: ", copy.status().message());
+    Status loaded = (*copy)->load_state(strategy->state());
+    TORCH_CHECK(loaded.is_ok(), "client clustering: ", loaded.message());
+    models.push_back((*copy)->aggregate_sum(start, sums[c]));
+    strategies.push_back(std::move(*copy));
+  }
+  set_clusters(std::move(assignment), std::move(models), std::move(strategies));
+}
+
+// Each cluster's model on the test set, label by label, weighted by its members' label mix.
+std::vector<std::vector<TaskMetrics>> FlJob::State::evaluate_clusters() {
+  std::vector<std::vector<TaskMetrics>> out;
+  for (size_t c = 0; c < cluster_models.size(); ++c) {
+    set_weights(worker, cluster_models[c]);
+    std::vector<TaskMetrics> m;
+    for (size_t h = 0; h < tasks.size(); ++h) m.push_back({config.heads[h], tasks[h].name, 0, tasks[h].metric, 0});
+    double mass = 0;
+    for (size_t l = 0; l < test_by_label.size(); ++l) {
+      const double share = cluster_label_mix[c][l];
+      if (share <= 0 || test_by_label[l].size() == 0) continue;
+      const auto scores = fl::evaluate(worker, test_by_label[l], 500);
+      for (size_t h = 0; h < m.size(); ++h) {
+        m[h].loss += share * scores[h].loss;
+        m[h].value += share * scores[h].metric;
+      }
+      mass += share;
+    }
+    for (auto& t : m) {
+      t.loss /= std::max(mass, 1e-12);
+      t.value /= std::max(mass, 1e-12);
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
 
 FlJob::FlJob(std::unique_ptr<State> state) : s_(std::move(state)) {}
 FlJob::~FlJob() = default;
@@ -222,6 +372,13 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
   if (!(config.ema_lambda >= 0) || !std::isfinite(config.ema_lambda))
     errors.push_back({"ema_lambda", "0 (auto) or a positive number"});
   if (config.affinity_every < 0) errors.push_back({"affinity_every", "at least 0"});
+  if (config.client_clusters < 1 || config.client_clusters > 16)
+    errors.push_back({"client_clusters", "from 1 (off) to 16"});
+  if (config.client_clusters > 1 && federated)
+    errors.push_back({"client_clusters", "clusters clients of catalog data sets, not yet of a federation"});
+  if (config.client_clusters > 1 && std::count(config.tasks.begin(), config.tasks.end(), "ssl") > 0)
+    errors.push_back({"client_clusters", "does not apply to ssl (each cluster would need its own linear probe)"});
+  if (config.cluster_round < 1) errors.push_back({"cluster_round", "at least 1"});
   // ssl trains on two views of each image: its heads share a model with no other task's, and
   // only on a catalog data set (a federation's clients would need the augmentation and the probe).
   const auto ssl_heads = std::count(config.tasks.begin(), config.tasks.end(), "ssl");
@@ -288,6 +445,8 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
     state->partition = std::move(*partition);
     for (const auto& part : state->partition)
       state->largest_client = std::max<int64_t>(state->largest_client, static_cast<int64_t>(part.size()));
+    if (config.client_clusters > 1)
+      state->test_by_label = split_by_label(state->test, state->data->test.labels, state->device);
   }
 
   {
@@ -353,66 +512,94 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
   if (c.personalized_epochs) local.personalize_max_samples = s.largest_client;
 
   // The round's updates are summed as they come (fl/strategy.h, UpdateSum): each client's
-  // weights are dropped once added, and only its small results are kept.
+  // weights are dropped once added, and only its small results are kept. With client
+  // clustering each cluster's clients start from its model and are summed into a sum of its
+  // own; the clustering round keeps every update instead, to compare them.
+  const bool clustering_now = c.client_clusters > 1 && !s.clustered() && round + 1 >= c.cluster_round;
+  const std::vector<Weights> starts = s.clustered() ? s.cluster_models : std::vector<Weights>{global};
+  auto weight_of = [&](const ClientUpdate& u, const Weights& start) {
+    return c.weighting == "cosine" ? cosine_weight(start, u.weights) : static_cast<double>(u.num_samples);
+  };
   struct Reported {
     int64_t num_samples = 0;
     LocalResult local;
   };
-  UpdateSum sum;
+  std::vector<UpdateSum> sums;
+  std::vector<int64_t> kept_clients;      // the clustering round: every client, ascending
+  std::vector<ClientUpdate> kept;         // and its update
+  std::vector<int64_t> reported_by;       // reports per start model
   std::vector<Reported> results;  // in the order summed
   std::vector<ClientResult> evaluated;  // the reporting clients' own evaluations (federations)
   double loss_weighted = 0;
   std::set<std::string> meters;
   for (int attempt = 0; attempt < c.max_round_attempts; ++attempt) {
     ++report.attempts;
-    sum = UpdateSum();
+    sums.assign(starts.size(), UpdateSum());
+    reported_by.assign(starts.size(), 0);
+    kept_clients.clear();
+    kept.clear();
     results.clear();
     evaluated.clear();
     loss_weighted = 0;
     report.samples = 0;
-    std::vector<ClientTask> tasks;
+    std::vector<std::vector<ClientTask>> tasks(starts.size());  // by start model
+    size_t task_count = 0;
     auto waiting = std::chrono::steady_clock::now();
     auto candidates = s.clients->candidates(should_stop);
     report.client_wait_seconds += seconds_since(waiting);
     if (!candidates.ok()) return candidates.status();
-    for (int64_t client : sample_clients(std::move(*candidates), c.clients_per_round,
-                                         seed_for(c.seed, Purpose::kSample, round, attempt))) {
+    // The clustering round needs every client's update: all train, and none drops out.
+    const auto chosen = clustering_now ? std::move(*candidates)
+                                       : sample_clients(std::move(*candidates), c.clients_per_round,
+                                                        seed_for(c.seed, Purpose::kSample, round, attempt));
+    for (int64_t client : chosen) {
       ++report.clients_sampled;
       std::mt19937_64 fate(seed_for(c.seed, Purpose::kDropout, round, attempt, client));
-      if (std::uniform_real_distribution<double>(0, 1)(fate) < c.client_failure_rate) {
+      if (!clustering_now && std::uniform_real_distribution<double>(0, 1)(fate) < c.client_failure_rate) {
         ++report.clients_dropped;
         continue;
       }
-      tasks.push_back({client, seed_for(c.seed, Purpose::kTrain, round, attempt, client)});
+      const size_t m = s.clustered() ? static_cast<size_t>(s.cluster_of.at(static_cast<size_t>(client))) : 0;
+      tasks[m].push_back({client, seed_for(c.seed, Purpose::kTrain, round, attempt, client)});
+      ++task_count;
     }
-    auto take = [&](ClientResult r) {
-      // Throws on an update that does not fit, as aggregate() did.
-      sum.add(r.update, c.weighting == "cosine" ? cosine_weight(global, r.update.weights)
-                                                : static_cast<double>(r.update.num_samples));
-      if (!r.energy_meter.empty()) meters.insert(r.energy_meter);
-      report.client_joules += r.energy_joules;
-      if (r.test_samples > 0) {
-        ClientResult e;  // only its evaluation is needed
-        e.client = r.client;
-        e.test_samples = r.test_samples;
-        e.eval = std::move(r.eval);
-        evaluated.push_back(std::move(e));
-      }
-      loss_weighted += r.local.mean_loss * static_cast<double>(r.update.num_samples);
-      report.samples += r.local.samples;
-      results.push_back({r.update.num_samples, std::move(r.local)});
-    };
     bool stopped = false;
-    waiting = std::chrono::steady_clock::now();
-    Status trained = s.clients->train(global, local, {round + 1, attempt}, tasks, take, should_stop, stopped);
-    if (s.clients->remote()) report.client_wait_seconds += seconds_since(waiting);
-    if (!trained.is_ok()) return trained;
+    for (size_t m = 0; m < starts.size() && !stopped; ++m) {
+      if (tasks[m].empty()) continue;
+      const Weights& start = starts[m];
+      auto take = [&](ClientResult r) {
+        // Throws on an update that does not fit, as aggregate() did.
+        if (clustering_now) {
+          kept_clients.push_back(r.client);
+          kept.push_back(r.update);
+        } else {
+          sums[m].add(r.update, weight_of(r.update, start));
+        }
+        ++reported_by[m];
+        if (!r.energy_meter.empty()) meters.insert(r.energy_meter);
+        report.client_joules += r.energy_joules;
+        if (r.test_samples > 0) {
+          ClientResult e;  // only its evaluation is needed
+          e.client = r.client;
+          e.test_samples = r.test_samples;
+          e.eval = std::move(r.eval);
+          evaluated.push_back(std::move(e));
+        }
+        loss_weighted += r.local.mean_loss * static_cast<double>(r.update.num_samples);
+        report.samples += r.local.samples;
+        results.push_back({r.update.num_samples, std::move(r.local)});
+      };
+      waiting = std::chrono::steady_clock::now();
+      Status trained = s.clients->train(start, local, {round + 1, attempt}, tasks[m], take, should_stop, stopped);
+      if (s.clients->remote()) report.client_wait_seconds += seconds_since(waiting);
+      if (!trained.is_ok()) return trained;
+    }
     if (stopped) {
       report.stopped = true;
       report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       return report;
     }
-    report.clients_dropped += static_cast<int64_t>(tasks.size() - results.size());  // real clients that did not report
+    report.clients_dropped += static_cast<int64_t>(task_count - results.size());  // real clients that did not report
     if (static_cast<int64_t>(results.size()) >= c.min_clients) break;
   }
   report.clients_reported = static_cast<int64_t>(results.size());
@@ -422,8 +609,22 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
                                        std::to_string(c.min_clients) + " clients reported in each of " +
                                        std::to_string(c.max_round_attempts) + " attempts");
 
-  set_weights(s.global, s.strategy->aggregate_sum(global, sum));
-  const int64_t weight = sum.samples();
+  int64_t weight = 0;
+  if (clustering_now) {
+    s.cluster(kept_clients, kept, global, [&](const ClientUpdate& u) { return weight_of(u, global); });
+    for (const auto& u : kept) weight += u.num_samples;
+    kept.clear();  // every client's weights: let them go before evaluating
+  } else if (s.clustered()) {
+    for (size_t m = 0; m < starts.size(); ++m) {
+      if (sums[m].count() == 0) continue;  // none of its members trained: it keeps its model
+      s.cluster_models[m] = s.cluster_strategies[m]->aggregate_sum(starts[m], sums[m]);
+      weight += sums[m].samples();
+    }
+    set_weights(s.global, s.cluster_models[s.largest_cluster()]);
+  } else {
+    set_weights(s.global, s.strategy->aggregate_sum(global, sums[0]));
+    weight = sums[0].samples();
+  }
   report.train_loss = weight > 0 ? loss_weighted / static_cast<double>(weight) : 0;
   // Affinity: the clients' matrices averaged, weighted by their samples (DESIGN.md).
   for (const auto& [num_samples, r] : results) {
@@ -437,7 +638,15 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
       for (size_t j = 0; j < z.size(); ++j) report.affinity[i][j] += share * z[i][j];
   }
   s.rounds_done += 1;
-  if (c.federation.empty()) {
+  if (s.clustered()) {
+    const auto per_cluster = s.evaluate_clusters();
+    report.eval = weighted_mean(per_cluster, s.cluster_samples);
+    const auto members = cluster_members(s.cluster_of);
+    for (size_t m = 0; m < per_cluster.size(); ++m)
+      report.clusters.push_back({members[m], s.cluster_samples[m], clustering_now ? 0 : reported_by[m], per_cluster[m]});
+    if (clustering_now)  // every client reported, each in its new cluster
+      for (size_t m = 0; m < members.size(); ++m) report.clusters[m].clients_reported = static_cast<int64_t>(members[m].size());
+  } else if (c.federation.empty()) {
     auto eval = evaluate();
     if (!eval.ok()) return eval.status();
     report.eval = std::move(*eval);
@@ -453,12 +662,81 @@ Result<std::vector<TaskMetrics>> FlJob::evaluate() const {
   if (!s_->config.federation.empty())
     return Status::failed_precondition("a job on a federation has no test set: its clients evaluate");
   return guarded("evaluation", [&]() -> Result<std::vector<TaskMetrics>> {
+    if (s_->clustered()) return weighted_mean(s_->evaluate_clusters(), s_->cluster_samples);
     auto scores = fl::evaluate(s_->global, s_->test, 500, &s_->train);  // train: ssl's linear probe
     std::vector<TaskMetrics> out;
     for (size_t i = 0; i < scores.size(); ++i)
       out.push_back({s_->config.heads[i], s_->tasks[i].name, scores[i].loss, s_->tasks[i].metric, scores[i].metric});
     return out;
   });
+}
+
+namespace {
+
+// A checkpoint's clusters: "clusters.count" k, "clusters.assignment" (int64, one per client),
+// and per cluster c "clusters.<c>.weights.<i>" and "clusters.<c>.strategy.<i>" with counts.
+void write_tensors(torch::serialize::OutputArchive& archive, const std::string& prefix,
+                   const std::vector<torch::Tensor>& tensors) {
+  archive.write(prefix + "count", torch::tensor(static_cast<int64_t>(tensors.size()), torch::kInt64));
+  for (size_t i = 0; i < tensors.size(); ++i) archive.write(prefix + std::to_string(i), tensors[i].cpu());
+}
+
+std::vector<torch::Tensor> read_tensors(torch::serialize::InputArchive& archive, const std::string& prefix,
+                                        torch::Device device) {
+  torch::Tensor t;
+  archive.read(prefix + "count", t);
+  std::vector<torch::Tensor> out(static_cast<size_t>(t.item<int64_t>()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    archive.read(prefix + std::to_string(i), out[i]);
+    out[i] = out[i].to(device);
+  }
+  return out;
+}
+
+}  // namespace
+
+void FlJob::State::write_clusters(torch::serialize::OutputArchive& archive) const {
+  const State& s = *this;
+  const auto k = static_cast<int64_t>(s.cluster_models.size());
+  archive.write("clusters.count", torch::tensor(k, torch::kInt64));
+  std::vector<int64_t> assignment(s.cluster_of.begin(), s.cluster_of.end());
+  archive.write("clusters.assignment", torch::tensor(assignment, torch::kInt64));
+  for (int64_t c = 0; c < k; ++c) {
+    const auto prefix = "clusters." + std::to_string(c);
+    write_tensors(archive, prefix + ".weights.", s.cluster_models[static_cast<size_t>(c)]);
+    write_tensors(archive, prefix + ".strategy.", s.cluster_strategies[static_cast<size_t>(c)]->state());
+  }
+}
+Result<FlJob::State::SavedClusters> FlJob::State::read_clusters(torch::serialize::InputArchive& archive,
+                                                                const std::vector<torch::Tensor>& params) const {
+  SavedClusters out;
+  torch::Tensor t;
+  if (!archive.try_read("clusters.count", t)) return out;
+  const int64_t k = t.item<int64_t>();
+  auto bad = [](const std::string& why) { return Status::invalid_argument("checkpoint clusters: " + why); };
+  if (k < 1 || k > config.client_clusters) return bad(std::to_string(k) + " clusters for a job of at most " +
+                                                      std::to_string(config.client_clusters));
+  archive.read("clusters.assignment", t);
+  if (t.numel() != static_cast<int64_t>(partition.size())) return bad("the assignment is for another population");
+  const auto a = t.to(torch::kInt64).contiguous();
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const int64_t c = a.data_ptr<int64_t>()[i];
+    if (c < 0 || c >= k) return bad("client " + std::to_string(i) + " is in no cluster");
+    out.assignment.push_back(static_cast<int>(c));
+  }
+  for (int64_t c = 0; c < k; ++c) {
+    const auto prefix = "clusters." + std::to_string(c);
+    auto w = read_tensors(archive, prefix + ".weights.", device);
+    if (w.size() != params.size()) return bad("a cluster model is for another model");
+    for (size_t i = 0; i < w.size(); ++i)
+      if (!w[i].sizes().equals(params[i].sizes())) return bad("a cluster model is for another model");
+    auto strategy = make_strategy(config.aggregator);
+    if (!strategy.ok()) return strategy.status();
+    if (Status s = (*strategy)->load_state(read_tensors(archive, prefix + ".strategy.", device)); !s.is_ok()) return s;
+    out.models.push_back(std::move(w));
+    out.strategies.push_back(std::move(*strategy));
+  }
+  return out;
 }
 
 Result<std::string> FlJob::checkpoint() const {
@@ -472,6 +750,7 @@ Result<std::string> FlJob::checkpoint() const {
     const auto st = s_->strategy->state();
     archive.write("strategy.count", torch::tensor(static_cast<int64_t>(st.size()), torch::kInt64));
     for (size_t i = 0; i < st.size(); ++i) archive.write("strategy." + std::to_string(i), st[i].cpu());
+    if (s_->clustered()) s_->write_clusters(archive);  // absent until then: older checkpoints read alike
     std::ostringstream out;
     archive.save_to(out);
     return out.str();
@@ -510,8 +789,11 @@ Status FlJob::restore(const std::string& bytes) {
     for (size_t i = 0; i < st.size(); ++i)
       if (!st[i].sizes().equals(params[i % params.size()].sizes()))
         return Status::invalid_argument("checkpoint strategy state is for another model");
+    auto clusters = s_->read_clusters(archive, params);
+    if (!clusters.ok()) return clusters.status();
     if (Status s = s_->strategy->load_state(st); !s.is_ok()) return s;
     set_weights(s_->global, w);
+    s_->set_clusters(std::move(clusters->assignment), std::move(clusters->models), std::move(clusters->strategies));
     s_->rounds_done = rounds;
     return Status::ok();
   } catch (const std::exception& e) {
