@@ -204,6 +204,9 @@ struct FlJob::State {
                const std::function<double(const ClientUpdate&)>& weight_of);
   size_t largest_cluster() const;
   std::vector<std::vector<TaskMetrics>> evaluate_clusters();
+  // `model` on the test set, label by label, weighted by `mix` (each label's share).
+  std::vector<TaskMetrics> evaluate_on_mix(const Weights& model, const std::vector<double>& mix);
+  std::vector<double> clients_label_mix() const;  // of every client's training samples
 
   // The clusters in a checkpoint (FlJob::checkpoint), checked against this job.
   struct SavedClusters {
@@ -310,28 +313,46 @@ void FlJob::State::cluster(const std::vector<int64_t>& clients, const std::vecto
 // Each cluster's model on the test set, label by label, weighted by its members' label mix.
 std::vector<std::vector<TaskMetrics>> FlJob::State::evaluate_clusters() {
   std::vector<std::vector<TaskMetrics>> out;
-  for (size_t c = 0; c < cluster_models.size(); ++c) {
-    set_weights(worker, cluster_models[c]);
-    std::vector<TaskMetrics> m;
-    for (size_t h = 0; h < tasks.size(); ++h) m.push_back({config.heads[h], tasks[h].name, 0, tasks[h].metric, 0});
-    double mass = 0;
-    for (size_t l = 0; l < test_by_label.size(); ++l) {
-      const double share = cluster_label_mix[c][l];
-      if (share <= 0 || test_by_label[l].size() == 0) continue;
-      const auto scores = fl::evaluate(worker, test_by_label[l], 500);
-      for (size_t h = 0; h < m.size(); ++h) {
-        m[h].loss += share * scores[h].loss;
-        m[h].value += share * scores[h].metric;
-      }
-      mass += share;
-    }
-    for (auto& t : m) {
-      t.loss /= std::max(mass, 1e-12);
-      t.value /= std::max(mass, 1e-12);
-    }
-    out.push_back(std::move(m));
-  }
+  for (size_t c = 0; c < cluster_models.size(); ++c) out.push_back(evaluate_on_mix(cluster_models[c], cluster_label_mix[c]));
   return out;
+}
+
+std::vector<TaskMetrics> FlJob::State::evaluate_on_mix(const Weights& model, const std::vector<double>& mix) {
+  if (test_by_label.empty()) test_by_label = split_by_label(test, data->test.labels, device);
+  set_weights(worker, model);
+  std::vector<TaskMetrics> m;
+  for (size_t h = 0; h < tasks.size(); ++h) m.push_back({config.heads[h], tasks[h].name, 0, tasks[h].metric, 0});
+  double mass = 0;
+  for (size_t l = 0; l < test_by_label.size() && l < mix.size(); ++l) {
+    const double share = mix[l];
+    if (share <= 0 || test_by_label[l].size() == 0) continue;
+    const auto scores = fl::evaluate(worker, test_by_label[l], 500);
+    for (size_t h = 0; h < m.size(); ++h) {
+      m[h].loss += share * scores[h].loss;
+      m[h].value += share * scores[h].metric;
+    }
+    mass += share;
+  }
+  for (auto& t : m) {
+    t.loss /= std::max(mass, 1e-12);
+    t.value /= std::max(mass, 1e-12);
+  }
+  return m;
+}
+
+std::vector<double> FlJob::State::clients_label_mix() const {
+  const auto train_labels = data->train.labels.contiguous();
+  const int64_t* label = train_labels.data_ptr<int64_t>();
+  const int64_t labels = train_labels.numel() ? train_labels.max().item<int64_t>() + 1 : 0;
+  std::vector<double> mix(static_cast<size_t>(labels), 0.0);
+  double samples = 0;
+  for (const auto& part : partition)
+    for (int64_t i : part) {
+      mix[static_cast<size_t>(label[i])] += 1;
+      samples += 1;
+    }
+  for (double& share : mix) share /= std::max(samples, 1.0);
+  return mix;
 }
 
 FlJob::FlJob(std::unique_ptr<State> state) : s_(std::move(state)) {}
@@ -737,6 +758,17 @@ Result<FlJob::State::SavedClusters> FlJob::State::read_clusters(torch::serialize
     out.strategies.push_back(std::move(*strategy));
   }
   return out;
+}
+
+Result<std::vector<TaskMetrics>> FlJob::evaluate_on_client_data() const {
+  if (!s_->config.federation.empty())
+    return Status::failed_precondition("a job on a federation has no test set: its clients evaluate");
+  if (std::count(s_->config.tasks.begin(), s_->config.tasks.end(), "ssl") > 0)
+    return Status::failed_precondition("ssl is scored by a linear probe on the whole test set");
+  if (s_->clustered()) return evaluate();
+  return guarded("evaluation", [&]() -> Result<std::vector<TaskMetrics>> {
+    return s_->evaluate_on_mix(get_weights(s_->global), s_->clients_label_mix());
+  });
 }
 
 Result<std::string> FlJob::checkpoint() const {

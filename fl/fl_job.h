@@ -215,6 +215,13 @@ class FlJob {
   // none: its rounds report the clients' own evaluations (federated evaluation), and this is
   // kFailedPrecondition.
   Result<std::vector<TaskMetrics>> evaluate() const;
+  // Each client's view: the model it trains from (the global one, or its cluster's) on the test
+  // set weighted label by label to its training data's label mix, averaged over the clients
+  // weighted by their samples. With client clustering, once clustered, what evaluate() gives;
+  // otherwise the global model on the test set reweighted to the training label mix, to compare
+  // the two alike (bench/algorithms). Not for ssl (a probe per label); kFailedPrecondition on
+  // a federation.
+  Result<std::vector<TaskMetrics>> evaluate_on_client_data() const;
 
  private:
   struct State;

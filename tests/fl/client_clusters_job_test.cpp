@@ -171,3 +171,20 @@ TEST_CASE("client clusters: bad settings are refused naming the field") {
   c.name = "grp_x";
   CHECK(names_field(FlJob::create(c, RuntimeOptions{}), "client_clusters"));
 }
+
+TEST_CASE("client clusters: the per-client evaluation is the clusters' once clustered, and near the test set's without") {
+  auto clustered = make(clustered_job());
+  const Run run = run_all(*clustered);
+  auto own = clustered->evaluate_on_client_data();
+  REQUIRE(own.ok());
+  CHECK((*own)[0].value == run.reports.back().eval[0].value);
+  JobConfig c = clustered_job();
+  c.client_clusters = 1;
+  auto plain = make(c);
+  run_all(*plain);
+  auto test_set = plain->evaluate(), per_client = plain->evaluate_on_client_data();
+  REQUIRE(test_set.ok());
+  REQUIRE(per_client.ok());
+  // One model for all: only the training set's label mix against the test set's separates them.
+  CHECK((*per_client)[0].value == Approx((*test_set)[0].value).margin(0.03));
+}
