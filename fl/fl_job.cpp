@@ -11,9 +11,9 @@
 #include <set>
 #include <sstream>
 
-#include "fl/client_clustering.h"
 #include "fl/datasets.h"
 #include "fl/fedema_clients.h"
+#include "fl/job_clusters.h"
 #include "fl/model.h"
 #include "fl/partition.h"
 #include "fl/remote_clients.h"
@@ -186,37 +186,16 @@ struct FlJob::State {
   std::unique_ptr<RoundClients> clients;  // who trains a round's clients (fl/round_clients.h)
   int64_t rounds_done = 0;
 
-  // Client clustering (config.client_clusters > 1). Before the clustering round cluster_of is
-  // empty and `global` is the model; after it `global` is the largest cluster's model.
-  std::vector<TaskData> test_by_label;  // the test set, split by label (built when k > 1)
-  std::vector<int> cluster_of;          // client → cluster
-  std::vector<Weights> cluster_models;  // on `device`
-  std::vector<std::unique_ptr<Strategy>> cluster_strategies;
-  // Derived from cluster_of and the partition (derive_cluster_facts): each cluster's members'
-  // training samples, and their share of each label.
-  std::vector<int64_t> cluster_samples;
-  std::vector<std::vector<double>> cluster_label_mix;
+  // Client clustering (config.client_clusters > 1 only): before the clustering round the
+  // clusters are not formed and `global` is the model; after it `global` is a copy of the
+  // largest cluster's model (what export_model() gives).
+  std::unique_ptr<JobClusters> clusters;
+  std::vector<TaskData> test_by_label;  // the test set split by label (label-mix evaluation)
 
-  bool clustered() const { return !cluster_of.empty(); }
-  void set_clusters(std::vector<int> assignment, std::vector<Weights> models,
-                    std::vector<std::unique_ptr<Strategy>> strategies);
-  void cluster(const std::vector<int64_t>& clients, const std::vector<ClientUpdate>& updates, const Weights& start,
-               const std::function<double(const ClientUpdate&)>& weight_of);
-  size_t largest_cluster() const;
+  bool clustered() const { return clusters && clusters->formed(); }
   std::vector<std::vector<TaskMetrics>> evaluate_clusters();
   // `model` on the test set, label by label, weighted by `mix` (each label's share).
   std::vector<TaskMetrics> evaluate_on_mix(const Weights& model, const std::vector<double>& mix);
-  std::vector<double> clients_label_mix() const;  // of every client's training samples
-
-  // The clusters in a checkpoint (FlJob::checkpoint), checked against this job.
-  struct SavedClusters {
-    std::vector<int> assignment;  // empty: not clustered
-    std::vector<Weights> models;
-    std::vector<std::unique_ptr<Strategy>> strategies;
-  };
-  void write_clusters(torch::serialize::OutputArchive& archive) const;
-  Result<SavedClusters> read_clusters(torch::serialize::InputArchive& archive,
-                                      const std::vector<torch::Tensor>& params) const;
 };
 
 namespace {
@@ -254,66 +233,10 @@ std::vector<TaskMetrics> weighted_mean(const std::vector<std::vector<TaskMetrics
 
 }  // namespace
 
-void FlJob::State::set_clusters(std::vector<int> assignment, std::vector<Weights> models,
-                                std::vector<std::unique_ptr<Strategy>> strategies) {
-  cluster_of = std::move(assignment);
-  cluster_models = std::move(models);
-  cluster_strategies = std::move(strategies);
-  const size_t k = cluster_models.size();
-  const int64_t labels = static_cast<int64_t>(test_by_label.size());
-  cluster_samples.assign(k, 0);
-  cluster_label_mix.assign(k, std::vector<double>(static_cast<size_t>(labels), 0.0));
-  const auto train_labels = data->train.labels.contiguous();
-  const int64_t* label = train_labels.data_ptr<int64_t>();
-  for (size_t client = 0; client < cluster_of.size(); ++client) {
-    const auto c = static_cast<size_t>(cluster_of[client]);
-    for (int64_t i : partition[client]) {
-      ++cluster_samples[c];
-      if (label[i] >= 0 && label[i] < labels) cluster_label_mix[c][static_cast<size_t>(label[i])] += 1;
-    }
-  }
-  for (size_t c = 0; c < k; ++c)
-    for (double& share : cluster_label_mix[c]) share /= std::max<double>(1.0, static_cast<double>(cluster_samples[c]));
-  if (k > 0) set_weights(global, cluster_models[largest_cluster()]);
-}
-
-size_t FlJob::State::largest_cluster() const {
-  size_t best = 0;
-  for (size_t c = 1; c < cluster_samples.size(); ++c)
-    if (cluster_samples[c] > cluster_samples[best]) best = c;  // a tie keeps the smaller client
-  return best;
-}
-
-// The clustering round: `updates` are every client's (`clients`, ascending), trained from
-// `start`. Clusters them, and aggregates each cluster's members, in client order, with a copy
-// of the job's strategy.
-void FlJob::State::cluster(const std::vector<int64_t>& clients, const std::vector<ClientUpdate>& updates,
-                           const Weights& start, const std::function<double(const ClientUpdate&)>& weight_of) {
-  std::vector<Weights> trained;
-  for (const auto& u : updates) trained.push_back(u.weights);
-  const auto by_client = cluster_by_similarity(update_similarities(start, trained), config.client_clusters);
-  std::vector<int> assignment(partition.size(), 0);
-  for (size_t i = 0; i < clients.size(); ++i) assignment[static_cast<size_t>(clients[i])] = by_client[i];
-  const auto k = static_cast<size_t>(*std::max_element(by_client.begin(), by_client.end()) + 1);
-  std::vector<UpdateSum> sums(k);
-  for (size_t i = 0; i < updates.size(); ++i) sums[static_cast<size_t>(by_client[i])].add(updates[i], weight_of(updates[i]));
-  std::vector<Weights> models;
-  std::vector<std::unique_ptr<Strategy>> strategies;
-  for (size_t c = 0; c < k; ++c) {
-    auto copy = make_strategy(config.aggregator);
-    TORCH_CHECK(copy.ok(), "client clustering: ", copy.status().message());
-    Status loaded = (*copy)->load_state(strategy->state());
-    TORCH_CHECK(loaded.is_ok(), "client clustering: ", loaded.message());
-    models.push_back((*copy)->aggregate_sum(start, sums[c]));
-    strategies.push_back(std::move(*copy));
-  }
-  set_clusters(std::move(assignment), std::move(models), std::move(strategies));
-}
-
 // Each cluster's model on the test set, label by label, weighted by its members' label mix.
 std::vector<std::vector<TaskMetrics>> FlJob::State::evaluate_clusters() {
   std::vector<std::vector<TaskMetrics>> out;
-  for (size_t c = 0; c < cluster_models.size(); ++c) out.push_back(evaluate_on_mix(cluster_models[c], cluster_label_mix[c]));
+  for (size_t c = 0; c < clusters->count(); ++c) out.push_back(evaluate_on_mix(clusters->models()[c], clusters->label_mix(c)));
   return out;
 }
 
@@ -338,21 +261,6 @@ std::vector<TaskMetrics> FlJob::State::evaluate_on_mix(const Weights& model, con
     t.value /= std::max(mass, 1e-12);
   }
   return m;
-}
-
-std::vector<double> FlJob::State::clients_label_mix() const {
-  const auto train_labels = data->train.labels.contiguous();
-  const int64_t* label = train_labels.data_ptr<int64_t>();
-  const int64_t labels = train_labels.numel() ? train_labels.max().item<int64_t>() + 1 : 0;
-  std::vector<double> mix(static_cast<size_t>(labels), 0.0);
-  double samples = 0;
-  for (const auto& part : partition)
-    for (int64_t i : part) {
-      mix[static_cast<size_t>(label[i])] += 1;
-      samples += 1;
-    }
-  for (double& share : mix) share /= std::max(samples, 1.0);
-  return mix;
 }
 
 FlJob::FlJob(std::unique_ptr<State> state) : s_(std::move(state)) {}
@@ -467,7 +375,7 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
     for (const auto& part : state->partition)
       state->largest_client = std::max<int64_t>(state->largest_client, static_cast<int64_t>(part.size()));
     if (config.client_clusters > 1)
-      state->test_by_label = split_by_label(state->test, state->data->test.labels, state->device);
+      state->clusters = std::make_unique<JobClusters>(state->partition, state->data->train.labels);
   }
 
   {
@@ -537,7 +445,7 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
   // clustering each cluster's clients start from its model and are summed into a sum of its
   // own; the clustering round keeps every update instead, to compare them.
   const bool clustering_now = c.client_clusters > 1 && !s.clustered() && round + 1 >= c.cluster_round;
-  const std::vector<Weights> starts = s.clustered() ? s.cluster_models : std::vector<Weights>{global};
+  const std::vector<Weights> starts = s.clustered() ? s.clusters->models() : std::vector<Weights>{global};
   auto weight_of = [&](const ClientUpdate& u, const Weights& start) {
     return c.weighting == "cosine" ? cosine_weight(start, u.weights) : static_cast<double>(u.num_samples);
   };
@@ -580,7 +488,7 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
         ++report.clients_dropped;
         continue;
       }
-      const size_t m = s.clustered() ? static_cast<size_t>(s.cluster_of.at(static_cast<size_t>(client))) : 0;
+      const size_t m = s.clustered() ? s.clusters->of(client) : 0;
       tasks[m].push_back({client, seed_for(c.seed, Purpose::kTrain, round, attempt, client)});
       ++task_count;
     }
@@ -632,16 +540,18 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
 
   int64_t weight = 0;
   if (clustering_now) {
-    s.cluster(kept_clients, kept, global, [&](const ClientUpdate& u) { return weight_of(u, global); });
+    s.clusters->form(c.client_clusters, kept_clients, kept, global,
+                     [&](const ClientUpdate& u) { return weight_of(u, global); }, *s.strategy, c.aggregator);
+    set_weights(s.global, s.clusters->models()[s.clusters->largest()]);
     for (const auto& u : kept) weight += u.num_samples;
     kept.clear();  // every client's weights: let them go before evaluating
   } else if (s.clustered()) {
     for (size_t m = 0; m < starts.size(); ++m) {
       if (sums[m].count() == 0) continue;  // none of its members trained: it keeps its model
-      s.cluster_models[m] = s.cluster_strategies[m]->aggregate_sum(starts[m], sums[m]);
+      s.clusters->aggregate(m, sums[m]);
       weight += sums[m].samples();
     }
-    set_weights(s.global, s.cluster_models[s.largest_cluster()]);
+    set_weights(s.global, s.clusters->models()[s.clusters->largest()]);
   } else {
     set_weights(s.global, s.strategy->aggregate_sum(global, sums[0]));
     weight = sums[0].samples();
@@ -661,10 +571,11 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
   s.rounds_done += 1;
   if (s.clustered()) {
     const auto per_cluster = s.evaluate_clusters();
-    report.eval = weighted_mean(per_cluster, s.cluster_samples);
-    const auto members = cluster_members(s.cluster_of);
+    const auto& samples = s.clusters->samples();
+    report.eval = weighted_mean(per_cluster, samples);
+    const auto members = s.clusters->members();
     for (size_t m = 0; m < per_cluster.size(); ++m)
-      report.clusters.push_back({members[m], s.cluster_samples[m], clustering_now ? 0 : reported_by[m], per_cluster[m]});
+      report.clusters.push_back({members[m], samples[m], clustering_now ? 0 : reported_by[m], per_cluster[m]});
     if (clustering_now)  // every client reported, each in its new cluster
       for (size_t m = 0; m < members.size(); ++m) report.clusters[m].clients_reported = static_cast<int64_t>(members[m].size());
   } else if (c.federation.empty()) {
@@ -683,81 +594,13 @@ Result<std::vector<TaskMetrics>> FlJob::evaluate() const {
   if (!s_->config.federation.empty())
     return Status::failed_precondition("a job on a federation has no test set: its clients evaluate");
   return guarded("evaluation", [&]() -> Result<std::vector<TaskMetrics>> {
-    if (s_->clustered()) return weighted_mean(s_->evaluate_clusters(), s_->cluster_samples);
+    if (s_->clustered()) return weighted_mean(s_->evaluate_clusters(), s_->clusters->samples());
     auto scores = fl::evaluate(s_->global, s_->test, 500, &s_->train);  // train: ssl's linear probe
     std::vector<TaskMetrics> out;
     for (size_t i = 0; i < scores.size(); ++i)
       out.push_back({s_->config.heads[i], s_->tasks[i].name, scores[i].loss, s_->tasks[i].metric, scores[i].metric});
     return out;
   });
-}
-
-namespace {
-
-// A checkpoint's clusters: "clusters.count" k, "clusters.assignment" (int64, one per client),
-// and per cluster c "clusters.<c>.weights.<i>" and "clusters.<c>.strategy.<i>" with counts.
-void write_tensors(torch::serialize::OutputArchive& archive, const std::string& prefix,
-                   const std::vector<torch::Tensor>& tensors) {
-  archive.write(prefix + "count", torch::tensor(static_cast<int64_t>(tensors.size()), torch::kInt64));
-  for (size_t i = 0; i < tensors.size(); ++i) archive.write(prefix + std::to_string(i), tensors[i].cpu());
-}
-
-std::vector<torch::Tensor> read_tensors(torch::serialize::InputArchive& archive, const std::string& prefix,
-                                        torch::Device device) {
-  torch::Tensor t;
-  archive.read(prefix + "count", t);
-  std::vector<torch::Tensor> out(static_cast<size_t>(t.item<int64_t>()));
-  for (size_t i = 0; i < out.size(); ++i) {
-    archive.read(prefix + std::to_string(i), out[i]);
-    out[i] = out[i].to(device);
-  }
-  return out;
-}
-
-}  // namespace
-
-void FlJob::State::write_clusters(torch::serialize::OutputArchive& archive) const {
-  const State& s = *this;
-  const auto k = static_cast<int64_t>(s.cluster_models.size());
-  archive.write("clusters.count", torch::tensor(k, torch::kInt64));
-  std::vector<int64_t> assignment(s.cluster_of.begin(), s.cluster_of.end());
-  archive.write("clusters.assignment", torch::tensor(assignment, torch::kInt64));
-  for (int64_t c = 0; c < k; ++c) {
-    const auto prefix = "clusters." + std::to_string(c);
-    write_tensors(archive, prefix + ".weights.", s.cluster_models[static_cast<size_t>(c)]);
-    write_tensors(archive, prefix + ".strategy.", s.cluster_strategies[static_cast<size_t>(c)]->state());
-  }
-}
-Result<FlJob::State::SavedClusters> FlJob::State::read_clusters(torch::serialize::InputArchive& archive,
-                                                                const std::vector<torch::Tensor>& params) const {
-  SavedClusters out;
-  torch::Tensor t;
-  if (!archive.try_read("clusters.count", t)) return out;
-  const int64_t k = t.item<int64_t>();
-  auto bad = [](const std::string& why) { return Status::invalid_argument("checkpoint clusters: " + why); };
-  if (k < 1 || k > config.client_clusters) return bad(std::to_string(k) + " clusters for a job of at most " +
-                                                      std::to_string(config.client_clusters));
-  archive.read("clusters.assignment", t);
-  if (t.numel() != static_cast<int64_t>(partition.size())) return bad("the assignment is for another population");
-  const auto a = t.to(torch::kInt64).contiguous();
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const int64_t c = a.data_ptr<int64_t>()[i];
-    if (c < 0 || c >= k) return bad("client " + std::to_string(i) + " is in no cluster");
-    out.assignment.push_back(static_cast<int>(c));
-  }
-  for (int64_t c = 0; c < k; ++c) {
-    const auto prefix = "clusters." + std::to_string(c);
-    auto w = read_tensors(archive, prefix + ".weights.", device);
-    if (w.size() != params.size()) return bad("a cluster model is for another model");
-    for (size_t i = 0; i < w.size(); ++i)
-      if (!w[i].sizes().equals(params[i].sizes())) return bad("a cluster model is for another model");
-    auto strategy = make_strategy(config.aggregator);
-    if (!strategy.ok()) return strategy.status();
-    if (Status s = (*strategy)->load_state(read_tensors(archive, prefix + ".strategy.", device)); !s.is_ok()) return s;
-    out.models.push_back(std::move(w));
-    out.strategies.push_back(std::move(*strategy));
-  }
-  return out;
 }
 
 Result<std::vector<TaskMetrics>> FlJob::evaluate_on_client_data() const {
@@ -767,7 +610,9 @@ Result<std::vector<TaskMetrics>> FlJob::evaluate_on_client_data() const {
     return Status::failed_precondition("ssl is scored by a linear probe on the whole test set");
   if (s_->clustered()) return evaluate();
   return guarded("evaluation", [&]() -> Result<std::vector<TaskMetrics>> {
-    return s_->evaluate_on_mix(get_weights(s_->global), s_->clients_label_mix());
+    std::vector<int64_t> everyone(s_->partition.size());
+    std::iota(everyone.begin(), everyone.end(), 0);
+    return s_->evaluate_on_mix(get_weights(s_->global), label_shares(s_->data->train.labels, s_->partition, everyone));
   });
 }
 
@@ -782,7 +627,7 @@ Result<std::string> FlJob::checkpoint() const {
     const auto st = s_->strategy->state();
     archive.write("strategy.count", torch::tensor(static_cast<int64_t>(st.size()), torch::kInt64));
     for (size_t i = 0; i < st.size(); ++i) archive.write("strategy." + std::to_string(i), st[i].cpu());
-    if (s_->clustered()) s_->write_clusters(archive);  // absent until then: older checkpoints read alike
+    if (s_->clusters) s_->clusters->write(archive);  // nothing until formed: other checkpoints are as they were
     std::ostringstream out;
     archive.save_to(out);
     return out.str();
@@ -821,11 +666,18 @@ Status FlJob::restore(const std::string& bytes) {
     for (size_t i = 0; i < st.size(); ++i)
       if (!st[i].sizes().equals(params[i % params.size()].sizes()))
         return Status::invalid_argument("checkpoint strategy state is for another model");
-    auto clusters = s_->read_clusters(archive, params);
-    if (!clusters.ok()) return clusters.status();
+    std::unique_ptr<JobClusters> clusters;
+    if (s_->clusters) {  // read into a fresh one, so that a bad checkpoint changes nothing
+      clusters = std::make_unique<JobClusters>(s_->partition, s_->data->train.labels);
+      Status read = clusters->read(archive, params, s_->config.client_clusters, s_->config.aggregator, s_->device);
+      if (!read.is_ok()) return read;
+    }
     if (Status s = s_->strategy->load_state(st); !s.is_ok()) return s;
     set_weights(s_->global, w);
-    s_->set_clusters(std::move(clusters->assignment), std::move(clusters->models), std::move(clusters->strategies));
+    if (clusters) {
+      s_->clusters = std::move(clusters);
+      if (s_->clustered()) set_weights(s_->global, s_->clusters->models()[s_->clusters->largest()]);
+    }
     s_->rounds_done = rounds;
     return Status::ok();
   } catch (const std::exception& e) {
