@@ -69,8 +69,8 @@ std::vector<std::string> split_list(const std::string& s) {
 
 [[noreturn]] void usage() {
   std::cout << "usage: algorithms [--datasets mnist,fashion-mnist,synthetic] [--alphas 0.1,0.5] [--rounds R]\n"
-               "                  [--methods fedavg,cosine,personalized,fedavg-e5,fedema,clusters] [--clients C] [--per-round K]\n"
-               "                  [--clusters K] [--cluster-round R]\n"
+               "                  [--methods fedavg,cosine,personalized,fedavg-e5,fedema,clusters]\n"
+               "                  [--clients C] [--per-round K] [--clusters K] [--cluster-round R]\n"
                "                  [--threads N] [--target-fraction F] [--seed S] [--data-dir DIR] [--task class|ssl]\n"
                "                  [--quick]\n"
                "defaults: mnist,fashion-mnist; 0.1,0.5; 20 rounds; all methods; 32 clients, 5 per round; 1 thread;\n"

@@ -223,7 +223,8 @@ std::vector<TaskMetrics> weighted_mean(const std::vector<std::vector<TaskMetrics
   for (size_t h = 0; h < out.size(); ++h) {
     out[h].loss = out[h].value = 0;
     for (size_t c = 0; c < per_cluster.size(); ++c) {
-      const double share = total > 0 ? static_cast<double>(weights[c]) / total : 1.0 / static_cast<double>(weights.size());
+      const double share =
+          total > 0 ? static_cast<double>(weights[c]) / total : 1.0 / static_cast<double>(weights.size());
       out[h].loss += share * per_cluster[c][h].loss;
       out[h].value += share * per_cluster[c][h].value;
     }
@@ -236,7 +237,8 @@ std::vector<TaskMetrics> weighted_mean(const std::vector<std::vector<TaskMetrics
 // Each cluster's model on the test set, label by label, weighted by its members' label mix.
 std::vector<std::vector<TaskMetrics>> FlJob::State::evaluate_clusters() {
   std::vector<std::vector<TaskMetrics>> out;
-  for (size_t c = 0; c < clusters->count(); ++c) out.push_back(evaluate_on_mix(clusters->models()[c], clusters->label_mix(c)));
+  for (size_t c = 0; c < clusters->count(); ++c)
+    out.push_back(evaluate_on_mix(clusters->models()[c], clusters->label_mix(c)));
   return out;
 }
 
@@ -577,7 +579,8 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
     for (size_t m = 0; m < per_cluster.size(); ++m)
       report.clusters.push_back({members[m], samples[m], clustering_now ? 0 : reported_by[m], per_cluster[m]});
     if (clustering_now)  // every client reported, each in its new cluster
-      for (size_t m = 0; m < members.size(); ++m) report.clusters[m].clients_reported = static_cast<int64_t>(members[m].size());
+      for (size_t m = 0; m < members.size(); ++m)
+        report.clusters[m].clients_reported = static_cast<int64_t>(members[m].size());
   } else if (c.federation.empty()) {
     auto eval = evaluate();
     if (!eval.ok()) return eval.status();

@@ -309,7 +309,7 @@ class DeviceBackend final : public TrainingBackend {
     // round report does not carry yet.
     if (config.client_clusters > 1)
       return Status::invalid_argument("bad job configuration",
-                                      {{"client_clusters", "clustered activities are not trained by cluster workers yet"}});
+                                      {{"client_clusters", "is not trained by cluster workers yet"}});
     if (config.local_update == "fedavg") return Status::ok();
     return Status::invalid_argument(
         "bad job configuration",

@@ -172,7 +172,7 @@ TEST_CASE("client clusters: bad settings are refused naming the field") {
   CHECK(names_field(FlJob::create(c, RuntimeOptions{}), "client_clusters"));
 }
 
-TEST_CASE("client clusters: the per-client evaluation is the clusters' once clustered, and near the test set's without") {
+TEST_CASE("client clusters: per-client evaluation is the clusters' once clustered, near the test set's without") {
   auto clustered = make(clustered_job());
   const Run run = run_all(*clustered);
   auto own = clustered->evaluate_on_client_data();
