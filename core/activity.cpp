@@ -54,6 +54,10 @@ nlohmann::json spec_to_json(const ActivitySpec& s) {
       {"deadline", s.deadline_unix_ms ? nlohmann::json(format_rfc3339(*s.deadline_unix_ms)) : nlohmann::json()},
   };
   if (s.personalized_epochs) j["max_local_epochs"] = s.local_epochs;
+  if (s.client_clusters > 1) {  // only then: the stored form of other specs is what it was
+    j["client_clusters"] = s.client_clusters;
+    j["cluster_round"] = s.cluster_round;
+  }
   if (s.local_update != "fedavg")
     j["ema_lambda"] = s.ema_lambda > 0 ? nlohmann::json(s.ema_lambda) : nlohmann::json("auto");
   if (!s.federation.empty()) {
@@ -94,6 +98,8 @@ ActivitySpec spec_from_json(const nlohmann::json& j) {
   s.weighting = j.value("weighting", std::string("samples"));
   s.local_update = j.value("local_update", std::string("fedavg"));
   if (j.contains("ema_lambda") && j["ema_lambda"].is_number()) s.ema_lambda = j["ema_lambda"].get<double>();
+  s.client_clusters = j.value("client_clusters", int64_t{1});
+  s.cluster_round = j.value("cluster_round", int64_t{1});
   s.partition.kind = j.at("partition").at("kind").get<std::string>();
   if (j.at("partition").contains("alpha")) s.partition.alpha = j["partition"]["alpha"].get<double>();
   s.seed = j.at("seed").get<int64_t>();

@@ -61,6 +61,10 @@ struct ActivitySpec {
   // divergence; fl/fedema.h). ema_lambda is FedEMA's λ, 0 for "auto".
   std::string local_update = "fedavg";
   double ema_lambda = 0.0;
+  // FedReID's client clustering: after round `cluster_round` the clients train and are
+  // aggregated in `client_clusters` clusters of similar updates (fl/fl_job.h); 1 is off.
+  int64_t client_clusters = 1;
+  int64_t cluster_round = 1;
   Partition partition;
   int64_t seed = 0;
   bool merge = true;

@@ -14,6 +14,7 @@
 #include "fl/datasets.h"
 #include "fl/fedema_clients.h"
 #include "fl/head_calibration.h"
+#include "fl/job_clusters.h"
 #include "fl/model.h"
 #include "fl/partition.h"
 #include "fl/remote_clients.h"
@@ -161,6 +162,8 @@ JobConfig JobConfig::from_spec(const ActivitySpec& spec) {
   c.personalized_epochs = spec.personalized_epochs;
   c.local_update = spec.local_update;
   c.ema_lambda = spec.ema_lambda;
+  c.client_clusters = static_cast<int>(spec.client_clusters);
+  c.cluster_round = spec.cluster_round;
   c.partition = spec.partition.kind;
   c.dirichlet_alpha = spec.partition.alpha;
   c.seed = static_cast<uint64_t>(spec.seed);
@@ -183,7 +186,85 @@ struct FlJob::State {
   std::unique_ptr<FedEmaClients> fedema;   // "fedema" only: the clients' kept models
   std::unique_ptr<RoundClients> clients;  // who trains a round's clients (fl/round_clients.h)
   int64_t rounds_done = 0;
+
+  // Client clustering (config.client_clusters > 1 only): before the clustering round the
+  // clusters are not formed and `global` is the model; after it `global` is a copy of the
+  // largest cluster's model (what export_model() gives).
+  std::unique_ptr<JobClusters> clusters;
+  std::vector<TaskData> test_by_label;  // the test set split by label (label-mix evaluation)
+
+  bool clustered() const { return clusters && clusters->formed(); }
+  std::vector<std::vector<TaskMetrics>> evaluate_clusters();
+  // `model` on the test set, label by label, weighted by `mix` (each label's share).
+  std::vector<TaskMetrics> evaluate_on_mix(const Weights& model, const std::vector<double>& mix);
 };
+
+namespace {
+
+// The test set's samples of each label 0 … labels−1 (an empty TaskData for a label it lacks).
+std::vector<TaskData> split_by_label(const TaskData& test, const torch::Tensor& labels, torch::Device device) {
+  const int64_t count = labels.numel() ? labels.max().item<int64_t>() + 1 : 0;
+  std::vector<TaskData> out;
+  for (int64_t l = 0; l < count; ++l) {
+    const auto idx = (labels == l).nonzero().flatten().to(device);
+    TaskData part;
+    part.images = test.images.index_select(0, idx);
+    for (const auto& t : test.targets) part.targets.push_back(t.index_select(0, idx));
+    out.push_back(std::move(part));
+  }
+  return out;
+}
+
+// Each head's loss and metric as the mean of the clusters', weighted by `weights`.
+std::vector<TaskMetrics> weighted_mean(const std::vector<std::vector<TaskMetrics>>& per_cluster,
+                                       const std::vector<int64_t>& weights) {
+  std::vector<TaskMetrics> out = per_cluster.at(0);
+  double total = 0;
+  for (auto w : weights) total += static_cast<double>(w);
+  for (size_t h = 0; h < out.size(); ++h) {
+    out[h].loss = out[h].value = 0;
+    for (size_t c = 0; c < per_cluster.size(); ++c) {
+      const double share =
+          total > 0 ? static_cast<double>(weights[c]) / total : 1.0 / static_cast<double>(weights.size());
+      out[h].loss += share * per_cluster[c][h].loss;
+      out[h].value += share * per_cluster[c][h].value;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// Each cluster's model on the test set, label by label, weighted by its members' label mix.
+std::vector<std::vector<TaskMetrics>> FlJob::State::evaluate_clusters() {
+  std::vector<std::vector<TaskMetrics>> out;
+  for (size_t c = 0; c < clusters->count(); ++c)
+    out.push_back(evaluate_on_mix(clusters->models()[c], clusters->label_mix(c)));
+  return out;
+}
+
+std::vector<TaskMetrics> FlJob::State::evaluate_on_mix(const Weights& model, const std::vector<double>& mix) {
+  if (test_by_label.empty()) test_by_label = split_by_label(test, data->test.labels, device);
+  set_weights(worker, model);
+  std::vector<TaskMetrics> m;
+  for (size_t h = 0; h < tasks.size(); ++h) m.push_back({config.heads[h], tasks[h].name, 0, tasks[h].metric, 0});
+  double mass = 0;
+  for (size_t l = 0; l < test_by_label.size() && l < mix.size(); ++l) {
+    const double share = mix[l];
+    if (share <= 0 || test_by_label[l].size() == 0) continue;
+    const auto scores = fl::evaluate(worker, test_by_label[l], 500);
+    for (size_t h = 0; h < m.size(); ++h) {
+      m[h].loss += share * scores[h].loss;
+      m[h].value += share * scores[h].metric;
+    }
+    mass += share;
+  }
+  for (auto& t : m) {
+    t.loss /= std::max(mass, 1e-12);
+    t.value /= std::max(mass, 1e-12);
+  }
+  return m;
+}
 
 FlJob::FlJob(std::unique_ptr<State> state) : s_(std::move(state)) {}
 FlJob::~FlJob() = default;
@@ -223,6 +304,13 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
   if (!(config.ema_lambda >= 0) || !std::isfinite(config.ema_lambda))
     errors.push_back({"ema_lambda", "0 (auto) or a positive number"});
   if (config.affinity_every < 0) errors.push_back({"affinity_every", "at least 0"});
+  if (config.client_clusters < 1 || config.client_clusters > 16)
+    errors.push_back({"client_clusters", "from 1 (off) to 16"});
+  if (config.client_clusters > 1 && federated)
+    errors.push_back({"client_clusters", "clusters clients of catalog data sets, not yet of a federation"});
+  if (config.client_clusters > 1 && std::count(config.tasks.begin(), config.tasks.end(), "ssl") > 0)
+    errors.push_back({"client_clusters", "does not apply to ssl (each cluster would need its own linear probe)"});
+  if (config.cluster_round < 1) errors.push_back({"cluster_round", "at least 1"});
   // ssl trains on two views of each image: its heads share a model with no other task's, and
   // only on a catalog data set (a federation's clients would need the augmentation and the probe).
   const auto ssl_heads = std::count(config.tasks.begin(), config.tasks.end(), "ssl");
@@ -289,6 +377,8 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
     state->partition = std::move(*partition);
     for (const auto& part : state->partition)
       state->largest_client = std::max<int64_t>(state->largest_client, static_cast<int64_t>(part.size()));
+    if (config.client_clusters > 1)
+      state->clusters = std::make_unique<JobClusters>(state->partition, state->data->train.labels);
   }
 
   {
@@ -354,12 +444,22 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
   if (c.personalized_epochs) local.personalize_max_samples = s.largest_client;
 
   // The round's updates are summed as they come (fl/strategy.h, UpdateSum): each client's
-  // weights are dropped once added, and only its small results are kept.
+  // weights are dropped once added, and only its small results are kept. With client
+  // clustering each cluster's clients start from its model and are summed into a sum of its
+  // own; the clustering round keeps every update instead, to compare them.
+  const bool clustering_now = c.client_clusters > 1 && !s.clustered() && round + 1 >= c.cluster_round;
+  const std::vector<Weights> starts = s.clustered() ? s.clusters->models() : std::vector<Weights>{global};
+  auto weight_of = [&](const ClientUpdate& u, const Weights& start) {
+    return c.weighting == "cosine" ? cosine_weight(start, u.weights) : static_cast<double>(u.num_samples);
+  };
   struct Reported {
     int64_t num_samples = 0;
     LocalResult local;
   };
-  UpdateSum sum;
+  std::vector<UpdateSum> sums;
+  std::vector<int64_t> kept_clients;      // the clustering round: every client, ascending
+  std::vector<ClientUpdate> kept;         // and its update
+  std::vector<int64_t> reported_by;       // reports per start model
   std::vector<Reported> results;  // in the order summed
   std::vector<ClientResult> evaluated;  // the reporting clients' own evaluations (federations)
   double loss_weighted = 0;
@@ -367,55 +467,73 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
   std::vector<ClientTask> trained_tasks;  // the aggregated attempt's clients (head calibration)
   for (int attempt = 0; attempt < c.max_round_attempts; ++attempt) {
     ++report.attempts;
-    sum = UpdateSum();
+    sums.assign(starts.size(), UpdateSum());
+    reported_by.assign(starts.size(), 0);
+    kept_clients.clear();
+    kept.clear();
     results.clear();
     evaluated.clear();
     loss_weighted = 0;
     report.samples = 0;
-    std::vector<ClientTask> tasks;
+    std::vector<std::vector<ClientTask>> tasks(starts.size());  // by start model
+    size_t task_count = 0;
     auto waiting = std::chrono::steady_clock::now();
     auto candidates = s.clients->candidates(should_stop);
     report.client_wait_seconds += seconds_since(waiting);
     if (!candidates.ok()) return candidates.status();
-    for (int64_t client : sample_clients(std::move(*candidates), c.clients_per_round,
-                                         seed_for(c.seed, Purpose::kSample, round, attempt))) {
+    // The clustering round needs every client's update: all train, and none drops out.
+    const auto chosen = clustering_now ? std::move(*candidates)
+                                       : sample_clients(std::move(*candidates), c.clients_per_round,
+                                                        seed_for(c.seed, Purpose::kSample, round, attempt));
+    for (int64_t client : chosen) {
       ++report.clients_sampled;
       std::mt19937_64 fate(seed_for(c.seed, Purpose::kDropout, round, attempt, client));
-      if (std::uniform_real_distribution<double>(0, 1)(fate) < c.client_failure_rate) {
+      if (!clustering_now && std::uniform_real_distribution<double>(0, 1)(fate) < c.client_failure_rate) {
         ++report.clients_dropped;
         continue;
       }
-      tasks.push_back({client, seed_for(c.seed, Purpose::kTrain, round, attempt, client)});
+      const size_t m = s.clustered() ? s.clusters->of(client) : 0;
+      tasks[m].push_back({client, seed_for(c.seed, Purpose::kTrain, round, attempt, client)});
+      ++task_count;
     }
-    auto take = [&](ClientResult r) {
-      // Throws on an update that does not fit, as aggregate() did.
-      sum.add(r.update, c.weighting == "cosine" ? cosine_weight(global, r.update.weights)
-                                                : static_cast<double>(r.update.num_samples));
-      if (!r.energy_meter.empty()) meters.insert(r.energy_meter);
-      report.client_joules += r.energy_joules;
-      if (r.test_samples > 0) {
-        ClientResult e;  // only its evaluation is needed
-        e.client = r.client;
-        e.test_samples = r.test_samples;
-        e.eval = std::move(r.eval);
-        evaluated.push_back(std::move(e));
-      }
-      loss_weighted += r.local.mean_loss * static_cast<double>(r.update.num_samples);
-      report.samples += r.local.samples;
-      results.push_back({r.update.num_samples, std::move(r.local)});
-    };
     bool stopped = false;
-    waiting = std::chrono::steady_clock::now();
-    Status trained = s.clients->train(global, local, {round + 1, attempt}, tasks, take, should_stop, stopped);
-    if (s.clients->remote()) report.client_wait_seconds += seconds_since(waiting);
-    if (!trained.is_ok()) return trained;
+    for (size_t m = 0; m < starts.size() && !stopped; ++m) {
+      if (tasks[m].empty()) continue;
+      const Weights& start = starts[m];
+      auto take = [&](ClientResult r) {
+        // Throws on an update that does not fit, as aggregate() did.
+        if (clustering_now) {
+          kept_clients.push_back(r.client);
+          kept.push_back(r.update);
+        } else {
+          sums[m].add(r.update, weight_of(r.update, start));
+        }
+        ++reported_by[m];
+        if (!r.energy_meter.empty()) meters.insert(r.energy_meter);
+        report.client_joules += r.energy_joules;
+        if (r.test_samples > 0) {
+          ClientResult e;  // only its evaluation is needed
+          e.client = r.client;
+          e.test_samples = r.test_samples;
+          e.eval = std::move(r.eval);
+          evaluated.push_back(std::move(e));
+        }
+        loss_weighted += r.local.mean_loss * static_cast<double>(r.update.num_samples);
+        report.samples += r.local.samples;
+        results.push_back({r.update.num_samples, std::move(r.local)});
+      };
+      waiting = std::chrono::steady_clock::now();
+      Status trained = s.clients->train(start, local, {round + 1, attempt}, tasks[m], take, should_stop, stopped);
+      if (s.clients->remote()) report.client_wait_seconds += seconds_since(waiting);
+      if (!trained.is_ok()) return trained;
+    }
     if (stopped) {
       report.stopped = true;
       report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       return report;
     }
-    report.clients_dropped += static_cast<int64_t>(tasks.size() - results.size());  // real clients that did not report
-    trained_tasks = tasks;
+    report.clients_dropped += static_cast<int64_t>(task_count - results.size());  // real clients that did not report
+    trained_tasks = tasks[0];  // without clusters every client starts from the global model
     if (static_cast<int64_t>(results.size()) >= c.min_clients) break;
   }
   report.clients_reported = static_cast<int64_t>(results.size());
@@ -425,9 +543,25 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
                                        std::to_string(c.min_clients) + " clients reported in each of " +
                                        std::to_string(c.max_round_attempts) + " attempts");
 
-  set_weights(s.global, s.strategy->aggregate_sum(global, sum));
-  if (Status calibrated = calibrate(trained_tasks, local, report); !calibrated.is_ok()) return calibrated;
-  const int64_t weight = sum.samples();
+  int64_t weight = 0;
+  if (clustering_now) {
+    s.clusters->form(c.client_clusters, kept_clients, kept, global,
+                     [&](const ClientUpdate& u) { return weight_of(u, global); }, *s.strategy, c.aggregator);
+    set_weights(s.global, s.clusters->models()[s.clusters->largest()]);
+    for (const auto& u : kept) weight += u.num_samples;
+    kept.clear();  // every client's weights: let them go before evaluating
+  } else if (s.clustered()) {
+    for (size_t m = 0; m < starts.size(); ++m) {
+      if (sums[m].count() == 0) continue;  // none of its members trained: it keeps its model
+      s.clusters->aggregate(m, sums[m]);
+      weight += sums[m].samples();
+    }
+    set_weights(s.global, s.clusters->models()[s.clusters->largest()]);
+  } else {
+    set_weights(s.global, s.strategy->aggregate_sum(global, sums[0]));
+    weight = sums[0].samples();
+    if (Status calibrated = calibrate(trained_tasks, local, report); !calibrated.is_ok()) return calibrated;
+  }
   report.train_loss = weight > 0 ? loss_weighted / static_cast<double>(weight) : 0;
   // Affinity: the clients' matrices averaged, weighted by their samples (DESIGN.md).
   for (const auto& [num_samples, r] : results) {
@@ -444,7 +578,17 @@ Result<RoundReport> FlJob::train_round(const std::function<bool()>& should_stop)
   bool full_probe = false;
   for (size_t i = 0; i < s.tasks.size(); ++i) full_probe = full_probe || final_round_of(i);
   s.rounds_done += 1;
-  if (c.federation.empty()) {
+  if (s.clustered()) {
+    const auto per_cluster = s.evaluate_clusters();
+    const auto& samples = s.clusters->samples();
+    report.eval = weighted_mean(per_cluster, samples);
+    const auto members = s.clusters->members();
+    for (size_t m = 0; m < per_cluster.size(); ++m)
+      report.clusters.push_back({members[m], samples[m], clustering_now ? 0 : reported_by[m], per_cluster[m]});
+    if (clustering_now)  // every client reported, each in its new cluster
+      for (size_t m = 0; m < members.size(); ++m)
+        report.clusters[m].clients_reported = static_cast<int64_t>(members[m].size());
+  } else if (c.federation.empty()) {
     auto eval = evaluate(full_probe);
     if (!eval.ok()) return eval.status();
     report.eval = std::move(*eval);
@@ -462,6 +606,7 @@ Result<std::vector<TaskMetrics>> FlJob::evaluate(bool full_probe) const {
   if (!s_->config.federation.empty())
     return Status::failed_precondition("a job on a federation has no test set: its clients evaluate");
   return guarded("evaluation", [&]() -> Result<std::vector<TaskMetrics>> {
+    if (s_->clustered()) return weighted_mean(s_->evaluate_clusters(), s_->clusters->samples());
     ProbeOptions probe;
     if (!full_probe) probe.max_train_samples = probe.max_test_samples = kQuickProbeSamples;
     auto scores = fl::evaluate(s_->global, s_->test, 500, &s_->train, probe);  // train: ssl's linear probe
@@ -469,6 +614,19 @@ Result<std::vector<TaskMetrics>> FlJob::evaluate(bool full_probe) const {
     for (size_t i = 0; i < scores.size(); ++i)
       out.push_back({s_->config.heads[i], s_->tasks[i].name, scores[i].loss, s_->tasks[i].metric, scores[i].metric});
     return out;
+  });
+}
+
+Result<std::vector<TaskMetrics>> FlJob::evaluate_on_client_data() const {
+  if (!s_->config.federation.empty())
+    return Status::failed_precondition("a job on a federation has no test set: its clients evaluate");
+  if (std::count(s_->config.tasks.begin(), s_->config.tasks.end(), "ssl") > 0)
+    return Status::failed_precondition("ssl is scored by a linear probe on the whole test set");
+  if (s_->clustered()) return evaluate();
+  return guarded("evaluation", [&]() -> Result<std::vector<TaskMetrics>> {
+    std::vector<int64_t> everyone(s_->partition.size());
+    std::iota(everyone.begin(), everyone.end(), 0);
+    return s_->evaluate_on_mix(get_weights(s_->global), label_shares(s_->data->train.labels, s_->partition, everyone));
   });
 }
 
@@ -483,6 +641,7 @@ Result<std::string> FlJob::checkpoint() const {
     const auto st = s_->strategy->state();
     archive.write("strategy.count", torch::tensor(static_cast<int64_t>(st.size()), torch::kInt64));
     for (size_t i = 0; i < st.size(); ++i) archive.write("strategy." + std::to_string(i), st[i].cpu());
+    if (s_->clusters) s_->clusters->write(archive);  // nothing until formed: other checkpoints are as they were
     std::ostringstream out;
     archive.save_to(out);
     return out.str();
@@ -521,8 +680,18 @@ Status FlJob::restore(const std::string& bytes) {
     for (size_t i = 0; i < st.size(); ++i)
       if (!st[i].sizes().equals(params[i % params.size()].sizes()))
         return Status::invalid_argument("checkpoint strategy state is for another model");
+    std::unique_ptr<JobClusters> clusters;
+    if (s_->clusters) {  // read into a fresh one, so that a bad checkpoint changes nothing
+      clusters = std::make_unique<JobClusters>(s_->partition, s_->data->train.labels);
+      Status read = clusters->read(archive, params, s_->config.client_clusters, s_->config.aggregator, s_->device);
+      if (!read.is_ok()) return read;
+    }
     if (Status s = s_->strategy->load_state(st); !s.is_ok()) return s;
     set_weights(s_->global, w);
+    if (clusters) {
+      s_->clusters = std::move(clusters);
+      if (s_->clustered()) set_weights(s_->global, s_->clusters->models()[s_->clusters->largest()]);
+    }
     s_->rounds_done = rounds;
     return Status::ok();
   } catch (const std::exception& e) {

@@ -84,6 +84,17 @@ struct JobConfig {
   std::string local_update = "fedavg";
   double ema_lambda = 0.0;       // FedEMA's λ; 0 is "auto" (τ / the client's first divergence)
   std::string client_state_dir;  // required with "fedema" on a data set; one job's own directory
+  // FedReID's client clustering (fl/client_clustering.h); 1 (the default) is off. With k in
+  // 2..16, lineage round `cluster_round` (1-based; a job that starts later clusters in its
+  // first round) trains every client from the global model, with no simulated dropouts, and
+  // clusters them by the cosine similarity of their updates into k clusters. Each cluster's
+  // model is its members' aggregate of that round, made by a copy of the job's strategy (and
+  // its server state); from then on each round's sampled clients train from their own
+  // cluster's model and are aggregated into it, and a cluster none of whose members was
+  // sampled keeps its model. Catalog data sets only, and not with ssl heads
+  // (kInvalidArgument, field "client_clusters"). See docs/tasks.md.
+  int client_clusters = 1;
+  int64_t cluster_round = 1;
   std::string partition = "iid";  // "iid" | "dirichlet"
   double dirichlet_alpha = 0.5;
   uint64_t seed = 0;
@@ -109,6 +120,16 @@ struct TaskMetrics {
   double loss = 0;
   std::string metric;  // "accuracy", "iou" or "mse"
   double value = 0;
+};
+
+// One cluster of clients (JobConfig::client_clusters) after a round.
+struct ClusterReport {
+  std::vector<int64_t> clients;  // its members (0-based client numbers), ascending
+  int64_t samples = 0;           // its members' training samples: its weight in the round's eval
+  int64_t clients_reported = 0;  // members that trained in this round
+  // Its model on the test set, weighted label by label to the label mix of its members'
+  // training data: how its clients see it on data like their own (docs/tasks.md).
+  std::vector<TaskMetrics> eval;
 };
 
 struct RoundReport {
@@ -139,6 +160,9 @@ struct RoundReport {
   double client_joules = 0;
   std::string client_meters;
   bool stopped = false;         // should_stop fired: nothing was aggregated, the round is undone
+  // Client clustering (JobConfig::client_clusters), from the clustering round on: one entry per
+  // cluster, and `eval` is the mean of theirs weighted by their `samples`. Empty before.
+  std::vector<ClusterReport> clusters;
 };
 
 // The train and test samples of ssl's probe in a round that is no head's last.
@@ -187,6 +211,9 @@ class FlJob {
 
   // The model alone, as written by torch::save(MultiTaskNet): load it with torch::load into a
   // MultiTaskNet built with the same tasks (see docs/model-format.md).
+  // With client clustering, once clustered, the model of the largest cluster (most training
+  // samples; on a tie the one with the smallest client): the other clusters' models live in
+  // the checkpoints.
   Result<std::string> export_model() const;
   // One head's model: the encoder and head `head_key`, saved as a single-task MultiTaskNet whose
   // head is named after its task, so it loads like the model of an activity that trained alone.
@@ -198,13 +225,22 @@ class FlJob {
   // JobConfig::final_heads from the next round on (the executor sets it before every round).
   void set_final_heads(const std::vector<std::string>& keys);
 
-  // Loss and metric of the current global model on the test set (an ssl head's metric is the
-  // linear probe's accuracy, fl/linear_probe.h: a fit on the training set's labels; see
-  // docs/tasks.md). A round reports this only when it is a head's last (final_heads); its
-  // other rounds score ssl with a probe on kQuickProbeSamples train and test samples. A job on a federation has
+  // Loss and metric of the current global model on the test set (with client clustering, once
+  // the clients are clustered: the clusters' as in RoundReport::clusters, and their mean
+  // weighted by their samples; an ssl head's metric is the linear probe's accuracy,
+  // fl/linear_probe.h: a fit on the training set's labels; see docs/tasks.md). A round reports
+  // this only when it is a head's last (final_heads); its other rounds score ssl with a probe on
+  // kQuickProbeSamples train and test samples. A job on a federation has
   // none: its rounds report the clients' own evaluations (federated evaluation), and this is
   // kFailedPrecondition.
   Result<std::vector<TaskMetrics>> evaluate() const;
+  // Each client's view: the model it trains from (the global one, or its cluster's) on the test
+  // set weighted label by label to its training data's label mix, averaged over the clients
+  // weighted by their samples. With client clustering, once clustered, what evaluate() gives;
+  // otherwise the global model on the test set reweighted to the training label mix, to compare
+  // the two alike (bench/algorithms). Not for ssl (a probe per label); kFailedPrecondition on
+  // a federation.
+  Result<std::vector<TaskMetrics>> evaluate_on_client_data() const;
 
  private:
   struct State;

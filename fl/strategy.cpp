@@ -264,6 +264,34 @@ double cosine_weight(const Weights& global, const Weights& update) {
   return std::isfinite(distance) && distance > 1e-12 ? distance : 1e-12;
 }
 
+std::vector<std::vector<double>> update_similarities(const Weights& global, const std::vector<Weights>& updates) {
+  torch::NoGradGuard no_grad;
+  const size_t n = updates.size();
+  std::vector<torch::Tensor> rows;
+  rows.reserve(n);
+  for (const Weights& u : updates) {
+    TORCH_CHECK(u.size() == global.size(), "update_similarities: ", u.size(), " tensors for ", global.size());
+    std::vector<torch::Tensor> parts;
+    for (size_t i = 0; i < global.size(); ++i) {
+      TORCH_CHECK(u[i].sizes() == global[i].sizes(), "update_similarities: tensor ", i, " has another shape");
+      parts.push_back((u[i].detach().to(kAcc) - global[i].detach().to(kAcc)).flatten().cpu());
+    }
+    rows.push_back(torch::cat(parts));
+  }
+  std::vector<std::vector<double>> out(n, std::vector<double>(n, 0.0));
+  if (n == 0) return out;
+  auto d = torch::stack(rows);
+  const auto norms = d.norm(2, 1, /*keepdim=*/true);
+  d = torch::where(norms > 0, d / norms, torch::zeros_like(d));  // a zero update: similarity 0
+  const auto gram = d.matmul(d.t()).contiguous();
+  const double* g = gram.data_ptr<double>();
+  for (size_t a = 0; a < n; ++a) {
+    out[a][a] = 1.0;
+    for (size_t b = a + 1; b < n; ++b) out[a][b] = out[b][a] = g[a * n + b];  // exactly symmetric
+  }
+  return out;
+}
+
 namespace {
 UpdateSum sum_of(const std::vector<ClientUpdate>& updates) {
   UpdateSum sum;

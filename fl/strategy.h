@@ -77,6 +77,13 @@ class UpdateSum {
 // model did not move) is floored at 1e-12. REQUIRES: the shapes match (throws c10::Error).
 double cosine_weight(const Weights& global, const Weights& update);
 
+// The pairwise cosine similarities of the clients' updates, cos(w_a − global, w_b − global),
+// all tensors of a model as one vector, in float64 (FedReID's client clustering, fl/
+// client_clustering.h). An update that did not move the model has similarity 0 with every other
+// and 1 with itself. REQUIRES: every update has `global`'s shapes (throws c10::Error).
+// Holds the n updates' differences as one n×P float64 matrix while it works.
+std::vector<std::vector<double>> update_similarities(const Weights& global, const std::vector<Weights>& updates);
+
 class Strategy {
  public:
   virtual ~Strategy() = default;

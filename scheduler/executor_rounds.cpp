@@ -53,6 +53,8 @@ fl::JobConfig Executor::job_config(const Group& g, const std::vector<GroupHead>&
   // FedEMA's clients keep their models in the group's own directory: a group split from
   // another starts with none (docs/merge-and-split.md).
   if (c.local_update != "fedavg") c.client_state_dir = group_dir(g.id) + "/clients";
+  c.client_clusters = j.value("client_clusters", 1);
+  c.cluster_round = j.value("cluster_round", int64_t{1});
   c.partition = j.at("partition").at("kind");
   c.dirichlet_alpha = j.at("partition").value("alpha", 0.5);
   c.seed = static_cast<uint64_t>(j.at("seed").get<int64_t>());
@@ -75,6 +77,23 @@ std::vector<std::string> keys_of(const std::vector<GroupHead>& heads) {
   return keys;
 }
 
+// The round's clusters of clients (client clustering, once clustered): members, sizes
+// and each cluster's metric for `head`.
+nlohmann::json clusters_json(const fl::RoundReport& r, const std::string& head) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& c : r.clusters) {
+    nlohmann::json metrics = nlohmann::json::object();
+    for (const auto& m : c.eval)
+      if (m.head == head) metrics[m.task] = {{"loss", m.loss}, {m.metric, m.value}};
+    out.push_back({{"clients", c.clients},
+                   {"size", c.clients.size()},
+                   {"samples", c.samples},
+                   {"clients_reported", c.clients_reported},
+                   {"metrics", metrics}});
+  }
+  return out;
+}
+
 // One member's view of a group round, as stored in its activity's round history.
 nlohmann::json member_report(const fl::RoundReport& r, const std::string& head, int64_t round, int64_t rounds,
                              const Group& g, const std::string& device) {
@@ -95,6 +114,7 @@ nlohmann::json member_report(const fl::RoundReport& r, const std::string& head, 
           {"learning_rate", r.learning_rate},
           {"seconds", r.seconds},
           {"metrics", metrics}};
+  if (!r.clusters.empty()) out["clusters"] = clusters_json(r, head);  // only then: other reports are unchanged
   // Its head was fitted to the final encoder after this round (fl/head_calibration.h): the
   // metrics are the calibrated model's.
   if (std::count(r.calibrated.begin(), r.calibrated.end(), head)) out["head_calibrated"] = true;

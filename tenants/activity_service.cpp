@@ -170,6 +170,9 @@ nlohmann::json activity_to_json(const Activity& a, int64_t now_ms) {
   progress["elapsed_seconds"] = p.started_unix_ms ? static_cast<double>(end - p.started_unix_ms) / 1000.0 : 0.0;
   auto latest = nlohmann::json::parse(p.last_round_json, nullptr, /*allow_exceptions=*/false);
   progress["latest"] = latest.is_discarded() ? nlohmann::json() : latest;
+  // Client clustering: the clusters as the latest round left them ([] until the clustering round).
+  if (a.spec.client_clusters > 1)
+    j["clusters"] = latest.is_object() && latest.contains("clusters") ? latest["clusters"] : nlohmann::json::array();
   progress["model_url"] = p.has_model ? nlohmann::json("/v1/activities/" + a.id + "/model") : nlohmann::json();
   j["progress"] = std::move(progress);
   return j;

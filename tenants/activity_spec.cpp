@@ -34,6 +34,28 @@ void pick_one(FieldReader& r, const char* field, const std::optional<std::string
   r.fail(field, "unknown " + std::string(field) + " '" + *value + "'; one of " + choices);
 }
 
+// Client clustering: k clusters of a catalog data set's clients, clustered after a round the
+// activity reaches. Called once the other fields are in `spec`.
+void check_clusters(FieldReader& r, const std::optional<int64_t>& k, const std::optional<int64_t>& after,
+                    ActivitySpec& spec) {
+  if (after && (!k || *k == 1)) r.fail("cluster_round", "applies only with \"client_clusters\" above 1");
+  if (!k || *k == 1) return;
+  if (!spec.federation.empty())
+    r.fail("client_clusters", "clusters the clients of catalog data sets, not yet of a federation");
+  else if (spec.task == "ssl")
+    r.fail("client_clusters", "does not apply to task 'ssl' (each cluster would need its own linear probe)");
+  else if (*k > spec.clients)
+    r.fail("client_clusters", "must not exceed clients (" + std::to_string(spec.clients) + ")");
+  else if (spec.clients > kMaxClusteredClients)
+    r.fail("client_clusters", "clusters at most " + std::to_string(kMaxClusteredClients) +
+                                  " clients: the clustering round compares every client's update");
+  spec.client_clusters = *k;
+  if (!after) return;
+  if (spec.rounds > 0 && *after > spec.rounds)
+    r.fail("cluster_round", "must not exceed rounds (" + std::to_string(spec.rounds) + ")");
+  spec.cluster_round = *after;
+}
+
 }  // namespace
 
 Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catalog& catalog, int64_t now_ms) {
@@ -78,6 +100,8 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
   } else {
     ema_lambda = r.number("ema_lambda", false, 0.0, true, kMaxEmaLambda);
   }
+  auto client_clusters = r.integer("client_clusters", false, 1, kMaxClientClusters);
+  auto cluster_round = r.integer("cluster_round", false, 1, kMaxRounds);
   const nlohmann::json* partition = r.object("partition", false);
   auto seed = r.integer("seed", false, 0, std::numeric_limits<int64_t>::max());
   auto merge = r.boolean("merge", false);
@@ -150,6 +174,7 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
     r.fail("ema_lambda", "applies only with \"local_update\": \"fedema\"");
   else if (ema_lambda)
     spec.ema_lambda = *ema_lambda;
+  check_clusters(r, client_clusters, cluster_round, spec);
   if (partition) {
     FieldReader p(*partition, "partition.", errors);
     auto kind = p.string("kind", true, 1, 32);

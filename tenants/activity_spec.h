@@ -37,6 +37,11 @@ inline constexpr const char* kWeightings[] = {"samples", "cosine"};
 inline constexpr const char* kLocalUpdates[] = {"fedavg", "fedema"};
 // FedEMA's λ at most (μ = min(λ·divergence, 1) reaches 1 at a divergence of 1/λ).
 inline constexpr double kMaxEmaLambda = 1e6;
+// Client clustering (FedReID): at most this many clusters, and at most this many clients, since
+// the clustering round holds every client's update at once (1,000 × the 35k-parameter model in
+// float32 is 140 MB) and compares every pair (docs/tasks.md).
+inline constexpr int64_t kMaxClientClusters = 16;
+inline constexpr int64_t kMaxClusteredClients = 1'000;
 // "local_epochs": "personalized" without max_local_epochs: the largest client trains this many.
 inline constexpr int64_t kDefaultPersonalizedEpochs = 5;
 

@@ -245,3 +245,51 @@ TEST_CASE("executor: a merged pair's last round calibrates both heads, and a red
   CHECK(h.metrics(cls) == expected_cls);
   CHECK(h.metrics(parity) == expected_parity);
 }
+
+TEST_CASE("executor: a clustered activity resumes exactly after a lost checkpoint, and its GET shows the clusters") {
+  const json clustered = {{"client_clusters", 2}, {"cluster_round", 2}};
+  std::vector<json> expected;
+  {
+    Harness h;
+    const std::string id = h.submit(4, "class", clustered);
+    REQUIRE(h.endings.wait(id) == ActivityState::kSucceeded);
+    expected = h.metrics(id);
+  }
+  REQUIRE(expected.size() == 4);
+  CHECK(expected[0] == unbroken()[0]);  // round 1 is FedAvg's
+  CHECK(expected[1] != unbroken()[1]);  // from the clustering round on, the clusters' models
+  Harness h;
+  // Round 3's checkpoint (the first written with clusters after the clustering round's) is lost:
+  // the group resumes from round 2's and must rebuild both clusters' models exactly.
+  h.env.fail(FaultEnv::Op::kWrite, "checkpoint-3.pt", Status::unavailable("injected I/O error"), 1);
+  const std::string id = h.submit(4, "class", clustered);
+  REQUIRE(h.endings.wait(id) == ActivityState::kSucceeded);
+  CHECK(h.backend.runs(3) == 2);
+  CHECK(h.metrics(id) == expected);
+  auto r = h.call("GET", "/v1/activities/" + id, "", h.token);
+  REQUIRE(r.status == 200);
+  const json a = json::parse(r.body);
+  CHECK(a.at("client_clusters") == 2);
+  REQUIRE(a.at("clusters").size() == 2);
+  std::vector<int64_t> everyone;
+  for (const auto& c : a["clusters"]) {
+    CHECK(c.at("size") == c.at("clients").size());
+    CHECK(c.at("metrics").at("class").contains("accuracy"));
+    for (const auto& client : c["clients"]) everyone.push_back(client.get<int64_t>());
+  }
+  std::sort(everyone.begin(), everyone.end());
+  CHECK(everyone == std::vector<int64_t>{0, 1, 2, 3});
+  CHECK(a.at("progress").at("latest").at("clusters") == a.at("clusters"));
+}
+
+TEST_CASE("executor: an unclustered activity's GET has no clusters") {
+  Harness h;
+  const std::string id = h.submit(1);
+  REQUIRE(h.endings.wait(id) == ActivityState::kSucceeded);
+  auto r = h.call("GET", "/v1/activities/" + id, "", h.token);
+  REQUIRE(r.status == 200);
+  const json a = json::parse(r.body);
+  CHECK_FALSE(a.contains("clusters"));
+  CHECK_FALSE(a.contains("client_clusters"));
+  CHECK_FALSE(a.at("progress").at("latest").contains("clusters"));
+}

@@ -137,6 +137,13 @@ TEST_CASE("api: bad activity requests name each field and change nothing") {
     CHECK(has(f, "dataset"));
     CHECK(has(f, "task"));
   }
+  SECTION("bad client clustering") {
+    json b = submit_body();
+    b["client_clusters"] = 17;
+    b["cluster_round"] = 0;
+    auto f = error_fields(problem(api.call("POST", "/v1/activities", b.dump(), token), 400));
+    CHECK(f == std::vector<std::string>{"client_clusters", "cluster_round"});
+  }
   SECTION("bad list parameters") {
     auto f = error_fields(problem(api.call("GET", "/v1/activities?state=done&limit=0&cursor=abc&sort=x", "", token), 400));
     CHECK(f.size() == 4);

@@ -259,3 +259,52 @@ TEST_CASE("activity spec: task ssl is accepted on a catalog data set and refused
   body["task"] = "simclr";
   CHECK(bad_fields(body) == std::vector<std::string>{"task"});
 }
+
+TEST_CASE("activity spec: client_clusters is 1 (off) by default, 2 to 16 on request, and stored only then") {
+  auto plain = parse_activity_spec(minimal(), Catalog::builtin(), kNow);
+  REQUIRE(plain.ok());
+  CHECK(plain->client_clusters == 1);
+  CHECK_FALSE(spec_to_json(*plain).contains("client_clusters"));  // other specs are stored as before
+  json body = minimal();
+  body["client_clusters"] = 3;
+  auto three = parse_activity_spec(body, Catalog::builtin(), kNow);
+  REQUIRE(three.ok());
+  CHECK(three->client_clusters == 3);
+  CHECK(three->cluster_round == 1);
+  body["cluster_round"] = 4;
+  auto later = parse_activity_spec(body, Catalog::builtin(), kNow);
+  REQUIRE(later.ok());
+  CHECK(later->cluster_round == 4);
+  CHECK(spec_from_json(spec_to_json(*later)) == *later);
+}
+
+TEST_CASE("activity spec: bad client_clusters and cluster_round values are named") {
+  json body = minimal();
+  for (const json& bad : {json(0), json(17), json("two"), json(2.5)}) {
+    body["client_clusters"] = bad;
+    CHECK(bad_fields(body) == std::vector<std::string>{"client_clusters"});
+  }
+  body["client_clusters"] = 5;
+  body["clients"] = 4;  // more clusters than clients
+  body["clients_per_round"] = 2;
+  CHECK(bad_fields(body) == std::vector<std::string>{"client_clusters"});
+  body["clients"] = kMaxClusteredClients + 1;  // the clustering round would compare too many updates
+  CHECK(bad_fields(body) == std::vector<std::string>{"client_clusters"});
+  body = minimal();
+  body["cluster_round"] = 2;  // without clustering
+  CHECK(bad_fields(body) == std::vector<std::string>{"cluster_round"});
+  body["client_clusters"] = 2;
+  body["cluster_round"] = 11;  // after the last of 10 rounds
+  CHECK(bad_fields(body) == std::vector<std::string>{"cluster_round"});
+  body["cluster_round"] = 0;
+  CHECK(bad_fields(body) == std::vector<std::string>{"cluster_round"});
+}
+
+TEST_CASE("activity spec: client_clusters is refused on a federation and for ssl, naming client_clusters") {
+  json fed = {{"name", "f"}, {"federation", "fed_1"}, {"task", "class"}, {"rounds", 3}, {"client_clusters", 2}};
+  CHECK(bad_fields(fed) == std::vector<std::string>{"client_clusters"});
+  json ssl = minimal();
+  ssl["task"] = "ssl";
+  ssl["client_clusters"] = 2;
+  CHECK(bad_fields(ssl) == std::vector<std::string>{"client_clusters"});
+}

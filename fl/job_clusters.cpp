@@ -1,0 +1,158 @@
+#include "fl/job_clusters.h"
+
+#include <algorithm>
+
+#include "fl/client_clustering.h"
+
+namespace mufl::fl {
+namespace {
+
+void write_tensors(torch::serialize::OutputArchive& archive, const std::string& prefix,
+                   const std::vector<torch::Tensor>& tensors) {
+  archive.write(prefix + "count", torch::tensor(static_cast<int64_t>(tensors.size()), torch::kInt64));
+  for (size_t i = 0; i < tensors.size(); ++i) archive.write(prefix + std::to_string(i), tensors[i].cpu());
+}
+
+std::vector<torch::Tensor> read_tensors(torch::serialize::InputArchive& archive, const std::string& prefix,
+                                        torch::Device device) {
+  torch::Tensor t;
+  archive.read(prefix + "count", t);
+  std::vector<torch::Tensor> out(static_cast<size_t>(t.item<int64_t>()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    archive.read(prefix + std::to_string(i), out[i]);
+    out[i] = out[i].to(device);
+  }
+  return out;
+}
+
+// A fresh strategy named `aggregator` holding `state`; throws c10::Error when it refuses.
+std::unique_ptr<Strategy> strategy_with(const std::string& aggregator, const std::vector<torch::Tensor>& state) {
+  auto made = make_strategy(aggregator);
+  TORCH_CHECK(made.ok(), "client clustering: ", made.status().message());
+  const Status loaded = (*made)->load_state(state);
+  TORCH_CHECK(loaded.is_ok(), "client clustering: ", loaded.message());
+  return std::move(*made);
+}
+
+}  // namespace
+
+std::vector<double> label_shares(const torch::Tensor& train_labels, const Partition& partition,
+                                 const std::vector<int64_t>& clients) {
+  const auto labels = train_labels.to(torch::kInt64).contiguous();
+  const int64_t* label = labels.data_ptr<int64_t>();
+  const int64_t count = labels.numel() ? labels.max().item<int64_t>() + 1 : 0;
+  std::vector<double> shares(static_cast<size_t>(std::max<int64_t>(count, 0)), 0.0);
+  double samples = 0;
+  for (int64_t client : clients)
+    for (int64_t i : partition.at(static_cast<size_t>(client))) {
+      shares[static_cast<size_t>(label[i])] += 1;
+      samples += 1;
+    }
+  for (double& s : shares) s /= std::max(samples, 1.0);
+  return shares;
+}
+
+JobClusters::JobClusters(const Partition& partition, torch::Tensor train_labels)
+    : partition_(partition), train_labels_(std::move(train_labels)) {}
+
+std::vector<std::vector<int64_t>> JobClusters::members() const { return cluster_members(cluster_of_); }
+
+size_t JobClusters::largest() const {
+  size_t best = 0;
+  for (size_t c = 1; c < samples_.size(); ++c)
+    if (samples_[c] > samples_[best]) best = c;  // a tie keeps the smaller client
+  return best;
+}
+
+void JobClusters::assign(std::vector<int> cluster_of, std::vector<Weights> models,
+                         std::vector<std::unique_ptr<Strategy>> strategies) {
+  cluster_of_ = std::move(cluster_of);
+  models_ = std::move(models);
+  strategies_ = std::move(strategies);
+  samples_.clear();
+  label_mix_.clear();
+  for (const auto& clients : members()) {
+    int64_t n = 0;
+    for (int64_t client : clients) n += static_cast<int64_t>(partition_.at(static_cast<size_t>(client)).size());
+    samples_.push_back(n);
+    label_mix_.push_back(label_shares(train_labels_, partition_, clients));
+  }
+}
+
+void JobClusters::form(int k, const std::vector<int64_t>& clients, const std::vector<ClientUpdate>& updates,
+                       const Weights& start, const std::function<double(const ClientUpdate&)>& weight_of,
+                       const Strategy& strategy, const std::string& aggregator) {
+  std::vector<Weights> trained;
+  for (const auto& u : updates) trained.push_back(u.weights);
+  const auto by_update = cluster_by_similarity(update_similarities(start, trained), k);
+  TORCH_CHECK(!by_update.empty(), "client clustering: no updates");
+  std::vector<int> cluster_of(partition_.size(), 0);
+  for (size_t i = 0; i < clients.size(); ++i) cluster_of.at(static_cast<size_t>(clients[i])) = by_update[i];
+  const auto count = static_cast<size_t>(*std::max_element(by_update.begin(), by_update.end()) + 1);
+  std::vector<UpdateSum> sums(count);
+  for (size_t i = 0; i < updates.size(); ++i)
+    sums[static_cast<size_t>(by_update[i])].add(updates[i], weight_of(updates[i]));
+  std::vector<Weights> models;
+  std::vector<std::unique_ptr<Strategy>> strategies;
+  for (size_t c = 0; c < count; ++c) {
+    strategies.push_back(strategy_with(aggregator, strategy.state()));
+    models.push_back(strategies.back()->aggregate_sum(start, sums[c]));
+  }
+  assign(std::move(cluster_of), std::move(models), std::move(strategies));
+}
+
+void JobClusters::aggregate(size_t cluster, const UpdateSum& sum) {
+  models_.at(cluster) = strategies_.at(cluster)->aggregate_sum(models_[cluster], sum);
+}
+
+void JobClusters::write(torch::serialize::OutputArchive& archive) const {
+  if (!formed()) return;
+  archive.write("clusters.count", torch::tensor(static_cast<int64_t>(count()), torch::kInt64));
+  const std::vector<int64_t> assignment(cluster_of_.begin(), cluster_of_.end());
+  archive.write("clusters.assignment", torch::tensor(assignment, torch::kInt64));
+  for (size_t c = 0; c < count(); ++c) {
+    const auto prefix = "clusters." + std::to_string(c);
+    write_tensors(archive, prefix + ".weights.", models_[c]);
+    write_tensors(archive, prefix + ".strategy.", strategies_[c]->state());
+  }
+}
+
+Status JobClusters::read(torch::serialize::InputArchive& archive, const std::vector<torch::Tensor>& params,
+                         int max_clusters, const std::string& aggregator, torch::Device device) {
+  auto bad = [](const std::string& why) { return Status::invalid_argument("checkpoint clusters: " + why); };
+  torch::Tensor t;
+  if (!archive.try_read("clusters.count", t)) {
+    assign({}, {}, {});
+    return Status::ok();
+  }
+  const int64_t k = t.item<int64_t>();
+  if (k < 1 || k > max_clusters)
+    return bad(std::to_string(k) + " clusters for a job of at most " + std::to_string(max_clusters));
+  archive.read("clusters.assignment", t);
+  if (t.numel() != static_cast<int64_t>(partition_.size())) return bad("the assignment is for another population");
+  const auto a = t.to(torch::kInt64).contiguous();
+  std::vector<int> cluster_of;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const int64_t c = a.data_ptr<int64_t>()[i];
+    if (c < 0 || c >= k) return bad("client " + std::to_string(i) + " is in no cluster");
+    cluster_of.push_back(static_cast<int>(c));
+  }
+  std::vector<Weights> models;
+  std::vector<std::unique_ptr<Strategy>> strategies;
+  for (int64_t c = 0; c < k; ++c) {
+    const auto prefix = "clusters." + std::to_string(c);
+    auto w = read_tensors(archive, prefix + ".weights.", device);
+    if (w.size() != params.size()) return bad("a cluster model is for another model");
+    for (size_t i = 0; i < w.size(); ++i)
+      if (!w[i].sizes().equals(params[i].sizes())) return bad("a cluster model is for another model");
+    auto strategy = make_strategy(aggregator);
+    if (!strategy.ok()) return strategy.status();
+    if (Status s = (*strategy)->load_state(read_tensors(archive, prefix + ".strategy.", device)); !s.is_ok()) return s;
+    models.push_back(std::move(w));
+    strategies.push_back(std::move(*strategy));
+  }
+  assign(std::move(cluster_of), std::move(models), std::move(strategies));
+  return Status::ok();
+}
+
+}  // namespace mufl::fl
