@@ -27,6 +27,7 @@
 namespace mufl::fl {
 
 struct ClientTask;         // fl/round_clients.h
+struct ClientResult;       // fl/round_clients.h
 struct LocalTrainOptions;  // fl/training.h
 
 struct JobConfig {
@@ -246,7 +247,20 @@ class FlJob {
   struct State;
   explicit FlJob(std::unique_ptr<State> state);
   static Result<std::unique_ptr<FlJob>> build(const JobConfig& config, const RuntimeOptions& options);
+  // A round: the clients train (train_clients, drawing each attempt's clients in draw_clients
+  // and summing each report as it comes in add_result), the server aggregates (aggregate, the
+  // head calibration included) and evaluates (evaluate_round). RoundWork carries the round.
+  struct RoundWork;
   Result<RoundReport> train_round(const std::function<bool()>& should_stop);
+  LocalTrainOptions local_options(double learning_rate) const;
+  // The attempts of a round until one has min_clients reports; report.stopped on a stop.
+  Status train_clients(RoundWork& w, const std::function<bool()>& should_stop);
+  // One attempt's clients that train, by the model they start from.
+  Result<std::vector<std::vector<ClientTask>>> draw_clients(RoundWork& w, int attempt,
+                                                             const std::function<bool()>& should_stop);
+  void add_result(RoundWork& w, size_t start, ClientResult result);
+  Status aggregate(RoundWork& w);
+  Status evaluate_round(RoundWork& w, bool full_probe);
   // The head calibration of the round's clients, after its aggregation (fl/head_calibration.h),
   // recorded in `report`. It does not stop: the round's aggregate is already in the model.
   Status calibrate(const std::vector<ClientTask>& clients, const LocalTrainOptions& local, RoundReport& report);

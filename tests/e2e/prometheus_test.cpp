@@ -267,13 +267,14 @@ size_t count(const std::string& text, const std::string& what) {
   return n;
 }
 
-// 8 rounds of one client in 16 (about 0.5 s a round on a CPU slot). The activities that train
+// `rounds` rounds of one client in 16 (0.05–0.5 s a round on a CPU slot, by the machine's
+// load). The activities that train
 // alone (merge false) get another seed: with the same configuration as the merging ones, the
 // planner lets those join the group of a merge-false activity, which docs/merge-and-split.md
 // says never happens.
-std::string console_spec(const std::string& task, bool merge) {
-  return R"({"name":")" + task + R"(","dataset":"synthetic","task":")" + task +
-         R"(","rounds":8,"clients":16,"clients_per_round":1,"seed":)" + (merge ? "3" : "4") +
+std::string console_spec(const std::string& task, bool merge, int rounds = 8) {
+  return R"({"name":")" + task + R"(","dataset":"synthetic","task":")" + task + R"(","rounds":)" +
+         std::to_string(rounds) + R"(,"clients":16,"clients_per_round":1,"seed":)" + (merge ? "3" : "4") +
          R"(,"merge":)" + (merge ? "true" : "false") + "}";
 }
 
@@ -313,8 +314,10 @@ TEST_CASE("e2e prometheus: the mufl console over a merge-and-split workload, eve
   REQUIRE(ta.status == 201);
   REQUIRE(tb.status == 201);
   const json alpha = json::parse(ta.body), beta = json::parse(tb.body);
-  std::vector<std::pair<std::string, std::string>> posts = {{beta["token"], console_spec("parity", false)},
-                                                            {beta["token"], console_spec("parity", false)},
+  // The two alone train 40 rounds: on an idle machine 8 rounds of synthetic took less than the
+  // 1 s merge window, and the merged group then never waited.
+  std::vector<std::pair<std::string, std::string>> posts = {{beta["token"], console_spec("parity", false, 40)},
+                                                            {beta["token"], console_spec("parity", false, 40)},
                                                             {alpha["token"], console_spec("class", true)},
                                                             {alpha["token"], console_spec("class", true)},
                                                             {beta["token"], console_spec("segment", true)}};
@@ -337,7 +340,7 @@ TEST_CASE("e2e prometheus: the mufl console over a merge-and-split workload, eve
   REQUIRE(metric(m, R"(mufl_group_events_total{event="split"})") == 1);
   const double rounds =
       metric(m, R"(mufl_fl_rounds_total{device="cpu:0"})", 0) + metric(m, R"(mufl_fl_rounds_total{device="cpu:1"})", 0);
-  CHECK(rounds == 2 * 8 + 4 + 2 * 4);  // the two alone; the merged group's 4 rounds, then its two parts' 4
+  CHECK(rounds == 2 * 40 + 4 + 2 * 4);  // the two alone; the merged group's 4 rounds, then its two parts' 4
 
   // Prometheus holds the end of the workload, and the rules have been evaluated on it.
   r = prom.wait_for("sum(mufl_fl_rounds_total{" + sel + "})",
