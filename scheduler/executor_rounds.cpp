@@ -101,19 +101,19 @@ nlohmann::json member_report(const fl::RoundReport& r, const std::string& head, 
   for (const auto& m : r.eval)
     if (m.head == head) metrics[m.task] = {{"loss", m.loss}, {m.metric, m.value}};
   nlohmann::json out = {{"round", round},
-          {"rounds", rounds},
-          {"group_id", g.id},
-          {"group_round", r.round},
-          {"device", device},
-          {"attempts", r.attempts},
-          {"clients_sampled", r.clients_sampled},
-          {"clients_reported", r.clients_reported},
-          {"clients_dropped", r.clients_dropped},
-          {"samples", r.samples},
-          {"train_loss", r.train_loss},
-          {"learning_rate", r.learning_rate},
-          {"seconds", r.seconds},
-          {"metrics", metrics}};
+                        {"rounds", rounds},
+                        {"group_id", g.id},
+                        {"group_round", r.round},
+                        {"device", device},
+                        {"attempts", r.attempts},
+                        {"clients_sampled", r.clients_sampled},
+                        {"clients_reported", r.clients_reported},
+                        {"clients_dropped", r.clients_dropped},
+                        {"samples", r.samples},
+                        {"train_loss", r.train_loss},
+                        {"learning_rate", r.learning_rate},
+                        {"seconds", r.seconds},
+                        {"metrics", metrics}};
   if (!r.clusters.empty()) out["clusters"] = clusters_json(r, head);  // only then: other reports are unchanged
   // Its head was fitted to the final encoder after this round (fl/head_calibration.h): the
   // metrics are the calibrated model's.
