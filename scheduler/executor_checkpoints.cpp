@@ -117,7 +117,6 @@ void Executor::drop_client_states(const std::string& group_id) {
     spdlog::warn("group {}: cannot remove its client states: {}", group_id, names.status().message());
     return;
   }
-  if (names->empty()) return;  // not a FedEMA group, or dropped before
   for (const std::string& name : *names)
     if (Status s = env().remove(dir + "/" + name); !s.is_ok()) spdlog::warn("group {}: {}", group_id, s.message());
   if (Status s = env().remove(dir); !s.is_ok()) spdlog::warn("group {}: {}", group_id, s.message());

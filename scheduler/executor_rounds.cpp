@@ -77,19 +77,24 @@ std::vector<std::string> keys_of(const std::vector<GroupHead>& heads) {
   return keys;
 }
 
+// Head `head`'s loss and metric in `eval`, by task: {"class": {"loss": …, "accuracy": …}}.
+nlohmann::json head_metrics(const std::vector<fl::TaskMetrics>& eval, const std::string& head) {
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const auto& m : eval)
+    if (m.head == head) metrics[m.task] = {{"loss", m.loss}, {m.metric, m.value}};
+  return metrics;
+}
+
 // The round's clusters of clients (client clustering, once clustered): members, sizes
 // and each cluster's metric for `head`.
 nlohmann::json clusters_json(const fl::RoundReport& r, const std::string& head) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& c : r.clusters) {
-    nlohmann::json metrics = nlohmann::json::object();
-    for (const auto& m : c.eval)
-      if (m.head == head) metrics[m.task] = {{"loss", m.loss}, {m.metric, m.value}};
     out.push_back({{"clients", c.clients},
                    {"size", c.clients.size()},
                    {"samples", c.samples},
                    {"clients_reported", c.clients_reported},
-                   {"metrics", metrics}});
+                   {"metrics", head_metrics(c.eval, head)}});
   }
   return out;
 }
@@ -97,9 +102,6 @@ nlohmann::json clusters_json(const fl::RoundReport& r, const std::string& head) 
 // One member's view of a group round, as stored in its activity's round history.
 nlohmann::json member_report(const fl::RoundReport& r, const std::string& head, int64_t round, int64_t rounds,
                              const Group& g, const std::string& device) {
-  nlohmann::json metrics = nlohmann::json::object();
-  for (const auto& m : r.eval)
-    if (m.head == head) metrics[m.task] = {{"loss", m.loss}, {m.metric, m.value}};
   nlohmann::json out = {{"round", round},
                         {"rounds", rounds},
                         {"group_id", g.id},
@@ -113,7 +115,7 @@ nlohmann::json member_report(const fl::RoundReport& r, const std::string& head, 
                         {"train_loss", r.train_loss},
                         {"learning_rate", r.learning_rate},
                         {"seconds", r.seconds},
-                        {"metrics", metrics}};
+                        {"metrics", head_metrics(r.eval, head)}};
   if (!r.clusters.empty()) out["clusters"] = clusters_json(r, head);  // only then: other reports are unchanged
   // Its head was fitted to the final encoder after this round (fl/head_calibration.h): the
   // metrics are the calibrated model's.
