@@ -41,6 +41,15 @@ Result<std::vector<int64_t>> FederationPool::online_now() {
   return online;
 }
 
+Result<int64_t> FederationPool::largest_train_samples() {
+  auto all = all_clients();
+  if (!all.ok()) return all.status();
+  int64_t largest = 0;
+  for (const Client& c : *all)
+    if (!c.revoked_unix_ms) largest = std::max(largest, c.train_samples);
+  return largest;
+}
+
 Result<std::vector<fl::RemoteUpdate>> FederationPool::run(const fl::RemoteDraw& draw,
                                                           const std::function<bool()>& should_stop, bool& stopped) {
   stopped = false;

@@ -26,6 +26,7 @@ class FederationPool final : public fl::ClientPool {
 
   Result<std::vector<int64_t>> candidates(size_t wanted, int64_t wait_ms,
                                           const std::function<bool()>& should_stop) override;
+  Result<int64_t> largest_train_samples() override;
   Result<std::vector<fl::RemoteUpdate>> run(const fl::RemoteDraw& draw, const std::function<bool()>& should_stop,
                                             bool& stopped) override;
 

@@ -60,6 +60,7 @@ nlohmann::json assignment_to_json(const Assignment& a) {
             {"encoder_gradient", a.encoder_gradient},
             {"balance", a.balance}}},
           {"seed", std::to_string(a.seed)}};
+  if (a.personalize_max_samples > 0) j["local"]["personalize_max_samples"] = a.personalize_max_samples;
   if (a.local_update != "fedavg") {  // only then: clients that predate FedEMA read the rest as before
     j["local"]["local_update"] = a.local_update;
     j["local"]["ema_lambda"] = a.ema_lambda;
@@ -98,6 +99,10 @@ Result<Assignment> assignment_from_json(const nlohmann::json& j) {
   if (Status s = read(j, "seed", seed); !s.is_ok()) return s;
   auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), a.seed);
   if (ec != std::errc() || end != seed.data() + seed.size()) return bad("seed", "must be a decimal string");
+  if (l.contains("personalize_max_samples")) {
+    if (Status s = read(l, "personalize_max_samples", a.personalize_max_samples); !s.is_ok()) return s;
+    if (a.personalize_max_samples < 0) return bad("personalize_max_samples", "0 (off) or the largest client's samples");
+  }
   if (l.contains("local_update")) {
     if (Status s = read(l, "local_update", a.local_update); !s.is_ok()) return s;
     if (a.local_update != "fedavg" && a.local_update != "fedema") return bad("local_update", "\"fedavg\" or \"fedema\"");
@@ -172,6 +177,7 @@ Assignment make_assignment(const std::vector<std::string>& tasks, const std::vec
   a.tasks = tasks;
   a.heads = heads;
   a.epochs = options.epochs;
+  a.personalize_max_samples = options.personalize_max_samples;
   a.batch_size = options.batch_size;
   a.learning_rate = options.learning_rate;
   a.momentum = options.momentum;
@@ -187,6 +193,7 @@ Assignment make_assignment(const std::vector<std::string>& tasks, const std::vec
 LocalTrainOptions local_options(const Assignment& a) {
   LocalTrainOptions options;
   options.epochs = static_cast<int>(a.epochs);
+  options.personalize_max_samples = a.personalize_max_samples;
   options.batch_size = static_cast<int>(a.batch_size);
   options.learning_rate = a.learning_rate;
   options.momentum = a.momentum;

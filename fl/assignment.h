@@ -21,6 +21,10 @@ struct Assignment {
   // The model's input and the labels of the data (the federation's schema).
   int64_t channels = 1, height = 28, width = 28, labels = 10;
   int64_t epochs = 1;
+  // > 0: FedUReID's personalised epochs (fl/training.h, personalized_epochs()): the client
+  // trains personalized_epochs(epochs, its training samples, this) epochs, this being the
+  // federation's largest client. 0: every client trains `epochs`.
+  int64_t personalize_max_samples = 0;
   int64_t batch_size = 32;
   double learning_rate = 0.05;
   double momentum = 0.9;
@@ -40,7 +44,8 @@ struct Assignment {
 
 // {"heads": [{"key", "task"}], "input": {"channels", "height", "width", "labels"},
 //  "local": {...}, "seed": "<decimal>"} (the seed as a string: JSON numbers lose bits above
-// 2^53 in many clients). With "fedema" only, "local" adds "local_update" and "ema_lambda", and
+// 2^53 in many clients). With personalised epochs only, "local" adds "personalize_max_samples"
+// (a client that predates it trains every epoch, as before). With "fedema" only, "local" adds "local_update" and "ema_lambda", and
 // the object "fedema": {"job", "round"}; an assignment without them is FedAvg's, as before.
 nlohmann::json assignment_to_json(const Assignment& a);
 // kInvalidArgument naming the first bad field.

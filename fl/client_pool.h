@@ -56,6 +56,10 @@ class ClientPool {
   virtual Result<std::vector<int64_t>> candidates(size_t wanted, int64_t wait_ms,
                                                   const std::function<bool()>& should_stop) = 0;
 
+  // The most training samples any of the pool's clients (not revoked) declared: personalised
+  // epochs scale each client's epochs against it. 0 when no client declared any.
+  virtual Result<int64_t> largest_train_samples() = 0;
+
   // Hands out the draw and waits until every client reported, the round's deadline passed, or
   // `should_stop` fired (then sets `stopped`). Returns the updates that came back, in task
   // order. The same draw again (a restart of the round after a crash) keeps the reports

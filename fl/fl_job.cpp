@@ -295,8 +295,6 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
   if (config.round_offset < 0) errors.push_back({"round_offset", "at least 0"});
   if (config.weighting != "samples" && config.weighting != "cosine")
     errors.push_back({"weighting", "\"samples\" or \"cosine\""});
-  if (config.personalized_epochs && federated)
-    errors.push_back({"local_epochs", "\"personalized\" applies to catalog data sets, not yet to a federation"});
   if (config.local_update != "fedavg" && config.local_update != "fedema")
     errors.push_back({"local_update", "\"fedavg\" or \"fedema\""});
   if (config.local_update == "fedema" && !federated && config.client_state_dir.empty())
@@ -405,6 +403,7 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
     auto remote = std::make_unique<RemoteClients>(state->worker, std::move(pool), config.name,
                                                   config.round_timeout_seconds * 1000, config.min_clients);
     remote->set_local_update(config.local_update, config.ema_lambda);  // the clients keep their models
+    remote->set_personalized_epochs(config.personalized_epochs);
     state->clients = std::move(remote);
   } else {
     if (config.local_update == "fedema")

@@ -21,12 +21,19 @@ Status RemoteClients::train(const Weights& global, const LocalTrainOptions& opti
   std::vector<std::string> task_names;
   for (const auto& t : shape_->tasks()) task_names.push_back(t.name);
   const int64_t labels = shape_->tasks().empty() ? 10 : shape_->tasks().front().labels;
+  int64_t largest_client = 0;
+  if (personalized_epochs_) {
+    auto largest = pool_->largest_train_samples();
+    if (!largest.ok()) return largest.status();
+    largest_client = *largest;
+  }
   for (const ClientTask& t : tasks) {
     Assignment a = make_assignment(task_names, shape_->keys(), options, t.seed);
     a.channels = shape_->input().channels;
     a.height = shape_->input().height;
     a.width = shape_->input().width;
     a.labels = labels;
+    a.personalize_max_samples = largest_client;
     a.local_update = local_update_;
     a.ema_lambda = ema_lambda_;
     a.job = job_;

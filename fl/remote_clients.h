@@ -30,6 +30,9 @@ class RemoteClients final : public RoundClients {
                const std::vector<ClientTask>& tasks, const std::function<void(ClientResult)>& report,
                const std::function<bool()>& should_stop, bool& stopped) override;
   bool remote() const override { return true; }
+  // Personalised epochs (fl/training.h): each client's assignment carries the pool's largest
+  // client's samples, read each round, so that a client trains epochs by its own data volume.
+  void set_personalized_epochs(bool on) { personalized_epochs_ = on; }
   // FedEMA (fl/fedema.h): each client starts from the EMA of the model it kept for this job
   // and the global one (Assignment::local_update), λ = `lambda` (0: auto). Default "fedavg".
   void set_local_update(std::string rule, double lambda) {
@@ -45,6 +48,7 @@ class RemoteClients final : public RoundClients {
   std::string job_;
   int64_t timeout_ms_;
   int64_t min_clients_;
+  bool personalized_epochs_ = false;
   std::string local_update_ = "fedavg";
   double ema_lambda_ = 0;
 };

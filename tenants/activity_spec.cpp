@@ -160,8 +160,6 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
   if (personalized) {
     spec.personalized_epochs = true;
     spec.local_epochs = max_epochs.value_or(kDefaultPersonalizedEpochs);
-    if (on_federation)
-      r.fail("local_epochs", "\"personalized\" applies to catalog data sets; on a federation give an integer");
   } else if (max_epochs) {
     r.fail("max_local_epochs", "applies only with \"local_epochs\": \"personalized\"");
   }

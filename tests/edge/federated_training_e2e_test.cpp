@@ -88,10 +88,13 @@ Fed make_federation(HttpClient& c, const std::string& owner, const std::vector<s
   return {j["id"], j["enrollment_token"]};
 }
 
-// Cuts `clients` shards of the synthetic data set for `seed` into `out` (mufl-shards).
-void cut_shards(const std::string& data_dir, const std::string& out, int clients, int seed) {
-  CliRun r = run_cli(MUFL_SHARDS_PATH, {"--dataset", "synthetic", "--clients", std::to_string(clients), "--seed",
-                                        std::to_string(seed), "--data-dir", data_dir, "--out", out});
+// Cuts `clients` shards of the synthetic data set for `seed` into `out` (mufl-shards), IID or
+// by Dirichlet(`alpha`) when alpha > 0.
+void cut_shards(const std::string& data_dir, const std::string& out, int clients, int seed, double alpha = 0) {
+  std::vector<std::string> args = {"--dataset", "synthetic", "--clients", std::to_string(clients), "--seed",
+                                   std::to_string(seed), "--data-dir", data_dir, "--out", out};
+  if (alpha > 0) args.insert(args.end(), {"--partition", "dirichlet", "--alpha", std::to_string(alpha)});
+  CliRun r = run_cli(MUFL_SHARDS_PATH, args);
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
 }
@@ -211,6 +214,55 @@ TEST_CASE("federated training: four mufl-client processes train the weights the 
   const std::string text = log.out + log.err;
   CHECK((text.find(" J (model); update accepted") != std::string::npos ||
          text.find(" J (rapl); update accepted") != std::string::npos));
+}
+
+TEST_CASE("federated training: personalised epochs on real clients train what the simulation trains, and less than fixed epochs") {
+  TempDir dir, shards;
+  cut_shards(dir.path(), shards.path(), 4, 5, 0.5);  // clients of unequal sizes
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, {"--devices", "cpu:1", "--torch-threads", "1"});
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string token = make_tenant(c, "clinic");
+
+  const json common = {{"task", "class"}, {"rounds", 2}, {"clients_per_round", 4}, {"seed", 5}, {"merge", false},
+                       {"batch_size", 64}, {"local_epochs", "personalized"}, {"max_local_epochs", 3}};
+  json sim_spec = common;
+  sim_spec["name"] = "simulated";
+  sim_spec["dataset"] = "synthetic";
+  sim_spec["clients"] = 4;
+  sim_spec["partition"] = {{"kind", "dirichlet"}, {"alpha", 0.5}};
+  const std::string sim = submit(c, token, sim_spec);
+  REQUIRE(wait_done(c, token, sim)["state"] == "succeeded");
+
+  const Fed fed = make_federation(c, token);
+  auto clients = start_clients(c, mufld.port(), token, fed, shards.path(), 4);
+  json fed_spec = common;
+  fed_spec["name"] = "federated";
+  fed_spec["federation"] = fed.id;
+  const std::string real = submit(c, token, fed_spec);
+  const json done = wait_done(c, token, real);
+  INFO(done.dump());
+  REQUIRE(done["state"] == "succeeded");
+  CHECK(done["local_epochs"] == "personalized");
+  CHECK(done["max_local_epochs"] == 3);
+
+  // Every client trained once a round: samples = the sum of its epochs x its samples, which
+  // the simulation's rounds count alike, and fewer than three epochs of every client.
+  int64_t held = 0;
+  for (const auto& item : get_all_items(c, "/v1/federations/" + fed.id + "/clients", token))
+    held += item["train_samples"].get<int64_t>();
+  const auto fed_rounds = get_all_items(c, "/v1/activities/" + real + "/rounds", token);
+  const auto sim_rounds = get_all_items(c, "/v1/activities/" + sim + "/rounds", token);
+  REQUIRE(fed_rounds.size() == 2);
+  REQUIRE(sim_rounds.size() == 2);
+  for (size_t r = 0; r < fed_rounds.size(); ++r) {
+    CHECK(fed_rounds[r]["clients_reported"] == 4);
+    CHECK(fed_rounds[r]["samples"] == sim_rounds[r]["samples"]);
+    CHECK(fed_rounds[r]["samples"].get<int64_t>() < 3 * held);
+    CHECK(fed_rounds[r]["samples"].get<int64_t>() > held);
+  }
+  auto a = load_model(c, token, sim, "class");
+  auto b = load_model(c, token, real, "class");
+  CHECK(max_difference(a, b) <= 1e-6);
 }
 
 TEST_CASE("federated training: a group waiting for its clients holds no device, and a local activity trains meanwhile") {

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "fl/assignment.h"
+#include "fl/assignment_options.h"
 #include "fl/client_pool.h"
 #include "fl/datasets.h"
 #include "fl/fl_job.h"
@@ -49,6 +50,7 @@ class InProcessPool final : public ClientPool {
     for (size_t i = 0; i < dirs_.size(); ++i) all.push_back(static_cast<int64_t>(i));
     return all;
   }
+  Result<int64_t> largest_train_samples() override { return largest; }
   Result<std::vector<RemoteUpdate>> run(const RemoteDraw& draw, const std::function<bool()>&, bool& stopped) override {
     stopped = false;
     draws.push_back(draw);
@@ -65,6 +67,7 @@ class InProcessPool final : public ClientPool {
   }
 
   std::vector<RemoteDraw> draws;
+  int64_t largest = 0;  // what the clients "declared" at enrollment
 
  private:
   std::vector<std::string> dirs_;
@@ -230,4 +233,60 @@ TEST_CASE("federated job: a fedema assignment names a plain job and a round, and
   const Status why = refused.status();
   REQUIRE(!why.field_errors().empty());
   CHECK(why.field_errors()[0].field == "local_update");
+}
+
+TEST_CASE("federated job: personalised epochs scale each client's epochs by its samples against the largest client's") {
+  mufl::testing::TempDir dir;
+  std::vector<std::string> dirs;
+  const std::vector<int64_t> sizes = {96, 48, 24};
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    dirs.push_back(dir.path() + "/c" + std::to_string(i));
+    std::filesystem::create_directories(dirs.back());
+    write_colour_part(dirs.back() + "/train.safetensors", sizes[i], 32, 40 + static_cast<uint32_t>(i));
+  }
+  auto pool = std::make_shared<InProcessPool>(dirs);
+  RuntimeOptions runtime;
+  runtime.client_pools = [&](const std::string&) -> std::shared_ptr<ClientPool> { return pool; };
+  JobConfig c = colour_job();
+  c.tasks = {"class"};
+  c.heads = {"a"};
+  c.rounds = 2;
+  c.local_epochs = 4;
+  c.personalized_epochs = true;
+  auto job = FlJob::create(c, runtime);
+  REQUIRE(job.ok());
+
+  pool->largest = 96;  // the largest client trains 4 epochs, the others ceil(4 * samples / 96)
+  auto personal = (*job)->run_round();
+  REQUIRE(personal.ok());
+  CHECK(personal->samples == 96 * 4 + 48 * 2 + 24 * 1);
+  const auto a = assignment_from_json(pool->draws.back().tasks[0].assignment);
+  REQUIRE(a.ok());
+  CHECK(a->epochs == 4);
+  CHECK(a->personalize_max_samples == 96);
+
+  pool->largest = 0;  // no client declared its samples: every client trains every epoch
+  auto full = (*job)->run_round();
+  REQUIRE(full.ok());
+  CHECK(full->samples == (96 + 48 + 24) * 4);
+  CHECK(!assignment_to_json(*assignment_from_json(pool->draws.back().tasks[0].assignment))["local"].contains(
+      "personalize_max_samples"));
+}
+
+TEST_CASE("federated job: an assignment's personalize_max_samples round-trips and a negative one is refused") {
+  Assignment a;
+  a.tasks = {"class"};
+  a.heads = {"a"};
+  a.personalize_max_samples = 600;
+  auto back = assignment_from_json(assignment_to_json(a));
+  REQUIRE(back.ok());
+  CHECK(back->personalize_max_samples == 600);
+  CHECK(local_options(*back).personalize_max_samples == 600);
+  auto j = assignment_to_json(a);
+  j["local"]["personalize_max_samples"] = -1;
+  auto refused = assignment_from_json(j);
+  REQUIRE(!refused.ok());
+  CHECK(refused.status().field_errors()[0].field == "personalize_max_samples");
+  j["local"]["personalize_max_samples"] = "many";
+  CHECK(!assignment_from_json(j).ok());
 }

@@ -201,9 +201,14 @@ TEST_CASE("activity spec: local_epochs \"personalized\" takes max_local_epochs, 
   CHECK(bad_fields(fixed) == std::vector<std::string>{"max_local_epochs"});
 }
 
-TEST_CASE("activity spec: personalized epochs are refused on a federation, naming local_epochs") {
+TEST_CASE("activity spec: personalized epochs apply on a federation too, with their bound") {
   json body = {{"name", "f"}, {"federation", "fed_1"}, {"task", "class"}, {"rounds", 3}, {"local_epochs", "personalized"}};
-  CHECK(bad_fields(body) == std::vector<std::string>{"local_epochs"});
+  auto spec = parse_activity_spec(body, Catalog::builtin(), kNow);
+  REQUIRE(spec.ok());
+  CHECK(spec->personalized_epochs);
+  CHECK(spec->local_epochs == kDefaultPersonalizedEpochs);
+  body["max_local_epochs"] = 0;
+  CHECK(bad_fields(body) == std::vector<std::string>{"max_local_epochs"});
 }
 
 TEST_CASE("activity spec: local_update is fedavg by default, fedema takes ema_lambda, bad values are named") {
