@@ -208,16 +208,20 @@ LocalTrainOptions local_options(const Assignment& a) {
 namespace {
 
 // The client's own evaluation of the model it trained, on its held-out part when it has one
-// (federated evaluation): test_samples and a score per head into `report`.
+// (federated evaluation): test_samples and a score per head into `report`. ssl's linear probe
+// is fitted on the client's `train` part (the whole of it) and scored on the held-out part.
 Status evaluate_held_out(MultiTaskNet& model, const std::vector<TaskDef>& tasks, const Assignment& a,
-                         const std::string& data_dir, const torch::Device& dev, LocalReport& report) {
+                         const std::string& data_dir, const torch::Device& dev, const TaskData& train,
+                         LocalReport& report) {
   if (!has_client_test_part(data_dir)) return Status::ok();
   auto test = load_part(data_dir, false, tasks);
   if (!test.ok()) return test.status();
   if (test->size() == 0) return Status::ok();
   test->images = test->images.to(dev);
   for (auto& t : test->targets) t = t.to(dev);
-  const auto scores = evaluate(model, *test);
+  ProbeOptions probe;
+  probe.max_train_samples = std::max<int64_t>(1, train.size());
+  const auto scores = evaluate(model, *test, 500, &train, probe);
   report.test_samples = test->size();
   for (size_t i = 0; i < scores.size(); ++i)
     report.eval.push_back({a.heads[i], tasks[i].name, tasks[i].metric, scores[i].loss, scores[i].metric});
@@ -304,7 +308,7 @@ Result<std::string> train_assignment(const Assignment& a, std::string_view globa
     report.mean_loss = r.mean_loss;
     report.affinity = r.affinity;
     report.lookaheads = r.lookaheads;
-    if (Status s = evaluate_held_out(model, tasks, a, data_dir, dev, report); !s.is_ok()) return s;
+    if (Status s = evaluate_held_out(model, tasks, a, data_dir, dev, *train, report); !s.is_ok()) return s;
     metered.report(report);
     return protocol::encode_safetensors(
         to_tensor_file(model, {{kReportMetadataKey, local_report_to_json(report).dump()}}));

@@ -309,12 +309,11 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
   if (config.client_clusters > 1 && std::count(config.tasks.begin(), config.tasks.end(), "ssl") > 0)
     errors.push_back({"client_clusters", "does not apply to ssl (each cluster would need its own linear probe)"});
   if (config.cluster_round < 1) errors.push_back({"cluster_round", "at least 1"});
-  // ssl trains on two views of each image: its heads share a model with no other task's, and
-  // only on a catalog data set (a federation's clients would need the augmentation and the probe).
+  // ssl trains on two views of each image: its heads share a model with no other task's. On a
+  // federation each client fits the linear probe on its own data (fl/assignment.h).
   const auto ssl_heads = std::count(config.tasks.begin(), config.tasks.end(), "ssl");
   if (ssl_heads > 0 && ssl_heads < static_cast<std::ptrdiff_t>(config.tasks.size()))
     errors.push_back({"tasks", "ssl trains on two views of each image and cannot share a model with other tasks"});
-  if (ssl_heads > 0 && federated) errors.push_back({"tasks", "ssl runs on catalog data sets, not yet on a federation"});
   std::vector<std::string> heads = config.heads.empty() ? config.tasks : config.heads;
   if (heads.size() != config.tasks.size()) errors.push_back({"heads", "one key per task"});
   for (size_t i = 0; i < heads.size(); ++i) {

@@ -136,9 +136,6 @@ Result<ActivitySpec> parse_activity_spec(const nlohmann::json& body, const Catal
       r.fail("task", "unknown task '" + *task + "'; the catalog has " + join_names(names));
     } else if (!spec.dataset.empty() && !catalog.supports(spec.dataset, *task)) {
       r.fail("task", "task '" + *task + "' is not offered on data set '" + spec.dataset + "'");
-    } else if (on_federation && *task == "ssl") {
-      // Its clients would need the augmentations and the linear probe (docs/tasks.md).
-      r.fail("task", "task 'ssl' runs on catalog data sets, not yet on a federation");
     } else {
       spec.task = *task;
     }

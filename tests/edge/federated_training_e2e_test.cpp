@@ -265,6 +265,44 @@ TEST_CASE("federated training: personalised epochs on real clients train what th
   CHECK(max_difference(a, b) <= 1e-6);
 }
 
+TEST_CASE("federated training: ssl with fedema on real clients trains the simulation's weights, each client probing its own data") {
+  TempDir dir, shards;
+  cut_shards(dir.path(), shards.path(), 3, 9, 0.5);
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, {"--devices", "cpu:1", "--torch-threads", "1"});
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string token = make_tenant(c, "lab");
+
+  const json common = {{"task", "ssl"}, {"rounds", 2}, {"clients_per_round", 3}, {"seed", 9}, {"merge", false},
+                       {"batch_size", 64}, {"local_update", "fedema"}, {"ema_lambda", 0.5}};
+  json sim_spec = common;
+  sim_spec["name"] = "simulated";
+  sim_spec["dataset"] = "synthetic";
+  sim_spec["clients"] = 3;
+  sim_spec["partition"] = {{"kind", "dirichlet"}, {"alpha", 0.5}};
+  const std::string sim = submit(c, token, sim_spec);
+  REQUIRE(wait_done(c, token, sim)["state"] == "succeeded");
+
+  const Fed fed = make_federation(c, token);
+  auto clients = start_clients(c, mufld.port(), token, fed, shards.path(), 3);
+  json fed_spec = common;
+  fed_spec["name"] = "federated";
+  fed_spec["federation"] = fed.id;
+  const std::string real = submit(c, token, fed_spec);
+  const json done = wait_done(c, token, real);
+  INFO(done.dump());
+  REQUIRE(done["state"] == "succeeded");
+  for (const auto& r : get_all_items(c, "/v1/activities/" + real + "/rounds", token)) {
+    CHECK(r["clients_reported"] == 3);
+    // Each client fitted the probe on its own training part and scored its held-out part.
+    const double probe = r["metrics"]["ssl"]["linear_probe_accuracy"].get<double>();
+    CHECK(probe > 0);
+    CHECK(probe <= 1);
+  }
+  auto a = load_model(c, token, sim, "ssl");
+  auto b = load_model(c, token, real, "ssl");
+  CHECK(max_difference(a, b) <= 1e-6);
+}
+
 TEST_CASE("federated training: a group waiting for its clients holds no device, and a local activity trains meanwhile") {
   TempDir dir, shards;
   cut_shards(dir.path(), shards.path(), 1, 4);

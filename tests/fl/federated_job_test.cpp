@@ -4,6 +4,7 @@
 // adapts its first convolution and its heads to it.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <random>
 
@@ -289,4 +290,46 @@ TEST_CASE("federated job: an assignment's personalize_max_samples round-trips an
   CHECK(refused.status().field_errors()[0].field == "personalize_max_samples");
   j["local"]["personalize_max_samples"] = "many";
   CHECK(!assignment_from_json(j).ok());
+}
+
+TEST_CASE("federated job: ssl trains on the clients, with fedema, and each client scores a linear probe on its own data") {
+  mufl::testing::TempDir dir;
+  std::vector<std::string> dirs;
+  for (int i = 0; i < 3; ++i) {
+    dirs.push_back(dir.path() + "/c" + std::to_string(i));
+    std::filesystem::create_directories(dirs.back());
+    write_colour_part(dirs.back() + "/train.safetensors", 64, 32, 50 + i);
+    write_colour_part(dirs.back() + "/test.safetensors", 32, 32, 60 + i);
+  }
+  auto pool = std::make_shared<InProcessPool>(dirs);
+  RuntimeOptions runtime;
+  runtime.client_pools = [&](const std::string&) -> std::shared_ptr<ClientPool> { return pool; };
+  JobConfig c = colour_job();
+  c.tasks = {"ssl"};
+  c.heads = {"a"};
+  c.rounds = 2;
+  c.local_update = "fedema";
+  auto job = FlJob::create(c, runtime);
+  REQUIRE(job.ok());
+  std::vector<RoundReport> reports;
+  for (int r = 0; r < 2; ++r) {
+    auto report = (*job)->run_round();
+    REQUIRE(report.ok());
+    reports.push_back(*report);
+  }
+  for (const auto& r : reports) {
+    CHECK(r.clients_reported == 3);
+    REQUIRE(r.eval.size() == 1);
+    CHECK(r.eval[0].task == "ssl");
+    CHECK(r.eval[0].metric == "linear_probe_accuracy");
+    // The label is in the red channel's brightness: a probe on any encoder beats chance (0.1).
+    CHECK(r.eval[0].value > 0.2);
+    CHECK(r.eval[0].value <= 1.0);
+    CHECK(std::isfinite(r.eval[0].loss));
+  }
+  const auto a = assignment_from_json(pool->draws.back().tasks[0].assignment);
+  REQUIRE(a.ok());
+  CHECK(a->tasks == std::vector<std::string>{"ssl"});
+  CHECK(a->local_update == "fedema");
+  for (const auto& d : dirs) CHECK(std::filesystem::exists(d + "/.mufl-state/grp_test/c0.r2.state"));
 }

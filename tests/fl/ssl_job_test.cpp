@@ -102,14 +102,8 @@ TEST_CASE("ssl job: two merged ssl heads train one encoder, with the affinity lo
   CHECK(job->export_model("act_b").ok());
 }
 
-TEST_CASE("ssl job: ssl with another task, or on a federation, is refused naming tasks", "[ssl]") {
+TEST_CASE("ssl job: ssl with another task is refused naming tasks", "[ssl]") {
   JobConfig mixed = ssl_job();
   mixed.tasks = {"ssl", "class"};
   CHECK(names_field(FlJob::create(mixed, RuntimeOptions{}), "tasks"));
-  JobConfig fed = ssl_job();
-  fed.dataset.clear();
-  fed.federation = "fed_1";
-  fed.name = "grp_1";
-  fed.schema = {1, 28, 28, 10};
-  CHECK(names_field(FlJob::create(fed, RuntimeOptions{}), "tasks"));
 }
