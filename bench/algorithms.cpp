@@ -20,6 +20,7 @@
 // JSON. A method that does not beat FedAvg is reported as such.
 // --task ssl trains the self-supervised task instead (SimSiam; its accuracy is the linear
 // probe's, docs/tasks.md), the setting of FedEMA's comparison on fashion-mnist Dirichlet(0.1).
+// It also prints the probe of the untrained encoder, which every method starts from.
 // Exit 0 unless something failed; 2 on bad flags or a missing data set.
 #include <algorithm>
 #include <cmath>
@@ -232,6 +233,16 @@ Run run_one(const Options& o, const std::string& dataset, double alpha, const st
   return r;
 }
 
+// The full probe's accuracy of the model every method starts from (one seed: one initial
+// model), before any round: what an ssl method's training adds is its gain over this.
+double untrained_accuracy(const Options& o, const std::string& dataset, double alpha) {
+  auto job = fl::FlJob::create(config_for(o, dataset, alpha, "fedavg"), fl::RuntimeOptions{o.data_dir, "cpu", {}});
+  if (!job.ok()) throw std::runtime_error("cannot create the job: " + job.status().to_string());
+  auto eval = (*job)->evaluate();
+  if (!eval.ok()) throw std::runtime_error("cannot evaluate the untrained model: " + eval.status().to_string());
+  return eval->at(0).value;
+}
+
 // The first round (1-based) whose accuracy reaches `target`; 0 when none does.
 int64_t rounds_to(const std::vector<double>& accuracy, double target) {
   for (size_t i = 0; i < accuracy.size(); ++i)
@@ -255,11 +266,17 @@ nlohmann::json run_partition(const Options& o, const std::string& dataset, doubl
   };
   const Run* base = find("fedavg");
   const double target = o.target_fraction * (base ? base->accuracy.back() : runs.front().accuracy.back());
+  nlohmann::json out = {{"dataset", dataset}, {"alpha", alpha}, {"target_accuracy", round_to(target, 1e4)}};
   std::printf("\n%s, Dirichlet(%g), %lld rounds; target accuracy %.4f (%.2f x FedAvg's final)\n", dataset.c_str(), alpha,
               static_cast<long long>(o.rounds), target, o.target_fraction);
+  if (o.task == "ssl") {
+    const double untrained = untrained_accuracy(o, dataset, alpha);
+    std::printf("the untrained encoder's probe: %.4f (each method's training adds its accuracy minus this)\n",
+                untrained);
+    out["untrained_accuracy"] = round_to(untrained, 1e4);
+  }
   std::printf("| method | final accuracy | vs fedavg (pts) | rounds to target | samples | vs its baseline | device-s | vs its baseline |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-  nlohmann::json out = {{"dataset", dataset}, {"alpha", alpha}, {"target_accuracy", round_to(target, 1e4)}};
   for (const auto& r : runs) {
     // Personalised epochs save computation against the fixed epochs they replace.
     const Run* against = r.method == "personalized" && find("fedavg-e5") ? find("fedavg-e5") : base;
