@@ -561,8 +561,14 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
         named.push_back(p);
       }
       for (const auto& id : sj.at("tasks")) tasks.push_back(task_of(id));
-      out.split = {{"groups", named},     {"score", sj.value("score", 0.0)}, {"method", sj.value("method", "")},
-                   {"round", sj.at("round")}, {"tasks", tasks},          {"matrix", sj.at("matrix")}};
+      // A group the affinity kept together may split later by the guard: that split has no matrix.
+      out.split = {{"groups", named},
+                   {"score", sj.value("score", 0.0)},
+                   {"method", sj.value("method", "")},
+                   {"reason", sj.value("reason", "affinity")},
+                   {"round", sj.at("round")},
+                   {"tasks", tasks},
+                   {"matrix", sj.value("matrix", json())}};
     }
   }
   if (o.keep) std::printf("%s: kept %s\n", policy.c_str(), dir.c_str());
