@@ -136,6 +136,7 @@ struct Options {
   bool head_calibration = sch::ExecutorOptions{}.head_calibration;
   int max_groups = 3;
   int guard_window = sch::ExecutorOptions{}.guard.window;  // 0: no merge guard
+  bool merge_loss_kinds = sch::GroupingOptions{}.merge_loss_kinds;
   std::string energy_meter = "auto";  // as mufld --energy-meter
   int step_reps = 50;
   bool keep = false;
@@ -149,6 +150,7 @@ void usage() {
                "            [--policies mufl,all_in_one,independent,sequential] [--energy-meter auto|model] [--out DIR]\n"
                "            [--clients N] [--per-round K] [--step-reps N] [--task-balance none|cap|cap_merged] [--seed N] [--keep]\n"
                "            [--tasks T1,T2,...] [--merge-guard-window N] [--head-calibration on|off]\n"
+               "            [--merge-loss-kinds on|off]\n"
                "workloads: mnist = class,parity,reconstruct,segment,edges on mnist, IID;\n"
                "           fashion = class,magnitude,reconstruct,distance on fashion-mnist, Dirichlet(0.5)\n"
                "defaults: workload mnist, var, 20 rounds, 32 clients, 5 per round, 2 threads, consolidation 0.15,\n"
@@ -231,6 +233,10 @@ Options parse_options(int argc, char** argv) {
       auto b = fl::parse_task_balance(v);
       if (!b) throw std::invalid_argument("--task-balance takes none, cap or cap_merged, not '" + v + "'");
       o.task_balance = *b;
+    }
+    else if (flag == "--merge-loss-kinds") {
+      if (v != "on" && v != "off") throw std::invalid_argument("--merge-loss-kinds takes on or off, not '" + v + "'");
+      o.merge_loss_kinds = v == "on";
     }
     else if (flag == "--head-calibration") {
       if (v != "on" && v != "off") throw std::invalid_argument("--head-calibration takes on or off, not '" + v + "'");
@@ -481,6 +487,7 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
     eo.task_balance = o.task_balance;
     eo.head_calibration = o.head_calibration;
     eo.guard.window = o.guard_window;
+    eo.grouping.merge_loss_kinds = o.merge_loss_kinds;
     eo.torch_threads = o.threads;
     // The device's energy meter, chosen as mufld chooses it (RAPL when readable, else the
     // power model of the "cpu" profile): every round is recorded in the energy ledger.
@@ -706,7 +713,8 @@ std::string markdown(const Options& o, const std::vector<PolicyResult>& results,
      << " rounds each, seed " << o.seed << ", trained by scheduler::Executor on one CPU slot with " << o.threads
      << " LibTorch threads. Consolidation fraction " << o.consolidation_fraction << ", affinity every "
      << o.affinity_every << " batches, at most " << o.max_groups << " groups, task balance "
-     << fl::to_string(o.task_balance) << ", head calibration " << (o.head_calibration ? "on" : "off") << ".\n\n";
+     << fl::to_string(o.task_balance) << ", head calibration " << (o.head_calibration ? "on" : "off")
+     << ", label and dense tasks " << (o.merge_loss_kinds ? "merge" : "apart") << ".\n\n";
   md << "Energy = the joules of the energy ledger, measured per group round by the device's meter: "
      << results.front().meter
      << ". Device-seconds = sum of the group rounds' seconds (local training, aggregation, test-set evaluation).\n\n";
@@ -1002,6 +1010,7 @@ int run(const Options& o) {
             {"head_calibration", o.head_calibration},
             {"max_groups", o.max_groups},
             {"merge_guard_window", o.guard_window},
+            {"merge_loss_kinds", o.merge_loss_kinds},
             {"energy_meter", results.front().meter},
             {"step", {{"reps", step.reps},
                       {"encoder_ms", round_to(step.encoder_ms, 1000)},

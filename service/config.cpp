@@ -190,6 +190,8 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "the merge guard's share of the mates' progress below which a member lags (0 to 1)")
       ("merge-across-tenants", po::value<bool>(&c.merge_across_tenants)->default_value(c.merge_across_tenants),
        "whether activities of different tenants may share a group (true or false)")
+      ("merge-loss-kinds", po::value<bool>(&c.merge_loss_kinds)->default_value(c.merge_loss_kinds),
+       "whether label tasks (cross-entropy) and dense tasks (per-pixel losses) may share a group (true or false)")
       ("energy-meter", po::value<std::string>(&c.energy_meter)->default_value(c.energy_meter),
        "auto: meter each device best first (NVML, RAPL, power model); model: the power model for all")
       ("gpu-power-profile", po::value<std::string>(&c.gpu_power_profile)->default_value(c.gpu_power_profile),

@@ -88,6 +88,8 @@ struct Config {
   double storage_retry_max_seconds = 60;
   // --merge-across-tenants true|false: activities of different tenants may share a group. Default true.
   bool merge_across_tenants = true;
+  // --merge-loss-kinds true|false: label and dense tasks may share a group (GroupingOptions).
+  bool merge_loss_kinds = true;
   // --energy-meter auto|model: meters best first (NVML, RAPL, power model), or the power model
   // for every device. Default auto.
   std::string energy_meter = "auto";

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <map>
 
+#include "core/catalog.h"
+
 namespace mufl::scheduler {
 
 const char* to_string(GroupingPolicy p) {
@@ -66,6 +68,10 @@ nlohmann::json shared_config(const ActivitySpec& spec) {
 std::string compat_key(const Activity& activity, const GroupingOptions& options) {
   std::string key = shared_config(activity.spec).dump();  // nlohmann sorts keys: a canonical form
   if (!options.merge_across_tenants) key += "|tenant=" + activity.tenant_id;
+  if (!options.merge_loss_kinds) {
+    const TaskInfo* task = Catalog::builtin().task(activity.spec.task);
+    key += "|loss=" + (task ? task->kind : activity.spec.task);
+  }
   return key;
 }
 

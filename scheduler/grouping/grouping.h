@@ -45,6 +45,12 @@ struct GroupingOptions {
   double merge_window_seconds = 0;
   double consolidation_fraction = 0.15;
   bool merge_across_tenants = true;
+  // Whether tasks of different loss kinds (core/catalog.h: "label", "dense") may share a group.
+  // false: a label task merges only with label tasks, a dense one with dense ones (issue 14, the
+  // measurements in docs/merge-and-split.md: at the shared features their gradients differ in
+  // length 220 to 4,400 times and are orthogonal, so the label tasks' steps move the features
+  // faster than a dense head can follow). "embedding" (ssl) never merges with another kind.
+  bool merge_loss_kinds = true;
   // Most activities one group trains (heads of one model). Each head adds its cost to every
   // step, so an unbounded merge would make one huge, slow model; beyond this, a new group forms.
   int max_members = 16;

@@ -158,6 +158,23 @@ TEST_CASE("grouping: tenants merge only when the deployment allows it", "[groupi
   CHECK(apart.plan.new_groups.size() == 2);
 }
 
+TEST_CASE("grouping: label and dense tasks merge only when the deployment allows it", "[grouping]") {
+  auto o = with(GroupingPolicy::kMufl);
+  const std::vector<Activity> four = {act("a", 0, "class"), act("b", 0, "segment"), act("c", 0, "parity"),
+                                      act("d", 0, "reconstruct")};
+  CHECK(plan_groups(four, {}, o, 1000, ids()).plan.new_groups.size() == 1);
+  o.merge_loss_kinds = false;
+  auto apart = plan_groups(four, {}, o, 1000, ids());
+  REQUIRE(apart.plan.new_groups.size() == 2);
+  for (const auto& g : apart.plan.new_groups) {
+    REQUIRE(g.members.size() == 2);
+    const bool label = g.members[0].task == "class";
+    CHECK(g.members[1].task == (label ? "parity" : "reconstruct"));
+  }
+  CHECK(compat_key(four[0], o) == compat_key(four[2], o));
+  CHECK(compat_key(four[0], o) != compat_key(four[1], o));
+}
+
 TEST_CASE("grouping: consolidation rounds", "[grouping]") {
   CHECK(consolidation_rounds(20, 0.25) == 5);
   CHECK(consolidation_rounds(6, 0.34) == 3);
