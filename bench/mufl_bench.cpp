@@ -137,6 +137,7 @@ struct Options {
   int max_groups = 3;
   int guard_window = sch::ExecutorOptions{}.guard.window;  // 0: no merge guard
   bool merge_loss_kinds = sch::GroupingOptions{}.merge_loss_kinds;
+  sch::SplitRule split_rule = sch::SplitOptions{}.rule;
   std::string energy_meter = "auto";  // as mufld --energy-meter
   int step_reps = 50;
   bool keep = false;
@@ -150,7 +151,7 @@ void usage() {
                "            [--policies mufl,all_in_one,independent,sequential] [--energy-meter auto|model] [--out DIR]\n"
                "            [--clients N] [--per-round K] [--step-reps N] [--task-balance none|cap|cap_merged] [--seed N] [--keep]\n"
                "            [--tasks T1,T2,...] [--merge-guard-window N] [--head-calibration on|off]\n"
-               "            [--merge-loss-kinds on|off]\n"
+               "            [--merge-loss-kinds on|off] [--split-rule mas|no_harm]\n"
                "workloads: mnist = class,parity,reconstruct,segment,edges on mnist, IID;\n"
                "           fashion = class,magnitude,reconstruct,distance on fashion-mnist, Dirichlet(0.5)\n"
                "defaults: workload mnist, var, 20 rounds, 32 clients, 5 per round, 2 threads, consolidation 0.15,\n"
@@ -233,6 +234,11 @@ Options parse_options(int argc, char** argv) {
       auto b = fl::parse_task_balance(v);
       if (!b) throw std::invalid_argument("--task-balance takes none, cap or cap_merged, not '" + v + "'");
       o.task_balance = *b;
+    }
+    else if (flag == "--split-rule") {
+      auto r = sch::parse_split_rule(v);
+      if (!r) throw std::invalid_argument("--split-rule takes mas or no_harm, not '" + v + "'");
+      o.split_rule = *r;
     }
     else if (flag == "--merge-loss-kinds") {
       if (v != "on" && v != "off") throw std::invalid_argument("--merge-loss-kinds takes on or off, not '" + v + "'");
@@ -483,6 +489,7 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
     eo.grouping.merge_window_seconds = 0;
     eo.grouping.consolidation_fraction = o.consolidation_fraction;
     eo.split.max_groups = o.max_groups;
+    eo.split.rule = o.split_rule;
     eo.affinity_every = o.affinity_every;
     eo.task_balance = o.task_balance;
     eo.head_calibration = o.head_calibration;
@@ -714,7 +721,8 @@ std::string markdown(const Options& o, const std::vector<PolicyResult>& results,
      << " LibTorch threads. Consolidation fraction " << o.consolidation_fraction << ", affinity every "
      << o.affinity_every << " batches, at most " << o.max_groups << " groups, task balance "
      << fl::to_string(o.task_balance) << ", head calibration " << (o.head_calibration ? "on" : "off")
-     << ", label and dense tasks " << (o.merge_loss_kinds ? "merge" : "apart") << ".\n\n";
+     << ", label and dense tasks " << (o.merge_loss_kinds ? "merge" : "apart") << ", split rule "
+     << sch::to_string(o.split_rule) << ".\n\n";
   md << "Energy = the joules of the energy ledger, measured per group round by the device's meter: "
      << results.front().meter
      << ". Device-seconds = sum of the group rounds' seconds (local training, aggregation, test-set evaluation).\n\n";
@@ -1011,6 +1019,7 @@ int run(const Options& o) {
             {"max_groups", o.max_groups},
             {"merge_guard_window", o.guard_window},
             {"merge_loss_kinds", o.merge_loss_kinds},
+            {"split_rule", sch::to_string(o.split_rule)},
             {"energy_meter", results.front().meter},
             {"step", {{"reps", step.reps},
                       {"encoder_ms", round_to(step.encoder_ms, 1000)},

@@ -9,6 +9,7 @@
 
 #include "core/strings.h"
 #include "fl/encoder_gradient.h"
+#include "scheduler/grouping/split.h"
 #include "service/version.h"
 
 namespace mufl::service {
@@ -190,6 +191,9 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "the merge guard's share of the mates' progress below which a member lags (0 to 1)")
       ("merge-across-tenants", po::value<bool>(&c.merge_across_tenants)->default_value(c.merge_across_tenants),
        "whether activities of different tenants may share a group (true or false)")
+      ("split-rule", po::value<std::string>(&c.split_rule)->default_value(c.split_rule),
+       "mas: MAS's scoring; no_harm: a member is never kept with mates whose steps raise its loss (a task alone "
+       "scores 0; may exceed --max-groups)")
       ("merge-loss-kinds", po::value<bool>(&c.merge_loss_kinds)->default_value(c.merge_loss_kinds),
        "whether label tasks (cross-entropy) and dense tasks (per-pixel losses) may share a group (true or false)")
       ("energy-meter", po::value<std::string>(&c.energy_meter)->default_value(c.energy_meter),
@@ -320,6 +324,8 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
   if (!(c.consolidation_fraction > 0 && c.consolidation_fraction <= 1))
     return Status::invalid_argument("--consolidation-fraction must be above 0 and at most 1");
   if (c.max_groups < 1 || c.max_groups > 16) return Status::invalid_argument("--max-groups must be from 1 to 16");
+  if (!scheduler::parse_split_rule(c.split_rule))
+    return Status::invalid_argument("--split-rule must be mas or no_harm");
   if (c.max_group_size < 1 || c.max_group_size > 256)
     return Status::invalid_argument("--max-group-size must be from 1 to 256");
   if (!(c.storage_retry_max_seconds >= 1 && c.storage_retry_max_seconds <= 3600))

@@ -182,6 +182,7 @@ int main(int argc, char** argv) {
   exec_options.grouping.merge_loss_kinds = cfg.merge_loss_kinds;
   exec_options.grouping.max_members = cfg.max_group_size;
   exec_options.split.max_groups = cfg.max_groups;
+  exec_options.split.rule = *scheduler::parse_split_rule(cfg.split_rule);  // validated by parse_args
   exec_options.affinity_every = cfg.affinity_every;
   exec_options.federation_lanes = cfg.federation_lanes;
   exec_options.task_balance = *fl::parse_task_balance(cfg.task_balance);

@@ -19,7 +19,9 @@
 // heuristic when the partitions are too many.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <numeric>
 #include <stdexcept>
 #include <utility>
 
@@ -402,6 +404,134 @@ AffinityMatrix weigh_harm(const AffinityMatrix& affinity, double harm_weight) {
   return z;
 }
 
+const char* to_string(SplitRule r) { return r == SplitRule::kNoHarm ? "no_harm" : "mas"; }
+
+std::optional<SplitRule> parse_split_rule(std::string_view s) {
+  if (s == "mas") return SplitRule::kMas;
+  if (s == "no_harm") return SplitRule::kNoHarm;
+  return std::nullopt;
+}
+
+namespace {
+
+// kNoHarm's score of each task in `groups`: the mean of its mates' Z[i][j], 0 alone.
+std::vector<double> no_harm_scores(const AffinityMatrix& z, const std::vector<std::vector<int>>& groups) {
+  std::vector<double> out(z.size(), 0.0);
+  for (const auto& g : groups) {
+    if (g.size() < 2) continue;
+    for (int j : g) {
+      double sum = 0;
+      for (int i : g)
+        if (i != j) sum += z[i][j];
+      out[j] = sum / static_cast<double>(g.size() - 1);
+    }
+  }
+  return out;
+}
+
+// The sum of the task scores, or nullopt when a task in a group scores below 0.
+std::optional<double> no_harm_total(const AffinityMatrix& z, const std::vector<std::vector<int>>& groups,
+                                    double tolerance) {
+  double total = 0;
+  for (double s : no_harm_scores(z, groups)) {
+    if (s < -tolerance) return std::nullopt;
+    total += s;
+  }
+  return total;
+}
+
+std::vector<std::vector<int>> groups_of(const std::vector<int>& rgs) {
+  std::vector<std::vector<int>> groups;
+  for (int t = 0; t < static_cast<int>(rgs.size()); ++t) {
+    if (rgs[t] >= static_cast<int>(groups.size())) groups.resize(rgs[t] + 1);
+    groups[rgs[t]].push_back(t);
+  }
+  return groups;
+}
+
+// Every partition, in lexicographic order of restricted growth strings: the best admissible.
+std::vector<std::vector<int>> no_harm_exhaustive(const AffinityMatrix& z, double tolerance, uint64_t& scored) {
+  const int k = static_cast<int>(z.size());
+  std::vector<int> rgs(k, 0), best(k);
+  std::iota(best.begin(), best.end(), 0);  // all singletons: always admissible, score 0
+  double best_total = 0;
+  size_t best_groups = static_cast<size_t>(k);
+  std::function<void(int, int)> walk = [&](int t, int open) {
+    if (t == k) {
+      ++scored;
+      const auto groups = groups_of(rgs);
+      const auto total = no_harm_total(z, groups, tolerance);
+      if (!total) return;
+      const bool better = *total > best_total + tolerance ||
+                          (*total >= best_total - tolerance && groups.size() < best_groups);
+      if (better) {
+        best = rgs;
+        best_total = *total;
+        best_groups = groups.size();
+      }
+      return;
+    }
+    for (int g = 0; g <= open && g < k; ++g) {
+      rgs[t] = g;
+      walk(t + 1, std::max(open, g + 1));
+    }
+  };
+  walk(0, 0);
+  return groups_of(best);
+}
+
+// Greedy: from singletons, merge the two groups whose admissible union raises the total most;
+// a union that keeps it (within the tolerance) is taken too, as the exhaustive search prefers
+// fewer groups among equal scores. Each merge removes a group, so it ends.
+std::vector<std::vector<int>> no_harm_greedy(const AffinityMatrix& z, double tolerance, uint64_t& scored) {
+  std::vector<std::vector<int>> groups;
+  for (int t = 0; t < static_cast<int>(z.size()); ++t) groups.push_back({t});
+  double total = 0;
+  for (;;) {
+    std::optional<std::pair<size_t, size_t>> pick;
+    double pick_total = total - tolerance;
+    for (size_t a = 0; a < groups.size(); ++a)
+      for (size_t b = a + 1; b < groups.size(); ++b) {
+        auto merged = groups;
+        merged[a].insert(merged[a].end(), merged[b].begin(), merged[b].end());
+        std::sort(merged[a].begin(), merged[a].end());
+        merged.erase(merged.begin() + static_cast<std::ptrdiff_t>(b));
+        ++scored;
+        const auto t = no_harm_total(z, merged, tolerance);
+        if (t && (*t > pick_total || (!pick && *t >= pick_total))) {
+          pick = {a, b};
+          pick_total = *t;
+        }
+      }
+    if (!pick) break;
+    auto& into = groups[pick->first];
+    into.insert(into.end(), groups[pick->second].begin(), groups[pick->second].end());
+    std::sort(into.begin(), into.end());
+    groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(pick->second));
+    total = pick_total;
+  }
+  std::sort(groups.begin(), groups.end());  // ordered by their smallest member
+  return groups;
+}
+
+SplitPlan plan_no_harm(const AffinityMatrix& affinity, double tolerance) {
+  SplitPlan plan;
+  const int k = static_cast<int>(affinity.size());
+  plan.candidate_partitions = count_partitions(k, k);
+  if (k <= kNoHarmExhaustiveTasks) {
+    plan.groups = no_harm_exhaustive(affinity, tolerance, plan.partitions_scored);
+    plan.method = "exhaustive";
+  } else {
+    plan.groups = no_harm_greedy(affinity, tolerance, plan.partitions_scored);
+    plan.method = "heuristic";
+  }
+  plan.task_scores = no_harm_scores(affinity, plan.groups);
+  for (double s : plan.task_scores) plan.score += s / static_cast<double>(k);
+  return plan;
+}
+
+}  // namespace
+
 Result<SplitPlan> plan_split(const AffinityMatrix& measured, const SplitOptions& options) {
   if (Status s = check_affinity(measured); !s.is_ok()) return s;
   if (options.max_groups < 1)
@@ -409,6 +539,8 @@ Result<SplitPlan> plan_split(const AffinityMatrix& measured, const SplitOptions&
   if (!(options.harm_weight >= 1))
     return Status::invalid_argument("harm_weight must be at least 1", {{"harm_weight", "must be at least 1"}});
   const AffinityMatrix affinity = weigh_harm(measured, options.harm_weight);
+  if (options.rule == SplitRule::kNoHarm)
+    return plan_no_harm(affinity, kTieRelative * largest_magnitude(affinity) * static_cast<double>(affinity.size()));
 
   const int k = static_cast<int>(affinity.size());
   const int m = std::min(options.max_groups, k);

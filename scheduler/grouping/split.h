@@ -25,7 +25,9 @@
 //
 // Thread safety: the functions are pure; call them from any thread.
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -35,8 +37,24 @@ namespace mufl::scheduler {
 // Row i, column j: Z[i][j], the affinity i→j.
 using AffinityMatrix = std::vector<std::vector<double>>;
 
+// kMas: MAS's scoring, above. kNoHarm (issue 14, a tenant's regret for staying merged): a task
+// alone scores 0 (no mates: no help and no harm), and a partition is admissible only when every
+// task in a group of two or more scores >= 0, that is, its mates' steps do not raise its loss on
+// balance (harm-weighted). The split is the admissible partition with the highest mean score;
+// ties go to fewer groups, then to the smallest restricted growth string. All singletons are
+// always admissible, so a split always exists. max_groups does not bound it: a task is never
+// kept with mates that harm it to save a group. Exhaustive up to kNoHarmExhaustiveTasks tasks;
+// beyond, a greedy merge from singletons (the admissible union that raises the score most, or
+// keeps it, until none does).
+enum class SplitRule { kMas, kNoHarm };
+const char* to_string(SplitRule r);
+std::optional<SplitRule> parse_split_rule(std::string_view s);  // "mas" | "no_harm"
+inline constexpr int kNoHarmExhaustiveTasks = 10;  // Bell(10) = 115,975 partitions
+
 struct SplitOptions {
   // --- Behaviour ---
+  SplitRule rule = SplitRule::kMas;
+
   // At most this many groups (>= 1). 1 means "never split"; values above K act as K.
   // Default 3, the number of splits MAS reports.
   int max_groups = 3;

@@ -379,3 +379,60 @@ TEST_CASE("split: harm counts twice by default, so a task its mates hurt is not 
   bad.harm_weight = 0.5;
   CHECK(plan_split(z, bad).status().is_invalid_argument());
 }
+
+TEST_CASE("split no_harm: a pair splits when a step of one raises the other's loss, even if the pair gains on the mean") {
+  // The mnist label pair's consolidation affinity (2026-12-07): class helps parity (0.152),
+  // parity's steps raise class's loss on balance (harm-weighted -0.014). MAS keeps a pair (one
+  // group and two singletons tie); no_harm puts class alone.
+  const AffinityMatrix pair = {{0, 0.152}, {-0.007, 0}};
+  CHECK(plan_split(pair)->groups == Groups{{0, 1}});
+  SplitOptions no_harm;
+  no_harm.rule = SplitRule::kNoHarm;
+  auto p = plan_split(pair, no_harm);
+  REQUIRE(p.ok());
+  CHECK(p->groups == Groups{{0}, {1}});
+  CHECK(p->score == 0.0);
+  CHECK(p->task_scores == std::vector<double>{0.0, 0.0});
+  // Both helped: they stay together, each scoring its mate's help.
+  const AffinityMatrix mutual = {{0, 0.3}, {0.1, 0}};
+  auto m = plan_split(mutual, no_harm);
+  REQUIRE(m.ok());
+  CHECK(m->groups == Groups{{0, 1}});
+  CHECK(m->task_scores[0] == Approx(0.1));
+  CHECK(m->task_scores[1] == Approx(0.3));
+  CHECK(m->score == Approx(0.2));
+}
+
+TEST_CASE("split no_harm: the best partition in which nobody is harmed, past max_groups if it must be") {
+  // 0 and 1 help each other; 2 is harmed by 0 (-0.4) but helped by 1 (0.1); 3 is harmed by all.
+  const AffinityMatrix z = {{0, 0.5, -0.2, -0.1}, {0.4, 0, 0.1, -0.1}, {0.0, 0.2, 0, -0.3}, {0.1, 0.1, 0.1, 0}};
+  SplitOptions no_harm;
+  no_harm.rule = SplitRule::kNoHarm;
+  no_harm.max_groups = 2;  // not a bound for no_harm: 3 must be alone
+  auto p = plan_split(z, no_harm);
+  REQUIRE(p.ok());
+  // {0,1} scores 0.4 + 0.5; {1,2} would score 0.2 + 0.1 with 0 and 3 alone: {0,1} {2} {3} wins.
+  CHECK(p->groups == Groups{{0, 1}, {2}, {3}});
+  CHECK(p->method == "exhaustive");
+  for (size_t t = 0; t < z.size(); ++t) CHECK(p->task_scores[t] >= 0);
+}
+
+TEST_CASE("split no_harm: past 10 tasks a greedy merge finds helpful blocks and leaves a harmed task alone") {
+  // Twelve tasks in three blocks of four that help each other, task 11 harmed by everyone.
+  const int k = 12;
+  AffinityMatrix z(k, std::vector<double>(k, -0.05));
+  for (int i = 0; i < 11; ++i)
+    for (int j = 0; j < 11; ++j)
+      if (i != j && i / 4 == j / 4) z[i][j] = 0.3;
+  for (int i = 0; i < k; ++i) z[i][i] = 1;
+  SplitOptions no_harm;
+  no_harm.rule = SplitRule::kNoHarm;
+  auto p = plan_split(z, no_harm);
+  REQUIRE(p.ok());
+  CHECK(p->method == "heuristic");
+  CHECK(p->groups == Groups{{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, 10}, {11}});
+  CHECK(parse_split_rule("no_harm") == SplitRule::kNoHarm);
+  CHECK(parse_split_rule("mas") == SplitRule::kMas);
+  CHECK(!parse_split_rule("best"));
+  CHECK(std::string(to_string(SplitRule::kNoHarm)) == "no_harm");
+}
