@@ -149,6 +149,37 @@ double max_difference(mufl::fl::MultiTaskNet& a, mufl::fl::MultiTaskNet& b) {
   return worst;
 }
 
+// One activity trained twice: simulated on synthetic's Dirichlet(0.5) partition into `clients`,
+// then on a new federation by one mufl-client per shard of `shards` (cut the same way).
+struct SideBySide {
+  std::string sim, real;
+  Fed fed;
+  json done;  // the federated activity, succeeded
+  std::vector<std::unique_ptr<ClientProcess>> clients;
+};
+
+SideBySide simulate_then_federate(HttpClient& c, uint16_t port, const std::string& token, const json& common,
+                                  const std::string& shards, int clients) {
+  SideBySide out;
+  json sim_spec = common;
+  sim_spec["name"] = "simulated";
+  sim_spec["dataset"] = "synthetic";
+  sim_spec["clients"] = clients;
+  sim_spec["partition"] = {{"kind", "dirichlet"}, {"alpha", 0.5}};
+  out.sim = submit(c, token, sim_spec);
+  REQUIRE(wait_done(c, token, out.sim)["state"] == "succeeded");
+  out.fed = make_federation(c, token);
+  out.clients = start_clients(c, port, token, out.fed, shards, clients);
+  json fed_spec = common;
+  fed_spec["name"] = "federated";
+  fed_spec["federation"] = out.fed.id;
+  out.real = submit(c, token, fed_spec);
+  out.done = wait_done(c, token, out.real);
+  INFO(out.done.dump());
+  REQUIRE(out.done["state"] == "succeeded");
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("federated training: four mufl-client processes train the weights the simulation trains, to 1e-6") {
@@ -225,33 +256,17 @@ TEST_CASE("federated training: personalised epochs on real clients train what th
 
   const json common = {{"task", "class"}, {"rounds", 2}, {"clients_per_round", 4}, {"seed", 5}, {"merge", false},
                        {"batch_size", 64}, {"local_epochs", "personalized"}, {"max_local_epochs", 3}};
-  json sim_spec = common;
-  sim_spec["name"] = "simulated";
-  sim_spec["dataset"] = "synthetic";
-  sim_spec["clients"] = 4;
-  sim_spec["partition"] = {{"kind", "dirichlet"}, {"alpha", 0.5}};
-  const std::string sim = submit(c, token, sim_spec);
-  REQUIRE(wait_done(c, token, sim)["state"] == "succeeded");
-
-  const Fed fed = make_federation(c, token);
-  auto clients = start_clients(c, mufld.port(), token, fed, shards.path(), 4);
-  json fed_spec = common;
-  fed_spec["name"] = "federated";
-  fed_spec["federation"] = fed.id;
-  const std::string real = submit(c, token, fed_spec);
-  const json done = wait_done(c, token, real);
-  INFO(done.dump());
-  REQUIRE(done["state"] == "succeeded");
-  CHECK(done["local_epochs"] == "personalized");
-  CHECK(done["max_local_epochs"] == 3);
+  const SideBySide run = simulate_then_federate(c, mufld.port(), token, common, shards.path(), 4);
+  CHECK(run.done["local_epochs"] == "personalized");
+  CHECK(run.done["max_local_epochs"] == 3);
 
   // Every client trained once a round: samples = the sum of its epochs x its samples, which
   // the simulation's rounds count alike, and fewer than three epochs of every client.
   int64_t held = 0;
-  for (const auto& item : get_all_items(c, "/v1/federations/" + fed.id + "/clients", token))
+  for (const auto& item : get_all_items(c, "/v1/federations/" + run.fed.id + "/clients", token))
     held += item["train_samples"].get<int64_t>();
-  const auto fed_rounds = get_all_items(c, "/v1/activities/" + real + "/rounds", token);
-  const auto sim_rounds = get_all_items(c, "/v1/activities/" + sim + "/rounds", token);
+  const auto fed_rounds = get_all_items(c, "/v1/activities/" + run.real + "/rounds", token);
+  const auto sim_rounds = get_all_items(c, "/v1/activities/" + run.sim + "/rounds", token);
   REQUIRE(fed_rounds.size() == 2);
   REQUIRE(sim_rounds.size() == 2);
   for (size_t r = 0; r < fed_rounds.size(); ++r) {
@@ -260,8 +275,8 @@ TEST_CASE("federated training: personalised epochs on real clients train what th
     CHECK(fed_rounds[r]["samples"].get<int64_t>() < 3 * held);
     CHECK(fed_rounds[r]["samples"].get<int64_t>() > held);
   }
-  auto a = load_model(c, token, sim, "class");
-  auto b = load_model(c, token, real, "class");
+  auto a = load_model(c, token, run.sim, "class");
+  auto b = load_model(c, token, run.real, "class");
   CHECK(max_difference(a, b) <= 1e-6);
 }
 
@@ -274,32 +289,16 @@ TEST_CASE("federated training: ssl with fedema on real clients trains the simula
 
   const json common = {{"task", "ssl"}, {"rounds", 2}, {"clients_per_round", 3}, {"seed", 9}, {"merge", false},
                        {"batch_size", 64}, {"local_update", "fedema"}, {"ema_lambda", 0.5}};
-  json sim_spec = common;
-  sim_spec["name"] = "simulated";
-  sim_spec["dataset"] = "synthetic";
-  sim_spec["clients"] = 3;
-  sim_spec["partition"] = {{"kind", "dirichlet"}, {"alpha", 0.5}};
-  const std::string sim = submit(c, token, sim_spec);
-  REQUIRE(wait_done(c, token, sim)["state"] == "succeeded");
-
-  const Fed fed = make_federation(c, token);
-  auto clients = start_clients(c, mufld.port(), token, fed, shards.path(), 3);
-  json fed_spec = common;
-  fed_spec["name"] = "federated";
-  fed_spec["federation"] = fed.id;
-  const std::string real = submit(c, token, fed_spec);
-  const json done = wait_done(c, token, real);
-  INFO(done.dump());
-  REQUIRE(done["state"] == "succeeded");
-  for (const auto& r : get_all_items(c, "/v1/activities/" + real + "/rounds", token)) {
+  const SideBySide run = simulate_then_federate(c, mufld.port(), token, common, shards.path(), 3);
+  for (const auto& r : get_all_items(c, "/v1/activities/" + run.real + "/rounds", token)) {
     CHECK(r["clients_reported"] == 3);
     // Each client fitted the probe on its own training part and scored its held-out part.
     const double probe = r["metrics"]["ssl"]["linear_probe_accuracy"].get<double>();
     CHECK(probe > 0);
     CHECK(probe <= 1);
   }
-  auto a = load_model(c, token, sim, "ssl");
-  auto b = load_model(c, token, real, "ssl");
+  auto a = load_model(c, token, run.sim, "ssl");
+  auto b = load_model(c, token, run.real, "ssl");
   CHECK(max_difference(a, b) <= 1e-6);
 }
 

@@ -41,6 +41,21 @@ void write_colour_part(const std::string& path, int64_t n, int64_t side, uint32_
   std::ofstream(path, std::ios::binary) << *bytes;
 }
 
+// One data directory per entry of `train_sizes` under `root` (c0, c1, …): a training part of that
+// many images from seed `seed` + i and, when `test_size` > 0, a held-out part from `seed` + 10 + i.
+std::vector<std::string> client_dirs(const std::string& root, const std::vector<int64_t>& train_sizes, uint32_t seed,
+                                     int64_t test_size = 0) {
+  std::vector<std::string> dirs;
+  for (size_t i = 0; i < train_sizes.size(); ++i) {
+    const auto n = static_cast<uint32_t>(i);
+    dirs.push_back(root + "/c" + std::to_string(i));
+    std::filesystem::create_directories(dirs.back());
+    write_colour_part(dirs.back() + "/train.safetensors", train_sizes[i], 32, seed + n);
+    if (test_size > 0) write_colour_part(dirs.back() + "/test.safetensors", test_size, 32, seed + 10 + n);
+  }
+  return dirs;
+}
+
 // Clients that train in this process, one data directory each.
 class InProcessPool final : public ClientPool {
  public:
@@ -93,13 +108,7 @@ JobConfig colour_job() {
 
 TEST_CASE("federated job: 3x32x32 clients train a merged model through the pool, evaluated by the clients") {
   mufl::testing::TempDir dir;
-  std::vector<std::string> dirs;
-  for (int i = 0; i < 3; ++i) {
-    dirs.push_back(dir.path() + "/c" + std::to_string(i));
-    std::filesystem::create_directories(dirs.back());
-    write_colour_part(dirs.back() + "/train.safetensors", 96, 32, 10 + i);
-    write_colour_part(dirs.back() + "/test.safetensors", 32, 32, 20 + i);
-  }
+  const auto dirs = client_dirs(dir.path(), {96, 96, 96}, 10, 32);
   auto pool = std::make_shared<InProcessPool>(dirs);
   RuntimeOptions runtime;
   runtime.client_pools = [&](const std::string& federation) -> std::shared_ptr<ClientPool> {
@@ -166,12 +175,7 @@ TEST_CASE("federated job: a dense task on sides that are not multiples of 4, or 
 
 TEST_CASE("federated job: with fedema each client keeps its model and starts from its EMA with the global one") {
   mufl::testing::TempDir dir;
-  std::vector<std::string> dirs;
-  for (int i = 0; i < 3; ++i) {
-    dirs.push_back(dir.path() + "/c" + std::to_string(i));
-    std::filesystem::create_directories(dirs.back());
-    write_colour_part(dirs.back() + "/train.safetensors", 64, 32, 30 + i);
-  }
+  const auto dirs = client_dirs(dir.path(), {64, 64, 64}, 30);
   auto pool = std::make_shared<InProcessPool>(dirs);
   RuntimeOptions runtime;
   runtime.client_pools = [&](const std::string&) -> std::shared_ptr<ClientPool> { return pool; };
@@ -238,13 +242,7 @@ TEST_CASE("federated job: a fedema assignment names a plain job and a round, and
 
 TEST_CASE("federated job: personalised epochs scale each client's epochs by its samples against the largest client's") {
   mufl::testing::TempDir dir;
-  std::vector<std::string> dirs;
-  const std::vector<int64_t> sizes = {96, 48, 24};
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    dirs.push_back(dir.path() + "/c" + std::to_string(i));
-    std::filesystem::create_directories(dirs.back());
-    write_colour_part(dirs.back() + "/train.safetensors", sizes[i], 32, 40 + static_cast<uint32_t>(i));
-  }
+  const auto dirs = client_dirs(dir.path(), {96, 48, 24}, 40);
   auto pool = std::make_shared<InProcessPool>(dirs);
   RuntimeOptions runtime;
   runtime.client_pools = [&](const std::string&) -> std::shared_ptr<ClientPool> { return pool; };
@@ -294,13 +292,7 @@ TEST_CASE("federated job: an assignment's personalize_max_samples round-trips an
 
 TEST_CASE("federated job: ssl trains on the clients, with fedema, and each client scores a linear probe on its own data") {
   mufl::testing::TempDir dir;
-  std::vector<std::string> dirs;
-  for (int i = 0; i < 3; ++i) {
-    dirs.push_back(dir.path() + "/c" + std::to_string(i));
-    std::filesystem::create_directories(dirs.back());
-    write_colour_part(dirs.back() + "/train.safetensors", 64, 32, 50 + i);
-    write_colour_part(dirs.back() + "/test.safetensors", 32, 32, 60 + i);
-  }
+  const auto dirs = client_dirs(dir.path(), {64, 64, 64}, 50, 32);
   auto pool = std::make_shared<InProcessPool>(dirs);
   RuntimeOptions runtime;
   runtime.client_pools = [&](const std::string&) -> std::shared_ptr<ClientPool> { return pool; };
