@@ -56,7 +56,8 @@ Result<std::vector<fl::RemoteUpdate>> FederationPool::run(const fl::RemoteDraw& 
   auto all = all_clients();
   if (!all.ok()) return all.status();
   DrawRequest req;
-  req.group_id = draw.job;
+  // A clustered round's other clusters are draws of their own: "<group>-c<part>".
+  req.group_id = draw.part == 0 ? draw.job : draw.job + "-c" + std::to_string(draw.part);
   req.round = draw.round;
   req.attempt = draw.attempt;
   req.global_weights = draw.global_weights;
@@ -71,7 +72,7 @@ Result<std::vector<fl::RemoteUpdate>> FederationPool::run(const fl::RemoteDraw& 
   }
   auto opened = leases_.open_draw(req);
   if (!opened.ok()) return opened.status();
-  auto done = leases_.wait_draw(draw.job, draw.round, draw.attempt, opened->deadline_unix_ms, should_stop, stopped);
+  auto done = leases_.wait_draw(req.group_id, draw.round, draw.attempt, opened->deadline_unix_ms, should_stop, stopped);
   if (!done.ok()) return done.status();
   std::vector<fl::RemoteUpdate> out;
   if (stopped) return out;

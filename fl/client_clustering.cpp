@@ -55,7 +55,7 @@ std::vector<std::vector<int64_t>> cluster_members(const std::vector<int>& assign
   for (int c : assignment) clusters = std::max(clusters, c + 1);
   std::vector<std::vector<int64_t>> out(static_cast<size_t>(clusters));
   for (size_t i = 0; i < assignment.size(); ++i)
-    out[static_cast<size_t>(assignment[i])].push_back(static_cast<int64_t>(i));
+    if (assignment[i] >= 0) out[static_cast<size_t>(assignment[i])].push_back(static_cast<int64_t>(i));
   return out;
 }
 

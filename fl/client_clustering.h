@@ -27,7 +27,8 @@ namespace mufl::fl {
 // (k = 16, -O2, a loaded 2-core machine).
 std::vector<int> cluster_by_similarity(const std::vector<std::vector<double>>& similarity, int k);
 
-// The members of each cluster, ascending, from an assignment as above.
+// The members of each cluster, ascending, from an assignment as above (an item in no cluster,
+// -1, is left out).
 std::vector<std::vector<int64_t>> cluster_members(const std::vector<int>& assignment);
 
 }  // namespace mufl::fl

@@ -24,6 +24,9 @@ struct RemoteDraw {
   std::string job;    // the job's name (JobConfig::name: a group id)
   int64_t round = 0;  // the lineage round, 1-based
   int attempt = 0;    // the draw of that round, 0-based
+  // Which of the round's start models (client clustering: the cluster, one draw each; else
+  // 0). Draws of one round and attempt with different parts are distinct.
+  int part = 0;
   int64_t timeout_ms = 0;  // how long the clients have to report
   std::string global_weights;                 // safetensors, F32
   std::vector<protocol::TensorSpec> tensors;  // what an update must hold

@@ -304,8 +304,6 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
   if (config.affinity_every < 0) errors.push_back({"affinity_every", "at least 0"});
   if (config.client_clusters < 1 || config.client_clusters > 16)
     errors.push_back({"client_clusters", "from 1 (off) to 16"});
-  if (config.client_clusters > 1 && federated)
-    errors.push_back({"client_clusters", "clusters clients of catalog data sets, not yet of a federation"});
   if (config.client_clusters > 1 && std::count(config.tasks.begin(), config.tasks.end(), "ssl") > 0)
     errors.push_back({"client_clusters", "does not apply to ssl (each cluster would need its own linear probe)"});
   if (config.cluster_round < 1) errors.push_back({"cluster_round", "at least 1"});
@@ -377,6 +375,8 @@ Result<std::unique_ptr<FlJob>> FlJob::build(const JobConfig& config, const Runti
     if (config.client_clusters > 1)
       state->clusters = std::make_unique<JobClusters>(state->partition, state->data->train.labels);
   }
+  if (federated && config.client_clusters > 1)  // no partition: the clients that train in the clustering round
+    state->clusters = std::make_unique<JobClusters>(state->partition, torch::Tensor());
 
   {
     // The encoder's initialisation depends on the seed alone, and each head's on the seed, its
@@ -519,7 +519,7 @@ Status FlJob::train_clients(RoundWork& w, const std::function<bool()>& should_st
       if ((*tasks)[m].empty()) continue;
       task_count += (*tasks)[m].size();
       const auto waiting = std::chrono::steady_clock::now();
-      Status trained = s_->clients->train(w.starts[m], w.local, {w.round + 1, attempt}, (*tasks)[m],
+      Status trained = s_->clients->train(w.starts[m], w.local, {w.round + 1, attempt, static_cast<int>(m)}, (*tasks)[m],
                                           [&](ClientResult r) { add_result(w, m, std::move(r)); }, should_stop,
                                           stopped);
       if (s_->clients->remote()) report.client_wait_seconds += seconds_since(waiting);
@@ -551,9 +551,12 @@ Result<std::vector<std::vector<ClientTask>>> FlJob::draw_clients(RoundWork& w, i
   w.report.client_wait_seconds += seconds_since(waiting);
   if (!candidates.ok()) return candidates.status();
   // The clustering round needs every client's update: all train, and none drops out.
-  const auto chosen = w.clustering_now ? std::move(*candidates)
-                                       : sample_clients(std::move(*candidates), c.clients_per_round,
-                                                        seed_for(c.seed, Purpose::kSample, w.round, attempt));
+  auto chosen = w.clustering_now ? std::move(*candidates)
+                                 : sample_clients(std::move(*candidates), c.clients_per_round,
+                                                  seed_for(c.seed, Purpose::kSample, w.round, attempt));
+  // A federation may have more clients online than the rule compares: the lowest numbers.
+  if (w.clustering_now && chosen.size() > static_cast<size_t>(kMaxFederatedClusterClients))
+    chosen.resize(static_cast<size_t>(kMaxFederatedClusterClients));
   std::vector<std::vector<ClientTask>> tasks(w.starts.size());
   for (int64_t client : chosen) {
     ++w.report.clients_sampled;
@@ -633,7 +636,9 @@ Status FlJob::aggregate(RoundWork& w) {
 Status FlJob::evaluate_round(RoundWork& w, bool full_probe) {
   State& s = *s_;
   RoundReport& report = w.report;
-  if (s.clustered()) {
+  if (s.clustered() && s.clusters->federated()) {
+    cluster_federated_evaluation(w);
+  } else if (s.clustered()) {
     const auto per_cluster = s.evaluate_clusters();
     const auto& samples = s.clusters->samples();
     report.eval = weighted_mean(per_cluster, samples);
@@ -651,6 +656,21 @@ Status FlJob::evaluate_round(RoundWork& w, bool full_probe) {
     report.eval = federated_evaluation(s.config.heads, s.tasks, w.evaluated);
   }
   return Status::ok();
+}
+
+void FlJob::cluster_federated_evaluation(RoundWork& w) {
+  State& s = *s_;
+  // Each client evaluated the model it trained from its cluster's: the round's metrics are all
+  // of them, and each cluster's those of its own clients.
+  w.report.eval = federated_evaluation(s.config.heads, s.tasks, w.evaluated);
+  std::vector<std::vector<ClientResult>> by_cluster(s.clusters->count());
+  for (const auto& e : w.evaluated) by_cluster[s.clusters->of(e.client)].push_back(e);
+  const auto members = s.clusters->members();
+  for (size_t m = 0; m < members.size(); ++m) {
+    const int64_t reported = w.clustering_now ? static_cast<int64_t>(members[m].size()) : w.reported_by[m];
+    w.report.clusters.push_back({members[m], s.clusters->samples()[m], reported,
+                                 federated_evaluation(s.config.heads, s.tasks, by_cluster[m])});
+  }
 }
 
 Result<std::vector<TaskMetrics>> FlJob::evaluate() const { return evaluate(true); }
@@ -735,7 +755,8 @@ Status FlJob::restore(const std::string& bytes) {
         return Status::invalid_argument("checkpoint strategy state is for another model");
     std::unique_ptr<JobClusters> clusters;
     if (s_->clusters) {  // read into a fresh one, so that a bad checkpoint changes nothing
-      clusters = std::make_unique<JobClusters>(s_->partition, s_->data->train.labels);
+      clusters = std::make_unique<JobClusters>(s_->partition,
+                                               s_->data ? s_->data->train.labels : torch::Tensor());
       Status read = clusters->read(archive, params, s_->config.client_clusters, s_->config.aggregator, s_->device);
       if (!read.is_ok()) return read;
     }

@@ -129,7 +129,9 @@ struct ClusterReport {
   int64_t samples = 0;           // its members' training samples: its weight in the round's eval
   int64_t clients_reported = 0;  // members that trained in this round
   // Its model on the test set, weighted label by label to the label mix of its members'
-  // training data: how its clients see it on data like their own (docs/tasks.md).
+  // training data: how its clients see it on data like their own (docs/tasks.md). On a
+  // federation: the held-out evaluations of its clients that reported this round (empty when
+  // none did).
   std::vector<TaskMetrics> eval;
 };
 
@@ -261,6 +263,8 @@ class FlJob {
   void add_result(RoundWork& w, size_t start, ClientResult result);
   Status aggregate(RoundWork& w);
   Status evaluate_round(RoundWork& w, bool full_probe);
+  // A federation's clustered round: its clients' own evaluations, in all and per cluster.
+  void cluster_federated_evaluation(RoundWork& w);
   // The head calibration of the round's clients, after its aggregation (fl/head_calibration.h),
   // recorded in `report`. It does not stop: the round's aggregate is already in the model.
   Status calibrate(const std::vector<ClientTask>& clients, const LocalTrainOptions& local, RoundReport& report);

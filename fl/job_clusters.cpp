@@ -64,18 +64,19 @@ size_t JobClusters::largest() const {
   return best;
 }
 
-void JobClusters::assign(std::vector<int> cluster_of, std::vector<Weights> models,
+void JobClusters::assign(std::vector<int> cluster_of, std::vector<int64_t> client_samples, std::vector<Weights> models,
                          std::vector<std::unique_ptr<Strategy>> strategies) {
   cluster_of_ = std::move(cluster_of);
+  client_samples_ = std::move(client_samples);
   models_ = std::move(models);
   strategies_ = std::move(strategies);
   samples_.clear();
   label_mix_.clear();
   for (const auto& clients : members()) {
     int64_t n = 0;
-    for (int64_t client : clients) n += static_cast<int64_t>(partition_.at(static_cast<size_t>(client)).size());
+    for (int64_t client : clients) n += client_samples_.at(static_cast<size_t>(client));
     samples_.push_back(n);
-    label_mix_.push_back(label_shares(train_labels_, partition_, clients));
+    if (!federated()) label_mix_.push_back(label_shares(train_labels_, partition_, clients));
   }
 }
 
@@ -86,8 +87,17 @@ void JobClusters::form(int k, const std::vector<int64_t>& clients, const std::ve
   for (const auto& u : updates) trained.push_back(u.weights);
   const auto by_update = cluster_by_similarity(update_similarities(start, trained), k);
   TORCH_CHECK(!by_update.empty(), "client clustering: no updates");
-  std::vector<int> cluster_of(partition_.size(), 0);
-  for (size_t i = 0; i < clients.size(); ++i) cluster_of.at(static_cast<size_t>(clients[i])) = by_update[i];
+  // The population: the partition's clients, or on a federation every number up to the largest
+  // that trained (one that did not is in no cluster, -1, and weighs nothing).
+  const size_t population = federated() ? static_cast<size_t>(*std::max_element(clients.begin(), clients.end()) + 1)
+                                        : partition_.size();
+  std::vector<int> cluster_of(population, federated() ? -1 : 0);
+  std::vector<int64_t> client_samples(population, 0);
+  for (size_t c = 0; c < partition_.size(); ++c) client_samples[c] = static_cast<int64_t>(partition_[c].size());
+  for (size_t i = 0; i < clients.size(); ++i) {
+    cluster_of.at(static_cast<size_t>(clients[i])) = by_update[i];
+    if (federated()) client_samples[static_cast<size_t>(clients[i])] = updates[i].num_samples;
+  }
   const auto count = static_cast<size_t>(*std::max_element(by_update.begin(), by_update.end()) + 1);
   std::vector<UpdateSum> sums(count);
   for (size_t i = 0; i < updates.size(); ++i)
@@ -98,7 +108,7 @@ void JobClusters::form(int k, const std::vector<int64_t>& clients, const std::ve
     strategies.push_back(strategy_with(aggregator, strategy.state()));
     models.push_back(strategies.back()->aggregate_sum(start, sums[c]));
   }
-  assign(std::move(cluster_of), std::move(models), std::move(strategies));
+  assign(std::move(cluster_of), std::move(client_samples), std::move(models), std::move(strategies));
 }
 
 void JobClusters::aggregate(size_t cluster, const UpdateSum& sum) {
@@ -110,6 +120,7 @@ void JobClusters::write(torch::serialize::OutputArchive& archive) const {
   archive.write("clusters.count", torch::tensor(static_cast<int64_t>(count()), torch::kInt64));
   const std::vector<int64_t> assignment(cluster_of_.begin(), cluster_of_.end());
   archive.write("clusters.assignment", torch::tensor(assignment, torch::kInt64));
+  archive.write("clusters.client_samples", torch::tensor(client_samples_, torch::kInt64));
   for (size_t c = 0; c < count(); ++c) {
     const auto prefix = "clusters." + std::to_string(c);
     write_tensors(archive, prefix + ".weights.", models_[c]);
@@ -122,20 +133,34 @@ Status JobClusters::read(torch::serialize::InputArchive& archive, const std::vec
   auto bad = [](const std::string& why) { return Status::invalid_argument("checkpoint clusters: " + why); };
   torch::Tensor t;
   if (!archive.try_read("clusters.count", t)) {
-    assign({}, {}, {});
+    assign({}, {}, {}, {});
     return Status::ok();
   }
   const int64_t k = t.item<int64_t>();
   if (k < 1 || k > max_clusters)
     return bad(std::to_string(k) + " clusters for a job of at most " + std::to_string(max_clusters));
   archive.read("clusters.assignment", t);
-  if (t.numel() != static_cast<int64_t>(partition_.size())) return bad("the assignment is for another population");
+  const bool fits = federated() ? t.numel() >= 1 && t.numel() <= kMaxFederatedClusterClients
+                                : t.numel() == static_cast<int64_t>(partition_.size());
+  if (!fits) return bad("the assignment is for another population");
   const auto a = t.to(torch::kInt64).contiguous();
   std::vector<int> cluster_of;
   for (int64_t i = 0; i < a.numel(); ++i) {
     const int64_t c = a.data_ptr<int64_t>()[i];
-    if (c < 0 || c >= k) return bad("client " + std::to_string(i) + " is in no cluster");
+    // On a federation a client that did not train in the clustering round is in none (-1).
+    if (c < (federated() ? -1 : 0) || c >= k) return bad("client " + std::to_string(i) + " is in no cluster");
     cluster_of.push_back(static_cast<int>(c));
+  }
+  std::vector<int64_t> client_samples(cluster_of.size(), 0);
+  if (archive.try_read("clusters.client_samples", t)) {
+    if (t.numel() != a.numel()) return bad("the clients' samples are for another population");
+    const auto s = t.to(torch::kInt64).contiguous();
+    for (int64_t i = 0; i < s.numel(); ++i)
+      if ((client_samples[static_cast<size_t>(i)] = s.data_ptr<int64_t>()[i]) < 0) return bad("negative samples");
+  } else if (federated()) {
+    return bad("a federation's clusters need their clients' samples");
+  } else {  // a checkpoint from before client_samples: the partition says
+    for (size_t i = 0; i < partition_.size(); ++i) client_samples[i] = static_cast<int64_t>(partition_[i].size());
   }
   std::vector<Weights> models;
   std::vector<std::unique_ptr<Strategy>> strategies;
@@ -151,7 +176,7 @@ Status JobClusters::read(torch::serialize::InputArchive& archive, const std::vec
     models.push_back(std::move(w));
     strategies.push_back(std::move(*strategy));
   }
-  assign(std::move(cluster_of), std::move(models), std::move(strategies));
+  assign(std::move(cluster_of), std::move(client_samples), std::move(models), std::move(strategies));
   return Status::ok();
 }
 

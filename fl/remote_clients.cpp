@@ -13,6 +13,7 @@ Status RemoteClients::train(const Weights& global, const LocalTrainOptions& opti
   remote.timeout_ms = timeout_ms_;
   remote.round = draw.round;
   remote.attempt = draw.attempt;
+  remote.part = draw.part;
   set_weights(shape_, global);
   auto encoded = protocol::encode_safetensors(to_tensor_file(shape_));
   if (!encoded.ok()) return encoded.status();

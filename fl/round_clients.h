@@ -46,6 +46,9 @@ struct ClientResult {
 struct RoundDraw {
   int64_t round = 0;  // the lineage round, 1-based
   int attempt = 0;    // 0-based
+  // Which start model of the round (client clustering: the cluster; else 0). A round trains
+  // one train() call per start model.
+  int part = 0;
 };
 
 class RoundClients {

@@ -34,19 +34,19 @@ void pick_one(FieldReader& r, const char* field, const std::optional<std::string
   r.fail(field, "unknown " + std::string(field) + " '" + *value + "'; one of " + choices);
 }
 
-// Client clustering: k clusters of a catalog data set's clients, clustered after a round the
-// activity reaches. Called once the other fields are in `spec`.
+// Client clustering: k clusters of the activity's clients (a catalog data set's, or a
+// federation's), clustered after a round the activity reaches. Called once the other fields are in `spec`.
 void check_clusters(FieldReader& r, const std::optional<int64_t>& k, const std::optional<int64_t>& after,
                     ActivitySpec& spec) {
   if (after && (!k || *k == 1)) r.fail("cluster_round", "applies only with \"client_clusters\" above 1");
   if (!k || *k == 1) return;
-  if (!spec.federation.empty())
-    r.fail("client_clusters", "clusters the clients of catalog data sets, not yet of a federation");
-  else if (spec.task == "ssl")
+  // On a federation the enrolled clients are the population: known only when it clusters.
+  const bool federated = !spec.federation.empty();
+  if (spec.task == "ssl")
     r.fail("client_clusters", "does not apply to task 'ssl' (each cluster would need its own linear probe)");
-  else if (*k > spec.clients)
+  else if (!federated && *k > spec.clients)
     r.fail("client_clusters", "must not exceed clients (" + std::to_string(spec.clients) + ")");
-  else if (spec.clients > kMaxClusteredClients)
+  else if (!federated && spec.clients > kMaxClusteredClients)
     r.fail("client_clusters", "clusters at most " + std::to_string(kMaxClusteredClients) +
                                   " clients: the clustering round compares every client's update");
   spec.client_clusters = *k;

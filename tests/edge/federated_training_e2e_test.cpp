@@ -302,6 +302,33 @@ TEST_CASE("federated training: ssl with fedema on real clients trains the simula
   CHECK(max_difference(a, b) <= 1e-6);
 }
 
+TEST_CASE("federated training: client clustering on real clients forms the simulation's clusters and trains its weights") {
+  TempDir dir, shards;
+  cut_shards(dir.path(), shards.path(), 4, 3, 0.5);
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, {"--devices", "cpu:1", "--torch-threads", "1"});
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string token = make_tenant(c, "labs");
+
+  const json common = {{"task", "class"}, {"rounds", 2}, {"clients_per_round", 4}, {"seed", 3}, {"merge", false},
+                       {"batch_size", 64}, {"client_clusters", 2}, {"cluster_round", 1}};
+  const SideBySide run = simulate_then_federate(c, mufld.port(), token, common, shards.path(), 4);
+  const json sim = json::parse(c.get("/v1/activities/" + run.sim, token).body);
+  INFO(sim.dump() << run.done.dump());
+  // The same clients in the same clusters: both clustered on the same updates.
+  REQUIRE(run.done.contains("clusters"));
+  REQUIRE(run.done["clusters"].size() == sim["clusters"].size());
+  for (size_t k = 0; k < sim["clusters"].size(); ++k)
+    CHECK(run.done["clusters"][k]["clients"] == sim["clusters"][k]["clients"]);
+  // Round 2 trained each cluster from its own model, a draw each; the clients evaluated.
+  const auto rounds = get_all_items(c, "/v1/activities/" + run.real + "/rounds", token);
+  REQUIRE(rounds.size() == 2);
+  CHECK(rounds[1]["clients_reported"] == 4);
+  CHECK(rounds[1]["metrics"]["class"]["accuracy"].get<double>() > 0);
+  auto a = load_model(c, token, run.sim, "class");
+  auto b = load_model(c, token, run.real, "class");
+  CHECK(max_difference(a, b) <= 1e-6);
+}
+
 TEST_CASE("federated training: a group waiting for its clients holds no device, and a local activity trains meanwhile") {
   TempDir dir, shards;
   cut_shards(dir.path(), shards.path(), 1, 4);

@@ -165,11 +165,14 @@ TEST_CASE("client clusters: bad settings are refused naming the field") {
   c = clustered_job();
   c.tasks = {"ssl"};
   CHECK(names_field(FlJob::create(c, RuntimeOptions{}), "client_clusters"));
+  // On a federation clustering is allowed (tests/fl/federated_job_test.cpp); a job there without
+  // a pool is refused for that, not for its clusters.
   c = clustered_job();
   c.dataset.clear();
   c.federation = "fed_x";
   c.name = "grp_x";
-  CHECK(names_field(FlJob::create(c, RuntimeOptions{}), "client_clusters"));
+  CHECK(names_field(FlJob::create(c, RuntimeOptions{}), "federation"));
+  CHECK(!names_field(FlJob::create(c, RuntimeOptions{}), "client_clusters"));
 }
 
 TEST_CASE("client clusters: per-client evaluation is the clusters' once clustered, near the test set's without") {

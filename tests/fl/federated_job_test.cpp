@@ -4,6 +4,7 @@
 // adapts its first convolution and its heads to it.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -24,8 +25,8 @@ using namespace mufl::fl;
 namespace {
 
 // `n` colour images of side `side` whose label is written in their red channel's brightness
-// (learnable), as DIR/<part>.safetensors.
-void write_colour_part(const std::string& path, int64_t n, int64_t side, uint32_t seed) {
+// (learnable; `inverted`: label 9 is the darkest), as DIR/<part>.safetensors.
+void write_colour_part(const std::string& path, int64_t n, int64_t side, uint32_t seed, bool inverted = false) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> noise(0.0f, 0.3f);
   protocol::NamedTensor images{"images", {n, 3, side, side}, {}}, labels{"labels", {n}, {}};
@@ -34,7 +35,8 @@ void write_colour_part(const std::string& path, int64_t n, int64_t side, uint32_
     labels.values.push_back(static_cast<float>(label));
     for (int64_t c = 0; c < 3; ++c)
       for (int64_t p = 0; p < side * side; ++p)
-        images.values.push_back(c == 0 ? 0.07f * static_cast<float>(label) + noise(rng) : noise(rng));
+        images.values.push_back(c == 0 ? 0.07f * static_cast<float>(inverted ? 9 - label : label) + noise(rng)
+                                       : noise(rng));
   }
   auto bytes = protocol::encode_safetensors({{images, labels}, {}});
   REQUIRE(bytes.ok());
@@ -324,4 +326,75 @@ TEST_CASE("federated job: ssl trains on the clients, with fedema, and each clien
   CHECK(a->tasks == std::vector<std::string>{"ssl"});
   CHECK(a->local_update == "fedema");
   for (const auto& d : dirs) CHECK(std::filesystem::exists(d + "/.mufl-state/grp_test/c0.r2.state"));
+}
+
+TEST_CASE("federated job: client clustering on a federation trains a draw per cluster, evaluates by the clients, and resumes exactly") {
+  mufl::testing::TempDir dir;
+  // Two kinds of clients: the label written in the red channel's brightness (0 and 1), or in
+  // its darkness (2 and 3): their updates pull the model apart.
+  std::vector<std::string> dirs;
+  for (int i = 0; i < 4; ++i) {
+    dirs.push_back(dir.path() + "/c" + std::to_string(i));
+    std::filesystem::create_directories(dirs.back());
+    const bool inverted = i >= 2;
+    write_colour_part(dirs.back() + "/train.safetensors", 64, 32, 70 + i, inverted);
+    write_colour_part(dirs.back() + "/test.safetensors", 16, 32, 80 + i, inverted);
+  }
+  auto pool = std::make_shared<InProcessPool>(dirs);
+  RuntimeOptions runtime;
+  runtime.client_pools = [&](const std::string&) -> std::shared_ptr<ClientPool> { return pool; };
+  JobConfig c = colour_job();
+  c.tasks = {"class"};
+  c.heads = {"a"};
+  c.rounds = 3;
+  c.clients = 4;
+  c.clients_per_round = 4;
+  c.client_clusters = 2;
+  c.cluster_round = 1;
+  auto job = FlJob::create(c, runtime);
+  REQUIRE(job.ok());
+
+  auto first = (*job)->run_round();  // every client trains from the global model, then they cluster
+  REQUIRE(first.ok());
+  REQUIRE(pool->draws.size() == 1);
+  CHECK(pool->draws[0].tasks.size() == 4);
+  // Which clients go together is the clustering rule's (fl/client_clustering.h, its own tests);
+  // here: two clusters that share the four clients out, weighed by what their updates reported.
+  REQUIRE(first->clusters.size() == 2);
+  std::vector<int64_t> everyone;
+  for (const auto& cl : first->clusters) {
+    REQUIRE(!cl.clients.empty());
+    everyone.insert(everyone.end(), cl.clients.begin(), cl.clients.end());
+    CHECK(cl.samples == 64 * static_cast<int64_t>(cl.clients.size()));
+    CHECK(cl.clients_reported == static_cast<int64_t>(cl.clients.size()));
+    REQUIRE(cl.eval.size() == 1);  // from its clients' own held-out parts
+  }
+  std::sort(everyone.begin(), everyone.end());
+  CHECK(everyone == std::vector<int64_t>{0, 1, 2, 3});
+  REQUIRE(first->eval.size() == 1);
+  const std::string after_first = *(*job)->checkpoint();
+
+  auto second = (*job)->run_round();
+  REQUIRE(second.ok());
+  // One draw per cluster, each handing its members its own model.
+  REQUIRE(pool->draws.size() == 3);
+  for (size_t d = 1; d < 3; ++d) {
+    CHECK(pool->draws[d].round == 2);
+    CHECK(pool->draws[d].part == static_cast<int>(d - 1));
+    std::vector<int64_t> drawn;
+    for (const auto& t : pool->draws[d].tasks) drawn.push_back(t.client);
+    CHECK(drawn == first->clusters[d - 1].clients);
+  }
+  CHECK(pool->draws[1].global_weights != pool->draws[2].global_weights);
+  for (const auto& cl : second->clusters) CHECK(cl.clients_reported == static_cast<int64_t>(cl.clients.size()));
+
+  // A restart after round 1 hands out the same two models again, bit for bit.
+  auto resumed = FlJob::create(c, runtime);
+  REQUIRE(resumed.ok());
+  REQUIRE((*resumed)->restore(after_first).is_ok());
+  REQUIRE((*resumed)->run_round().ok());
+  REQUIRE(pool->draws.size() == 5);
+  CHECK(pool->draws[3].global_weights == pool->draws[1].global_weights);
+  CHECK(pool->draws[4].global_weights == pool->draws[2].global_weights);
+  CHECK(*(*resumed)->checkpoint() == *(*job)->checkpoint());
 }

@@ -307,8 +307,12 @@ TEST_CASE("activity spec: bad client_clusters and cluster_round values are named
   CHECK(bad_fields(body) == std::vector<std::string>{"cluster_round"});
 }
 
-TEST_CASE("activity spec: client_clusters is refused on a federation and for ssl, naming client_clusters") {
-  json fed = {{"name", "f"}, {"federation", "fed_1"}, {"task", "class"}, {"rounds", 3}, {"client_clusters", 2}};
+TEST_CASE("activity spec: client_clusters applies on a federation (any k: its clients are known later) and is refused for ssl") {
+  json fed = {{"name", "f"}, {"federation", "fed_1"}, {"task", "class"}, {"rounds", 3}, {"client_clusters", 16}};
+  auto on_fed = parse_activity_spec(fed, Catalog::builtin(), kNow);
+  REQUIRE(on_fed.ok());
+  CHECK(on_fed->client_clusters == 16);
+  fed["client_clusters"] = 17;
   CHECK(bad_fields(fed) == std::vector<std::string>{"client_clusters"});
   json ssl = minimal();
   ssl["task"] = "ssl";
