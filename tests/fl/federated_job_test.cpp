@@ -91,6 +91,13 @@ class InProcessPool final : public ClientPool {
   std::vector<std::string> dirs_;
 };
 
+// Jobs on any federation train through `pool`.
+RuntimeOptions runtime_with(const std::shared_ptr<ClientPool>& pool) {
+  RuntimeOptions runtime;
+  runtime.client_pools = [pool](const std::string&) { return pool; };
+  return runtime;
+}
+
 JobConfig colour_job() {
   JobConfig c;
   c.federation = "fed_test";
@@ -179,8 +186,7 @@ TEST_CASE("federated job: with fedema each client keeps its model and starts fro
   mufl::testing::TempDir dir;
   const auto dirs = client_dirs(dir.path(), {64, 64, 64}, 30);
   auto pool = std::make_shared<InProcessPool>(dirs);
-  RuntimeOptions runtime;
-  runtime.client_pools = [&](const std::string&) -> std::shared_ptr<ClientPool> { return pool; };
+  const RuntimeOptions runtime = runtime_with(pool);
   JobConfig avg = colour_job();
   avg.tasks = {"class"};
   avg.heads = {"a"};
@@ -246,8 +252,7 @@ TEST_CASE("federated job: personalised epochs scale each client's epochs by its 
   mufl::testing::TempDir dir;
   const auto dirs = client_dirs(dir.path(), {96, 48, 24}, 40);
   auto pool = std::make_shared<InProcessPool>(dirs);
-  RuntimeOptions runtime;
-  runtime.client_pools = [&](const std::string&) -> std::shared_ptr<ClientPool> { return pool; };
+  const RuntimeOptions runtime = runtime_with(pool);
   JobConfig c = colour_job();
   c.tasks = {"class"};
   c.heads = {"a"};
@@ -296,8 +301,7 @@ TEST_CASE("federated job: ssl trains on the clients, with fedema, and each clien
   mufl::testing::TempDir dir;
   const auto dirs = client_dirs(dir.path(), {64, 64, 64}, 50, 32);
   auto pool = std::make_shared<InProcessPool>(dirs);
-  RuntimeOptions runtime;
-  runtime.client_pools = [&](const std::string&) -> std::shared_ptr<ClientPool> { return pool; };
+  const RuntimeOptions runtime = runtime_with(pool);
   JobConfig c = colour_job();
   c.tasks = {"ssl"};
   c.heads = {"a"};
@@ -341,8 +345,7 @@ TEST_CASE("federated job: client clustering on a federation trains a draw per cl
     write_colour_part(dirs.back() + "/test.safetensors", 16, 32, 80 + i, inverted);
   }
   auto pool = std::make_shared<InProcessPool>(dirs);
-  RuntimeOptions runtime;
-  runtime.client_pools = [&](const std::string&) -> std::shared_ptr<ClientPool> { return pool; };
+  const RuntimeOptions runtime = runtime_with(pool);
   JobConfig c = colour_job();
   c.tasks = {"class"};
   c.heads = {"a"};
