@@ -140,7 +140,9 @@ Status JobClusters::read(torch::serialize::InputArchive& archive, const std::vec
   if (k < 1 || k > max_clusters)
     return bad(std::to_string(k) + " clusters for a job of at most " + std::to_string(max_clusters));
   archive.read("clusters.assignment", t);
-  const bool fits = federated() ? t.numel() >= 1 && t.numel() <= kMaxFederatedClusterClients
+  // A federation's clients are numbered in enrollment order, revoked ones included, so the
+  // numbers of the 1,000 clustered may run past 1,000.
+  const bool fits = federated() ? t.numel() >= 1 && t.numel() <= kMaxFederationClientNumber
                                 : t.numel() == static_cast<int64_t>(partition_.size());
   if (!fits) return bad("the assignment is for another population");
   const auto a = t.to(torch::kInt64).contiguous();

@@ -67,8 +67,8 @@ class JobClusters {
   // they were.
   void write(torch::serialize::OutputArchive& archive) const;
   // The clusters in `archive` (none: not formed), checked against this job: at most
-  // `max_clusters` clusters, one entry per client of the partition (any number, up to
-  // kMaxFederatedClusterClients, on a federation), models shaped as `params`,
+  // `max_clusters` clusters, one entry per client of the partition (on a federation, any
+  // number up to kMaxFederationClientNumber), models shaped as `params`,
   // strategy state `aggregator` accepts. kInvalidArgument otherwise, leaving *this as it was.
   Status read(torch::serialize::InputArchive& archive, const std::vector<torch::Tensor>& params, int max_clusters,
               const std::string& aggregator, torch::Device device);
@@ -90,6 +90,9 @@ class JobClusters {
 // The most clients a federation's clusters are formed with (the clustering round compares every
 // pair of their updates).
 inline constexpr int64_t kMaxFederatedClusterClients = 1000;
+// The most entries a federation's assignment may have in a checkpoint (client numbers count
+// every client ever enrolled): a bound against a corrupt file, 8 MB of int64.
+inline constexpr int64_t kMaxFederationClientNumber = 1'000'000;
 
 // The share of each label (0 … the largest in `train_labels`) among the samples of `clients`.
 std::vector<double> label_shares(const torch::Tensor& train_labels, const Partition& partition,
