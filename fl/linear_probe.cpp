@@ -25,8 +25,9 @@ torch::Tensor probe_subset(int64_t n, int64_t max_samples) {
   return torch::tensor(order, torch::kInt64);
 }
 
-torch::Tensor flat_features(MultiTaskNet& model, const torch::Tensor& images) {
-  return model->encode(images).flatten(1);
+// The encoder's features averaged over the image: [N, 32], what the ssl head reads.
+torch::Tensor pooled_features(MultiTaskNet& model, const torch::Tensor& images) {
+  return model->encode(images).mean({2, 3});
 }
 
 }  // namespace
@@ -83,7 +84,7 @@ double linear_probe_accuracy(MultiTaskNet& model, const torch::Tensor& train_ima
   RidgeFit fit(classes);
   for (int64_t start = 0; start < subset.size(0); start += options.batch_size) {
     const auto batch = subset.slice(0, start, std::min<int64_t>(start + options.batch_size, subset.size(0)));
-    fit.add(flat_features(model, train_images.index_select(0, batch)), train_labels.index_select(0, batch));
+    fit.add(pooled_features(model, train_images.index_select(0, batch)), train_labels.index_select(0, batch));
   }
   const LinearProbe probe = fit.solve(options.ridge);
   int64_t correct = 0;
@@ -91,7 +92,7 @@ double linear_probe_accuracy(MultiTaskNet& model, const torch::Tensor& train_ima
                                                       : test_images.size(0);
   for (int64_t start = 0; start < tested; start += options.batch_size) {
     const int64_t end = std::min<int64_t>(start + options.batch_size, tested);
-    const auto predicted = probe.predict(flat_features(model, test_images.slice(0, start, end)));
+    const auto predicted = probe.predict(pooled_features(model, test_images.slice(0, start, end)));
     correct += predicted.eq(test_labels.slice(0, start, end).to(torch::kInt64)).sum().item<int64_t>();
   }
   return tested > 0 ? static_cast<double>(correct) / static_cast<double>(tested) : 0.0;

@@ -1,12 +1,13 @@
 #pragma once
 // The linear probe that scores the self-supervised task `ssl` (docs/tasks.md): the encoder is
-// frozen, a linear classifier from its flattened features (what the `class` head sees) to the
-// labels is fitted on the training set, and its accuracy on the test set is the task's metric.
+// frozen, a linear classifier from its globally pooled features (32 values per image: what the
+// ssl head reads, as in SimSiam's evaluation of a ResNet) to the labels is fitted on the
+// training set, and its accuracy on the test set is the task's metric.
 //
 // The classifier is ridge regression onto one-hot labels, solved in closed form from streamed
 // sums (Σx, Σxxᵀ, Σxyᵀ in float64) on standardised features. Closed form, not SGD: it has no
 // learning rate or epochs to tune, it is the exact optimum of its objective, it needs one pass
-// over the features and a D×D solve (D = 1568: about 20 MB), and it is deterministic.
+// over the features and a D×D solve (D = 32), and it is deterministic.
 // Internal to fl/ (torch types). Thread safety: none; one probe per thread.
 #include <torch/torch.h>
 

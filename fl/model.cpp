@@ -55,7 +55,9 @@ MultiTaskNetImpl::MultiTaskNetImpl(const std::vector<TaskDef>& tasks, const std:
     if (t.kind == TaskKind::kLabel) {
       h = nn::Sequential(nn::Flatten(), nn::Linear(32 * fh * fw, t.outputs));
     } else if (t.kind == TaskKind::kSiamese) {
-      h = nn::Sequential(nn::Flatten(), SimSiamHead(32 * fh * fw, t.outputs));
+      // On the encoder's globally pooled features, as SimSiam's ResNet does: the representation
+      // the linear probe reads (fl/linear_probe.h).
+      h = nn::Sequential(nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)), nn::Flatten(), SimSiamHead(32, t.outputs));
     } else {
       TORCH_CHECK(dense_fits(input), "MultiTaskNet: task ", t.name, " needs sides that are multiples of 4, not ",
                   input.height, "x", input.width);

@@ -24,7 +24,7 @@ class BatchStandardizeImpl : public torch::nn::Module {
 };
 TORCH_MODULE(BatchStandardize);
 
-// The ssl head on flattened encoder features [N, in_features]:
+// The ssl head on the encoder's pooled features [N, in_features] (fl/model.cpp):
 //   projector: linear in→dim, BatchStandardize, ReLU, linear dim→dim, BatchStandardize  → z
 //   predictor: linear dim→hidden, BatchStandardize, ReLU, linear hidden→dim            → p
 // forward() returns [N, 2·dim]: z in columns [0, dim), p in columns [dim, 2·dim).
