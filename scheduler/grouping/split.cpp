@@ -64,6 +64,35 @@ std::vector<double> alone_scores(const AffinityMatrix& z) {
   return out;
 }
 
+// Each task's score in `groups`: the mean of its mates' Z[i][j] in a group of two or more,
+// alone[j] alone (MAS: alone_scores; kNoHarm: 0).
+std::vector<double> member_scores(const AffinityMatrix& z, const std::vector<std::vector<int>>& groups,
+                                  const std::vector<double>& alone) {
+  std::vector<double> out(z.size(), 0.0);
+  for (const auto& g : groups)
+    for (int j : g) {
+      if (g.size() == 1) {
+        out[j] = alone[j];
+        continue;
+      }
+      double sum = 0;
+      for (int i : g)
+        if (i != j) sum += z[i][j];
+      out[j] = sum / static_cast<double>(g.size() - 1);
+    }
+  return out;
+}
+
+// The groups of a restricted growth string (task t is in group rgs[t]), ordered by number.
+std::vector<std::vector<int>> groups_of(const std::vector<int>& rgs) {
+  std::vector<std::vector<int>> groups;
+  for (int t = 0; t < static_cast<int>(rgs.size()); ++t) {
+    if (rgs[t] >= static_cast<int>(groups.size())) groups.resize(rgs[t] + 1);
+    groups[rgs[t]].push_back(t);
+  }
+  return groups;
+}
+
 double largest_magnitude(const AffinityMatrix& z) {
   double m = 0;
   for (size_t i = 0; i < z.size(); ++i)
@@ -376,20 +405,7 @@ double partition_score(const AffinityMatrix& affinity, const std::vector<std::ve
   }
   if (std::count(seen.begin(), seen.end(), 1) != k) throw std::invalid_argument("partition_score: a task has no group");
 
-  const std::vector<double> alone = alone_scores(affinity);
-  std::vector<double> scores(k, 0.0);
-  for (const auto& g : groups) {
-    for (int j : g) {
-      if (g.size() == 1) {
-        scores[j] = alone[j];
-        continue;
-      }
-      double sum = 0;
-      for (int i : g)
-        if (i != j) sum += affinity[i][j];
-      scores[j] = sum / static_cast<double>(g.size() - 1);
-    }
-  }
+  std::vector<double> scores = member_scores(affinity, groups, alone_scores(affinity));
   double total = 0;
   for (double s : scores) total += s;
   if (task_scores) *task_scores = std::move(scores);
@@ -416,17 +432,7 @@ namespace {
 
 // kNoHarm's score of each task in `groups`: the mean of its mates' Z[i][j], 0 alone.
 std::vector<double> no_harm_scores(const AffinityMatrix& z, const std::vector<std::vector<int>>& groups) {
-  std::vector<double> out(z.size(), 0.0);
-  for (const auto& g : groups) {
-    if (g.size() < 2) continue;
-    for (int j : g) {
-      double sum = 0;
-      for (int i : g)
-        if (i != j) sum += z[i][j];
-      out[j] = sum / static_cast<double>(g.size() - 1);
-    }
-  }
-  return out;
+  return member_scores(z, groups, std::vector<double>(z.size(), 0.0));
 }
 
 // The sum of the task scores, or nullopt when a task in a group scores below 0.
@@ -438,15 +444,6 @@ std::optional<double> no_harm_total(const AffinityMatrix& z, const std::vector<s
     total += s;
   }
   return total;
-}
-
-std::vector<std::vector<int>> groups_of(const std::vector<int>& rgs) {
-  std::vector<std::vector<int>> groups;
-  for (int t = 0; t < static_cast<int>(rgs.size()); ++t) {
-    if (rgs[t] >= static_cast<int>(groups.size())) groups.resize(rgs[t] + 1);
-    groups[rgs[t]].push_back(t);
-  }
-  return groups;
 }
 
 // Every partition, in lexicographic order of restricted growth strings: the best admissible.
@@ -552,11 +549,7 @@ Result<SplitPlan> plan_split(const AffinityMatrix& measured, const SplitOptions&
   plan.candidate_partitions = count_partitions(k, m);
   if (plan.candidate_partitions <= options.exhaustive_limit) {
     ExhaustiveSearch search(affinity, m, alone, tolerance);
-    const std::vector<int> rgs = search.run();
-    int used = 0;
-    for (int g : rgs) used = std::max(used, g + 1);
-    plan.groups.assign(used, {});
-    for (int t = 0; t < k; ++t) plan.groups[rgs[t]].push_back(t);
+    plan.groups = groups_of(search.run());
     plan.method = "exhaustive";
     plan.partitions_scored = search.scored();
   } else {
