@@ -636,18 +636,8 @@ Status FlJob::aggregate(RoundWork& w) {
 Status FlJob::evaluate_round(RoundWork& w, bool full_probe) {
   State& s = *s_;
   RoundReport& report = w.report;
-  if (s.clustered() && s.clusters->federated()) {
-    cluster_federated_evaluation(w);
-  } else if (s.clustered()) {
-    const auto per_cluster = s.evaluate_clusters();
-    const auto& samples = s.clusters->samples();
-    report.eval = weighted_mean(per_cluster, samples);
-    const auto members = s.clusters->members();
-    for (size_t m = 0; m < per_cluster.size(); ++m)
-      report.clusters.push_back({members[m], samples[m], w.clustering_now ? 0 : w.reported_by[m], per_cluster[m]});
-    if (w.clustering_now)  // every client reported, each in its new cluster
-      for (size_t m = 0; m < members.size(); ++m)
-        report.clusters[m].clients_reported = static_cast<int64_t>(members[m].size());
+  if (s.clustered()) {
+    report_clusters(w);
   } else if (s.config.federation.empty()) {
     auto eval = evaluate(full_probe);
     if (!eval.ok()) return eval.status();
@@ -658,18 +648,27 @@ Status FlJob::evaluate_round(RoundWork& w, bool full_probe) {
   return Status::ok();
 }
 
-void FlJob::cluster_federated_evaluation(RoundWork& w) {
+void FlJob::report_clusters(RoundWork& w) {
   State& s = *s_;
-  // Each client evaluated the model it trained from its cluster's: the round's metrics are all
-  // of them, and each cluster's those of its own clients.
-  w.report.eval = federated_evaluation(s.config.heads, s.tasks, w.evaluated);
-  std::vector<std::vector<ClientResult>> by_cluster(s.clusters->count());
-  for (const auto& e : w.evaluated) by_cluster[s.clusters->of(e.client)].push_back(e);
+  const auto& samples = s.clusters->samples();
+  std::vector<std::vector<TaskMetrics>> per_cluster;
+  if (s.clusters->federated()) {
+    // Each client evaluated the model it trained from its cluster's: the round's metrics are
+    // all of them, and each cluster's those of its own clients.
+    std::vector<std::vector<ClientResult>> by_cluster(s.clusters->count());
+    for (const auto& e : w.evaluated) by_cluster[s.clusters->of(e.client)].push_back(e);
+    for (const auto& evaluated : by_cluster)
+      per_cluster.push_back(federated_evaluation(s.config.heads, s.tasks, evaluated));
+    w.report.eval = federated_evaluation(s.config.heads, s.tasks, w.evaluated);
+  } else {
+    per_cluster = s.evaluate_clusters();
+    w.report.eval = weighted_mean(per_cluster, samples);
+  }
   const auto members = s.clusters->members();
   for (size_t m = 0; m < members.size(); ++m) {
+    // In the clustering round every client reported, each now in its new cluster.
     const int64_t reported = w.clustering_now ? static_cast<int64_t>(members[m].size()) : w.reported_by[m];
-    w.report.clusters.push_back({members[m], s.clusters->samples()[m], reported,
-                                 federated_evaluation(s.config.heads, s.tasks, by_cluster[m])});
+    w.report.clusters.push_back({members[m], samples[m], reported, per_cluster[m]});
   }
 }
 

@@ -263,8 +263,9 @@ class FlJob {
   void add_result(RoundWork& w, size_t start, ClientResult result);
   Status aggregate(RoundWork& w);
   Status evaluate_round(RoundWork& w, bool full_probe);
-  // A federation's clustered round: its clients' own evaluations, in all and per cluster.
-  void cluster_federated_evaluation(RoundWork& w);
+  // A clustered round's metrics and its clusters' reports: each cluster's model on test data
+  // with its members' label mix, or on a federation its clients' own evaluations.
+  void report_clusters(RoundWork& w);
   // The head calibration of the round's clients, after its aggregation (fl/head_calibration.h),
   // recorded in `report`. It does not stop: the round's aggregate is already in the model.
   Status calibrate(const std::vector<ClientTask>& clients, const LocalTrainOptions& local, RoundReport& report);
