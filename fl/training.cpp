@@ -44,6 +44,35 @@ int personalized_epochs(int max_epochs, int64_t samples, int64_t max_samples) {
 
 namespace {
 
+// The batches of local training: `indices` reshuffled each epoch by a generator seeded with
+// `seed`, cut into batches of `batch_size`. Calls step(batch, batch_no) for each (batch: int64
+// indices into the data; batch_no counts from 0 in each epoch) and end_epoch() after each epoch,
+// the one a stop cut short included. Returns true when `should_stop` ended it (checked before
+// each batch).
+template <typename Step, typename EndEpoch>
+bool for_each_batch(const std::vector<int64_t>& indices, int epochs, int64_t batch_size, uint64_t seed,
+                    const std::function<bool()>& should_stop, Step&& step, EndEpoch&& end_epoch) {
+  std::vector<int64_t> order(indices);
+  std::mt19937_64 rng(seed);
+  const auto n = static_cast<int64_t>(order.size());
+  for (int epoch = 0; epoch < epochs; ++epoch) {
+    std::shuffle(order.begin(), order.end(), rng);
+    const auto index = torch::from_blob(order.data(), {n}, torch::kInt64);
+    bool stopped = false;
+    int64_t batch_no = 0;
+    for (int64_t start = 0; start < n; start += batch_size, ++batch_no) {
+      if (should_stop && should_stop()) {
+        stopped = true;
+        break;
+      }
+      step(index.slice(0, start, std::min<int64_t>(start + batch_size, n)), batch_no);
+    }
+    end_epoch();
+    if (stopped) return true;
+  }
+  return false;
+}
+
 // train_local with head_only: the encoder's features under no_grad, one SGD step of the chosen
 // heads per batch on the sum of their losses (heads share no parameter: each gets its own gradient).
 LocalResult train_heads(MultiTaskNet& model, const TaskData& data, const std::vector<int64_t>& indices,
@@ -58,34 +87,24 @@ LocalResult train_heads(MultiTaskNet& model, const TaskData& data, const std::ve
                                           .momentum(options.momentum)
                                           .weight_decay(options.weight_decay));
   const auto& tasks = model->tasks();
-  std::vector<int64_t> order(indices);
-  std::mt19937_64 rng(seed);
   double loss_sum = 0;
-  for (int epoch = 0; epoch < options.epochs && !result.stopped; ++epoch) {
-    std::shuffle(order.begin(), order.end(), rng);
-    const auto index = torch::from_blob(order.data(), {static_cast<int64_t>(order.size())}, torch::kInt64);
-    for (int64_t start = 0; start < index.size(0); start += options.batch_size) {
-      if (should_stop && should_stop()) {
-        result.stopped = true;
-        break;
-      }
-      const auto batch = index.slice(0, start, std::min<int64_t>(start + options.batch_size, index.size(0)));
-      torch::Tensor features;
-      {
-        torch::NoGradGuard no_grad;
-        features = model->encode(data.images.index_select(0, batch));
-      }
-      torch::Tensor loss = torch::zeros({}, features.options());
-      for (size_t h : options.head_only)
-        loss = loss + task_loss(tasks[h], model->head(h, features), data.targets[h].index_select(0, batch));
-      optimizer.zero_grad();
-      loss.backward();
-      optimizer.step();
-      loss_sum += loss.item<double>();
-      result.samples += batch.size(0);
-      ++result.steps;
+  const auto step = [&](const torch::Tensor& batch, int64_t) {
+    torch::Tensor features;
+    {
+      torch::NoGradGuard no_grad;
+      features = model->encode(data.images.index_select(0, batch));
     }
-  }
+    torch::Tensor loss = torch::zeros({}, features.options());
+    for (size_t h : options.head_only)
+      loss = loss + task_loss(tasks[h], model->head(h, features), data.targets[h].index_select(0, batch));
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+    loss_sum += loss.item<double>();
+    result.samples += batch.size(0);
+    ++result.steps;
+  };
+  result.stopped = for_each_batch(indices, options.epochs, options.batch_size, seed, should_stop, step, [] {});
   result.mean_loss = result.steps > 0 ? loss_sum / static_cast<double>(result.steps) : 0.0;
   return result;
 }
@@ -108,8 +127,6 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
   const size_t k = tasks.size();
   const bool lookahead = options.affinity_every > 0 && k > 1;
   if (lookahead) result.affinity.assign(k, std::vector<double>(k, 0.0));
-  std::vector<int64_t> order(indices);
-  std::mt19937_64 rng(seed);
   // ssl: each batch's two views come from a seed of their own, drawn from the client's seed.
   const bool views = trains_on_views(model);
   std::mt19937_64 view_seeds(mix(seed ^ 0x7669657773ULL));  // "views"
@@ -118,83 +135,79 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
                          ? personalized_epochs(options.epochs, static_cast<int64_t>(indices.size()),
                                                options.personalize_max_samples)
                          : options.epochs;
-  for (int epoch = 0; epoch < epochs; ++epoch) {
-    std::shuffle(order.begin(), order.end(), rng);
-    const auto index = torch::from_blob(order.data(), {static_cast<int64_t>(order.size())}, torch::kInt64);
-    std::vector<std::vector<double>> epoch_z(lookahead ? k : 0, std::vector<double>(k, 0.0));
-    int64_t epoch_lookaheads = 0, batch_no = 0;
-    for (int64_t start = 0; start < index.size(0); start += options.batch_size, ++batch_no) {
-      if (should_stop && should_stop()) {
-        result.stopped = true;
-        break;
-      }
-      const auto batch = index.slice(0, start, std::min<int64_t>(start + options.batch_size, index.size(0)));
-      const auto images = data.images.index_select(0, batch);
-      const auto x = views ? paired_views(images, view_seeds()) : images;
-      // The encoder runs once (for ssl, on both views of each image); each head trains on a
-      // detached copy of its output, so that each task's gradient at the shared features can be
-      // read, balanced and combined (fl/task_balance.h) before one backward pass through the encoder.
-      const auto features = model->encode(x);
-      const auto shared = features.detach().requires_grad_(true);
-      std::vector<torch::Tensor> targets, losses, feature_grads;
-      double task_loss_value = 0;
-      for (size_t t = 0; t < k; ++t) {
-        targets.push_back(data.targets[t].index_select(0, batch));
-        losses.push_back(task_loss(tasks[t], model->head(t, shared), targets.back()));
-        task_loss_value += losses.back().item<double>();
-      }
-      optimizer.zero_grad();
-      for (size_t t = 0; t < k; ++t) {
-        losses[t].backward();  // head t's own full gradient; task t's at the features
-        feature_grads.push_back(shared.grad());
-        shared.mutable_grad().reset();  // the next task's backward starts a fresh one
-      }
-      const std::vector<double> weights = task_weights(feature_grads, options.encoder_gradient, options.balance);
-      torch::Tensor combined = feature_grads[0] * weights[0];
-      for (size_t t = 1; t < k; ++t) combined.add_(feature_grads[t], weights[t]);
-      // The lookahead steps each task's encoder alone along its own (balanced, unaveraged)
-      // gradient, so it needs ∇θs of each task from the encoder's graph, before backward frees it.
-      const bool measure = lookahead && batch_no % options.affinity_every == 0;
-      const auto lookahead_start = std::chrono::steady_clock::now();
-      std::vector<std::vector<torch::Tensor>> grads;
-      std::vector<double> base;
-      if (measure) {
-        const std::vector<double> own = lookahead_weights(feature_grads, options.encoder_gradient, options.balance);
-        for (size_t t = 0; t < k; ++t) {
-          grads.push_back(torch::autograd::grad({features}, encoder_params, {feature_grads[t] * own[t]},
-                                                /*retain_graph=*/true, /*create_graph=*/false, /*allow_unused=*/true));
-          base.push_back(losses[t].item<double>());
-        }
-      }
-      double lookahead_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - lookahead_start).count();
-      features.backward(combined);
-      if (options.prox_mu > 0 && global) {
-        torch::Tensor prox = torch::zeros({}, x.options());
-        for (size_t i = 0; i < params.size(); ++i) prox = prox + (params[i] - (*global)[i]).pow(2).sum();
-        (0.5 * options.prox_mu * prox).backward();
-      }
-      // After backward (the graph holds the encoder weights the lookahead moves) and before the
-      // step (the lookahead must see θs, not the stepped weights).
-      if (measure) {
-        const auto t0 = std::chrono::steady_clock::now();
-        affinity_lookahead(model, x, targets, grads, base, options.learning_rate, epoch_z);
-        ++epoch_lookaheads;
-        lookahead_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        result.affinity_seconds += lookahead_seconds;
-      }
-      optimizer.step();
-      loss_sum += task_loss_value;
-      result.samples += batch.size(0);
-      ++result.steps;
+  // The lookahead's affinity of the current epoch: averaged per epoch, summed over epochs (DESIGN.md).
+  std::vector<std::vector<double>> epoch_z(lookahead ? k : 0, std::vector<double>(k, 0.0));
+  int64_t epoch_lookaheads = 0;
+  const auto step = [&](const torch::Tensor& batch, int64_t batch_no) {
+    const auto images = data.images.index_select(0, batch);
+    const auto x = views ? paired_views(images, view_seeds()) : images;
+    // The encoder runs once (for ssl, on both views of each image); each head trains on a
+    // detached copy of its output, so that each task's gradient at the shared features can be
+    // read, balanced and combined (fl/task_balance.h) before one backward pass through the encoder.
+    const auto features = model->encode(x);
+    const auto shared = features.detach().requires_grad_(true);
+    std::vector<torch::Tensor> targets, losses, feature_grads;
+    double task_loss_value = 0;
+    for (size_t t = 0; t < k; ++t) {
+      targets.push_back(data.targets[t].index_select(0, batch));
+      losses.push_back(task_loss(tasks[t], model->head(t, shared), targets.back()));
+      task_loss_value += losses.back().item<double>();
     }
-    // Average per epoch, sum over epochs (DESIGN.md).
-    if (epoch_lookaheads > 0) {
-      for (size_t i = 0; i < k; ++i)
-        for (size_t j = 0; j < k; ++j) result.affinity[i][j] += epoch_z[i][j] / static_cast<double>(epoch_lookaheads);
-      result.lookaheads += epoch_lookaheads;
+    optimizer.zero_grad();
+    for (size_t t = 0; t < k; ++t) {
+      losses[t].backward();  // head t's own full gradient; task t's at the features
+      feature_grads.push_back(shared.grad());
+      shared.mutable_grad().reset();  // the next task's backward starts a fresh one
     }
-    if (result.stopped) break;
-  }
+    const std::vector<double> weights = task_weights(feature_grads, options.encoder_gradient, options.balance);
+    torch::Tensor combined = feature_grads[0] * weights[0];
+    for (size_t t = 1; t < k; ++t) combined.add_(feature_grads[t], weights[t]);
+    // The lookahead steps each task's encoder alone along its own (balanced, unaveraged)
+    // gradient, so it needs ∇θs of each task from the encoder's graph, before backward frees it.
+    const bool measure = lookahead && batch_no % options.affinity_every == 0;
+    const auto lookahead_start = std::chrono::steady_clock::now();
+    std::vector<std::vector<torch::Tensor>> grads;
+    std::vector<double> base;
+    if (measure) {
+      const std::vector<double> own = lookahead_weights(feature_grads, options.encoder_gradient, options.balance);
+      for (size_t t = 0; t < k; ++t) {
+        grads.push_back(torch::autograd::grad({features}, encoder_params, {feature_grads[t] * own[t]},
+                                              /*retain_graph=*/true, /*create_graph=*/false, /*allow_unused=*/true));
+        base.push_back(losses[t].item<double>());
+      }
+    }
+    double lookahead_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - lookahead_start).count();
+    features.backward(combined);
+    if (options.prox_mu > 0 && global) {
+      torch::Tensor prox = torch::zeros({}, x.options());
+      for (size_t i = 0; i < params.size(); ++i) prox = prox + (params[i] - (*global)[i]).pow(2).sum();
+      (0.5 * options.prox_mu * prox).backward();
+    }
+    // After backward (the graph holds the encoder weights the lookahead moves) and before the
+    // step (the lookahead must see θs, not the stepped weights).
+    if (measure) {
+      const auto t0 = std::chrono::steady_clock::now();
+      affinity_lookahead(model, x, targets, grads, base, options.learning_rate, epoch_z);
+      ++epoch_lookaheads;
+      lookahead_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      result.affinity_seconds += lookahead_seconds;
+    }
+    optimizer.step();
+    loss_sum += task_loss_value;
+    result.samples += batch.size(0);
+    ++result.steps;
+  };
+  const auto end_epoch = [&] {
+    if (epoch_lookaheads == 0) return;
+    for (size_t i = 0; i < k; ++i)
+      for (size_t j = 0; j < k; ++j) {
+        result.affinity[i][j] += epoch_z[i][j] / static_cast<double>(epoch_lookaheads);
+        epoch_z[i][j] = 0;
+      }
+    result.lookaheads += epoch_lookaheads;
+    epoch_lookaheads = 0;
+  };
+  result.stopped = for_each_batch(indices, epochs, options.batch_size, seed, should_stop, step, end_epoch);
   result.mean_loss = result.steps > 0 ? loss_sum / static_cast<double>(result.steps) : 0.0;
   return result;
 }
