@@ -9,32 +9,6 @@
 using namespace mufl;
 using namespace mufl::storage;
 
-namespace {
-
-Federation make_federation(const std::string& id, const std::string& owner, const std::string& name) {
-  Federation f;
-  f.id = id;
-  f.owner_tenant_id = owner;
-  f.name = name;
-  f.schema = {3, 32, 32, 10};
-  f.enrollment_expires_unix_ms = 9000;
-  f.created_unix_ms = f.updated_unix_ms = 1000;
-  return f;
-}
-
-Client make_client(const std::string& id, const std::string& fed, const std::string& name) {
-  Client c;
-  c.id = id;
-  c.federation_id = fed;
-  c.name = name;
-  c.train_samples = 500;
-  c.test_samples = 50;
-  c.created_unix_ms = c.last_seen_unix_ms = 2000;
-  return c;
-}
-
-}  // namespace
-
 TEST_CASE("federation store: federations, tenants lists and names survive a reopen") {
   mufl::testing::TempDir dir;
   ManualClock clock;

@@ -7,6 +7,7 @@
 
 #include "core/activity.h"
 #include "core/clock.h"
+#include "core/federation.h"
 #include "core/tenant.h"
 #include "storage/sqlite_store.h"
 
@@ -18,6 +19,30 @@ inline std::unique_ptr<SqliteStore> open_store(const std::string& path, const Cl
   auto s = SqliteStore::open(o, clock);
   REQUIRE(s.ok());
   return std::move(*s);
+}
+
+// A federation of `owner` (schema 3×32×32, 10 labels), ready for create_federation.
+inline Federation make_federation(const std::string& id, const std::string& owner, const std::string& name) {
+  Federation f;
+  f.id = id;
+  f.owner_tenant_id = owner;
+  f.name = name;
+  f.schema = {3, 32, 32, 10};
+  f.enrollment_expires_unix_ms = 9000;
+  f.created_unix_ms = f.updated_unix_ms = 1000;
+  return f;
+}
+
+// A client of federation `fed` holding 500 training and 50 test samples, ready for enroll_client.
+inline Client make_client(const std::string& id, const std::string& fed, const std::string& name) {
+  Client c;
+  c.id = id;
+  c.federation_id = fed;
+  c.name = name;
+  c.train_samples = 500;
+  c.test_samples = 50;
+  c.created_unix_ms = c.last_seen_unix_ms = 2000;
+  return c;
 }
 
 inline Tenant make_tenant(const std::string& id, const std::string& name, int64_t max_active = 100) {
