@@ -408,22 +408,30 @@ std::unique_ptr<Deferral> make_carbon_deferral(const CarbonIntensity* carbon, in
   return std::make_unique<CarbonDeferral>(carbon, origin_unix_s, window_hours);
 }
 
+namespace {
+
+// What every policy checks first: the unit fits the node (ResourceFit), and a unit that keeps
+// state on this host stays on it (HostLocal).
+Policy& with_hard_filters(Policy& p) { return p.add_filter(make_resource_fit()).add_filter(make_host_local()); }
+
+}  // namespace
+
 Result<Policy> make_policy(std::string_view name, const PolicyOptions& o) {
   if (name == "fifo") {
     Policy p("fifo", make_ready_order());
-    p.add_filter(make_resource_fit()).add_filter(make_host_local()).add_score(make_first_fit());
+    with_hard_filters(p).add_score(make_first_fit());
     return p;
   }
   if (name == "fair") {
     Policy p("fair", make_drf_order());
-    p.add_filter(make_resource_fit()).add_filter(make_host_local()).add_score(make_first_fit());
+    with_hard_filters(p).add_score(make_first_fit());
     return p;
   }
   if (name == "energy") {
     if (!(o.eta >= 0 && o.eta <= 1))
       return Status::invalid_argument("eta must be in [0, 1]", {{"eta", "must be in [0, 1]"}});
     Policy p("energy", make_ready_order());
-    p.add_filter(make_resource_fit()).add_filter(make_host_local()).add_filter(make_deadline_fit(), /*soft=*/true);
+    with_hard_filters(p).add_filter(make_deadline_fit(), /*soft=*/true);
     p.add_score(make_zeus_cost(o.eta), 1);
     // First fit with a weight no cost difference (at most 100) can outvote: the node is fifo's.
     if (!o.energy_device_choice) p.add_score(make_first_fit(), 1e6);
@@ -439,7 +447,7 @@ Result<Policy> make_policy(std::string_view name, const PolicyOptions& o) {
                                       {{"carbon_window_hours", "must be >= 1"}});
     Policy p("carbon", make_ready_order());
     p.set_deferral(make_carbon_deferral(o.carbon, o.carbon_origin_unix_s, o.carbon_window_hours));
-    p.add_filter(make_resource_fit()).add_filter(make_host_local()).add_filter(make_deadline_fit(), /*soft=*/true);
+    with_hard_filters(p).add_filter(make_deadline_fit(), /*soft=*/true);
     p.add_score(make_carbon_cost(o.carbon, o.carbon_origin_unix_s));
     p.set_choose_power_limit(true);
     return p;
