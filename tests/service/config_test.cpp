@@ -315,3 +315,20 @@ TEST_CASE("config: --task-balance defaults to cap, takes none, refuses anything 
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(bad.status().message(), Catch::Contains("--task-balance"));
 }
+
+TEST_CASE("config: --split-rule defaults to mas, takes no_harm, refuses anything else; --merge-loss-kinds is a bool") {
+  auto d = parse({});
+  REQUIRE(d.ok());
+  CHECK(d->config.split_rule == "mas");
+  CHECK(d->config.merge_loss_kinds);
+  auto no_harm = parse({"--split-rule", "no_harm", "--merge-loss-kinds", "false"});
+  REQUIRE(no_harm.ok());
+  CHECK(no_harm->config.split_rule == "no_harm");
+  CHECK_FALSE(no_harm->config.merge_loss_kinds);
+  auto bad = parse({"--split-rule", "best"});
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.status().message(), Catch::Contains("--split-rule"));
+  auto not_bool = parse({"--merge-loss-kinds", "sometimes"});
+  REQUIRE_FALSE(not_bool.ok());
+  CHECK_THAT(not_bool.status().message(), Catch::Contains("merge-loss-kinds"));
+}
