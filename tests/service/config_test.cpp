@@ -316,7 +316,7 @@ TEST_CASE("config: --task-balance defaults to cap, takes none, refuses anything 
   CHECK_THAT(bad.status().message(), Catch::Contains("--task-balance"));
 }
 
-TEST_CASE("config: --split-rule defaults to mas, takes no_harm, refuses anything else; --merge-loss-kinds is a bool") {
+TEST_CASE("config: --split-rule defaults to mas, takes no_harm, refuses anything else, and --merge-loss-kinds is a bool") {
   auto d = parse({});
   REQUIRE(d.ok());
   CHECK(d->config.split_rule == "mas");
