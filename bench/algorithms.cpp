@@ -58,6 +58,7 @@ struct Options {
   int64_t per_round = 5;
   double target_fraction = 0.95;
   int64_t seed = 0;
+  double lr = 0.05;  // every method's client learning rate (the service default)
 };
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -72,10 +73,12 @@ std::vector<std::string> split_list(const std::string& s) {
   std::cout << "usage: algorithms [--datasets mnist,fashion-mnist,synthetic] [--alphas 0.1,0.5] [--rounds R]\n"
                "                  [--methods fedavg,cosine,personalized,fedavg-e5,fedema,clusters]\n"
                "                  [--clients C] [--per-round K] [--clusters K] [--cluster-round R]\n"
-               "                  [--threads N] [--target-fraction F] [--seed S] [--data-dir DIR] [--task class|ssl]\n"
+               "                  [--threads N] [--target-fraction F] [--seed S] [--lr LR] [--data-dir DIR]\n"
+               "                  [--task class|ssl]\n"
                "                  [--quick]\n"
                "defaults: mnist,fashion-mnist; 0.1,0.5; 20 rounds; all methods; 32 clients, 5 per round; 1 thread;\n"
-               "          target = 0.95 x FedAvg's final accuracy on the same partition; seed 0; var; class;\n"
+               "          target = 0.95 x FedAvg's final accuracy on the same partition; seed 0; lr 0.05;\n"
+               "          var; class;\n"
                "          clusters: 4 clusters formed in round 2\n"
                "--task ssl: the self-supervised task; its accuracy is the linear probe's (docs/tasks.md)\n"
                "--quick:  synthetic, alpha 0.1, 4 rounds, 8 clients, 4 per round (explicit flags win)\n";
@@ -112,14 +115,15 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--per-round") o.per_round = std::stoll(v);
     else if (flag == "--target-fraction") o.target_fraction = std::stod(v);
     else if (flag == "--seed") o.seed = std::stoll(v);
+    else if (flag == "--lr") o.lr = std::stod(v);
     else if (flag == "--task") o.task = v;
     else if (flag == "--clusters") o.clusters = std::stoll(v);
     else if (flag == "--cluster-round") o.cluster_round = std::stoll(v);
     else throw std::invalid_argument("unknown flag " + flag + " (see --help)");
   }
   if (o.threads < 1 || o.rounds < 1 || o.clients < 1 || o.per_round < 1 || o.per_round > o.clients ||
-      o.datasets.empty() || o.alphas.empty() || o.methods.empty() || !(o.target_fraction > 0))
-    throw std::invalid_argument("--threads, --rounds, --clients, --per-round (<= clients), --target-fraction must be "
+      o.datasets.empty() || o.alphas.empty() || o.methods.empty() || !(o.target_fraction > 0) || !(o.lr > 0))
+    throw std::invalid_argument("--threads, --rounds, --clients, --per-round (<= clients), --target-fraction, --lr must be "
                                 "positive and the lists non-empty");
   for (const auto& m : o.methods)
     if (m != "fedavg" && m != "cosine" && m != "personalized" && m != "fedavg-e5" && m != "fedema" && m != "clusters")
@@ -146,6 +150,7 @@ fl::JobConfig config_for(const Options& o, const std::string& dataset, double al
   spec.partition.kind = "dirichlet";
   spec.partition.alpha = alpha;
   spec.seed = o.seed;
+  spec.learning_rate = o.lr;
   if (method == "cosine") spec.weighting = "cosine";
   if (method == "personalized") {
     spec.personalized_epochs = true;
@@ -326,11 +331,11 @@ nlohmann::json run_partition(const Options& o, const std::string& dataset, doubl
 
 int run(const Options& o) {
   (void)fl::set_torch_threads(o.threads);
-  std::printf("algorithms: task %s, %d LibTorch thread(s), %lld clients, %lld per round, seed %lld\n", o.task.c_str(),
+  std::printf("algorithms: task %s, %d LibTorch thread(s), %lld clients, %lld per round, seed %lld, lr %g\n", o.task.c_str(),
               o.threads, static_cast<long long>(o.clients), static_cast<long long>(o.per_round),
-              static_cast<long long>(o.seed));
+              static_cast<long long>(o.seed), o.lr);
   nlohmann::json j = {{"bench", "algorithms"}, {"task", o.task}, {"rounds", o.rounds}, {"clients", o.clients},
-                      {"clients_per_round", o.per_round}, {"threads", o.threads}, {"runs", nlohmann::json::array()}};
+                      {"clients_per_round", o.per_round}, {"threads", o.threads}, {"seed", o.seed}, {"lr", o.lr}, {"runs", nlohmann::json::array()}};
   for (const auto& d : o.datasets)
     for (double a : o.alphas) j["runs"].push_back(run_partition(o, d, a));
   std::cout << j.dump() << std::endl;
