@@ -194,6 +194,8 @@ struct FlJob::State {
   std::vector<TaskData> test_by_label;  // the test set split by label (label-mix evaluation)
 
   bool clustered() const { return clusters && clusters->formed(); }
+  // FlJob::derive's clusters: those of `from`, with this job's heads (`kept`: the heads both have).
+  void carry_clusters(const State& from, const std::vector<std::pair<std::string, std::string>>& kept);
   std::vector<std::vector<TaskMetrics>> evaluate_clusters();
   // `model` on the test set, label by label, weighted by `mix` (each label's share).
   std::vector<TaskMetrics> evaluate_on_mix(const Weights& model, const std::vector<double>& mix);
@@ -799,10 +801,31 @@ Result<std::unique_ptr<FlJob>> FlJob::derive(const FlJob& source, const JobConfi
   try {
     MultiTaskNet source_net = from.global;  // a handle; copy_weights only reads it
     copy_weights(source_net, to.global, kept);
+    if (from.clustered() && to.clusters) to.carry_clusters(from, kept);
   } catch (const std::exception& e) {
     return Status::invalid_argument(std::string("derive: ") + error_text(e));
   }
   return job;
+}
+
+// The clusters of `from` into the job derived from it: each cluster's model keeps its encoder
+// and the `kept` heads, and a head new in `to` starts as in to.global (its seeded start), alike
+// in every cluster. `to.global` becomes the largest cluster's model, as after a clustering round.
+void FlJob::State::carry_clusters(const State& from, const std::vector<std::pair<std::string, std::string>>& kept) {
+  State& to = *this;
+  const Weights base = get_weights(to.global);
+  MultiTaskNet source(from.tasks, from.config.heads, from.input);  // CPU scratch models
+  MultiTaskNet target(to.tasks, to.config.heads, to.input);
+  std::vector<Weights> models;
+  for (const Weights& model : from.clusters->models()) {
+    set_weights(source, model);
+    set_weights(target, base);
+    copy_weights(source, target, kept);
+    set_weights(to.worker, get_weights(target));  // onto the job's device
+    models.push_back(get_weights(to.worker));
+  }
+  to.clusters->carry(*from.clusters, std::move(models), to.config.aggregator);
+  set_weights(to.global, to.clusters->models()[to.clusters->largest()]);
 }
 
 const std::vector<std::string>& FlJob::heads() const { return s_->config.heads; }

@@ -181,6 +181,8 @@ class FlJob {
   // in `config` start from their seeded initialisation (seed, task, and the number of heads of
   // the same task before it in `config`). This is how a group takes in a
   // late-arriving activity, lets a finished one go, or splits. The data set must be the same.
+  // With client clustering formed in `source`, the new job keeps its clusters: the same clients
+  // in each, each cluster's model built from `source`'s as above, each with a fresh server state.
   static Result<std::unique_ptr<FlJob>> derive(const FlJob& source, const JobConfig& config,
                                                const RuntimeOptions& options);
   ~FlJob();

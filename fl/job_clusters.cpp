@@ -115,6 +115,15 @@ void JobClusters::aggregate(size_t cluster, const UpdateSum& sum) {
   models_.at(cluster) = strategies_.at(cluster)->aggregate_sum(models_[cluster], sum);
 }
 
+void JobClusters::carry(const JobClusters& from, std::vector<Weights> models, const std::string& aggregator) {
+  TORCH_CHECK(from.formed() && models.size() == from.count(), "client clustering: nothing to carry");
+  TORCH_CHECK(from.federated() == federated() && (federated() || from.cluster_of_.size() == partition_.size()),
+              "client clustering: the derived job has other clients");
+  std::vector<std::unique_ptr<Strategy>> strategies;
+  for (size_t c = 0; c < models.size(); ++c) strategies.push_back(strategy_with(aggregator, {}));
+  assign(from.cluster_of_, from.client_samples_, std::move(models), std::move(strategies));
+}
+
 void JobClusters::write(torch::serialize::OutputArchive& archive) const {
   if (!formed()) return;
   archive.write("clusters.count", torch::tensor(static_cast<int64_t>(count()), torch::kInt64));

@@ -58,6 +58,12 @@ class JobClusters {
   // Cluster `cluster`'s next model from its members' updates of a round, which started from
   // its current model. REQUIRES as Strategy::aggregate_sum.
   void aggregate(size_t cluster, const UpdateSum& sum);
+  // The clusters of `from` in a job derived from its job (a merged group that takes in an
+  // activity, lets one go, or splits; FlJob::derive): the same clients in the same clusters,
+  // cluster c starting from `models[c]` (from's model c with this job's heads), each with a fresh
+  // `aggregator` state, as a derived job's global model has. REQUIRES: from.formed(), one model
+  // per cluster. Throws c10::Error when `from` was formed over another population.
+  void carry(const JobClusters& from, std::vector<Weights> models, const std::string& aggregator);
 
   // Into a checkpoint: "clusters.count" k, "clusters.assignment" (int64, one per client; -1 on
   // a federation for a client that did not train in the clustering round),

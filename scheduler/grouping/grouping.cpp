@@ -49,8 +49,8 @@ nlohmann::json shared_config(const ActivitySpec& spec) {
     c["local_update"] = spec.local_update;
     c["ema_lambda"] = spec.ema_lambda;
   }
-  // Client clustering keeps one model per cluster of clients: such an activity trains alone
-  // (plan_groups), and its key says how it clusters.
+  // Client clustering: members cluster their shared clients once, on the merged model's updates,
+  // and keep one multi-task model per cluster (a split's children keep the clusters).
   if (spec.client_clusters > 1) {
     c["client_clusters"] = spec.client_clusters;
     c["cluster_round"] = spec.cluster_round;
@@ -121,9 +121,7 @@ GroupingDecision plan_groups(const std::vector<Activity>& ungrouped, const std::
   std::vector<std::string> key_order;
   std::map<std::string, int> joins_to;  // joins planned in this call, per group
   for (const Activity& a : ungrouped) {
-    // A clustered activity (client_clusters > 1) keeps a model per cluster of clients, which a
-    // merge would have to share and a split to divide: it trains alone (docs/tasks.md).
-    if (!merges(options.policy) || !a.spec.merge || a.spec.client_clusters > 1) {
+    if (!merges(options.policy) || !a.spec.merge) {
       // Alone. Its group trains to the end; it still measures nothing (one head). Its key is
       // its own, so no later compatible arrival joins it.
       out.plan.new_groups.push_back(

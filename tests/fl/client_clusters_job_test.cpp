@@ -191,3 +191,43 @@ TEST_CASE("client clusters: per-client evaluation is the clusters' once clustere
   // One model for all: only the training set's label mix against the test set's separates them.
   CHECK((*per_client)[0].value == Approx((*test_set)[0].value).margin(0.03));
 }
+
+TEST_CASE("client clusters: a merged job's derived jobs (a split, a new head) keep its clusters and their models") {
+  JobConfig merged = clustered_job();
+  merged.tasks = {"class", "parity"};
+  merged.heads = {"a", "b"};
+  auto group = make(merged);
+  Run run;
+  for (int r = 0; r < 2; ++r) run.reports.push_back(*group->run_round());  // round 2 clusters
+  const auto& formed = run.reports.back().clusters;
+  REQUIRE(formed.size() == 2);
+
+  // Split off {a}, and take in a new head c: each keeps the two clusters.
+  for (const auto& heads : std::vector<std::vector<std::string>>{{"a"}, {"a", "c"}}) {
+    JobConfig child = clustered_job();
+    child.heads = heads;
+    child.tasks = heads.size() == 1 ? std::vector<std::string>{"class"} : std::vector<std::string>{"class", "segment"};
+    child.round_offset = group->rounds_done();
+    auto derived = FlJob::derive(*group, child, RuntimeOptions{});
+    REQUIRE(derived.ok());
+    FlJob& d = **derived;
+    // Head a scores as it did in the group: each cluster's encoder and head a came along
+    // (without the clusters the child would score one model on the plain test set).
+    const auto before = group->evaluate().value(), after = d.evaluate().value();
+    CHECK(after[0].value == before[0].value);
+    CHECK(after[0].loss == before[0].loss);
+    // A checkpoint before the child's first round holds its clusters.
+    auto again = make(child);
+    REQUIRE(again->restore(*d.checkpoint()).is_ok());
+    CHECK(again->evaluate().value()[0].loss == before[0].loss);
+
+    auto r = d.run_round();
+    REQUIRE(r.ok());
+    CHECK(r->round == 3);
+    CHECK(r->clients_sampled == 3);  // not a clustering round again
+    REQUIRE(r->clusters.size() == 2);
+    for (size_t c = 0; c < 2; ++c) CHECK(r->clusters[c].clients == formed[c].clients);
+    CHECK(r->clusters[0].eval[0].value != r->clusters[1].eval[0].value);  // still two models
+    CHECK(r->clusters[0].eval.size() == heads.size());
+  }
+}

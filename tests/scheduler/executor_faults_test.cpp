@@ -6,6 +6,7 @@
 #include "tests/scheduler/executor_harness.h"
 
 #include <filesystem>
+#include <set>
 
 using namespace mufl;
 using namespace mufl::scheduler;
@@ -280,6 +281,53 @@ TEST_CASE("executor: a clustered activity resumes exactly after a lost checkpoin
   std::sort(everyone.begin(), everyone.end());
   CHECK(everyone == std::vector<int64_t>{0, 1, 2, 3});
   CHECK(a.at("progress").at("latest").at("clusters") == a.at("clusters"));
+}
+
+// Two clustered activities merge; the guard splits them after round 4 (parity's test loss is
+// made to stall, as in the guard's test above); each child keeps the clusters formed in round 2.
+TEST_CASE("executor: a merged clustered pair splits into children that keep its clusters, and a child resumes exactly") {
+  const json clustered = {{"client_clusters", 2}, {"cluster_round", 2}};
+  const auto run_pair = [&](Harness& h) {
+    h.backend.rewrite = [](int64_t round, fl::RoundReport& r) {
+      for (auto& e : r.eval) e.loss = e.task == "class" ? std::pow(0.9, static_cast<double>(round)) : 0.5;
+    };
+    h.stop();  // both submitted before the executor plans: they merge
+    const std::string cls = h.submit(7, "class", clustered), parity = h.submit(7, "parity", clustered);
+    h.start();
+    REQUIRE(h.endings.wait(cls) == ActivityState::kSucceeded);
+    REQUIRE(h.endings.wait(parity) == ActivityState::kSucceeded);
+    return std::pair{cls, parity};
+  };
+  std::vector<json> expected_cls, expected_parity;
+  {
+    Harness h;
+    const auto [cls, parity] = run_pair(h);
+    expected_cls = h.metrics(cls);
+    expected_parity = h.metrics(parity);
+    for (const auto& id : {cls, parity}) {
+      auto rounds = h.store->list_rounds(id, {storage::Scope::all(), 0, 10});
+      REQUIRE(rounds.ok());
+      REQUIRE(rounds->items.size() == 7);
+      std::set<std::string> groups;
+      const json formed = json::parse(rounds->items[1].report_json).at("clusters");  // round 2
+      REQUIRE(formed.size() == 2);
+      for (size_t r = 1; r < 7; ++r) {
+        const json report = json::parse(rounds->items[r].report_json);
+        groups.insert(report.at("group_id").get<std::string>());
+        REQUIRE(report.at("clusters").size() == 2);
+        for (size_t c = 0; c < 2; ++c) CHECK(report["clusters"][c].at("clients") == formed[c].at("clients"));
+      }
+      CHECK(groups.size() == 2);  // the merged group, then its child of one
+    }
+  }
+  // The first child checkpoint written (round 5) is lost: that child is built again from the
+  // merged group's round-4 checkpoint, with the clusters, and redoes round 5 as it was.
+  Harness h;
+  h.env.fail(FaultEnv::Op::kWrite, "checkpoint-5.pt", Status::unavailable("injected I/O error"), 1);
+  const auto [cls, parity] = run_pair(h);
+  CHECK(h.backend.runs(5) == 3);
+  CHECK(h.metrics(cls) == expected_cls);
+  CHECK(h.metrics(parity) == expected_parity);
 }
 
 TEST_CASE("executor: an unclustered activity's GET has no clusters") {

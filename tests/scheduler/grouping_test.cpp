@@ -237,23 +237,33 @@ TEST_CASE("grouping: ssl activities merge with each other only, other keys stay 
   CHECK(shared_config(act("a", 0, "ssl").spec).at("input") == "paired_views");
 }
 
-TEST_CASE("grouping: a clustered activity trains alone, even beside one that clusters alike", "[grouping]") {
+TEST_CASE("grouping: clustered activities merge with those that cluster alike, never with others", "[grouping]") {
   Activity a = act("a", 0);
   a.spec.client_clusters = 3;
   a.spec.cluster_round = 2;
   Activity b = act("b", 10, "parity");
   b.spec.client_clusters = 3;
   b.spec.cluster_round = 2;
-  auto d = plan_groups({a, b, act("c", 20, "segment")}, {}, with(GroupingPolicy::kMufl), 1000, ids());
+  Activity other_k = act("k", 15, "edges");  // clusters otherwise: another key
+  other_k.spec.client_clusters = 2;
+  other_k.spec.cluster_round = 2;
+  auto d = plan_groups({a, b, other_k, act("c", 20, "segment")}, {}, with(GroupingPolicy::kMufl), 1000, ids());
   REQUIRE(d.plan.new_groups.size() == 3);
-  for (const auto& g : d.plan.new_groups) CHECK(g.members.size() == 1);
-  const Group& alone = d.plan.new_groups[0];
-  CHECK(alone.phase == GroupPhase::kTraining);
-  const auto config = nlohmann::json::parse(alone.config_json);  // what the executor reads
+  const Group* merged = nullptr;
+  for (const auto& g : d.plan.new_groups)
+    if (g.members.size() == 2) merged = &g;
+  REQUIRE(merged);
+  CHECK(merged->members[0].activity_id == "a");
+  CHECK(merged->members[1].activity_id == "b");
+  CHECK(merged->phase == GroupPhase::kConsolidating);
+  const auto config = nlohmann::json::parse(merged->config_json);  // what the executor reads
   CHECK(config.at("client_clusters") == 3);
   CHECK(config.at("cluster_round") == 2);
+  for (const auto& g : d.plan.new_groups)
+    if (&g != merged) CHECK(g.members.size() == 1);  // k = 2 and the unclustered one: alone
   auto o = with(GroupingPolicy::kMufl);
   CHECK(compat_key(a, o) != compat_key(act("a", 0), o));
+  CHECK(compat_key(a, o) != compat_key(other_k, o));
   // Without clustering the key is what it was before the option existed.
   CHECK_FALSE(shared_config(act("c", 0).spec).contains("client_clusters"));
 }
