@@ -194,6 +194,8 @@ struct FlJob::State {
   std::vector<TaskData> test_by_label;  // the test set split by label (label-mix evaluation)
 
   bool clustered() const { return clusters && clusters->formed(); }
+  // Head `head_key` of `source` (a model with this job's heads), as export_model(head_key) saves it.
+  Result<std::string> export_head(MultiTaskNet source, const std::string& head_key) const;
   // FlJob::derive's clusters: those of `from`, with this job's heads (`kept`: the heads both have).
   void carry_clusters(const State& from, const std::vector<std::pair<std::string, std::string>>& kept);
   std::vector<std::vector<TaskMetrics>> evaluate_clusters();
@@ -862,14 +864,12 @@ Status FlJob::calibrate(const std::vector<ClientTask>& clients, const LocalTrain
   return Status::ok();
 }
 
-Result<std::string> FlJob::export_model(const std::string& head_key) const {
-  const auto& heads = s_->config.heads;
-  const auto it = std::find(heads.begin(), heads.end(), head_key);
-  if (it == heads.end()) return Status::not_found("no head " + head_key + " in this job");
-  const TaskDef& task = s_->tasks[static_cast<size_t>(it - heads.begin())];
+Result<std::string> FlJob::State::export_head(MultiTaskNet source, const std::string& head_key) const {
+  const auto it = std::find(config.heads.begin(), config.heads.end(), head_key);
+  if (it == config.heads.end()) return Status::not_found("no head " + head_key + " in this job");
+  const TaskDef& task = tasks[static_cast<size_t>(it - config.heads.begin())];
   try {
-    MultiTaskNet cpu(std::vector<TaskDef>{task}, std::vector<std::string>{}, s_->input);
-    MultiTaskNet source = s_->global;
+    MultiTaskNet cpu(std::vector<TaskDef>{task}, std::vector<std::string>{}, input);
     copy_weights(source, cpu, {{head_key, task.name}});  // copy_ moves device → CPU
     std::ostringstream out;
     torch::save(cpu, out);
@@ -877,6 +877,25 @@ Result<std::string> FlJob::export_model(const std::string& head_key) const {
   } catch (const std::exception& e) {
     return Status::internal(std::string("cannot export the model: ") + error_text(e));
   }
+}
+
+Result<std::string> FlJob::export_model(const std::string& head_key) const {
+  return s_->export_head(s_->global, head_key);
+}
+
+Result<std::vector<std::string>> FlJob::export_cluster_models(const std::string& head_key) const {
+  std::vector<std::string> out;
+  if (!s_->clustered()) return out;
+  return guarded("cannot export the clusters' models", [&]() -> Result<std::vector<std::string>> {
+    MultiTaskNet scratch(s_->tasks, s_->config.heads, s_->input);  // on the CPU
+    for (const Weights& model : s_->clusters->models()) {
+      set_weights(scratch, model);
+      auto bytes = s_->export_head(scratch, head_key);
+      if (!bytes.ok()) return bytes.status();
+      out.push_back(std::move(*bytes));
+    }
+    return out;
+  });
 }
 
 Result<std::string> FlJob::export_model() const {

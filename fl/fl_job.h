@@ -223,6 +223,9 @@ class FlJob {
   // One head's model: the encoder and head `head_key`, saved as a single-task MultiTaskNet whose
   // head is named after its task, so it loads like the model of an activity that trained alone.
   Result<std::string> export_model(const std::string& head_key) const;
+  // With client clustering, once clustered: head `head_key` of every cluster's model, as
+  // export_model(head_key) saves it, in cluster order (RoundReport::clusters); empty otherwise.
+  Result<std::vector<std::string>> export_cluster_models(const std::string& head_key) const;
   const std::vector<std::string>& heads() const;
   // Turns the affinity lookahead on (every n batches) or off (0) from the next round on; it
   // never changes the weights (a group that stops consolidating turns it off).

@@ -256,6 +256,10 @@ class Executor {
   std::vector<std::string> finishing_heads(const std::vector<GroupHead>& heads);
   // Runs the next round, metered; an abandoned or failed round's energy goes to the ledger.
   Result<fl::RoundReport> run_one_round(GroupRun& g, const std::vector<GroupHead>& heads);
+  // Writes the model files of member `key`, which finishes with its round `own_round`: its model
+  // and, with client clustering, every cluster's, into `record`; nullopt when they are written.
+  std::optional<Outcome> write_models(GroupRun& g, const std::string& key, int64_t own_round,
+                                      storage::GroupRoundRecord& record);
   // Writes the round's files and records it; nullopt when it is recorded.
   std::optional<Outcome> commit_round(GroupRun& g, const std::vector<GroupHead>& heads,
                                       const fl::RoundReport& report);

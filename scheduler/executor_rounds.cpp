@@ -322,6 +322,30 @@ Result<fl::RoundReport> Executor::run_one_round(GroupRun& g, const std::vector<G
   return report;
 }
 
+std::optional<Executor::Outcome> Executor::write_models(GroupRun& g, const std::string& key, int64_t own_round,
+                                                        storage::GroupRoundRecord& record) {
+  const auto written = [&](const std::string& name, const std::string& bytes) {
+    return storage::StoredFile{own_round, activity_dir(key) + "/" + name, sha256_hex(bytes),
+                               static_cast<int64_t>(bytes.size())};
+  };
+  auto model = g.job->export_model(key);
+  if (!model.ok()) return Outcome::failed(model.status().message());
+  record.finished.emplace_back(key, written("model.pt", *model));
+  if (Status s = write_file_durably(env(), record.finished.back().second.path, *model); !s.is_ok())
+    return from_store(s, "cannot write the model of " + key);
+  // Client clustering: every cluster's model too ("model.c<c>"; the one above is the largest's).
+  auto clusters = g.job->export_cluster_models(key);
+  if (!clusters.ok()) return Outcome::failed(clusters.status().message());
+  for (size_t c = 0; c < clusters->size(); ++c) {
+    const std::string& bytes = (*clusters)[c];
+    record.cluster_models.emplace_back(key, static_cast<int64_t>(c),
+                                       written("model.c" + std::to_string(c) + ".pt", bytes));
+    if (Status s = write_file_durably(env(), std::get<2>(record.cluster_models.back()).path, bytes); !s.is_ok())
+      return from_store(s, "cannot write the model of cluster " + std::to_string(c) + " of " + key);
+  }
+  return std::nullopt;
+}
+
 std::optional<Executor::Outcome> Executor::commit_round(GroupRun& g, const std::vector<GroupHead>& heads,
                                                         const fl::RoundReport& report) {
   // Durable files first (each under a name of its own), then one transaction that trusts them.
@@ -345,13 +369,7 @@ std::optional<Executor::Outcome> Executor::commit_round(GroupRun& g, const std::
                                 member_report(report, h.key, own_round, a->spec.rounds, g.group, g.device.name).dump());
     progress.emplace_back(h.key, own_round);
     if (own_round < a->spec.rounds) continue;
-    auto model = g.job->export_model(h.key);
-    if (!model.ok()) return Outcome::failed(model.status().message());
-    const std::string path = activity_dir(h.key) + "/model.pt";
-    if (Status s = write_file_durably(env(), path, *model); !s.is_ok())
-      return from_store(s, "cannot write the model of " + h.key);
-    record.finished.emplace_back(
-        h.key, storage::StoredFile{own_round, path, sha256_hex(*model), static_cast<int64_t>(model->size())});
+    if (auto failed = write_models(g, h.key, own_round, record)) return failed;
   }
   if (!report.affinity.empty()) {
     record.affinity_json = nlohmann::json{{"heads", keys_of(heads)},

@@ -15,6 +15,9 @@ class LocalJob final : public TrainingJob {
   Result<std::string> export_model(const std::string& head_key) const override {
     return job_->export_model(head_key);
   }
+  Result<std::vector<std::string>> export_cluster_models(const std::string& head_key) const override {
+    return job_->export_cluster_models(head_key);
+  }
   const std::vector<std::string>& heads() const override { return job_->heads(); }
   int64_t rounds_done() const override { return job_->rounds_done(); }
   void set_affinity_every(int n) override { job_->set_affinity_every(n); }

@@ -27,6 +27,11 @@ class TrainingJob {
   virtual Result<std::string> checkpoint() const = 0;
   virtual Status restore(const std::string& bytes) = 0;
   virtual Result<std::string> export_model(const std::string& head_key) const = 0;
+  // As fl::FlJob::export_cluster_models: head `head_key` of every client cluster's model, in
+  // cluster order; empty for a job without clusters.
+  virtual Result<std::vector<std::string>> export_cluster_models(const std::string& /*head_key*/) const {
+    return std::vector<std::string>{};
+  }
   virtual const std::vector<std::string>& heads() const = 0;
   virtual int64_t rounds_done() const = 0;
   virtual void set_affinity_every(int n) = 0;

@@ -4,6 +4,7 @@
 #include "service/page_query.h"
 #include "service/problem.h"
 #include "service/routes.h"
+#include "tenants/activity_spec.h"
 #include "tenants/json_fields.h"
 #include "core/file_io.h"
 
@@ -58,6 +59,24 @@ Result<storage::RoundQuery> parse_rounds_query(const HttpRequest& req) {
   }
   if (!errors.empty()) return Status::invalid_argument("the query has invalid parameters", std::move(errors));
   return q;
+}
+
+// Reads ?cluster= of GET /v1/activities/{id}/model: a client cluster's number, or none.
+Result<std::optional<int64_t>> parse_model_query(const HttpRequest& req) {
+  std::optional<int64_t> cluster;
+  std::vector<FieldError> errors;
+  for (const auto& [key, value] : req.query) {
+    if (key != "cluster") {
+      errors.push_back({key, "unknown query parameter; this route takes cluster"});
+    } else if (value.empty() || value.size() > 2 || value.find_first_not_of("0123456789") != std::string::npos) {
+      errors.push_back({"cluster", "must be a cluster's number, an integer from 0 to " +
+                                       std::to_string(tenants::kMaxClientClusters - 1)});
+    } else {
+      cluster = std::stoll(value);
+    }
+  }
+  if (!errors.empty()) return Status::invalid_argument("the query has invalid parameters", std::move(errors));
+  return cluster;
 }
 
 // The file's bytes, after checking them against the SHA-256 recorded with it.
@@ -163,7 +182,9 @@ void add_activity_routes(Router& router, tenants::ActivityService& activities, c
   }, Cost::kQuick);
 
   router.add("GET", "/v1/activities/{id}/model", Access::kAnyone, [&activities](const RequestContext& ctx) {
-    auto file = activities.model(ctx.principal, ctx.param("id"));
+    auto cluster = parse_model_query(ctx.request);
+    if (!cluster.ok()) return problem_from_status(cluster.status());
+    auto file = activities.model(ctx.principal, ctx.param("id"), *cluster);
     if (!file.ok()) return problem_from_status(file.status());
     auto bytes = read_verified_file(*file);
     if (!bytes.ok()) return problem_from_status(bytes.status());

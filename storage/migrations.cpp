@@ -480,6 +480,24 @@ CREATE TABLE cluster_workers (
   created_ms   INTEGER NOT NULL
 );
 )sql"},
+      {17, "client clustering: a model file per cluster", R"sql(
+-- A clustered activity's model of each cluster of clients ("model.c0", "model.c1", …) beside
+-- its "model" (the largest cluster's). SQLite cannot change a CHECK in place: the table is
+-- built again with the wider one, and its rows copied.
+CREATE TABLE activity_files_new (
+  activity_id TEXT NOT NULL REFERENCES activities(id),
+  kind        TEXT NOT NULL CHECK (kind IN ('checkpoint', 'model') OR kind GLOB 'model.c[0-9]*'),
+  round       INTEGER NOT NULL,
+  path        TEXT NOT NULL,
+  sha256      TEXT NOT NULL,
+  bytes       INTEGER NOT NULL,
+  created_ms  INTEGER NOT NULL,
+  PRIMARY KEY (activity_id, kind)
+);
+INSERT INTO activity_files_new SELECT activity_id, kind, round, path, sha256, bytes, created_ms FROM activity_files;
+DROP TABLE activity_files;
+ALTER TABLE activity_files_new RENAME TO activity_files;
+)sql"},
   };
   return migrations;
 }

@@ -1216,6 +1216,11 @@ Status SqliteStore::record_group_round(const GroupRoundRecord& r, int64_t now_ms
       if (!live.ok()) return live.status();
       if (!*live) continue;
       if (Status s = upsert_file(c, activity_id, "model", model, now_ms); !s.is_ok()) return s;
+      for (const auto& [owner, cluster, file] : r.cluster_models) {
+        if (owner != activity_id) continue;
+        const std::string kind = "model.c" + std::to_string(cluster);
+        if (Status s = upsert_file(c, activity_id, kind.c_str(), file, now_ms); !s.is_ok()) return s;
+      }
       auto fin = c.prepare(
           "UPDATE activities SET state = 'succeeded', state_reason = '', device = '', finished_ms = ?, "
           "updated_ms = ? WHERE id = ?");

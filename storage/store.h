@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -154,6 +155,10 @@ struct GroupRoundRecord {
   // Members that reached their rounds this round: activity id → its exported model. They
   // become succeeded and leave the group (left_round = round).
   std::vector<std::pair<std::string, StoredFile>> finished;
+  // Client clustering: each finished member's model of every cluster (activity id, cluster
+  // number, file), kept as its file "model.c<cluster>" (get_file); its "model" is the largest
+  // cluster's. An entry whose activity is not in `finished` is ignored.
+  std::vector<std::tuple<std::string, int64_t, StoredFile>> cluster_models;
   // Affinity measured this round (consolidating groups): head keys and matrix JSON; empty: none.
   std::string affinity_json;
   // The round's work unit for the energy ledger, with its shares; nullopt: not metered. Each

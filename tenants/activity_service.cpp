@@ -142,7 +142,8 @@ Result<storage::RoundPage> ActivityService::rounds(const Principal& who, const s
   return store_.list_rounds(id, query);
 }
 
-Result<storage::StoredFile> ActivityService::model(const Principal& who, const std::string& id) {
+Result<storage::StoredFile> ActivityService::model(const Principal& who, const std::string& id,
+                                                   std::optional<int64_t> cluster) {
   auto a = get(who, id);
   if (!a.ok()) return a.status();
   auto f = store_.get_file(id, "model");
@@ -150,7 +151,14 @@ Result<storage::StoredFile> ActivityService::model(const Principal& who, const s
   if (!*f)
     return Status::failed_precondition("activity " + id + " is " + to_string(a->state) +
                                        "; a model exists once it has succeeded");
-  return **f;
+  if (!cluster) return **f;
+  if (a->spec.client_clusters <= 1) return Status::not_found("activity " + id + " does not cluster its clients");
+  auto c = store_.get_file(id, "model.c" + std::to_string(*cluster));
+  if (!c.ok()) return c.status();
+  if (!*c)
+    return Status::not_found("activity " + id + " has no cluster " + std::to_string(*cluster) +
+                             " (GET /v1/activities/" + id + " lists its clusters)");
+  return **c;
 }
 
 nlohmann::json activity_to_json(const Activity& a, int64_t now_ms) {
@@ -171,8 +179,12 @@ nlohmann::json activity_to_json(const Activity& a, int64_t now_ms) {
   auto latest = nlohmann::json::parse(p.last_round_json, nullptr, /*allow_exceptions=*/false);
   progress["latest"] = latest.is_discarded() ? nlohmann::json() : latest;
   // Client clustering: the clusters as the latest round left them ([] until the clustering round).
-  if (a.spec.client_clusters > 1)
+  if (a.spec.client_clusters > 1) {
     j["clusters"] = latest.is_object() && latest.contains("clusters") ? latest["clusters"] : nlohmann::json::array();
+    // Once it has succeeded, each cluster's own model (the plain model_url is the largest's).
+    for (size_t c = 0; c < j["clusters"].size() && p.has_model; ++c)
+      j["clusters"][c]["model_url"] = "/v1/activities/" + a.id + "/model?cluster=" + std::to_string(c);
+  }
   progress["model_url"] = p.has_model ? nlohmann::json("/v1/activities/" + a.id + "/model") : nlohmann::json();
   j["progress"] = std::move(progress);
   return j;

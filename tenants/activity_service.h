@@ -58,8 +58,11 @@ class ActivityService {
   // A page of the round history, oldest first. The principal's scope replaces query.scope.
   // kNotFound as get.
   Result<storage::RoundPage> rounds(const Principal& who, const std::string& id, storage::RoundQuery query);
-  // The final model file. kNotFound as get; kFailedPrecondition while there is none yet.
-  Result<storage::StoredFile> model(const Principal& who, const std::string& id);
+  // The final model file; with `cluster`, that client cluster's model (client clustering).
+  // kNotFound as get, or for a cluster the activity does not have; kFailedPrecondition while
+  // there is no model yet.
+  Result<storage::StoredFile> model(const Principal& who, const std::string& id,
+                                    std::optional<int64_t> cluster = std::nullopt);
 
  private:
   storage::Store& store_;

@@ -253,6 +253,9 @@ class ClusterJob final : public TrainingJob {
   Result<std::string> export_model(const std::string& head_key) const override {
     return local_->export_model(head_key);
   }
+  Result<std::vector<std::string>> export_cluster_models(const std::string& head_key) const override {
+    return local_->export_cluster_models(head_key);
+  }
   const std::vector<std::string>& heads() const override { return local_->heads(); }
   int64_t rounds_done() const override { return local_->rounds_done(); }
   void set_affinity_every(int n) override {

@@ -5,8 +5,11 @@
 // compared, round by round, with an unbroken run of the same submission.
 #include "tests/scheduler/executor_harness.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
+
+#include "core/file_io.h"
 
 using namespace mufl;
 using namespace mufl::scheduler;
@@ -247,7 +250,7 @@ TEST_CASE("executor: a merged pair's last round calibrates both heads, and a red
   CHECK(h.metrics(parity) == expected_parity);
 }
 
-TEST_CASE("executor: a clustered activity resumes exactly after a lost checkpoint, and its GET shows the clusters") {
+TEST_CASE("executor: a clustered activity resumes exactly after a lost checkpoint, its GET shows the clusters, and each cluster has a model") {
   const json clustered = {{"client_clusters", 2}, {"cluster_round", 2}};
   std::vector<json> expected;
   {
@@ -280,7 +283,27 @@ TEST_CASE("executor: a clustered activity resumes exactly after a lost checkpoin
   }
   std::sort(everyone.begin(), everyone.end());
   CHECK(everyone == std::vector<int64_t>{0, 1, 2, 3});
-  CHECK(a.at("progress").at("latest").at("clusters") == a.at("clusters"));
+  // Each cluster's own model, named in its entry; the plain model is the largest cluster's.
+  json latest = a.at("progress").at("latest").at("clusters");
+  std::vector<std::string> models;
+  size_t largest = 0;
+  for (size_t c = 0; c < 2; ++c) {
+    const std::string url = a["clusters"][c].at("model_url");
+    CHECK(url == "/v1/activities/" + id + "/model?cluster=" + std::to_string(c));
+    latest[c]["model_url"] = url;
+    auto m = h.call("GET", url, "", h.token);
+    REQUIRE(m.status == 200);
+    CHECK(std::find(m.headers.begin(), m.headers.end(), std::pair<std::string, std::string>{
+                        "X-Content-SHA256", sha256_hex(m.body)}) != m.headers.end());
+    models.push_back(m.body);
+    if (a["clusters"][c]["samples"].get<int64_t>() > a["clusters"][largest]["samples"].get<int64_t>()) largest = c;
+  }
+  CHECK(latest == a.at("clusters"));
+  CHECK(models[0] != models[1]);
+  CHECK(h.call("GET", "/v1/activities/" + id + "/model", "", h.token).body == models[largest]);
+  CHECK(h.call("GET", "/v1/activities/" + id + "/model?cluster=2", "", h.token).status == 404);
+  CHECK(h.call("GET", "/v1/activities/" + id + "/model?cluster=x", "", h.token).status == 400);
+  CHECK(h.call("GET", "/v1/activities/" + id + "/model?clusters=0", "", h.token).status == 400);
 }
 
 // Two clustered activities merge; the guard splits them after round 4 (parity's test loss is
@@ -330,7 +353,7 @@ TEST_CASE("executor: a merged clustered pair splits into children that keep its 
   CHECK(h.metrics(parity) == expected_parity);
 }
 
-TEST_CASE("executor: an unclustered activity's GET has no clusters") {
+TEST_CASE("executor: an unclustered activity's GET has no clusters, nor its model a cluster") {
   Harness h;
   const std::string id = h.submit(1);
   REQUIRE(h.endings.wait(id) == ActivityState::kSucceeded);
@@ -340,4 +363,8 @@ TEST_CASE("executor: an unclustered activity's GET has no clusters") {
   CHECK_FALSE(a.contains("clusters"));
   CHECK_FALSE(a.contains("client_clusters"));
   CHECK_FALSE(a.at("progress").at("latest").contains("clusters"));
+  CHECK(h.call("GET", "/v1/activities/" + id + "/model", "", h.token).status == 200);
+  auto r0 = h.call("GET", "/v1/activities/" + id + "/model?cluster=0", "", h.token);
+  CHECK(r0.status == 404);
+  CHECK_THAT(r0.body, Catch::Contains("does not cluster its clients"));
 }

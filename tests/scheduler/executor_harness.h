@@ -76,6 +76,9 @@ class FaultyBackend final : public TrainingBackend {
     Result<std::string> checkpoint() const override { return inner_->checkpoint(); }
     Status restore(const std::string& b) override { return inner_->restore(b); }
     Result<std::string> export_model(const std::string& h) const override { return inner_->export_model(h); }
+    Result<std::vector<std::string>> export_cluster_models(const std::string& h) const override {
+      return inner_->export_cluster_models(h);
+    }
     const std::vector<std::string>& heads() const override { return inner_->heads(); }
     int64_t rounds_done() const override { return inner_->rounds_done(); }
     void set_affinity_every(int n) override { inner_->set_affinity_every(n); }
