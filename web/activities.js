@@ -130,6 +130,24 @@ function roundsTable(a, rounds) {
   return el('section', {}, el('h3', { text: rounds.length > 10 ? 'Last 10 rounds' : 'Rounds' }), t);
 }
 
+// Client clustering: each cluster of clients as the latest round left it, with its own metric
+// and, once the activity has succeeded, where its model downloads.
+function clustersTable(a) {
+  const metric = a.clusters.map((c) => metricName(c.metrics, a.task)).find((m) => m);
+  const { table: t, body } = table([['Cluster', 'num'], ['Clients'], ['Samples', 'num'], ['Reported', 'num'],
+    ['Test loss', 'num'], [metric || 'Metric', 'num'], ['Model']]);
+  body.id = 'cluster-rows';
+  a.clusters.forEach((c, i) => {
+    const m = (c.metrics && c.metrics[a.task]) || {};
+    const clients = c.clients.length > 12 ? `${c.clients.slice(0, 12).join(', ')}, …` : c.clients.join(', ');
+    body.append(el('tr', { dataset: { cluster: i } },
+      cell(i, 'num'), cell(`${c.size}: ${clients}`), cell(c.samples, 'num'), cell(c.clients_reported, 'num'),
+      cell(fmtNum(m.loss, 4), 'num'), cell(metric ? fmtNum(m[metric], 4) : '–', 'num'),
+      el('td', { className: 'mono', text: c.model_url || '–' })));
+  });
+  return el('section', {}, el('h3', { text: `Clusters of clients (${a.clusters.length})` }), t);
+}
+
 export function mountDetail(view, ctx, id) {
   let generation = 0;
   async function refresh() {
@@ -162,6 +180,7 @@ export function mountDetail(view, ctx, id) {
           p.model_url ? ['Model', el('span', { className: 'mono', text: p.model_url })] : null,
         ]),
         roundsCharts(a, items),
+        a.clusters && a.clusters.length ? clustersTable(a) : null,
         items.length ? roundsTable(a, items) : null);
       view.dataset.rounds = String(items.length);
       ctx.showError(null);

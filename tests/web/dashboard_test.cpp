@@ -275,6 +275,29 @@ TEST_CASE("web dashboard: an activity's page charts its rounds as they finish") 
   d.check_no_errors();
 }
 
+TEST_CASE("web dashboard: a clustered activity's page lists its clusters of clients, each with its model") {
+  Dashboard d({"--devices", "cpu:1", "--torch-threads", "1"});
+  json body = json::parse(spec("clustered", "class", 3));
+  body["client_clusters"] = 2;
+  body["cluster_round"] = 2;
+  const std::string id = submit(d, body.dump());
+  const json a = wait_for(d.api, "/v1/activities/" + id, d.token, [](const json& a) { return a["state"] == "succeeded"; });
+  REQUIRE(a["clusters"].size() == 2);
+
+  d.sign_in("#/activities/" + id);
+  d.browser.wait_for("document.querySelectorAll('#cluster-rows tr').length === 2");
+  const json rows = d.browser.eval("[...document.querySelectorAll('#cluster-rows tr')].map(r => [...r.cells].map(c => c.textContent))");
+  for (size_t c = 0; c < 2; ++c) {
+    const json& cluster = a["clusters"][c];
+    CHECK(rows[c][0] == std::to_string(c));
+    CHECK(rows[c][1].get<std::string>().rfind(std::to_string(cluster["size"].get<int64_t>()) + ": ", 0) == 0);
+    CHECK(rows[c][2] == std::to_string(cluster["samples"].get<int64_t>()));
+    CHECK(rows[c][5] == fixed(cluster["metrics"]["class"]["accuracy"].get<double>(), 4));
+    CHECK(rows[c][6] == cluster["model_url"]);
+  }
+  d.check_no_errors();
+}
+
 TEST_CASE("web dashboard: groups show their affinity heat map and merge and split tree, and usage its days") {
   Dashboard d({"--devices", "cpu:1", "--torch-threads", "1", "--merge-window", "1", "--affinity-every", "4",
                "--consolidation-fraction", "0.34"});
