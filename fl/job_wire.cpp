@@ -199,6 +199,8 @@ void read_job_training(Fields& f, JobConfig& c) {
   f.flag("personalized_epochs", c.personalized_epochs);
   f.text("local_update", c.local_update);
   f.number("ema_lambda", c.ema_lambda);
+  f.small_integer("client_clusters", c.client_clusters, 1);
+  f.integer("cluster_round", c.cluster_round, 1);
   f.text("partition", c.partition);
   f.number("dirichlet_alpha", c.dirichlet_alpha);
   std::string seed;
@@ -236,6 +238,48 @@ Status read_eval(const Json& j, std::vector<TaskMetrics>& eval) {
     eval.push_back(std::move(m));
   }
   return Status::ok();
+}
+
+// One cluster of a clustered round (ClusterReport): its clients, counts and evaluation.
+Status read_cluster(const Json& j, const std::string& path, ClusterReport& c) {
+  Fields f(j, "the round report", path, path + ".");
+  if (const Json* clients = f.take("clients")) {
+    f.check(clients->is_array(), path + ".clients", "must be an array of client numbers");
+    for (size_t i = 0; f.ok() && i < clients->size(); ++i) {
+      const Json& n = (*clients)[i];
+      f.check(n.is_number_integer() && n.get<int64_t>() >= 0, path + ".clients",
+              "must be an array of client numbers (integers from 0)");
+      if (f.ok()) c.clients.push_back(n.get<int64_t>());
+    }
+  }
+  f.integer("samples", c.samples, 0);
+  f.integer("clients_reported", c.clients_reported, 0);
+  if (const Json* e = f.take("eval")) {
+    if (!e->is_array()) f.fail(path + ".eval", "must be an array");
+    for (size_t i = 0; f.ok() && i < e->size(); ++i) {
+      TaskMetrics m;
+      f.check(read_metrics((*e)[i], path + ".eval[" + std::to_string(i) + "]", m));
+      c.eval.push_back(std::move(m));
+    }
+  }
+  return f.finish();
+}
+
+Status read_clusters(const Json& j, std::vector<ClusterReport>& clusters) {
+  if (!j.is_array()) return report_error("clusters", "must be an array");
+  for (size_t i = 0; i < j.size(); ++i) {
+    ClusterReport c;
+    if (Status s = read_cluster(j[i], "clusters[" + std::to_string(i) + "]", c); !s.is_ok()) return s;
+    clusters.push_back(std::move(c));
+  }
+  return Status::ok();
+}
+
+Json metrics_to_json(const std::vector<TaskMetrics>& eval) {
+  Json out = Json::array();
+  for (const auto& m : eval)
+    out.push_back({{"head", m.head}, {"task", m.task}, {"loss", m.loss}, {"metric", m.metric}, {"value", m.value}});
+  return out;
 }
 
 // A K×K matrix of finite numbers with K ≥ `min_side`, or an empty one.
@@ -318,6 +362,8 @@ nlohmann::json job_config_to_json(const JobConfig& c) {
           {"personalized_epochs", c.personalized_epochs},
           {"local_update", c.local_update},
           {"ema_lambda", c.ema_lambda},
+          {"client_clusters", c.client_clusters},
+          {"cluster_round", c.cluster_round},
           {"partition", c.partition},
           {"dirichlet_alpha", c.dirichlet_alpha},
           {"seed", std::to_string(c.seed)},
@@ -337,9 +383,12 @@ Result<JobConfig> job_config_from_json(const nlohmann::json& j) {
 }
 
 nlohmann::json round_report_to_json(const RoundReport& r) {
-  Json eval = Json::array();
-  for (const auto& m : r.eval)
-    eval.push_back({{"head", m.head}, {"task", m.task}, {"loss", m.loss}, {"metric", m.metric}, {"value", m.value}});
+  Json clusters = Json::array();
+  for (const auto& c : r.clusters)
+    clusters.push_back({{"clients", c.clients},
+                        {"samples", c.samples},
+                        {"clients_reported", c.clients_reported},
+                        {"eval", metrics_to_json(c.eval)}});
   return {{"round", r.round},
           {"attempts", r.attempts},
           {"clients_sampled", r.clients_sampled},
@@ -348,7 +397,8 @@ nlohmann::json round_report_to_json(const RoundReport& r) {
           {"samples", r.samples},
           {"train_loss", r.train_loss},
           {"learning_rate", r.learning_rate},
-          {"eval", eval},
+          {"eval", metrics_to_json(r.eval)},
+          {"clusters", clusters},
           {"affinity", r.affinity},
           {"lookaheads", r.lookaheads},
           {"affinity_seconds", r.affinity_seconds},
@@ -366,6 +416,7 @@ Result<RoundReport> round_report_from_json(const nlohmann::json& j) {
   Fields f(j, "the round report", "report", "");
   read_report_counts(f, r);
   if (const Json* e = f.take("eval")) f.check(read_eval(*e, r.eval));
+  if (const Json* c = f.take("clusters")) f.check(read_clusters(*c, r.clusters));
   if (const Json* a = f.take("affinity")) f.check(read_affinity(*a, r.eval.size(), r.affinity));
   f.texts("calibrated", r.calibrated);
   f.text("client_meters", r.client_meters);

@@ -53,6 +53,8 @@ Result<JobConfig> job_config_from_json(const nlohmann::json& j);
 
 // RoundReport as JSON: every field of RoundReport under its own name, with
 //   "eval": [{"head", "task", "loss", "metric", "value"}]  (TaskMetrics, in order)
+//   "clusters": [{"clients": [int], "samples", "clients_reported", "eval": [as above]}]
+//               (ClusterReport, in order; [] without client clustering)
 //   "affinity": [[number]]  (rows; [] when the lookahead was off)
 //   "stopped": bool
 nlohmann::json round_report_to_json(const RoundReport& report);

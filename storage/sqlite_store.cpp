@@ -1096,8 +1096,9 @@ Result<std::vector<ClaimableGroup>> SqliteStore::list_claimable_groups(bool excl
       m.deadline_unix_ms = spec.deadline_unix_ms;
       m.rounds_left = std::max<int64_t>(0, spec.rounds - (*members)->column_int64(3));
       m.tenant_weight = (*members)->column_double(4);
-      // FedEMA keeps each client's model, clustering its k cluster models, in mufld's files.
-      m.keeps_client_state = spec.local_update != "fedavg" || spec.client_clusters > 1;
+      // FedEMA keeps each client's model in mufld's files. (Client clustering's models are in
+      // the checkpoint, which a cluster worker gets and gives back.)
+      m.keeps_client_state = spec.local_update != "fedavg";
       g.priority = first ? m.priority : std::max(g.priority, m.priority);
       first = false;
       g.members.push_back(std::move(m));

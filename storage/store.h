@@ -198,8 +198,8 @@ struct ClaimableMember {
   std::optional<int64_t> deadline_unix_ms;  // the spec's deadline; nullopt: none
   int64_t rounds_left = 0;                // spec rounds − rounds done (>= 0)
   double tenant_weight = 1;               // the tenant's quotas.fair_share_weight (> 0)
-  // Its training keeps state in the service's files between rounds (local_update fedema, or
-  // client_clusters > 1): the group runs only on devices of this host (placement's HostLocal filter).
+  // Its training keeps state in the service's files between rounds (local_update fedema): the
+  // group runs only on devices of this host (placement's HostLocal filter).
   bool keeps_client_state = false;
 };
 

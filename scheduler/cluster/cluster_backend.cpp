@@ -312,12 +312,9 @@ class DeviceBackend final : public TrainingBackend {
   // FedEMA keeps its clients' models on mufld's disk, committed by mufld's checkpoints
   // (fl/client_states.h); a worker on another node has neither, so it is not trained there yet.
   // Placement keeps such groups off cluster GPUs (the HostLocal filter): this is the backstop.
+  // (Client clustering trains there: its clusters travel in the checkpoint, both ways, and the
+  // round report carries each cluster's.)
   static Status trainable_here(const fl::JobConfig& config) {
-    // Client clustering keeps one model per cluster in mufld's checkpoints, which the worker's
-    // round report does not carry yet.
-    if (config.client_clusters > 1)
-      return Status::invalid_argument("bad job configuration",
-                                      {{"client_clusters", "is not trained by cluster workers yet"}});
     if (config.local_update == "fedavg") return Status::ok();
     return Status::invalid_argument(
         "bad job configuration",

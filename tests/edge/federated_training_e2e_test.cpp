@@ -131,9 +131,10 @@ std::string submit(HttpClient& c, const std::string& token, const json& spec) {
   return json::parse(r.body)["id"];
 }
 
+// The activity's model, or with `query` ("?cluster=1") another of its models.
 mufl::fl::MultiTaskNet load_model(HttpClient& c, const std::string& token, const std::string& id,
-                                  const std::string& task) {
-  auto model = c.get("/v1/activities/" + id + "/model", token);
+                                  const std::string& task, const std::string& query = "") {
+  auto model = c.get("/v1/activities/" + id + "/model" + query, token);
   REQUIRE(model.status == 200);
   mufl::fl::MultiTaskNet net(std::vector<mufl::fl::TaskDef>{*mufl::fl::find_task(task)});
   std::istringstream in(model.body);
@@ -327,6 +328,38 @@ TEST_CASE("federated training: client clustering on real clients forms the simul
   auto a = load_model(c, token, run.sim, "class");
   auto b = load_model(c, token, run.real, "class");
   CHECK(max_difference(a, b) <= 1e-6);
+  // Every cluster's own model, too.
+  for (size_t k = 0; k < sim["clusters"].size(); ++k) {
+    const std::string query = "?cluster=" + std::to_string(k);
+    auto ak = load_model(c, token, run.sim, "class", query);
+    auto bk = load_model(c, token, run.real, "class", query);
+    CHECK(max_difference(ak, bk) <= 1e-6);
+  }
+}
+
+TEST_CASE("federated training: cosine weights on real clients train the simulation's weights") {
+  TempDir dir, shards;
+  cut_shards(dir.path(), shards.path(), 3, 7, 0.5);
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin, {"--devices", "cpu:1", "--torch-threads", "1"});
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string token = make_tenant(c, "reid");
+
+  const json common = {{"task", "class"}, {"rounds", 2}, {"clients_per_round", 3}, {"seed", 7}, {"merge", false},
+                       {"batch_size", 64}, {"weighting", "cosine"}};
+  const SideBySide run = simulate_then_federate(c, mufld.port(), token, common, shards.path(), 3);
+  CHECK(run.done["weighting"] == "cosine");
+  auto a = load_model(c, token, run.sim, "class");
+  auto b = load_model(c, token, run.real, "class");
+  CHECK(max_difference(a, b) <= 1e-6);
+  // The weights are not the sample counts': the same run with them trains another model.
+  json plain = common;
+  plain.erase("weighting");
+  plain["name"] = "by samples";
+  plain["federation"] = run.fed.id;
+  const std::string by_samples = submit(c, token, plain);
+  REQUIRE(wait_done(c, token, by_samples)["state"] == "succeeded");
+  auto d = load_model(c, token, by_samples, "class");
+  CHECK(max_difference(b, d) > 1e-4);
 }
 
 TEST_CASE("federated training: a group waiting for its clients holds no device, and a local activity trains meanwhile") {

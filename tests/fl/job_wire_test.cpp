@@ -43,6 +43,8 @@ JobConfig full_config() {
   c.personalized_epochs = true;
   c.local_update = "fedema";
   c.ema_lambda = 0.1 + 0.2;
+  c.client_clusters = 3;
+  c.cluster_round = 2;
   c.partition = "dirichlet";
   c.dirichlet_alpha = 1.0 / 3.0;
   c.seed = std::numeric_limits<uint64_t>::max();
@@ -72,6 +74,8 @@ RoundReport full_report() {
   r.affinity_seconds = 1.5;
   r.calibration_samples = 1234;
   r.calibrated = {"act_b", "act_c"};
+  r.clusters = {{{0, 2, 5}, 300, 2, {{"act_a", "class", 0.4, "accuracy", 0.9}}},
+                {{1, 3}, 120, 0, {}}};
   r.seconds = 12.75;
   r.client_wait_seconds = 3.0 / 7.0;
   r.client_joules = 4567.891;
@@ -137,6 +141,8 @@ TEST_CASE("job_wire: a fully populated JobConfig round-trips through JSON text, 
   CHECK(back->personalized_epochs);
   CHECK(back->local_update == "fedema");
   CHECK(back->ema_lambda == c.ema_lambda);
+  CHECK(back->client_clusters == 3);
+  CHECK(back->cluster_round == 2);
   CHECK(back->client_failure_rate == c.client_failure_rate);
   CHECK(back->min_clients == c.min_clients);
   CHECK(back->max_round_attempts == c.max_round_attempts);
@@ -144,7 +150,9 @@ TEST_CASE("job_wire: a fully populated JobConfig round-trips through JSON text, 
 
 TEST_CASE("job_wire: the config's wire names are the API") {
   const json j = job_config_to_json(full_config());
-  CHECK(j.size() == 32);
+  CHECK(j.size() == 34);
+  CHECK(j.at("client_clusters") == 3);
+  CHECK(j.at("cluster_round") == 2);
   CHECK(j.at("final_heads") == json{"act_b"});
   CHECK(j.at("head_calibration") == true);
   CHECK(j.at("local_update") == "fedema");
@@ -190,6 +198,10 @@ TEST_CASE("job_wire: a malformed config is refused, naming the field") {
   SECTION("a string for an integer") {
     j["rounds"] = "17";
     CHECK(config_refusal(j) == "rounds");
+  }
+  SECTION("client clusters below 1") {
+    j["client_clusters"] = 0;
+    CHECK(config_refusal(j) == "client_clusters");
   }
   SECTION("a float for an integer") {
     j["batch_size"] = 32.5;
@@ -273,6 +285,15 @@ TEST_CASE("job_wire: a fully populated RoundReport round-trips through JSON text
     CHECK(back->eval[i].value == r.eval[i].value);
   }
   CHECK(back->affinity == r.affinity);  // exact, 5e-324 (the smallest subnormal) included
+  REQUIRE(back->clusters.size() == 2);
+  for (size_t c = 0; c < 2; ++c) {
+    CHECK(back->clusters[c].clients == r.clusters[c].clients);
+    CHECK(back->clusters[c].samples == r.clusters[c].samples);
+    CHECK(back->clusters[c].clients_reported == r.clusters[c].clients_reported);
+    REQUIRE(back->clusters[c].eval.size() == r.clusters[c].eval.size());
+  }
+  CHECK(back->clusters[0].eval[0].head == "act_a");
+  CHECK(back->clusters[0].eval[0].value == 0.9);
   CHECK(back->lookaheads == r.lookaheads);
   CHECK(back->affinity_seconds == r.affinity_seconds);
   CHECK(back->calibration_samples == r.calibration_samples);
@@ -333,6 +354,19 @@ TEST_CASE("job_wire: a malformed report is refused, naming the field") {
   SECTION("an unknown key in an eval entry") {
     j["eval"][2]["f1"] = 0.5;
     CHECK(report_refusal(j) == "eval[2].f1");
+  }
+  SECTION("a cluster's negative client, missing count or bad eval entry") {
+    j["clusters"][1]["clients"][0] = -1;
+    CHECK(report_refusal(j) == "clusters[1].clients");
+    j = round_report_to_json(full_report());
+    j["clusters"][0].erase("samples");
+    CHECK(report_refusal(j) == "clusters[0].samples");
+    j = round_report_to_json(full_report());
+    j["clusters"][0]["eval"][0]["value"] = "high";
+    CHECK(report_refusal(j) == "clusters[0].eval[0].value");
+    j = round_report_to_json(full_report());
+    j["clusters"] = json::object();
+    CHECK(report_refusal(j) == "clusters");
   }
   SECTION("an affinity of 2×3") {
     j["affinity"] = json{{0.0, 0.1, 0.2}, {0.3, 0.4, 0.5}};

@@ -254,21 +254,15 @@ TEST_CASE("cluster backend: two live recorded workers of one group: the later is
   CHECK(r.recorded() == std::vector<std::string>{"wrk_second"});
 }
 
-TEST_CASE("cluster backend: a clustered job or a FedEMA one is refused naming its field, and no worker is submitted") {
+TEST_CASE("cluster backend: a FedEMA job is refused naming its field, and no worker is submitted") {
   Restart r;
-  for (const char* field : {"client_clusters", "local_update"}) {
-    INFO(field);
-    fl::JobConfig c = r.config("grp_new");
-    if (std::string(field) == "client_clusters")
-      c.client_clusters = 2;
-    else
-      c.local_update = "fedema";
-    auto job = r.backend->for_device(gpu("n1", 0))->create(c, r.runtime());
-    REQUIRE_FALSE(job.ok());
-    CHECK(job.status().is_invalid_argument());
-    const Status why = job.status();
-    REQUIRE(why.field_errors().size() == 1);
-    CHECK(why.field_errors()[0].field == field);
-  }
+  fl::JobConfig c = r.config("grp_new");
+  c.local_update = "fedema";
+  auto job = r.backend->for_device(gpu("n1", 0))->create(c, r.runtime());
+  REQUIRE_FALSE(job.ok());
+  CHECK(job.status().is_invalid_argument());
+  const Status why = job.status();
+  REQUIRE(why.field_errors().size() == 1);
+  CHECK(why.field_errors()[0].field == "local_update");
   CHECK(r.slurm.submitted() == 0);
 }

@@ -234,6 +234,34 @@ TEST_CASE("cluster executor: a group on a cluster GPU runs in a worker job and r
   CHECK(total < 60.0 + 1.25 * 250 * 30);
 }
 
+TEST_CASE("cluster executor: a clustered activity on a cluster GPU records a local run's clusters and metrics") {
+  const json clustered = {{"client_clusters", 2}, {"cluster_round", 2}};
+  const auto clusters_of = [](Harness& h, const std::string& id) {
+    auto rounds = h.store->list_rounds(id, {storage::Scope::all(), 0, 10});
+    REQUIRE(rounds.ok());
+    std::vector<json> out;
+    for (const auto& r : rounds->items) out.push_back(json::parse(r.report_json).value("clusters", json::array()));
+    return out;
+  };
+  std::vector<json> expected_metrics, expected_clusters;
+  {
+    Harness local;
+    const std::string id = local.submit(4, "class", clustered);
+    REQUIRE(local.endings.wait(id) == ActivityState::kSucceeded);
+    expected_metrics = local.metrics(id);
+    expected_clusters = clusters_of(local, id);
+  }
+  REQUIRE(expected_clusters.size() == 4);
+  CHECK(expected_clusters[0].empty());  // round 1 is FedAvg's
+  CHECK(expected_clusters[3].size() == 2);
+  ClusterHarness c;
+  const std::string id = c.h.submit(4, "class", clustered);
+  REQUIRE(c.h.endings.wait(id) == ActivityState::kSucceeded);
+  CHECK(c.h.metrics(id) == expected_metrics);
+  CHECK(clusters_of(c.h, id) == expected_clusters);
+  CHECK(c.slurm->submitted().size() == 1);
+}
+
 TEST_CASE("cluster executor: a worker killed mid-round loses only that round, and a new job redoes it") {
   const auto& expected = unbroken();
   ClusterHarness c;
