@@ -211,7 +211,7 @@ TEST_CASE("fl job: personalized epochs train the small clients less, and resume 
   while (!resumed->finished()) again = *resumed->run_round();
   CHECK(again.eval[0].loss == last.eval[0].loss);
   CHECK(*resumed->export_model() == *b->export_model());
-  // Not on a federation yet.
+  // A federation's job needs its client pool (tests/fl/federated_job_test.cpp).
   JobConfig fed = personal;
   fed.dataset.clear();
   fed.federation = "fed_1";
@@ -244,4 +244,48 @@ TEST_CASE("fl job: cosine weighting aggregates differently from sample weighting
   auto refused = FlJob::create(bad, RuntimeOptions{});
   REQUIRE(!refused.ok());
   CHECK(names_field(refused, "weighting"));
+}
+
+TEST_CASE("fl job: cosine weights and personalised epochs train a merged model, its split child, and resume exactly",
+          "[fl_job]") {
+  JobConfig plain = small_job();
+  plain.tasks = {"class", "parity"};
+  plain.heads = {"act_a", "act_b"};
+  plain.partition = "dirichlet";
+  plain.dirichlet_alpha = 0.3;  // unequal clients
+  plain.local_epochs = 3;
+  for (const std::string option : {"cosine", "personalized"}) {
+    INFO(option);
+    JobConfig merged = plain;
+    if (option == "cosine") merged.weighting = "cosine";
+    else merged.personalized_epochs = true;
+    auto reference = make(plain), job = make(merged);
+    std::string after_one;
+    RoundReport ref, last;
+    while (!job->finished()) {
+      ref = *reference->run_round();
+      last = *job->run_round();
+      if (job->rounds_done() == 1) after_one = *job->checkpoint();
+    }
+    REQUIRE(last.eval.size() == 2);
+    CHECK(last.eval[1].loss != ref.eval[1].loss);  // the option changed both heads' training
+    if (option == "personalized") CHECK(last.samples < ref.samples);
+    else CHECK(last.samples == ref.samples);
+    auto resumed = make(merged);
+    REQUIRE(resumed->restore(after_one).is_ok());
+    while (!resumed->finished()) REQUIRE(resumed->run_round().ok());
+    for (const char* head : {"act_a", "act_b"}) CHECK(*resumed->export_model(head) == *job->export_model(head));
+    // A split child keeps the option: its round differs from a plain child's from the same model.
+    JobConfig child = merged, plain_child = plain;
+    for (JobConfig* c : {&child, &plain_child}) {
+      c->tasks = {"class"};
+      c->heads = {"act_a"};
+      c->rounds = 1;
+      c->round_offset = job->rounds_done();
+    }
+    auto a = FlJob::derive(*job, child, RuntimeOptions{}), b = FlJob::derive(*job, plain_child, RuntimeOptions{});
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    CHECK((*a)->run_round()->eval[0].loss != (*b)->run_round()->eval[0].loss);
+  }
 }
