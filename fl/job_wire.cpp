@@ -230,12 +230,14 @@ Status report_error(const std::string& field, const std::string& why) {
   return Status::invalid_argument("the round report has an invalid field", {{field, why}});
 }
 
-Status read_eval(const Json& j, std::vector<TaskMetrics>& eval) {
-  if (!j.is_array()) return report_error("eval", "must be an array");
+// The array at `path`, item by item: read_one(item, "<path>[i]", out).
+template <typename T, typename ReadOne>
+Status read_array(const Json& j, const std::string& path, std::vector<T>& out, ReadOne read_one) {
+  if (!j.is_array()) return report_error(path, "must be an array");
   for (size_t i = 0; i < j.size(); ++i) {
-    TaskMetrics m;
-    if (Status s = read_metrics(j[i], "eval[" + std::to_string(i) + "]", m); !s.is_ok()) return s;
-    eval.push_back(std::move(m));
+    T item;
+    if (Status s = read_one(j[i], path + "[" + std::to_string(i) + "]", item); !s.is_ok()) return s;
+    out.push_back(std::move(item));
   }
   return Status::ok();
 }
@@ -254,25 +256,8 @@ Status read_cluster(const Json& j, const std::string& path, ClusterReport& c) {
   }
   f.integer("samples", c.samples, 0);
   f.integer("clients_reported", c.clients_reported, 0);
-  if (const Json* e = f.take("eval")) {
-    if (!e->is_array()) f.fail(path + ".eval", "must be an array");
-    for (size_t i = 0; f.ok() && i < e->size(); ++i) {
-      TaskMetrics m;
-      f.check(read_metrics((*e)[i], path + ".eval[" + std::to_string(i) + "]", m));
-      c.eval.push_back(std::move(m));
-    }
-  }
+  if (const Json* e = f.take("eval")) f.check(read_array(*e, path + ".eval", c.eval, read_metrics));
   return f.finish();
-}
-
-Status read_clusters(const Json& j, std::vector<ClusterReport>& clusters) {
-  if (!j.is_array()) return report_error("clusters", "must be an array");
-  for (size_t i = 0; i < j.size(); ++i) {
-    ClusterReport c;
-    if (Status s = read_cluster(j[i], "clusters[" + std::to_string(i) + "]", c); !s.is_ok()) return s;
-    clusters.push_back(std::move(c));
-  }
-  return Status::ok();
 }
 
 Json metrics_to_json(const std::vector<TaskMetrics>& eval) {
@@ -415,8 +400,8 @@ Result<RoundReport> round_report_from_json(const nlohmann::json& j) {
   RoundReport r;
   Fields f(j, "the round report", "report", "");
   read_report_counts(f, r);
-  if (const Json* e = f.take("eval")) f.check(read_eval(*e, r.eval));
-  if (const Json* c = f.take("clusters")) f.check(read_clusters(*c, r.clusters));
+  if (const Json* e = f.take("eval")) f.check(read_array(*e, "eval", r.eval, read_metrics));
+  if (const Json* c = f.take("clusters")) f.check(read_array(*c, "clusters", r.clusters, read_cluster));
   if (const Json* a = f.take("affinity")) f.check(read_affinity(*a, r.eval.size(), r.affinity));
   f.texts("calibrated", r.calibrated);
   f.text("client_meters", r.client_meters);

@@ -150,6 +150,15 @@ double max_difference(mufl::fl::MultiTaskNet& a, mufl::fl::MultiTaskNet& b) {
   return worst;
 }
 
+// The largest difference between a parameter of activity `a`'s model and of `b`'s (`query`
+// picks another of their models, as load_model).
+double model_difference(HttpClient& c, const std::string& token, const std::string& a, const std::string& b,
+                        const std::string& task, const std::string& query = "") {
+  auto ma = load_model(c, token, a, task, query);
+  auto mb = load_model(c, token, b, task, query);
+  return max_difference(ma, mb);
+}
+
 // One activity trained twice: simulated on synthetic's Dirichlet(0.5) partition into `clients`,
 // then on a new federation by one mufl-client per shard of `shards` (cut the same way).
 struct SideBySide {
@@ -234,9 +243,7 @@ TEST_CASE("federated training: four mufl-client processes train the weights the 
   const double metered = metric(c.get("/metrics").body,
                                 "mufl_tenant_client_energy_joules_total{tenant=\"" + tenant_id + "\"}");
   CHECK(metered == Approx(energy["client_joules"].get<double>()));
-  auto a = load_model(c, token, sim, "class");
-  auto b = load_model(c, token, real, "class");
-  const double diff = max_difference(a, b);
+  const double diff = model_difference(c, token, sim, real, "class");
   WARN("largest weight difference, federation against simulation: " << diff);
   CHECK(diff <= 1e-6);
 
@@ -276,9 +283,7 @@ TEST_CASE("federated training: personalised epochs on real clients train what th
     CHECK(fed_rounds[r]["samples"].get<int64_t>() < 3 * held);
     CHECK(fed_rounds[r]["samples"].get<int64_t>() > held);
   }
-  auto a = load_model(c, token, run.sim, "class");
-  auto b = load_model(c, token, run.real, "class");
-  CHECK(max_difference(a, b) <= 1e-6);
+  CHECK(model_difference(c, token, run.sim, run.real, "class") <= 1e-6);
 }
 
 TEST_CASE("federated training: ssl with fedema on real clients trains the simulation's weights, each client probing its own data") {
@@ -298,9 +303,7 @@ TEST_CASE("federated training: ssl with fedema on real clients trains the simula
     CHECK(probe > 0);
     CHECK(probe <= 1);
   }
-  auto a = load_model(c, token, run.sim, "ssl");
-  auto b = load_model(c, token, run.real, "ssl");
-  CHECK(max_difference(a, b) <= 1e-6);
+  CHECK(model_difference(c, token, run.sim, run.real, "ssl") <= 1e-6);
 }
 
 TEST_CASE("federated training: client clustering on real clients forms the simulation's clusters and trains its weights") {
@@ -325,16 +328,10 @@ TEST_CASE("federated training: client clustering on real clients forms the simul
   REQUIRE(rounds.size() == 2);
   CHECK(rounds[1]["clients_reported"] == 4);
   CHECK(rounds[1]["metrics"]["class"]["accuracy"].get<double>() > 0);
-  auto a = load_model(c, token, run.sim, "class");
-  auto b = load_model(c, token, run.real, "class");
-  CHECK(max_difference(a, b) <= 1e-6);
+  CHECK(model_difference(c, token, run.sim, run.real, "class") <= 1e-6);
   // Every cluster's own model, too.
-  for (size_t k = 0; k < sim["clusters"].size(); ++k) {
-    const std::string query = "?cluster=" + std::to_string(k);
-    auto ak = load_model(c, token, run.sim, "class", query);
-    auto bk = load_model(c, token, run.real, "class", query);
-    CHECK(max_difference(ak, bk) <= 1e-6);
-  }
+  for (size_t k = 0; k < sim["clusters"].size(); ++k)
+    CHECK(model_difference(c, token, run.sim, run.real, "class", "?cluster=" + std::to_string(k)) <= 1e-6);
 }
 
 TEST_CASE("federated training: cosine weights on real clients train the simulation's weights") {
@@ -348,9 +345,7 @@ TEST_CASE("federated training: cosine weights on real clients train the simulati
                        {"batch_size", 64}, {"weighting", "cosine"}};
   const SideBySide run = simulate_then_federate(c, mufld.port(), token, common, shards.path(), 3);
   CHECK(run.done["weighting"] == "cosine");
-  auto a = load_model(c, token, run.sim, "class");
-  auto b = load_model(c, token, run.real, "class");
-  CHECK(max_difference(a, b) <= 1e-6);
+  CHECK(model_difference(c, token, run.sim, run.real, "class") <= 1e-6);
   // The weights are not the sample counts': the same run with them trains another model.
   json plain = common;
   plain.erase("weighting");
@@ -358,8 +353,7 @@ TEST_CASE("federated training: cosine weights on real clients train the simulati
   plain["federation"] = run.fed.id;
   const std::string by_samples = submit(c, token, plain);
   REQUIRE(wait_done(c, token, by_samples)["state"] == "succeeded");
-  auto d = load_model(c, token, by_samples, "class");
-  CHECK(max_difference(b, d) > 1e-4);
+  CHECK(model_difference(c, token, run.real, by_samples, "class") > 1e-4);
 }
 
 TEST_CASE("federated training: a group waiting for its clients holds no device, and a local activity trains meanwhile") {
