@@ -141,7 +141,8 @@ int download(Api& api, const Options& o, Console& io) {
   // Checked before the transfer too, so a refused overwrite costs no download.
   if (!o.force && std::filesystem::symlink_status(o.output).type() != std::filesystem::file_type::not_found)
     return fail(io, kExitLocal, o.output + " exists; use --force to replace it");
-  Reply r = api.call("GET", "/v1/activities/" + url_encode(o.args[0]) + "/model");
+  const std::string which = o.cluster >= 0 ? "?cluster=" + std::to_string(o.cluster) : "";
+  Reply r = api.call("GET", "/v1/activities/" + url_encode(o.args[0]) + "/model" + which);
   if (!r.ok()) return fail(io, r);
   const std::string& bytes = r.response.body;
   const std::string sha = sha256_hex(bytes);

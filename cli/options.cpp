@@ -35,9 +35,10 @@ const std::vector<CommandSpec>& commands() {
        "has GET /v1/events, else polling every --interval seconds (default 2). Exit 0 when it\n"
        "succeeded, 6 failed, 7 cancelled"},
       {"cancel", 1, 1, {}, "cancel ID", "cancel an activity (cancelling twice is harmless)"},
-      {"download", 1, 1, {"output", "force"}, "download ID -o FILE [--force]",
+      {"download", 1, 1, {"output", "force", "cluster"}, "download ID -o FILE [--force] [--cluster C]",
        "write a succeeded activity's model to FILE (a temp file renamed into place; an\n"
-       "existing FILE is kept unless --force); checks the server's SHA-256"},
+       "existing FILE is kept unless --force); checks the server's SHA-256. --cluster C: the\n"
+       "model of client cluster C of an activity with client_clusters (get ID lists them)"},
       {"groups", 0, 1, {"phase", "limit", "cursor", "all"}, "groups [ID] [--phase P] [--limit N] [--all]",
        "list the groups activities train in, or show one with its affinity and split"},
       {"devices", 0, 0, {}, "devices", "list the devices with state, work unit, power and energy"},
@@ -77,6 +78,7 @@ po::options_description describe(Options& o) {
       ("interval", po::value<double>(&o.interval_seconds), "watch: seconds between polls (default 2)")
       ("output,o", po::value<std::string>(&o.output), "download: the file to write")
       ("force", po::bool_switch(&o.force), "download: replace an existing file")
+      ("cluster", po::value<int>(&o.cluster), "download: that client cluster's model, 0 to 15")
       ("from", po::value<std::string>(&o.from), "usage: first UTC day, YYYY-MM-DD")
       ("to", po::value<std::string>(&o.to), "usage: last UTC day, YYYY-MM-DD")
       ("tenant", po::value<std::string>(&o.tenant), "usage: whose usage (admin token)");
@@ -248,6 +250,7 @@ Result<ParsedCommandLine> parse_command_line(int argc, const char* const* argv, 
   if (!(o.interval_seconds >= 0.05 && o.interval_seconds <= 3600))
     return usage_error("--interval must be from 0.05 to 3600 seconds");
   if (o.command == "download" && o.output.empty()) return usage_error("download needs -o FILE");
+  if (vm.count("cluster") && (o.cluster < 0 || o.cluster > 15)) return usage_error("--cluster must be from 0 to 15");
   if (!o.from.empty() && !is_day(o.from)) return usage_error("--from must be a UTC date YYYY-MM-DD");
   if (!o.to.empty() && !is_day(o.to)) return usage_error("--to must be a UTC date YYYY-MM-DD");
   return out;

@@ -47,6 +47,7 @@ struct Options {
   double interval_seconds = 2;  // watch --interval S when polling, [0.05, 3600]
   std::string output;           // download -o FILE (required)
   bool force = false;           // download --force: replace an existing FILE
+  int cluster = -1;             // download --cluster C: that client cluster's model; -1: the activity's
   std::string from, to;         // usage --from/--to YYYY-MM-DD
   std::string tenant;           // usage --tenant ID (admin token)
 };

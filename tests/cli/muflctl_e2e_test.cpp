@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <memory>
@@ -293,6 +294,11 @@ TEST_CASE("muflctl e2e: watch a synthetic activity to the end, download its mode
   CHECK(forced.exit_code == 0);
   CHECK_THAT(forced.out, Catch::StartsWith("wrote " + path));
   CHECK(*mufl::read_file(path) == model.body);
+  // --cluster asks for a client cluster's model, which this unclustered activity has not.
+  CliRun cluster = f.muflctl({"download", id, "-o", f.files.file("c0.pt"), "--cluster", "0"});
+  CHECK(cluster.exit_code != 0);
+  CHECK_THAT(cluster.err, Catch::Contains("does not cluster its clients"));
+  CHECK_FALSE(std::filesystem::exists(f.files.file("c0.pt")));
 
   CliRun groups = f.muflctl({"groups", "--json"});
   REQUIRE(groups.exit_code == 0);

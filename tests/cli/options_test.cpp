@@ -68,6 +68,10 @@ TEST_CASE("cli options: each command takes its own flags and arguments") {
   REQUIRE(d.ok());
   CHECK(d->options.output == "m.pt");
   CHECK(d->options.force);
+  CHECK(d->options.cluster == -1);
+  auto dc = parse({"download", "act_1", "-o", "m.pt", "--cluster", "3"});
+  REQUIRE(dc.ok());
+  CHECK(dc->options.cluster == 3);
 
   auto g = parse({"groups", "grp_1"});
   REQUIRE(g.ok());
@@ -94,6 +98,8 @@ TEST_CASE("cli options: usage errors say what is wrong") {
   CHECK_THAT(message({"list", "--limit", "0"}), Catch::Contains("--limit"));
   CHECK_THAT(message({"list", "--limit", "many"}), Catch::Contains("limit"));
   CHECK_THAT(message({"download", "act_1"}), Catch::Contains("-o FILE"));
+  CHECK_THAT(message({"download", "act_1", "-o", "m.pt", "--cluster", "16"}), Catch::Contains("--cluster"));
+  CHECK_THAT(message({"get", "act_1", "--cluster", "1"}), Catch::Contains("--cluster is not a flag of get"));
   CHECK_THAT(message({"usage", "--from", "2026-1-1"}), Catch::Contains("YYYY-MM-DD"));
   CHECK_THAT(message({"list", "--timeout", "0"}), Catch::Contains("--timeout"));
   CHECK_THAT(message({"watch", "a", "--interval", "0"}), Catch::Contains("--interval"));
