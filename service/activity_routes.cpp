@@ -68,7 +68,8 @@ Result<std::optional<int64_t>> parse_model_query(const HttpRequest& req) {
   for (const auto& [key, value] : req.query) {
     if (key != "cluster") {
       errors.push_back({key, "unknown query parameter; this route takes cluster"});
-    } else if (value.empty() || value.size() > 2 || value.find_first_not_of("0123456789") != std::string::npos) {
+    } else if (value.empty() || value.size() > 2 || value.find_first_not_of("0123456789") != std::string::npos ||
+               std::stoll(value) >= tenants::kMaxClientClusters) {
       errors.push_back({"cluster", "must be a cluster's number, an integer from 0 to " +
                                        std::to_string(tenants::kMaxClientClusters - 1)});
     } else {

@@ -303,6 +303,7 @@ TEST_CASE("executor: a clustered activity resumes exactly after a lost checkpoin
   CHECK(h.call("GET", "/v1/activities/" + id + "/model", "", h.token).body == models[largest]);
   CHECK(h.call("GET", "/v1/activities/" + id + "/model?cluster=2", "", h.token).status == 404);
   CHECK(h.call("GET", "/v1/activities/" + id + "/model?cluster=x", "", h.token).status == 400);
+  CHECK(h.call("GET", "/v1/activities/" + id + "/model?cluster=16", "", h.token).status == 400);
   CHECK(h.call("GET", "/v1/activities/" + id + "/model?clusters=0", "", h.token).status == 400);
 }
 
