@@ -474,6 +474,50 @@ TEST_CASE("federated training: three activities of two tenants on one federation
   CHECK(merged_leases == 6);
 }
 
+TEST_CASE("federated training: two clustered activities on real clients merge, cluster their clients once, and export every cluster") {
+  TempDir dir, shards;
+  cut_shards(dir.path(), shards.path(), 4, 3, 0.5);
+  MufldProcess mufld(MUFLD_PATH, dir.path(), kAdmin,
+                     {"--devices", "cpu:1", "--torch-threads", "1", "--merge-window", "1", "--affinity-every", "4",
+                      "--consolidation-fraction", "0.5"});
+  HttpClient c("127.0.0.1", mufld.port());
+  const std::string token = make_tenant(c, "labs");
+  const Fed fed = make_federation(c, token);
+  auto clients = start_clients(c, mufld.port(), token, fed, shards.path(), 4);
+
+  const json common = {{"federation", fed.id}, {"rounds", 4}, {"clients_per_round", 4}, {"seed", 3},
+                       {"batch_size", 64}, {"client_clusters", 2}, {"cluster_round", 1}};
+  std::vector<std::string> ids;
+  for (const std::string task : {"class", "parity"}) {
+    json spec = common;
+    spec["name"] = task;
+    spec["task"] = task;
+    ids.push_back(submit(c, token, spec));
+  }
+  json first_clusters;
+  for (const auto& id : ids) {
+    const json done = wait_done(c, token, id);
+    INFO(done.dump());
+    REQUIRE(done["state"] == "succeeded");
+    CHECK(done["groups"].size() >= 1);
+    // The clients of round 1 (the clustering round, merged) stay in their clusters to the end.
+    const auto rounds = get_all_items(c, "/v1/activities/" + id + "/rounds", token);
+    REQUIRE(rounds.size() == 4);
+    const json formed = rounds[0].at("clusters");
+    REQUIRE(formed.size() == 2);
+    for (const auto& r : rounds) {
+      REQUIRE(r.at("clusters").size() == 2);
+      for (size_t k = 0; k < 2; ++k) CHECK(r["clusters"][k]["clients"] == formed[k]["clients"]);
+    }
+    if (first_clusters.is_null()) first_clusters = formed;
+    for (size_t k = 0; k < 2; ++k) CHECK(formed[k]["clients"] == first_clusters[k]["clients"]);  // one clustering
+    for (size_t k = 0; k < 2; ++k)
+      CHECK(c.get("/v1/activities/" + id + "/model?cluster=" + std::to_string(k), token).status == 200);
+  }
+  const json a = json::parse(c.get("/v1/activities/" + ids[0], token).body);
+  CHECK(a["groups"][0] == json::parse(c.get("/v1/activities/" + ids[1], token).body)["groups"][0]);  // merged
+}
+
 TEST_CASE("federated training: a client killed with -9 is a dropout, and the rounds go on with the others") {
   TempDir dir, shards;
   cut_shards(dir.path(), shards.path(), 3, 3);
