@@ -134,6 +134,7 @@ struct Options {
   int affinity_every = sch::ExecutorOptions{}.affinity_every;
   fl::TaskBalance task_balance = sch::ExecutorOptions{}.task_balance;
   bool head_calibration = sch::ExecutorOptions{}.head_calibration;
+  bool calibrate_every_client = false;  // --head-calibration all
   int max_groups = 3;
   int guard_window = sch::ExecutorOptions{}.guard.window;  // 0: no merge guard
   bool merge_loss_kinds = sch::GroupingOptions{}.merge_loss_kinds;
@@ -150,7 +151,7 @@ void usage() {
                "            [--threads N] [--consolidation-fraction F] [--affinity-every N] [--max-groups N]\n"
                "            [--policies mufl,all_in_one,independent,sequential] [--energy-meter auto|model] [--out DIR]\n"
                "            [--clients N] [--per-round K] [--step-reps N] [--task-balance none|cap|cap_merged] [--seed N] [--keep]\n"
-               "            [--tasks T1,T2,...] [--merge-guard-window N] [--head-calibration on|off]\n"
+               "            [--tasks T1,T2,...] [--merge-guard-window N] [--head-calibration on|off|all]\n"
                "            [--merge-loss-kinds on|off] [--split-rule mas|no_harm]\n"
                "workloads: mnist = class,parity,reconstruct,segment,edges on mnist, IID;\n"
                "           fashion = class,magnitude,reconstruct,distance on fashion-mnist, Dirichlet(0.5)\n"
@@ -245,8 +246,10 @@ Options parse_options(int argc, char** argv) {
       o.merge_loss_kinds = v == "on";
     }
     else if (flag == "--head-calibration") {
-      if (v != "on" && v != "off") throw std::invalid_argument("--head-calibration takes on or off, not '" + v + "'");
-      o.head_calibration = v == "on";
+      if (v != "on" && v != "off" && v != "all")
+        throw std::invalid_argument("--head-calibration takes on, off or all, not '" + v + "'");
+      o.head_calibration = v != "off";
+      o.calibrate_every_client = v == "all";
     }
     else if (flag == "--energy-meter") o.energy_meter = v;
     else if (flag == "--out") o.out = v;
@@ -493,6 +496,7 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
     eo.affinity_every = o.affinity_every;
     eo.task_balance = o.task_balance;
     eo.head_calibration = o.head_calibration;
+    eo.calibrate_every_client = o.calibrate_every_client;
     eo.guard.window = o.guard_window;
     eo.grouping.merge_loss_kinds = o.merge_loss_kinds;
     eo.torch_threads = o.threads;
@@ -720,7 +724,7 @@ std::string markdown(const Options& o, const std::vector<PolicyResult>& results,
      << " rounds each, seed " << o.seed << ", trained by scheduler::Executor on one CPU slot with " << o.threads
      << " LibTorch threads. Consolidation fraction " << o.consolidation_fraction << ", affinity every "
      << o.affinity_every << " batches, at most " << o.max_groups << " groups, task balance "
-     << fl::to_string(o.task_balance) << ", head calibration " << (o.head_calibration ? "on" : "off")
+     << fl::to_string(o.task_balance) << ", head calibration " << (o.calibrate_every_client ? "on every client" : o.head_calibration ? "on" : "off")
      << ", label and dense tasks " << (o.merge_loss_kinds ? "merge" : "apart") << ", split rule "
      << sch::to_string(o.split_rule) << ".\n\n";
   md << "Energy = the joules of the energy ledger, measured per group round by the device's meter: "
@@ -1016,6 +1020,7 @@ int run(const Options& o) {
             {"affinity_every", o.affinity_every},
             {"task_balance", fl::to_string(o.task_balance)},
             {"head_calibration", o.head_calibration},
+            {"calibrate_every_client", o.calibrate_every_client},
             {"max_groups", o.max_groups},
             {"merge_guard_window", o.guard_window},
             {"merge_loss_kinds", o.merge_loss_kinds},

@@ -857,7 +857,15 @@ Status FlJob::calibrate(const std::vector<ClientTask>& clients, const LocalTrain
   // Not stoppable: the round's aggregate is already in the global model, and the pass is one
   // short epoch of heads on the round's clients.
   bool stopped = false;
-  auto samples = calibrate_heads(s.global, s.worker, s.train, s.partition, clients, heads, local, {}, stopped);
+  std::vector<ClientTask> calibrating = clients;
+  if (c.calibrate_every_client) {
+    calibrating.clear();
+    for (size_t k = 0; k < s.partition.size(); ++k) {
+      const auto client = static_cast<int64_t>(k);
+      calibrating.push_back({client, seed_for(c.seed, Purpose::kTrain, report.round - 1, 0, client)});
+    }
+  }
+  auto samples = calibrate_heads(s.global, s.worker, s.train, s.partition, calibrating, heads, local, {}, stopped);
   if (!samples.ok()) return samples.status();
   report.calibration_samples = *samples;
   report.calibrated = keys;

@@ -65,6 +65,9 @@ struct JobConfig {
   // (fl/head_calibration.h; not for ssl heads). Unknown keys are ignored.
   std::vector<std::string> final_heads;
   bool head_calibration = false;
+  // The head calibration's clients: every client of the partition instead of the round's (its
+  // sampling variance gone, at about 6 times the pass; docs/merge-and-split.md).
+  bool calibrate_every_client = false;
   int64_t clients = 32;
   int64_t clients_per_round = 5;
   int64_t local_epochs = 1;

@@ -188,6 +188,7 @@ void read_job_training(Fields& f, JobConfig& c) {
   f.choice("balance", c.balance, parse_task_balance, "none, cap, cap_merged");
   f.texts("final_heads", c.final_heads);
   f.flag("head_calibration", c.head_calibration);
+  f.flag("calibrate_every_client", c.calibrate_every_client);
   f.integer("clients", c.clients);
   f.integer("clients_per_round", c.clients_per_round);
   f.integer("local_epochs", c.local_epochs);
@@ -336,6 +337,7 @@ nlohmann::json job_config_to_json(const JobConfig& c) {
           {"balance", to_string(c.balance)},
           {"final_heads", c.final_heads},
           {"head_calibration", c.head_calibration},
+          {"calibrate_every_client", c.calibrate_every_client},
           {"clients", c.clients},
           {"clients_per_round", c.clients_per_round},
           {"local_epochs", c.local_epochs},

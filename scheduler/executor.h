@@ -119,6 +119,8 @@ struct ExecutorOptions {
   // At a member's last round in a group of two or more heads, fit its head to the final
   // encoder (fl/head_calibration.h; --head-calibration). Simulated clients only.
   bool head_calibration = true;
+  // Calibrate on every client instead of the round's (--head-calibration-clients all).
+  bool calibrate_every_client = false;
   // LibTorch threads for each worker. Set in the worker thread itself: OpenMP keeps the thread
   // count per thread, and a worker started later does not inherit the main thread's setting
   // (measured: workers ran on 1 thread with --torch-threads 2). 0 leaves LibTorch's default.

@@ -66,6 +66,7 @@ fl::JobConfig Executor::job_config(const Group& g, const std::vector<GroupHead>&
   c.encoder_gradient = g.parent_id.empty() ? fl::EncoderGradient::kMean : fl::EncoderGradient::kSum;
   c.balance = o.task_balance;
   c.head_calibration = o.head_calibration;
+  c.calibrate_every_client = o.calibrate_every_client;
   return c;
 }
 

@@ -184,6 +184,10 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
       ("head-calibration", po::value<bool>(&c.head_calibration)->default_value(c.head_calibration),
        "at a member's last round in a group of two or more heads, fit its head to the final encoder, one "
        "epoch on the round's clients (true or false)")
+      ("head-calibration-clients",
+       po::value<std::string>(&c.head_calibration_clients)->default_value(c.head_calibration_clients),
+       "the head calibration's clients: round (the last round's) or all (every client: no sampling variance, "
+       "about 6 times the pass)")
       ("merge-guard-window", po::value<int>(&c.merge_guard_window)->default_value(c.merge_guard_window),
        "after consolidation, a member whose test loss fell by less than --merge-guard-lag of its mates' over "
        "this many rounds leaves its group alone (0 to 100; 0 turns the guard off)")
@@ -340,6 +344,8 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
   if (!(c.merge_guard_lag >= 0 && c.merge_guard_lag <= 1))
     return Status::invalid_argument("--merge-guard-lag must be from 0 to 1");
   if (!fl::parse_task_balance(c.task_balance)) return Status::invalid_argument("--task-balance must be none, cap or cap_merged");
+  if (c.head_calibration_clients != "round" && c.head_calibration_clients != "all")
+    return Status::invalid_argument("--head-calibration-clients must be round or all");
   if (c.energy_meter != "auto" && c.energy_meter != "model")
     return Status::invalid_argument("--energy-meter must be auto or model");
   if (c.gpu_power_profile.empty()) return Status::invalid_argument("--gpu-power-profile must not be empty");

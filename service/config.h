@@ -77,6 +77,9 @@ struct Config {
   // --head-calibration true|false: at a member's last round in a group of two or more heads,
   // fit its head to the final encoder (fl/head_calibration.h). Default true.
   bool head_calibration = true;
+  // --head-calibration-clients round|all: the calibration's clients, the last round's (default)
+  // or every client (about 6 times the pass; docs/merge-and-split.md).
+  std::string head_calibration_clients = "round";
   // --merge-guard-window N, --merge-guard-lag R: the merge guard
   // (scheduler/grouping/merge_guard.h). A member of a group past consolidation whose test loss fell
   // by less than R times its mates' median over N rounds leaves alone. Defaults 3 and 0.25; a

@@ -187,6 +187,7 @@ int main(int argc, char** argv) {
   exec_options.federation_lanes = cfg.federation_lanes;
   exec_options.task_balance = *fl::parse_task_balance(cfg.task_balance);
   exec_options.head_calibration = cfg.head_calibration;
+  exec_options.calibrate_every_client = cfg.head_calibration_clients == "all";
   exec_options.guard.window = cfg.merge_guard_window;
   exec_options.guard.lag_ratio = cfg.merge_guard_lag;
   exec_options.storage_retry_max_ms = static_cast<int64_t>(cfg.storage_retry_max_seconds * 1000);

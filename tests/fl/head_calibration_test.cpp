@@ -174,3 +174,25 @@ TEST_CASE("head calibration: a job calibrates the finishing member's head after 
   CHECK(r->calibration_samples == 0);
   CHECK(r->calibrated.empty());
 }
+
+TEST_CASE("head calibration: on every client, the pass trains each client's samples once, not only the round's", "[calibration]") {
+  JobConfig round_clients = two_heads(1);
+  round_clients.head_calibration = true;
+  JobConfig every = round_clients;
+  every.calibrate_every_client = true;
+  auto a = make(round_clients)->run_round({});
+  auto b = make(every)->run_round({});
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->train_loss == b->train_loss);  // the same round before the pass
+  CHECK(b->calibrated == std::vector<std::string>{"act_p", "act_s"});
+  // One local epoch of all six clients is what the pass trained.
+  JobConfig all_train = two_heads(1);
+  all_train.clients_per_round = 6;
+  auto full = make(all_train)->run_round({});
+  REQUIRE(full.ok());
+  CHECK(b->calibration_samples == full->samples);
+  CHECK(a->calibration_samples == a->samples);  // the round's three clients, one epoch each
+  CHECK(a->calibration_samples < b->calibration_samples);
+  CHECK(a->eval[1].loss != b->eval[1].loss);
+}

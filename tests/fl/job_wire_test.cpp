@@ -32,6 +32,7 @@ JobConfig full_config() {
   c.balance = TaskBalance::kCap;
   c.final_heads = {"act_b"};
   c.head_calibration = true;
+  c.calibrate_every_client = true;
   c.clients = 64;
   c.clients_per_round = 9;
   c.local_epochs = 3;
@@ -126,6 +127,7 @@ TEST_CASE("job_wire: a fully populated JobConfig round-trips through JSON text, 
   CHECK(back->balance == c.balance);
   CHECK(back->final_heads == c.final_heads);
   CHECK(back->head_calibration);
+  CHECK(back->calibrate_every_client);
   CHECK(back->clients == c.clients);
   CHECK(back->clients_per_round == c.clients_per_round);
   CHECK(back->local_epochs == c.local_epochs);
@@ -150,7 +152,8 @@ TEST_CASE("job_wire: a fully populated JobConfig round-trips through JSON text, 
 
 TEST_CASE("job_wire: the config's wire names are the API") {
   const json j = job_config_to_json(full_config());
-  CHECK(j.size() == 34);
+  CHECK(j.size() == 35);
+  CHECK(j.at("calibrate_every_client") == true);
   CHECK(j.at("client_clusters") == 3);
   CHECK(j.at("cluster_round") == 2);
   CHECK(j.at("final_heads") == json{"act_b"});

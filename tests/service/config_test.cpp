@@ -316,6 +316,18 @@ TEST_CASE("config: --task-balance defaults to cap, takes none, refuses anything 
   CHECK_THAT(bad.status().message(), Catch::Contains("--task-balance"));
 }
 
+TEST_CASE("config: --head-calibration-clients defaults to round, takes all, refuses anything else") {
+  auto d = parse({});
+  REQUIRE(d.ok());
+  CHECK(d->config.head_calibration_clients == "round");
+  auto all = parse({"--head-calibration-clients", "all"});
+  REQUIRE(all.ok());
+  CHECK(all->config.head_calibration_clients == "all");
+  auto bad = parse({"--head-calibration-clients", "some"});
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.status().message(), Catch::Contains("--head-calibration-clients"));
+}
+
 TEST_CASE("config: --split-rule defaults to mas, takes no_harm, refuses anything else, and --merge-loss-kinds is a bool") {
   auto d = parse({});
   REQUIRE(d.ok());
