@@ -116,6 +116,18 @@ class Fields {
       else fail(path(key) + "[" + std::to_string(i) + "]", "must be a string");
     }
   }
+  // An array of integers, each at least `min`; a bad element fails the array's field.
+  void integers(const char* key, std::vector<int64_t>& out, int64_t min) {
+    const Json* v = take(key);
+    if (v == nullptr) return;
+    if (!v->is_array()) return fail(path(key), "must be an array of integers");
+    for (size_t i = 0; i < v->size() && ok(); ++i) {
+      int64_t n = 0;
+      const std::string why = as_integer((*v)[i], min, INT64_MAX, n);
+      if (why.empty()) out.push_back(n);
+      else fail(path(key), "element " + std::to_string(i) + " " + why);
+    }
+  }
   // A string field that names an enum value: `parse` gives nullopt for an unknown name.
   template <typename T>
   void choice(const char* key, T& out, std::optional<T> (*parse)(std::string_view), const char* names) {
@@ -246,15 +258,7 @@ Status read_array(const Json& j, const std::string& path, std::vector<T>& out, R
 // One cluster of a clustered round (ClusterReport): its clients, counts and evaluation.
 Status read_cluster(const Json& j, const std::string& path, ClusterReport& c) {
   Fields f(j, "the round report", path, path + ".");
-  if (const Json* clients = f.take("clients")) {
-    f.check(clients->is_array(), path + ".clients", "must be an array of client numbers");
-    for (size_t i = 0; f.ok() && i < clients->size(); ++i) {
-      const Json& n = (*clients)[i];
-      f.check(n.is_number_integer() && n.get<int64_t>() >= 0, path + ".clients",
-              "must be an array of client numbers (integers from 0)");
-      if (f.ok()) c.clients.push_back(n.get<int64_t>());
-    }
-  }
+  f.integers("clients", c.clients, 0);  // client numbers
   f.integer("samples", c.samples, 0);
   f.integer("clients_reported", c.clients_reported, 0);
   if (const Json* e = f.take("eval")) f.check(read_array(*e, path + ".eval", c.eval, read_metrics));
