@@ -182,8 +182,9 @@ nlohmann::json activity_to_json(const Activity& a, int64_t now_ms) {
   if (a.spec.client_clusters > 1) {
     j["clusters"] = latest.is_object() && latest.contains("clusters") ? latest["clusters"] : nlohmann::json::array();
     // Once it has succeeded, each cluster's own model (the plain model_url is the largest's).
-    for (size_t c = 0; c < j["clusters"].size() && p.has_model; ++c)
-      j["clusters"][c]["model_url"] = "/v1/activities/" + a.id + "/model?cluster=" + std::to_string(c);
+    if (p.has_model)
+      for (size_t c = 0; c < j["clusters"].size(); ++c)
+        j["clusters"][c]["model_url"] = "/v1/activities/" + a.id + "/model?cluster=" + std::to_string(c);
   }
   progress["model_url"] = p.has_model ? nlohmann::json("/v1/activities/" + a.id + "/model") : nlohmann::json();
   j["progress"] = std::move(progress);
