@@ -34,6 +34,13 @@ std::unique_ptr<Strategy> strategy_with(const std::string& aggregator, const std
   return std::move(*made);
 }
 
+// Each of `population` clients' training samples as `partition` holds them (0 past its end).
+std::vector<int64_t> partition_samples(const Partition& partition, size_t population) {
+  std::vector<int64_t> out(population, 0);
+  for (size_t c = 0; c < partition.size() && c < population; ++c) out[c] = static_cast<int64_t>(partition[c].size());
+  return out;
+}
+
 }  // namespace
 
 std::vector<double> label_shares(const torch::Tensor& train_labels, const Partition& partition,
@@ -92,8 +99,7 @@ void JobClusters::form(int k, const std::vector<int64_t>& clients, const std::ve
   const size_t population = federated() ? static_cast<size_t>(*std::max_element(clients.begin(), clients.end()) + 1)
                                         : partition_.size();
   std::vector<int> cluster_of(population, federated() ? -1 : 0);
-  std::vector<int64_t> client_samples(population, 0);
-  for (size_t c = 0; c < partition_.size(); ++c) client_samples[c] = static_cast<int64_t>(partition_[c].size());
+  std::vector<int64_t> client_samples = partition_samples(partition_, population);
   for (size_t i = 0; i < clients.size(); ++i) {
     cluster_of.at(static_cast<size_t>(clients[i])) = by_update[i];
     if (federated()) client_samples[static_cast<size_t>(clients[i])] = updates[i].num_samples;
@@ -162,7 +168,7 @@ Status JobClusters::read(torch::serialize::InputArchive& archive, const std::vec
     if (c < (federated() ? -1 : 0) || c >= k) return bad("client " + std::to_string(i) + " is in no cluster");
     cluster_of.push_back(static_cast<int>(c));
   }
-  std::vector<int64_t> client_samples(cluster_of.size(), 0);
+  std::vector<int64_t> client_samples = partition_samples(partition_, cluster_of.size());
   if (archive.try_read("clusters.client_samples", t)) {
     if (t.numel() != a.numel()) return bad("the clients' samples are for another population");
     const auto s = t.to(torch::kInt64).contiguous();
@@ -170,9 +176,7 @@ Status JobClusters::read(torch::serialize::InputArchive& archive, const std::vec
       if ((client_samples[static_cast<size_t>(i)] = s.data_ptr<int64_t>()[i]) < 0) return bad("negative samples");
   } else if (federated()) {
     return bad("a federation's clusters need their clients' samples");
-  } else {  // a checkpoint from before client_samples: the partition says
-    for (size_t i = 0; i < partition_.size(); ++i) client_samples[i] = static_cast<int64_t>(partition_[i].size());
-  }
+  }  // else a checkpoint from before client_samples: the partition says
   std::vector<Weights> models;
   std::vector<std::unique_ptr<Strategy>> strategies;
   for (int64_t c = 0; c < k; ++c) {
