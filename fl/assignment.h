@@ -32,7 +32,7 @@ struct Assignment {
   double prox_mu = 0;
   int64_t affinity_every = 0;
   std::string encoder_gradient = "mean";  // "mean" | "sum" (fl/encoder_gradient.h)
-  std::string balance = "none";           // "none" | "cap"
+  std::string balance = "none";           // fl::parse_task_balance's names
   uint64_t seed = 0;                      // the client's training seed for this round and draw
   // Where the client starts: "fedavg" (the global model) or "fedema" (FedEMA, fl/fedema.h: from
   // the EMA of the model it kept for `job` and the global one; it then keeps its trained model).

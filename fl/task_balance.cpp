@@ -6,6 +6,12 @@
 namespace mufl::fl {
 
 
+TaskBalance balance_for(TaskBalance balance, const std::vector<TaskDef>& tasks) {
+  if (balance != TaskBalance::kCapDenseSum) return balance;
+  const bool dense = std::all_of(tasks.begin(), tasks.end(), [](const TaskDef& t) { return t.kind == TaskKind::kDense; });
+  return dense ? TaskBalance::kCapMerged : TaskBalance::kCap;
+}
+
 std::vector<double> lookahead_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
                                       TaskBalance balance) {
   if (balance == TaskBalance::kNone) return std::vector<double>(feature_grads.size(), 1.0);
@@ -14,6 +20,7 @@ std::vector<double> lookahead_weights(const std::vector<torch::Tensor>& feature_
 
 std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
                                  TaskBalance balance) {
+  TORCH_CHECK(balance != TaskBalance::kCapDenseSum, "task_weights: resolve cap_dense_sum by balance_for first");
   const size_t k = feature_grads.size();
   const double mean = combine == EncoderGradient::kMean && k > 1 ? 1.0 / static_cast<double>(k) : 1.0;
   if (balance == TaskBalance::kNone || k < 2) return std::vector<double>(k, mean);

@@ -13,7 +13,15 @@
 // cut, to a third), summed 0.611 / 1.002 / 0.948: aligned tasks gain from the sum. Where a split
 // pairs a label task with a dense one the sum ruins the dense one (fashion, seed 1: ×2.93), so
 // it is not the default (docs/merge-and-split.md).
-// The default, kCap: the capped terms summed, in a merged group as in one born of a split. Measured (bench/mufl, docs/merge-and-split.md):
+// kCapDenseSum: the plain sum in a group born of a split whose tasks are all dense, kCap in any
+// other group. Per-pixel tasks split into one group share most of what they need from the
+// features, and each one's own full step is what it takes alone; the sum ruins a task only where
+// a mate's step is far longer and unaligned (a label task's cross-entropy, 220 to 4,400 times a
+// dense task's at the features) or where two label tasks pull one flattened map apart (mnist
+// class beside parity: ×1.27 summed, ×1.10 capped). Measured against kCap (bench/mufl, final loss
+// ÷ alone, docs/merge-and-split.md): mnist segment 1.438 → 1.053, fashion reconstruct 1.410 →
+// 1.304, every label task the same.
+// kCap: the capped terms summed, in a merged group as in one born of a split. Measured (bench/mufl, docs/merge-and-split.md):
 //   - scaling every term *to* a common norm (the mean) multiplies a small-gradient task's
 //     effective learning rate by the ratio of the norms (about 100 between a label task's
 //     cross-entropy and a dense task's per-pixel MSE) and diverged in the first merged round
@@ -26,6 +34,7 @@
 #include <vector>
 
 #include "fl/encoder_gradient.h"
+#include "fl/tasks.h"
 
 namespace mufl::fl {
 
@@ -38,6 +47,10 @@ namespace mufl::fl {
 // One task: always 1.
 std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
                                  TaskBalance balance);
+
+// The rule a group of `tasks` trains by: kCapDenseSum resolved to kCapMerged (every task
+// dense) or kCap (any other); every other rule as it is.
+TaskBalance balance_for(TaskBalance balance, const std::vector<TaskDef>& tasks);
 
 // The weights the affinity lookahead steps each task with: task_weights() without kNone's 1/K,
 // so that the split sees each task move the encoder as training moves it, at a task's full length.

@@ -125,6 +125,7 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
   const auto encoder_params = model->encoder_parameters();
   const auto& tasks = model->tasks();
   const size_t k = tasks.size();
+  const TaskBalance balance = balance_for(options.balance, tasks);
   const bool lookahead = options.affinity_every > 0 && k > 1;
   if (lookahead) result.affinity.assign(k, std::vector<double>(k, 0.0));
   // ssl: each batch's two views come from a seed of their own, drawn from the client's seed.
@@ -159,7 +160,7 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
       feature_grads.push_back(shared.grad());
       shared.mutable_grad().reset();  // the next task's backward starts a fresh one
     }
-    const std::vector<double> weights = task_weights(feature_grads, options.encoder_gradient, options.balance);
+    const std::vector<double> weights = task_weights(feature_grads, options.encoder_gradient, balance);
     torch::Tensor combined = feature_grads[0] * weights[0];
     for (size_t t = 1; t < k; ++t) combined.add_(feature_grads[t], weights[t]);
     // The lookahead steps each task's encoder alone along its own (balanced, unaveraged)
@@ -169,7 +170,7 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
     std::vector<std::vector<torch::Tensor>> grads;
     std::vector<double> base;
     if (measure) {
-      const std::vector<double> own = lookahead_weights(feature_grads, options.encoder_gradient, options.balance);
+      const std::vector<double> own = lookahead_weights(feature_grads, options.encoder_gradient, balance);
       for (size_t t = 0; t < k; ++t) {
         grads.push_back(torch::autograd::grad({features}, encoder_params, {feature_grads[t] * own[t]},
                                               /*retain_graph=*/true, /*create_graph=*/false, /*allow_unused=*/true));

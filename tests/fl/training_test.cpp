@@ -261,3 +261,50 @@ TEST_CASE("task balance: it changes only the encoder's step, and nothing for one
   const auto one_capped = trained(defs({"reconstruct"}), data1, TaskBalance::kCap).first;
   for (size_t i = 0; i < one_plain.size(); ++i) CHECK(torch::equal(one_plain[i], one_capped[i]));
 }
+
+TEST_CASE("task balance cap_dense_sum: cap_merged for dense tasks only, cap for any other group", "[training][balance]") {
+  const auto dense = defs({"reconstruct", "segment", "edges"});
+  const auto mixed = defs({"parity", "reconstruct"});
+  const auto labels = defs({"class", "parity"});
+  CHECK(balance_for(TaskBalance::kCapDenseSum, dense) == TaskBalance::kCapMerged);
+  CHECK(balance_for(TaskBalance::kCapDenseSum, mixed) == TaskBalance::kCap);
+  CHECK(balance_for(TaskBalance::kCapDenseSum, labels) == TaskBalance::kCap);
+  for (auto b : {TaskBalance::kNone, TaskBalance::kCap, TaskBalance::kCapMerged}) {
+    CHECK(balance_for(b, dense) == b);
+    CHECK(balance_for(b, mixed) == b);
+  }
+  CHECK(parse_task_balance("cap_dense_sum") == TaskBalance::kCapDenseSum);
+  CHECK(std::string(to_string(TaskBalance::kCapDenseSum)) == "cap_dense_sum");
+  // Unresolved, it is refused rather than read as some other rule.
+  const std::vector<torch::Tensor> g = {torch::ones({2, 3}), 100 * torch::ones({2, 3})};
+  CHECK_THROWS(task_weights(g, EncoderGradient::kSum, TaskBalance::kCapDenseSum));
+}
+
+TEST_CASE("task balance cap_dense_sum: a dense group born of a split trains as summed, a mixed one as capped", "[training][balance]") {
+  std::vector<int64_t> idx(20);
+  std::iota(idx.begin(), idx.end(), 0);
+  LocalTrainOptions o;
+  o.batch_size = 10;
+  o.encoder_gradient = EncoderGradient::kSum;  // a group born of a split
+  auto trained = [&](const std::vector<TaskDef>& tasks, TaskBalance b) {
+    auto data = make_task_data(bright_dark(20), tasks);
+    auto net = seeded_net(tasks, 13);
+    o.balance = b;
+    train_local(net, data, idx, o, 2);
+    return get_weights(net);
+  };
+  auto same = [](const Weights& a, const Weights& b) {
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!torch::equal(a[i], b[i])) return false;
+    return true;
+  };
+  const auto dense = defs({"reconstruct", "segment"});
+  const auto dense_rule = trained(dense, TaskBalance::kCapDenseSum);
+  CHECK(same(dense_rule, trained(dense, TaskBalance::kCapMerged)));
+  CHECK(same(dense_rule, trained(dense, TaskBalance::kNone)));  // the plain sum
+  CHECK_FALSE(same(dense_rule, trained(dense, TaskBalance::kCap)));
+  const auto mixed = defs({"parity", "reconstruct"});
+  const auto mixed_rule = trained(mixed, TaskBalance::kCapDenseSum);
+  CHECK(same(mixed_rule, trained(mixed, TaskBalance::kCap)));
+  CHECK_FALSE(same(mixed_rule, trained(mixed, TaskBalance::kNone)));
+}
