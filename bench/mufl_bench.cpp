@@ -150,7 +150,7 @@ void usage() {
                "            [--data-dir DIR]\n"
                "            [--threads N] [--consolidation-fraction F] [--affinity-every N] [--max-groups N]\n"
                "            [--policies mufl,all_in_one,independent,sequential] [--energy-meter auto|model] [--out DIR]\n"
-               "            [--clients N] [--per-round K] [--step-reps N] [--task-balance none|cap|cap_merged|cap_dense_sum] [--seed N] [--keep]\n"
+               "            [--clients N] [--per-round K] [--step-reps N] [--task-balance by_kind|cap|cap_merged|cap_equal|none] [--seed N] [--keep]\n"
                "            [--tasks T1,T2,...] [--merge-guard-window N] [--head-calibration on|off|all]\n"
                "            [--merge-loss-kinds on|off] [--split-rule mas|no_harm]\n"
                "workloads: mnist = class,parity,reconstruct,segment,edges on mnist, IID;\n"
@@ -233,7 +233,7 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--merge-guard-window") o.guard_window = static_cast<int>(std::clamp<int64_t>(integer(), 0, 1000));
     else if (flag == "--task-balance") {
       auto b = fl::parse_task_balance(v);
-      if (!b) throw std::invalid_argument("--task-balance takes none, cap, cap_merged or cap_dense_sum, not '" + v + "'");
+      if (!b) throw std::invalid_argument("--task-balance takes by_kind, cap, cap_merged, cap_equal or none, not '" + v + "'");
       o.task_balance = *b;
     }
     else if (flag == "--split-rule") {

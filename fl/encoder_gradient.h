@@ -21,23 +21,27 @@ enum class EncoderGradient { kMean, kSum };
 // capped terms are summed in every group (EncoderGradient applies to kNone only).
 // kCapMerged: kCap's capped sum in a merged group (kMean: its heads were not chosen for each
 // other), the plain sum in a group born of a split (kSum: they were, for helping each other).
-// kCapDenseSum: kCapMerged in a group whose tasks are all dense, kCap in any other
-// (fl/task_balance.h balance_for).
-enum class TaskBalance { kNone, kCap, kCapMerged, kCapDenseSum };
+// kCapEqual: kCap in a merged group; in a group born of a split every task's gradient cut to
+// the shortest of them, so that every task moves the encoder as far as the others.
+// kByKind (the default): by the kinds of the group's tasks (fl/task_balance.h balance_for):
+// kCapMerged if all are dense, kCapEqual if all are labels, kCap otherwise.
+enum class TaskBalance { kNone, kCap, kCapMerged, kCapEqual, kByKind };
 
-// "none" | "cap" | "cap_merged" | "cap_dense_sum"; nullopt for anything else.
+// "none" | "cap" | "cap_merged" | "cap_equal" | "by_kind"; nullopt for anything else.
 inline std::optional<TaskBalance> parse_task_balance(std::string_view s) {
   if (s == "none") return TaskBalance::kNone;
   if (s == "cap") return TaskBalance::kCap;
   if (s == "cap_merged") return TaskBalance::kCapMerged;
-  if (s == "cap_dense_sum") return TaskBalance::kCapDenseSum;
+  if (s == "cap_equal") return TaskBalance::kCapEqual;
+  if (s == "by_kind") return TaskBalance::kByKind;
   return std::nullopt;
 }
 inline const char* to_string(TaskBalance b) {
   switch (b) {
     case TaskBalance::kCap: return "cap";
     case TaskBalance::kCapMerged: return "cap_merged";
-    case TaskBalance::kCapDenseSum: return "cap_dense_sum";
+    case TaskBalance::kCapEqual: return "cap_equal";
+    case TaskBalance::kByKind: return "by_kind";
     case TaskBalance::kNone: break;
   }
   return "none";

@@ -197,7 +197,7 @@ void read_job_identity(Fields& f, JobConfig& c) {
 void read_job_training(Fields& f, JobConfig& c) {
   f.small_integer("affinity_every", c.affinity_every);
   f.choice("encoder_gradient", c.encoder_gradient, parse_gradient, "mean, sum");
-  f.choice("balance", c.balance, parse_task_balance, "none, cap, cap_merged, cap_dense_sum");
+  f.choice("balance", c.balance, parse_task_balance, "none, cap, cap_merged, cap_equal, by_kind");
   f.texts("final_heads", c.final_heads);
   f.flag("head_calibration", c.head_calibration);
   f.flag("calibrate_every_client", c.calibrate_every_client);

@@ -37,7 +37,7 @@ namespace mufl::fl {
 // JobConfig as JSON: every field of JobConfig under its own name, with
 //   "schema": {"channels", "height", "width", "labels"}  (integers)
 //   "encoder_gradient": "mean" | "sum"
-//   "balance": "none" | "cap" | "cap_merged" | "cap_dense_sum"
+//   "balance": "none" | "cap" | "cap_merged" | "cap_equal" | "by_kind"
 //   "seed": "<decimal uint64>"
 //   "tasks", "heads", "final_heads": arrays of strings
 // and every other field a string, integer or number as its C++ type says.

@@ -7,9 +7,13 @@ namespace mufl::fl {
 
 
 TaskBalance balance_for(TaskBalance balance, const std::vector<TaskDef>& tasks) {
-  if (balance != TaskBalance::kCapDenseSum) return balance;
-  const bool dense = std::all_of(tasks.begin(), tasks.end(), [](const TaskDef& t) { return t.kind == TaskKind::kDense; });
-  return dense ? TaskBalance::kCapMerged : TaskBalance::kCap;
+  if (balance != TaskBalance::kByKind) return balance;
+  const auto all = [&](TaskKind kind) {
+    return std::all_of(tasks.begin(), tasks.end(), [&](const TaskDef& t) { return t.kind == kind; });
+  };
+  if (all(TaskKind::kDense)) return TaskBalance::kCapMerged;
+  if (all(TaskKind::kLabel)) return TaskBalance::kCapEqual;
+  return TaskBalance::kCap;
 }
 
 std::vector<double> lookahead_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
@@ -20,7 +24,7 @@ std::vector<double> lookahead_weights(const std::vector<torch::Tensor>& feature_
 
 std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
                                  TaskBalance balance) {
-  TORCH_CHECK(balance != TaskBalance::kCapDenseSum, "task_weights: resolve cap_dense_sum by balance_for first");
+  TORCH_CHECK(balance != TaskBalance::kByKind, "task_weights: resolve by_kind with balance_for first");
   const size_t k = feature_grads.size();
   const double mean = combine == EncoderGradient::kMean && k > 1 ? 1.0 / static_cast<double>(k) : 1.0;
   if (balance == TaskBalance::kNone || k < 2) return std::vector<double>(k, mean);
@@ -34,7 +38,10 @@ std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads
     if (std::isfinite(norms.back()) && norms.back() > 0) log_sum += std::log(norms.back()), ++counted;
   }
   if (counted == 0) return weights;
-  const double cap = std::exp(log_sum / static_cast<double>(counted));  // geometric mean of the norms
+  double cap = std::exp(log_sum / static_cast<double>(counted));  // geometric mean of the norms
+  if (balance == TaskBalance::kCapEqual && combine == EncoderGradient::kSum)
+    for (double n : norms)
+      if (std::isfinite(n) && n > 0) cap = std::min(cap, n);  // the shortest
   for (size_t t = 0; t < k; ++t)
     if (std::isfinite(norms[t]) && norms[t] > cap) weights[t] = cap / norms[t];
   return weights;

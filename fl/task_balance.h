@@ -13,14 +13,19 @@
 // cut, to a third), summed 0.611 / 1.002 / 0.948: aligned tasks gain from the sum. Where a split
 // pairs a label task with a dense one the sum ruins the dense one (fashion, seed 1: ×2.93), so
 // it is not the default (docs/merge-and-split.md).
-// kCapDenseSum: the plain sum in a group born of a split whose tasks are all dense, kCap in any
-// other group. Per-pixel tasks split into one group share most of what they need from the
-// features, and each one's own full step is what it takes alone; the sum ruins a task only where
-// a mate's step is far longer and unaligned (a label task's cross-entropy, 220 to 4,400 times a
-// dense task's at the features) or where two label tasks pull one flattened map apart (mnist
-// class beside parity: ×1.27 summed, ×1.10 capped). Measured against kCap (bench/mufl, final loss
-// ÷ alone, docs/merge-and-split.md): mnist segment 1.438 → 1.053, fashion reconstruct 1.410 →
-// 1.304, every label task the same.
+// kByKind (the default): in a group born of a split, the rule its tasks' kind needs; kCap in a
+// merged group and in a split group that mixes kinds. Measured (bench/mufl, final loss ÷ alone,
+// docs/merge-and-split.md, "Balancing by the kinds of a split group's tasks"):
+//   - dense tasks only: the plain sum (kCapMerged). Each task takes its own full step, as alone;
+//     the cap cut the longest one (mnist segment, its own step a third) and it lost: segment
+//     1.438 → 1.053, fashion reconstruct 1.410 → 1.304;
+//   - label tasks only: every step cut to the shortest (kCapEqual). A label task is harmed by an
+//     unaligned mate's step longer than its own (mnist class beside parity, whose feature
+//     gradient is about 1.9 times class's: 1.27 summed, 1.04 capped, 0.92 equal); parity too
+//     gains (0.51 → 0.43);
+//   - mixed, or merged: kCap. A label task's cross-entropy gives feature gradients 220 to 4,400
+//     times a dense task's, so equal steps would stop the label task and the sum would ruin the
+//     dense one (fashion seed 1, a split pairing class with reconstruct, summed: ×2.93).
 // kCap: the capped terms summed, in a merged group as in one born of a split. Measured (bench/mufl, docs/merge-and-split.md):
 //   - scaling every term *to* a common norm (the mean) multiplies a small-gradient task's
 //     effective learning rate by the ratio of the norms (about 100 between a label task's
@@ -43,13 +48,17 @@ namespace mufl::fl {
 //   kCap:  min(1, c/‖g_t‖), c the geometric mean of the non-zero finite ‖g_t‖, whatever
 //          `combine` says. A zero or non-finite gradient keeps weight 1 (a NaN reaches the loss
 //          check unchanged);
-//   kCapMerged: kCap's weights in a merged group (kMean), 1 in a group born of a split (kSum).
+//   kCapMerged: kCap's weights in a merged group (kMean), 1 in a group born of a split (kSum);
+//   kCapEqual: kCap's weights in a merged group (kMean); in a group born of a split (kSum) the
+//          same with c the shortest non-zero finite ‖g_t‖;
+//   kByKind: refused (TORCH_CHECK): resolve it with balance_for first.
 // One task: always 1.
 std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
                                  TaskBalance balance);
 
-// The rule a group of `tasks` trains by: kCapDenseSum resolved to kCapMerged (every task
-// dense) or kCap (any other); every other rule as it is.
+// The rule a group of `tasks` trains by: kByKind resolved to kCapMerged (every task dense),
+// kCapEqual (every task a label task) or kCap (any other mix, ssl included); every other rule
+// as it is.
 TaskBalance balance_for(TaskBalance balance, const std::vector<TaskDef>& tasks);
 
 // The weights the affinity lookahead steps each task with: task_weights() without kNone's 1/K,

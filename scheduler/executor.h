@@ -115,7 +115,7 @@ struct ExecutorOptions {
   // Groups on federations that run at once, on lanes of their own (see "Federation lanes").
   int federation_lanes = 0;
   // How a multi-head group balances its tasks' encoder gradients (fl/task_balance.h; --task-balance).
-  fl::TaskBalance task_balance = fl::TaskBalance::kCap;
+  fl::TaskBalance task_balance = fl::TaskBalance::kByKind;
   // At a member's last round in a group of two or more heads, fit its head to the final
   // encoder (fl/head_calibration.h; --head-calibration). Simulated clients only.
   bool head_calibration = true;

@@ -178,9 +178,10 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
       ("affinity-every", po::value<int>(&c.affinity_every)->default_value(c.affinity_every),
        "affinity lookahead every N batches while a group consolidates (1 to 10000)")
       ("task-balance", po::value<std::string>(&c.task_balance)->default_value(c.task_balance),
-       "balancing of the tasks' encoder gradients in a multi-head group: none; cap (no task's longer than "
+       "balancing of the tasks' encoder gradients in a multi-head group: by_kind (cap_merged in a group of "
+       "dense tasks only, cap_equal in one of label tasks only, cap in any other); cap (no task's longer than "
        "the geometric mean of their norms); cap_merged (cap while merged, their plain sum in a group born of "
-       "a split); or cap_dense_sum (cap_merged in a group of dense tasks only, cap in any other)")
+       "a split); cap_equal (cap while merged, each cut to the shortest in a group born of a split); or none")
       ("head-calibration", po::value<bool>(&c.head_calibration)->default_value(c.head_calibration),
        "at a member's last round in a group of two or more heads, fit its head to the final encoder, one "
        "epoch on the round's clients (true or false)")
@@ -343,7 +344,7 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
     return Status::invalid_argument("--merge-guard-window must be from 0 to 100");
   if (!(c.merge_guard_lag >= 0 && c.merge_guard_lag <= 1))
     return Status::invalid_argument("--merge-guard-lag must be from 0 to 1");
-  if (!fl::parse_task_balance(c.task_balance)) return Status::invalid_argument("--task-balance must be none, cap, cap_merged or cap_dense_sum");
+  if (!fl::parse_task_balance(c.task_balance)) return Status::invalid_argument("--task-balance must be by_kind, cap, cap_merged, cap_equal or none");
   if (c.head_calibration_clients != "round" && c.head_calibration_clients != "all")
     return Status::invalid_argument("--head-calibration-clients must be round or all");
   if (c.energy_meter != "auto" && c.energy_meter != "model")

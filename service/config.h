@@ -73,7 +73,7 @@ struct Config {
   double cluster_refresh_seconds = 30;
   // --task-balance none|cap: how a multi-head group balances its tasks' encoder gradients
   // (docs/merge-and-split.md, "Balancing the tasks"). Default cap.
-  std::string task_balance = "cap";
+  std::string task_balance = "by_kind";
   // --head-calibration true|false: at a member's last round in a group of two or more heads,
   // fit its head to the final encoder (fl/head_calibration.h). Default true.
   bool head_calibration = true;

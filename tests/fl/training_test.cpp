@@ -262,25 +262,43 @@ TEST_CASE("task balance: it changes only the encoder's step, and nothing for one
   for (size_t i = 0; i < one_plain.size(); ++i) CHECK(torch::equal(one_plain[i], one_capped[i]));
 }
 
-TEST_CASE("task balance cap_dense_sum: cap_merged for dense tasks only, cap for any other group", "[training][balance]") {
+TEST_CASE("task balance cap_equal: capped while merged, every step as long as the shortest in a group born of a split", "[training][balance]") {
+  torch::manual_seed(7);
+  const auto small = torch::randn({4, 32, 7, 7});
+  const auto large = 100 * torch::randn({4, 32, 7, 7});  // a loss whose gradients are 100 times longer
+  const std::vector<torch::Tensor> g = {small, large};
+  const auto merged = task_weights(g, EncoderGradient::kMean, TaskBalance::kCapEqual);
+  CHECK(merged == task_weights(g, EncoderGradient::kMean, TaskBalance::kCap));
+  const auto split = task_weights(g, EncoderGradient::kSum, TaskBalance::kCapEqual);
+  CHECK(split[0] == 1.0);
+  // Each task's term moves the encoder equally far: the two norms agree within 1 %.
+  const double a = (small * split[0]).norm().item<double>(), b = (large * split[1]).norm().item<double>();
+  CHECK(std::abs(a - b) / a < 0.01);
+  CHECK(lookahead_weights(g, EncoderGradient::kSum, TaskBalance::kCapEqual) == split);
+  CHECK(parse_task_balance("cap_equal") == TaskBalance::kCapEqual);
+  CHECK(std::string(to_string(TaskBalance::kCapEqual)) == "cap_equal");
+}
+
+TEST_CASE("task balance by_kind: cap_merged for dense tasks only, cap_equal for label tasks only, cap for any other group", "[training][balance]") {
   const auto dense = defs({"reconstruct", "segment", "edges"});
   const auto mixed = defs({"parity", "reconstruct"});
   const auto labels = defs({"class", "parity"});
-  CHECK(balance_for(TaskBalance::kCapDenseSum, dense) == TaskBalance::kCapMerged);
-  CHECK(balance_for(TaskBalance::kCapDenseSum, mixed) == TaskBalance::kCap);
-  CHECK(balance_for(TaskBalance::kCapDenseSum, labels) == TaskBalance::kCap);
-  for (auto b : {TaskBalance::kNone, TaskBalance::kCap, TaskBalance::kCapMerged}) {
+  CHECK(balance_for(TaskBalance::kByKind, dense) == TaskBalance::kCapMerged);
+  CHECK(balance_for(TaskBalance::kByKind, mixed) == TaskBalance::kCap);
+  CHECK(balance_for(TaskBalance::kByKind, labels) == TaskBalance::kCapEqual);
+  CHECK(balance_for(TaskBalance::kByKind, defs({"ssl", "ssl"})) == TaskBalance::kCap);
+  for (auto b : {TaskBalance::kNone, TaskBalance::kCap, TaskBalance::kCapMerged, TaskBalance::kCapEqual}) {
     CHECK(balance_for(b, dense) == b);
     CHECK(balance_for(b, mixed) == b);
   }
-  CHECK(parse_task_balance("cap_dense_sum") == TaskBalance::kCapDenseSum);
-  CHECK(std::string(to_string(TaskBalance::kCapDenseSum)) == "cap_dense_sum");
+  CHECK(parse_task_balance("by_kind") == TaskBalance::kByKind);
+  CHECK(std::string(to_string(TaskBalance::kByKind)) == "by_kind");
   // Unresolved, it is refused rather than read as some other rule.
   const std::vector<torch::Tensor> g = {torch::ones({2, 3}), 100 * torch::ones({2, 3})};
-  CHECK_THROWS(task_weights(g, EncoderGradient::kSum, TaskBalance::kCapDenseSum));
+  CHECK_THROWS(task_weights(g, EncoderGradient::kSum, TaskBalance::kByKind));
 }
 
-TEST_CASE("task balance cap_dense_sum: a dense group born of a split trains as summed, a mixed one as capped", "[training][balance]") {
+TEST_CASE("task balance by_kind: a dense group born of a split trains summed, a label one equal, a mixed one capped", "[training][balance]") {
   std::vector<int64_t> idx(20);
   std::iota(idx.begin(), idx.end(), 0);
   LocalTrainOptions o;
@@ -299,12 +317,16 @@ TEST_CASE("task balance cap_dense_sum: a dense group born of a split trains as s
     return true;
   };
   const auto dense = defs({"reconstruct", "segment"});
-  const auto dense_rule = trained(dense, TaskBalance::kCapDenseSum);
+  const auto dense_rule = trained(dense, TaskBalance::kByKind);
   CHECK(same(dense_rule, trained(dense, TaskBalance::kCapMerged)));
   CHECK(same(dense_rule, trained(dense, TaskBalance::kNone)));  // the plain sum
   CHECK_FALSE(same(dense_rule, trained(dense, TaskBalance::kCap)));
   const auto mixed = defs({"parity", "reconstruct"});
-  const auto mixed_rule = trained(mixed, TaskBalance::kCapDenseSum);
+  const auto mixed_rule = trained(mixed, TaskBalance::kByKind);
   CHECK(same(mixed_rule, trained(mixed, TaskBalance::kCap)));
   CHECK_FALSE(same(mixed_rule, trained(mixed, TaskBalance::kNone)));
+  const auto labels = defs({"class", "parity"});
+  const auto label_rule = trained(labels, TaskBalance::kByKind);
+  CHECK(same(label_rule, trained(labels, TaskBalance::kCapEqual)));
+  CHECK_FALSE(same(label_rule, trained(labels, TaskBalance::kCap)));
 }

@@ -304,10 +304,15 @@ TEST_CASE("config: the merge guard defaults to a window of 3 and a lag of 0.25, 
   }
 }
 
-TEST_CASE("config: --task-balance defaults to cap, takes none, refuses anything else") {
+TEST_CASE("config: --task-balance defaults to by_kind, takes every rule, refuses anything else") {
   auto d = parse({});
   REQUIRE(d.ok());
-  CHECK(d->config.task_balance == "cap");
+  CHECK(d->config.task_balance == "by_kind");
+  for (const char* rule : {"cap", "cap_merged", "cap_equal", "by_kind"}) {
+    auto r = parse({"--task-balance", rule});
+    REQUIRE(r.ok());
+    CHECK(r->config.task_balance == rule);
+  }
   auto cap = parse({"--task-balance", "none"});
   REQUIRE(cap.ok());
   CHECK(cap->config.task_balance == "none");
