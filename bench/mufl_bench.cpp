@@ -138,6 +138,7 @@ struct Options {
   int max_groups = 3;
   int guard_window = sch::ExecutorOptions{}.guard.window;  // 0: no merge guard
   bool merge_loss_kinds = sch::GroupingOptions{}.merge_loss_kinds;
+  bool split_by_loss_kind = sch::GroupingOptions{}.split_by_loss_kind;
   sch::SplitRule split_rule = sch::SplitOptions{}.rule;
   std::string energy_meter = "auto";  // as mufld --energy-meter
   int step_reps = 50;
@@ -152,7 +153,7 @@ void usage() {
                "            [--policies mufl,all_in_one,independent,sequential] [--energy-meter auto|model] [--out DIR]\n"
                "            [--clients N] [--per-round K] [--step-reps N] [--task-balance by_kind|cap|cap_merged|cap_equal|none] [--seed N] [--keep]\n"
                "            [--tasks T1,T2,...] [--merge-guard-window N] [--head-calibration on|off|all]\n"
-               "            [--merge-loss-kinds on|off] [--split-rule mas|no_harm]\n"
+               "            [--merge-loss-kinds on|off] [--split-by-loss-kind on|off] [--split-rule mas|no_harm]\n"
                "workloads: mnist = class,parity,reconstruct,segment,edges on mnist, IID;\n"
                "           fashion = class,magnitude,reconstruct,distance on fashion-mnist, Dirichlet(0.5)\n"
                "defaults: workload mnist, var, 20 rounds, 32 clients, 5 per round, 2 threads, consolidation 0.15,\n"
@@ -244,6 +245,10 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--merge-loss-kinds") {
       if (v != "on" && v != "off") throw std::invalid_argument("--merge-loss-kinds takes on or off, not '" + v + "'");
       o.merge_loss_kinds = v == "on";
+    }
+    else if (flag == "--split-by-loss-kind") {
+      if (v != "on" && v != "off") throw std::invalid_argument("--split-by-loss-kind takes on or off, not '" + v + "'");
+      o.split_by_loss_kind = v == "on";
     }
     else if (flag == "--head-calibration") {
       if (v != "on" && v != "off" && v != "all")
@@ -499,6 +504,7 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
     eo.calibrate_every_client = o.calibrate_every_client;
     eo.guard.window = o.guard_window;
     eo.grouping.merge_loss_kinds = o.merge_loss_kinds;
+    eo.grouping.split_by_loss_kind = o.split_by_loss_kind;
     eo.torch_threads = o.threads;
     // The device's energy meter, chosen as mufld chooses it (RAPL when readable, else the
     // power model of the "cpu" profile): every round is recorded in the energy ledger.
@@ -1024,6 +1030,7 @@ int run(const Options& o) {
             {"max_groups", o.max_groups},
             {"merge_guard_window", o.guard_window},
             {"merge_loss_kinds", o.merge_loss_kinds},
+            {"split_by_loss_kind", o.split_by_loss_kind},
             {"split_rule", sch::to_string(o.split_rule)},
             {"energy_meter", results.front().meter},
             {"step", {{"reps", step.reps},

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/catalog.h"
 #include "core/file_io.h"
 #include "core/ids.h"
 #include "scheduler/energy/energy_ledger.h"
@@ -477,7 +478,13 @@ std::optional<Executor::Outcome> Executor::split_now(GroupRun& g) {
   nlohmann::json split = {{"tasks", staying_keys}, {"matrix", mean}, {"round", g.group.round}};
   std::vector<std::vector<int>> parts;
   if (k >= 2) {
-    auto plan = plan_split(mean, options_.split);
+    SplitOptions split_options = options_.split;
+    if (options_.grouping.split_by_loss_kind)
+      for (const auto& head : staying) {
+        const TaskInfo* task = Catalog::builtin().task(head.task);
+        split_options.kinds.push_back(task ? task->kind : head.task);
+      }
+    auto plan = plan_split(mean, split_options);
     if (!plan.ok()) return Outcome::failed("cannot plan the split: " + plan.status().message());
     parts = plan->groups;
     split["score"] = plan->score;

@@ -201,6 +201,9 @@ Result<ParsedArgs> parse_args(int argc, const char* const* argv, const char* con
        "scores 0; may exceed --max-groups)")
       ("merge-loss-kinds", po::value<bool>(&c.merge_loss_kinds)->default_value(c.merge_loss_kinds),
        "whether label tasks (cross-entropy) and dense tasks (per-pixel losses) may share a group (true or false)")
+      ("split-by-loss-kind", po::value<bool>(&c.split_by_loss_kind)->default_value(c.split_by_loss_kind),
+       "whether a split keeps label and dense tasks in groups of their own, each trained by its kind's "
+       "--task-balance rule (true or false)")
       ("energy-meter", po::value<std::string>(&c.energy_meter)->default_value(c.energy_meter),
        "auto: meter each device best first (NVML, RAPL, power model); model: the power model for all")
       ("gpu-power-profile", po::value<std::string>(&c.gpu_power_profile)->default_value(c.gpu_power_profile),

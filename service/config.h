@@ -93,6 +93,8 @@ struct Config {
   bool merge_across_tenants = true;
   // --merge-loss-kinds true|false: label and dense tasks may share a group (GroupingOptions).
   bool merge_loss_kinds = true;
+  // --split-by-loss-kind true|false: a split keeps label and dense tasks apart (GroupingOptions).
+  bool split_by_loss_kind = true;
   // --split-rule mas|no_harm: how the split scores partitions (scheduler/grouping/split.h).
   std::string split_rule = "mas";
   // --energy-meter auto|model: meters best first (NVML, RAPL, power model), or the power model

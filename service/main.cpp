@@ -180,6 +180,7 @@ int main(int argc, char** argv) {
   exec_options.grouping.consolidation_fraction = cfg.consolidation_fraction;
   exec_options.grouping.merge_across_tenants = cfg.merge_across_tenants;
   exec_options.grouping.merge_loss_kinds = cfg.merge_loss_kinds;
+  exec_options.grouping.split_by_loss_kind = cfg.split_by_loss_kind;
   exec_options.grouping.max_members = cfg.max_group_size;
   exec_options.split.max_groups = cfg.max_groups;
   exec_options.split.rule = *scheduler::parse_split_rule(cfg.split_rule);  // validated by parse_args

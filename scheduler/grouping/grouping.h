@@ -51,6 +51,10 @@ struct GroupingOptions {
   // length 220 to 4,400 times and are orthogonal, so the label tasks' steps move the features
   // faster than a dense head can follow). "embedding" (ssl) never merges with another kind.
   bool merge_loss_kinds = true;
+  // Whether a split keeps loss kinds apart: no group born of a split holds a label task and a
+  // dense one (SplitOptions::kinds). Merged, the kinds share the consolidation; split, each kind
+  // gets its own encoder rule (fl/task_balance.h, by_kind). false: the split may mix them.
+  bool split_by_loss_kind = true;
   // Most activities one group trains (heads of one model). Each head adds its cost to every
   // step, so an unbounded merge would make one huge, slow model; beyond this, a new group forms.
   int max_members = 16;

@@ -50,6 +50,28 @@ Status check_affinity(const AffinityMatrix& z) {
   return Status::ok();
 }
 
+// Each task's kind as a small integer (equal strings, equal ids); all 0 when `kinds` is empty.
+std::vector<int> kind_ids(const std::vector<std::string>& kinds, size_t k) {
+  std::vector<int> ids(k, 0);
+  for (size_t t = 0; t < kinds.size(); ++t)
+    ids[t] = static_cast<int>(std::find(kinds.begin(), kinds.end(), kinds[t]) - kinds.begin());
+  return ids;
+}
+
+int count_kinds(const std::vector<int>& ids) {
+  std::vector<int> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  return static_cast<int>(std::unique(sorted.begin(), sorted.end()) - sorted.begin());
+}
+
+// Whether every group holds one kind.
+bool kind_pure(const std::vector<std::vector<int>>& groups, const std::vector<int>& kind) {
+  for (const auto& g : groups)
+    for (int t : g)
+      if (kind[t] != kind[g.front()]) return false;
+  return true;
+}
+
 // A task's score alone: the mean of its off-diagonal row and column; 0 when it is the only task.
 std::vector<double> alone_scores(const AffinityMatrix& z) {
   const int k = static_cast<int>(z.size());
@@ -131,8 +153,9 @@ double group_total(size_t size, double inner, int only, const std::vector<double
 // group keeps its members and inner sum, so a step costs O(group size) and a leaf O(groups).
 class ExhaustiveSearch {
  public:
-  ExhaustiveSearch(const AffinityMatrix& z, int max_groups, const std::vector<double>& alone, double tolerance)
-      : z_(z), k_(static_cast<int>(z.size())), m_(max_groups), alone_(alone), tol_(tolerance),
+  ExhaustiveSearch(const AffinityMatrix& z, int max_groups, const std::vector<double>& alone, double tolerance,
+                   const std::vector<int>& kind)
+      : z_(z), k_(static_cast<int>(z.size())), m_(max_groups), alone_(alone), tol_(tolerance), kind_(kind),
         rgs_(k_, 0), members_(m_), inner_(m_, 0.0) {
     for (auto& g : members_) g.reserve(k_);
   }
@@ -151,6 +174,7 @@ class ExhaustiveSearch {
     }
     const int open = std::min(used + 1, m_);
     for (int g = 0; g < open; ++g) {
+      if (!members_[g].empty() && kind_[members_[g].front()] != kind_[t]) continue;  // kinds stay apart
       const double saved = inner_[g];  // restored exactly, so no drift over millions of leaves
       inner_[g] = saved + link(z_, members_[g], t);
       members_[g].push_back(t);
@@ -180,6 +204,7 @@ class ExhaustiveSearch {
   const int m_;
   const std::vector<double>& alone_;
   const double tol_;
+  const std::vector<int>& kind_;
   std::vector<int> rgs_;
   std::vector<std::vector<int>> members_;
   std::vector<double> inner_;
@@ -193,8 +218,9 @@ class ExhaustiveSearch {
 // see SplitPlan::method.
 class HeuristicSearch {
  public:
-  HeuristicSearch(const AffinityMatrix& z, int max_groups, const std::vector<double>& alone, double tolerance)
-      : z_(z), k_(static_cast<int>(z.size())), m_(max_groups), alone_(alone), tol_(tolerance) {}
+  HeuristicSearch(const AffinityMatrix& z, int max_groups, const std::vector<double>& alone, double tolerance,
+                  const std::vector<int>& kind)
+      : z_(z), k_(static_cast<int>(z.size())), m_(max_groups), alone_(alone), tol_(tolerance), kind_(kind) {}
 
   std::vector<std::vector<int>> run() {
     // The agglomeration path from K singletons down to one group, kept from max_groups groups
@@ -205,8 +231,7 @@ class HeuristicSearch {
     scored_ = 1;
     while (true) {
       if (static_cast<int>(groups_.size()) <= m_) starts.push_back(groups_);
-      if (groups_.size() == 1) break;
-      merge_best_pair();
+      if (groups_.size() == 1 || !merge_best_pair()) break;
     }
     std::vector<std::vector<int>> best;
     double best_total = 0;
@@ -239,31 +264,35 @@ class HeuristicSearch {
   }
   std::vector<int> rgs() const { return rgs_of(groups_); }
 
-  // Merges the two groups whose union raises the score most (or lowers it least).
-  void merge_best_pair() {
-    size_t best_a = 0, best_b = 1;
+  // Merges the two groups of one kind whose union raises the score most (or lowers it least);
+  // false when no two groups share a kind.
+  bool merge_best_pair() {
+    size_t best_a = 0, best_b = 0;
     double best_gain = -std::numeric_limits<double>::infinity();
     for (size_t a = 0; a < groups_.size(); ++a) {
       for (size_t b = a + 1; b < groups_.size(); ++b) {
+        if (kind_[groups_[a].front()] != kind_[groups_[b].front()]) continue;
         ++scored_;
         double cross = 0;
         for (int t : groups_[b]) cross += link(z_, groups_[a], t);
         const double merged =
             (inner_[a] + inner_[b] + cross) / static_cast<double>(groups_[a].size() + groups_[b].size() - 1);
         const double gain = merged - total(a) - total(b);
-        if (gain > best_gain + tol_) {
+        if (best_b == 0 || gain > best_gain + tol_) {
           best_gain = gain;
           best_a = a;
           best_b = b;
         }
       }
     }
+    if (best_b == 0) return false;
     auto& into = groups_[best_a];
     into.insert(into.end(), groups_[best_b].begin(), groups_[best_b].end());
     std::sort(into.begin(), into.end());
     inner_[best_a] = inner_sum(z_, into);
     groups_.erase(groups_.begin() + static_cast<std::ptrdiff_t>(best_b));
     inner_.erase(inner_.begin() + static_cast<std::ptrdiff_t>(best_b));
+    return true;
   }
 
   // Repeats the best improving change while one raises the score by more than the tolerance:
@@ -300,6 +329,7 @@ class HeuristicSearch {
         const bool may_open = groups_[from].size() > 1 && static_cast<int>(groups) < m_;
         for (size_t to = 0; to <= groups; ++to) {
           if (to == from || (to == groups && !may_open)) continue;
+          if (to < groups && kind_[groups_[to].front()] != kind_[t]) continue;
           ++scored_;
           const double joined = to == groups ? alone_[t]
                                              : (inner_[to] + links[t][to]) / static_cast<double>(groups_[to].size());
@@ -313,7 +343,7 @@ class HeuristicSearch {
         }
         for (int u = t + 1; u < k_; ++u) {
           const size_t a = from, b = group_of[u];
-          if (a == b || (groups_[a].size() == 1 && groups_[b].size() == 1)) continue;
+          if (a == b || (groups_[a].size() == 1 && groups_[b].size() == 1) || kind_[t] != kind_[u]) continue;
           ++scored_;
           const double pair = z_[t][u] + z_[u][t];
           auto swapped = [&](size_t g, int out, int in) {
@@ -357,6 +387,7 @@ class HeuristicSearch {
   const int m_;
   const std::vector<double>& alone_;
   const double tol_;
+  const std::vector<int>& kind_;
   std::vector<std::vector<int>> groups_;  // sorted members, ordered by smallest member
   std::vector<double> inner_;             // inner_sum of each group
   uint64_t scored_ = 0;
@@ -446,8 +477,10 @@ std::optional<double> no_harm_total(const AffinityMatrix& z, const std::vector<s
   return total;
 }
 
-// Every partition, in lexicographic order of restricted growth strings: the best admissible.
-std::vector<std::vector<int>> no_harm_exhaustive(const AffinityMatrix& z, double tolerance, uint64_t& scored) {
+// Every partition, in lexicographic order of restricted growth strings: the best admissible
+// (kinds apart, and no task harmed on balance).
+std::vector<std::vector<int>> no_harm_exhaustive(const AffinityMatrix& z, const std::vector<int>& kind,
+                                                 double tolerance, uint64_t& scored) {
   const int k = static_cast<int>(z.size());
   std::vector<int> rgs(k, 0), best(k);
   std::iota(best.begin(), best.end(), 0);  // all singletons: always admissible, score 0
@@ -457,6 +490,7 @@ std::vector<std::vector<int>> no_harm_exhaustive(const AffinityMatrix& z, double
     if (t == k) {
       ++scored;
       const auto groups = groups_of(rgs);
+      if (!kind_pure(groups, kind)) return;
       const auto total = no_harm_total(z, groups, tolerance);
       if (!total) return;
       const bool better = *total > best_total + tolerance ||
@@ -480,7 +514,8 @@ std::vector<std::vector<int>> no_harm_exhaustive(const AffinityMatrix& z, double
 // Greedy: from singletons, merge the two groups whose admissible union raises the total most;
 // a union that keeps it (within the tolerance) is taken too, as the exhaustive search prefers
 // fewer groups among equal scores. Each merge removes a group, so it ends.
-std::vector<std::vector<int>> no_harm_greedy(const AffinityMatrix& z, double tolerance, uint64_t& scored) {
+std::vector<std::vector<int>> no_harm_greedy(const AffinityMatrix& z, const std::vector<int>& kind, double tolerance,
+                                             uint64_t& scored) {
   std::vector<std::vector<int>> groups;
   for (int t = 0; t < static_cast<int>(z.size()); ++t) groups.push_back({t});
   double total = 0;
@@ -489,6 +524,7 @@ std::vector<std::vector<int>> no_harm_greedy(const AffinityMatrix& z, double tol
     double pick_total = total - tolerance;
     for (size_t a = 0; a < groups.size(); ++a)
       for (size_t b = a + 1; b < groups.size(); ++b) {
+        if (kind[groups[a].front()] != kind[groups[b].front()]) continue;
         auto merged = groups;
         merged[a].insert(merged[a].end(), merged[b].begin(), merged[b].end());
         std::sort(merged[a].begin(), merged[a].end());
@@ -511,15 +547,15 @@ std::vector<std::vector<int>> no_harm_greedy(const AffinityMatrix& z, double tol
   return groups;
 }
 
-SplitPlan plan_no_harm(const AffinityMatrix& affinity, double tolerance) {
+SplitPlan plan_no_harm(const AffinityMatrix& affinity, const std::vector<int>& kind, double tolerance) {
   SplitPlan plan;
   const int k = static_cast<int>(affinity.size());
   plan.candidate_partitions = count_partitions(k, k);
   if (k <= kNoHarmExhaustiveTasks) {
-    plan.groups = no_harm_exhaustive(affinity, tolerance, plan.partitions_scored);
+    plan.groups = no_harm_exhaustive(affinity, kind, tolerance, plan.partitions_scored);
     plan.method = "exhaustive";
   } else {
-    plan.groups = no_harm_greedy(affinity, tolerance, plan.partitions_scored);
+    plan.groups = no_harm_greedy(affinity, kind, tolerance, plan.partitions_scored);
     plan.method = "heuristic";
   }
   plan.task_scores = no_harm_scores(affinity, plan.groups);
@@ -535,12 +571,18 @@ Result<SplitPlan> plan_split(const AffinityMatrix& measured, const SplitOptions&
     return Status::invalid_argument("max_groups must be at least 1", {{"max_groups", "must be at least 1"}});
   if (!(options.harm_weight >= 1))
     return Status::invalid_argument("harm_weight must be at least 1", {{"harm_weight", "must be at least 1"}});
+  if (!options.kinds.empty() && options.kinds.size() != measured.size())
+    return Status::invalid_argument("kinds must name one kind per task",
+                                    {{"kinds", std::to_string(options.kinds.size()) + " kinds for " +
+                                                   std::to_string(measured.size()) + " tasks"}});
   const AffinityMatrix affinity = weigh_harm(measured, options.harm_weight);
+  const std::vector<int> kind = kind_ids(options.kinds, affinity.size());
   if (options.rule == SplitRule::kNoHarm)
-    return plan_no_harm(affinity, kTieRelative * largest_magnitude(affinity) * static_cast<double>(affinity.size()));
+    return plan_no_harm(affinity, kind,
+                        kTieRelative * largest_magnitude(affinity) * static_cast<double>(affinity.size()));
 
   const int k = static_cast<int>(affinity.size());
-  const int m = std::min(options.max_groups, k);
+  const int m = std::min(std::max(options.max_groups, count_kinds(kind)), k);
   const std::vector<double> alone = alone_scores(affinity);
   // Tolerance on a sum of K task scores.
   const double tolerance = kTieRelative * largest_magnitude(affinity) * k;
@@ -548,12 +590,12 @@ Result<SplitPlan> plan_split(const AffinityMatrix& measured, const SplitOptions&
   SplitPlan plan;
   plan.candidate_partitions = count_partitions(k, m);
   if (plan.candidate_partitions <= options.exhaustive_limit) {
-    ExhaustiveSearch search(affinity, m, alone, tolerance);
+    ExhaustiveSearch search(affinity, m, alone, tolerance, kind);
     plan.groups = groups_of(search.run());
     plan.method = "exhaustive";
     plan.partitions_scored = search.scored();
   } else {
-    HeuristicSearch search(affinity, m, alone, tolerance);
+    HeuristicSearch search(affinity, m, alone, tolerance, kind);
     plan.groups = search.run();
     plan.method = "heuristic";
     plan.partitions_scored = search.scored();

@@ -66,6 +66,13 @@ struct SplitOptions {
   // a broken promise, another's gain only a bonus. REQUIRES: >= 1.
   double harm_weight = 2.0;
 
+  // Per task (in the matrix's order), its kind: the catalog's loss kind ("label", "dense", ...).
+  // Non-empty: no group holds tasks of two kinds, and max_groups is raised to the number of
+  // kinds where it is below it. A split group's encoder rule follows its tasks' kind
+  // (fl/task_balance.h, by_kind); a group that mixes a label task with a dense one gets neither
+  // kind's rule. Empty: any grouping. A size other than K: kInvalidArgument (field "kinds").
+  std::vector<std::string> kinds;
+
   // --- Performance ---
   // Search every partition while count_partitions(K, max_groups) is at most this; beyond it
   // use the heuristic. Default 2,000,000: with max_groups = 3 that is exhaustive up to

@@ -369,3 +369,52 @@ TEST_CASE("executor: an unclustered activity's GET has no clusters, nor its mode
   CHECK(r0.status == 404);
   CHECK_THAT(r0.body, Catch::Contains("does not cluster its clients"));
 }
+
+TEST_CASE("executor: a split keeps label and dense activities in groups of their own, unless told not to") {
+  // The affinities pair each label task with a dense one: class with reconstruct, parity with
+  // segment (+1); the two of a kind help each other less (+0.2); the other pairs across kinds
+  // hurt (-1). Losses fall alike, so the guard stays quiet.
+  const auto pairs_across_kinds = [](int64_t round, fl::RoundReport& r) {
+    const auto partner = [](const std::string& t) -> std::string {
+      if (t == "class") return "reconstruct";
+      if (t == "reconstruct") return "class";
+      if (t == "parity") return "segment";
+      return "parity";
+    };
+    const size_t k = r.eval.size();
+    r.affinity.assign(k, std::vector<double>(k, 0.0));
+    for (size_t i = 0; i < k; ++i)
+      for (size_t j = 0; j < k; ++j)
+        if (i != j) {
+          const bool label_i = r.eval[i].task == "class" || r.eval[i].task == "parity";
+          const bool label_j = r.eval[j].task == "class" || r.eval[j].task == "parity";
+          r.affinity[i][j] = partner(r.eval[i].task) == r.eval[j].task ? 1.0 : label_i == label_j ? 0.2 : -1.0;
+        }
+    for (auto& e : r.eval) e.loss = std::pow(0.9, static_cast<double>(round));
+  };
+  const auto split_of = [&](bool by_kind) {
+    Harness h([by_kind](ExecutorOptions& o) { o.grouping.split_by_loss_kind = by_kind; });
+    h.backend.rewrite = pairs_across_kinds;
+    h.stop();  // all submitted before the executor plans: they merge
+    std::map<std::string, std::string> task_of;
+    for (const char* task : {"class", "parity", "reconstruct", "segment"}) task_of[h.submit(7, task)] = task;
+    h.start();
+    for (const auto& [id, task] : task_of) REQUIRE(h.endings.wait(id) == ActivityState::kSucceeded);
+    auto first = h.store->list_rounds(task_of.begin()->first, {storage::Scope::all(), 0, 1});
+    REQUIRE(first.ok());
+    auto g = h.call("GET", "/v1/groups/" + json::parse(first->items.at(0).report_json)["group_id"].get<std::string>(),
+                    "", h.token);
+    REQUIRE(g.status == 200);
+    const json split = json::parse(g.body).at("split");
+    std::set<std::set<std::string>> groups;
+    for (const auto& ids : split.at("groups")) {
+      std::set<std::string> tasks;
+      for (const auto& id : ids) tasks.insert(task_of.at(id.get<std::string>()));
+      groups.insert(tasks);
+    }
+    return groups;
+  };
+  using Tasks = std::set<std::set<std::string>>;
+  CHECK(split_of(true) == Tasks{{"class", "parity"}, {"reconstruct", "segment"}});
+  CHECK(split_of(false) == Tasks{{"class", "reconstruct"}, {"parity", "segment"}});
+}

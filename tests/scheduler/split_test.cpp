@@ -436,3 +436,91 @@ TEST_CASE("split no_harm: past 10 tasks a greedy merge finds helpful blocks and 
   CHECK(!parse_split_rule("best"));
   CHECK(std::string(to_string(SplitRule::kNoHarm)) == "no_harm");
 }
+
+namespace {
+
+bool kind_pure(const Groups& groups, const std::vector<std::string>& kinds) {
+  for (const auto& g : groups)
+    for (int t : g)
+      if (kinds[t] != kinds[g.front()]) return false;
+  return true;
+}
+
+// The best score over every kind-pure partition into at most max_groups groups (brute force
+// over labellings).
+double best_pure_score(const AffinityMatrix& z, const std::vector<std::string>& kinds, int max_groups) {
+  const int k = static_cast<int>(z.size());
+  double best = -std::numeric_limits<double>::infinity();
+  std::vector<int> label(k, 0);
+  for (;;) {
+    Groups groups(max_groups);
+    for (int t = 0; t < k; ++t) groups[label[t]].push_back(t);
+    groups.erase(std::remove_if(groups.begin(), groups.end(), [](const auto& g) { return g.empty(); }), groups.end());
+    if (kind_pure(groups, kinds)) best = std::max(best, partition_score(z, groups));
+    int t = 0;
+    while (t < k && ++label[t] == max_groups) label[t++] = 0;
+    if (t == k) return best;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("split by kind: no group mixes kinds, and the best such partition wins") {
+  // Tasks 0 and 2 help each other, as do 1 and 3; MAS pairs them across kinds.
+  const AffinityMatrix z = clusters({0, 1, 0, 1}, 1.0, -1.0);
+  const std::vector<std::string> kinds = {"label", "label", "dense", "dense"};
+  SplitOptions options;
+  options.harm_weight = 1.0;
+  CHECK(plan_split(z, options)->groups == Groups{{0, 2}, {1, 3}});
+  options.kinds = kinds;
+  auto p = plan_split(z, options);
+  REQUIRE(p.ok());
+  CHECK(kind_pure(p->groups, kinds));
+  CHECK(p->score == Approx(best_pure_score(z, kinds, 3)));
+
+  // Random matrices, 7 tasks of three kinds: exhaustive is the brute force's optimum; the
+  // heuristic (forced by a small limit) keeps kinds apart too, and is never better.
+  std::mt19937 gen(21);
+  const std::vector<std::string> three = {"label", "dense", "label", "embedding", "dense", "dense", "label"};
+  for (int trial = 0; trial < 20; ++trial) {
+    const AffinityMatrix r = random_matrix(7, gen);
+    SplitOptions o;
+    o.kinds = three;
+    auto exhaustive = plan_split(r, o);
+    REQUIRE(exhaustive.ok());
+    CHECK(exhaustive->method == "exhaustive");
+    CHECK(kind_pure(exhaustive->groups, three));
+    CHECK(exhaustive->score == Approx(best_pure_score(weigh_harm(r, o.harm_weight), three, 3)));
+    o.exhaustive_limit = 1;
+    auto heuristic = plan_split(r, o);
+    REQUIRE(heuristic.ok());
+    CHECK(heuristic->method == "heuristic");
+    CHECK(kind_pure(heuristic->groups, three));
+    CHECK(heuristic->score <= exhaustive->score + 1e-12);
+  }
+}
+
+TEST_CASE("split by kind: more kinds than max_groups give a group per kind; no_harm keeps kinds apart; a wrong count is refused") {
+  const AffinityMatrix z = uniform(3, 0.5);
+  SplitOptions options;
+  options.max_groups = 1;
+  options.kinds = {"label", "dense", "embedding"};
+  auto p = plan_split(z, options);
+  REQUIRE(p.ok());
+  CHECK(p->groups == Groups{{0}, {1}, {2}});
+
+  SplitOptions no_harm;
+  no_harm.rule = SplitRule::kNoHarm;
+  const AffinityMatrix helpful = uniform(4, 0.5);  // everyone helps everyone alike
+  CHECK(plan_split(helpful, no_harm)->groups == Groups{{0, 1, 2, 3}});
+  no_harm.kinds = {"label", "label", "dense", "dense"};
+  CHECK(plan_split(helpful, no_harm)->groups == Groups{{0, 1}, {2, 3}});
+
+  SplitOptions wrong;
+  wrong.kinds = {"label", "dense"};
+  auto bad = plan_split(z, wrong);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().is_invalid_argument());
+  REQUIRE(bad.status().field_errors().size() == 1);
+  CHECK(bad.status().field_errors()[0].field == "kinds");
+}

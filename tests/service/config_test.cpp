@@ -333,15 +333,20 @@ TEST_CASE("config: --head-calibration-clients defaults to round, takes all, refu
   CHECK_THAT(bad.status().message(), Catch::Contains("--head-calibration-clients"));
 }
 
-TEST_CASE("config: --split-rule defaults to mas, takes no_harm, refuses anything else, and --merge-loss-kinds is a bool") {
+TEST_CASE("config: --split-rule defaults to mas, takes no_harm, refuses anything else, and the loss-kind switches are bools") {
   auto d = parse({});
   REQUIRE(d.ok());
   CHECK(d->config.split_rule == "mas");
   CHECK(d->config.merge_loss_kinds);
-  auto no_harm = parse({"--split-rule", "no_harm", "--merge-loss-kinds", "false"});
+  CHECK(d->config.split_by_loss_kind);
+  auto no_harm = parse({"--split-rule", "no_harm", "--merge-loss-kinds", "false", "--split-by-loss-kind", "false"});
   REQUIRE(no_harm.ok());
   CHECK(no_harm->config.split_rule == "no_harm");
   CHECK_FALSE(no_harm->config.merge_loss_kinds);
+  CHECK_FALSE(no_harm->config.split_by_loss_kind);
+  auto kind_not_bool = parse({"--split-by-loss-kind", "maybe"});
+  REQUIRE_FALSE(kind_not_bool.ok());
+  CHECK_THAT(kind_not_bool.status().message(), Catch::Contains("split-by-loss-kind"));
   auto bad = parse({"--split-rule", "best"});
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(bad.status().message(), Catch::Contains("--split-rule"));
