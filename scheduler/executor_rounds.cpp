@@ -487,6 +487,7 @@ std::optional<Executor::Outcome> Executor::split_now(GroupRun& g) {
     auto plan = plan_split(mean, split_options);
     if (!plan.ok()) return Outcome::failed("cannot plan the split: " + plan.status().message());
     parts = plan->groups;
+    split["by_loss_kind"] = options_.grouping.split_by_loss_kind;
     split["score"] = plan->score;
     split["method"] = plan->method;
     split["partitions_scored"] = plan->partitions_scored;

@@ -134,6 +134,7 @@ class GroupView {
         nlohmann::json groups = nlohmann::json::array();
         for (const auto& grp : s.value("groups", nlohmann::json::array())) groups.push_back(names(grp));
         split["groups"] = groups;
+        if (s.contains("by_loss_kind")) split["by_loss_kind"] = s["by_loss_kind"];
         if (s.contains("guard") && s["guard"].is_object()) {  // which member left, and why
           nlohmann::json guard = s["guard"];
           guard["activity_id"] = name(guard.value("activity_id", ""));

@@ -406,6 +406,7 @@ TEST_CASE("executor: a split keeps label and dense activities in groups of their
                     "", h.token);
     REQUIRE(g.status == 200);
     const json split = json::parse(g.body).at("split");
+    CHECK(split.at("by_loss_kind") == by_kind);
     std::set<std::set<std::string>> groups;
     for (const auto& ids : split.at("groups")) {
       std::set<std::string> tasks;

@@ -500,7 +500,7 @@ TEST_CASE("split by kind: no group mixes kinds, and the best such partition wins
   }
 }
 
-TEST_CASE("split by kind: more kinds than max_groups give a group per kind; no_harm keeps kinds apart; a wrong count is refused") {
+TEST_CASE("split by kind: more kinds than max_groups give a group per kind, no_harm keeps kinds apart, a wrong count is refused") {
   const AffinityMatrix z = uniform(3, 0.5);
   SplitOptions options;
   options.max_groups = 1;
