@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "core/catalog.h"
 #include "core/file_io.h"
 #include "core/ids.h"
 #include "scheduler/energy/energy_ledger.h"
@@ -480,10 +479,7 @@ std::optional<Executor::Outcome> Executor::split_now(GroupRun& g) {
   if (k >= 2) {
     SplitOptions split_options = options_.split;
     if (options_.grouping.split_by_loss_kind)
-      for (const auto& head : staying) {
-        const TaskInfo* task = Catalog::builtin().task(head.task);
-        split_options.kinds.push_back(task ? task->kind : head.task);
-      }
+      for (const auto& head : staying) split_options.kinds.push_back(loss_kind(head.task));
     auto plan = plan_split(mean, split_options);
     if (!plan.ok()) return Outcome::failed("cannot plan the split: " + plan.status().message());
     parts = plan->groups;

@@ -68,11 +68,13 @@ nlohmann::json shared_config(const ActivitySpec& spec) {
 std::string compat_key(const Activity& activity, const GroupingOptions& options) {
   std::string key = shared_config(activity.spec).dump();  // nlohmann sorts keys: a canonical form
   if (!options.merge_across_tenants) key += "|tenant=" + activity.tenant_id;
-  if (!options.merge_loss_kinds) {
-    const TaskInfo* task = Catalog::builtin().task(activity.spec.task);
-    key += "|loss=" + (task ? task->kind : activity.spec.task);
-  }
+  if (!options.merge_loss_kinds) key += "|loss=" + loss_kind(activity.spec.task);
   return key;
+}
+
+std::string loss_kind(const std::string& task) {
+  const TaskInfo* info = Catalog::builtin().task(task);
+  return info ? info->kind : task;
 }
 
 int64_t consolidation_rounds(int64_t longest_rounds, double fraction) {

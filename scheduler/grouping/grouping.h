@@ -62,6 +62,11 @@ struct GroupingOptions {
 
 // The settings every member of a group shares, as stored in Group::config_json.
 nlohmann::json shared_config(const ActivitySpec& spec);
+// The loss kind `task` trains with (core/catalog.h: "label", "dense", "embedding"); a task the
+// catalog does not know is a kind of its own, named after it. What merge_loss_kinds and
+// split_by_loss_kind compare.
+std::string loss_kind(const std::string& task);
+
 // Equal keys ⇔ compatible (for a policy that merges).
 std::string compat_key(const Activity& activity, const GroupingOptions& options);
 // Lineage round after which a group with members of these rounds ends consolidation.
