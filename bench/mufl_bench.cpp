@@ -58,6 +58,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
@@ -417,6 +418,7 @@ struct TaskResult {
   std::string task, metric;
   double loss = 0, value = 0;
   int64_t rounds = 0;
+  std::vector<double> curve;  // test loss after each of the activity's rounds, oldest first
 };
 
 struct PolicyResult {
@@ -534,13 +536,14 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
                                  a.state_reason);
       const auto rounds = all_rounds(*store, ids[i]);
       if (rounds.empty()) throw std::runtime_error(o.workload.tasks[i] + " has no rounds");
+      TaskResult t;
       for (const auto& r : rounds) {
         const auto j = json::parse(r.report_json);
         round_seconds[{j.at("group_id").get<std::string>(), j.at("group_round").get<int64_t>()}] =
             j.at("seconds").get<double>();
+        t.curve.push_back(j.at("metrics").at(o.workload.tasks[i]).at("loss").get<double>());
       }
       const json m = json::parse(rounds.back().report_json).at("metrics").at(o.workload.tasks[i]);
-      TaskResult t;
       t.task = o.workload.tasks[i];
       t.rounds = static_cast<int64_t>(rounds.size());
       t.loss = m.at("loss");
@@ -602,6 +605,24 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
 
 // ---- reports ----------------------------------------------------------------------------------
 
+double rounds_worth(const std::vector<double>& alone, double loss);
+
+// Each task's test loss after every round, per policy, and (against sequential) the round of
+// training alone that the policy's final loss is worth: where a merged task lost ground.
+void print_curves(const std::vector<PolicyResult>& results, const PolicyResult* seq) {
+  std::printf("\ntest loss by round:");
+  for (size_t i = 0; i < results.front().tasks.size(); ++i)
+    for (const auto& r : results) {
+      const TaskResult& t = r.tasks[i];
+      std::printf("\n  %-11s %-12s", t.task.c_str(), r.policy.c_str());
+      for (double l : t.curve) std::printf(" %.4g", l);
+      if (!seq || &r == seq) continue;
+      const double worth = rounds_worth(seq->tasks[i].curve, t.loss);
+      if (std::isnan(worth)) std::printf("  (alone never reached it in %zu rounds)", seq->tasks[i].curve.size());
+      else std::printf("  (worth alone's round %.1f of %zu)", worth, seq->tasks[i].curve.size());
+    }
+}
+
 std::string split_text(const json& split) {
   if (split.is_null()) return "-";
   std::string s;
@@ -642,6 +663,19 @@ Verdict judge(const TaskResult& t, const TaskResult& alone) {
   if (v.loss_ratio > kLoserLossRatio) v.why = "loss x" + fmt("%.3f", v.loss_ratio) + (v.why.empty() ? "" : ", " + v.why);
   v.loser = !v.why.empty();
   return v;
+}
+
+// The round (fractional, by linear interpolation; rounds count from 1) at which `alone` first
+// reached `loss`, or NaN when it never did: how many of its own rounds a merged activity's
+// result is worth. Below 1 when the merged result beats alone's first round.
+double rounds_worth(const std::vector<double>& alone, double loss) {
+  for (size_t r = 0; r < alone.size(); ++r) {
+    if (alone[r] > loss) continue;
+    if (r == 0) return 1.0;
+    const double span = alone[r - 1] - alone[r];
+    return static_cast<double>(r) + (span > 0 ? (alone[r - 1] - loss) / span : 1.0);
+  }
+  return std::nan("");
 }
 
 // A policy's activities against themselves alone: each verdict, the worst loss ratio, the losers.
@@ -900,8 +934,12 @@ std::string svg_plot(const std::vector<PolicyResult>& results, bool quick) {
 
 json result_json(const PolicyResult& r) {
   json tasks = json::object();
-  for (const auto& t : r.tasks)
-    tasks[t.task] = {{"loss", round_to(t.loss, 1e6)}, {t.metric, round_to(t.value, 1e4)}, {"rounds", t.rounds}};
+  for (const auto& t : r.tasks) {
+    json curve = json::array();
+    for (double l : t.curve) curve.push_back(round_to(l, 1e6));
+    tasks[t.task] = {{"loss", round_to(t.loss, 1e6)}, {t.metric, round_to(t.value, 1e4)}, {"rounds", t.rounds},
+                     {"curve", curve}};
+  }
   json j = {{"wall_s", round_to(r.wall_s, 100)},
             {"device_s", round_to(r.device_s, 100)},
             {"joules", round_to(r.joules, 10)},
@@ -984,6 +1022,7 @@ int run(const Options& o) {
       for (const auto& v : standing(r, *seq).verdicts)
         std::printf(" %s %.3f%s", v.task.c_str(), v.loss_ratio, v.loser ? (" LOSER (" + v.why + ")").c_str() : "");
     }
+  print_curves(results, seq);
   std::printf("\nenergy = the energy ledger's joules, metered per group round by %s\n", results.front().meter.c_str());
   for (const auto& r : results)
     if (r.consolidation_s > 0)
