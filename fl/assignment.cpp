@@ -61,6 +61,7 @@ nlohmann::json assignment_to_json(const Assignment& a) {
             {"balance", a.balance}}},
           {"seed", std::to_string(a.seed)}};
   if (a.personalize_max_samples > 0) j["local"]["personalize_max_samples"] = a.personalize_max_samples;
+  if (a.encoder_step != 1.0) j["local"]["encoder_step"] = a.encoder_step;
   if (a.local_update != "fedavg") {  // only then: clients that predate FedEMA read the rest as before
     j["local"]["local_update"] = a.local_update;
     j["local"]["ema_lambda"] = a.ema_lambda;
@@ -102,6 +103,10 @@ Result<Assignment> assignment_from_json(const nlohmann::json& j) {
   if (l.contains("personalize_max_samples")) {
     if (Status s = read(l, "personalize_max_samples", a.personalize_max_samples); !s.is_ok()) return s;
     if (a.personalize_max_samples < 0) return bad("personalize_max_samples", "0 (off) or the largest client's samples");
+  }
+  if (l.contains("encoder_step")) {
+    if (Status s = read(l, "encoder_step", a.encoder_step); !s.is_ok()) return s;
+    if (!(a.encoder_step > 0 && a.encoder_step <= 1)) return bad("encoder_step", "a number in (0, 1]");
   }
   if (l.contains("local_update")) {
     if (Status s = read(l, "local_update", a.local_update); !s.is_ok()) return s;
@@ -186,6 +191,7 @@ Assignment make_assignment(const std::vector<std::string>& tasks, const std::vec
   a.affinity_every = options.affinity_every;
   a.encoder_gradient = options.encoder_gradient == EncoderGradient::kSum ? "sum" : "mean";
   a.balance = to_string(options.balance);
+  a.encoder_step = options.encoder_step;
   a.seed = seed;
   return a;
 }
@@ -202,6 +208,7 @@ LocalTrainOptions local_options(const Assignment& a) {
   options.affinity_every = static_cast<int>(a.affinity_every);
   options.encoder_gradient = a.encoder_gradient == "sum" ? EncoderGradient::kSum : EncoderGradient::kMean;
   options.balance = parse_task_balance(a.balance).value_or(TaskBalance::kNone);
+  options.encoder_step = a.encoder_step;
   return options;
 }
 

@@ -33,6 +33,7 @@ struct Assignment {
   int64_t affinity_every = 0;
   std::string encoder_gradient = "mean";  // "mean" | "sum" (fl/encoder_gradient.h)
   std::string balance = "none";           // fl::parse_task_balance's names
+  double encoder_step = 1.0;              // LocalTrainOptions::encoder_step, in (0, 1]
   uint64_t seed = 0;                      // the client's training seed for this round and draw
   // Where the client starts: "fedavg" (the global model) or "fedema" (FedEMA, fl/fedema.h: from
   // the EMA of the model it kept for `job` and the global one; it then keeps its trained model).
@@ -45,7 +46,8 @@ struct Assignment {
 // {"heads": [{"key", "task"}], "input": {"channels", "height", "width", "labels"},
 //  "local": {...}, "seed": "<decimal>"} (the seed as a string: JSON numbers lose bits above
 // 2^53 in many clients). With personalised epochs only, "local" adds "personalize_max_samples"
-// (a client that predates it trains every epoch, as before). With "fedema" only, "local" adds "local_update" and "ema_lambda", and
+// (a client that predates it trains every epoch, as before). Below 1 only, "local" adds
+// "encoder_step" (by_kind's ramp after a split; a client that predates it takes full steps). With "fedema" only, "local" adds "local_update" and "ema_lambda", and
 // the object "fedema": {"job", "round"}; an assignment without them is FedAvg's, as before.
 nlohmann::json assignment_to_json(const Assignment& a);
 // kInvalidArgument naming the first bad field.

@@ -22,6 +22,7 @@
 #include "fl/seeds.h"
 #include "fl/shards.h"
 #include "fl/strategy.h"
+#include "fl/task_balance.h"
 #include "fl/tasks.h"
 #include "fl/training.h"
 
@@ -469,6 +470,9 @@ LocalTrainOptions FlJob::local_options(double learning_rate) const {
   local.encoder_gradient = c.encoder_gradient;
   local.balance = c.balance;
   if (c.personalized_epochs) local.personalize_max_samples = s_->largest_client;
+  // The job is one group: born of a split when it sums (executor_rounds.cpp), its rounds done
+  // are the rounds since the split.
+  local.encoder_step = split_ramp_step(c.balance, c.encoder_gradient, s_->tasks, s_->rounds_done);
   return local;
 }
 

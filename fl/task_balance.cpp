@@ -16,6 +16,17 @@ TaskBalance balance_for(TaskBalance balance, const std::vector<TaskDef>& tasks) 
   return TaskBalance::kCap;
 }
 
+double split_ramp_step(TaskBalance balance, EncoderGradient combine, const std::vector<TaskDef>& tasks,
+                       int64_t rounds_since_split) {
+  if (balance != TaskBalance::kByKind || combine != EncoderGradient::kSum || tasks.empty()) return 1.0;
+  if (rounds_since_split < 0 || rounds_since_split >= kSplitRampRounds) return 1.0;
+  const bool labels_only =
+      std::all_of(tasks.begin(), tasks.end(), [](const TaskDef& t) { return t.kind == TaskKind::kLabel; });
+  if (!labels_only) return 1.0;
+  const double done = static_cast<double>(rounds_since_split) / static_cast<double>(kSplitRampRounds);
+  return std::pow(kSplitRampStart, 1.0 - done);
+}
+
 std::vector<double> lookahead_weights(const std::vector<torch::Tensor>& feature_grads, EncoderGradient combine,
                                       TaskBalance balance) {
   if (balance == TaskBalance::kNone) return std::vector<double>(feature_grads.size(), 1.0);

@@ -26,6 +26,8 @@
 //   - mixed, or merged: kCap. A label task's cross-entropy gives feature gradients 220 to 4,400
 //     times a dense task's, so equal steps would stop the label task and the sum would ruin the
 //     dense one (fashion seed 1, a split pairing class with reconstruct, summed: ×2.93).
+//   - and in a merged group of label and dense tasks, train_local fits the label heads first
+//     (fl/training.h, probes_label_heads): the dense tasks lose less of the merged rounds.
 // kCap: the capped terms summed, in a merged group as in one born of a split. Measured (bench/mufl, docs/merge-and-split.md):
 //   - scaling every term *to* a common norm (the mean) multiplies a small-gradient task's
 //     effective learning rate by the ratio of the norms (about 100 between a label task's
@@ -60,6 +62,21 @@ std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads
 // kCapEqual (every task a label task) or kCap (any other mix, ssl included); every other rule
 // as it is.
 TaskBalance balance_for(TaskBalance balance, const std::vector<TaskDef>& tasks);
+
+// by_kind's ramp: the encoder_step (fl/training.h) of a group of label tasks only, born of a
+// split (kSum), in its round `rounds_since_split` (0 = its first): kSplitRampStart in the
+// first, kSplitRampStart^(1 − r/kSplitRampRounds) in round r, then 1. Everything else: 1.
+// Why: while merged a label task's feature gradient is capped at the geometric mean of all the
+// tasks' norms, which the dense tasks hold 10 to 40 times under a label task's own; after the
+// split its step is its own length (cut to the shortest label task's), and the encoder, shaped
+// at the short step, jumped: mnist class's test loss rose from 2.1 to 3.8–6.4 times its loss
+// alone in the first round after the split, and did not always recover (×1.15–1.96 at the end).
+// Ramped, it falls at once (×0.80) and ends at ×0.67–0.69 (docs/merge-and-split.md, "Label
+// heads fitted first, and a ramp after the split").
+constexpr double kSplitRampStart = 0.1;
+constexpr int64_t kSplitRampRounds = 2;
+double split_ramp_step(TaskBalance balance, EncoderGradient combine, const std::vector<TaskDef>& tasks,
+                       int64_t rounds_since_split);
 
 // The weights the affinity lookahead steps each task with: task_weights() without kNone's 1/K,
 // so that the split sees each task move the encoder as training moves it, at a task's full length.

@@ -111,12 +111,40 @@ LocalResult train_heads(MultiTaskNet& model, const TaskData& data, const std::ve
 
 }  // namespace
 
+bool probes_label_heads(const LocalTrainOptions& options, const std::vector<TaskDef>& tasks) {
+  if (options.balance != TaskBalance::kByKind || options.encoder_gradient != EncoderGradient::kMean) return false;
+  const auto has = [&](TaskKind kind) {
+    return std::any_of(tasks.begin(), tasks.end(), [&](const TaskDef& t) { return t.kind == kind; });
+  };
+  return has(TaskKind::kLabel) && has(TaskKind::kDense);
+}
+
+LocalTrainOptions label_probe_options(const LocalTrainOptions& options, const std::vector<TaskDef>& tasks) {
+  LocalTrainOptions probe = options;
+  probe.epochs = 1;
+  probe.personalize_max_samples = 0;
+  probe.learning_rate = options.learning_rate * kLabelProbeLearningRateScale;
+  probe.head_only.clear();
+  for (size_t t = 0; t < tasks.size(); ++t)
+    if (tasks[t].kind == TaskKind::kLabel) probe.head_only.push_back(t);
+  return probe;
+}
+
+uint64_t label_probe_seed(uint64_t seed) { return mix(seed ^ 0x6c6162656cULL); }  // "label"
+
 LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::vector<int64_t>& indices,
                         const LocalTrainOptions& options, uint64_t seed, const Weights* global,
                         const std::function<bool()>& should_stop) {
   LocalResult result;
   if (indices.empty()) return result;
   if (!options.head_only.empty()) return train_heads(model, data, indices, options, seed, should_stop);
+  if (probes_label_heads(options, model->tasks()) &&
+      train_heads(model, data, indices, label_probe_options(options, model->tasks()), label_probe_seed(seed),
+                  should_stop)
+          .stopped) {
+    result.stopped = true;
+    return result;
+  }
   model->train();
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(options.learning_rate)
                                                        .momentum(options.momentum)
@@ -178,6 +206,7 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
       }
     }
     double lookahead_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - lookahead_start).count();
+    if (options.encoder_step != 1.0) combined.mul_(options.encoder_step);
     features.backward(combined);
     if (options.prox_mu > 0 && global) {
       torch::Tensor prox = torch::zeros({}, x.options());

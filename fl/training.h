@@ -56,6 +56,10 @@ struct LocalTrainOptions {
   // head calibration pass, fl/head_calibration.h). The lookahead, FedProx and balancing do not
   // apply. Not for ssl heads (c10::Error).
   std::vector<size_t> head_only;
+  // Multiplies the encoder's gradient (the balanced sum at the features) before the step; the
+  // heads' steps are their own. In (0, 1]: by_kind's ramp after a split (split_ramp_step(),
+  // fl/task_balance.h). 1 trains bit for bit as without it.
+  double encoder_step = 1.0;
 };
 
 struct LocalResult {
@@ -80,11 +84,29 @@ void affinity_lookahead(MultiTaskNet& model, const torch::Tensor& images, const 
                         const std::vector<std::vector<torch::Tensor>>& grads, const std::vector<double>& base,
                         double lr, std::vector<std::vector<double>>& z);
 
+// The label probe of `by_kind` (docs/merge-and-split.md, "Label heads fitted before they move
+// the encoder"): in a merged group (kMean) that mixes label and dense tasks, train_local first
+// fits the label heads alone on the encoder's features as they are, as linear probing does
+// before fine-tuning (LP-FT, Kumar et al. 2022), and only then trains the whole model. A label
+// head far from fit (random at the start; behind the encoder after each aggregation) makes
+// cross-entropy gradients at the shared features that move the encoder far from what the dense
+// heads read. The probe costs an encoder forward pass per batch, in the merged rounds only.
+// True when `options` and `tasks` call for it.
+bool probes_label_heads(const LocalTrainOptions& options, const std::vector<TaskDef>& tasks);
+// The probe's options: `options` with head_only = the label heads, one epoch, and the learning
+// rate × kLabelProbeLearningRateScale (at the full rate a linear head on the flattened 32×7×7
+// features overshoots: mnist's label losses stayed above chance in the first merged round).
+constexpr double kLabelProbeLearningRateScale = 0.1;
+LocalTrainOptions label_probe_options(const LocalTrainOptions& options, const std::vector<TaskDef>& tasks);
+// The probe's batch order comes from this seed, drawn from the client's training seed.
+uint64_t label_probe_seed(uint64_t seed);
+
 // Trains `model` in place, starting from whatever weights it holds (the global model), with SGD
 // on the samples `indices` of `data`. The order of batches comes from `seed` alone, so a client
 // trains the same way every time. A model of ssl heads trains on two augmented views of each
 // image (fl/augment.h), drawn from `seed` too; one that mixes ssl with other tasks throws c10::Error. `global` is needed only when prox_mu > 0. `should_stop` is
-// asked before every batch (cancellation within one batch).
+// asked before every batch (cancellation within one batch). When probes_label_heads(), the label
+// probe runs first; its steps and samples are not counted in the result.
 LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::vector<int64_t>& indices,
                         const LocalTrainOptions& options, uint64_t seed, const Weights* global = nullptr,
                         const std::function<bool()>& should_stop = {});

@@ -297,6 +297,28 @@ TEST_CASE("federated job: an assignment's personalize_max_samples round-trips an
   CHECK(!assignment_from_json(j).ok());
 }
 
+TEST_CASE("federated job: an assignment's encoder_step round-trips, is left out at 1, and one outside (0, 1] is refused") {
+  Assignment a;
+  a.tasks = {"class"};
+  a.heads = {"a"};
+  CHECK(!assignment_to_json(a)["local"].contains("encoder_step"));  // full steps: as before
+  a.encoder_step = 0.1;
+  auto back = assignment_from_json(assignment_to_json(a));
+  REQUIRE(back.ok());
+  CHECK(back->encoder_step == 0.1);
+  CHECK(local_options(*back).encoder_step == 0.1);
+  LocalTrainOptions o;
+  o.encoder_step = 0.25;
+  CHECK(make_assignment({"class"}, {"a"}, o, 1).encoder_step == 0.25);
+  for (const nlohmann::json& bad : {nlohmann::json(0.0), nlohmann::json(1.5), nlohmann::json(-0.1), nlohmann::json("half")}) {
+    auto j = assignment_to_json(a);
+    j["local"]["encoder_step"] = bad;
+    auto refused = assignment_from_json(j);
+    REQUIRE(!refused.ok());
+    CHECK(refused.status().field_errors()[0].field == "encoder_step");
+  }
+}
+
 TEST_CASE("federated job: ssl trains on the clients, with fedema, and each client scores a linear probe on its own data") {
   mufl::testing::TempDir dir;
   const auto dirs = client_dirs(dir.path(), {64, 64, 64}, 50, 32);

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <numeric>
 
 #include "fl/model.h"
@@ -296,6 +297,105 @@ TEST_CASE("task balance by_kind: cap_merged for dense tasks only, cap_equal for 
   // Unresolved, it is refused rather than read as some other rule.
   const std::vector<torch::Tensor> g = {torch::ones({2, 3}), 100 * torch::ones({2, 3})};
   CHECK_THROWS(task_weights(g, EncoderGradient::kSum, TaskBalance::kByKind));
+}
+
+TEST_CASE("task balance by_kind: a merged group of label and dense tasks fits its label heads first, then trains capped", "[training][balance]") {
+  const auto mixed = defs({"class", "parity", "reconstruct"});
+  LocalTrainOptions o;
+  o.balance = TaskBalance::kByKind;
+  o.encoder_gradient = EncoderGradient::kMean;  // merged
+  CHECK(probes_label_heads(o, mixed));
+  CHECK_FALSE(probes_label_heads(o, defs({"class", "parity"})));        // label tasks only
+  CHECK_FALSE(probes_label_heads(o, defs({"reconstruct", "segment"})));  // dense tasks only
+  o.encoder_gradient = EncoderGradient::kSum;  // born of a split
+  CHECK_FALSE(probes_label_heads(o, mixed));
+  o.encoder_gradient = EncoderGradient::kMean;
+  o.balance = TaskBalance::kCap;  // only by_kind probes
+  CHECK_FALSE(probes_label_heads(o, mixed));
+
+  o.balance = TaskBalance::kByKind;
+  o.batch_size = 10;
+  o.epochs = 2;
+  const auto probe = label_probe_options(o, mixed);
+  CHECK(probe.head_only == std::vector<size_t>{0, 1});
+  CHECK(probe.epochs == 1);
+  CHECK(probe.learning_rate == Approx(o.learning_rate * kLabelProbeLearningRateScale));
+
+  // Bit for bit: the probe (label heads only, the encoder and the dense head untouched), then
+  // the capped training of the whole model.
+  std::vector<int64_t> idx(20);
+  std::iota(idx.begin(), idx.end(), 0);
+  const auto data = make_task_data(bright_dark(20), mixed);
+  auto net = seeded_net(mixed, 14);
+  train_local(net, data, idx, o, 3);
+  auto expected = seeded_net(mixed, 14);
+  const auto before = get_weights(expected);
+  train_local(expected, data, idx, probe, label_probe_seed(3));
+  const auto names = weight_names(expected);
+  const auto probed = get_weights(expected);
+  bool label_heads_moved = false;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const bool label_head = names[i].rfind("head_class.", 0) == 0 || names[i].rfind("head_parity.", 0) == 0;
+    if (label_head) label_heads_moved = label_heads_moved || !torch::equal(before[i], probed[i]);
+    else CHECK(torch::equal(before[i], probed[i]));
+  }
+  CHECK(label_heads_moved);
+  LocalTrainOptions capped = o;
+  capped.balance = TaskBalance::kCap;
+  train_local(expected, data, idx, capped, 3);
+  const auto got = get_weights(net), want = get_weights(expected);
+  for (size_t i = 0; i < got.size(); ++i) CHECK(torch::equal(got[i], want[i]));
+  // Stopped during the probe: nothing trained past it, and the result says so.
+  auto stopped_net = seeded_net(mixed, 14);
+  const auto r = train_local(stopped_net, data, idx, o, 3, nullptr, [] { return true; });
+  CHECK(r.stopped);
+  CHECK(r.steps == 0);
+}
+
+TEST_CASE("task balance by_kind: a group of label tasks born of a split ramps its encoder step over two rounds", "[training][balance]") {
+  const auto labels = defs({"class", "parity"});
+  const auto by_kind = TaskBalance::kByKind;
+  const auto split = EncoderGradient::kSum;
+  CHECK(split_ramp_step(by_kind, split, labels, 0) == Approx(kSplitRampStart));
+  CHECK(split_ramp_step(by_kind, split, labels, 1) == Approx(std::sqrt(kSplitRampStart)));
+  CHECK(split_ramp_step(by_kind, split, labels, 2) == 1.0);
+  CHECK(split_ramp_step(by_kind, split, defs({"class"}), 0) == Approx(kSplitRampStart));  // a label singleton too
+  CHECK(split_ramp_step(by_kind, split, defs({"reconstruct", "segment"}), 0) == 1.0);    // dense: never capped while merged
+  CHECK(split_ramp_step(by_kind, split, defs({"class", "segment"}), 0) == 1.0);          // mixed: capped as before
+  CHECK(split_ramp_step(by_kind, EncoderGradient::kMean, labels, 0) == 1.0);             // merged
+  CHECK(split_ramp_step(TaskBalance::kCapEqual, split, labels, 0) == 1.0);               // only by_kind ramps
+
+  // encoder_step scales the encoder's step and nothing else: one plain SGD step with half the
+  // step moves every encoder weight exactly half as far, and the heads as with a full step.
+  std::vector<int64_t> idx(20);
+  std::iota(idx.begin(), idx.end(), 0);
+  const auto data = make_task_data(bright_dark(20), labels);
+  LocalTrainOptions o;
+  o.batch_size = 20;
+  o.momentum = 0;
+  o.weight_decay = 0;
+  o.encoder_gradient = split;
+  o.balance = by_kind;
+  auto initial = seeded_net(labels, 15);
+  const auto start = get_weights(initial);
+  const auto names = weight_names(initial);
+  auto stepped = [&](double step) {
+    auto net = seeded_net(labels, 15);
+    o.encoder_step = step;
+    train_local(net, data, idx, o, 4);
+    return get_weights(net);
+  };
+  const auto full = stepped(1.0), half = stepped(0.5);
+  bool encoder_moved = false;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i].rfind("encoder.", 0) == 0) {
+      encoder_moved = encoder_moved || !torch::equal(full[i], start[i]);
+      CHECK(torch::allclose(half[i] - start[i], 0.5 * (full[i] - start[i]), 1e-4, 1e-7));
+    } else {
+      CHECK(torch::equal(half[i], full[i]));
+    }
+  }
+  CHECK(encoder_moved);
 }
 
 TEST_CASE("task balance by_kind: a dense group born of a split trains summed, a label one equal, a mixed one capped", "[training][balance]") {
