@@ -138,12 +138,12 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
   LocalResult result;
   if (indices.empty()) return result;
   if (!options.head_only.empty()) return train_heads(model, data, indices, options, seed, should_stop);
-  if (probes_label_heads(options, model->tasks()) &&
-      train_heads(model, data, indices, label_probe_options(options, model->tasks()), label_probe_seed(seed),
-                  should_stop)
-          .stopped) {
-    result.stopped = true;
-    return result;
+  if (probes_label_heads(options, model->tasks())) {
+    const auto probe = label_probe_options(options, model->tasks());
+    if (train_heads(model, data, indices, probe, label_probe_seed(seed), should_stop).stopped) {
+      result.stopped = true;
+      return result;
+    }
   }
   model->train();
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(options.learning_rate)
