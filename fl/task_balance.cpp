@@ -16,6 +16,20 @@ TaskBalance balance_for(TaskBalance balance, const std::vector<TaskDef>& tasks) 
   return TaskBalance::kCap;
 }
 
+void limit_label_steps(const std::vector<torch::Tensor>& feature_grads, const std::vector<TaskDef>& tasks,
+                       std::vector<double>& weights) {
+  std::vector<double> terms;  // w_t·‖g_t‖
+  double dense = 0;           // the longest dense term
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    terms.push_back(feature_grads[t].norm().item<double>() * weights[t]);
+    if (tasks[t].kind == TaskKind::kDense && std::isfinite(terms[t])) dense = std::max(dense, terms[t]);
+  }
+  if (!(dense > 0)) return;
+  const double limit = kLabelStepLimit * dense;
+  for (size_t t = 0; t < tasks.size(); ++t)
+    if (tasks[t].kind == TaskKind::kLabel && std::isfinite(terms[t]) && terms[t] > limit) weights[t] *= limit / terms[t];
+}
+
 double split_ramp_step(TaskBalance balance, EncoderGradient combine, const std::vector<TaskDef>& tasks,
                        int64_t rounds_since_split) {
   if (balance != TaskBalance::kByKind || combine != EncoderGradient::kSum || tasks.empty()) return 1.0;

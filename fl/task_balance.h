@@ -27,7 +27,8 @@
 //     times a dense task's, so equal steps would stop the label task and the sum would ruin the
 //     dense one (fashion seed 1, a split pairing class with reconstruct, summed: ×2.93).
 //   - and in a merged group of label and dense tasks, train_local fits the label heads first
-//     (fl/training.h, probes_label_heads): the dense tasks lose less of the merged rounds.
+//     (fl/training.h, probes_label_heads) and limits the label tasks' steps (limit_label_steps,
+//     below): the dense tasks lose nothing in the merged rounds.
 // kCap: the capped terms summed, in a merged group as in one born of a split. Measured (bench/mufl, docs/merge-and-split.md):
 //   - scaling every term *to* a common norm (the mean) multiplies a small-gradient task's
 //     effective learning rate by the ratio of the norms (about 100 between a label task's
@@ -62,6 +63,18 @@ std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads
 // kCapEqual (every task a label task) or kCap (any other mix, ssl included); every other rule
 // as it is.
 TaskBalance balance_for(TaskBalance balance, const std::vector<TaskDef>& tasks);
+
+// by_kind in a merged group of label and dense tasks (fl/training.h, probes_label_heads):
+// after task_weights(), each label task's term w_t·‖g_t‖ is cut to at most kLabelStepLimit
+// times the longest dense task's term. Without dense tasks, or with no dense gradient, nothing
+// changes. The geometric mean lets a label task move the encoder about five times the longest
+// dense task's step on mnist, and more as its head overshoots (the mean grows with its norm);
+// fashion's reconstruct lost most of its ground in the first merged round (×1.75 alone's).
+// Limited, mnist seed 0 ends with every task at most ×0.948 of alone, fashion reconstruct at
+// ×0.985 (docs/merge-and-split.md, "Label steps limited by the dense ones while merged").
+constexpr double kLabelStepLimit = 2.0;
+void limit_label_steps(const std::vector<torch::Tensor>& feature_grads, const std::vector<TaskDef>& tasks,
+                       std::vector<double>& weights);
 
 // by_kind's ramp: the encoder_step (fl/training.h) of a group of label tasks only, born of a
 // split (kSum), in its round `rounds_since_split` (0 = its first): kSplitRampStart in the

@@ -138,7 +138,8 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
   LocalResult result;
   if (indices.empty()) return result;
   if (!options.head_only.empty()) return train_heads(model, data, indices, options, seed, should_stop);
-  if (probes_label_heads(options, model->tasks())) {
+  const bool merged_label_and_dense = probes_label_heads(options, model->tasks());
+  if (merged_label_and_dense) {
     const auto probe = label_probe_options(options, model->tasks());
     if (train_heads(model, data, indices, probe, label_probe_seed(seed), should_stop).stopped) {
       result.stopped = true;
@@ -188,7 +189,8 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
       feature_grads.push_back(shared.grad());
       shared.mutable_grad().reset();  // the next task's backward starts a fresh one
     }
-    const std::vector<double> weights = task_weights(feature_grads, options.encoder_gradient, balance);
+    std::vector<double> weights = task_weights(feature_grads, options.encoder_gradient, balance);
+    if (merged_label_and_dense) limit_label_steps(feature_grads, tasks, weights);
     torch::Tensor combined = feature_grads[0] * weights[0];
     for (size_t t = 1; t < k; ++t) combined.add_(feature_grads[t], weights[t]);
     // The lookahead steps each task's encoder alone along its own (balanced, unaveraged)

@@ -91,6 +91,7 @@ void affinity_lookahead(MultiTaskNet& model, const torch::Tensor& images, const 
 // head far from fit (random at the start; behind the encoder after each aggregation) makes
 // cross-entropy gradients at the shared features that move the encoder far from what the dense
 // heads read. The probe costs an encoder forward pass per batch, in the merged rounds only.
+// The same groups limit their label tasks' encoder steps (limit_label_steps, fl/task_balance.h).
 // True when `options` and `tasks` call for it.
 bool probes_label_heads(const LocalTrainOptions& options, const std::vector<TaskDef>& tasks);
 // The probe's options: `options` with head_only = the label heads, one epoch, and the learning

@@ -299,7 +299,7 @@ TEST_CASE("task balance by_kind: cap_merged for dense tasks only, cap_equal for 
   CHECK_THROWS(task_weights(g, EncoderGradient::kSum, TaskBalance::kByKind));
 }
 
-TEST_CASE("task balance by_kind: a merged group of label and dense tasks fits its label heads first, then trains capped", "[training][balance]") {
+TEST_CASE("task balance by_kind: a merged group of label and dense tasks fits its label heads first, then trains capped with its label steps limited", "[training][balance]") {
   const auto mixed = defs({"class", "parity", "reconstruct"});
   LocalTrainOptions o;
   o.balance = TaskBalance::kByKind;
@@ -340,16 +340,61 @@ TEST_CASE("task balance by_kind: a merged group of label and dense tasks fits it
     else CHECK(torch::equal(before[i], probed[i]));
   }
   CHECK(label_heads_moved);
+  // Then the whole model, as `cap` would train it but with the label tasks' steps limited: the
+  // same heads' rule, a shorter encoder step (the label gradients here are far over twice the
+  // dense one's). One plain SGD step makes the encoder's displacement comparable.
   LocalTrainOptions capped = o;
   capped.balance = TaskBalance::kCap;
-  train_local(expected, data, idx, capped, 3);
-  const auto got = get_weights(net), want = get_weights(expected);
+  capped.batch_size = 20;
+  capped.epochs = 1;
+  capped.momentum = 0;
+  capped.weight_decay = 0;
+  LocalTrainOptions limited = capped;
+  limited.balance = TaskBalance::kByKind;
+  auto plain_cap = seeded_net(mixed, 14), by_kind = seeded_net(mixed, 14);
+  train_local(plain_cap, data, idx, label_probe_options(capped, mixed), label_probe_seed(5));
+  train_local(plain_cap, data, idx, capped, 5);
+  train_local(by_kind, data, idx, limited, 5);  // the probe, then the limited step
+  const auto capped_w = get_weights(plain_cap), limited_w = get_weights(by_kind);
+  double capped_move = 0, limited_move = 0;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i].rfind("encoder.", 0) != 0) continue;
+    capped_move += (capped_w[i] - before[i]).pow(2).sum().item<double>();
+    limited_move += (limited_w[i] - before[i]).pow(2).sum().item<double>();
+  }
+  CHECK(limited_move > 0);
+  CHECK(limited_move < 0.5 * capped_move);
+  // Trained again, the same: nothing depends on anything but the options and the seed.
+  auto again = seeded_net(mixed, 14);
+  train_local(again, data, idx, o, 3);
+  const auto got = get_weights(net), want = get_weights(again);
   for (size_t i = 0; i < got.size(); ++i) CHECK(torch::equal(got[i], want[i]));
   // Stopped during the probe: nothing trained past it, and the result says so.
   auto stopped_net = seeded_net(mixed, 14);
   const auto r = train_local(stopped_net, data, idx, o, 3, nullptr, [] { return true; });
   CHECK(r.stopped);
   CHECK(r.steps == 0);
+}
+
+TEST_CASE("task balance: a label task's term is limited to twice the longest dense one's", "[training][balance]") {
+  torch::manual_seed(9);
+  const auto tasks = defs({"class", "reconstruct", "segment", "parity"});
+  const std::vector<torch::Tensor> g = {100 * torch::randn({4, 32, 7, 7}), torch::randn({4, 32, 7, 7}),
+                                        3 * torch::randn({4, 32, 7, 7}), 5 * torch::randn({4, 32, 7, 7})};
+  std::vector<double> w = {0.5, 1.0, 1.0, 1.0};
+  limit_label_steps(g, tasks, w);
+  const double longest_dense = (g[2] * w[2]).norm().item<double>();
+  CHECK((g[0] * w[0]).norm().item<double>() == Approx(kLabelStepLimit * longest_dense).epsilon(1e-6));
+  CHECK(w[1] == 1.0);  // dense terms are never touched
+  CHECK(w[2] == 1.0);
+  CHECK(w[3] == 1.0);  // a label term already under the limit stays
+  // Without a dense task (or with no dense gradient) nothing changes.
+  std::vector<double> labels_only = {1.0, 1.0};
+  limit_label_steps({g[0], g[3]}, defs({"class", "parity"}), labels_only);
+  CHECK(labels_only == std::vector<double>{1.0, 1.0});
+  std::vector<double> zero_dense = {1.0, 1.0};
+  limit_label_steps({g[0], torch::zeros({4, 32, 7, 7})}, defs({"class", "reconstruct"}), zero_dense);
+  CHECK(zero_dense == std::vector<double>{1.0, 1.0});
 }
 
 TEST_CASE("task balance by_kind: a group of label tasks born of a split ramps its encoder step over two rounds", "[training][balance]") {
