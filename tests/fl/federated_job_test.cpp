@@ -297,7 +297,7 @@ TEST_CASE("federated job: an assignment's personalize_max_samples round-trips an
   CHECK(!assignment_from_json(j).ok());
 }
 
-TEST_CASE("federated job: an assignment's encoder_step round-trips, is left out at 1, and one outside (0, 1] is refused") {
+TEST_CASE("federated job: an assignment's encoder_step round-trips, is left out at 1, and one out of range is refused") {
   Assignment a;
   a.tasks = {"class"};
   a.heads = {"a"};
