@@ -605,7 +605,18 @@ PolicyResult run_policy(const Options& o, const std::string& policy) {
 
 // ---- reports ----------------------------------------------------------------------------------
 
-double rounds_worth(const std::vector<double>& alone, double loss);
+// The round (fractional, by linear interpolation; rounds count from 1) at which `alone` first
+// reached `loss`, or NaN when it never did: how many of its own rounds a merged activity's
+// result is worth; 1 when alone's first round already reached it.
+double rounds_worth(const std::vector<double>& alone, double loss) {
+  for (size_t r = 0; r < alone.size(); ++r) {
+    if (alone[r] > loss) continue;
+    if (r == 0) return 1.0;
+    const double span = alone[r - 1] - alone[r];
+    return static_cast<double>(r) + (span > 0 ? (alone[r - 1] - loss) / span : 1.0);
+  }
+  return std::nan("");
+}
 
 // Each task's test loss after every round, per policy, and (against sequential) the round of
 // training alone that the policy's final loss is worth: where a merged task lost ground.
@@ -663,19 +674,6 @@ Verdict judge(const TaskResult& t, const TaskResult& alone) {
   if (v.loss_ratio > kLoserLossRatio) v.why = "loss x" + fmt("%.3f", v.loss_ratio) + (v.why.empty() ? "" : ", " + v.why);
   v.loser = !v.why.empty();
   return v;
-}
-
-// The round (fractional, by linear interpolation; rounds count from 1) at which `alone` first
-// reached `loss`, or NaN when it never did: how many of its own rounds a merged activity's
-// result is worth. Below 1 when the merged result beats alone's first round.
-double rounds_worth(const std::vector<double>& alone, double loss) {
-  for (size_t r = 0; r < alone.size(); ++r) {
-    if (alone[r] > loss) continue;
-    if (r == 0) return 1.0;
-    const double span = alone[r - 1] - alone[r];
-    return static_cast<double>(r) + (span > 0 ? (alone[r - 1] - loss) / span : 1.0);
-  }
-  return std::nan("");
 }
 
 // A policy's activities against themselves alone: each verdict, the worst loss ratio, the losers.

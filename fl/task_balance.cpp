@@ -32,11 +32,10 @@ void limit_label_steps(const std::vector<torch::Tensor>& feature_grads, const st
 
 double split_ramp_step(TaskBalance balance, EncoderGradient combine, const std::vector<TaskDef>& tasks,
                        int64_t rounds_since_split) {
-  if (balance != TaskBalance::kByKind || combine != EncoderGradient::kSum || tasks.empty()) return 1.0;
+  // by_kind's label rule (balance_for) is what resolves to cap_equal; a chosen cap_equal is not ramped.
+  if (balance != TaskBalance::kByKind || combine != EncoderGradient::kSum) return 1.0;
   if (rounds_since_split < 0 || rounds_since_split >= kSplitRampRounds) return 1.0;
-  const bool labels_only =
-      std::all_of(tasks.begin(), tasks.end(), [](const TaskDef& t) { return t.kind == TaskKind::kLabel; });
-  if (!labels_only) return 1.0;
+  if (balance_for(balance, tasks) != TaskBalance::kCapEqual) return 1.0;  // not label tasks only
   const double done = static_cast<double>(rounds_since_split) / static_cast<double>(kSplitRampRounds);
   return std::pow(kSplitRampStart, 1.0 - done);
 }
