@@ -134,6 +134,7 @@ nlohmann::json local_report_to_json(const LocalReport& r) {
                       {"mean_loss", r.mean_loss},     {"affinity", r.affinity}, {"lookaheads", r.lookaheads},
                       {"test_samples", r.test_samples}, {"eval", eval}};
   if (!r.energy_meter.empty()) j["energy"] = {{"meter", r.energy_meter}, {"joules", r.energy_joules}};
+  if (!r.alignment.empty()) j["alignment"] = r.alignment;
   return j;
 }
 
@@ -150,6 +151,15 @@ Status read_energy(const nlohmann::json& j, LocalReport& r) {
     return bad("energy.meter", "must be rapl, nvml or model");
   if (!std::isfinite(r.energy_joules) || r.energy_joules < 0 || r.energy_joules > kMaxReportJoules)
     return bad("energy.joules", "must be between 0 and 1e9");
+  return Status::ok();
+}
+
+// The report's optional "alignment": one number in [-1, 1] per head.
+Status read_alignment(const nlohmann::json& j, LocalReport& r) {
+  if (!j.contains("alignment")) return Status::ok();
+  if (Status s = read(j, "alignment", r.alignment); !s.is_ok()) return s;
+  for (double a : r.alignment)
+    if (!(a >= -1.0 && a <= 1.0)) return bad("alignment", "must hold numbers from -1 to 1");
   return Status::ok();
 }
 
@@ -173,6 +183,7 @@ Result<LocalReport> local_report_from_json(const nlohmann::json& j) {
     r.eval.push_back(std::move(h));
   }
   if (Status s = read_energy(j, r); !s.is_ok()) return s;
+  if (Status s = read_alignment(j, r); !s.is_ok()) return s;
   return r;
 }
 
@@ -314,6 +325,7 @@ Result<std::string> train_assignment(const Assignment& a, std::string_view globa
     report.steps = r.steps;
     report.mean_loss = r.mean_loss;
     report.affinity = r.affinity;
+    report.alignment = r.alignment;
     report.lookaheads = r.lookaheads;
     if (Status s = evaluate_held_out(model, tasks, a, data_dir, dev, *train, report); !s.is_ok()) return s;
     metered.report(report);

@@ -64,6 +64,9 @@ struct LocalReport {
   int64_t steps = 0;
   double mean_loss = 0;
   std::vector<std::vector<double>> affinity;  // K×K, empty when the lookahead was off
+  // Each head's alignment with its mates (LocalResult::alignment), in [-1, 1]; empty for one
+  // head. Optional on the wire ("alignment"): a client of an older build leaves it out.
+  std::vector<double> alignment;
   int64_t lookaheads = 0;
   int64_t test_samples = 0;     // the held-out part evaluated (0: none)
   std::vector<HeadEval> eval;   // per head on the held-out part; empty without one

@@ -638,7 +638,21 @@ Status FlJob::aggregate(RoundWork& w) {
     for (size_t i = 0; i < z.size(); ++i)
       for (size_t j = 0; j < z.size(); ++j) report.affinity[i][j] += share * z[i][j];
   }
+  average_alignment(w);
   return Status::ok();
+}
+
+void FlJob::average_alignment(RoundWork& w) const {
+  const auto& heads = s_->config.heads;
+  std::vector<double> sum(heads.size(), 0.0);
+  double weight = 0;
+  for (const auto& [num_samples, r] : w.results) {
+    if (r.alignment.size() != heads.size()) continue;  // one head, or a client that did not measure it
+    for (size_t h = 0; h < heads.size(); ++h) sum[h] += static_cast<double>(num_samples) * r.alignment[h];
+    weight += static_cast<double>(num_samples);
+  }
+  if (weight <= 0) return;
+  for (size_t h = 0; h < heads.size(); ++h) w.report.alignment[heads[h]] = sum[h] / weight;
 }
 
 Status FlJob::evaluate_round(RoundWork& w, bool full_probe) {

@@ -14,6 +14,7 @@
 // Thread safety: one thread at a time per job; distinct jobs may run on distinct threads.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -153,6 +154,10 @@ struct RoundReport {
   std::vector<std::vector<double>> affinity;
   int64_t lookaheads = 0;         // lookahead batches over all reporting clients
   double affinity_seconds = 0;    // time they took, included in `seconds`
+  // Each head's alignment with its mates (LocalResult::alignment), by head key, averaged over
+  // the reporting clients that measured it, weighted by their samples; empty for one head or
+  // when no client measured it (a real client of an older build).
+  std::map<std::string, double> alignment;
   // Samples the head calibration trained after aggregation (JobConfig::head_calibration); 0: none.
   int64_t calibration_samples = 0;
   std::vector<std::string> calibrated;  // the heads it calibrated (keys)
@@ -270,6 +275,8 @@ class FlJob {
                                                              const std::function<bool()>& should_stop);
   void add_result(RoundWork& w, size_t start, ClientResult result);
   Status aggregate(RoundWork& w);
+  // The clients' alignment (LocalResult::alignment) into the report, by head key.
+  void average_alignment(RoundWork& w) const;
   Status evaluate_round(RoundWork& w, bool full_probe);
   // A clustered round's metrics and its clusters' reports: each cluster's model on test data
   // with its members' label mix, or on a federation its clients' own evaluations.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -290,6 +291,19 @@ Status read_affinity(const Json& j, size_t min_side, std::vector<std::vector<dou
   return Status::ok();
 }
 
+// {head key: a number in [-1, 1]} (RoundReport::alignment).
+Status read_alignment(const Json& j, std::map<std::string, double>& alignment) {
+  if (!j.is_object()) return report_error("alignment", "must be an object of head keys to numbers");
+  for (const auto& [key, value] : j.items()) {
+    double a = 0;
+    std::string why = as_number(value, -1.0, a);
+    if (why.empty() && a > 1.0) why = "must be at most 1";
+    if (!why.empty()) return report_error("alignment." + key, why);
+    alignment[key] = a;
+  }
+  return Status::ok();
+}
+
 // "" or meter names among model, nvml and rapl joined by '+'.
 bool valid_meters(std::string_view meters) {
   if (meters.empty()) return true;
@@ -393,6 +407,7 @@ nlohmann::json round_report_to_json(const RoundReport& r) {
           {"affinity", r.affinity},
           {"lookaheads", r.lookaheads},
           {"affinity_seconds", r.affinity_seconds},
+          {"alignment", r.alignment},
           {"calibration_samples", r.calibration_samples},
           {"calibrated", r.calibrated},
           {"seconds", r.seconds},
@@ -409,6 +424,7 @@ Result<RoundReport> round_report_from_json(const nlohmann::json& j) {
   if (const Json* e = f.take("eval")) f.check(read_array(*e, "eval", r.eval, read_metrics));
   if (const Json* c = f.take("clusters")) f.check(read_array(*c, "clusters", r.clusters, read_cluster));
   if (const Json* a = f.take("affinity")) f.check(read_affinity(*a, r.eval.size(), r.affinity));
+  if (const Json* a = f.take("alignment")) f.check(read_alignment(*a, r.alignment));
   f.texts("calibrated", r.calibrated);
   f.text("client_meters", r.client_meters);
   if (f.ok())

@@ -56,6 +56,7 @@ Result<JobConfig> job_config_from_json(const nlohmann::json& j);
 //   "clusters": [{"clients": [int], "samples", "clients_reported", "eval": [as above]}]
 //               (ClusterReport, in order; [] without client clustering)
 //   "affinity": [[number]]  (rows; [] when the lookahead was off)
+//   "alignment": {head key: number}  ({} when not measured)
 //   "stopped": bool
 nlohmann::json round_report_to_json(const RoundReport& report);
 
@@ -68,6 +69,7 @@ nlohmann::json round_report_to_json(const RoundReport& report);
 //  - an affinity that is neither empty nor square, or whose side is smaller than eval's size.
 //    (A catalog job's side equals eval's size; on a federation, eval leaves out the heads no
 //    client evaluated, so it may be shorter than the K×K matrix.)
+//  - an alignment that is not an object of numbers in [-1, 1];
 //  - client_meters other than "" or '+'-joined meter names among "model", "nvml", "rapl".
 // train_loss, learning_rate and the eval entries' loss and value may be any finite number;
 // an eval entry's metric is any string (fl/tasks.h names them).

@@ -76,6 +76,7 @@ Result<ClientResult> RemoteClients::decode(int64_t client, std::string_view byte
   r.local.steps = report->steps;
   r.local.mean_loss = report->mean_loss;
   r.local.affinity = report->affinity;
+  r.local.alignment = report->alignment;
   r.local.lookaheads = report->lookaheads;
   r.test_samples = report->test_samples;
   r.eval = report->eval;

@@ -71,4 +71,22 @@ std::vector<double> task_weights(const std::vector<torch::Tensor>& feature_grads
   return weights;
 }
 
+std::vector<double> mates_alignment(const std::vector<torch::Tensor>& feature_grads, const std::vector<double>& weights) {
+  TORCH_CHECK(feature_grads.size() == weights.size(), "mates_alignment: one weight per gradient");
+  if (feature_grads.empty()) return {};
+  std::vector<double> out;
+  for (size_t t = 0; t < feature_grads.size(); ++t) {
+    const auto own = feature_grads[t].flatten();
+    // Summed afresh, not the combined gradient minus t's term: a converged task's term can be
+    // 1e-8 of its mates', and float32 cancellation would leave noise.
+    torch::Tensor mates = torch::zeros_like(own);
+    for (size_t s = 0; s < feature_grads.size(); ++s)
+      if (s != t) mates.add_(feature_grads[s].flatten(), weights[s]);
+    const double norms = own.norm().item<double>() * mates.norm().item<double>();
+    const double cosine = norms > 0 ? own.dot(mates).item<double>() / norms : 0.0;
+    out.push_back(std::isfinite(cosine) ? std::clamp(cosine, -1.0, 1.0) : 0.0);
+  }
+  return out;
+}
+
 }  // namespace mufl::fl

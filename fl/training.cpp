@@ -168,6 +168,7 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
   // The lookahead's affinity of the current epoch: averaged per epoch, summed over epochs (DESIGN.md).
   std::vector<std::vector<double>> epoch_z(lookahead ? k : 0, std::vector<double>(k, 0.0));
   int64_t epoch_lookaheads = 0;
+  std::vector<double> alignment_sum(k > 1 ? k : 0, 0.0);
   const auto step = [&](const torch::Tensor& batch, int64_t batch_no) {
     const auto images = data.images.index_select(0, batch);
     const auto x = views ? paired_views(images, view_seeds()) : images;
@@ -193,6 +194,10 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
     if (merged_label_and_dense) limit_label_steps(feature_grads, tasks, weights);
     torch::Tensor combined = feature_grads[0] * weights[0];
     for (size_t t = 1; t < k; ++t) combined.add_(feature_grads[t], weights[t]);
+    if (k > 1) {
+      const auto alignment = mates_alignment(feature_grads, weights);
+      for (size_t t = 0; t < k; ++t) alignment_sum[t] += alignment[t];
+    }
     // The lookahead steps each task's encoder alone along its own (balanced, unaveraged)
     // gradient, so it needs ∇θs of each task from the encoder's graph, before backward frees it.
     const bool measure = lookahead && batch_no % options.affinity_every == 0;
@@ -241,6 +246,8 @@ LocalResult train_local(MultiTaskNet& model, const TaskData& data, const std::ve
   };
   result.stopped = for_each_batch(indices, epochs, options.batch_size, seed, should_stop, step, end_epoch);
   result.mean_loss = result.steps > 0 ? loss_sum / static_cast<double>(result.steps) : 0.0;
+  if (result.steps > 0)
+    for (double a : alignment_sum) result.alignment.push_back(a / static_cast<double>(result.steps));
   return result;
 }
 

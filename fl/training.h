@@ -72,6 +72,12 @@ struct LocalResult {
   std::vector<std::vector<double>> affinity;
   int64_t lookaheads = 0;         // lookahead batches measured
   double affinity_seconds = 0;    // wall time spent on them (the lookahead's cost)
+  // alignment[t] = the mean over the steps of the cosine between head t's term of the encoder
+  // gradient (at the shared features, as balanced) and the sum of its mates' terms, in [-1, 1]:
+  // above 0 when the mates' steps also lower t's loss (to first order), below 0 when they
+  // conflict with it. The merge guard reads it (scheduler/grouping/merge_guard.h). Empty for one
+  // head, for head-only training and when no step ran.
+  std::vector<double> alignment;
 };
 
 // The lookahead on one batch, at the model's current weights (θs, θ_j), with step size `lr`:

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/file_io.h"
 #include "core/ids.h"
@@ -121,6 +122,8 @@ nlohmann::json member_report(const fl::RoundReport& r, const std::string& head, 
   // Its head was fitted to the final encoder after this round (fl/head_calibration.h): the
   // metrics are the calibrated model's.
   if (std::count(r.calibrated.begin(), r.calibrated.end(), head)) out["head_calibrated"] = true;
+  // Its gradient's alignment with its mates' this round (the merge guard reads it); only when measured.
+  if (const auto a = r.alignment.find(head); a != r.alignment.end()) out["alignment"] = a->second;
   return out;
 }
 
@@ -164,6 +167,27 @@ std::optional<double> test_loss_in(const std::string& report_json, const std::st
   const auto loss = t->find("loss");
   if (loss == t->end() || !loss->is_number()) return std::nullopt;
   return loss->get<double>();
+}
+
+// The member's alignment with its mates in a round report (member_report), when that round was
+// trained in group `group_id` and measured it.
+std::optional<double> alignment_in(const std::string& report_json, const std::string& group_id) {
+  const auto j = nlohmann::json::parse(report_json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || j.value("group_id", "") != group_id) return std::nullopt;
+  const auto a = j.find("alignment");
+  if (a == j.end() || !a->is_number()) return std::nullopt;
+  return a->get<double>();
+}
+
+// The mean of the last `window` alignments, nullopt unless each of those rounds measured one.
+std::optional<double> window_alignment(const std::vector<std::optional<double>>& rounds, int window) {
+  if (window < 1 || rounds.size() < static_cast<size_t>(window)) return std::nullopt;
+  double sum = 0;
+  for (size_t i = rounds.size() - static_cast<size_t>(window); i < rounds.size(); ++i) {
+    if (!rounds[i]) return std::nullopt;
+    sum += *rounds[i];
+  }
+  return sum / window;
 }
 
 }  // namespace
@@ -430,6 +454,7 @@ std::optional<Executor::Outcome> Executor::guard_now(GroupRun& g, const std::vec
   // Each head's test loss over its own last window + 1 rounds, those trained in this group only:
   // the guard compares mates over rounds they trained together.
   std::vector<std::vector<double>> losses;
+  std::vector<std::optional<double>> alignment;
   for (const auto& h : heads) {
     auto a = store_.get_activity(h.key, storage::Scope::all());
     if (!a.ok()) return from_store(a.status(), "cannot read " + h.key);
@@ -440,11 +465,16 @@ std::optional<Executor::Outcome> Executor::guard_now(GroupRun& g, const std::vec
     auto page = store_.list_rounds(h.key, q);
     if (!page.ok()) return from_store(page.status(), "cannot read the rounds of " + h.key);
     std::vector<double> l;
+    std::vector<std::optional<double>> aligned;
     for (const auto& r : page->items)
-      if (auto loss = test_loss_in(r.report_json, g.group.id, h.task)) l.push_back(*loss);
+      if (auto loss = test_loss_in(r.report_json, g.group.id, h.task)) {
+        l.push_back(*loss);
+        aligned.push_back(alignment_in(r.report_json, g.group.id));
+      }
     losses.push_back(std::move(l));
+    alignment.push_back(window_alignment(aligned, options_.guard.window));
   }
-  auto verdict = lagging_head(losses, options_.guard);
+  auto verdict = lagging_head(losses, options_.guard, alignment);
   if (!verdict) return std::nullopt;
   const std::vector<std::string> keys = keys_of(heads);
   std::vector<int> alone{static_cast<int>(verdict->head)}, rest;
@@ -461,6 +491,7 @@ std::optional<Executor::Outcome> Executor::guard_now(GroupRun& g, const std::vec
                             {"progress", verdict->progress},
                             {"others_progress", verdict->others},
                             {"detail", verdict->reason}}}};
+  if (verdict->alignment) split["guard"]["alignment"] = *verdict->alignment;
   for (int i : rest) split["groups"][1].push_back(keys[static_cast<size_t>(i)]);
   spdlog::info("group {}: {} leaves after round {}: {}", g.group.id, keys[verdict->head], g.group.round,
                verdict->reason);

@@ -24,7 +24,8 @@ double median(std::vector<double> v) {
 }  // namespace
 
 std::optional<GuardVerdict> lagging_head(const std::vector<std::vector<double>>& losses,
-                                         const MergeGuardOptions& options) {
+                                         const MergeGuardOptions& options,
+                                         const std::vector<std::optional<double>>& alignment) {
   if (options.window < 1 || losses.size() < 2) return std::nullopt;
   std::vector<std::optional<double>> progress;
   for (const auto& l : losses) progress.push_back(progress_of(l, options.window));
@@ -38,13 +39,18 @@ std::optional<GuardVerdict> lagging_head(const std::vector<std::vector<double>>&
     if (mates.empty()) continue;
     const double others = median(mates);
     if (others < options.min_progress || *progress[h] >= options.lag_ratio * others) continue;
+    const std::optional<double> aligned = h < alignment.size() ? alignment[h] : std::nullopt;
+    if (aligned && *aligned > options.max_alignment) continue;  // its mates help it: the stall is its own
     const double share = *progress[h] / others;
     if (worst && share >= worst_share) continue;
-    char text[200];
-    std::snprintf(text, sizeof text,
-                  "its test loss changed by %+.1f %% over %d rounds while its group mates' fell by %.1f %% (median)",
-                  0.0 - 100.0 * *progress[h], options.window, 100.0 * others);
-    worst = GuardVerdict{h, *progress[h], others, text};
+    char text[260];
+    int n = std::snprintf(text, sizeof text,
+                          "its test loss changed by %+.1f %% over %d rounds while its group mates' fell by %.1f %% (median)",
+                          0.0 - 100.0 * *progress[h], options.window, 100.0 * others);
+    if (aligned && n > 0 && static_cast<size_t>(n) < sizeof text)
+      std::snprintf(text + n, sizeof text - static_cast<size_t>(n),
+                    ", and its gradient pulls against theirs (alignment %+.3f)", *aligned);
+    worst = GuardVerdict{h, *progress[h], others, aligned, text};
     worst_share = share;
   }
   return worst;

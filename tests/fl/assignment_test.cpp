@@ -91,6 +91,9 @@ TEST_CASE("assignment: a client's training of its shard equals the simulation's 
   CHECK(report->mean_loss == Approx(sim.mean_loss).epsilon(1e-9));
   CHECK(report->lookaheads == sim.lookaheads);
   REQUIRE(report->affinity.size() == 2);
+  REQUIRE(report->alignment.size() == 2);  // a real client measures it as the simulation does
+  CHECK(report->alignment[0] == Approx(sim.alignment[0]).margin(1e-9));
+  CHECK(report->alignment[1] == Approx(sim.alignment[1]).margin(1e-9));
   CHECK(report->test_samples == 40);
   REQUIRE(report->eval.size() == 2);
   CHECK(report->eval[0].head == "act_a");
@@ -130,6 +133,8 @@ TEST_CASE("assignment: JSON round trips, and bad assignments are refused by fiel
   CHECK(rb->eval[0].value == 0.9);
   CHECK(rb->energy_meter.empty());
   CHECK_FALSE(local_report_to_json(r).contains("energy"));  // a client that does not meter itself
+  CHECK(rb->alignment.empty());
+  CHECK_FALSE(local_report_to_json(r).contains("alignment"));  // one head, or a client of an older build
   nlohmann::json bad = local_report_to_json(r);
   bad["num_samples"] = 0;
   CHECK(local_report_from_json(bad).status().is_invalid_argument());
@@ -140,6 +145,20 @@ TEST_CASE("assignment: JSON round trips, and bad assignments are refused by fiel
   REQUIRE(metered.ok());
   CHECK(metered->energy_meter == "rapl");
   CHECK(metered->energy_joules == 12.5);
+  r.alignment = {0.25, -0.5};
+  auto aligned = local_report_from_json(nlohmann::json::parse(local_report_to_json(r).dump()));
+  REQUIRE(aligned.ok());
+  CHECK(aligned->alignment == r.alignment);
+  for (const auto& alignment : {nlohmann::json{0.5, 1.5}, nlohmann::json{-2}, nlohmann::json{"high"},
+                                nlohmann::json(0.5), nlohmann::json{{"a", 0.1}}}) {
+    bad = local_report_to_json(r);
+    bad["alignment"] = alignment;
+    INFO(alignment.dump());
+    const auto refused = local_report_from_json(bad);
+    REQUIRE(refused.status().is_invalid_argument());
+    REQUIRE(refused.status().field_errors().size() == 1);
+    CHECK(refused.status().field_errors()[0].field == "alignment");
+  }
   for (const auto& energy : {nlohmann::json{{"meter", "rapl"}, {"joules", -1}},
                              nlohmann::json{{"meter", "rapl"}, {"joules", 2e9}},
                              nlohmann::json{{"meter", "guess"}, {"joules", 1}},

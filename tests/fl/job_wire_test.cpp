@@ -73,6 +73,7 @@ RoundReport full_report() {
   r.affinity = {{0.0, 0.25, -0.125}, {1.0 / 7.0, 0.0, 5e-324}, {-2.5, 1e-17, 0.0}};
   r.lookaheads = 31;
   r.affinity_seconds = 1.5;
+  r.alignment = {{"act_a", 0.125}, {"act_b", -1.0 / 3.0}, {"act_c", 1.0}};
   r.calibration_samples = 1234;
   r.calibrated = {"act_b", "act_c"};
   r.clusters = {{{0, 2, 5}, 300, 2, {{"act_a", "class", 0.4, "accuracy", 0.9}}},
@@ -299,6 +300,7 @@ TEST_CASE("job_wire: a fully populated RoundReport round-trips through JSON text
   CHECK(back->clusters[0].eval[0].value == 0.9);
   CHECK(back->lookaheads == r.lookaheads);
   CHECK(back->affinity_seconds == r.affinity_seconds);
+  CHECK(back->alignment == r.alignment);
   CHECK(back->calibration_samples == r.calibration_samples);
   CHECK(back->calibrated == r.calibrated);
   CHECK(back->seconds == r.seconds);
@@ -319,6 +321,8 @@ TEST_CASE("job_wire: a report without affinity or evaluation round-trips") {
   CHECK(back->client_meters.empty());
   CHECK_FALSE(back->stopped);
   CHECK(round_report_to_json(r).at("affinity") == json::array());
+  CHECK(back->alignment.empty());
+  CHECK(round_report_to_json(r).at("alignment") == json::object());
 }
 
 TEST_CASE("job_wire: on a federation, eval may be shorter than the KxK affinity") {
@@ -378,6 +382,14 @@ TEST_CASE("job_wire: a malformed report is refused, naming the field") {
   SECTION("an affinity of 3 rows, one short") {
     j["affinity"][1] = json{0.0, 0.1};
     CHECK(report_refusal(j) == "affinity[1]");
+  }
+  SECTION("an alignment that is not an object of numbers from -1 to 1") {
+    for (const json& bad : {json::array({0.5}), json{{"act_a", 1.5}}, json{{"act_a", "high"}},
+                            json{{"act_a", -1.01}}, json{{"act_a", nullptr}}}) {
+      INFO(bad.dump());
+      j["alignment"] = bad;
+      CHECK(report_refusal(j).rfind("alignment", 0) == 0);
+    }
   }
   SECTION("an affinity smaller than eval, though square") {
     j["affinity"] = json{{0.0, 0.1}, {0.2, 0.3}};

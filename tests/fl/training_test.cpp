@@ -475,3 +475,46 @@ TEST_CASE("task balance by_kind: a dense group born of a split trains summed, a 
   CHECK(same(label_rule, trained(labels, TaskBalance::kCapEqual)));
   CHECK_FALSE(same(label_rule, trained(labels, TaskBalance::kCap)));
 }
+
+TEST_CASE("alignment: each task's cosine with the weighted sum of its mates' feature gradients", "[training][balance]") {
+  torch::manual_seed(21);
+  const auto a = torch::randn({4, 32, 7, 7}), b = torch::randn({4, 32, 7, 7}), c = torch::randn({4, 32, 7, 7});
+  // Two tasks pulling the same way, or exactly apart, whatever their lengths and weights.
+  const auto same = mates_alignment({a, 3 * a}, {1.0, 0.2});
+  CHECK(same[0] == Approx(1.0));
+  CHECK(same[1] == Approx(1.0));
+  const auto apart = mates_alignment({a, -0.01 * a}, {0.5, 1.0});
+  CHECK(apart[0] == Approx(-1.0));
+  CHECK(apart[1] == Approx(-1.0));
+  // Three: task 0 against 2·b + 0.5·c (its mates as weighted), computed by hand.
+  const auto three = mates_alignment({a, b, c}, {1.0, 2.0, 0.5});
+  const auto mates = (2 * b + 0.5 * c).flatten();
+  const double want = a.flatten().dot(mates).item<double>() / (a.norm().item<double>() * mates.norm().item<double>());
+  CHECK(three[0] == Approx(want).epsilon(1e-5));
+  for (double x : three) CHECK(std::abs(x) <= 1.0);
+  // A zero gradient on either side, or mates of zero weight, give 0.
+  const auto zero = mates_alignment({a, torch::zeros_like(a)}, {1.0, 1.0});
+  CHECK(zero == std::vector<double>{0.0, 0.0});
+  CHECK(mates_alignment({a, b}, {1.0, 0.0})[0] == 0.0);
+}
+
+TEST_CASE("training: train_local reports each head's alignment with its mates, none for one head", "[training]") {
+  const auto tasks = defs({"parity", "segment"});
+  const auto data = make_task_data(bright_dark(64), tasks);
+  std::vector<int64_t> idx(64);
+  std::iota(idx.begin(), idx.end(), 0);
+  LocalTrainOptions o;
+  o.batch_size = 16;
+  auto net = seeded_net(tasks, 5);
+  const auto r = train_local(net, data, idx, o, 1);
+  REQUIRE(r.alignment.size() == 2);
+  // In a pair each sees the other: the same cosine, a mean over the steps.
+  CHECK(r.alignment[0] == Approx(r.alignment[1]));
+  CHECK(std::abs(r.alignment[0]) <= 1.0);
+  CHECK(r.alignment[0] != 0.0);
+  // Deterministic, as the rest of the step.
+  auto again = seeded_net(tasks, 5);
+  CHECK(train_local(again, data, idx, o, 1).alignment == r.alignment);
+  auto single = seeded_net(defs({"parity"}), 5);
+  CHECK(train_local(single, make_task_data(bright_dark(64), defs({"parity"})), idx, o, 1).alignment.empty());
+}

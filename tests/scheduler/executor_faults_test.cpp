@@ -125,13 +125,23 @@ TEST_CASE("executor: with no usable checkpoint the activity fails, naming them")
   CHECK_THAT(reason, Catch::Contains("round 1 is damaged"));
 }
 
+namespace {
+
+// class's test loss falls 10 % a round; parity's stays flat: after round 4 it has fallen 0 %
+// over the guard's 3 rounds against class's 27 %. Every head's alignment with its mates is
+// `alignment` (below 0: they pull against each other).
+std::function<void(int64_t, fl::RoundReport&)> parity_stalls(double alignment) {
+  return [alignment](int64_t round, fl::RoundReport& r) {
+    for (auto& e : r.eval) e.loss = e.task == "class" ? std::pow(0.9, static_cast<double>(round)) : 0.5;
+    for (auto& [head, a] : r.alignment) a = alignment;
+  };
+}
+
+}  // namespace
+
 TEST_CASE("executor: the merge guard splits off a member whose test loss stalls, at the next round boundary") {
   Harness h;
-  // class's test loss falls 10 % a round; parity's stays flat: after round 4 it has fallen 0 %
-  // over the guard's 3 rounds against class's 27 %.
-  h.backend.rewrite = [](int64_t round, fl::RoundReport& r) {
-    for (auto& e : r.eval) e.loss = e.task == "class" ? std::pow(0.9, static_cast<double>(round)) : 0.5;
-  };
+  h.backend.rewrite = parity_stalls(-0.1);
   h.stop();  // both submitted before the executor plans: they merge
   const std::string cls = h.submit(7, "class"), parity = h.submit(7, "parity");
   h.start();
@@ -150,6 +160,7 @@ TEST_CASE("executor: the merge guard splits off a member whose test loss stalls,
   CHECK(group["split"]["guard"]["activity_id"] == parity);
   CHECK(group["split"]["guard"]["window"] == 3);
   CHECK_THAT(group["split"]["guard"]["detail"].get<std::string>(), Catch::Contains("over 3 rounds"));
+  CHECK(group["split"]["guard"]["alignment"].get<double>() == Approx(-0.1));
   CHECK(group["split"]["groups"] == json::array({json::array({parity}), json::array({cls})}));
   for (const auto& m : group["activities"]) {
     CHECK(m["left_round"] == 4);
@@ -173,6 +184,32 @@ TEST_CASE("executor: the merge guard splits off a member whose test loss stalls,
     CHECK(c->members.size() == 1);
     CHECK(c->members[0].left_reason == "finished");
   }
+}
+
+TEST_CASE("executor: the merge guard spares a stalled member whose mates' gradients pull its way") {
+  Harness h;
+  h.backend.rewrite = parity_stalls(0.2);  // the same stall, but class's steps help parity's loss
+  h.stop();
+  const std::string cls = h.submit(7, "class"), parity = h.submit(7, "parity");
+  h.start();
+  REQUIRE(h.endings.wait(cls) == ActivityState::kSucceeded);
+  REQUIRE(h.endings.wait(parity) == ActivityState::kSucceeded);
+
+  // Trained together to the end: every round of each in the merged group, with its alignment.
+  auto rounds = h.store->list_rounds(parity, {storage::Scope::all(), 0, 10});
+  REQUIRE(rounds.ok());
+  REQUIRE(rounds->items.size() == 7);
+  const std::string merged = json::parse(rounds->items[0].report_json)["group_id"];
+  for (const auto& r : rounds->items) {
+    const json report = json::parse(r.report_json);
+    CHECK(report["group_id"] == merged);
+    CHECK(report["alignment"].get<double>() == Approx(0.2));
+  }
+  auto g = h.call("GET", "/v1/groups/" + merged, "", h.token);
+  REQUIRE(g.status == 200);
+  const json group = json::parse(g.body);
+  CHECK(group["split"].value("reason", "") != "guard");
+  for (const auto& m : group["activities"]) CHECK(m["left_reason"] == "finished");
 }
 
 TEST_CASE("executor: fedema resumes exactly after a round whose clients kept their models lost its checkpoint") {
@@ -312,9 +349,7 @@ TEST_CASE("executor: a clustered activity resumes exactly after a lost checkpoin
 TEST_CASE("executor: a merged clustered pair splits into children that keep its clusters, and a child resumes exactly") {
   const json clustered = {{"client_clusters", 2}, {"cluster_round", 2}};
   const auto run_pair = [&](Harness& h) {
-    h.backend.rewrite = [](int64_t round, fl::RoundReport& r) {
-      for (auto& e : r.eval) e.loss = e.task == "class" ? std::pow(0.9, static_cast<double>(round)) : 0.5;
-    };
+    h.backend.rewrite = parity_stalls(-0.1);
     h.stop();  // both submitted before the executor plans: they merge
     const std::string cls = h.submit(7, "class", clustered), parity = h.submit(7, "parity", clustered);
     h.start();

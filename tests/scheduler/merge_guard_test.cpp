@@ -69,3 +69,39 @@ TEST_CASE("merge guard: the window and the ratio are the options'", "[guard]") {
   strict.lag_ratio = 0.0;  // only a loss that rises leaves
   CHECK_FALSE(lagging_head(losses, strict).has_value());
 }
+
+TEST_CASE("merge guard: a stalled head whose mates pull the same way stays, one they pull against leaves",
+          "[guard]") {
+  MergeGuardOptions o;
+  // The second head has converged: its loss is flat while its mate's still falls.
+  const std::vector<std::vector<double>> losses = {falling(1.0, 0.10, 4), falling(0.03, 0.0, 4)};
+  // Measured alignment above 0: the mate's steps lower its loss too, so the stall is its own.
+  CHECK_FALSE(lagging_head(losses, o, {0.17, 0.17}).has_value());
+  // Pulled against (below 0): the merge holds it back; it leaves and the verdict says why.
+  auto v = lagging_head(losses, o, {-0.02, -0.02});
+  REQUIRE(v.has_value());
+  CHECK(v->head == 1);
+  REQUIRE(v->alignment.has_value());
+  CHECK(*v->alignment == Approx(-0.02));
+  CHECK(v->reason.find("alignment -0.020") != std::string::npos);
+  // Not measured (a client of an older build): the lag alone decides, as before.
+  auto unmeasured = lagging_head(losses, o, {std::nullopt, std::nullopt});
+  REQUIRE(unmeasured.has_value());
+  CHECK(unmeasured->head == 1);
+  CHECK_FALSE(unmeasured->alignment.has_value());
+  CHECK(lagging_head(losses, o).has_value());
+  // The threshold is the options': at 0.2 an alignment of 0.17 no longer spares it.
+  MergeGuardOptions strict = o;
+  strict.max_alignment = 0.2;
+  CHECK(lagging_head(losses, strict, {0.17, 0.17}).has_value());
+}
+
+TEST_CASE("merge guard: a spared head does not hide another that lags against its mates", "[guard]") {
+  MergeGuardOptions o;
+  // Heads 1 and 2 both stall while head 0 falls; head 1 (the worse lag) is aligned, head 2 is not.
+  const std::vector<std::vector<double>> losses = {falling(1.0, 0.10, 4), {0.5, 0.5, 0.51, 0.52, 0.53},
+                                                   falling(0.2, 0.005, 4)};
+  auto v = lagging_head(losses, o, {0.3, 0.1, -0.05});
+  REQUIRE(v.has_value());
+  CHECK(v->head == 2);
+}
