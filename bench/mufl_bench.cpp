@@ -372,10 +372,22 @@ class Watcher final : public sch::ExecutorObserver {
   explicit Watcher(std::string policy) : policy_(std::move(policy)) {}
 
   void round_finished(const mufl::Group& g, const std::string& device, const fl::RoundReport& r) override {
-    std::printf("  %-11s %s round %3lld  %d head(s) %-13s train loss %.4f  %6.2f s (lookahead %.2f s) on %s\n",
+    std::printf("  %-11s %s round %3lld  %d head(s) %-13s train loss %.4f  %6.2f s (lookahead %.2f s) on %s%s\n",
                 policy_.c_str(), g.id.c_str(), static_cast<long long>(r.round), static_cast<int>(r.eval.size()),
-                mufl::to_string(g.phase), r.train_loss, r.seconds, r.affinity_seconds, device.c_str());
+                mufl::to_string(g.phase), r.train_loss, r.seconds, r.affinity_seconds, device.c_str(),
+                alignment_text(r).c_str());
     std::fflush(stdout);
+  }
+  // "; alignment class +0.17 parity +0.17" (the merge guard reads it), by task; "" for one head.
+  static std::string alignment_text(const fl::RoundReport& r) {
+    std::string out;
+    char one[64];
+    for (const auto& e : r.eval)
+      if (const auto a = r.alignment.find(e.head); a != r.alignment.end()) {
+        std::snprintf(one, sizeof one, " %s %+.3f", e.task.c_str(), a->second);
+        out += one;
+      }
+    return out.empty() ? out : "; alignment" + out;
   }
   void activity_ended(const std::string& id, mufl::ActivityState state) override {
     std::lock_guard lock(mu_);
