@@ -137,16 +137,24 @@ std::function<void(int64_t, fl::RoundReport&)> parity_stalls(double alignment) {
   };
 }
 
+// A class and a parity activity of 7 rounds, submitted before the executor plans so that they
+// merge, with parity's loss stalling (parity_stalls); returns their ids once both succeeded.
+std::pair<std::string, std::string> train_stalling_pair(Harness& h, double alignment,
+                                                        const json& extra = json::object()) {
+  h.backend.rewrite = parity_stalls(alignment);
+  h.stop();
+  const std::string cls = h.submit(7, "class", extra), parity = h.submit(7, "parity", extra);
+  h.start();
+  REQUIRE(h.endings.wait(cls) == ActivityState::kSucceeded);
+  REQUIRE(h.endings.wait(parity) == ActivityState::kSucceeded);
+  return {cls, parity};
+}
+
 }  // namespace
 
 TEST_CASE("executor: the merge guard splits off a member whose test loss stalls, at the next round boundary") {
   Harness h;
-  h.backend.rewrite = parity_stalls(-0.1);
-  h.stop();  // both submitted before the executor plans: they merge
-  const std::string cls = h.submit(7, "class"), parity = h.submit(7, "parity");
-  h.start();
-  REQUIRE(h.endings.wait(cls) == ActivityState::kSucceeded);
-  REQUIRE(h.endings.wait(parity) == ActivityState::kSucceeded);
+  const auto [cls, parity] = train_stalling_pair(h, -0.1);  // class pulls against parity
 
   auto first = h.store->list_rounds(cls, {storage::Scope::all(), 0, 1});
   REQUIRE(first.ok());
@@ -188,12 +196,7 @@ TEST_CASE("executor: the merge guard splits off a member whose test loss stalls,
 
 TEST_CASE("executor: the merge guard spares a stalled member whose mates' gradients pull its way") {
   Harness h;
-  h.backend.rewrite = parity_stalls(0.2);  // the same stall, but class's steps help parity's loss
-  h.stop();
-  const std::string cls = h.submit(7, "class"), parity = h.submit(7, "parity");
-  h.start();
-  REQUIRE(h.endings.wait(cls) == ActivityState::kSucceeded);
-  REQUIRE(h.endings.wait(parity) == ActivityState::kSucceeded);
+  const auto [cls, parity] = train_stalling_pair(h, 0.2);  // the same stall, but class's steps help parity's loss
 
   // Trained together to the end: every round of each in the merged group, with its alignment.
   auto rounds = h.store->list_rounds(parity, {storage::Scope::all(), 0, 10});
@@ -348,15 +351,7 @@ TEST_CASE("executor: a clustered activity resumes exactly after a lost checkpoin
 // made to stall, as in the guard's test above); each child keeps the clusters formed in round 2.
 TEST_CASE("executor: a merged clustered pair splits into children that keep its clusters, and a child resumes exactly") {
   const json clustered = {{"client_clusters", 2}, {"cluster_round", 2}};
-  const auto run_pair = [&](Harness& h) {
-    h.backend.rewrite = parity_stalls(-0.1);
-    h.stop();  // both submitted before the executor plans: they merge
-    const std::string cls = h.submit(7, "class", clustered), parity = h.submit(7, "parity", clustered);
-    h.start();
-    REQUIRE(h.endings.wait(cls) == ActivityState::kSucceeded);
-    REQUIRE(h.endings.wait(parity) == ActivityState::kSucceeded);
-    return std::pair{cls, parity};
-  };
+  const auto run_pair = [&](Harness& h) { return train_stalling_pair(h, -0.1, clustered); };
   std::vector<json> expected_cls, expected_parity;
   {
     Harness h;
