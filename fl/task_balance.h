@@ -97,8 +97,8 @@ double split_ramp_step(TaskBalance balance, EncoderGradient combine, const std::
 // The merge guard spares a stalled member that its mates help (scheduler/grouping/merge_guard.h).
 // Measured (bench/mufl, seed 0, the mean over a round's clients): mnist's label pair +0.16 to
 // +0.17 in every round after the split, the dense trio reconstruct +0.46, segment +0.36, edges
-// +0.06; fashion's label pair +0.13 to +0.19, its dense pair -0.01 to -0.02 (pulling apart in
-// 92 to 96 % of the steps).
+// +0.06 falling to +0.036; fashion's label pair +0.13 to +0.19, its dense pair -0.016 in its
+// first round (96 % of the steps pulling apart), about 0 by its tenth, +0.002 by its sixteenth.
 std::vector<double> mates_alignment(const std::vector<torch::Tensor>& feature_grads, const std::vector<double>& weights);
 
 // The weights the affinity lookahead steps each task with: task_weights() without kNone's 1/K,
