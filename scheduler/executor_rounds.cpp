@@ -154,14 +154,18 @@ AffinityMatrix mean_affinity(const std::vector<storage::AffinityRecord>& records
   return mean;
 }
 
-// The test loss of `task` in a member's round report (member_report), when that round was
-// trained in group `group_id`.
-std::optional<double> test_loss_in(const std::string& report_json, const std::string& group_id,
-                                   const std::string& task) {
-  const auto j = nlohmann::json::parse(report_json, nullptr, /*allow_exceptions=*/false);
+// A member's round report (member_report), parsed, when that round was trained in group
+// `group_id`; nullopt for another group's round or a report that is not an object.
+std::optional<nlohmann::json> report_in(const std::string& report_json, const std::string& group_id) {
+  auto j = nlohmann::json::parse(report_json, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object() || j.value("group_id", "") != group_id) return std::nullopt;
-  const auto m = j.find("metrics");
-  if (m == j.end() || !m->is_object()) return std::nullopt;
+  return j;
+}
+
+// The test loss of `task` in a member's round report.
+std::optional<double> test_loss_in(const nlohmann::json& report, const std::string& task) {
+  const auto m = report.find("metrics");
+  if (m == report.end() || !m->is_object()) return std::nullopt;
   const auto t = m->find(task);
   if (t == m->end() || !t->is_object()) return std::nullopt;
   const auto loss = t->find("loss");
@@ -169,13 +173,10 @@ std::optional<double> test_loss_in(const std::string& report_json, const std::st
   return loss->get<double>();
 }
 
-// The member's alignment with its mates in a round report (member_report), when that round was
-// trained in group `group_id` and measured it.
-std::optional<double> alignment_in(const std::string& report_json, const std::string& group_id) {
-  const auto j = nlohmann::json::parse(report_json, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || j.value("group_id", "") != group_id) return std::nullopt;
-  const auto a = j.find("alignment");
-  if (a == j.end() || !a->is_number()) return std::nullopt;
+// The member's alignment with its mates in a round report, when that round measured it.
+std::optional<double> alignment_in(const nlohmann::json& report) {
+  const auto a = report.find("alignment");
+  if (a == report.end() || !a->is_number()) return std::nullopt;
   return a->get<double>();
 }
 
@@ -466,11 +467,14 @@ std::optional<Executor::Outcome> Executor::guard_now(GroupRun& g, const std::vec
     if (!page.ok()) return from_store(page.status(), "cannot read the rounds of " + h.key);
     std::vector<double> l;
     std::vector<std::optional<double>> aligned;
-    for (const auto& r : page->items)
-      if (auto loss = test_loss_in(r.report_json, g.group.id, h.task)) {
+    for (const auto& r : page->items) {
+      const auto report = report_in(r.report_json, g.group.id);
+      if (!report) continue;
+      if (auto loss = test_loss_in(*report, h.task)) {
         l.push_back(*loss);
-        aligned.push_back(alignment_in(r.report_json, g.group.id));
+        aligned.push_back(alignment_in(*report));
       }
+    }
     losses.push_back(std::move(l));
     alignment.push_back(window_alignment(aligned, options_.guard.window));
   }
